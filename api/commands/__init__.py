@@ -1,0 +1,8 @@
+"""Command groups of the ``meshplan`` CLI, one module each. Add a command by
+importing it here and listing it in ``COMMANDS``."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,60 @@
+"""Helpers shared by CLI commands: reading JSON inputs with errors that name
+the file and field, printing tables, and ``--json`` output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+T = TypeVar("T")
+
+console = Console(stderr=False)
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing file or bad JSON is a usage error."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(
+            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+        ) from None
+
+
+def load(path: str | Path, parse: Callable[[Any], T]) -> T:
+    """Read ``path`` as JSON and turn it into a domain value with ``parse``
+    (a ``from_json``); a ValueError becomes a usage error naming the file."""
+    try:
+        return parse(read_json(path))
+    except ValueError as error:
+        raise click.BadParameter(f"{path}: {error}") from None
+
+
+def write_json(data: Any, path: str | Path | None) -> None:
+    """Write JSON to ``path``, or to standard output when ``path`` is None or '-'."""
+    text = json.dumps(data, indent=2, sort_keys=False)
+    if path is None or str(path) == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(path).write_text(text + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a rich table; floats are shown with 4 significant digits."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
