@@ -32,7 +32,7 @@ def test_parallel_config_size_and_parse() -> None:
     assert str(config) == "op2xpp4"
     assert ParallelConfig.parse("op2xpp4") == config
     assert ParallelConfig.parse("2x4") == config
-    with pytest.raises(ValueError, match="^config: expected"):
+    with pytest.raises(ValueError, match=r"^config: expected"):
         ParallelConfig.parse("2by4")
 
 
@@ -90,7 +90,7 @@ def test_model_spec_round_trip_and_errors() -> None:
     profile = Profile({ParallelConfig(1, 1): stage(1), ParallelConfig(2, 2): stage(2)})
     model = ModelSpec("bert", 0.5, profile, family="bert")
     assert ModelSpec.from_json(json.loads(json.dumps(model.to_json()))) == model
-    with pytest.raises(ValueError, match="^slo_s: must be > 0"):
+    with pytest.raises(ValueError, match=r"^slo_s: must be > 0"):
         ModelSpec("bert", 0.0, profile)
     with pytest.raises(ValueError, match=r"^model.slo_s: must be > 0"):
         ModelSpec.from_json({**model.to_json(), "slo_s": -1})
@@ -120,11 +120,11 @@ def test_cluster_json_errors_name_the_field() -> None:
 def test_group_checks_devices_and_models() -> None:
     group = Group((4, 5, 6, 7), ParallelConfig(2, 2), ("a", "b"))
     assert group.stage_devices(1) == (6, 7)
-    with pytest.raises(ValueError, match="^devices: has 3 devices but config op2xpp2 needs 4"):
+    with pytest.raises(ValueError, match=r"^devices: has 3 devices but config op2xpp2 needs 4"):
         Group((0, 1, 2), ParallelConfig(2, 2))
-    with pytest.raises(ValueError, match="^devices: lists a device twice"):
+    with pytest.raises(ValueError, match=r"^devices: lists a device twice"):
         Group((0, 0), ParallelConfig(2, 1))
-    with pytest.raises(ValueError, match="^models: hosts a model twice"):
+    with pytest.raises(ValueError, match=r"^models: hosts a model twice"):
         Group((0,), ParallelConfig(1, 1), ("a", "a"))
 
 
