@@ -1,0 +1,101 @@
+"""The Azure Functions 2021 invocation trace
+(``AzureFunctionsInvocationTraceForTwoWeeksJan2021.txt``): CSV with header
+``app,func,end_timestamp,duration``, one row per invocation, times in
+seconds from the trace start. An invocation arrives at
+``end_timestamp - duration``; the published file is ordered by that arrival
+time, which the reader checks (allowing :data:`ORDER_TOLERANCE_S` of
+floating-point slack) and relies on to stop reading at the end of the range.
+
+Replay, as in the reference evaluation: functions (key: app and func, since
+func ids are unique only within an app) with an arrival in the range are
+dealt to models round-robin (:mod:`planner.workloads.mapping`). The exact
+mapped arrivals form the trace Workload (:func:`read_azure2021`); the replay
+(:func:`load_azure2021`) fits a Gamma process per model and window of
+``window_s`` seconds (5400 by default; method of moments with the fallbacks
+of :mod:`planner.workloads.fit`), multiplies its rate by ``rate_scale`` and
+its CV by ``cv_scale`` and draws fresh arrivals. Times are relative to the
+range start.
+
+Memory: one float per in-range arrival and one model index per function;
+rows before the range are checked and dropped, rows after it are not read.
+Invocations that started before the trace (negative arrival) are outside
+every range and dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from planner.domain import Workload
+from planner.workloads.arrivals import Seed, assemble
+from planner.workloads.csvtext import open_lines, parse_non_negative, read_rows, trace_error
+from planner.workloads.mapping import RoundRobinMapper
+from planner.workloads.scaling import redraw
+from planner.workloads.timerange import TimeRange
+
+HEADER = ("app", "func", "end_timestamp", "duration")
+ORDER_TOLERANCE_S = 1e-6
+DEFAULT_WINDOW_S = 5400.0
+
+
+def read_azure2021(
+    lines: Iterable[str],
+    model_names: Sequence[str],
+    time_range: TimeRange,
+    source: str = "<lines>",
+) -> Workload:
+    """The trace's own arrivals in ``time_range``, mapped to
+    ``model_names``, as a Workload over ``[0, time_range.duration_s)``."""
+    mapper = RoundRobinMapper(len(model_names))
+    per_model = [array("d") for _ in model_names]
+    previous = -math.inf
+    for line, row in read_rows(lines, HEADER, source):
+        for column, text in zip(HEADER[:2], row, strict=False):
+            if not text:
+                raise trace_error(source, line, column, "must not be empty")
+        end = parse_non_negative(source, line, "end_timestamp", row[2])
+        arrival = end - parse_non_negative(source, line, "duration", row[3])
+        if arrival < previous - ORDER_TOLERANCE_S:
+            raise trace_error(
+                source,
+                line,
+                "end_timestamp",
+                f"arrival end_timestamp - duration = {arrival!r} s is before the previous "
+                f"row's {previous!r} s; rows must be in arrival order",
+            )
+        previous = max(previous, arrival)
+        if arrival >= time_range.end_s:
+            break
+        if arrival >= time_range.start_s:
+            per_model[mapper.model_of((row[0], row[1]))].append(arrival - time_range.start_s)
+    times = [np.frombuffer(a, dtype=np.float64) for a in per_model]
+    ids = np.repeat(np.arange(len(times)), [t.size for t in times])
+    meta = {
+        "kind": "azure2021",
+        "start_s": time_range.start_s,
+        "end_s": time_range.end_s,
+        "num_functions": mapper.num_functions,
+    }
+    return assemble(np.concatenate(times), ids, model_names, time_range.duration_s, meta)
+
+
+def load_azure2021(
+    path: str | Path,
+    model_names: Sequence[str],
+    time_range: TimeRange,
+    seed: Seed,
+    window_s: float = DEFAULT_WINDOW_S,
+    rate_scale: float = 1.0,
+    cv_scale: float = 1.0,
+    progress: Callable[[int], None] | None = None,
+) -> Workload:
+    """Read a 2021 trace file and replay ``time_range`` of it through
+    per-window Gamma fits; ``progress`` gets characters read."""
+    with open_lines(path, progress) as lines:
+        trace = read_azure2021(lines, model_names, time_range, str(path))
+    return redraw(trace, window_s, seed, rate_scale, cv_scale)
