@@ -5,4 +5,6 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from api.commands.workload import workload
+
+COMMANDS: list[click.Command] = [workload]
