@@ -8,10 +8,10 @@ from enum import IntEnum
 
 POLICIES: tuple[str, ...] = ("fcfs",)
 """Queue policies every engine implements. Each engine keeps a registry keyed
-by these names (``reference.QUEUES``); a new policy adds one entry to
-each."""
+by these names (``reference.QUEUES``, ``fast.KERNELS``); a new policy adds
+one entry to each."""
 
-ENGINES: tuple[str, ...] = ("reference",)
+ENGINES: tuple[str, ...] = ("fast", "reference")
 
 
 class Outcome(IntEnum):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner.domain import TimedPlan
-from planner.sim import reference
+from planner.sim import fast, reference
 from planner.simulator import (
     POLICIES,
     SimOptions,
@@ -16,7 +16,10 @@ from planner.simulator import (
 )
 from tests.unit.simulator_cases import CLUSTER, GB, PIPE, group, model, placement, workload
 
-MODELS = [model("a", 2.0, [[1.0]], weight_bytes=60 * GB), model("b", 2.0, [[1.0]], weight_bytes=50 * GB)]
+MODELS = [
+    model("a", 2.0, [[1.0]], weight_bytes=60 * GB),
+    model("b", 2.0, [[1.0]], weight_bytes=50 * GB),
+]
 WORK = workload([(0.0, "a"), (0.5, "b"), (1.0, "a")], ["a", "b"], 10.0)
 
 
@@ -82,7 +85,7 @@ def test_unknown_engine_is_refused() -> None:
 
 
 def test_every_engine_implements_every_policy() -> None:
-    assert set(reference.QUEUES) == set(POLICIES)
+    assert set(reference.QUEUES) == set(POLICIES) == set(fast.KERNELS)
 
 
 def test_group_numbering_keeps_continuing_groups_and_renumbers_returning_ones() -> None:

@@ -26,7 +26,7 @@ S, D, N, U = Outcome.SERVED, Outcome.DROPPED_SLO, Outcome.NO_REPLICA, Outcome.UN
 NAN = math.nan
 
 
-@pytest.fixture(params=["reference"])
+@pytest.fixture(params=["reference", "fast"])
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
