@@ -1,0 +1,329 @@
+"""The tables of meshplan, as SQLAlchemy 2 typed models.
+
+Alembic owns the schema (``migrations/``); these classes must match it, which
+``meshplan db check`` (``alembic check``) verifies. Large arrays (workload
+arrivals) are stored as compressed numpy blobs (:mod:`store.blobs`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.types import NAMING_CONVENTION, JSONType, UTCDateTime, created_at, intpk, name128
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), Any: JSONType}
+
+
+def _str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    """A VARCHAR column holding the enum's values, guarded by a named CHECK."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Role(enum.StrEnum):
+    """API key roles. ``admin`` may do everything; ``executor`` may read and
+    act as an executor (register, heartbeat, upload measured profiles);
+    ``reader`` may only read."""
+
+    ADMIN = "admin"
+    EXECUTOR = "executor"
+    READER = "reader"
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+    __table_args__ = (
+        CheckConstraint("num_devices > 0", name="num_devices_positive"),
+        CheckConstraint("device_mem_bytes > 0", name="device_mem_bytes_positive"),
+        CheckConstraint("devices_per_node > 0", name="devices_per_node_positive"),
+        CheckConstraint("load_bw_bytes_per_s > 0", name="load_bw_positive"),
+        CheckConstraint("load_overhead_s >= 0", name="load_overhead_non_negative"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[name128] = mapped_column(unique=True)
+    num_devices: Mapped[int]
+    device_mem_bytes: Mapped[int] = mapped_column(BigInteger)
+    devices_per_node: Mapped[int]
+    load_bw_bytes_per_s: Mapped[float] = mapped_column(Float)
+    load_overhead_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[created_at]
+
+    active: Mapped[ActivePlan | None] = relationship(viewonly=True, lazy="selectin")
+
+
+class Model(Base):
+    """A servable model. Its profile is the newest row of ``profiles``."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        CheckConstraint("slo_s > 0", name="slo_positive"),
+        CheckConstraint("max_batch IS NULL OR max_batch > 0", name="max_batch_positive"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[name128] = mapped_column(unique=True)
+    slo_s: Mapped[float] = mapped_column(Float)
+    family: Mapped[str] = mapped_column(String(64))
+    architecture: Mapped[Any | None]
+    max_batch: Mapped[int | None]
+    created_at: Mapped[created_at]
+
+    profiles: Mapped[list[ModelProfile]] = relationship(
+        back_populates="model", order_by="ModelProfile.id", cascade="all, delete-orphan"
+    )
+
+
+class ProfileSource(enum.StrEnum):
+    DECLARED = "declared"
+    MEASURED = "measured"
+
+
+class ModelProfile(Base):
+    """One profile of a model (Profile JSON of :mod:`planner.domain`)."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[intpk]
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    source: Mapped[ProfileSource] = mapped_column(_str_enum(ProfileSource, "source"))
+    data: Mapped[Any]
+    created_at: Mapped[created_at]
+
+    model: Mapped[Model] = relationship(back_populates="profiles")
+
+
+class Workload(Base):
+    """Request arrivals. ``arrivals`` is a compressed numpy blob of
+    ``arrivals_s`` and ``model_ids`` (indices into ``model_names``)."""
+
+    __tablename__ = "workloads"
+    __table_args__ = (
+        CheckConstraint("duration_s > 0", name="duration_positive"),
+        CheckConstraint("num_requests >= 0", name="num_requests_non_negative"),
+        CheckConstraint("window_s > 0", name="window_positive"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[name128] = mapped_column(unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    duration_s: Mapped[float] = mapped_column(Float)
+    window_s: Mapped[float] = mapped_column(Float)
+    num_requests: Mapped[int]
+    model_names: Mapped[Any]
+    arrivals: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    meta: Mapped[Any]
+    created_at: Mapped[created_at]
+
+    windows: Mapped[list[WorkloadWindow]] = relationship(
+        back_populates="workload", order_by="WorkloadWindow.index", cascade="all, delete-orphan"
+    )
+
+
+class WorkloadWindow(Base):
+    """Per-model request rate (req/s) and inter-arrival CV in one window
+    ``[start_s, end_s)`` of a workload."""
+
+    __tablename__ = "workload_windows"
+    __table_args__ = (UniqueConstraint("workload_id", "index"),)
+
+    id: Mapped[intpk]
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
+    index: Mapped[int]
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    rates_rps: Mapped[Any]
+    cv: Mapped[Any]
+
+    workload: Mapped[Workload] = relationship(back_populates="windows")
+
+
+plan_job_models = Table(
+    "plan_job_models",
+    Base.metadata,
+    Column("job_id", ForeignKey("plan_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", ForeignKey("models.id"), primary_key=True, index=True),
+)
+
+
+class PlanJob(Base):
+    """A request to solve a placement. Workers claim it with a lease
+    (``lease_token`` until ``lease_expires_at``); a running job whose lease
+    expired may be claimed again."""
+
+    __tablename__ = "plan_jobs"
+    __table_args__ = (
+        CheckConstraint("time_limit_s > 0", name="time_limit_positive"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_fraction"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    )
+
+    id: Mapped[intpk]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), index=True)
+    status: Mapped[JobStatus] = mapped_column(
+        _str_enum(JobStatus, "status"), default=JobStatus.QUEUED, index=True
+    )
+    solver: Mapped[str] = mapped_column(String(32))
+    time_limit_s: Mapped[float] = mapped_column(Float)
+    options: Mapped[Any]
+    activate: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    objective: Mapped[float | None] = mapped_column(Float)
+    attainment: Mapped[float | None] = mapped_column(Float)
+    bound: Mapped[float | None] = mapped_column(Float)
+    gap: Mapped[float | None] = mapped_column(Float)
+    solve_status: Mapped[str | None] = mapped_column(String(32))
+    wall_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None]
+    created_at: Mapped[created_at]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+    models: Mapped[list[Model]] = relationship(secondary=plan_job_models, order_by=Model.id)
+    plan: Mapped[Plan | None] = relationship(back_populates="job")
+
+    @property
+    def plan_id(self) -> int | None:
+        """The plan this job produced, if it succeeded."""
+        return self.plan.id if self.plan is not None else None
+
+
+class Plan(Base):
+    """A placement for a cluster, from a solve job or given directly.
+    ``models`` snapshots what executors need per hosted model (slo_s,
+    family, architecture, max_batch) so a plan never changes once written."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[intpk]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("plan_jobs.id"), unique=True)
+    solver: Mapped[str | None] = mapped_column(String(32))
+    placement: Mapped[Any]
+    models: Mapped[Any]
+    attainment: Mapped[float | None] = mapped_column(Float)
+    objective: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[created_at]
+
+    job: Mapped[PlanJob | None] = relationship(back_populates="plan")
+
+
+class ActivePlan(Base):
+    """The plan a cluster serves. ``version`` grows by one on every
+    activation, so executors see a change even when a plan is re-activated."""
+
+    __tablename__ = "active_plans"
+    __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    version: Mapped[int]
+    activated_at: Mapped[created_at]
+
+    plan: Mapped[Plan] = relationship()
+
+
+class ExecutorState(enum.StrEnum):
+    REGISTERED = "registered"
+    STARTING = "starting"
+    LOADING = "loading"
+    SERVING = "serving"
+    DEGRADED = "degraded"
+
+
+class Executor(Base):
+    """An executor agent serving part of a cluster's devices."""
+
+    __tablename__ = "executors"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+
+    id: Mapped[intpk]
+    name: Mapped[name128]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    devices: Mapped[Any]
+    url: Mapped[str] = mapped_column(String(512))
+    state: Mapped[ExecutorState] = mapped_column(
+        _str_enum(ExecutorState, "state"), default=ExecutorState.REGISTERED
+    )
+    applied_version: Mapped[int | None]
+    groups: Mapped[Any | None]
+    latency_s: Mapped[Any | None]
+    last_heartbeat_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of the secret; ``prefix`` (public,
+    unique) finds the row, the hash is compared in constant time."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[intpk]
+    name: Mapped[name128]
+    role: Mapped[Role] = mapped_column(_str_enum(Role, "role"))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class Report(Base):
+    """A stored comparison or analysis (JSON data from planner/report.py)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    data: Mapped[Any]
+    created_at: Mapped[created_at]

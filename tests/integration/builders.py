@@ -1,0 +1,86 @@
+"""Small inputs for service tests: a profile JSON, model and cluster
+payloads, and stored rows made through the repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from planner import domain
+from store.models import Cluster, Model, PlanJob, Workload
+from store.repositories import catalog, jobs, workloads
+
+GIB = 1024**3
+
+
+def profile_json(weight_bytes: int = GIB, latency_s: float = 0.01) -> dict[str, Any]:
+    """One model's profile: op1xpp1 with batch 1 and 2, and op1xpp2."""
+    return {
+        "configs": [
+            {
+                "config": {"op": 1, "pp": 1},
+                "latency_s": [[latency_s], [1.5 * latency_s]],
+                "stage_weight_bytes": [weight_bytes],
+                "act_bytes": 0,
+            },
+            {
+                "config": {"op": 1, "pp": 2},
+                "latency_s": [[latency_s / 2, latency_s / 2]],
+                "stage_weight_bytes": [weight_bytes // 2, weight_bytes // 2],
+                "act_bytes": 0,
+            },
+        ]
+    }
+
+
+def model_json(name: str, slo_s: float = 0.1, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "slo_s": slo_s, "family": "bert", "profile": profile_json(), **extra}
+
+
+def cluster_json(name: str = "c1", num_devices: int = 4) -> dict[str, Any]:
+    return {
+        "name": name,
+        "num_devices": num_devices,
+        "device_mem_bytes": 4 * GIB,
+        "devices_per_node": 4,
+        "load_bw_bytes_per_s": 1e9,
+    }
+
+
+def add_cluster(session: Session, name: str = "c1", num_devices: int = 4) -> Cluster:
+    fields = cluster_json(name, num_devices)
+    del fields["name"]
+    return catalog.add_cluster(session, name, domain.Cluster(**fields))
+
+
+def add_model(session: Session, name: str) -> Model:
+    data = model_json(name)
+    profile = domain.Profile.from_json(data["profile"])
+    return catalog.add_model(session, domain.ModelSpec(name, data["slo_s"], profile, "bert"))
+
+
+def add_workload(session: Session, names: list[str], name: str = "w1") -> Workload:
+    per_model = {n: [0.1 * (i + 1) + 0.01 * k for k in range(5)] for i, n in enumerate(names)}
+    value = domain.Workload.merge(per_model, 2.0)
+    return workloads.add_workload(session, name, value, source="json", window_s=1.0)
+
+
+def add_jobs(session: Session, count: int, *, time_limit_s: float = 5.0) -> list[PlanJob]:
+    """``count`` queued jobs on one cluster, model and workload."""
+    cluster = add_cluster(session)
+    model = add_model(session, "m0")
+    workload = add_workload(session, ["m0"])
+    return [
+        jobs.enqueue(
+            session,
+            cluster_id=cluster.id,
+            workload_id=workload.id,
+            models=[model],
+            solver="greedy",
+            time_limit_s=time_limit_s,
+            options={},
+            activate=False,
+        )
+        for _ in range(count)
+    ]
