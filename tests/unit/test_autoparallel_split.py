@@ -4,6 +4,7 @@ respects memory caps and pins, and fails clearly."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given, settings
@@ -76,14 +77,16 @@ def problems(draw: st.DrawFn, max_layers: int = 8) -> SplitProblem:
     return problem
 
 
-def solve_or_none(solver: object, problem: SplitProblem) -> StageSplit | None:
+def solve_or_none(
+    solver: Callable[[SplitProblem], StageSplit], problem: SplitProblem
+) -> StageSplit | None:
     try:
-        split = solver(problem)  # type: ignore[operator]
+        split = solver(problem)
     except ValueError as error:
         assert str(error).startswith(("mem_cap_bytes:", "pinned:"))
         return None
     validate_split(problem, split)
-    return split  # type: ignore[no-any-return]
+    return split
 
 
 @given(problems())
