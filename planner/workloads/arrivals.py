@@ -3,8 +3,8 @@
 A Gamma(rate, cv) process has independent inter-arrival gaps drawn from a
 Gamma distribution with shape ``1 / cv**2`` and scale ``cv**2 / rate``: the
 mean gap is ``1 / rate`` seconds and the gaps' coefficient of variation is
-``cv``. ``cv = 1`` is the Poisson process; ``cv = 0`` is the deterministic
-process with gaps of exactly ``1 / rate``. A process started at ``start_s``
+``cv``. ``cv = 1`` is the Poisson process; ``cv = 0`` (below :data:`MIN_CV`) is the
+deterministic process with gaps of exactly ``1 / rate``. A process started at ``start_s``
 has its first arrival one gap after ``start_s``.
 
 Every function takes an explicit seed or ``numpy.random.Generator``; the same
@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.domain import Workload
+
+MIN_CV = 1e-9
 
 Seed = int | np.random.Generator
 FloatArray = npt.NDArray[np.float64]
@@ -73,10 +75,10 @@ class ProcessSpec:
 
 def _gamma_gaps(rate_rps: FloatArray, cv: FloatArray, rng: np.random.Generator) -> FloatArray:
     """One gap (s) per entry: Gamma(shape 1/cv², scale cv²/rate), or exactly
-    1/rate where cv is 0. Rates must be > 0."""
-    deterministic = cv == 0
-    safe_cv = np.where(deterministic, 1.0, cv)
-    draws = rng.gamma(1.0 / safe_cv**2, safe_cv**2 / rate_rps)
+    1/rate where cv < :data:`MIN_CV`. Rates must be > 0."""
+    deterministic = cv < MIN_CV
+    square = np.where(deterministic, 1.0, cv * cv)
+    draws = rng.gamma(1.0 / square, square / rate_rps)
     return np.where(deterministic, 1.0 / rate_rps, draws)
 
 
@@ -110,7 +112,12 @@ def renewal_cells(
         batch = np.ceil(expected + 4.0 * np.sqrt(expected) * np.maximum(cv, 1.0) + 4.0)
         batch = batch.astype(np.int64)
         owner = np.repeat(np.arange(active.size), batch)
-        total = np.cumsum(_gamma_gaps(rate[owner], cv[owner], rng))
+        with np.errstate(over="ignore", divide="ignore"):
+            gaps = _gamma_gaps(rate[owner], cv[owner], rng)
+        # A gap longer than the cell's remaining span ends the cell whatever
+        # its length, so gaps are capped there: the running sum over all
+        # cells stays small (precise) and finite even for tiny rates.
+        total = np.cumsum(np.minimum(gaps, (end - clock)[owner] + 1.0))
         last = np.cumsum(batch) - 1
         before = np.concatenate(([0.0], total[last[:-1]]))
         drawn = clock[owner] + (total - before[owner])

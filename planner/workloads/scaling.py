@@ -20,7 +20,13 @@ from dataclasses import replace
 import numpy as np
 
 from planner.domain import Workload
-from planner.workloads.arrivals import Seed, as_generator, non_negative, windowed_workload
+from planner.workloads.arrivals import (
+    Seed,
+    as_generator,
+    non_negative,
+    seed_meta,
+    windowed_workload,
+)
 from planner.workloads.fit import fit_windows
 
 
@@ -35,7 +41,7 @@ def scale_rate(workload: Workload, factor: float, seed: Seed) -> Workload:
         workload,
         arrivals_s=np.repeat(workload.arrivals_s, copies),
         model_ids=np.repeat(workload.model_ids, copies),
-        meta={**workload.meta, "scale_rate": factor},
+        meta={**workload.meta, "scale_rate": {"factor": factor, "seed": seed_meta(seed)}},
     )
 
 
@@ -53,7 +59,12 @@ def redraw(
     table, rates, cvs = fit_windows(workload, window_s)
     meta = {
         **workload.meta,
-        "redraw": {"window_s": window_s, "rate_scale": rate_scale, "cv_scale": cv_scale},
+        "redraw": {
+            "window_s": window_s,
+            "rate_scale": rate_scale,
+            "cv_scale": cv_scale,
+            "seed": seed_meta(seed),
+        },
     }
     return windowed_workload(
         rates * rate_scale,

@@ -31,8 +31,7 @@ def window_bounds(duration_s: float, window_s: float) -> tuple[FloatArray, Float
         raise ValueError(f"window_s: must be a finite number > 0, got {window_s!r}")
     count = max(1, math.ceil(duration_s / window_s - 1e-9))
     starts = np.arange(count, dtype=np.float64) * window_s
-    ends = np.minimum(starts + window_s, duration_s)
-    return starts, ends
+    return starts, np.append(starts[1:], float(duration_s))
 
 
 @dataclass(frozen=True, eq=False)

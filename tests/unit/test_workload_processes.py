@@ -137,3 +137,17 @@ def test_renewal_cells_continue_a_cell_after_its_first_batch() -> None:
     expected_2 = 5.0 + np.arange(1, 12) * 0.25  # gaps 1/4 over [5, 8)
     np.testing.assert_allclose(times[order], np.concatenate([expected_0, expected_2]))
     np.testing.assert_array_equal(cells[order], [0] * 79 + [2] * 11)
+
+
+def test_a_cell_with_enormous_gaps_does_not_disturb_the_next_cell() -> None:
+    # Without capping, the first cell's 1e300 s gaps would swamp the running
+    # sum and the second cell's arrivals would all collapse onto one time.
+    times, cells = renewal_cells(
+        np.array([1e-300, 4.0]),
+        np.array([1.0, 0.0]),
+        np.array([0.0, 0.0]),
+        np.array([2.0, 2.0]),
+        np.random.default_rng(0),
+    )
+    np.testing.assert_array_equal(cells, [1] * 7)
+    np.testing.assert_array_equal(times, np.arange(1, 8) * 0.25)
