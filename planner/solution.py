@@ -1,0 +1,133 @@
+"""What every placement solver returns and how it fails.
+
+- :class:`SolveResult`: one frozen result type for greedy, enumeration,
+  CP-SAT, MILP and the baselines: the placement, its simulated SLO
+  attainment, the solver's proxy objective, best bound and gap (when the
+  solver has them), wall time, status and a log.
+- :class:`InfeasibleError`: the input admits no placement at all (a model
+  fits no group under any config). A ``ValueError`` so callers that treat
+  bad input uniformly keep working.
+- :class:`SolveTimeoutError`: the time limit ran out before any placement
+  was found (CP-SAT and MILP never raise it: they fall back to their greedy
+  seed with status ``"seed_only"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.domain import Placement, TimedPlan
+
+STATUSES = ("optimal", "feasible", "seed_only", "timeout", "heuristic")
+"""``optimal``/``feasible``: the exact solver proved optimality of its proxy
+or found an integer solution; ``seed_only``: it found none and the greedy
+seed is returned; ``timeout``: a heuristic stopped at the time limit with the
+best plan so far; ``heuristic``: a heuristic ran to completion."""
+
+
+class InfeasibleError(ValueError):
+    """No placement can host every model: the message names the model."""
+
+
+class SolveTimeoutError(RuntimeError):
+    """The time limit ran out before any placement was found."""
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """A solver's answer.
+
+    ``attainment`` is the simulated SLO attainment (fraction in [0, 1]) of
+    ``placement`` (or of ``timed_plan`` when the solver re-places over time)
+    on the workload it was solved for. ``proxy_objective`` and ``bound`` are
+    in the solver's own proxy units (an estimated attainment for CP-SAT and
+    MILP); ``gap = (bound - proxy_objective) / max(|bound|, 1e-9)``.
+    ``stats`` holds solver-specific numbers (candidates tried, simulations
+    run, ...)."""
+
+    placement: Placement
+    attainment: float
+    solver: str
+    status: str
+    wall_s: float
+    proxy_objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    log: tuple[str, ...] = ()
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    timed_plan: TimedPlan | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status: must be one of {STATUSES}, got {self.status!r}")
+        if not 0.0 <= self.attainment <= 1.0:
+            raise ValueError(f"attainment: must be in [0, 1], got {self.attainment!r}")
+        if self.wall_s < 0 or not math.isfinite(self.wall_s):
+            raise ValueError(f"wall_s: must be finite and >= 0, got {self.wall_s!r}")
+        object.__setattr__(self, "log", tuple(self.log))
+        object.__setattr__(self, "stats", dict(self.stats))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "solver": self.solver,
+            "status": self.status,
+            "attainment": self.attainment,
+            "proxy_objective": self.proxy_objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "wall_s": self.wall_s,
+            "placement": self.placement.to_json(),
+            "timed_plan": None if self.timed_plan is None else self.timed_plan.to_json(),
+            "log": list(self.log),
+            "stats": dict(self.stats),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "result") -> SolveResult:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: must be an object, got {type(data).__name__}")
+        for key in ("solver", "status", "attainment", "wall_s", "placement"):
+            if key not in data:
+                raise ValueError(f"{where}.{key}: is required")
+        timed = data.get("timed_plan")
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{where}.{key}: must be a number or null, got {value!r}")
+            return float(value)
+
+        try:
+            return cls(
+                placement=Placement.from_json(data["placement"], f"{where}.placement"),
+                attainment=float(data["attainment"]),
+                solver=str(data["solver"]),
+                status=str(data["status"]),
+                wall_s=float(data["wall_s"]),
+                proxy_objective=number("proxy_objective"),
+                bound=number("bound"),
+                gap=number("gap"),
+                log=tuple(str(line) for line in data.get("log", [])),
+                stats=dict(data.get("stats", {})),
+                timed_plan=None
+                if timed is None
+                else TimedPlan.from_json(timed, f"{where}.timed_plan"),
+            )
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            if message.startswith(where):
+                raise
+            raise ValueError(f"{where}.{message}") from None
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """``(bound - objective) / max(|bound|, 1e-9)``, clipped at 0; None if
+    either is unknown."""
+    if objective is None or bound is None:
+        return None
+    return max(0.0, (bound - objective) / max(abs(bound), 1e-9))
