@@ -70,7 +70,7 @@ def test_rate_zero_gives_no_arrivals() -> None:
         (lambda: gamma_arrivals(1.0, 1.0, 0.0, 0), "duration_s: must be > 0, got 0.0"),
         (lambda: poisson_arrivals(1.0, 10.0, -2), "seed: must be a non-negative integer"),
         (lambda: ProcessSpec(float("inf")), "rate_rps: must be finite and >= 0"),
-        (lambda: ProcessSpec(1.0, "2"), "cv: must be a number, got '2'"),
+        (lambda: ProcessSpec(1.0, "2"), "cv: must be a number, got '2'"),  # type: ignore[arg-type]
         (lambda: process_workload({}, 10.0, 0), "specs: needs at least one model"),
     ],
 )

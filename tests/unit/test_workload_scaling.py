@@ -65,7 +65,7 @@ def test_redraw_scales_rate_and_cv() -> None:
 
 def test_redraw_keeps_empty_windows_empty_and_the_horizon() -> None:
     # Window 0 holds 40 requests 0.25 s apart (rate 4, CV 0); windows 1-2 none.
-    busy_then_idle = Workload.merge({"m": np.arange(40) * 0.25}, 30.0)
+    busy_then_idle = Workload.merge({"m": [0.25 * i for i in range(40)]}, 30.0)
     again = redraw(busy_then_idle, 10.0, seed=0, rate_scale=3.0)
     assert again.duration_s == 30.0
     # Deterministic gaps of 1/12 s from 0: k/12 for k = 1..119 (k = 120 may

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from planner.workload import AzureLikeConfig, azure_like_rates, azure_like_workload
 from planner.workloads.synthetic import zipf_shares
 
-CALM = {"diurnal_amplitude": 0.0, "bursts_per_hour": 0.0, "shift_every_s": None}
+CALM = AzureLikeConfig(diurnal_amplitude=0.0, bursts_per_hour=0.0, shift_every_s=None)
 
 
 def test_zipf_shares_by_hand() -> None:
@@ -21,7 +22,7 @@ def test_zipf_shares_by_hand() -> None:
 
 
 def test_calm_rates_are_the_zipf_shares_of_the_total() -> None:
-    config = AzureLikeConfig(num_models=3, duration_s=300, total_rate_rps=11.0, **CALM)
+    config = replace(CALM, num_models=3, duration_s=300, total_rate_rps=11.0)
     starts, _, rates = azure_like_rates(config, seed=4)
     np.testing.assert_array_equal(starts, [0, 60, 120, 180, 240])
     # Every window has the same rates: a permutation of 11 * (6, 3, 2) / 11.
@@ -30,9 +31,7 @@ def test_calm_rates_are_the_zipf_shares_of_the_total() -> None:
 
 
 def test_ranks_rotate_by_one_every_shift_period() -> None:
-    config = AzureLikeConfig(
-        num_models=4, duration_s=480, total_rate_rps=1.0, **{**CALM, "shift_every_s": 120.0}
-    )
+    config = replace(CALM, num_models=4, duration_s=480, total_rate_rps=1.0, shift_every_s=120.0)
     _, _, rates = azure_like_rates(config, seed=1)
     shares = zipf_shares(4, 1.0)
     first_rank = [int(np.argmin(np.abs(shares - r))) for r in rates[:, 0]]
@@ -42,11 +41,12 @@ def test_ranks_rotate_by_one_every_shift_period() -> None:
 
 
 def test_daily_trend_scales_the_total_at_window_midpoints() -> None:
-    config = AzureLikeConfig(
+    config = replace(
+        CALM,
         num_models=2,
         duration_s=240,
         total_rate_rps=10.0,
-        **{**CALM, "diurnal_amplitude": 0.5},
+        diurnal_amplitude=0.5,
         diurnal_period_s=240.0,
     )
     _, _, rates = azure_like_rates(config, seed=0)
@@ -55,23 +55,22 @@ def test_daily_trend_scales_the_total_at_window_midpoints() -> None:
 
 
 def test_bursts_multiply_rates_for_whole_burst_lengths() -> None:
-    always = AzureLikeConfig(
-        num_models=2, duration_s=600, **{**CALM, "bursts_per_hour": 60.0}, burst_factor=3.0
-    )
-    calm = AzureLikeConfig(num_models=2, duration_s=600, **CALM)
+    always = replace(CALM, num_models=2, duration_s=600, bursts_per_hour=60.0, burst_factor=3.0)
+    calm = replace(CALM, num_models=2, duration_s=600)
     _, _, bursting = azure_like_rates(always, seed=2)
     _, _, base = azure_like_rates(calm, seed=2)
     np.testing.assert_allclose(bursting, 3.0 * base)
 
-    some = AzureLikeConfig(
+    some = replace(
+        CALM,
         num_models=8,
         duration_s=3600,
-        **{**CALM, "bursts_per_hour": 4.0},
+        bursts_per_hour=4.0,
         burst_factor=5.0,
         burst_duration_s=150.0,  # three 60 s windows
     )
     _, _, rates = azure_like_rates(some, seed=3)
-    _, _, plain = azure_like_rates(AzureLikeConfig(num_models=8, duration_s=3600, **CALM), seed=3)
+    _, _, plain = azure_like_rates(replace(CALM, num_models=8, duration_s=3600), seed=3)
     ratio = rates / plain
     assert set(np.round(np.unique(ratio), 9)) == {1.0, 5.0}
     for row in ratio == 5.0:
