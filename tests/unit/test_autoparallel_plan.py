@@ -3,6 +3,8 @@ enumeration and the conversion to profiles."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from planner.autoparallel import (
@@ -29,7 +31,7 @@ def test_stages_cover_the_layer_sequence_in_order() -> None:
     plan = plan_parallel(MOE_2_4B, ParallelConfig(2, 4))
     assert plan.stages[0].start == 0
     assert plan.stages[-1].end == MOE_2_4B.num_layers + 1
-    for before, after in zip(plan.stages, plan.stages[1:], strict=False):
+    for before, after in itertools.pairwise(plan.stages):
         assert before.end == after.start
     assert sum((plan.stage_layers(s) for s in range(4)), ()) == layer_names(MOE_2_4B)
     assert plan.max_batch == 8
