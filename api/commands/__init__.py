@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from api.commands.simulate import simulate_command
 from api.commands.workload import workload
 
-COMMANDS: list[click.Command] = [workload]
+COMMANDS: list[click.Command] = [workload, simulate_command]
