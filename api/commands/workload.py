@@ -61,7 +61,8 @@ def _trace_progress(paths: tuple[str, ...]) -> Iterator[Callable[[int], None]]:
     """A progress bar over the trace files' total size; yields the callback
     the readers call with characters read."""
     total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("reading trace", total=total or None)
         pending = 0
 

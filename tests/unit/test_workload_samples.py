@@ -1,0 +1,52 @@
+"""The sample traces under examples/: reproducible from make_samples.py,
+small, and readable by the trace readers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from planner.workload import TimeRange, count_minutes, read_azure2021
+from planner.workloads.csvtext import open_lines
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WHOLE_DAY = TimeRange.parse("0.0.0", "1.0.0")
+
+
+def _make_samples() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_samples", EXAMPLES / "make_samples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_samples_are_what_the_script_makes() -> None:
+    samples = _make_samples()
+    assert (EXAMPLES / "azure2019_sample.csv").read_text() == "".join(samples.azure2019_lines())
+    assert (EXAMPLES / "azure2021_sample.csv").read_text() == "".join(samples.azure2021_lines())
+
+
+def test_2019_sample_is_small_and_reads_whole() -> None:
+    path = EXAMPLES / "azure2019_sample.csv"
+    assert path.stat().st_size < 300_000
+    with open_lines(path) as lines:
+        counts = count_minutes([(0, str(path), lines)], 40, WHOLE_DAY)
+    assert counts.counts.shape == (40, 1440)
+    # Every function has traffic over the day, so each model gets one, in file order.
+    assert counts.num_functions == 40
+    timer = counts.counts[1]  # the second function is timer-triggered: one call a minute
+    np.testing.assert_array_equal(timer, np.ones(1440))
+
+
+def test_2021_sample_reads_in_arrival_order() -> None:
+    path = EXAMPLES / "azure2021_sample.csv"
+    with open_lines(path) as lines:
+        trace = read_azure2021(lines, ("m",), TimeRange.parse("0.0.0", "0.3.0"), str(path))
+    rows = len(path.read_text().splitlines()) - 1
+    assert 2000 <= rows <= 5000
+    assert trace.num_requests == rows
+    assert trace.meta["num_functions"] == 12
