@@ -1,5 +1,7 @@
-"""Simulator benchmark on an S1-like case: 64 models of one profile shape on
-16 devices in mixed groups, Gamma arrivals (CV 3, power-law rates).
+"""Simulator benchmark on an S1-like case: the 64 BERT-1.3B models of
+:func:`planner.profiles.model_set` ("s1") on 16 devices in mixed groups,
+each group filled to memory round robin; Gamma arrivals (CV 3, power-law
+rates) loading the cluster to about 80 %.
 
 Prints the reference engine's time against the fast engine's (target >= 30x,
 and whether results are identical), fast requests/s at batch 1 (target >=
@@ -15,32 +17,20 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
 
 import numpy as np
 
-from planner.domain import (
-    Cluster,
-    Group,
-    ModelSpec,
-    ParallelConfig,
-    Placement,
-    Profile,
-    StageProfile,
-    TimedPlan,
-    Workload,
-)
+from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
+from planner.profiles import model_set, reference_latency_s
 from planner.simulator import SimOptions, compile_case, simulate
+from planner.validation import models_by_name, stage_memory_bytes
 
-NUM_MODELS = 64
-CLUSTER = Cluster(num_devices=16, device_mem_bytes=16 * 10**9, devices_per_node=8)
-WEIGHT_BYTES = 2_600_000_000  # a 1.3 B-parameter model in fp16
-LATENCY_S = 0.1  # batch 1 on one device
-SLO_S = 5 * LATENCY_S
-# (config, number of groups of it)
+CLUSTER = Cluster(num_devices=16, device_mem_bytes=20 * 10**9, load_bw_bytes_per_s=12e9)
+# (config, number of groups of it): 16 devices in all
 GROUPS = (
     (ParallelConfig(1, 1), 4),
     (ParallelConfig(1, 2), 2),
@@ -50,58 +40,51 @@ GROUPS = (
 MAX_BATCH = 8
 
 
-def stage_profile(config: ParallelConfig) -> StageProfile:
-    """Intra-op splits work with 10 % communication overhead per extra
-    device; pipeline stages split it evenly; a batch of b costs 1 + 0.15 (b - 1)."""
-    per_stage_s = LATENCY_S * (1 + 0.1 * (config.op - 1)) / (config.op * config.pp)
-    rows = tuple((per_stage_s * (1 + 0.15 * b),) * config.pp for b in range(MAX_BATCH))
-    weight = WEIGHT_BYTES // config.size
-    return StageProfile(rows, (weight,) * config.pp)
-
-
-def s1_models() -> list[ModelSpec]:
-    profile = Profile({config: stage_profile(config) for config, _ in GROUPS})
-    return [ModelSpec(f"bert-{j}", SLO_S, profile, "bert") for j in range(NUM_MODELS)]
-
-
-def s1_placement(models: list[ModelSpec], shift: int = 0) -> Placement:
-    """Mixed groups on 16 devices; every group filled to memory with models
-    taken round robin (starting at ``shift``)."""
+def s1_placement(models: Sequence[ModelSpec], shift: int = 0) -> Placement:
+    """Mixed groups on 16 devices, each filled to memory with models taken
+    round robin starting at ``shift``."""
+    index = models_by_name(models)
     groups = []
     device = 0
     cursor = shift
     for config, count in GROUPS:
-        slots = CLUSTER.device_mem_bytes // (WEIGHT_BYTES // config.size)
         for _ in range(count):
-            names = tuple(models[(cursor + k) % NUM_MODELS].name for k in range(slots))
-            cursor += slots
-            groups.append(Group(tuple(range(device, device + config.size)), config, names))
+            group = Group(tuple(range(device, device + config.size)), config)
+            while len(group.models) < len(models):
+                bigger = group.with_models((*group.models, models[cursor % len(models)].name))
+                if max(stage_memory_bytes(bigger, index)) > CLUSTER.device_mem_bytes:
+                    break
+                group = bigger
+                cursor += 1
+            groups.append(group)
             device += config.size
     return Placement(tuple(groups))
 
 
-def s1_plan(models: list[ModelSpec], duration_s: float, steps: int = 4) -> TimedPlan:
+def s1_plan(models: Sequence[ModelSpec], duration_s: float, steps: int = 4) -> TimedPlan:
     """A timed plan whose every step rotates the model assignment by 5."""
     return TimedPlan(
         tuple((k * duration_s / steps, s1_placement(models, 5 * k)) for k in range(steps))
     )
 
 
-def gamma_workload(num_requests: int, seed: int = 0, cv: float = 3.0) -> Workload:
+def gamma_workload(
+    models: Sequence[ModelSpec], num_requests: int, seed: int = 0, cv: float = 3.0
+) -> Workload:
     """Gamma arrivals per model with power-law rates, about ``num_requests``
     in all, at a total rate that loads the cluster to about 80 %."""
     rng = np.random.default_rng(seed)
-    shares = 1.0 / np.arange(1, NUM_MODELS + 1) ** 0.8
+    shares = 1.0 / np.arange(1, len(models) + 1) ** 0.8
     shares /= shares.sum()
-    total_rps = 0.8 * CLUSTER.num_devices / LATENCY_S
+    total_rps = 0.8 * CLUSTER.num_devices / reference_latency_s(models[0].profile)
     duration_s = num_requests / total_rps
     shape = 1.0 / cv**2
     per_model = {}
-    for j, share in enumerate(shares):
+    for model, share in zip(models, shares, strict=True):
         rate = total_rps * share
         gaps = rng.gamma(shape, 1.0 / (rate * shape), size=int(rate * duration_s * 1.5) + 10)
         times = np.cumsum(gaps)
-        per_model[f"bert-{j}"] = times[times < duration_s]
+        per_model[model.name] = times[times < duration_s]
     return Workload.merge(per_model, duration_s)
 
 
@@ -118,8 +101,8 @@ def best_of(repeat: int, action: Callable[[], object]) -> float:
 def peak_rss_of_simulation(num_requests: int) -> tuple[int, float]:
     """In a fresh process: simulate ``num_requests`` and return the peak RSS
     (bytes) and the attainment."""
-    models = s1_models()
-    workload = gamma_workload(num_requests, seed=2)
+    models = model_set("s1")
+    workload = gamma_workload(models, num_requests, seed=2)
     result = simulate(
         CLUSTER,
         models,
@@ -136,10 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ref_requests, big_requests = (20_000, 200_000) if args.quick else (100_000, 1_000_000)
 
-    models = s1_models()
-    small = gamma_workload(ref_requests)
+    models = model_set("s1")
+    small = gamma_workload(models, ref_requests)
     placement = s1_placement(models)
-    print(f"S1-like: {NUM_MODELS} models, {len(placement.groups)} groups on 16 devices")
+    print(
+        f"S1: {len(models)} models, {len(placement.groups)} groups on 16 devices, "
+        f"{placement.num_replicas} replicas"
+    )
 
     # reference vs fast, batch 1, static placement
     case = compile_case(CLUSTER, models, small)
@@ -160,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  speed-up {reference_s / fast_s:.0f}x (target >= 30x); identical: {identical}")
 
     # throughput on a large workload
-    big = gamma_workload(big_requests, seed=1)
+    big = gamma_workload(models, big_requests, seed=1)
     plan = s1_plan(models, big.duration_s)
     rates = {}
     for label, options, subject in (

@@ -3,24 +3,20 @@ in the simulator and report SLO attainment, latency and utilisation."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from api.commands.common import load, print_table, write_json
-from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
+from planner.domain import Cluster, Placement, TimedPlan
+from planner.profiles import load_models
 from planner.simulator import ENGINES, SimOptions, SimResult, simulate
 from planner.workload import load_workload
 
+T = TypeVar("T")
 _FILE = click.Path(exists=True, dir_okay=False)
-
-
-def parse_models(data: Any) -> list[ModelSpec]:
-    """``{"models": [ModelSpec JSON, ...]}``; ValueError names ``models[i]``."""
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise ValueError('models: expected an object {"models": [...]}')
-    return [ModelSpec.from_json(item, f"models[{i}]") for i, item in enumerate(data["models"])]
 
 
 def parse_plan(data: Any) -> Placement | TimedPlan:
@@ -30,11 +26,12 @@ def parse_plan(data: Any) -> Placement | TimedPlan:
     return Placement.from_json(data)
 
 
-def _workload(path: str) -> Workload:
+def _read(path: str, reader: Callable[[str], T], option: str) -> T:
+    """Run a file reader whose ValueError names the file; make it a usage error."""
     try:
-        return load_workload(path)
+        return reader(path)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--workload") from None
+        raise click.BadParameter(str(error), param_hint=option) from None
 
 
 def _print_result(result: SimResult) -> None:
@@ -118,9 +115,9 @@ def simulate_command(
 ) -> None:
     """Simulate serving a workload with a placement and report SLO attainment."""
     cluster = load(cluster_path, Cluster.from_json)
-    models = load(models_path, parse_models)
+    models = _read(models_path, load_models, "--models")
     plan = load(plan_path, parse_plan)
-    workload = _workload(workload_path)
+    workload = _read(workload_path, load_workload, "--workload")
     options = SimOptions(max_batch=max_batch, warmup_s=warmup, cooldown_s=cooldown)
     try:
         with Console(stderr=True).status(f"simulating {workload.num_requests} requests"):
