@@ -3,8 +3,8 @@ rates, days from file names, malformed input and streaming."""
 
 from __future__ import annotations
 
+import itertools
 import re
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from planner.workload import (
 )
 from planner.workloads.azure2019 import HEADER
 from planner.workloads.csvtext import open_lines
+from tests.unit.workload_streaming import stream_through
 
 HEADER_LINE = ",".join(HEADER) + "\n"
 FIRST_FIVE_MINUTES = TimeRange.parse("0.0.0", "0.0.5")
@@ -207,24 +208,12 @@ def test_blank_lines_are_skipped() -> None:
 
 
 def test_a_large_trace_streams_through_bounded_memory() -> None:
-    rows = 1000
     zeros = ",0" * 1439 + "\n"
-    consumed = 0
-
-    def lines() -> Iterator[str]:
-        nonlocal consumed
-        yield HEADER_LINE
-        for i in range(rows):
-            line = f"{'o' * 64},{'a' * 64},{i:064d},http,{i % 10 == 0:d}{zeros}"
-            consumed += len(line)
-            yield line
-
-    tracemalloc.start()
-    try:
-        counts = count_minutes([(0, "big", lines())], 4, FIRST_FIVE_MINUTES)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    rows = (f"{'o' * 64},{'a' * 64},{i:064d},http,{i % 10 == 0:d}{zeros}" for i in range(1000))
+    counts, consumed, peak = stream_through(
+        itertools.chain([HEADER_LINE], rows),
+        lambda lines: count_minutes([(0, "big", lines)], 4, FIRST_FIVE_MINUTES),
+    )
     assert consumed > 3_000_000
     assert peak < 500_000
     # Every tenth row has one request in minute 0; they are dealt m0, m1, m2, m3, m0, ...

@@ -4,8 +4,8 @@ streaming and the per-window Gamma replay."""
 
 from __future__ import annotations
 
+import itertools
 import re
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from planner.workload import TimeRange, gamma_arrivals, load_azure2021, read_azure2021
+from tests.unit.workload_streaming import stream_through
 
 HEADER_LINE = "app,func,end_timestamp,duration\n"
 FIRST_HOUR = TimeRange.parse("0.0.0", "0.1.0")
@@ -97,25 +98,12 @@ def test_malformed_input_names_line_and_column(lines: list[str], message: str) -
 
 
 def test_rows_before_the_range_stream_through_bounded_memory() -> None:
-    rows = 20_000
-    consumed = 0
-
-    def lines() -> Iterator[str]:
-        nonlocal consumed
-        yield HEADER_LINE
-        for i in range(rows):
-            line = f"app{i % 97},func{i % 13},{i * 0.05:.6f},0.000\n"
-            consumed += len(line)
-            yield line
-        yield "a,f,3601.0,0.5\n"
-        yield "b,f,3602.0,0.5\n"
-
-    tracemalloc.start()
-    try:
-        workload = read_azure2021(lines(), ("m0", "m1"), TimeRange.parse("0.1.0", "0.2.0"))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    before = (f"app{i % 97},func{i % 13},{i * 0.05:.6f},0.000\n" for i in range(20_000))
+    inside = ["a,f,3601.0,0.5\n", "b,f,3602.0,0.5\n"]
+    workload, consumed, peak = stream_through(
+        itertools.chain([HEADER_LINE], before, inside),
+        lambda lines: read_azure2021(lines, ("m0", "m1"), TimeRange.parse("0.1.0", "0.2.0")),
+    )
     assert consumed > 500_000
     assert peak < 100_000
     np.testing.assert_array_equal(workload.arrivals_s, [0.5, 1.5])
