@@ -3,9 +3,10 @@
 A Gamma(rate, cv) process has independent inter-arrival gaps drawn from a
 Gamma distribution with shape ``1 / cv**2`` and scale ``cv**2 / rate``: the
 mean gap is ``1 / rate`` seconds and the gaps' coefficient of variation is
-``cv``. ``cv = 1`` is the Poisson process; ``cv = 0`` (below :data:`MIN_CV`) is the
-deterministic process with gaps of exactly ``1 / rate``. A process started at ``start_s``
-has its first arrival one gap after ``start_s``.
+``cv``. ``cv = 1`` is the Poisson process; ``cv = 0`` (any cv below
+:data:`MIN_CV`) is the deterministic process with gaps of exactly
+``1 / rate``. A process started at ``start_s`` has its first arrival one gap
+after ``start_s``. Rates so small that a gap overflows draw nothing.
 
 Every function takes an explicit seed or ``numpy.random.Generator``; the same
 seed gives the same arrivals.

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from planner.domain import Workload
 from planner.workloads.arrivals import Seed, non_negative, seed_meta, windowed_workload
-from planner.workloads.csvtext import open_lines, read_rows, trace_error
+from planner.workloads.csvtext import check_filled, open_lines, read_rows, trace_error
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_bounds
@@ -113,7 +113,7 @@ def count_minutes(
     needed = range(first // MINUTES_PER_DAY, (stop - 1) // MINUTES_PER_DAY + 1)
     missing = [day for day in needed if day not in by_day]
     if missing:
-        raise ValueError(f"end: the time range needs day {missing[0]}, which no trace file holds")
+        raise ValueError(f"time_range: needs day {missing[0]}, which no trace file holds")
     mapper = RoundRobinMapper(num_models)
     counts = np.zeros((num_models, stop - first), dtype=np.int64)
     for day in needed:
@@ -122,9 +122,7 @@ def count_minutes(
         hi = min(stop - day * MINUTES_PER_DAY, MINUTES_PER_DAY)
         column = day * MINUTES_PER_DAY + lo - first
         for line, row in read_rows(lines, HEADER, name):
-            for key_column, text in zip(KEY_COLUMNS, row, strict=False):
-                if not text:
-                    raise trace_error(name, line, key_column, "must not be empty")
+            check_filled(name, line, row, KEY_COLUMNS)
             part = _row_counts(name, line, row)[lo:hi]
             if part.any():
                 model = mapper.model_of(tuple(row[: len(KEY_COLUMNS)]))

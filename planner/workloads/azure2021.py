@@ -33,7 +33,13 @@ import numpy as np
 
 from planner.domain import Workload
 from planner.workloads.arrivals import Seed, assemble
-from planner.workloads.csvtext import open_lines, parse_non_negative, read_rows, trace_error
+from planner.workloads.csvtext import (
+    check_filled,
+    open_lines,
+    parse_non_negative,
+    read_rows,
+    trace_error,
+)
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.scaling import redraw
 from planner.workloads.timerange import TimeRange
@@ -55,9 +61,7 @@ def read_azure2021(
     per_model = [array("d") for _ in model_names]
     previous = -math.inf
     for line, row in read_rows(lines, HEADER, source):
-        for column, text in zip(HEADER[:2], row, strict=False):
-            if not text:
-                raise trace_error(source, line, column, "must not be empty")
+        check_filled(source, line, row, HEADER[:2])
         end = parse_non_negative(source, line, "end_timestamp", row[2])
         arrival = end - parse_non_negative(source, line, "duration", row[3])
         if arrival < previous - ORDER_TOLERANCE_S:

@@ -59,6 +59,14 @@ def read_rows(
         yield reader.line_num, row
 
 
+def check_filled(source: str, line: int, row: Sequence[str], columns: Sequence[str]) -> None:
+    """Raise ValueError naming the first of ``columns`` (the leading fields
+    of ``row``) that is empty."""
+    for column, text in zip(columns, row, strict=False):
+        if not text:
+            raise trace_error(source, line, column, "must not be empty")
+
+
 def parse_non_negative(source: str, line: int, column: str, text: str) -> float:
     """``float(text)``, which must be finite and >= 0."""
     try:

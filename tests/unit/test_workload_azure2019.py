@@ -146,7 +146,7 @@ def test_days_outside_the_range_are_not_read(tmp_path: Path) -> None:
 
 def test_every_day_of_the_range_needs_one_file(tmp_path: Path) -> None:
     path = _tiny_trace(tmp_path / "t.csv")
-    with pytest.raises(ValueError, match=r"^end: the time range needs day 1, which no trace file"):
+    with pytest.raises(ValueError, match=r"^time_range: needs day 1, which no trace file holds"):
         load_azure2019([path], ("a",), TimeRange.parse("0.23.0", "1.0.1"), seed=0)
     with pytest.raises(ValueError, match=r"day 0 is also given by"):
         load_azure2019([path, path], ("a",), FIRST_FIVE_MINUTES, seed=0)
