@@ -1,0 +1,129 @@
+"""The solve() interface with the greedy: brute-force optimum on tiny
+instances, invariants, bad and infeasible inputs, the AlpaServe effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.domain import Cluster, ModelSpec, Workload
+from planner.simulator import compile_case, simulate
+from planner.solution import InfeasibleError, SolveResult
+from planner.solve import solve
+from planner.validation import validate
+from tests.unit.placement_cases import GB, every_placement, model, workload
+
+BRUTE_FORCE_TOLERANCE = 0.05
+"""Attainment the greedy may lose against the true optimum on the tiny
+instances below (largest loss seen: 0.033)."""
+
+
+def tiny_instance(seed: int) -> tuple[Cluster, list[ModelSpec], Workload]:
+    rng = np.random.default_rng(seed)
+    devices = int(rng.integers(2, 5))
+    count = int(rng.integers(2, 4))
+    models = [
+        model(
+            f"m{i}",
+            latency_s=float(rng.choice([0.05, 0.1, 0.2])),
+            weight_bytes=int(rng.choice([3, 4, 6, 8])) * GB,
+        )
+        for i in range(count)
+    ]
+    rates = {m.name: float(rng.uniform(2, 15)) for m in models}
+    traffic = workload(rates, cv=float(rng.choice([1.0, 3.0])), duration_s=20, seed=seed)
+    return Cluster(devices, 10 * GB, devices_per_node=4), models, traffic
+
+
+def brute_force_optimum(cluster: Cluster, models: list[ModelSpec], traffic: Workload) -> float:
+    case = compile_case(cluster, models, traffic)
+    return max(case.attainment(p) for p in every_placement(cluster, models))
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 6])
+def test_greedy_is_within_tolerance_of_the_brute_force_optimum(seed: int) -> None:
+    cluster, models, traffic = tiny_instance(seed)
+    best = brute_force_optimum(cluster, models, traffic)
+    result = solve(cluster, models, traffic, solver="greedy", time_limit_s=30)
+    assert best - BRUTE_FORCE_TOLERANCE <= result.attainment <= best + 1e-12
+
+
+instances = st.builds(
+    lambda seed, devices, sizes, rates, cv: (
+        Cluster(devices, 10 * GB, devices_per_node=2),
+        [model(f"m{i}", weight_bytes=s * GB) for i, s in enumerate(sizes)],
+        workload({f"m{i}": r for i, r in enumerate(rates)}, cv=cv, duration_s=10, seed=seed),
+    ),
+    st.integers(0, 1000),
+    st.integers(1, 4),
+    st.lists(st.integers(2, 9), min_size=1, max_size=4),
+    st.lists(st.floats(0.5, 20), min_size=4, max_size=4),
+    st.sampled_from([1.0, 4.0]),
+).map(lambda case: (case[0], case[1], _restrict(case[2], case[1])))
+
+
+def _restrict(traffic: Workload, models: list[ModelSpec]) -> Workload:
+    names = {m.name for m in models}
+    per_model = {n: traffic.for_model(n) for n in traffic.model_names if n in names}
+    return Workload.merge(per_model, traffic.duration_s)
+
+
+@settings(max_examples=15, deadline=None)
+@given(instances, st.integers(0, 3))
+def test_placements_fit_and_repeat_for_a_seed(
+    case: tuple[Cluster, list[ModelSpec], Workload], seed: int
+) -> None:
+    cluster, models, traffic = case
+    result = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    validate(cluster, models, result.placement)  # memory per device, devices, configs, models
+    devices = [d for g in result.placement.groups for d in g.devices]
+    assert len(devices) == len(set(devices)) <= cluster.num_devices
+    assert result.placement.model_names <= {m.name for m in models}
+    again = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    assert again.placement == result.placement
+    assert again.attainment == result.attainment
+
+
+def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
+    cluster, models, traffic = tiny_instance(3)
+    result = solve(cluster, models, traffic, solver="greedy")
+    assert SolveResult.from_json(result.to_json()) == result
+    assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
+    assert result.solver == "greedy" and result.status == "heuristic"
+
+
+def test_a_model_larger_than_any_group_is_infeasible() -> None:
+    models = [model("ok"), model("huge", weight_bytes=100 * GB)]
+    cluster = Cluster(2, 20 * GB, devices_per_node=2)
+    traffic = workload({"ok": 1.0, "huge": 1.0})
+    with pytest.raises(InfeasibleError, match=r"^models\[1\]: 'huge' fits no group"):
+        solve(cluster, models, traffic, solver="greedy")
+
+
+def test_zero_devices_is_refused_by_the_cluster() -> None:
+    with pytest.raises(ValueError, match=r"^num_devices: must be a positive integer"):
+        Cluster(0, 20 * GB)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"solver": "magic"}, r"^solver: must be one of greedy, cpsat"),
+        ({"time_limit_s": 0}, r"^time_limit_s: must be a finite number > 0"),
+        ({"options": {"beam": 2}}, r"^options\.beam: unknown option"),
+        ({"options": {"beam_width": 0}}, r"^options\.beam_width: must be an integer >= 1"),
+        ({"options": {"milp_backend": "gurobi"}}, r"^options\.milp_backend: must be one of"),
+    ],
+)
+def test_bad_arguments_name_the_field(kwargs: dict, message: str) -> None:
+    cluster, models, traffic = tiny_instance(1)
+    with pytest.raises(ValueError, match=message):
+        solve(cluster, models, traffic, **kwargs)
+
+
+def test_workload_model_outside_the_set_is_refused() -> None:
+    cluster, models, _ = tiny_instance(1)
+    with pytest.raises(ValueError, match=r"^workload\.model_names: model 'ghost'"):
+        solve(cluster, models, workload({"ghost": 1.0}), solver="greedy")
