@@ -36,9 +36,17 @@ request ``i`` of model ``m`` arriving at ``t`` with deadline
    ``j``-th available at ``T_k`` plus the sum of
    ``cluster.load_time_s(profile[config].weight_bytes)`` over the new models
    up to ``j``. Any other group is new: it starts idle (``free = T_k``) and
-   loads all its models that way. Loading does not occupy the stages.
-   Requests already admitted to a removed group or model finish as
-   scheduled; a new group on the same devices does not wait for them.
+   loads all its models that way. Loading does not occupy the stages, and
+   step ``k``'s loads start at ``T_k`` even if loads of an earlier step are
+   still running. Requests already admitted to a removed group or model
+   finish as scheduled; a new group on the same devices does not wait for
+   them.
+
+Metrics (:class:`SimResult`): a request is scored when it arrives in
+``[warmup_s, duration_s - cooldown_s)``; attainment = served scored requests
+/ scored requests (1.0 when none is scored); a group's utilisation = busy
+stage-seconds / (pp × duration_s), counting all work of the batches it ran,
+also the part that finishes after ``duration_s`` (so it may slightly exceed 1).
 
 Groups are numbered over the whole plan (see :mod:`planner.sim.compile`):
 steps in order, groups in placement order, a group continuing from the
@@ -47,6 +55,9 @@ previous step keeps its number, any other gets the next one.
 Entry points: :func:`simulate` for one run; :func:`compile_case` to compile
 the workload once and evaluate many plans (``Case.run``, or
 ``Case.attainment`` for just the score), which is what a search should call.
+Lowest level: :func:`compile_plan` plus ``planner.sim.fast.KERNELS[policy]``
+run on a :class:`CompiledWorkload` (possibly a subset of the requests, in
+arrival order) and return the raw :class:`EngineOutput`.
 """
 
 from __future__ import annotations

@@ -109,6 +109,8 @@ class FcfsGroup:
         return None
 
     def offer(self, model: str, now_s: float) -> Offer:
+        """Predicted finish of a request for ``model`` arriving at ``now_s``:
+        joining the open batch where allowed, else as a new batch."""
         replica = self.replicas[model]
         batch = self.open_batch(now_s)
         if batch is not None and batch.replica.model == model and batch.size < replica.cap:
@@ -121,6 +123,8 @@ class FcfsGroup:
     def commit(
         self, offer: Offer, model: str, request: int, deadline_s: float, now_s: float
     ) -> None:
+        """Add ``request`` to the offer's batch (or a new one) and re-run that
+        batch from the free times saved before it."""
         batch = offer.batch
         if batch is None:
             batch = Batch(self.index, self.replicas[model], [], deadline_s, list(self.free_s))

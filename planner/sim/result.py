@@ -129,7 +129,8 @@ class SimResult:
 
     @property
     def group_utilisation(self) -> npt.NDArray[np.float64]:
-        """Per group: busy stage-seconds / (pp × duration_s)."""
+        """Per group: busy stage-seconds / (pp × duration_s); may slightly exceed
+        1, as work admitted before ``duration_s`` can finish after it."""
         pp = np.array([slot.config.pp for slot in self.groups], dtype=np.float64)
         return self.group_busy_s / (pp * self.duration_s)
 
