@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["simulator"]
+BENCHMARKS: list[str] = ["simulator", "autoparallel"]
 
 
 def main(argv: list[str]) -> int:
