@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
+from api.commands.profile import profile
 from api.commands.simulate import simulate_command
 from api.commands.workload import workload
 
-COMMANDS: list[click.Command] = [workload, simulate_command]
+COMMANDS: list[click.Command] = [workload, simulate_command, profile]
