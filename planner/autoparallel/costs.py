@@ -80,6 +80,9 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class _Part:
+    """A sub-layer: FLOPs, weight and activation bytes per device, weight
+    bytes it reads, seconds of collectives."""
+
     flops: float
     weight_bytes: int
     act_bytes: int
@@ -94,82 +97,83 @@ def shard_bytes(spec: ParamSpec, rules: ShardingRules, op: int, dtype_bytes: int
     return math.prod(shape) * dtype_bytes
 
 
-def _weights(
-    params: Mapping[str, ParamSpec],
-    prefixes: tuple[str, ...],
-    rules: ShardingRules,
-    op: int,
-    p: int,
-) -> int:
-    return sum(
-        shard_bytes(spec, rules, op, p)
-        for name, spec in params.items()
-        if name.startswith(prefixes)
-    )
+@dataclass(frozen=True)
+class _Setting:
+    """One layer's surroundings: architecture, rules, stage width, batch, device."""
+
+    arch: Architecture
+    rules: ShardingRules
+    op: int
+    batch: int
+    device: DeviceModel
+
+    @property
+    def activation_bytes(self) -> int:
+        """``B = p b s h``: one activation of the whole batch."""
+        arch = self.arch
+        return arch.dtype_bytes * self.batch * arch.seq_len * arch.hidden
+
+    def ways(self, split: bool) -> int:
+        """How many ways a sub-layer is divided: ``op`` if split, else 1."""
+        return self.op if split else 1
+
+    def all_reduce_s(self, split: bool) -> float:
+        """One all-reduce of an activation when the sub-layer is split."""
+        return self.device.all_reduce_s(self.activation_bytes, self.op) if split else 0.0
+
+    def weights(self, params: Mapping[str, ParamSpec], prefixes: tuple[str, ...]) -> int:
+        return sum(
+            shard_bytes(spec, self.rules, self.op, self.arch.dtype_bytes)
+            for name, spec in params.items()
+            if name.startswith(prefixes)
+        )
 
 
-def _embed(arch: Architecture, rules: ShardingRules, op: int, b: int, device: DeviceModel) -> _Part:
-    p, s, h = arch.dtype_bytes, arch.seq_len, arch.hidden
-    n = op if rules.vocab else 1
+def _embed(at: _Setting) -> _Part:
+    p, s, h = at.arch.dtype_bytes, at.arch.seq_len, at.arch.hidden
     return _Part(
         flops=0.0,
-        weight_bytes=_weights(layer_params(arch, "embed"), ("",), rules, op, p),
+        weight_bytes=at.weights(layer_params(at.arch, "embed"), ("",)),
         act_bytes=p * 2 * s * h,
-        read_bytes=p * h * (b * s / n + s + 2),
-        comm_s=device.all_reduce_s(p * b * s * h, op) if rules.vocab else 0.0,
+        read_bytes=p * h * (at.batch * s / at.ways(bool(at.rules.vocab)) + s + 2),
+        comm_s=at.all_reduce_s(bool(at.rules.vocab)),
     )
 
 
-def _attention(
-    arch: Architecture,
-    params: Mapping[str, ParamSpec],
-    rules: ShardingRules,
-    op: int,
-    b: int,
-    device: DeviceModel,
-) -> _Part:
-    p, s, h, a = arch.dtype_bytes, arch.seq_len, arch.hidden, arch.heads
-    n = op if rules.heads else 1
-    weights = _weights(params, _SUBLAYER_PREFIXES["attention"], rules, op, p)
+def _attention(at: _Setting, params: Mapping[str, ParamSpec]) -> _Part:
+    p, s, h, a = at.arch.dtype_bytes, at.arch.seq_len, at.arch.hidden, at.arch.heads
+    n = at.ways(bool(at.rules.heads))
+    weights = at.weights(params, _SUBLAYER_PREFIXES["attention"])
     return _Part(
-        flops=b * (8 * s * h * h + 4 * s * s * h) / n,
+        flops=at.batch * (8 * s * h * h + 4 * s * s * h) / n,
         weight_bytes=weights,
         act_bytes=p * (2 * s * h + (4 * s * h + 2 * a * s * s) // n),
         read_bytes=weights,
-        comm_s=device.all_reduce_s(p * b * s * h, op) if rules.heads else 0.0,
+        comm_s=at.all_reduce_s(bool(at.rules.heads)),
     )
 
 
-def _ffn(
-    arch: Architecture,
-    params: Mapping[str, ParamSpec],
-    rules: ShardingRules,
-    op: int,
-    b: int,
-    device: DeviceModel,
-) -> _Part:
-    p, s, h, f = arch.dtype_bytes, arch.seq_len, arch.hidden, arch.ffn
-    weights = _weights(params, _SUBLAYER_PREFIXES["ffn"], rules, op, p)
-    activation = p * b * s * h
+def _ffn(at: _Setting, params: Mapping[str, ParamSpec]) -> _Part:
+    p, s, h, f = at.arch.dtype_bytes, at.arch.seq_len, at.arch.hidden, at.arch.ffn
+    weights = at.weights(params, _SUBLAYER_PREFIXES["ffn"])
     if "ffn.router" not in params:
-        n = op if rules.mlp else 1
+        n = at.ways(bool(at.rules.mlp))
         return _Part(
-            flops=b * 4 * s * h * f / n,
+            flops=at.batch * 4 * s * h * f / n,
             weight_bytes=weights,
             act_bytes=p * (2 * s * h + 2 * s * f // n),
             read_bytes=weights,
-            comm_s=device.all_reduce_s(activation, op) if rules.mlp else 0.0,
+            comm_s=at.all_reduce_s(bool(at.rules.mlp)),
         )
-    e, k = arch.num_experts, arch.top_k
-    if rules.experts:
-        comm = 2 * device.all_to_all_s(k * activation / op, op) + device.all_gather_s(
-            activation, op
-        )
+    e, k, op = at.arch.num_experts, at.arch.top_k, at.op
+    if at.rules.experts:
+        dispatch = at.device.all_to_all_s(k * at.activation_bytes / op, op)
+        comm = 2 * dispatch + at.device.all_gather_s(at.activation_bytes, op)
     else:
-        comm = device.all_reduce_s(activation, op) if rules.mlp else 0.0
-    n = op if rules.experts or rules.mlp else 1
+        comm = at.all_reduce_s(bool(at.rules.mlp))
+    n = at.ways(bool(at.rules.experts or at.rules.mlp))
     return _Part(
-        flops=b * (2 * s * h * e + 4 * k * s * h * f / n),
+        flops=at.batch * (2 * s * h * e + 4 * k * s * h * f / n),
         weight_bytes=weights,
         act_bytes=p * (2 * s * h + s * e + 2 * k * s * (h + f) // n),
         read_bytes=weights,
@@ -177,18 +181,19 @@ def _ffn(
     )
 
 
-def _combine(name: str, b: int, parts: list[_Part], device: DeviceModel) -> LayerCost:
+def _combine(name: str, at: _Setting, parts: list[_Part]) -> LayerCost:
+    device = at.device
     latency = sum(
         max(
             part.flops / device.flops_per_s,
-            (part.read_bytes + 2 * b * part.act_bytes) / device.mem_bw_bytes_per_s,
+            (part.read_bytes + 2 * at.batch * part.act_bytes) / device.mem_bw_bytes_per_s,
         )
         + part.comm_s
         for part in parts
     )
     return LayerCost(
         name=name,
-        batch=b,
+        batch=at.batch,
         flops=sum(part.flops for part in parts),
         weight_bytes=sum(part.weight_bytes for part in parts),
         act_bytes=max(part.act_bytes for part in parts),
@@ -202,14 +207,11 @@ def layer_cost(
 ) -> LayerCost:
     """Cost of ``layer`` (a name of :func:`layer_names`) on one device of an
     ``op``-device stage sharded by ``rules``, for a batch of ``batch``."""
+    at = _Setting(arch, rules, op, batch, device)
     if layer == "embed":
-        return _combine(layer, batch, [_embed(arch, rules, op, batch, device)], device)
+        return _combine(layer, at, [_embed(at)])
     params = layer_params(arch, layer)
-    parts = [
-        _attention(arch, params, rules, op, batch, device),
-        _ffn(arch, params, rules, op, batch, device),
-    ]
-    return _combine(layer, batch, parts, device)
+    return _combine(layer, at, [_attention(at, params), _ffn(at, params)])
 
 
 def layer_costs(

@@ -101,6 +101,16 @@ def test_does_not_fit_names_the_budget() -> None:
         plan_parallel(BERT_6_7B, ParallelConfig(2, 1), mem_budget_bytes=5 * GB)
 
 
+def test_a_block_too_big_for_a_device_is_named() -> None:
+    # BERT-6.7B's embedding alone needs its weights (vocab + positions + norm,
+    # fp16) and 8 workspaces of 2 x seq x hidden, fp16; blocks need more.
+    h = 4096
+    need = 2 * ((30528 + 512) * h + 2 * h) + 8 * 2 * 2 * 512 * h
+    message = rf"replicated: layers\[0\] \(embed\): needs {need} bytes per device"
+    with pytest.raises(DoesNotFit, match=message):
+        plan_parallel(BERT_6_7B, ParallelConfig(1, 8), mem_budget_bytes=3 * GB // 10)
+
+
 def test_config_limits() -> None:
     with pytest.raises(ValueError, match=r"^config.pp: cannot split 3 layers into 4 stages"):
         plan_parallel(TINY_BERT, ParallelConfig(1, 4))

@@ -17,7 +17,7 @@ from planner.autoparallel import (
     MOE_2_4B,
     Architecture,
 )
-from planner.domain import ModelSpec, ParallelConfig, Profile, StageProfile
+from planner.domain import Cluster, ModelSpec, ParallelConfig, Profile, StageProfile
 from planner.profiles import (
     load_models,
     load_profile,
@@ -161,6 +161,17 @@ def test_bad_files_name_the_file_and_the_field(tmp_path: Path) -> None:
             load_models(write(tmp_path, data))
     with pytest.raises(ValueError, match=r"missing.json: cannot read"):
         load_models(tmp_path / "missing.json")
+
+
+def test_committed_examples_load() -> None:
+    examples = Path(__file__).parents[2] / "examples"
+    models = load_models(examples / "models_s3.json")
+    assert [m.name for m in models] == [m.name for m in model_set("s3")]
+    for size in (8, 16, 32, 64):
+        cluster = Cluster.from_json(json.loads((examples / f"cluster_{size}.json").read_text()))
+        assert cluster.num_devices == size
+        assert cluster.devices_per_node == 8
+        assert cluster.device_mem_bytes == 20 * GB
 
 
 def test_saving_duplicate_names_is_refused(tmp_path: Path) -> None:
