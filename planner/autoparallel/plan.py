@@ -140,8 +140,9 @@ def plan_parallel(
 ) -> ParallelPlan:
     """The plan of ``arch`` on ``config`` with each device's weights plus
     ``max_batch`` activation workspaces within ``mem_budget_bytes``.
-    Latencies come from ``timings`` (measured, for ``config.op``) when given,
-    else from the analytic cost model. Raises :class:`DoesNotFit` (a
+    Layer latencies come from ``timings`` (measured, for ``config.op``) when
+    given, else from the analytic cost model; the sharding candidates are
+    ranked by the analytic model either way. Raises :class:`DoesNotFit` (a
     ValueError) when nothing fits, ValueError for a config the device model
     cannot host (``op`` beyond one node, ``pp`` beyond the layer count)."""
     device = device or DeviceModel()

@@ -12,10 +12,12 @@ from planner.autoparallel import (
     BERT_6_7B,
     GB,
     MOE_2_4B,
+    REPLICATED,
     TINY_BERT,
     DeviceModel,
     DoesNotFit,
     LayerTimings,
+    ShardingRules,
     enumerate_configs,
     handoff_s,
     layer_costs,
@@ -25,6 +27,7 @@ from planner.autoparallel import (
     to_profile,
 )
 from planner.domain import ParallelConfig
+from tests.unit.autoparallel_cases import SLOW, TINY
 
 
 def test_stages_cover_the_layer_sequence_in_order() -> None:
@@ -196,3 +199,15 @@ def test_plan_json_names_stage_layers() -> None:
         "experts",
         "vocab",
     }
+
+
+def test_fastest_sharding_that_fits_the_budget_wins() -> None:
+    # On SLOW links every all-reduce costs 0.13 s, so replicating TINY is
+    # fastest: 608 + 1200 bytes of weights and a 512-byte workspace.
+    config = ParallelConfig(2, 1)
+    assert plan_parallel(TINY, config, SLOW, 10_000, max_batch=1).rules == REPLICATED
+    # Within 2000 bytes only splits that save enough fit; splitting the heads
+    # alone (one all-reduce) leaves 608 + 920 bytes and a 384-byte workspace.
+    plan = plan_parallel(TINY, config, SLOW, 2000, max_batch=1)
+    assert plan.rules == ShardingRules(heads="op")
+    assert plan.stages[0].weight_bytes + plan.stages[0].act_bytes == 608 + 920 + 384
