@@ -1,0 +1,106 @@
+"""The agent's HTTP endpoint: ``POST /v1/infer/<model>`` plus status and
+health. Errors are ``application/problem+json`` with a ``kind``; retryable
+ones (503, and 429 for a request that cannot meet its SLO here) carry
+``Retry-After``.
+
+Request body: ``{"input_ids": [[token, ...], ...]}`` (rows of ``seq_len``
+tokens) or ``{"num_sequences": n, "seed": s}`` for random tokens. The answer:
+``{"model", "output": {"shape", "sum", "first_token"}, "timings": {...}}``.
+"""
+
+from __future__ import annotations
+
+import http
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from flask import Flask, Response, json, request
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from executor.host import Host
+from executor.request import ServeError
+from executor.runtime import random_tokens
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(error: ServeError) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": http.HTTPStatus(error.status).phrase,
+        "status": error.status,
+        "kind": error.kind,
+        "detail": error.detail,
+        "instance": request.path,
+    }
+    response = Response(json.dumps(body), error.status, mimetype=PROBLEM_JSON)
+    if error.retry_after_s is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return response
+
+
+def bad_input(detail: str) -> ServeError:
+    return ServeError(400, "bad-input", detail)
+
+
+def parse_tokens(host: Host, model: str, body: Any) -> np.ndarray:
+    """The token ids of an inference body; 400 when malformed."""
+    if not isinstance(body, dict):
+        raise bad_input("body: must be a JSON object")
+    if "input_ids" in body:
+        try:
+            ids = np.asarray(body["input_ids"])
+        except ValueError:
+            raise bad_input("input_ids: rows must all have the same length") from None
+        if ids.dtype == object or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+            raise bad_input("input_ids: must be a list of rows of integer token ids")
+        return ids.astype(np.int32) if ids.size else ids
+    count = body.get("num_sequences")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise bad_input("input_ids: is required (or num_sequences: a positive integer)")
+    seed = body.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise bad_input(f"seed: must be a non-negative integer, got {seed!r}")
+    arch = host.runtime(model).replica.plan.arch
+    return random_tokens(np.random.default_rng(seed), count, arch.seq_len, arch.vocab)
+
+
+def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
+    """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``."""
+    app = Flask("meshplan.agent")
+
+    @app.errorhandler(ServeError)
+    def serve_error(error: ServeError) -> Response:
+        return problem(error)
+
+    @app.post("/v1/infer/<model>")
+    def infer(model: str) -> Response:
+        ids = parse_tokens(host, model, request.get_json(silent=True))
+        done = host.serve(model, ids)
+        return Response(
+            json.dumps({"model": model, "output": done.output, "timings": done.timings()}),
+            200,
+            mimetype="application/json",
+        )
+
+    @app.get("/v1/status")
+    def show_status() -> dict[str, Any]:
+        return status()
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve_in_thread(app: Flask, host: str, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
+    """Run ``app`` on a threaded WSGI server in a daemon thread; ``port`` 0
+    picks a free port (``server.server_port``). Stop with ``server.shutdown()``."""
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="http")
+    thread.start()
+    return server, thread
