@@ -305,6 +305,8 @@ def _solve_blocks(
     try:
         for block, result in pool.imap_unordered(_solve_block, tasks):
             record(block, result)
+        pool.close()
+        pool.join()
     finally:
         pool.terminate()
     return results

@@ -10,10 +10,11 @@ unchanged components are cached):
   where it fits (one group per class of identical groups), simulates, and
   keeps the ``beam_width`` best placements; stops when no addition raises
   the number of requests served within SLO (or memory is full).
-- ``fast``: rounds in which each group receives at most one new replica:
-  models in order of most unserved requests each go to their least-loaded
-  group (expected bottleneck-stage utilisation) where they fit; one
-  simulation per round. A round that serves no more requests is undone and
+- ``fast``: rounds of additions with one simulation per round: models in
+  order of most unserved requests each get one replica, on the group where
+  it fits with the least expected load (bottleneck-stage utilisation of the
+  replicas there, counting this round's additions); a round adds at most
+  ``max(groups, models / ROUND_MODELS_DIVISOR)`` replicas. A round that serves no more requests is undone and
   its additions are tried one at a time; a model whose new replica served
   nothing more is not offered again. Far fewer simulations than ``full``.
 
@@ -25,6 +26,7 @@ profiled for and whose idle latency (batch 1) meets its SLO.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +39,10 @@ from planner.feasibility import workspace_bytes
 from planner.scoring import Counts, Layout, Scorer
 
 Floats = npt.NDArray[np.float64]
+
+ROUND_MODELS_DIVISOR = 8
+"""A fast round may add up to this fraction (1 / divisor) of the models'
+count of replicas even when there are fewer groups."""
 
 
 class ReplicaTable:
@@ -260,29 +266,28 @@ class Greedy:
     def _round(
         self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_]
     ) -> list[tuple[int, int]]:
+        """The next round's (model, group) additions (module docstring)."""
         unserved = self._unserved(served)
-        load = np.array(
-            [
-                sum(self.rate[j] * self.table.stage_s[c][j] for j in hosted)
-                for c, hosted in zip(layout.configs, layout.hosted, strict=True)
-            ]
-        )
-        fits = [
-            self.table.fitting(c, h) for c, h in zip(layout.configs, layout.hosted, strict=True)
+        hosted = [list(h) for h in layout.hosted]
+        load = [
+            sum(self.rate[j] * self.table.stage_s[c][j] for j in h)
+            for c, h in zip(layout.configs, hosted, strict=True)
         ]
-        taken: set[int] = set()
-        moves = []
+        fits = [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
+        size = max(len(hosted), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
+        moves: list[tuple[int, int]] = []
         for j in _ranked(unserved, self.model_order):
-            if unserved[j] <= 0 or len(taken) == len(fits):
+            if unserved[j] <= 0 or len(moves) == size:
                 break
-            if not offered[j]:
-                continue
-            options = [g for g in range(len(fits)) if g not in taken and fits[g][j]]
-            if not options:
+            options = [g for g in range(len(fits)) if fits[g][j]]
+            if not offered[j] or not options:
                 continue
             g = min(options, key=lambda g: (load[g], self.group_order[g]))
-            taken.add(g)
             moves.append((j, g))
+            config = layout.configs[g]
+            hosted[g].append(j)
+            load[g] += self.rate[j] * self.table.stage_s[config][j]
+            fits[g] = self.table.fitting(config, hosted[g])
         return moves
 
     def _one_by_one(
