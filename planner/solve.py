@@ -10,7 +10,10 @@ Solvers:
 
 - ``greedy``: group/config enumeration with the simulator-guided greedy
   (:mod:`planner.enumeration`, :mod:`planner.greedy`).
-- ``auto``: ``greedy``.
+- ``cpsat``: the proxy formulation in CP-SAT, hinted with the greedy plan;
+  the simulator picks the returned plan (:mod:`planner.cpsat`).
+- ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
+  models × devices, ``greedy`` otherwise.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ __all__ = [
 
 SOLVERS = ("greedy", "cpsat", "milp", "sr", "clockwork", "auto")
 
+AUTO_CPSAT_PAIRS = 2048
+"""``solver="auto"`` uses CP-SAT up to this many models × devices."""
+
 RUNNERS = {
     "greedy": "planner.solve:solve_greedy",
+    "cpsat": "planner.cpsat:solve_cpsat",
 }
 """Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
 progress)``; imported on first use, so that the optional solver libraries
@@ -111,7 +118,8 @@ def solve(
         cluster, models, workload, SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
     )
     if solver == "auto":
-        solver = "greedy"
+        small = len(models) * cluster.num_devices <= AUTO_CPSAT_PAIRS
+        solver = "cpsat" if small else "greedy"
     module, function = RUNNERS[solver].split(":")
     runner = getattr(importlib.import_module(module), function)
     remaining = max(time_limit_s - (time.monotonic() - started), 1e-3)

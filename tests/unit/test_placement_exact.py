@@ -1,0 +1,149 @@
+"""CP-SAT: the proxy optimum against brute force, the simulator as
+referee, and the fall-back to the seed."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from ortools.sat.python import cp_model
+
+from planner.cpsat import CpSatBackend
+from planner.domain import Cluster, ModelSpec, Workload
+from planner.formulation import build
+from planner.options import SolveOptions
+from planner.proxy import ProxyData
+from planner.scoring import Scorer
+from planner.seeded import Referee, prepare
+from planner.simulator import SimOptions, simulate
+from planner.solution import SolveResult
+from planner.solve import solve
+from planner.validation import validate
+from tests.unit.placement_cases import GB, model, workload
+
+
+def instance() -> tuple[Cluster, list[ModelSpec], Workload]:
+    models = [
+        model("a", latency_s=0.1, weight_bytes=5 * GB),
+        model("b", latency_s=0.1, weight_bytes=5 * GB),
+        model("c", latency_s=0.2, weight_bytes=8 * GB),
+    ]
+    traffic = workload({"a": 6.0, "b": 3.0, "c": 2.0}, cv=3.0, duration_s=6, seed=2)
+    return Cluster(2, 10 * GB, devices_per_node=2), models, traffic
+
+
+def proxy_data(windows: int = 3) -> ProxyData:
+    cluster, models, traffic = instance()
+    scorer = Scorer(cluster, models, traffic, SimOptions())
+    return prepare(scorer, SolveOptions(proxy_windows=windows), 30, None).data
+
+
+def window_optimum(data: ProxyData, configs: tuple, hosted: tuple, window: int) -> int:
+    """Most requests one window can serve with these replicas (exhaustive
+    over integer flows)."""
+    demand = data.demand[window]
+    pairs = [(m, g) for g, models in enumerate(hosted) for m in models if demand[m] > 0]
+    best = 0
+
+    def search(k: int, left: list[int], budget: list[int], total: int) -> None:
+        nonlocal best
+        if k == len(pairs):
+            best = max(best, total)
+            return
+        m, g = pairs[k]
+        cost = data.cost_us[m, configs[g]]
+        for amount in range(min(left[m], budget[g] // cost) + 1):
+            left[m] -= amount
+            budget[g] -= amount * cost
+            search(k + 1, left, budget, total + amount)
+            left[m] += amount
+            budget[g] += amount * cost
+
+    search(0, list(demand), [data.window_us] * len(hosted), 0)
+    return best
+
+
+def fits(data: ProxyData, config: Any, models: tuple[int, ...]) -> bool:
+    if any(not data.usable(m, config) for m in models):
+        return False
+    reserve = max((data.workspace_units[m, config] for m in models), default=0)
+    return all(
+        sum(data.weight_units[m, config][s] for m in models) + reserve <= data.memory_units
+        for s in range(config.pp)
+    )
+
+
+def brute_force_proxy(data: ProxyData) -> int:
+    """The proxy optimum by enumerating configs, replica sets and flows."""
+    subsets = [
+        c
+        for r in range(data.num_models + 1)
+        for c in itertools.combinations(range(data.num_models), r)
+    ]
+    best = 0
+    for configs in itertools.product(*(g.configs for g in data.groups)):
+        choices = [[s for s in subsets if fits(data, c, s)] for c in configs]
+        for hosted in itertools.product(*choices):
+            value = sum(
+                data.window_weight[w] * window_optimum(data, configs, hosted, w)
+                for w in range(len(data.demand))
+            )
+            best = max(best, value)
+    return best
+
+
+def cpsat_optimum(data: ProxyData) -> int:
+    backend = CpSatBackend()
+    variables = build(backend, data)
+    solver = cp_model.CpSolver()
+    assert solver.solve(backend.model) == cp_model.OPTIMAL
+    return int(solver.value(variables.objective))
+
+
+def test_cpsat_reaches_the_brute_force_proxy_optimum() -> None:
+    data = proxy_data()
+    assert sum(len(g.configs) for g in data.groups) >= 2  # a config choice exists
+    assert cpsat_optimum(data) == brute_force_proxy(data)
+
+
+def test_cpsat_never_returns_worse_than_its_seed() -> None:
+    solver = "cpsat"
+    cluster, models, traffic = instance()
+    result = solve(cluster, models, traffic, solver=solver, time_limit_s=30)
+    validate(cluster, models, result.placement)
+    assert result.attainment >= result.stats["seed_attainment"]
+    assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
+    assert result.bound is not None and result.proxy_objective is not None
+    assert result.bound >= result.proxy_objective - 1e-9
+    assert SolveResult.from_json(result.to_json()) == result
+
+
+def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, models, traffic = instance()
+    greedy = solve(cluster, models, traffic, solver="greedy")
+    real_solve = cp_model.CpSolver.solve
+
+    def no_solution(self: cp_model.CpSolver, model: Any, callback: Any = None) -> Any:
+        real_solve(self, model)  # without the callback: no solution is reported
+        return cp_model.UNKNOWN
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", no_solution)
+    result = solve(cluster, models, traffic, solver="cpsat", time_limit_s=5)
+    assert result.status == "seed_only"
+    assert result.placement == greedy.placement
+    assert result.proxy_objective is None and result.gap is None
+
+
+def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, models, traffic = instance()
+    offered: list[object] = []
+    real_offer = Referee.offer
+
+    def spy(self: Referee, layout: Any) -> bool:
+        offered.append(layout)
+        return real_offer(self, layout)
+
+    monkeypatch.setattr(Referee, "offer", spy)
+    result = solve(cluster, models, traffic, solver="cpsat", time_limit_s=30)
+    assert result.stats["solutions"] == len(offered) == result.stats["solutions_simulated"] >= 1
