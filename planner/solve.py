@@ -12,6 +12,7 @@ Solvers:
   (:mod:`planner.enumeration`, :mod:`planner.greedy`).
 - ``cpsat``: the proxy formulation in CP-SAT, hinted with the greedy plan;
   the simulator picks the returned plan (:mod:`planner.cpsat`).
+- ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.milp`).
 - ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
   models × devices, ``greedy`` otherwise.
 """
@@ -51,6 +52,7 @@ AUTO_CPSAT_PAIRS = 2048
 RUNNERS = {
     "greedy": "planner.solve:solve_greedy",
     "cpsat": "planner.cpsat:solve_cpsat",
+    "milp": "planner.milp:solve_milp",
 }
 """Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
 progress)``; imported on first use, so that the optional solver libraries

@@ -1,5 +1,5 @@
-"""CP-SAT: the proxy optimum against brute force, the simulator as
-referee, and the fall-back to the seed."""
+"""CP-SAT and MILP: the proxy optimum against brute force and across
+solvers, the simulator as referee, and the fall-backs to the seed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ortools.sat.python import cp_model
 
+from planner import milp
 from planner.cpsat import CpSatBackend
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.formulation import build
@@ -107,8 +108,22 @@ def test_cpsat_reaches_the_brute_force_proxy_optimum() -> None:
     assert cpsat_optimum(data) == brute_force_proxy(data)
 
 
-def test_cpsat_never_returns_worse_than_its_seed() -> None:
-    solver = "cpsat"
+@pytest.mark.parametrize("backend", ["cbc", "highs"])
+def test_milp_backends_find_the_cpsat_proxy_optimum(backend: str) -> None:
+    cluster, models, traffic = instance()
+    options = {"milp_backend": backend, "proxy_windows": 3}
+    milp_result = solve(cluster, models, traffic, solver="milp", time_limit_s=30, options=options)
+    cpsat_result = solve(
+        cluster, models, traffic, solver="cpsat", time_limit_s=30, options={"proxy_windows": 3}
+    )
+    assert milp_result.status == cpsat_result.status == "optimal"
+    assert milp_result.proxy_objective == pytest.approx(cpsat_result.proxy_objective, abs=1e-9)
+    assert milp_result.bound == pytest.approx(milp_result.proxy_objective, abs=1e-6)
+    assert milp_result.gap == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["cpsat", "milp"])
+def test_exact_solvers_never_return_worse_than_their_seed(solver: str) -> None:
     cluster, models, traffic = instance()
     result = solve(cluster, models, traffic, solver=solver, time_limit_s=30)
     validate(cluster, models, result.placement)
@@ -133,6 +148,26 @@ def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPat
     assert result.status == "seed_only"
     assert result.placement == greedy.placement
     assert result.proxy_objective is None and result.gap is None
+
+
+def test_milp_never_rounds_an_unfinished_relaxation(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, models, traffic = instance()
+    greedy = solve(cluster, models, traffic, solver="greedy")
+
+    def relaxed(backend: milp.PulpBackend, options: Any, seconds: float, log: Any) -> tuple:
+        # What PuLP reports for a HiGHS run stopped at the time limit in the
+        # middle of its relaxation: a "solution" of fractional replicas that,
+        # rounded up, would put every model everywhere.
+        for var in backend.problem.variables():
+            var.varValue = 0.6
+        backend.problem.sol_status = 2
+        return True, None, "milp: stopped"
+
+    monkeypatch.setattr(milp, "_run", relaxed)
+    result = solve(cluster, models, traffic, solver="milp", time_limit_s=5)
+    assert result.status == "seed_only"
+    assert result.placement == greedy.placement
+    validate(cluster, models, result.placement)
 
 
 def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Each module of the proxy formulation alone, on CP-SAT:
+"""Each module of the proxy formulation alone, on CP-SAT and on PuLP/CBC:
 a feasible case, a forced-infeasible case and an alternative case."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pulp
 import pytest
 from ortools.sat.python import cp_model
 
@@ -23,6 +24,7 @@ from planner.formulation import (
     hint,
     proxy_value,
 )
+from planner.milp import PulpBackend, cbc_solver
 from planner.proxy import ProxyData, ProxyGroup
 from planner.scoring import Layout
 
@@ -68,8 +70,15 @@ def solve_cpsat(backend: CpSatBackend) -> Solved:
     return feasible, lambda expr: solver.value(expr)
 
 
+def solve_pulp(backend: PulpBackend) -> Solved:
+    backend.problem.solve(cbc_solver(msg=False))
+    feasible = backend.problem.status == pulp.LpStatusOptimal
+    return feasible, lambda expr: pulp.value(expr)
+
+
 BACKENDS: dict[str, tuple[Callable[[], Any], Callable[[Any], Solved]]] = {
     "cpsat": (CpSatBackend, solve_cpsat),
+    "cbc": (PulpBackend, solve_pulp),
 }
 
 
