@@ -13,6 +13,8 @@ Solvers:
 - ``cpsat``: the proxy formulation in CP-SAT, hinted with the greedy plan;
   the simulator picks the returned plan (:mod:`planner.cpsat`).
 - ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.milp`).
+- ``sr``: Selective Replication baseline (:mod:`planner.baselines`).
+- ``clockwork``: Clockwork++-style re-placement per window (:mod:`planner.baselines`).
 - ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
   models × devices, ``greedy`` otherwise.
 """
@@ -53,6 +55,8 @@ RUNNERS = {
     "greedy": "planner.solve:solve_greedy",
     "cpsat": "planner.cpsat:solve_cpsat",
     "milp": "planner.milp:solve_milp",
+    "sr": "planner.baselines:solve_selective_replication",
+    "clockwork": "planner.baselines:solve_clockwork",
 }
 """Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
 progress)``; imported on first use, so that the optional solver libraries

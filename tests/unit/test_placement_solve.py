@@ -127,3 +127,17 @@ def test_workload_model_outside_the_set_is_refused() -> None:
     cluster, models, _ = tiny_instance(1)
     with pytest.raises(ValueError, match=r"^workload\.model_names: model 'ghost'"):
         solve(cluster, models, workload({"ghost": 1.0}), solver="greedy")
+
+
+def test_model_parallelism_beats_replication_under_bursts() -> None:
+    # Two 12 GB models, two 20 GB devices: replication can hold one model
+    # per device; a two-stage pipeline holds both on both devices.
+    models = [model("a", weight_bytes=12 * GB), model("b", weight_bytes=12 * GB)]
+    cluster = Cluster(2, 20 * GB, devices_per_node=2)
+    traffic = workload({"a": 4.0, "b": 4.0}, cv=4.0, duration_s=60, seed=1)
+    parallel = solve(cluster, models, traffic, solver="greedy")
+    replicated = solve(cluster, models, traffic, solver="sr")
+    assert [g.config.size for g in parallel.placement.groups] == [2]
+    assert parallel.placement.groups[0].models == ("a", "b")
+    assert all(len(g.models) == 1 for g in replicated.placement.groups)
+    assert parallel.attainment > replicated.attainment + 0.1
