@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import click
 
+from api.commands.plan import plan_command
 from api.commands.profile import profile
 from api.commands.simulate import simulate_command
 from api.commands.workload import workload
 
-COMMANDS: list[click.Command] = [workload, simulate_command, profile]
+COMMANDS: list[click.Command] = [workload, simulate_command, plan_command, profile]

@@ -1,0 +1,160 @@
+"""``meshplan plan``: choose a placement for a model set on a cluster with
+any solver, write the plan and print a summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+
+from api.commands.common import load, print_table, write_json
+from planner.domain import Cluster, ModelSpec
+from planner.options import SolveOptions
+from planner.profiles import load_models
+from planner.solution import SolveResult, SolveTimeoutError
+from planner.solve import SOLVERS, solve
+from planner.validation import models_by_name, stage_memory_bytes
+from planner.workload import load_workload
+
+_FILE = click.Path(exists=True, dir_okay=False)
+GB = 1e9
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value is read as JSON when it parses
+    (``3``, ``true``, ``[2, 4]``), else kept as a string."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        try:
+            options[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key.strip()] = text
+    return options
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[float, str], None]]:
+    """A progress bar on standard error (shown on a terminal only)."""
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("solving", total=1.0)
+
+        def update(fraction: float, message: str) -> None:
+            bar.update(task, completed=fraction, description=message[:60])
+
+        yield update
+
+
+def summary_rows(result: SolveResult, models: Sequence[ModelSpec]) -> list[tuple[Any, ...]]:
+    """One row per group: devices, config, replicas, memory used (GB on the
+    fullest device)."""
+    index = models_by_name(models)
+    rows = []
+    for g, group in enumerate(result.placement.groups):
+        used = max(stage_memory_bytes(group, index), default=0) / GB
+        devices = f"{group.devices[0]}-{group.devices[-1]}"
+        rows.append((g, devices, str(group.config), len(group.models), f"{used:.2f}"))
+    return rows
+
+
+def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cluster) -> None:
+    print_table(
+        "Groups",
+        ["group", "devices", "config", "replicas", "memory used (GB/device)"],
+        summary_rows(result, models),
+    )
+    overall = [
+        ("solver", result.solver),
+        ("status", result.status),
+        ("groups", len(result.placement.groups)),
+        ("replicas", result.placement.num_replicas),
+        ("models placed", f"{len(result.placement.model_names)}/{len(models)}"),
+        ("device memory (GB)", f"{cluster.device_mem_bytes / GB:.2f}"),
+        ("attainment", result.attainment),
+        ("solve time (s)", result.wall_s),
+    ]
+    if result.timed_plan is not None:
+        overall.append(("windows", len(result.timed_plan.steps)))
+    for name in ("proxy_objective", "bound", "gap"):
+        value = getattr(result, name)
+        if value is not None:
+            overall.append((name.replace("_", " "), value))
+    print_table("Plan", ["", "value"], overall)
+
+
+@click.command("plan")
+@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
+@click.option(
+    "--models", "models_path", type=_FILE, required=True, help='Models JSON {"models": [...]}.'
+)
+@click.option(
+    "--workload", "workload_path", type=_FILE, required=True, help="Workload .json or .npz."
+)
+@click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds the solver may take.",
+)
+@click.option(
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Solver option, repeatable: " + ", ".join(SolveOptions.help()) + ".",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the plan here (a placement, or a timed plan for clockwork).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def plan_command(
+    cluster_path: str,
+    models_path: str,
+    workload_path: str,
+    solver: str,
+    time_limit: float,
+    option_pairs: tuple[str, ...],
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Choose a placement maximising simulated SLO attainment on a workload."""
+    cluster = load(cluster_path, Cluster.from_json)
+    try:
+        models = load_models(models_path)
+        workload = load_workload(workload_path)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    options = parse_options(option_pairs)
+    console = Console(stderr=True)
+    try:
+        with _progress(console) as progress:
+            result = solve(
+                cluster,
+                models,
+                workload,
+                solver=solver,
+                time_limit_s=time_limit,
+                options=options,
+                progress=progress,
+            )
+    except (ValueError, SolveTimeoutError) as error:
+        raise click.ClickException(str(error)) from None
+    if output is not None:
+        plan = result.timed_plan if result.timed_plan is not None else result.placement
+        write_json(plan.to_json(), output)
+    if as_json:
+        write_json(result.to_json(), None)
+    else:
+        _print_summary(result, models, cluster)

@@ -1,0 +1,100 @@
+"""``meshplan plan`` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from api.commands.plan import parse_options
+from planner.domain import Cluster, Placement, TimedPlan
+from planner.simulator import simulate
+from planner.solution import SolveResult
+from planner.validation import validate, validate_plan
+from tests.unit.placement_cases import GB, model, workload
+
+MODELS = [model("a", weight_bytes=12 * GB), model("b", weight_bytes=12 * GB)]
+CLUSTER = Cluster(2, 20 * GB, devices_per_node=2)
+WORK = workload({"a": 4.0, "b": 4.0}, cv=4.0, duration_s=20, seed=1)
+
+
+def arguments(folder: Path, *extra: str, models: list | None = None) -> list[str]:
+    files = {
+        "cluster.json": CLUSTER.to_json(),
+        "models.json": {"models": [m.to_json() for m in models or MODELS]},
+        "workload.json": WORK.to_json(),
+    }
+    for name, data in files.items():
+        (folder / name).write_text(json.dumps(data))
+    return [
+        "plan",
+        "--cluster",
+        str(folder / "cluster.json"),
+        "--models",
+        str(folder / "models.json"),
+        "--workload",
+        str(folder / "workload.json"),
+        *extra,
+    ]
+
+
+def test_plan_writes_a_valid_placement_and_prints_the_summary(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    args = arguments(tmp_path, "--solver", "greedy", "--time-limit", "20", "-o", str(out))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    placement = Placement.from_json(json.loads(out.read_text()))
+    validate(CLUSTER, MODELS, placement)
+    attainment = simulate(CLUSTER, MODELS, placement, WORK).attainment
+    assert "op1xpp2" in result.output or "op2xpp1" in result.output
+    for label in ("Groups", "replicas", "attainment", "solve time (s)", "heuristic"):
+        assert label in result.output
+    assert f"{attainment:.4g}" in result.output
+
+
+def test_plan_json_is_the_solve_result(tmp_path: Path) -> None:
+    args = arguments(tmp_path, "--solver", "cpsat", "--json", "--option", "seed=2")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    solved = SolveResult.from_json(json.loads(result.output))
+    assert solved.solver == "cpsat" and solved.status in ("optimal", "feasible")
+    assert solved.attainment == simulate(CLUSTER, MODELS, solved.placement, WORK).attainment
+
+
+def test_clockwork_writes_a_timed_plan(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    args = arguments(
+        tmp_path, "--solver", "clockwork", "--option", "clockwork_window_s=5", "-o", str(out)
+    )
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    plan = TimedPlan.from_json(json.loads(out.read_text()))
+    assert [start for start, _ in plan.steps] == [0.0, 5.0, 10.0, 15.0]
+    validate_plan(CLUSTER, MODELS, plan)
+
+
+@pytest.mark.parametrize(
+    ("extra", "models", "message"),
+    [
+        (("--option", "beam_width=0"), None, "options.beam_width: must be an integer >= 1"),
+        (("--option", "nonsense"), None, "expected KEY=VALUE"),
+        ((), [model("a", weight_bytes=50 * GB), MODELS[1]], "models[0]: 'a' fits no group"),
+    ],
+)
+def test_bad_input_is_an_error_naming_the_field(
+    tmp_path: Path, extra: tuple[str, ...], models: list | None, message: str
+) -> None:
+    result = CliRunner().invoke(main, arguments(tmp_path, *extra, models=models))
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_option_values_are_read_as_json_when_they_parse() -> None:
+    assert parse_options(["beam_width=3", "group_sizes=[2, 4]", "milp_backend=highs"]) == {
+        "beam_width": 3,
+        "group_sizes": [2, 4],
+        "milp_backend": "highs",
+    }
