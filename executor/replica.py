@@ -12,11 +12,12 @@ model's within float tolerance for any stage split and any rules.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
 import jax
+import jax.stages
 import numpy as np
 from jax.sharding import Mesh
 
@@ -42,7 +43,7 @@ class Stage:
     end: int
     sharding: StageSharding
     weights: list[Layer]
-    run: Callable[[list[Layer], jax.Array], jax.Array]
+    run: jax.stages.Wrapped
 
     @property
     def input_axes(self) -> zoo.Axes:

@@ -70,9 +70,9 @@ class ModelRuntime:
                 return size
         raise ValueError(f"rows: {rows} exceeds max_batch={self.max_batch}")
 
-    def warm_up(self, repeats: int = 2, seed: int = 0) -> None:
-        """Compile every bucket and measure its stage latencies (the fastest
-        of ``repeats`` timed runs after the compiling one)."""
+    def warm_up(self, repeats: int = 3, seed: int = 0) -> None:
+        """Compile every bucket and measure its stage latencies (per stage,
+        the median of ``repeats`` timed runs after the compiling one)."""
         rng = np.random.default_rng(seed)
         arch = self.replica.plan.arch
         for size in self.buckets:
@@ -80,7 +80,7 @@ class ModelRuntime:
             time_stages(self.replica, ids)
             runs = [time_stages(self.replica, ids)[0] for _ in range(repeats)]
             with self._lock:
-                self._latency[size] = [min(r[k] for r in runs) for k in range(len(runs[0]))]
+                self._latency[size] = [float(x) for x in np.median(runs, axis=0)]
 
     def latency_s(self, rows: int) -> Sequence[float]:
         """Estimated seconds of each stage for a batch of ``rows``."""

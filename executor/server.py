@@ -1,5 +1,5 @@
-"""The agent's HTTP endpoint: ``POST /v1/infer/<model>`` plus status and
-health. Errors are ``application/problem+json`` with a ``kind``; retryable
+"""The HTTP endpoints of an agent and of the router. The agent's:
+``POST /v1/infer/<model>`` plus status and health. Errors are ``application/problem+json`` with a ``kind``; retryable
 ones (503, and 429 for a request that cannot meet its SLO here) carry
 ``Retry-After``.
 
@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from executor.host import Host
 from executor.request import ServeError
+from executor.router import Router
 from executor.runtime import random_tokens
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,6 +90,30 @@ def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
     @app.get("/v1/status")
     def show_status() -> dict[str, Any]:
         return status()
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def create_router_app(router: Router) -> Flask:
+    """The router's Flask app: ``POST /v1/infer/<model>`` forwarded to an
+    agent (see :mod:`executor.router`), ``GET /v1/routes``, ``/healthz``."""
+    app = Flask("meshplan.router")
+
+    @app.post("/v1/infer/<model>")
+    def infer(model: str) -> Response:
+        status, headers, body = router.handle(model, request.get_data())
+        response = Response(body, status, mimetype=headers.get("Content-Type"))
+        if "Retry-After" in headers:
+            response.headers["Retry-After"] = headers["Retry-After"]
+        return response
+
+    @app.get("/v1/routes")
+    def show_routes() -> dict[str, Any]:
+        return router.describe()
 
     @app.get("/healthz")
     def health() -> dict[str, str]:

@@ -3,9 +3,7 @@ and the HTTP endpoint's status codes."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import jax
 import numpy as np
@@ -19,6 +17,7 @@ from executor.runtime import ModelRuntime
 from executor.server import create_app
 from planner.autoparallel import Architecture, plan_parallel
 from planner.domain import ParallelConfig
+from tests.executor.helpers import gated
 
 ARCH = Architecture("bert", num_layers=1, hidden=32, heads=4, vocab=64, seq_len=8, dtype_bytes=4)
 CONFIG = ParallelConfig(1, 2)
@@ -52,27 +51,6 @@ def host(group: GroupServer) -> Host:
 
 def tokens(rows: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, ARCH.vocab, (rows, ARCH.seq_len), np.int32)
-
-
-@contextmanager
-def gated(runtime: ModelRuntime) -> Iterator[threading.Event]:
-    """Hold the first stage-0 run until the block exits; the event yielded
-    is set once a batch is held."""
-    entered, release = threading.Event(), threading.Event()
-    original = runtime.replica.run_stage
-
-    def run_stage(k: int, x: jax.Array | np.ndarray) -> jax.Array:
-        if k == 0 and not release.is_set():
-            entered.set()
-            release.wait(10)
-        return original(k, x)
-
-    runtime.replica.run_stage = run_stage  # type: ignore[method-assign]
-    try:
-        yield entered
-    finally:
-        release.set()
-        del runtime.replica.run_stage
 
 
 def test_buckets_and_latencies_cover_every_batch_size(runtime: ModelRuntime) -> None:

@@ -1,0 +1,242 @@
+"""Executor commands: ``meshplan agent``, ``meshplan router`` and
+``meshplan profile measure`` (registered on the ``profile`` group).
+
+JAX is imported only inside the commands, after ``XLA_FLAGS`` asks the CPU
+backend for as many devices as the agent drives."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import click
+from rich.progress import Progress
+
+from api.commands.common import print_table, write_json
+from planner.domain import ParallelConfig
+
+log = logging.getLogger(__name__)
+
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+api_option = click.option("--api", "api_url", required=True, help="Planning API base URL.")
+key_option = click.option(
+    "--key", envvar="MESHPLAN_API_KEY", required=True, help="API key (or MESHPLAN_API_KEY)."
+)
+cluster_option = click.option(
+    "--cluster", "cluster_id", type=int, required=True, help="Cluster id."
+)
+scale_option = click.option(
+    "--scale",
+    type=click.Choice(["tiny", "full"]),
+    default="tiny",
+    show_default=True,
+    help="tiny: each model runs as its family's tiny preset (CPU); full: its own architecture.",
+)
+
+
+def parse_devices(text: str) -> list[int]:
+    """``"0-3"``, ``"0,2,5"`` or ``"0-1,4-5"`` → sorted device ids."""
+    devices: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise click.BadParameter(f"devices: expected ids or ranges like 0-3, got {text!r}")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise click.BadParameter(f"devices: range {part!r} is empty")
+        devices.update(range(first, last + 1))
+    return sorted(devices)
+
+
+def parse_configs(text: str) -> list[ParallelConfig]:
+    try:
+        return [ParallelConfig.parse(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--configs") from None
+
+
+def ask_for_cpu_devices(count: int) -> None:
+    """Make JAX's CPU backend offer ``count`` devices (unless XLA_FLAGS
+    already says how many); must run before JAX is imported."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" not in sys.modules and DEVICE_COUNT_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stop
+
+
+@click.command("agent")
+@api_option
+@key_option
+@cluster_option
+@click.option("--devices", "devices_text", required=True, help="Global device ids, e.g. 0-3.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free one).")
+@click.option("--name", default=None, help="Executor name (default: agent-<devices>).")
+@scale_option
+@click.option(
+    "--policy",
+    type=click.Choice(["fcfs", "edf"]),
+    default="fcfs",
+    show_default=True,
+    help="Order of waiting batches: first come first served, or earliest deadline first.",
+)
+@click.option("--interval-s", type=float, default=1.0, show_default=True, help="Poll period.")
+def agent_command(
+    api_url: str,
+    key: str,
+    cluster_id: int,
+    devices_text: str,
+    host: str,
+    port: int,
+    name: str | None,
+    scale: str,
+    policy: str,
+    interval_s: float,
+) -> None:
+    """Serve the plan groups that lie on DEVICES: pull the cluster's plan,
+    load replicas, answer POST /v1/infer/<model>, heartbeat."""
+    devices = parse_devices(devices_text)
+    ask_for_cpu_devices(len(devices))
+    from executor.agent import Agent
+    from executor.api_client import ApiClient, ApiPlanSource
+    from executor.server import create_app, serve_in_thread
+
+    source = ApiPlanSource(
+        ApiClient(api_url, key), cluster_id, name or f"agent-{devices_text}", devices
+    )
+    try:
+        agent = Agent(source, devices, scale=scale, policy=policy)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    server, _ = serve_in_thread(create_app(agent.host, agent.status), host, port)
+    source.url = f"http://{host}:{server.server_port}"
+    click.echo(f"agent serving devices {devices} at {source.url}", err=True)
+    stop = stop_on_signals()
+    try:
+        agent.run(stop, interval_s)
+    finally:
+        server.shutdown()
+        agent.shutdown()
+
+
+@click.command("router")
+@api_option
+@key_option
+@cluster_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=int, default=8100, show_default=True, help="Port (0: any free one).")
+@click.option("--interval-s", type=float, default=1.0, show_default=True, help="Refresh period.")
+def router_command(
+    api_url: str, key: str, cluster_id: int, host: str, port: int, interval_s: float
+) -> None:
+    """Spread POST /v1/infer/<model> over the agents hosting each model by
+    the active plan, retrying on another replica when an agent is down."""
+    from executor.api_client import ApiClient
+    from executor.router import Router, refresh
+    from executor.server import create_router_app, serve_in_thread
+
+    client = ApiClient(api_url, key)
+    router = Router()
+    refresh(router, client, cluster_id)
+    server, _ = serve_in_thread(create_router_app(router), host, port)
+    click.echo(f"router at http://{host}:{server.server_port}", err=True)
+    stop = stop_on_signals()
+    try:
+        while not stop.wait(interval_s):
+            refresh(router, client, cluster_id)
+    finally:
+        server.shutdown()
+
+
+@click.command("measure")
+@api_option
+@key_option
+@click.option("--model", "model_ids", type=int, multiple=True, required=True, help="Model id.")
+@click.option(
+    "--configs", "configs_text", default="op1xpp1", show_default=True, help="e.g. op1xpp1,op2xpp2."
+)
+@click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Default: the model's.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@scale_option
+@click.option("--output", default=None, help="Also write {model name: Profile JSON} here.")
+@click.option("--no-upload", is_flag=True, help="Measure only; do not PUT the profiles.")
+def measure_command(
+    api_url: str,
+    key: str,
+    model_ids: tuple[int, ...],
+    configs_text: str,
+    max_batch: int | None,
+    repeats: int,
+    scale: str,
+    output: str | None,
+    no_upload: bool,
+) -> None:
+    """Run real forward passes of each model for every config and batch size
+    and upload the per-stage latencies and memory as its measured profile."""
+    configs = parse_configs(configs_text)
+    ask_for_cpu_devices(max(c.size for c in configs))
+    from executor.api_client import ApiClient, ApiError, ApiUnavailable
+
+    client = ApiClient(api_url, key)
+    profiles: dict[str, Any] = {}
+    rows: list[list[Any]] = []
+    for model_id in model_ids:
+        try:
+            name, profile = _measure_model(client, model_id, configs, max_batch, repeats, scale)
+            if not no_upload:
+                client.put_profile(model_id, profile.to_json())
+        except (ApiError, ApiUnavailable, ValueError) as error:
+            raise click.ClickException(f"model {model_id}: {error}") from None
+        profiles[name] = profile.to_json()
+        for config, stage in profile.by_config.items():
+            rows.append([name, str(config), stage.latency(1) * 1e3, stage.weight_bytes])
+    print_table("measured profiles", ["model", "config", "b=1 ms", "weight bytes/dev"], rows)
+    if output is not None:
+        write_json(profiles, output)
+
+
+def _measure_model(
+    client: Any,
+    model_id: int,
+    configs: list[ParallelConfig],
+    max_batch: int | None,
+    repeats: int,
+    scale: str,
+) -> tuple[str, Any]:
+    """Read model ``model_id`` from the API and measure its profile."""
+    from executor.agent import architecture_for
+    from executor.api_client import ModelInfo
+    from executor.profiler import measure_profile
+
+    row = client.model(model_id)
+    batch = max_batch or row.get("max_batch") or 4
+    info = ModelInfo(row["slo_s"], row["family"], row.get("architecture"), batch)
+    arch = architecture_for(row["name"], info, scale)
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"measuring {row['name']}", total=len(configs))
+        profile = measure_profile(
+            row["name"],
+            arch,
+            configs,
+            batch,
+            repeats=repeats,
+            progress=lambda _config: bar.advance(task),
+        )
+    return row["name"], profile

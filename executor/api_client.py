@@ -1,0 +1,190 @@
+"""The planning API as executors see it, over HTTP (standard library only):
+register, pull the active plan with ``If-None-Match``, heartbeat, read a
+model, upload a measured profile. Every call sends ``Authorization: Bearer
+<key>``."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from planner.domain import Placement
+
+TIMEOUT_S = 5.0
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached (connection refused, timeout, 5xx)."""
+
+
+class ApiError(Exception):
+    """The API answered with a client error (4xx other than 304)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a plan says about a model: SLO (s), family, architecture JSON
+    (or None) and batch size cap."""
+
+    slo_s: float
+    family: str
+    architecture: dict[str, Any] | None
+    max_batch: int
+
+
+@dataclass(frozen=True)
+class ServedPlan:
+    """A cluster's active plan as served to executors."""
+
+    plan_id: int
+    version: int
+    placement: Placement
+    models: dict[str, ModelInfo]
+    etag: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, etag: str | None = None) -> ServedPlan:
+        """Parse ``GET /v1/clusters/{id}/plan``; ValueError names the field."""
+        if not isinstance(data, dict):
+            raise ValueError("plan: must be an object")
+        try:
+            models = {
+                name: ModelInfo(
+                    float(info["slo_s"]),
+                    str(info["family"]),
+                    info.get("architecture"),
+                    int(info["max_batch"]),
+                )
+                for name, info in data["models"].items()
+            }
+            return cls(
+                int(data["plan_id"]),
+                int(data["version"]),
+                Placement.from_json(data["placement"]),
+                models,
+                etag,
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"plan: malformed ({error!r})") from None
+
+
+class ApiClient:
+    """Calls to the planning API at ``base_url`` (e.g. ``http://host:8000``)."""
+
+    def __init__(self, base_url: str, key: str, timeout_s: float = TIMEOUT_S) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.timeout_s = timeout_s
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request; returns status, headers and parsed JSON (None when
+        empty). Raises ApiUnavailable or ApiError."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.key}",
+                "Content-Type": "application/json",
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                raw = response.read()
+                return response.status, dict(response.headers), json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            if error.code == 304:
+                return 304, dict(error.headers), None
+            detail = error.read().decode(errors="replace")
+            if error.code >= 500:
+                raise ApiUnavailable(f"{method} {path}: HTTP {error.code}: {detail}") from None
+            raise ApiError(error.code, detail) from None
+        except (urllib.error.URLError, OSError) as error:
+            raise ApiUnavailable(f"{method} {path}: {error}") from None
+
+    def register(self, name: str, cluster_id: int, devices: list[int], url: str) -> int:
+        """Register (or re-register by name) an executor; returns its id."""
+        _, _, body = self.call(
+            "POST",
+            "/v1/executors",
+            {"name": name, "cluster_id": cluster_id, "devices": devices, "url": url},
+        )
+        return int(body["id"])
+
+    def fetch_plan(self, cluster_id: int, etag: str | None) -> ServedPlan | None:
+        """The active plan, or None when it still has entity tag ``etag``."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else {}
+        status, response_headers, body = self.call(
+            "GET", f"/v1/clusters/{cluster_id}/plan", headers=headers
+        )
+        if status == 304:
+            return None
+        tag = response_headers.get("ETag", "").strip('"') or None
+        return ServedPlan.from_json(body, tag)
+
+    def heartbeat(self, executor_id: int, report: dict[str, Any]) -> None:
+        self.call("POST", f"/v1/executors/{executor_id}/heartbeat", report)
+
+    def executors(self, cluster_id: int) -> list[dict[str, Any]]:
+        """Every executor registered for a cluster (all pages)."""
+        found: list[dict[str, Any]] = []
+        path: str | None = f"/v1/executors?cluster_id={cluster_id}&limit=1000"
+        while path:
+            _, _, body = self.call("GET", path)
+            found.extend(body["items"])
+            path = body.get("next")
+        return found
+
+    def model(self, model_id: int) -> dict[str, Any]:
+        _, _, body = self.call("GET", f"/v1/models/{model_id}")
+        return dict(body)
+
+    def put_profile(self, model_id: int, profile: dict[str, Any]) -> dict[str, Any]:
+        """Replace a model's profile with a measured one."""
+        _, _, body = self.call("PUT", f"/v1/models/{model_id}/profile?source=measured", profile)
+        return dict(body)
+
+
+class ApiPlanSource:
+    """The :class:`executor.agent.PlanSource` of an executor: registers it
+    (once ``url`` is known, on the first call that succeeds), then pulls
+    plans and sends heartbeats as that executor."""
+
+    def __init__(self, client: ApiClient, cluster_id: int, name: str, devices: list[int]) -> None:
+        self.client = client
+        self.cluster_id = cluster_id
+        self.name = name
+        self.devices = devices
+        self.url: str | None = None
+        self.executor_id: int | None = None
+
+    def _registered(self) -> int:
+        if self.executor_id is None:
+            if self.url is None:
+                raise ApiUnavailable("the executor's own URL is not known yet")
+            self.executor_id = self.client.register(
+                self.name, self.cluster_id, self.devices, self.url
+            )
+        return self.executor_id
+
+    def fetch_plan(self, etag: str | None) -> ServedPlan | None:
+        self._registered()
+        return self.client.fetch_plan(self.cluster_id, etag)
+
+    def heartbeat(self, report: dict[str, Any]) -> None:
+        self.client.heartbeat(self._registered(), report)

@@ -1,0 +1,163 @@
+"""The router: one inference endpoint for a cluster that spreads requests
+over the agents hosting each model, by the active plan.
+
+A plan group is served by the registered executor whose devices contain all
+of the group's devices. For a request of model ``m`` the router tries the
+agents hosting ``m`` in order of outstanding requests (sent by this router
+and not yet answered) per replica of ``m`` they host, agents recently found
+down last, ties by a rotating counter. An agent that cannot be reached is
+marked down for :attr:`Router.down_for_s` and the next one is tried; so is
+the next one after a 503 (replica moving) or a 429 (that agent cannot meet
+the SLO). The last answer is returned when every agent declines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from executor.api_client import ApiClient, ApiError, ApiUnavailable, ServedPlan
+
+log = logging.getLogger(__name__)
+
+Answer = tuple[int, dict[str, str], bytes]
+"""HTTP status, headers and body."""
+Forward = Callable[[str, str, bytes], Answer]
+"""``forward(agent_url, model, body)``; raises OSError when unreachable."""
+RETRY_ON = (429, 503)
+FORWARD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A registered executor: where it serves and the devices it drives."""
+
+    url: str
+    devices: frozenset[int]
+
+
+def routes(plan: ServedPlan, agents: Sequence[Agent]) -> dict[str, dict[str, int]]:
+    """``{model: {agent url: replicas of the model it hosts}}``. A group
+    belongs to the first agent whose devices contain all of its devices;
+    a group no agent covers is not routed to."""
+    table: dict[str, dict[str, int]] = {}
+    for group in plan.placement.groups:
+        owner = next((a for a in agents if set(group.devices) <= a.devices), None)
+        if owner is None:
+            continue
+        for model in group.models:
+            hosts = table.setdefault(model, {})
+            hosts[owner.url] = hosts.get(owner.url, 0) + 1
+    return table
+
+
+def http_forward(url: str, model: str, body: bytes) -> Answer:
+    """POST ``body`` to an agent's inference endpoint."""
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/infer/{model}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+    except urllib.error.URLError as error:
+        raise ConnectionError(str(error.reason)) from None
+
+
+def problem(status: int, kind: str, detail: str) -> Answer:
+    body = {"status": status, "kind": kind, "detail": detail}
+    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
+
+
+class Router:
+    """Routing state: the table from the last plan and the live counters."""
+
+    def __init__(self, forward: Forward = http_forward, down_for_s: float = 5.0) -> None:
+        self.forward = forward
+        self.down_for_s = down_for_s
+        self.table: dict[str, dict[str, int]] = {}
+        self.plan: ServedPlan | None = None
+        self.outstanding: dict[str, int] = {}
+        self.down_until: dict[str, float] = {}
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def update(self, plan: ServedPlan, agents: Sequence[Agent]) -> None:
+        table = routes(plan, agents)
+        with self._lock:
+            self.plan, self.table = plan, table
+
+    def order(self, model: str, now_s: float) -> list[str]:
+        """Agents to try for ``model``, best first (module docstring)."""
+        with self._lock:
+            hosts = dict(self.table.get(model, {}))
+            turn = next(self._turn)
+            urls = sorted(hosts)
+            rotated = {url: (i - turn) % len(urls) for i, url in enumerate(urls)}
+            return sorted(
+                urls,
+                key=lambda url: (
+                    self.down_until.get(url, 0.0) > now_s,
+                    self.outstanding.get(url, 0) / hosts[url],
+                    rotated[url],
+                ),
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """The routing table and counters, for ``GET /v1/routes``."""
+        with self._lock:
+            return {
+                "plan_version": self.plan.version if self.plan else None,
+                "routes": self.table,
+                "outstanding": dict(self.outstanding),
+            }
+
+    def handle(self, model: str, body: bytes) -> Answer:
+        """Send one request; retries on another agent as the module says."""
+        candidates = self.order(model, time.monotonic())
+        if not candidates:
+            return problem(404, "unknown-model", f"no agent hosts model {model!r}")
+        answer = problem(503, "unavailable", f"no agent hosting {model!r} could be reached")
+        for url in candidates:
+            with self._lock:
+                self.outstanding[url] = self.outstanding.get(url, 0) + 1
+            try:
+                answer = self.forward(url, model, body)
+            except OSError as error:
+                log.warning("agent %s is down: %s", url, error)
+                with self._lock:
+                    self.down_until[url] = time.monotonic() + self.down_for_s
+                continue
+            finally:
+                with self._lock:
+                    self.outstanding[url] -= 1
+            if answer[0] not in RETRY_ON:
+                return answer
+        return answer
+
+
+def refresh(router: Router, client: ApiClient, cluster_id: int) -> bool:
+    """Pull the active plan and the executor list into ``router``; False
+    (routing unchanged) when the API cannot be reached."""
+    etag = router.plan.etag if router.plan else None
+    try:
+        plan = client.fetch_plan(cluster_id, etag) or router.plan
+        executors = client.executors(cluster_id)
+    except (ApiUnavailable, ApiError, ValueError) as error:
+        log.warning("routing unchanged: %s", error)
+        return False
+    if plan is not None:
+        router.update(plan, [Agent(e["url"], frozenset(e["devices"])) for e in executors])
+    return True

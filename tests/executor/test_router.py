@@ -1,0 +1,123 @@
+"""Routing by the plan: which agents host a model, queue-aware order, and
+retries on another replica."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from executor.api_client import ModelInfo, ServedPlan
+from executor.router import Agent, Answer, Router, routes
+from executor.server import create_router_app
+from planner.domain import Group, ParallelConfig, Placement
+
+A, B = "http://a", "http://b"
+AGENTS = [Agent(A, frozenset({0, 1, 2, 3})), Agent(B, frozenset({4, 5, 6, 7}))]
+ONE, TWO = ParallelConfig(1, 1), ParallelConfig(2, 1)
+INFO = ModelInfo(1.0, "bert", None, 2)
+PLAN = ServedPlan(
+    1,
+    3,
+    Placement(
+        (
+            Group((0,), ONE, ("x", "y")),
+            Group((1,), ONE, ("x",)),
+            Group((4, 5), TWO, ("x",)),
+            Group((3, 6), TWO, ("y",)),  # spans both agents: nobody serves it
+        )
+    ),
+    {"x": INFO, "y": INFO},
+    etag="1-v3",
+)
+
+
+def ok(url: str) -> Answer:
+    return 200, {"Content-Type": "application/json"}, json.dumps({"agent": url}).encode()
+
+
+class Agents:
+    """A fake network: per agent, an answer status or ``"down"``."""
+
+    def __init__(self, **behaviour: object) -> None:
+        self.behaviour = behaviour
+        self.calls: list[str] = []
+
+    def __call__(self, url: str, model: str, body: bytes) -> Answer:
+        self.calls.append(url)
+        what = self.behaviour.get(url.removeprefix("http://"), 200)
+        if what == "down":
+            raise ConnectionRefusedError("refused")
+        if what == 200:
+            return ok(url)
+        assert isinstance(what, int)
+        return what, {"Retry-After": "1"}, b"{}"
+
+
+def router(network: Agents) -> Router:
+    r = Router(network, down_for_s=60.0)
+    r.update(PLAN, AGENTS)
+    return r
+
+
+def test_routes_follow_the_groups_each_agent_covers() -> None:
+    assert routes(PLAN, AGENTS) == {"x": {A: 2, B: 1}, "y": {A: 1}}
+
+
+def test_order_prefers_fewer_outstanding_per_replica_then_rotates() -> None:
+    r = router(Agents())
+    firsts = {r.order("x", 0.0)[0] for _ in range(4)}
+    assert firsts == {A, B}  # idle: turns alternate
+    r.outstanding[A] = 2  # 2 per 2 replicas = 1 > 0 at B
+    assert r.order("x", 0.0) == [B, A]
+    r.outstanding[B] = 2  # 2 per 1 replica = 2 > 1 at A
+    assert r.order("x", 0.0) == [A, B]
+
+
+def test_an_agent_that_is_down_is_skipped_and_tried_last_afterwards() -> None:
+    network = Agents(a="down")
+    r = router(network)
+    for _ in range(3):
+        status, _, body = r.handle("x", b"{}")
+        assert (status, json.loads(body)) == (200, {"agent": B})
+    assert network.calls.count(A) == 1  # marked down after the first failure
+    assert r.order("x", 0.0) == [B, A]
+    assert r.outstanding == {A: 0, B: 0}
+
+
+def test_retryable_refusals_move_on_and_the_last_answer_wins_when_all_refuse() -> None:
+    r = router(Agents(a=503))
+    assert r.handle("x", b"{}")[0] == 200
+    r = router(Agents(a=429, b=503))
+    status, headers, _ = r.handle("x", b"{}")
+    assert status in (429, 503) and headers["Retry-After"] == "1"
+    r = router(Agents(a=400))
+    assert r.handle("y", b"{}")[0] == 400  # a client error is not retried
+
+
+def test_unknown_model_and_no_reachable_agent() -> None:
+    r = router(Agents(a="down", b="down"))
+    assert r.handle("nope", b"{}")[0] == 404
+    status, _, body = r.handle("x", b"{}")
+    assert status == 503 and json.loads(body)["kind"] == "unavailable"
+
+
+def test_router_app_forwards_body_and_status() -> None:
+    seen: list[bytes] = []
+    lock = threading.Lock()
+
+    def forward(url: str, model: str, body: bytes) -> Answer:
+        with lock:
+            seen.append(body)
+        return 429, {"Retry-After": "2", "Content-Type": "application/problem+json"}, b"{}"
+
+    r = Router(forward)
+    r.update(PLAN, AGENTS)
+    client = create_router_app(r).test_client()
+    answer = client.post("/v1/infer/y", data=b'{"num_sequences": 1}')
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "2"
+    assert seen == [b'{"num_sequences": 1}']
+    assert client.get("/v1/routes").json == {
+        "plan_version": 3,
+        "routes": {"x": {A: 2, B: 1}, "y": {A: 1}},
+        "outstanding": {A: 0},
+    }
