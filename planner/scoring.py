@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
+from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
 from planner.sim.fast import KERNELS
-from planner.simulator import CompiledWorkload, Outcome, SimOptions, compile_case, compile_plan
+from planner.simulator import CompiledPlan, CompiledWorkload, Outcome, SimOptions, compile_case
 
 Counts = npt.NDArray[np.int64]
 
@@ -120,6 +120,7 @@ class Scorer:
         self._requests = [order[bounds[j] : bounds[j + 1]] for j in range(size)]
         self.demand: Counts = np.bincount(work.model[work.scored], minlength=size).astype(np.int64)
         self.total_demand = int(self.demand.sum())
+        self._tables: dict[tuple[int, ParallelConfig], npt.NDArray[np.float64]] = {}
         self.simulations = 0
         self.simulated_requests = 0
 
@@ -138,11 +139,7 @@ class Scorer:
         present = sorted({j for h in hosted for j in h})
         if not present:
             return counts
-        sub = Layout(tuple(configs), tuple(hosted))
-        placement = layout_placement(sub, stand_in_devices(configs), self.models)
-        plan = compile_plan(
-            self.cluster, self.models, TimedPlan.static(placement), self.options.max_batch
-        )
+        plan = self.compile_layout(Layout(tuple(configs), tuple(hosted)))
         sub_work = self._requests_of(present)
         outcome = self._kernel(plan, sub_work).outcome
         good = sub_work.scored & (outcome == Outcome.SERVED)
@@ -150,6 +147,47 @@ class Scorer:
         self.simulations += 1
         self.simulated_requests += int(sub_work.arrival_s.size)
         return counts
+
+    def compile_layout(self, layout: Layout) -> CompiledPlan:
+        """The simulator's compiled form of the layout as a one-step plan,
+        built from cached latency tables: the arrays equal those of
+        :func:`planner.simulator.compile_plan` on the layout's placement
+        (``slots`` is left empty: the engines do not read it)."""
+        slot = np.array([g for g, h in enumerate(layout.hosted) for _ in h], dtype=np.int32)
+        model = np.array([j for h in layout.hosted for j in h], dtype=np.int32)
+        tables = [self._table(int(j), layout.configs[g]) for g, j in zip(slot, model, strict=True)]
+        caps = np.array([t.shape[0] for t in tables], dtype=np.int32)
+        max_pp = max((c.pp for c in layout.configs), default=1)
+        latency = np.zeros((len(tables), int(caps.max(initial=1)), max_pp))
+        for r, table in enumerate(tables):
+            latency[r, : table.shape[0], : table.shape[1]] = table
+        counts = np.bincount(model, minlength=self.num_models)
+        groups = len(layout.configs)
+        return CompiledPlan(
+            step_start_s=np.zeros(1),
+            cand_ptr=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+            cand_replica=np.lexsort((slot, model)).astype(np.int32),
+            cand_available_s=np.zeros(len(tables)),
+            replica_slot=slot,
+            replica_cap=caps,
+            replica_latency_s=latency,
+            slot_pp=np.array([c.pp for c in layout.configs], dtype=np.int32),
+            slot_start_s=np.zeros(groups),
+            slots=(),
+        )
+
+    def _table(self, model: int, config: ParallelConfig) -> npt.NDArray[np.float64]:
+        """``latency_s[b - 1][s]`` of a model under a config, batch sizes up
+        to the simulator's cap."""
+        key = (model, config)
+        table = self._tables.get(key)
+        if table is None:
+            stage = self.models[model].profile[config]
+            table = np.asarray(
+                stage.latency_s[: min(self.options.max_batch, stage.max_batch)], dtype=np.float64
+            )
+            self._tables[key] = table
+        return table
 
     def _requests_of(self, present: Sequence[int]) -> CompiledWorkload:
         """The compiled workload restricted to the requests of ``present``

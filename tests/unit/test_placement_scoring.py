@@ -3,16 +3,21 @@ full simulation gives, model by model."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.domain import Cluster, ParallelConfig
+from planner.domain import Cluster, ParallelConfig, TimedPlan
 from planner.scoring import Layout, Scorer, layout_placement, stand_in_devices
-from planner.simulator import Outcome, SimOptions, simulate
+from planner.simulator import CompiledPlan, Outcome, SimOptions, compile_plan, simulate
 from tests.unit.placement_cases import GB, model, workload
 
-MODELS = [model(f"m{i}", latency_s=0.05 * (i + 1), weight_bytes=2 * GB) for i in range(4)]
+MODELS = [
+    model(f"m{i}", latency_s=0.05 * (i + 1), weight_bytes=2 * GB, max_batch=1 + i % 3)
+    for i in range(4)
+]
 WORKLOAD = workload({m.name: 6.0 + 3 * i for i, m in enumerate(MODELS)}, cv=3.0, duration_s=20)
 CLUSTER = Cluster(num_devices=8, device_mem_bytes=16 * GB, devices_per_node=8)
 SCORER = Scorer(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=1))
@@ -47,6 +52,18 @@ def test_components_add_up_to_the_full_simulation(layout: Layout) -> None:
         remaining -= set(component)
         total += SCORER.served(layout, component)
     assert total.tolist() == expected.tolist()
+
+
+@settings(max_examples=25, deadline=None)
+@given(layouts, st.integers(1, 3))
+def test_compiled_layout_equals_the_simulator_compilation(layout: Layout, max_batch: int) -> None:
+    scorer = Scorer(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=max_batch))
+    placement = layout_placement(layout, stand_in_devices(layout.configs), MODELS)
+    expected = compile_plan(CLUSTER, MODELS, TimedPlan.static(placement), max_batch)
+    compiled = scorer.compile_layout(layout)
+    for name in [f.name for f in fields(CompiledPlan) if f.name != "slots"]:
+        assert np.array_equal(getattr(compiled, name), getattr(expected, name)), name
+        assert getattr(compiled, name).dtype == getattr(expected, name).dtype, name
 
 
 def test_component_follows_shared_models() -> None:
