@@ -1,0 +1,203 @@
+"""``meshplan report``: compare solvers (and, with ``replan``, static
+against re-placement) and write the result as one self-contained HTML page
+plus its JSON and CSV data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.commands.common import load, read_json
+from api.reporting.files import write_report
+from api.reporting.tables import COMPARE_COLUMNS, html_cells
+from planner.domain import Cluster
+from planner.profiles import load_models
+from planner.report import (
+    SOLVER_CHOICES,
+    CompareReport,
+    CompareSettings,
+    Report,
+    build_compare,
+    parse_report,
+    parse_solvers,
+)
+from planner.workload import load_workload
+
+_FILE = click.Path(exists=True, dir_okay=False)
+_err = Console(stderr=True)
+
+
+@click.group("report")
+def report() -> None:
+    """Compare solvers or re-placement strategies as an HTML report."""
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    """``"0.5,1,2"`` → floats; ``""`` → no points (the sweep is skipped)."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected numbers separated by commas, got {text!r}", param_hint=option
+        ) from None
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A ``progress(done, total, message)`` callback drawing a rich bar on
+    standard error (plain lines when it is not a terminal)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}"),
+    )
+    with Progress(*columns, console=_err, transient=False) as bar:
+        task = bar.add_task(description, total=None, message="")
+
+        def update(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total, message=message)
+            if not _err.is_terminal:
+                _err.print(f"[{done}/{total}] {message}", highlight=False)
+
+        yield update
+
+
+def _run(step: Callable[[], Any]) -> Any:
+    """Run ``step``; a ValueError (bad input, no feasible placement) becomes
+    a clean command error."""
+    try:
+        return step()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def print_compare(report: CompareReport) -> None:
+    """The comparison table on standard output, unwrapped when the output
+    is not a terminal (a log or a pipe)."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)
+    table = Table(title=report.title)
+    for column in COMPARE_COLUMNS:
+        table.add_column(column.header, justify="left" if column.header == "solver" else "right")
+    for row in report.rows:
+        table.add_row(*html_cells(COMPARE_COLUMNS, row))
+    out.print(table)
+
+
+def _write(report: Report, out: str) -> None:
+    paths = write_report(report, out)
+    click.echo(f"report: {paths['report.html'].resolve()}")
+    click.echo(f"data:   {', '.join(str(p) for name, p in paths.items() if name != 'report.html')}")
+
+
+@report.command("compare")
+@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
+@click.option("--models", "models_path", type=_FILE, required=True, help="Models JSON.")
+@click.option("--workload", "workload_path", type=_FILE, required=True, help="Workload .json/.npz.")
+@click.option(
+    "--solvers",
+    default=",".join(SOLVER_CHOICES),
+    show_default=True,
+    help="Solvers of the table, comma-separated.",
+)
+@click.option("--sweep-solvers", default=None, help="Solvers of the sweeps (default: --solvers).")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per solve [60; quick 10].",
+)
+@click.option(
+    "--sweep-time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per solve of a sweep point [10; quick 2].",
+)
+@click.option("--rate-scales", help="Rate scales to sweep, e.g. 0.5,1,2 ('' skips).")
+@click.option("--cv-scales", help="CV scales to sweep ('' skips).")
+@click.option("--slo-scales", help="SLO scales (x reference latency) to sweep ('' skips).")
+@click.option("--device-factors", help="Device counts as factors of the cluster's ('' skips).")
+@click.option(
+    "--window", type=click.FloatRange(min=0, min_open=True), help="Refit window (s) [60]."
+)
+@click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer sweep points and shorter solves.")
+@click.option("--title", default="Solver comparison", show_default=True)
+@click.option("--out", default="report", show_default=True, help="Folder for the files.")
+def compare_command(
+    cluster_path: str,
+    models_path: str,
+    workload_path: str,
+    solvers: str,
+    sweep_solvers: str | None,
+    time_limit: float | None,
+    sweep_time_limit: float | None,
+    rate_scales: str | None,
+    cv_scales: str | None,
+    slo_scales: str | None,
+    device_factors: str | None,
+    window: float | None,
+    max_batch: int,
+    seed: int,
+    quick: bool,
+    title: str,
+    out: str,
+) -> None:
+    """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
+    cluster = load(cluster_path, Cluster.from_json)
+    models = _run(lambda: load_models(models_path))
+    workload = _run(lambda: load_workload(workload_path))
+    changes: dict[str, Any] = {
+        "solvers": _run(lambda: parse_solvers(solvers, "--solvers")),
+        "seed": seed,
+        "options": {"max_batch": max_batch, "seed": seed},
+    }
+    if sweep_solvers is not None:
+        changes["sweep_solvers"] = _run(lambda: parse_solvers(sweep_solvers, "--sweep-solvers"))
+    for name, value in (
+        ("time_limit_s", time_limit),
+        ("sweep_time_limit_s", sweep_time_limit),
+        ("window_s", window),
+    ):
+        if value is not None:
+            changes[name] = value
+    for name, text in (
+        ("rate_scales", rate_scales),
+        ("cv_scales", cv_scales),
+        ("slo_scales", slo_scales),
+        ("device_factors", device_factors),
+    ):
+        if text is not None:
+            changes[name] = _floats(text, "--" + name.replace("_", "-"))
+    settings = _run(
+        lambda: CompareSettings.quick(**changes) if quick else CompareSettings(**changes)
+    )
+    with progress_bar("comparing") as progress:
+        result = _run(
+            lambda: build_compare(
+                cluster, models, workload, settings, title=title, progress=progress
+            )
+        )
+    print_compare(result)
+    _write(result, out)
+
+
+@report.command("render")
+@click.option("--data", "data_path", type=_FILE, required=True, help="A report's JSON data.")
+@click.option("--out", default="report", show_default=True, help="Folder for the files.")
+def render_command(data_path: str, out: str) -> None:
+    """Render a report's JSON data (from any ``report`` command) again."""
+    try:
+        parsed = parse_report(read_json(data_path))
+    except ValueError as error:
+        raise click.BadParameter(f"{Path(data_path).name}: {error}", param_hint="--data") from None
+    _write(parsed, out)

@@ -1,0 +1,123 @@
+"""The figures of a solver comparison, drawn from report data:
+
+- :func:`sweep_svg`: SLO attainment (%) of each solver against one swept
+  input (rate scale, CV scale, SLO scale, number of devices), as in the
+  AlpaServe evaluation's figures;
+- :func:`placement_svg`: one placement as devices × memory: a stacked bar
+  per device with one block per model replica's weights (a colour per
+  model) and the activation workspace hatched, groups outlined and labelled
+  with their parallel config (``op2xpp1``; ``1x1`` over a single device),
+  the device memory drawn as a dashed line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.colors as mcolors
+from matplotlib.patches import Rectangle
+
+from api.reporting.svg import figure, to_svg
+from planner.report import SolverRow, Sweep
+
+GB = 1e9
+AXIS_LABELS = {
+    "rate_scale": "Rate scale",
+    "cv_scale": "CV scale",
+    "slo_scale": "SLO scale (x reference latency)",
+    "num_devices": "Number of devices",
+}
+LEGEND_MAX_MODELS = 16
+"""Above this many models the placement picture names groups, not models."""
+
+
+def series_colours(labels: Sequence[str]) -> dict[str, str]:
+    """A stable colour per series label (tab10, in order)."""
+    palette = [str(colour) for colour in mcolors.TABLEAU_COLORS.values()]
+    return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+
+
+def model_colours(names: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """A colour per model name: tab20 for up to 20 models, a hue wheel beyond."""
+    count = len(names)
+    if count <= 20:
+        tab20 = matplotlib.colormaps["tab20"]
+        return {name: tab20(i) for i, name in enumerate(names)}
+    hues = matplotlib.colormaps["hsv"]
+    return {name: hues(i / count) for i, name in enumerate(names)}
+
+
+def sweep_svg(sweep: Sweep, colours: dict[str, str]) -> str:
+    """Attainment (%) per solver against ``sweep.values``; a missing point
+    (no feasible placement) leaves a gap in the line."""
+    with figure(4.2, 3.0) as fig:
+        ax = fig.add_subplot()
+        for label, points in sweep.attainment.items():
+            y = [math.nan if p is None else 100.0 * p for p in points]
+            ax.plot(sweep.values, y, marker="o", label=label, color=colours[label])
+        ax.set_xlabel(AXIS_LABELS[sweep.axis])
+        ax.set_ylabel("SLO attainment (%)")
+        ax.set_ylim(top=100.5)
+        ax.set_title(f"Attainment vs {AXIS_LABELS[sweep.axis].lower()}")
+        if sweep.axis == "num_devices":
+            ax.set_xticks(sweep.values)
+        ax.legend(fontsize=7)
+        return to_svg(fig, f"sweep-{sweep.axis}")
+
+
+def placement_svg(
+    row: SolverRow, device_mem_bytes: int, colours: dict[str, tuple[float, ...]]
+) -> str:
+    """The placement of ``row`` as devices × memory (module docstring)."""
+    devices = row.devices
+    width = max(4.0, min(14.0, 0.35 * len(devices) + 2.0))
+    with figure(width, 3.2) as fig:
+        ax = fig.add_subplot()
+        for use in devices:
+            bottom = 0.0
+            for name, size in use.weights:
+                ax.bar(use.device, size / GB, bottom=bottom, color=colours[name], width=0.8)
+                bottom += size / GB
+            if use.workspace_bytes:
+                ax.bar(
+                    use.device,
+                    use.workspace_bytes / GB,
+                    bottom=bottom,
+                    color="white",
+                    edgecolor="grey",
+                    hatch="///",
+                    width=0.8,
+                )
+        capacity = device_mem_bytes / GB
+        ax.axhline(capacity, color="black", linestyle="--", linewidth=0.8)
+        for g, group in enumerate(row.placement.groups):
+            first, last = min(group.devices), max(group.devices)
+            ax.add_patch(
+                Rectangle(
+                    (first - 0.45, 0),
+                    last - first + 0.9,
+                    capacity,
+                    fill=False,
+                    edgecolor="black",
+                    linewidth=1.0,
+                )
+            )
+            config = group.config
+            label = f"g{g}\n{config.op}x{config.pp}" if first == last else f"g{g} {config}"
+            ax.text(
+                (first + last) / 2, capacity * 1.02, label, ha="center", va="bottom", fontsize=6
+            )
+        ax.set_xlim(-0.6, len(devices) - 0.4)
+        ax.set_ylim(0, capacity * 1.22)
+        ax.set_xticks(range(len(devices)))
+        ax.set_xlabel("Device")
+        ax.set_ylabel("Memory (GB)")
+        ax.grid(axis="x", visible=False)
+        ax.set_title(f"{row.label}: {row.replicas} replicas on {row.num_groups} groups")
+        hosted = sorted({name for use in devices for name, _ in use.weights})
+        if 0 < len(hosted) <= LEGEND_MAX_MODELS:
+            handles = [Rectangle((0, 0), 1, 1, color=colours[name]) for name in hosted]
+            ax.legend(handles, hosted, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return to_svg(fig, f"placement-{row.label}")

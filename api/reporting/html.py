@@ -1,0 +1,174 @@
+"""Reports as one self-contained HTML page: inline CSS, figures as inline
+SVG, the report's JSON data in a ``<script type="application/json"
+id="report-data">`` block; no script runs and nothing is fetched, so the
+file opens offline and can be mailed as is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from api.reporting.figures import model_colours, placement_svg, series_colours, sweep_svg
+from api.reporting.tables import COMPARE_COLUMNS, Column, R, html_cells
+from planner.report import CompareReport, Report
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.best td { font-weight: bold; }
+dl.inputs { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
+dl.inputs dt { font-weight: bold; }
+.figures { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; } figcaption { font-size: 0.8rem; color: #555; max-width: 40rem; }
+svg { max-width: 100%; height: auto; }
+"""
+
+JSON_IN_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+"""JSON escapes that keep embedded data from closing its script element."""
+
+
+def page(title: str, kind: str, body: Iterable[str], data: Mapping[str, Any]) -> str:
+    """A complete HTML document around ``body`` with ``data`` embedded as JSON."""
+    embedded = json.dumps(data, separators=(",", ":"))
+    for char, escaped in JSON_IN_HTML.items():
+        embedded = embedded.replace(char, escaped)
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f'<meta name="meshplan-report" content="{escape(kind)}">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{escape(title)}</h1>",
+            *body,
+            f'<script type="application/json" id="report-data">{embedded}</script>',
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def table(
+    table_id: str,
+    columns: Sequence[Column[R]],
+    rows: Sequence[R],
+    highlight: R | None = None,
+) -> str:
+    """An HTML table of ``rows``; the ``highlight`` row is marked ``best``."""
+    head = "".join(f"<th>{escape(c.header)}</th>" for c in columns)
+    lines = [f'<table id="{table_id}">', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    for row in rows:
+        cells = "".join(f"<td>{escape(text)}</td>" for text in html_cells(columns, row))
+        marker = ' class="best"' if row is highlight else ""
+        lines.append(f"<tr{marker}>{cells}</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)
+
+
+def figure_html(figure_id: str, svg: str, caption: str) -> str:
+    return (
+        f'<figure id="{escape(figure_id)}" class="plot">\n{svg}\n'
+        f"<figcaption>{escape(caption)}</figcaption>\n</figure>"
+    )
+
+
+def definition_list(items: Iterable[tuple[str, str]]) -> str:
+    entries = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
+    return f'<dl class="inputs">{entries}</dl>'
+
+
+def compare_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Header lines of a comparison: what was compared, in words."""
+    cluster = inputs.get("cluster", {})
+    models = inputs.get("models", {})
+    workload = inputs.get("workload", {})
+    settings = inputs.get("settings", {})
+    items = []
+    if cluster:
+        items.append(
+            (
+                "Cluster",
+                f"{cluster['num_devices']} devices x {cluster['device_mem_bytes'] / 1e9:g} GB, "
+                f"{cluster['devices_per_node']} per node, "
+                f"load {cluster['load_bw_bytes_per_s'] / 1e9:g} GB/s",
+            )
+        )
+    if models:
+        families = ", ".join(f"{n} {f}" for f, n in models.get("families", {}).items())
+        items.append(("Models", f"{models['count']} ({families})"))
+    if workload:
+        items.append(
+            (
+                "Workload",
+                f"{workload['requests']} requests over {workload['duration_s']:g} s "
+                f"({workload['rate_rps']:.2f} req/s, {workload.get('kind', 'custom')})",
+            )
+        )
+    if settings:
+        items.append(
+            (
+                "Time limits",
+                f"{settings['time_limit_s']:g} s per solve, "
+                f"{settings['sweep_time_limit_s']:g} s per sweep point",
+            )
+        )
+    return items
+
+
+def compare_html(report: CompareReport) -> str:
+    """The comparison page: inputs, table, sweep figures, placement pictures."""
+    labels = [row.label for row in report.rows]
+    for sweep in report.sweeps:
+        labels += [label for label in sweep.attainment if label not in labels]
+    colours = series_colours(labels)
+    names = sorted({name for row in report.rows for use in row.devices for name, _ in use.weights})
+    by_model = model_colours(names)
+    device_mem = int(report.inputs.get("cluster", {}).get("device_mem_bytes", 0)) or max(
+        (use.used_bytes for row in report.rows for use in row.devices), default=1
+    )
+    best = report.best if report.rows else None
+    body = [
+        definition_list(compare_inputs(report.inputs)),
+        '<h2 id="table-heading">Solvers</h2>',
+        "<p>Every plan is simulated on the same workload; attainment is the share of "
+        "requests served within their SLO. Best attainment in bold.</p>",
+        table("comparison", COMPARE_COLUMNS, report.rows, best),
+    ]
+    if report.sweeps:
+        body += ['<h2 id="sweeps-heading">Attainment sweeps</h2>', '<div class="figures">']
+        body += [
+            figure_html(
+                f"sweep-{s.axis}", sweep_svg(s, colours), f"Each point re-solved; {s.note}."
+            )
+            for s in report.sweeps
+        ]
+        body.append("</div>")
+    body += ['<h2 id="placements-heading">Placements</h2>', '<div class="figures">']
+    for row in report.rows:
+        caption = (
+            f"{row.label}: memory per device, one colour per model; hatched: activation "
+            "workspace; boxes: groups with their parallel config; dashed: device memory."
+        )
+        if row.switches:
+            caption += f" First of {row.switches + 1} placements over time."
+        body.append(
+            figure_html(f"placement-{row.label}", placement_svg(row, device_mem, by_model), caption)
+        )
+    body.append("</div>")
+    return page(report.title, report.kind, body, report.to_json())
+
+
+def render_html(report: Report) -> str:
+    """The HTML page of any report kind."""
+    return compare_html(report)

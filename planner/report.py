@@ -1,0 +1,55 @@
+"""Reports as data: solver against solver on one instance (the table, the
+sweeps of the AlpaServe evaluation's figures, the placement pictures) and
+static against re-placement. Plain frozen values with JSON forms; the HTML
+rendering lives in :mod:`api.reporting`.
+
+- :func:`build_compare` → :class:`CompareReport` (:mod:`planner.reports.compare`).
+- :func:`parse_report` reads any report's JSON form by its ``kind``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.reports.compare import (
+    SOLVER_CHOICES,
+    CompareSettings,
+    build_compare,
+    device_uses,
+    parse_solvers,
+    solver_row,
+)
+from planner.reports.data import SWEEP_AXES, CompareReport, DeviceUse, SolverRow, Sweep
+
+__all__ = [
+    "REPORT_KINDS",
+    "SOLVER_CHOICES",
+    "SWEEP_AXES",
+    "CompareReport",
+    "CompareSettings",
+    "DeviceUse",
+    "Report",
+    "SolverRow",
+    "Sweep",
+    "build_compare",
+    "device_uses",
+    "parse_report",
+    "parse_solvers",
+    "solver_row",
+]
+
+Report = CompareReport
+
+REPORT_KINDS: dict[str, type[Report]] = {"compare": CompareReport}
+"""Report kind (the ``kind`` field of its JSON form) → its type."""
+
+
+def parse_report(data: Any, where: str = "report") -> Report:
+    """A report from its JSON form, by ``data["kind"]``; ValueError naming
+    the field for anything malformed."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: must be an object, got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"{where}.kind: must be one of {', '.join(REPORT_KINDS)}; got {kind!r}")
+    return REPORT_KINDS[kind].from_json(data, where)

@@ -1,0 +1,1 @@
+"""Report data: comparisons as plain values (see :mod:`planner.report`)."""

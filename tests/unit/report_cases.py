@@ -1,0 +1,73 @@
+"""A tiny instance for the report tests: 4 devices of 5 GiB, two 2 GiB
+models (100 ms on one device) and one with an activation workspace, Gamma
+traffic with CV 2 for 30 s."""
+
+from __future__ import annotations
+
+from planner.domain import (
+    Cluster,
+    Group,
+    ModelSpec,
+    ParallelConfig,
+    Placement,
+    Profile,
+    StageProfile,
+    TimedPlan,
+)
+from planner.report import CompareSettings
+from planner.simulator import simulate
+from planner.solution import SolveResult
+from tests.unit.placement_cases import GB, model, workload
+
+CLUSTER = Cluster(num_devices=4, device_mem_bytes=5 * GB, devices_per_node=4)
+WORKSPACE_BYTES = 100 * 2**20
+"""Activation bytes per batch item of model ``c`` (max batch 2)."""
+
+
+def workspace_model() -> ModelSpec:
+    """``c``: 1 GiB on one device, 50 ms, batch up to 2 (60 ms)."""
+    stage = StageProfile(((0.05,), (0.06,)), (GB,), WORKSPACE_BYTES)
+    return ModelSpec("c", 0.5, Profile({ParallelConfig(1, 1): stage}))
+
+
+MODELS = (model("a"), model("b"), workspace_model())
+WORK = workload({"a": 8.0, "b": 4.0, "c": 2.0}, cv=2.0, duration_s=30.0)
+
+P12 = ParallelConfig(1, 2)
+P11 = ParallelConfig(1, 1)
+PLACEMENT = Placement(
+    (
+        Group((0, 1), P12, ("a", "b")),
+        Group((2,), P11, ("a", "c")),
+    )
+)
+"""Devices 0-1: a and b as two pipeline stages (1 GiB of each per device);
+device 2: a (2 GiB) and c (1 GiB + 2 x 100 MiB workspace); device 3 idle."""
+
+SETTINGS = CompareSettings(
+    solvers=("greedy",),
+    time_limit_s=20.0,
+    sweep_time_limit_s=10.0,
+    rate_scales=(),
+    cv_scales=(),
+    slo_scales=(),
+    device_factors=(),
+    window_s=10.0,
+)
+
+
+def result_of(plan: Placement | TimedPlan, wall_s: float = 0.5) -> SolveResult:
+    """A solver result for a hand-made plan, scored as a solver would."""
+    attainment = simulate(CLUSTER, MODELS, plan, WORK).attainment
+    if isinstance(plan, TimedPlan):
+        return SolveResult(
+            placement=plan.steps[0][1],
+            timed_plan=plan,
+            attainment=attainment,
+            solver="clockwork",
+            status="heuristic",
+            wall_s=wall_s,
+        )
+    return SolveResult(
+        placement=plan, attainment=attainment, solver="greedy", status="heuristic", wall_s=wall_s
+    )

@@ -1,0 +1,97 @@
+"""``meshplan report compare`` and ``report render`` through click's
+CliRunner, on the tiny report instance written to files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from api.cli import main
+from planner.domain import Placement
+from planner.simulator import simulate
+from tests.unit.report_cases import CLUSTER, MODELS, WORK
+
+
+def write_inputs(folder: Path) -> list[str]:
+    files = {
+        "cluster.json": CLUSTER.to_json(),
+        "models.json": {"models": [m.to_json() for m in MODELS]},
+        "workload.json": WORK.to_json(),
+    }
+    for name, data in files.items():
+        (folder / name).write_text(json.dumps(data))
+    return [
+        "report",
+        "compare",
+        "--cluster",
+        str(folder / "cluster.json"),
+        "--models",
+        str(folder / "models.json"),
+        "--workload",
+        str(folder / "workload.json"),
+    ]
+
+
+def test_compare_writes_page_and_data(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = [
+        *write_inputs(tmp_path),
+        "--solvers",
+        "greedy",
+        "--quick",
+        "--rate-scales",
+        "",
+        "--cv-scales",
+        "",
+        "--slo-scales",
+        "2,8",
+        "--device-factors",
+        "",
+        "--title",
+        "Tiny",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"report: {(out / 'report.html').resolve()}" in result.output
+    assert "[3/3] slo_scale=8: greedy" in result.output
+    data = json.loads((out / "report.json").read_text())
+    assert data["title"] == "Tiny"
+    assert data["inputs"]["settings"]["time_limit_s"] == 10.0
+    assert [s["axis"] for s in data["sweeps"]] == ["slo_scale"]
+    placement = Placement.from_json(data["rows"][0]["placement"])
+    (row,) = csv.DictReader((out / "table.csv").open())
+    assert float(row["attainment"]) == simulate(CLUSTER, MODELS, placement, WORK).attainment
+    assert "<svg" in (out / "report.html").read_text()
+
+
+def test_bad_solver_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [*write_inputs(tmp_path), "--solvers", "greedy,oracle"])
+    assert result.exit_code == 1
+    assert "--solvers: unknown solver 'oracle'" in result.output
+    assert not (tmp_path / "report").exists()
+
+
+def test_bad_scale_list(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [*write_inputs(tmp_path), "--rate-scales", "1,fast"])
+    assert result.exit_code == 2
+    assert "--rate-scales" in result.output and "'1,fast'" in result.output
+
+
+def test_render_again_and_reject_malformed(tmp_path: Path) -> None:
+    data = {"kind": "compare", "title": "x", "inputs": {}, "rows": [{"label": "g"}]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["report", "render", "--data", str(path)])
+    assert result.exit_code == 2
+    assert "bad.json: report.rows[0].solver: is required" in result.output
+    data["rows"] = []
+    path.write_text(json.dumps(data))
+    out = tmp_path / "page"
+    result = CliRunner().invoke(main, ["report", "render", "--data", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").read_text().count("<tr") == 1  # the header row only

@@ -1,0 +1,189 @@
+"""api.reporting: the HTML page is self-contained and carries the table,
+figures and data of the report; CSV files carry the raw numbers."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from html import escape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from api.reporting import html
+from api.reporting.files import write_report
+from api.reporting.html import render_html
+from planner.domain import TimedPlan
+from planner.report import CompareReport, Sweep, build_compare
+from tests.unit.report_cases import CLUSTER, MODELS, PLACEMENT, SETTINGS, WORK, result_of
+
+
+class Page(HTMLParser):
+    """Collects what the tests look at: every URL-bearing attribute, the
+    text of each table cell by row, figure ids, inline SVGs, script blocks."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.tags: list[str] = []
+        self.rows: list[list[str]] = []
+        self.row_classes: list[str | None] = []
+        self.figures: list[str] = []
+        self.svgs_in_figures = 0
+        self.scripts: list[dict[str, str | None]] = []
+        self.script_text: list[str] = []
+        self._cell: list[str] | None = None
+        self._in_body = False
+        self._in_figure = False
+        self._in_script = False
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append(tag)
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href", "action")]
+        if tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self.rows.append([])
+            self.row_classes.append(attributes.get("class"))
+        elif tag == "td":
+            self._cell = []
+        elif tag == "figure":
+            self.figures.append(attributes.get("id") or "")
+            self._in_figure = True
+        elif tag == "svg" and self._in_figure:
+            self.svgs_in_figures += 1
+        elif tag == "script":
+            self.scripts.append(attributes)
+            self._in_script = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag == "figure":
+            self._in_figure = False
+        elif tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_script:
+            self.script_text.append(data)
+
+
+def sample_report() -> CompareReport:
+    """Rows from hand-made plans (a static one and one that switches once)
+    and made-up sweeps."""
+    settings = dataclasses.replace(SETTINGS, solvers=("greedy", "clockwork"))
+    plan = TimedPlan(
+        ((0.0, PLACEMENT), (15.0, dataclasses.replace(PLACEMENT, groups=PLACEMENT.groups[:1])))
+    )
+    results = {"greedy": result_of(PLACEMENT), "clockwork": result_of(plan)}
+    base = build_compare(CLUSTER, MODELS, WORK, settings, title="Tiny comparison", results=results)
+    sweeps = (
+        Sweep(
+            "rate_scale",
+            (0.5, 1.0, 2.0),
+            {"greedy": (1.0, 0.9, 0.5), "clockwork": (0.99, None, 0.4)},
+        ),
+        Sweep("num_devices", (2.0, 4.0), {"greedy": (0.7, 0.9), "clockwork": (0.6, 0.8)}),
+    )
+    return dataclasses.replace(base, sweeps=sweeps)
+
+
+@pytest.fixture(scope="module")
+def report() -> CompareReport:
+    return sample_report()
+
+
+@pytest.fixture(scope="module")
+def text(report: CompareReport) -> str:
+    return render_html(report)
+
+
+@pytest.fixture(scope="module")
+def page(text: str) -> Page:
+    return Page(text)
+
+
+def test_page_is_self_contained(text: str, page: Page) -> None:
+    assert page.urls, "figures reference their own elements"
+    assert all(url.startswith("#") for url in page.urls), page.urls
+    assert "link" not in page.tags and "img" not in page.tags and "iframe" not in page.tags
+    assert all(s.get("src") is None for s in page.scripts)
+    assert [s.get("type") for s in page.scripts] == ["application/json"]
+    assert all(ref.startswith("#") for ref in re.findall(r"url\(([^)]*)\)", text))
+    assert "@import" not in text
+    # namespace names of inline SVG are identifiers, never fetched; no other URL
+    assert not re.search(r"https?://", re.sub(r'xmlns(:\w+)?="[^"]*"', "", text))
+
+
+def test_table_has_a_row_per_solver(report: CompareReport, page: Page) -> None:
+    greedy = report.row("greedy")
+    assert [row[0] for row in page.rows] == ["greedy", "clockwork"]
+    cells = dict(
+        zip(
+            ["solver", "status", "attainment", "goodput_rps", "p50_ms", "p99_ms"],
+            page.rows[0],
+            strict=False,
+        )
+    )
+    assert cells["attainment"] == f"{100 * greedy.attainment:.2f}%"
+    assert cells["goodput_rps"] == f"{greedy.goodput_rps:.2f}"
+    assert greedy.latency_p99_s is not None
+    assert cells["p99_ms"] == f"{1000 * greedy.latency_p99_s:.1f}"
+    best = page.row_classes.index("best")
+    assert report.rows[best] is report.best
+
+
+def test_a_figure_per_sweep_and_placement(page: Page) -> None:
+    assert page.figures == [
+        "sweep-rate_scale",
+        "sweep-num_devices",
+        "placement-greedy",
+        "placement-clockwork",
+    ]
+    assert page.svgs_in_figures == 4
+
+
+def test_embedded_data_is_the_report(report: CompareReport, page: Page) -> None:
+    assert json.loads("".join(page.script_text)) == report.to_json()
+
+
+def test_markup_in_titles_is_escaped() -> None:
+    hostile = "</script><script>alert(1)</script><!--"
+    page = Page(html.page(hostile, "compare", [f"<p>{escape(hostile)}</p>"], {"title": hostile}))
+    assert len(page.scripts) == 1
+    assert json.loads("".join(page.script_text)) == {"title": hostile}
+
+
+def test_rendering_is_deterministic(report: CompareReport, text: str) -> None:
+    assert render_html(report) == text
+
+
+def test_files(report: CompareReport, tmp_path: Path) -> None:
+    paths = write_report(report, tmp_path / "out")
+    assert sorted(paths) == ["report.html", "report.json", "sweeps.csv", "table.csv"]
+    assert json.loads(paths["report.json"].read_text()) == report.to_json()
+    table = list(csv.DictReader(io.StringIO(paths["table.csv"].read_text())))
+    greedy = report.row("greedy")
+    assert table[0]["solver"] == "greedy"
+    assert float(table[0]["attainment"]) == greedy.attainment
+    assert int(table[0]["memory_used"]) == greedy.memory_used_bytes
+    assert greedy.latency_p99_s is not None
+    assert float(table[0]["p99_ms"]) == pytest.approx(1000 * greedy.latency_p99_s)
+    assert table[0]["gap"] == ""
+    sweeps = list(csv.reader(io.StringIO(paths["sweeps.csv"].read_text())))
+    assert sweeps[0] == ["axis", "value", "solver", "attainment"]
+    assert len(sweeps) == 1 + 3 * 2 + 2 * 2
+    assert ["rate_scale", "1.0", "clockwork", ""] in sweeps
+    assert ["num_devices", "4.0", "greedy", "0.9"] in sweeps
