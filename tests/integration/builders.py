@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from planner import domain
@@ -84,3 +85,40 @@ def add_jobs(session: Session, count: int, *, time_limit_s: float = 5.0) -> list
         )
         for _ in range(count)
     ]
+
+
+def seed_api(client: FlaskClient, headers: dict[str, str], models: int = 2) -> dict[str, Any]:
+    """Through the API: cluster ``c1`` (4 devices), models ``m0..``, and a
+    workload ``w1`` over them. Returns their ids."""
+    cluster = client.post("/v1/clusters", json=cluster_json(), headers=headers)
+    names = [f"m{i}" for i in range(models)]
+    model_ids = [
+        client.post("/v1/models", json=model_json(name), headers=headers).get_json()["id"]
+        for name in names
+    ]
+    arrivals = {name: [0.1 * (i + 1) + 0.05 * k for k in range(20)] for i, name in enumerate(names)}
+    body = {"name": "w1", "duration_s": 2.0, "window_s": 1.0, "arrivals_s": arrivals}
+    workload = client.post("/v1/workloads", json=body, headers=headers)
+    assert cluster.status_code == workload.status_code == 201
+    return {
+        "cluster_id": cluster.get_json()["id"],
+        "model_ids": model_ids,
+        "workload_id": workload.get_json()["id"],
+    }
+
+
+def post_job(
+    client: FlaskClient, headers: dict[str, str], seeded: dict[str, Any], **fields: Any
+) -> int:
+    """Queue a plan job for the seeded cluster and workload; its id."""
+    body = {
+        "cluster_id": seeded["cluster_id"],
+        "workload_id": seeded["workload_id"],
+        "solver": "greedy",
+        "time_limit_s": 5.0,
+        **fields,
+    }
+    response = client.post("/v1/plans", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    job_id: int = response.get_json()["id"]
+    return job_id

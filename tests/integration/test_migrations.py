@@ -28,8 +28,8 @@ TABLES = {
 }
 
 
-def test_upgrade_check_downgrade(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_upgrade_check_downgrade(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         assert migrate.current_revision(engine) is None
         assert not migrate.is_current(engine)

@@ -1,0 +1,40 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from api import database, errors
+from api.resources import BLUEPRINTS
+from store.settings import database_url
+
+DEFAULTS: dict[str, Any] = {
+    "PAGE_LIMIT_MAX": 200,
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    "MAX_UPLOAD_BYTES": 256 * 1024 * 1024,
+    "MAX_WINDOWS": 10_000,
+    "TIME_LIMIT_MAX_S": 3600.0,
+}
+"""Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
+or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
+upload cap (bytes), windows per workload, solver time limit cap (s)."""
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. Settings: :data:`DEFAULTS`, then ``MESHPLAN_*``
+    environment variables, then ``config``. ``DATABASE_URL`` defaults to
+    :func:`store.settings.database_url`."""
+    app = Flask("meshplan", static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config["DATABASE_URL"] = database_url()
+    app.config.from_prefixed_env("MESHPLAN")
+    app.config.update(config or {})
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    database.init_app(app)
+    errors.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint, url_prefix="/v1")
+    return app

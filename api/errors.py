@@ -1,0 +1,110 @@
+"""Every error leaves the API as ``application/problem+json`` (RFC 9457):
+``type``, ``title``, ``status``, ``detail``, ``instance``, and for bad input
+``field`` (the first offending field) and ``errors`` (all of them)."""
+
+from __future__ import annotations
+
+import http
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Flask, Response, json, request
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    """An error answer. ``errors`` lists ``{"field", "message"}`` items."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = [dict(e) for e in errors]
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": http.HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": request.path,
+        }
+        if self.errors:
+            body["field"] = self.errors[0]["field"]
+            body["errors"] = self.errors
+        response = Response(json.dumps(body), self.status, mimetype=PROBLEM_JSON)
+        response.headers.update(self.headers)
+        return response
+
+
+def invalid(field: str, message: str, status: int = 422) -> Problem:
+    """Bad input in one field: ``"<field>: <message>"``."""
+    return Problem(status, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def from_value_error(error: ValueError, status: int = 422) -> Problem:
+    """A domain ``ValueError`` (``"<field>: <message>"``) as a problem."""
+    text = str(error)
+    field, sep, message = text.partition(": ")
+    if not sep or " " in field:
+        return invalid("body", text, status)
+    return invalid(field, message, status)
+
+
+def location(loc: Sequence[int | str]) -> str:
+    """``("models", 0, "name")`` as ``"models[0].name"``; empty is ``"body"``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def from_validation_error(error: ValidationError, prefix: Sequence[int | str] = ()) -> Problem:
+    """A pydantic validation error as a problem naming every field."""
+    errors = [
+        {"field": location([*prefix, *item["loc"]]), "message": item["msg"]}
+        for item in error.errors(include_url=False)
+    ]
+    first = errors[0]
+    return Problem(422, f"{first['field']}: {first['message']}", errors=errors)
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return Problem(
+        status, error.description or http.HTTPStatus(status).phrase, headers=headers
+    ).response()
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return Problem(500, "internal error").response()
+
+
+def _conflict(error: IntegrityError) -> Response:
+    log.info("integrity error on %s %s: %s", request.method, request.path, error.orig)
+    return Problem(409, "conflicts with stored data (a concurrent change?)").response()
+
+
+def init_app(app: Flask) -> None:
+    """Answer every error with problem+json."""
+    app.register_error_handler(Problem, lambda error: error.response())
+    app.register_error_handler(IntegrityError, _conflict)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

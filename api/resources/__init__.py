@@ -1,0 +1,17 @@
+"""The /v1 blueprints, one per resource."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from api.resources import clusters, jobs, keys, models, plans, reports, workloads
+
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    clusters.bp,
+    models.bp,
+    workloads.bp,
+    plans.bp,
+    jobs.bp,
+    keys.bp,
+    reports.bp,
+)

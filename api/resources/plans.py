@@ -1,0 +1,267 @@
+"""Plans: ``POST /v1/plans`` queues a solve job (202) or stores a given
+placement (201); ``/v1/plans/{id}``; a cluster's active plan, which
+executors poll with ``If-None-Match``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, current_app, request, url_for
+from pydantic import Field, model_validator
+
+from api.auth import Permission
+from api.database import session
+from api.errors import Problem, from_value_error, invalid
+from api.resources.jobs import JobDetail
+from api.routing import Body, Out, PageQuery, found, operation, render, reply
+from api.views import list_view, show_view
+from planner import domain
+from planner.feasibility import check_instance
+from planner.options import SolveOptions
+from planner.validation import validate
+from store.models import Cluster, Model, Plan, Workload
+from store.repositories import catalog, jobs, plans
+
+bp = Blueprint("plans", __name__)
+
+
+class PlanIn(Body):
+    cluster_id: int
+    workload_id: int | None = Field(None, description="solve for this workload (202 + job)")
+    placement: dict[str, Any] | None = Field(
+        None, description="store this Placement JSON as a plan (201)"
+    )
+    model_ids: list[int] | None = Field(None, description="default: the workload's models")
+    model_names: list[str] | None = None
+    solver: str = "auto"
+    time_limit_s: float = Field(60.0, gt=0, description="solver wall-time limit (s)")
+    options: dict[str, Any] = Field(default_factory=dict, description="planner SolveOptions")
+    activate: bool = Field(False, description="activate the plan once it exists")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlanIn:
+        if (self.workload_id is None) == (self.placement is None):
+            raise ValueError("give exactly one of workload_id and placement")
+        if self.model_ids is not None and self.model_names is not None:
+            raise ValueError("give at most one of model_ids and model_names")
+        return self
+
+
+class PlanQuery(PageQuery):
+    cluster_id: int | None = None
+
+
+class PlanOut(Out):
+    id: int
+    cluster_id: int
+    job_id: int | None
+    solver: str | None
+    placement: dict[str, Any]
+    models: dict[str, Any]
+    attainment: float | None
+    objective: float | None
+    created_at: dt.datetime
+
+
+class ActivateIn(Body):
+    plan_id: int
+
+
+class ActivatedOut(Out):
+    cluster_id: int
+    plan_id: int
+    version: int
+    activated_at: dt.datetime
+
+
+class ServedPlanOut(Out):
+    cluster_id: int
+    plan_id: int
+    version: int
+    placement: dict[str, Any]
+    models: dict[str, Any]
+
+
+def solver_names() -> tuple[str, ...]:
+    """Names ``planner.solve.solve`` accepts (imported on first use: the
+    solvers pull in OR-Tools and PuLP)."""
+    from planner.solve import SOLVERS
+
+    return tuple(SOLVERS)
+
+
+def _referenced(model: type[Any], ident: int, field: str, label: str) -> Any:
+    row = session().get(model, ident)
+    if row is None:
+        raise invalid(field, f"{label} {ident} does not exist")
+    return row
+
+
+def _chosen_models(body: PlanIn, default_names: Sequence[str]) -> list[Model]:
+    """The models named by ``model_ids`` or ``model_names`` (422 for an
+    unknown one), else the stored ones among ``default_names``."""
+    db = session()
+    if body.model_ids is not None:
+        by_id = catalog.models_with_ids(db, body.model_ids)
+        for i, ident in enumerate(body.model_ids):
+            if ident not in by_id:
+                raise invalid(f"model_ids[{i}]", f"model {ident} does not exist")
+        return [by_id[ident] for ident in dict.fromkeys(body.model_ids)]
+    names = body.model_names if body.model_names is not None else list(default_names)
+    by_name = catalog.models_named(db, names)
+    for i, name in enumerate(names):
+        if name not in by_name and body.model_names is not None:
+            raise invalid(f"model_names[{i}]", f"unknown model {name!r}")
+    return [by_name[name] for name in dict.fromkeys(names) if name in by_name]
+
+
+@operation(
+    bp,
+    "/plans",
+    "POST",
+    summary="Plan: queue a solve job (202, Location: the job) or store a placement (201)",
+    permission=Permission.WRITE,
+    body=PlanIn,
+    response=JobDetail,
+    status=202,
+    alternatives={201: PlanOut},
+    errors=(400, 409, 415, 422),
+)
+def create_plan(body: PlanIn) -> Response:
+    cluster = _referenced(Cluster, body.cluster_id, "cluster_id", "cluster")
+    if body.placement is not None:
+        return _store_placement(body, cluster, body.placement)
+    assert body.workload_id is not None
+    workload = _referenced(Workload, body.workload_id, "workload_id", "workload")
+    models = _chosen_models(body, workload.model_names)
+    if body.solver not in solver_names():
+        raise invalid("solver", f"must be one of {', '.join(solver_names())}; got {body.solver!r}")
+    limit = float(current_app.config["TIME_LIMIT_MAX_S"])
+    if body.time_limit_s > limit:
+        raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
+    db = session()
+    names_only = domain.Workload(
+        np.empty(0), np.empty(0, np.int32), tuple(workload.model_names), workload.duration_s
+    )
+    try:
+        SolveOptions.from_mapping(body.options)
+        check_instance(catalog.cluster_value(cluster), catalog.model_values(db, models), names_only)
+    except ValueError as error:
+        # check_instance numbers the chosen models as "models[i]", in the
+        # order they were given.
+        given = "model_ids" if body.model_ids is not None else "model_names"
+        raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
+    job = jobs.enqueue(
+        db,
+        cluster_id=cluster.id,
+        workload_id=workload.id,
+        models=models,
+        solver=body.solver,
+        time_limit_s=body.time_limit_s,
+        options=body.options,
+        activate=body.activate,
+    )
+    db.commit()
+    location = url_for("jobs.get_job", job_id=job.id)
+    return reply(render(JobDetail, job), 202, {"Location": location})
+
+
+def _store_placement(body: PlanIn, cluster: Cluster, data: dict[str, Any]) -> Response:
+    db = session()
+    try:
+        placement = domain.Placement.from_json(data, "placement")
+    except ValueError as error:
+        raise from_value_error(error) from None
+    models = _chosen_models(body, sorted(placement.model_names))
+    try:
+        validate(catalog.cluster_value(cluster), catalog.model_values(db, models), placement)
+    except ValueError as error:
+        raise from_value_error(ValueError(f"placement.{error}")) from None
+    plan = plans.add_plan(db, cluster.id, placement, plans.model_snapshot(db, models))
+    if body.activate:
+        plans.activate(db, plan)
+    db.commit()
+    location = url_for("plans.get_plan", plan_id=plan.id)
+    return reply(render(PlanOut, plan), 201, {"Location": location})
+
+
+list_view(
+    bp,
+    "/plans",
+    "list_plans",
+    Plan,
+    PlanOut,
+    summary="List plans (filter by cluster)",
+    response=PlanOut,
+    query=PlanQuery,
+    filters=("cluster_id",),
+)
+show_view(
+    bp,
+    "/plans/<int:plan_id>",
+    "get_plan",
+    Plan,
+    PlanOut,
+    label="plan",
+    summary="Show a plan",
+    response=PlanOut,
+)
+
+
+@operation(
+    bp,
+    "/clusters/<int:cluster_id>/active-plan",
+    "POST",
+    summary="Activate a plan for its cluster (bumps the plan version)",
+    permission=Permission.WRITE,
+    body=ActivateIn,
+    response=ActivatedOut,
+    errors=(404, 422),
+)
+def activate_plan(cluster_id: int, body: ActivateIn) -> Response:
+    db = session()
+    found(db, Cluster, cluster_id, "cluster")
+    plan = _referenced(Plan, body.plan_id, "plan_id", "plan")
+    if plan.cluster_id != cluster_id:
+        raise invalid("plan_id", f"plan {plan.id} is for cluster {plan.cluster_id}")
+    active = plans.activate(db, plan)
+    db.commit()
+    return reply(render(ActivatedOut, active))
+
+
+def etag_of(plan_id: int, version: int) -> str:
+    """The entity tag of a served plan (unquoted)."""
+    return f"{plan_id}-v{version}"
+
+
+@operation(
+    bp,
+    "/clusters/<int:cluster_id>/plan",
+    "GET",
+    summary="The cluster's active plan, for executors (ETag; If-None-Match gives 304)",
+    permission=Permission.READ,
+    response=ServedPlanOut,
+    errors=(304, 404),
+)
+def served_plan(cluster_id: int) -> Response:
+    db = session()
+    active = plans.active_plan(db, cluster_id)
+    if active is None:
+        found(db, Cluster, cluster_id, "cluster")
+        raise Problem(404, f"cluster {cluster_id} has no active plan")
+    etag = etag_of(active.plan_id, active.version)
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    plan = active.plan
+    body = {
+        "cluster_id": cluster_id,
+        "plan_id": plan.id,
+        "version": active.version,
+        "placement": plan.placement,
+        "models": plan.models,
+    }
+    return reply(render(ServedPlanOut, body), headers=headers)

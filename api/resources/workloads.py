@@ -1,0 +1,225 @@
+"""Workloads: ``/v1/workloads``. A workload is given as JSON arrivals, as
+arrival processes to draw from, or as an uploaded Azure Functions trace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, url_for
+from pydantic import Field, model_validator
+from sqlalchemy import select
+
+from api.auth import Permission
+from api.database import session
+from api.errors import from_value_error, invalid
+from api.routing import Body, Out, Query, found, operation, render, reply
+from api.uploads import TraceFormat, body_lines, read_trace
+from api.views import list_view, show_view
+from planner import domain
+from planner.workload import ProcessSpec, TimeRange, process_workload
+from store.models import Workload
+from store.repositories import catalog, workloads
+
+bp = Blueprint("workloads", __name__)
+
+
+class ProcessIn(Body):
+    rate_rps: float = Field(ge=0, description="mean request rate (req/s)")
+    cv: float = Field(1.0, ge=0, description="CV of inter-arrival gaps (1 = Poisson)")
+
+
+class WorkloadIn(Body):
+    name: str = Field(min_length=1, max_length=128)
+    duration_s: float = Field(gt=0)
+    window_s: float | None = Field(None, gt=0, description="statistics window (default 60 s)")
+    arrivals_s: dict[str, list[float]] | None = Field(
+        None, description="per model, its request arrival times (s, in [0, duration_s))"
+    )
+    processes: dict[str, ProcessIn] | None = Field(
+        None, description="per model, a Gamma arrival process to draw from"
+    )
+    seed: int = Field(0, ge=0, description="seed of the draw (with processes)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WorkloadIn:
+        if (self.arrivals_s is None) == (self.processes is None):
+            raise ValueError("give exactly one of arrivals_s and processes")
+        return self
+
+
+class UploadQuery(Query):
+    name: str = Field(min_length=1, max_length=128)
+    format: TraceFormat
+    models: str = Field(description="comma-separated model names; functions go round-robin")
+    start: str = Field("0.0.0", description="range start, 'day.hour.minute'")
+    end: str = Field(description="range end, 'day.hour.minute'")
+    day: int = Field(0, ge=0, description="azure2019: the day the file holds (d01 is 0)")
+    window_s: float = Field(60.0, gt=0)
+    seed: int = Field(0, ge=0)
+    rate_scale: float = Field(1.0, ge=0)
+    cv_scale: float = Field(1.0, ge=0)
+    replay: bool = Field(True, description="azure2021: redraw from per-window fits")
+
+
+class WindowOut(Out):
+    index: int
+    start_s: float
+    end_s: float
+    rates_rps: dict[str, float]
+    cv: dict[str, float | None]
+
+
+class WorkloadOut(Out):
+    id: int
+    name: str
+    source: str
+    duration_s: float
+    window_s: float
+    num_requests: int
+    model_names: list[str]
+    meta: dict[str, Any]
+    created_at: dt.datetime
+
+
+class WorkloadDetail(WorkloadOut):
+    windows: list[WindowOut]
+
+
+def _check_new(name: str) -> None:
+    if session().scalar(select(Workload.id).where(Workload.name == name)) is not None:
+        raise invalid("name", f"workload {name!r} already exists", status=409)
+
+
+def _check_models(names: Iterable[str], field: str) -> None:
+    names = list(names)
+    known = catalog.models_named(session(), names)
+    for name in names:
+        if name not in known:
+            raise invalid(f"{field}.{name}" if field else "models", f"unknown model {name!r}")
+
+
+def _window_s(requested: float | None, duration_s: float) -> float:
+    window_s = requested if requested is not None else min(60.0, duration_s)
+    limit = int(current_app.config["MAX_WINDOWS"])
+    if math.ceil(duration_s / window_s) > limit:
+        raise invalid("window_s", f"gives more than {limit} windows over {duration_s} s")
+    return window_s
+
+
+def _store(name: str, value: domain.Workload, source: str, window_s: float) -> Response:
+    db = session()
+    row = workloads.add_workload(db, name, value, source=source, window_s=window_s)
+    db.commit()
+    location = url_for("workloads.get_workload", workload_id=row.id)
+    return reply(render(WorkloadDetail, row), 201, {"Location": location})
+
+
+def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domain.Workload:
+    for name, times in arrivals.items():
+        for i, t in enumerate(times):
+            if not (math.isfinite(t) and 0 <= t < duration_s):
+                raise invalid(f"arrivals_s.{name}[{i}]", f"must be in [0, {duration_s}), got {t}")
+    return domain.Workload.merge(arrivals, duration_s)
+
+
+@operation(
+    bp,
+    "/workloads",
+    "POST",
+    summary="Create a workload from JSON arrivals or arrival processes",
+    permission=Permission.WRITE,
+    body=WorkloadIn,
+    response=WorkloadDetail,
+    status=201,
+    errors=(400, 409, 413, 415, 422),
+)
+def create_workload(body: WorkloadIn) -> Response:
+    _check_new(body.name)
+    window_s = _window_s(body.window_s, body.duration_s)
+    if body.arrivals_s is not None:
+        _check_models(body.arrivals_s, "arrivals_s")
+        value = _from_arrivals(body.arrivals_s, body.duration_s)
+        return _store(body.name, value, "json", window_s)
+    assert body.processes is not None
+    _check_models(body.processes, "processes")
+    specs = {n: ProcessSpec(p.rate_rps, p.cv) for n, p in body.processes.items()}
+    try:
+        value = process_workload(specs, body.duration_s, body.seed)
+    except ValueError as error:
+        raise from_value_error(error) from None
+    return _store(body.name, value, "process", window_s)
+
+
+@operation(
+    bp,
+    "/workloads/upload",
+    "POST",
+    summary="Create a workload from an Azure Functions trace file (streamed)",
+    permission=Permission.WRITE,
+    query=UploadQuery,
+    response=WorkloadDetail,
+    status=201,
+    errors=(409, 413, 422),
+    body_media="text/csv",
+)
+def upload_workload(query: UploadQuery) -> Response:
+    _check_new(query.name)
+    names = [n.strip() for n in query.models.split(",") if n.strip()]
+    if not names:
+        raise invalid("models", "name at least one model")
+    _check_models(names, "")
+    try:
+        time_range = TimeRange.parse(query.start, query.end)
+        value = read_trace(
+            query.format,
+            body_lines(),
+            names,
+            time_range,
+            day=query.day,
+            window_s=query.window_s,
+            seed=query.seed,
+            rate_scale=query.rate_scale,
+            cv_scale=query.cv_scale,
+            replay=query.replay,
+        )
+    except ValueError as error:
+        raise from_value_error(error) from None
+    window_s = _window_s(query.window_s, value.duration_s)
+    return _store(query.name, value, query.format.value, window_s)
+
+
+list_view(
+    bp,
+    "/workloads",
+    "list_workloads",
+    Workload,
+    WorkloadOut,
+    summary="List workloads",
+    response=WorkloadOut,
+)
+show_view(
+    bp,
+    "/workloads/<int:workload_id>",
+    "get_workload",
+    Workload,
+    WorkloadDetail,
+    label="workload",
+    summary="Show a workload with its per-window rates and CVs",
+    response=WorkloadDetail,
+)
+
+
+@operation(
+    bp,
+    "/workloads/<int:workload_id>/arrivals",
+    "GET",
+    summary="A workload's arrivals (planner.domain.Workload JSON)",
+    permission=Permission.READ,
+    errors=(404,),
+)
+def get_arrivals(workload_id: int) -> Response:
+    row = found(session(), Workload, workload_id, "workload")
+    return reply(workloads.workload_value(row).to_json())

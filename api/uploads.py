@@ -1,0 +1,66 @@
+"""Trace uploads: the request body is read as UTF-8 lines, one at a time,
+through the Azure Functions trace readers of :mod:`planner.workload`; the
+body is never held whole, and its size is capped by ``MAX_UPLOAD_BYTES``
+(413 beyond it)."""
+
+from __future__ import annotations
+
+import enum
+import io
+from collections.abc import Iterator, Sequence
+
+from flask import current_app, request
+
+from api.errors import invalid
+from planner.workload import (
+    TimeRange,
+    Workload,
+    count_minutes,
+    read_azure2021,
+    redraw,
+    replay_azure2019,
+)
+
+
+class TraceFormat(enum.StrEnum):
+    AZURE2019 = "azure2019"
+    AZURE2021 = "azure2021"
+
+
+def body_lines() -> Iterator[str]:
+    """The request body as text lines; 413 when longer than
+    ``MAX_UPLOAD_BYTES``, 422 when not UTF-8."""
+    limit = int(current_app.config["MAX_UPLOAD_BYTES"])
+    if request.content_length is not None and request.content_length > limit:
+        raise invalid("body", f"the upload is larger than {limit} bytes", status=413)
+    request.max_content_length = limit
+    text = io.TextIOWrapper(request.stream, encoding="utf-8", newline="")
+    try:
+        yield from text
+    except UnicodeDecodeError:
+        raise invalid("body", "the upload is not UTF-8 text") from None
+
+
+def read_trace(
+    trace_format: TraceFormat,
+    lines: Iterator[str],
+    model_names: Sequence[str],
+    time_range: TimeRange,
+    *,
+    day: int,
+    window_s: float,
+    seed: int,
+    rate_scale: float,
+    cv_scale: float,
+    replay: bool,
+) -> Workload:
+    """A workload from an uploaded trace, replayed as in the AlpaServe
+    evaluation (2019: per-window rates; 2021: per-window Gamma fits, or the
+    trace's own arrivals when ``replay`` is False). ValueError names the
+    line and column of bad input."""
+    source = "upload"
+    if trace_format == TraceFormat.AZURE2019:
+        counts = count_minutes([(day, source, lines)], len(model_names), time_range)
+        return replay_azure2019(counts, model_names, seed, window_s, rate_scale, cv_scale)
+    trace = read_azure2021(lines, model_names, time_range, source)
+    return redraw(trace, window_s, seed, rate_scale, cv_scale) if replay else trace

@@ -1,0 +1,261 @@
+"""Plans through the API: solve requests become queued jobs (202), given
+placements become plans (201) once they fit, activation bumps the cluster's
+plan version, and executors poll the active plan with ETags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from store.db import session_factory
+from store.models import ActivePlan, JobStatus, Plan, PlanJob, plan_job_models
+from tests.integration.builders import GIB, cluster_json, model_json, profile_json, seed_api
+
+
+@pytest.fixture
+def admin(auth: dict[str, dict[str, str]]) -> dict[str, str]:
+    return auth["admin"]
+
+
+@pytest.fixture
+def seeded(client: FlaskClient, admin: dict[str, str]) -> dict[str, Any]:
+    return seed_api(client, admin)
+
+
+def rows(engine: Engine, table: Any) -> int:
+    with session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def problem(response: Any, status: int, field: str | None = None) -> str:
+    assert response.status_code == status, response.get_json()
+    assert response.headers["Content-Type"] == "application/problem+json"
+    data = response.get_json()
+    if field is not None:
+        assert data["field"] == field
+    detail: str = data["detail"]
+    return detail
+
+
+def group(devices: list[int], models: list[str], op: int = 1, pp: int = 1) -> dict[str, Any]:
+    return {"devices": devices, "config": {"op": op, "pp": pp}, "models": models}
+
+
+def test_a_solve_request_is_queued(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {
+        "cluster_id": seeded["cluster_id"],
+        "workload_id": seeded["workload_id"],
+        "solver": "cpsat",
+        "time_limit_s": 12.5,
+        "options": {"max_batch": 2},
+    }
+    response = client.post("/v1/plans", json=body, headers=admin)
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["progress"] == 0.0 and job["attempts"] == 0
+    assert [m["name"] for m in job["models"]] == ["m0", "m1"]
+    assert (job["solver"], job["time_limit_s"], job["options"]) == ("cpsat", 12.5, {"max_batch": 2})
+    with session_factory(engine)() as session:
+        row = session.get_one(PlanJob, job["id"])
+        assert row.status == JobStatus.QUEUED and row.lease_token is None
+        linked = session.scalars(select(plan_job_models.c.model_id)).all()
+        assert sorted(linked) == seeded["model_ids"]
+    listed = client.get("/v1/jobs?status=queued", headers=admin).get_json()["items"]
+    assert [j["id"] for j in listed] == [job["id"]]
+    assert client.get("/v1/jobs?status=running", headers=admin).get_json()["items"] == []
+    problem(client.get("/v1/jobs?status=lost", headers=admin), 422, "query.status")
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "detail"),
+    [
+        ({"cluster_id": 99}, "cluster_id", "cluster_id: cluster 99 does not exist"),
+        ({"workload_id": 99}, "workload_id", "workload_id: workload 99 does not exist"),
+        ({"model_ids": [1, 99]}, "model_ids[1]", "model_ids[1]: model 99 does not exist"),
+        ({"model_names": ["m0", "x"]}, "model_names[1]", "model_names[1]: unknown model 'x'"),
+        (
+            {"model_names": ["m0"]},
+            "workload.model_names",
+            "workload.model_names: model 'm1' is not in the model set",
+        ),
+        ({"solver": "magic"}, "solver", None),
+        (
+            {"time_limit_s": 7200.0},
+            "time_limit_s",
+            "time_limit_s: must be at most 3600.0, got 7200.0",
+        ),
+        ({"time_limit_s": -1.0}, "time_limit_s", None),
+        ({"time_limit_s": "60"}, "time_limit_s", None),
+        ({"options": {"beam": 2}}, "options.beam", None),
+        ({"placement": {"groups": []}}, "body", None),
+        ({"model_ids": [1], "model_names": ["m0"]}, "body", None),
+    ],
+    ids=[
+        "cluster",
+        "workload",
+        "model-id",
+        "model-name",
+        "workload-model-left-out",
+        "solver",
+        "time-limit-cap",
+        "time-limit-negative",
+        "time-limit-string",
+        "option",
+        "placement-and-workload",
+        "ids-and-names",
+    ],
+)
+def test_bad_solve_requests_queue_nothing(
+    client: FlaskClient,
+    engine: Engine,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    change: dict[str, Any],
+    field: str,
+    detail: str | None,
+) -> None:
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"], **change}
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)
+    if detail is not None:
+        assert message == detail
+    assert rows(engine, PlanJob) == 0
+
+
+def test_a_model_that_fits_no_device_is_refused(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    big = {**model_json("big"), "profile": profile_json(weight_bytes=10 * GIB)}
+    big_id = client.post("/v1/models", json=big, headers=admin).get_json()["id"]
+    workload = {"name": "w-big", "duration_s": 1.0, "arrivals_s": {"big": [0.5]}}
+    workload_id = client.post("/v1/workloads", json=workload, headers=admin).get_json()["id"]
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": workload_id, "model_ids": [big_id]}
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, "model_ids[0]")
+    assert message.startswith("model_ids[0]: 'big' fits no group of the cluster under any config")
+    assert "device_mem_bytes=4294967296" in message
+    assert rows(engine, PlanJob) == 0
+
+
+def test_given_placements_activation_and_etags(
+    client: FlaskClient, engine: Engine, auth: dict[str, dict[str, str]], seeded: dict[str, Any]
+) -> None:
+    admin, reader = auth["admin"], auth["reader"]
+    cluster_id = seeded["cluster_id"]
+    served_url = f"/v1/clusters/{cluster_id}/plan"
+    assert problem(client.get(served_url, headers=reader), 404) == (
+        f"cluster {cluster_id} has no active plan"
+    )
+    first = {"cluster_id": cluster_id, "placement": {"groups": [group([0, 1], ["m0", "m1"], pp=2)]}}
+    created = client.post("/v1/plans", json={**first, "activate": True}, headers=admin)
+    assert created.status_code == 201
+    plan1 = created.get_json()
+    assert created.headers["Location"] == f"/v1/plans/{plan1['id']}"
+    assert plan1["job_id"] is None
+    assert set(plan1["models"]) == {"m0", "m1"}
+
+    served = client.get(served_url, headers=reader)
+    assert served.status_code == 200
+    assert served.headers["ETag"] == f'"{plan1["id"]}-v1"'
+    assert served.headers["Cache-Control"] == "no-cache"
+    assert served.get_json() == {
+        "cluster_id": cluster_id,
+        "plan_id": plan1["id"],
+        "version": 1,
+        "placement": first["placement"],
+        "models": plan1["models"],
+    }
+    for tag in (served.headers["ETag"], "*", f'"other", {served.headers["ETag"]}'):
+        cached = client.get(served_url, headers={**reader, "If-None-Match": tag})
+        assert cached.status_code == 304
+        assert cached.data == b""
+        assert cached.headers["ETag"] == served.headers["ETag"]
+    stale = client.get(served_url, headers={**reader, "If-None-Match": '"0-v0"'})
+    assert stale.status_code == 200
+
+    second = {"cluster_id": cluster_id, "placement": {"groups": [group([2], ["m0"])]}}
+    plan2 = client.post("/v1/plans", json=second, headers=admin).get_json()
+    assert client.get(served_url, headers=reader).headers["ETag"] == f'"{plan1["id"]}-v1"'
+    activate_url = f"/v1/clusters/{cluster_id}/active-plan"
+    activated = client.post(activate_url, json={"plan_id": plan2["id"]}, headers=admin)
+    assert activated.status_code == 200
+    assert (activated.get_json()["plan_id"], activated.get_json()["version"]) == (plan2["id"], 2)
+    again = client.post(activate_url, json={"plan_id": plan1["id"]}, headers=admin)
+    assert again.get_json()["version"] == 3
+    now = client.get(served_url, headers={**reader, "If-None-Match": served.headers["ETag"]})
+    assert now.status_code == 200
+    assert now.headers["ETag"] == f'"{plan1["id"]}-v3"'
+    cluster = client.get(f"/v1/clusters/{cluster_id}", headers=reader).get_json()
+    assert (cluster["active"]["plan_id"], cluster["active"]["version"]) == (plan1["id"], 3)
+    with session_factory(engine)() as session:
+        active = session.get_one(ActivePlan, cluster_id)
+        assert (active.plan_id, active.version) == (plan1["id"], 3)
+    listed = client.get(f"/v1/plans?cluster_id={cluster_id}", headers=reader).get_json()
+    assert [p["id"] for p in listed["items"]] == [plan1["id"], plan2["id"]]
+
+
+@pytest.mark.parametrize(
+    ("placement", "field", "detail"),
+    [
+        (
+            # 4 GiB of "heavy" and 1 GiB of m0 on one 4 GiB device.
+            {"groups": [group([0], ["heavy", "m0"])]},
+            "placement.groups[0].models",
+            "placement.groups[0].models: stage 0 needs 5368709120 bytes per device, "
+            "more than device_mem_bytes=4294967296",
+        ),
+        (
+            {"groups": [group([7], ["m0"])]},
+            "placement.groups[0].devices",
+            "placement.groups[0].devices: device 7 is outside the cluster (0..3)",
+        ),
+        (
+            {"groups": [group([0], ["m0"]), group([0], ["m1"])]},
+            "placement.groups[1].devices",
+            None,
+        ),
+        (
+            {"groups": [group([0], ["ghost"])]},
+            "placement.groups[0].models",
+            "placement.groups[0].models: unknown model 'ghost'",
+        ),
+        ({"groups": [group([0, 1], ["m0"], op=2)]}, "placement.groups[0].config", None),
+        ({"group": []}, "placement.groups", "placement.groups: is required"),
+    ],
+    ids=["memory", "outside", "overlap", "unknown-model", "unprofiled-config", "malformed"],
+)
+def test_placements_that_do_not_fit_are_refused(
+    client: FlaskClient,
+    engine: Engine,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    placement: dict[str, Any],
+    field: str,
+    detail: str | None,
+) -> None:
+    heavy = {**model_json("heavy"), "profile": profile_json(weight_bytes=4 * GIB)}
+    assert client.post("/v1/models", json=heavy, headers=admin).status_code == 201
+    body = {"cluster_id": seeded["cluster_id"], "placement": placement, "activate": True}
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)
+    if detail is not None:
+        assert message == detail
+    assert rows(engine, Plan) == 0
+    assert rows(engine, ActivePlan) == 0
+
+
+def test_activation_needs_a_plan_of_that_cluster(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    other = client.post("/v1/clusters", json=cluster_json("c2"), headers=admin).get_json()
+    body = {"cluster_id": other["id"], "placement": {"groups": [group([0], ["m0"])]}}
+    plan = client.post("/v1/plans", json=body, headers=admin).get_json()
+    url = f"/v1/clusters/{seeded['cluster_id']}/active-plan"
+    message = problem(client.post(url, json={"plan_id": plan["id"]}, headers=admin), 422, "plan_id")
+    assert message == f"plan_id: plan {plan['id']} is for cluster {other['id']}"
+    message = problem(client.post(url, json={"plan_id": 99}, headers=admin), 422, "plan_id")
+    assert message == "plan_id: plan 99 does not exist"
+    assert rows(engine, ActivePlan) == 0
