@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["simulator", "autoparallel"]
+BENCHMARKS: list[str] = ["simulator", "autoparallel", "placement"]
 
 
 def main(argv: list[str]) -> int:
