@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -11,12 +11,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+"""The ``migrations`` package, installed next to ``store``."""
+
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config for the migrations shipped in the ``migrations``
     package, running on ``engine``."""
     config = Config()
-    config.set_main_option("script_location", str(resources.files("migrations")))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     url = engine.url.render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

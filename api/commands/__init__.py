@@ -7,7 +7,14 @@ import click
 
 from api.commands.plan import plan_command
 from api.commands.profile import profile
+from api.commands.service import COMMANDS as SERVICE_COMMANDS
 from api.commands.simulate import simulate_command
 from api.commands.workload import workload
 
-COMMANDS: list[click.Command] = [workload, simulate_command, plan_command, profile]
+COMMANDS: list[click.Command] = [
+    workload,
+    simulate_command,
+    plan_command,
+    profile,
+    *SERVICE_COMMANDS,
+]

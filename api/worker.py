@@ -1,0 +1,312 @@
+"""The solve worker. Any number of workers, on any hosts, share the job
+queue in the database (:mod:`store.repositories.jobs`):
+
+1. claim the oldest claimable job with a lease of ``lease_s`` seconds;
+2. solve it, while a background thread renews the lease every
+   ``heartbeat_s`` seconds and writes the latest progress;
+3. store the plan and mark the job succeeded, in one transaction, only if
+   the lease is still held.
+
+A worker that dies stops renewing; once its lease expires another worker
+claims the job again, and the dead worker's late result (if any) is thrown
+away, so every job ends exactly once. A cancel request, a lost lease or the
+deadline (solver time limit + ``grace_s``) makes the next progress report
+raise :class:`JobAborted`, which stops the solver."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from planner import domain
+from planner.validation import validate
+from store.db import transaction
+from store.models import Cluster, JobStatus, PlanJob, Workload
+from store.repositories import catalog, jobs, plans, workloads
+from store.repositories.jobs import Lease, LeaseState
+
+log = logging.getLogger(__name__)
+
+SolveFunction = Callable[..., Any]
+"""``solve(cluster, models, workload, *, solver, time_limit_s, options,
+progress)`` returning a result with ``placement``, ``attainment``,
+``proxy_objective``, ``bound``, ``gap``, ``wall_s``, ``status``, ``solver``
+and ``to_json()``: :func:`planner.solve.solve` or a stand-in."""
+
+
+def planner_solve(*args: Any, **kwargs: Any) -> Any:
+    """:func:`planner.solve.solve`, imported on first use."""
+    from planner.solve import solve
+
+    return solve(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    lease_s: float = field(default=30.0, metadata={"help": "lease length (s)"})
+    heartbeat_s: float = field(default=5.0, metadata={"help": "lease renewal period (s)"})
+    poll_s: float = field(default=1.0, metadata={"help": "wait when the queue is empty (s)"})
+    max_attempts: int = field(default=3, metadata={"help": "claims before a job fails"})
+    grace_s: float = field(default=30.0, metadata={"help": "deadline past the time limit (s)"})
+
+    def __post_init__(self) -> None:
+        for name in ("lease_s", "heartbeat_s", "poll_s", "grace_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be > 0, got {value!r}")
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError(
+                f"heartbeat_s: must be at most half of lease_s={self.lease_s}, got {self.heartbeat_s}"
+            )
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts: must be >= 1, got {self.max_attempts}")
+
+
+class JobAborted(Exception):
+    """Raised from the progress callback to stop a solve."""
+
+
+@dataclass(frozen=True)
+class SolveInputs:
+    cluster: domain.Cluster
+    models: Sequence[domain.ModelSpec]
+    workload: domain.Workload
+    solver: str
+    time_limit_s: float
+    options: dict[str, Any]
+
+
+def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
+    """The domain values a job is solved on."""
+    return SolveInputs(
+        cluster=catalog.cluster_value(session.get_one(Cluster, job.cluster_id)),
+        models=catalog.model_values(session, job.models),
+        workload=workloads.workload_value(session.get_one(Workload, job.workload_id)),
+        solver=job.solver,
+        time_limit_s=job.time_limit_s,
+        options=dict(job.options),
+    )
+
+
+class LeaseKeeper:
+    """Renews a lease from a background thread and relays progress. After a
+    lost lease, a cancel request or the deadline, ``reason`` says which and
+    :meth:`progress` raises :class:`JobAborted`."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        lease: Lease,
+        settings: WorkerSettings,
+        deadline: float,
+    ) -> None:
+        self.factory = factory
+        self.lease = lease
+        self.settings = settings
+        self.deadline = deadline
+        self.reason: str | None = None
+        self._fraction: float | None = None
+        self._message: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """The solver's progress callback: ``fraction`` done (0..1)."""
+        with self._lock:
+            self._fraction = fraction
+            self._message = message
+        if self.reason is not None:
+            raise JobAborted(self.reason)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_s):
+            self.renew()
+
+    def renew(self) -> None:
+        """Extend the lease now and write the latest progress."""
+        with self._lock:
+            fraction, message = self._fraction, self._message
+        try:
+            with transaction(self.factory, write=True) as session:
+                state = jobs.renew(
+                    session,
+                    self.lease,
+                    lease_s=self.settings.lease_s,
+                    progress=fraction,
+                    message=message,
+                )
+        except SQLAlchemyError:
+            log.warning("job %d: lease renewal failed; retrying", self.lease.job_id, exc_info=True)
+            return
+        if state == LeaseState.LOST:
+            self.reason = "lease lost"
+        elif state == LeaseState.CANCEL_REQUESTED:
+            self.reason = "cancelled"
+        elif time.monotonic() > self.deadline:
+            self.reason = "timed out"
+
+
+class Worker:
+    """Claims and solves jobs until stopped. ``solve`` defaults to
+    :func:`planner.solve.solve`; tests pass a stand-in."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        name: str | None = None,
+        settings: WorkerSettings | None = None,
+        solve: SolveFunction = planner_solve,
+    ) -> None:
+        self.factory = factory
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.settings = settings or WorkerSettings()
+        self.solve = solve
+
+    def run(self, stop: threading.Event | None = None, max_jobs: int | None = None) -> int:
+        """Work until ``stop`` is set (or ``max_jobs`` jobs are done);
+        returns how many jobs this worker finished or gave up."""
+        stop = stop or threading.Event()
+        done = 0
+        while not stop.is_set() and (max_jobs is None or done < max_jobs):
+            try:
+                worked = self.run_once()
+            except SQLAlchemyError:
+                log.warning("worker %s: database error; retrying", self.name, exc_info=True)
+                worked = False
+            if worked:
+                done += 1
+            else:
+                stop.wait(self.settings.poll_s)
+        return done
+
+    def run_once(self) -> bool:
+        """Claim one job and work on it; False when none was claimable."""
+        with transaction(self.factory, write=True) as session:
+            lease = jobs.claim(
+                session,
+                self.name,
+                lease_s=self.settings.lease_s,
+                max_attempts=self.settings.max_attempts,
+            )
+        if lease is None:
+            return False
+        log.info("worker %s: claimed job %d", self.name, lease.job_id)
+        self.process(lease)
+        return True
+
+    def process(self, lease: Lease) -> None:
+        """Solve a claimed job and record how it ended."""
+        try:
+            with self.factory() as session:
+                inputs = load_inputs(session, session.get_one(PlanJob, lease.job_id))
+        except ValueError as error:
+            self._end(lease, JobStatus.FAILED, error=f"cannot load the job's inputs: {error}")
+            return
+        deadline = time.monotonic() + inputs.time_limit_s + self.settings.grace_s
+        with LeaseKeeper(self.factory, lease, self.settings, deadline) as keeper:
+            try:
+                result = self.solve(
+                    inputs.cluster,
+                    inputs.models,
+                    inputs.workload,
+                    solver=inputs.solver,
+                    time_limit_s=inputs.time_limit_s,
+                    options=inputs.options,
+                    progress=keeper.progress,
+                )
+            except JobAborted:
+                result = None
+            except Exception as error:
+                log.exception("job %d: the solver failed", lease.job_id)
+                self._end(lease, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+                return
+        if keeper.reason is not None:
+            self._end_aborted(lease, keeper.reason, inputs.time_limit_s)
+        else:
+            self._succeed(lease, inputs, result)
+
+    def _end(self, lease: Lease, status: JobStatus, *, error: str | None = None) -> None:
+        with transaction(self.factory, write=True) as session:
+            job = jobs.held(session, lease)
+            if job is None:
+                log.warning("job %d: lease lost; its outcome is dropped", lease.job_id)
+                return
+            jobs.finish(job, status, error=error)
+
+    def _end_aborted(self, lease: Lease, reason: str, time_limit_s: float) -> None:
+        if reason == "cancelled":
+            self._end(lease, JobStatus.CANCELLED)
+        elif reason == "timed out":
+            limit_s = time_limit_s + self.settings.grace_s
+            self._end(lease, JobStatus.FAILED, error=f"timed out after {limit_s:g} s")
+        else:
+            log.warning("job %d: lease lost; another worker owns it", lease.job_id)
+
+    def _succeed(self, lease: Lease, inputs: SolveInputs, result: Any) -> None:
+        with transaction(self.factory, write=True) as session:
+            job = jobs.held(session, lease)
+            if job is None:
+                log.warning("job %d: lease lost; its result is dropped", lease.job_id)
+                return
+            if job.cancel_requested:
+                jobs.finish(job, JobStatus.CANCELLED)
+                return
+            try:
+                validate(inputs.cluster, inputs.models, result.placement)
+            except ValueError as error:
+                jobs.finish(job, JobStatus.FAILED, error=f"invalid placement: {error}")
+                return
+            plan = plans.add_plan(
+                session,
+                job.cluster_id,
+                result.placement,
+                plans.model_snapshot(session, job.models),
+                job=job,
+                solver=result.solver,
+                attainment=finite_json(result.attainment),
+                objective=finite_json(result.proxy_objective),
+            )
+            job.attainment = finite_json(result.attainment)
+            job.objective = finite_json(result.proxy_objective)
+            job.bound = finite_json(result.bound)
+            job.gap = finite_json(result.gap)
+            job.wall_s = finite_json(result.wall_s)
+            job.solve_status = result.status
+            job.result = finite_json(result.to_json())
+            jobs.finish(job, JobStatus.SUCCEEDED)
+            if job.activate:
+                plans.activate(session, plan)
+        log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan.id, result.attainment)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no
+    NaN or infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    return value
