@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import Flask
 
-from api import database, errors
+from api import database, errors, metrics
 from api.resources import BLUEPRINTS
+from api.resources.ops import bp as ops_blueprint
+from store import migrate
 from store.settings import database_url
 
 DEFAULTS: dict[str, Any] = {
@@ -17,10 +19,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_UPLOAD_BYTES": 256 * 1024 * 1024,
     "MAX_WINDOWS": 10_000,
     "TIME_LIMIT_MAX_S": 3600.0,
+    "EXECUTOR_STALE_S": 30.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
 or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
-upload cap (bytes), windows per workload, solver time limit cap (s)."""
+upload cap (bytes), windows per workload, solver time limit cap (s), and
+after how long without a heartbeat an executor is unhealthy (s)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,7 +38,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     database.init_app(app)
+    app.config["SCHEMA_HEAD"] = migrate.head_revision(database.database(app).engine)
     errors.init_app(app)
+    metrics.init_app(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/v1")
+    app.register_blueprint(ops_blueprint)
     return app

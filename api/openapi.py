@@ -1,0 +1,184 @@
+"""The OpenAPI 3.1 document, built from the operations the blueprints
+declare (:func:`api.routing.operation`) and their pydantic models, and a
+plain HTML page that lists it."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from flask import Flask
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.routing import Operation, PageQuery
+
+_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
+_REF = "#/components/schemas/{model}"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": "string", "description": "the first offending field"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def _operations(app: Flask) -> list[tuple[str, list[str], Operation]]:
+    found = []
+    for rule in app.url_map.iter_rules():
+        operation = getattr(app.view_functions[rule.endpoint], "operation", None)
+        if isinstance(operation, Operation):
+            path = _PARAMETER.sub(r"{\2}", rule.rule)
+            ints = [name for kind, name in _PARAMETER.findall(rule.rule) if kind == "int"]
+            found.append((path, ints, operation))
+    return sorted(found, key=lambda item: (item[0], item[2].method))
+
+
+def _schemas(ops: list[tuple[str, list[str], Operation]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    wanted: set[tuple[type[BaseModel], str]] = set()
+    for _, _, op in ops:
+        if op.body is not None:
+            wanted.add((op.body, "validation"))
+        if op.response is not None:
+            wanted.add((op.response, "serialization"))
+        wanted |= {(model, "serialization") for model in op.alternatives.values()}
+    keys, definitions = models_json_schema(
+        sorted(wanted, key=lambda pair: (pair[0].__name__, pair[1])),  # type: ignore[arg-type]
+        ref_template=_REF,
+    )
+    schemas = dict(definitions.get("$defs", {}))
+    for _, _, op in ops:
+        if op.query is not None:
+            schemas.update(op.query.model_json_schema(ref_template=_REF).get("$defs", {}))
+    schemas["Problem"] = PROBLEM_SCHEMA
+    return keys, schemas
+
+
+def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {media: {"schema": schema}}
+
+
+def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        for name in ints
+    ]
+    if op.query is not None:
+        properties = op.query.model_json_schema(ref_template=_REF)["properties"]
+        for name, field in op.query.model_fields.items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": field.is_required(),
+                    "schema": properties[name],
+                }
+            )
+    body: dict[str, Any] = {"summary": op.summary, "parameters": parameters}
+    if op.permission is not None:
+        body["security"] = [{"apiKey": []}]
+        body["x-permission"] = op.permission.value
+    if op.body is not None:
+        body["requestBody"] = {"required": True, "content": _json(refs[(op.body, "validation")])}
+    elif op.body_media is not None:
+        body["requestBody"] = {
+            "required": True,
+            "content": _json({"type": "string"}, op.body_media),
+        }
+    success: dict[str, Any] = {"description": "success"}
+    if op.response is not None:
+        schema = refs[(op.response, "serialization")]
+        if op.query is not None and issubclass(op.query, PageQuery):
+            schema = {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": schema},
+                    "next": {"type": ["string", "null"], "description": "the next page"},
+                },
+            }
+        success["content"] = _json(schema)
+    responses: dict[str, Any] = {str(op.status): success}
+    for status, model in op.alternatives.items():
+        responses[str(status)] = {
+            "description": "success",
+            "content": _json(refs[(model, "serialization")]),
+        }
+    for status in op.errors:
+        if status == 304:
+            responses["304"] = {"description": "not modified (If-None-Match matched)"}
+        else:
+            responses[str(status)] = {
+                "description": "problem",
+                "content": _json(
+                    {"$ref": _REF.format(model="Problem")}, "application/problem+json"
+                ),
+            }
+    body["responses"] = responses
+    return body
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of ``app``'s /v1 operations."""
+    ops = _operations(app)
+    refs, schemas = _schemas(ops)
+    paths: dict[str, dict[str, Any]] = {}
+    for path, ints, op in ops:
+        paths.setdefault(path, {})[op.method.lower()] = _operation_object(op, ints, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "meshplan",
+            "version": "1",
+            "description": "Plan and serve many models on a GPU cluster with model parallelism.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """A self-contained HTML listing of the document (no external assets)."""
+    rows = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            codes = ", ".join(op["responses"])
+            rows.append(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>"
+                "<td>{}</td><td>{}</td></tr>".format(
+                    html.escape(method.upper()),
+                    html.escape(path),
+                    html.escape(op["summary"]),
+                    html.escape(op.get("x-permission", "public")),
+                    html.escape(codes),
+                )
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>meshplan API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px;"
+        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+        "<h1>meshplan API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
+        "Send <code>Authorization: Bearer &lt;key&gt;</code>; errors are "
+        "<code>application/problem+json</code>.</p><table><tr><th>Method</th><th>Path</th>"
+        "<th>What</th><th>Needs</th><th>Answers</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

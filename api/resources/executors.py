@@ -1,0 +1,165 @@
+"""Executor agents: ``/v1/executors``. Agents register, then heartbeat with
+the plan version they applied, their state, groups and measured latencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, current_app, url_for
+from pydantic import Field
+
+from api.auth import Permission
+from api.database import session
+from api.errors import invalid
+from api.routing import Body, Out, PageQuery, found, operation, render, reply
+from api.views import list_view, show_view
+from store.models import Cluster, Executor, ExecutorState
+from store.repositories import executors, plans
+
+bp = Blueprint("executors", __name__)
+
+
+class ExecutorIn(Body):
+    name: str = Field(min_length=1, max_length=128)
+    cluster_id: int
+    devices: list[int] = Field(min_length=1, description="global device ids it drives")
+    url: str = Field(min_length=1, max_length=512, description="where it serves inference")
+
+
+class LatencyIn(Body):
+    p50: float = Field(ge=0)
+    p99: float = Field(ge=0)
+    count: int = Field(ge=0)
+
+
+class HeartbeatIn(Body):
+    applied_version: int | None = Field(None, ge=0)
+    state: ExecutorState = Field(strict=False)
+    groups: list[Any] = Field(default_factory=list)
+    latency_s: dict[str, LatencyIn] = Field(default_factory=dict)
+
+
+class ExecutorQuery(PageQuery):
+    cluster_id: int | None = None
+
+
+class ExecutorOut(Out):
+    id: int
+    name: str
+    cluster_id: int
+    devices: list[int]
+    url: str
+    state: ExecutorState
+    applied_version: int | None
+    groups: list[Any] | None
+    latency_s: dict[str, Any] | None
+    last_heartbeat_at: dt.datetime | None
+    healthy: bool
+    created_at: dt.datetime
+
+
+class HeartbeatOut(Out):
+    id: int
+    plan_version: int | None = Field(description="the cluster's current plan version")
+
+
+def _out(row: Executor) -> dict[str, Any]:
+    stale_s = float(current_app.config["EXECUTOR_STALE_S"])
+    data = {c: getattr(row, c) for c in ExecutorOut.model_fields if c != "healthy"}
+    return render(ExecutorOut, {**data, "healthy": executors.is_healthy(row, stale_s)})
+
+
+@operation(
+    bp,
+    "/executors",
+    "POST",
+    summary="Register an executor (201), or re-register one by name (200)",
+    permission=Permission.EXECUTE,
+    body=ExecutorIn,
+    response=ExecutorOut,
+    status=201,
+    alternatives={200: ExecutorOut},
+    errors=(422,),
+)
+def register_executor(body: ExecutorIn) -> Response:
+    db = session()
+    cluster = db.get(Cluster, body.cluster_id)
+    if cluster is None:
+        raise invalid("cluster_id", f"cluster {body.cluster_id} does not exist")
+    for i, device in enumerate(body.devices):
+        if not 0 <= device < cluster.num_devices:
+            raise invalid(f"devices[{i}]", f"must be in 0..{cluster.num_devices - 1}, got {device}")
+    if len(set(body.devices)) != len(body.devices):
+        raise invalid("devices", "lists a device twice")
+    row, created = executors.register(
+        db, name=body.name, cluster_id=cluster.id, devices=body.devices, url=body.url
+    )
+    db.commit()
+    location = url_for("executors.get_executor", executor_id=row.id)
+    return reply(_out(row), 201 if created else 200, {"Location": location})
+
+
+list_view(
+    bp,
+    "/executors",
+    "list_executors",
+    Executor,
+    _out,
+    summary="List executors (filter by cluster)",
+    response=ExecutorOut,
+    query=ExecutorQuery,
+    filters=("cluster_id",),
+)
+show_view(
+    bp,
+    "/executors/<int:executor_id>",
+    "get_executor",
+    Executor,
+    _out,
+    label="executor",
+    summary="Show an executor and its health",
+    response=ExecutorOut,
+)
+
+
+@operation(
+    bp,
+    "/executors/<int:executor_id>/heartbeat",
+    "POST",
+    summary="Report an executor's state, applied plan version and latencies",
+    permission=Permission.EXECUTE,
+    body=HeartbeatIn,
+    response=HeartbeatOut,
+    errors=(404, 422),
+)
+def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
+    db = session()
+    row = found(db, Executor, executor_id, "executor")
+    executors.heartbeat(
+        db,
+        row,
+        state=body.state,
+        applied_version=body.applied_version,
+        groups=body.groups,
+        latency_s={m: v.model_dump() for m, v in body.latency_s.items()},
+    )
+    db.commit()
+    active = plans.active_plan(db, row.cluster_id)
+    return reply({"id": row.id, "plan_version": active.version if active else None})
+
+
+@operation(
+    bp,
+    "/executors/<int:executor_id>",
+    "DELETE",
+    summary="Deregister an executor",
+    permission=Permission.EXECUTE,
+    status=204,
+    errors=(404,),
+)
+def delete_executor(executor_id: int) -> Response:
+    db = session()
+    db.delete(found(db, Executor, executor_id, "executor"))
+    db.commit()
+    return Response(status=204)

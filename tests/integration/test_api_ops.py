@@ -1,0 +1,177 @@
+"""Operational endpoints: health, readiness (database reachable and
+migrated), Prometheus metrics, the OpenAPI document (valid, complete, and
+describing what the API really answers) and the docs page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_spec
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from api.database import database
+from store import migrate
+from tests.integration.builders import cluster_json, post_job, seed_api
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+def test_readyz_needs_a_migrated_database(empty_database_url: str) -> None:
+    app = create_app({"DATABASE_URL": empty_database_url})
+    client = app.test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.get_json()["detail"] == (
+        "database at revision None, expected 0001: run meshplan db upgrade"
+    )
+    migrate.upgrade(database(app).engine)
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.get_json()) == (200, {"status": "ready", "revision": "0001"})
+    database(app).engine.dispose()
+
+
+def test_readyz_reports_an_unreachable_database() -> None:
+    app = create_app({"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["detail"] == "database unreachable: OperationalError"
+
+
+def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.data.decode())
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_and_read_the_queue(
+    client: FlaskClient, auth: dict[str, dict[str, str]]
+) -> None:
+    seeded = seed_api(client, auth["admin"])
+    post_job(client, auth["admin"], seeded)
+    client.get("/v1/clusters/999", headers=auth["reader"])
+    found = samples(client)
+    requests = "meshplan_http_requests_total"
+    assert (
+        found[(requests, (("endpoint", "/v1/models"), ("method", "POST"), ("status", "201")))] == 2
+    )
+    assert (
+        found[(requests, (("endpoint", "/v1/plans"), ("method", "POST"), ("status", "202")))] == 1
+    )
+    key = (("endpoint", "/v1/clusters/<int:cluster_id>"), ("method", "GET"), ("status", "404"))
+    assert found[(requests, key)] == 1
+    assert found[("meshplan_jobs", (("status", "queued"),))] == 1
+    assert found[("meshplan_jobs", (("status", "succeeded"),))] == 0
+    latency = "meshplan_http_request_duration_seconds_count"
+    assert found[(latency, (("endpoint", "/v1/plans"), ("method", "POST")))] == 1
+
+
+@pytest.fixture
+def spec(app: Flask) -> dict[str, Any]:
+    document: dict[str, Any] = app.test_client().get("/openapi.json").get_json()
+    return document
+
+
+def test_the_openapi_document_is_valid_and_complete(app: Flask, spec: dict[str, Any]) -> None:
+    validate_spec(spec)
+    assert spec["openapi"] == "3.1.0"
+    rules = {
+        (rule.rule.replace("<int:", "{").replace(">", "}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/v1/")
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    assert documented == rules
+    plans = spec["paths"]["/v1/plans"]["post"]
+    assert plans["x-permission"] == "write"
+    assert plans["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PlanIn"
+    }
+    assert set(plans["responses"]) >= {"202", "401", "403", "422"}
+    served = spec["paths"]["/v1/clusters/{cluster_id}/plan"]["get"]
+    assert served["parameters"][0] == {
+        "name": "cluster_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+    assert "304" in served["responses"]
+    upload = spec["paths"]["/v1/workloads/upload"]["post"]
+    assert "text/csv" in upload["requestBody"]["content"]
+    assert {p["name"] for p in upload["parameters"]} >= {"name", "format", "models", "end"}
+
+
+def conforms(spec: dict[str, Any], path: str, method: str, response: Any) -> None:
+    """The response body matches the schema the document gives for it."""
+    answer = spec["paths"][path][method]["responses"][str(response.status_code)]
+    media = response.headers["Content-Type"].split(";")[0]
+    schema = {**answer["content"][media]["schema"], "components": spec["components"]}
+    Draft202012Validator(schema).validate(response.get_json())
+
+
+def test_answers_match_the_document(
+    client: FlaskClient, auth: dict[str, dict[str, str]], spec: dict[str, Any]
+) -> None:
+    admin = auth["admin"]
+    created = client.post("/v1/clusters", json=cluster_json("c0"), headers=admin)
+    conforms(spec, "/v1/clusters", "post", created)
+    conforms(
+        spec,
+        "/v1/clusters",
+        "post",
+        client.post("/v1/clusters", json=cluster_json("c0"), headers=admin),
+    )
+    seeded = seed_api(client, admin)
+    conforms(spec, "/v1/clusters", "get", client.get("/v1/clusters?limit=1", headers=admin))
+    conforms(spec, "/v1/models/{model_id}", "get", client.get("/v1/models/1", headers=admin))
+    conforms(
+        spec, "/v1/workloads/{workload_id}", "get", client.get("/v1/workloads/1", headers=admin)
+    )
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"]}
+    queued = client.post("/v1/plans", json=body, headers=admin)
+    conforms(spec, "/v1/plans", "post", queued)
+    conforms(spec, "/v1/jobs", "get", client.get("/v1/jobs", headers=admin))
+    placement = {"groups": [{"devices": [0], "config": {"op": 1, "pp": 1}, "models": ["m0"]}]}
+    given = {"cluster_id": seeded["cluster_id"], "placement": placement, "activate": True}
+    conforms(spec, "/v1/plans", "post", client.post("/v1/plans", json=given, headers=admin))
+    served = client.get(f"/v1/clusters/{seeded['cluster_id']}/plan", headers=admin)
+    conforms(spec, "/v1/clusters/{cluster_id}/plan", "get", served)
+    cancelled = client.post(f"/v1/jobs/{queued.get_json()['id']}/cancel", headers=admin)
+    conforms(spec, "/v1/jobs/{job_id}/cancel", "post", cancelled)
+    conforms(spec, "/v1/jobs/{job_id}", "get", client.get("/v1/jobs/99", headers=admin))
+    agent = {"name": "a", "cluster_id": seeded["cluster_id"], "devices": [0], "url": "http://a"}
+    registered = client.post("/v1/executors", json=agent, headers=auth["executor"])
+    conforms(spec, "/v1/executors", "post", registered)
+    beat = {"state": "serving", "applied_version": 1}
+    url = f"/v1/executors/{registered.get_json()['id']}/heartbeat"
+    conforms(
+        spec,
+        "/v1/executors/{executor_id}/heartbeat",
+        "post",
+        client.post(url, json=beat, headers=auth["executor"]),
+    )
+
+
+def test_the_docs_page_lists_the_operations(client: FlaskClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.data.decode()
+    assert "<code>/v1/clusters/{cluster_id}/plan</code>" in page
+    assert "If-None-Match" in page
