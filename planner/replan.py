@@ -1,0 +1,411 @@
+"""Re-placement over workload windows, with the cost of moving weights
+counted (DESIGN.md §6).
+
+The horizon is cut into windows of ``window_s`` seconds. Window 0 is the
+*bootstrap*: in every mode it is planned on its own traffic and its
+placement is in place at time 0 (loaded before the trace starts); an
+experiment that compares modes leaves it out of the score (``warmup_s``).
+At the start of every later window ``k`` the re-planner decides what serves
+next:
+
+1. **Information.** ``oracle``: it plans and judges on the actual requests of
+   the next ``horizon_windows`` windows (as the reference experiment does).
+   ``forecast``: it sees only the arrivals before window ``k``; a
+   :mod:`planner.forecast` forecaster predicts each model's rate and CV, and
+   two independent seeded draws from that forecast serve to plan and to
+   judge (judging on the draw the plan was fitted to would flatter it).
+2. **Trigger.** ``periodic``: it re-plans at every window. ``triggered``:
+   it re-plans only when the traffic mix drifted by more than
+   ``drift_threshold`` (:func:`planner.forecast.drift`) from the mix the
+   current placement was made for, or when the current placement's judged
+   attainment is below ``trigger_attainment``.
+3. **Plan.** Any solver of :func:`planner.solve.solve` places the models on
+   the planning traffic; :func:`planner.transition.align` keeps as many of
+   its replicas where they already are as a renaming of groups allows.
+4. **Switch, if it pays.** :func:`planner.transition.choose_transition`
+   moves to the parts of the new placement whose judged gain beats their
+   load time of lost service, and keeps the current placement unless the
+   gain exceeds ``min_gain``.
+
+The result is a :class:`planner.domain.TimedPlan` (a step only where the
+placement changes), simulated over the whole workload with the real
+switching cost, and a per-window record of what was decided, why, and what
+each switch cost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from planner.baselines import window_workload
+from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
+from planner.forecast import Ewma, Forecaster, drift, forecast_window, forecast_workload
+from planner.simulator import Outcome, SimOptions, SimResult, simulate
+from planner.solve import SOLVERS
+from planner.solvecache import SolveCache
+from planner.transition import SwitchCost, TransitionJudge, align, choose_transition, switch_cost
+from planner.workloads.windows import window_bounds
+
+INFORMATION = ("oracle", "forecast")
+TRIGGERS = ("periodic", "triggered")
+
+Progress = Callable[[float, str], None]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _check_fraction(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name}: must be a number in [{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class ReplanOptions:
+    """How to re-place (module docstring).
+
+    - ``window_s``: window length (s), > 0 and at most the workload's duration.
+    - ``information``: ``"oracle"`` or ``"forecast"``; ``forecaster`` is used
+      in forecast mode.
+    - ``trigger``: ``"periodic"`` or ``"triggered"``; ``drift_threshold``
+      and ``trigger_attainment`` fire the triggered re-planner.
+    - ``horizon_windows``: windows the next placement is planned and judged
+      on (its switching loss is paid once over them).
+    - ``solver``, ``time_limit_s`` (per solve), ``solver_options``: passed to
+      :func:`planner.solve.solve` (``max_batch`` defaults to ``sim``'s).
+    - ``sim``: simulator options for judging switches and for the final
+      score (policy, batching, warm-up).
+    - ``min_gain``: judged attainment a switch must gain over keeping.
+    - ``seed``: seeds the forecast draws.
+    """
+
+    window_s: float
+    information: str = "oracle"
+    forecaster: Forecaster = field(default_factory=Ewma)
+    trigger: str = "periodic"
+    horizon_windows: int = 1
+    drift_threshold: float = 0.25
+    trigger_attainment: float = 0.99
+    min_gain: float = 0.0
+    solver: str = "greedy"
+    time_limit_s: float = 30.0
+    solver_options: Mapping[str, Any] = field(default_factory=dict)
+    sim: SimOptions = field(default_factory=SimOptions)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        window = self.window_s
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, int | float)
+            or not math.isfinite(window)
+            or window <= 0
+        ):
+            raise ValueError(f"window_s: must be a finite number > 0, got {window!r}")
+        if self.information not in INFORMATION:
+            raise ValueError(
+                f"information: must be one of {', '.join(INFORMATION)}; got {self.information!r}"
+            )
+        if self.trigger not in TRIGGERS:
+            raise ValueError(f"trigger: must be one of {', '.join(TRIGGERS)}; got {self.trigger!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
+        horizon = self.horizon_windows
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ValueError(f"horizon_windows: must be an integer >= 1, got {horizon!r}")
+        _check_fraction("drift_threshold", self.drift_threshold, 0.0, math.inf)
+        _check_fraction("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
+        _check_fraction("min_gain", self.min_gain, 0.0, 1.0)
+        _check_fraction("time_limit_s", self.time_limit_s, 1e-9, math.inf)
+
+    @property
+    def label(self) -> str:
+        """E.g. ``periodic/oracle`` or ``triggered/forecast ewma(0.5)``."""
+        information = (
+            "oracle" if self.information == "oracle" else f"forecast {self.forecaster.name}"
+        )
+        return f"{self.trigger}/{information}"
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """What the re-planner did at the start of one window.
+
+    ``action`` is ``"bootstrap"`` (window 0), ``"keep"`` or ``"switch"``;
+    ``reason`` says why in words. ``drift`` is the traffic-mix change since
+    the current placement was planned; ``keep_attainment``,
+    ``switch_attainment`` and ``target_attainment`` are judged attainments
+    of keeping, of the chosen switch and of switching to the whole new plan
+    (None where not judged). ``cost`` is what the switch loaded."""
+
+    window: int
+    start_s: float
+    action: str
+    reason: str
+    solved: bool
+    drift: float | None = None
+    keep_attainment: float | None = None
+    switch_attainment: float | None = None
+    target_attainment: float | None = None
+    cost: SwitchCost = field(default_factory=SwitchCost)
+
+    def to_json(self) -> dict[str, Any]:
+        def number(value: float | None) -> float | None:
+            return None if value is None or not math.isfinite(value) else value
+
+        return {
+            "window": self.window,
+            "start_s": self.start_s,
+            "action": self.action,
+            "reason": self.reason,
+            "solved": self.solved,
+            "drift": number(self.drift),
+            "keep_attainment": self.keep_attainment,
+            "switch_attainment": self.switch_attainment,
+            "target_attainment": self.target_attainment,
+            "cost": self.cost.to_json(),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ReplanResult:
+    """A re-placement: the timed plan, its simulation over the whole
+    workload (real switching cost, ``options.sim``), and every window's
+    decision. ``unavailable_requests`` counts scored requests lost because
+    every replica of their model was loading."""
+
+    plan: TimedPlan
+    options: ReplanOptions
+    windows: tuple[WindowDecision, ...]
+    result: SimResult
+    wall_s: float
+    solves: int
+    judge_simulations: int
+
+    @property
+    def attainment(self) -> float:
+        return self.result.attainment
+
+    @property
+    def switches(self) -> int:
+        return sum(1 for w in self.windows if w.action == "switch")
+
+    @property
+    def cost(self) -> SwitchCost:
+        """Total cost of the switches (the bootstrap load is not counted)."""
+        total = SwitchCost()
+        for window in self.windows:
+            if window.action == "switch":
+                total = total + window.cost
+        return total
+
+    @property
+    def unavailable_requests(self) -> int:
+        scored = self.result.outcome[self.result.scored]
+        return int(np.count_nonzero(scored == Outcome.UNAVAILABLE))
+
+    def to_json(self, include_plan: bool = False) -> dict[str, Any]:
+        options = self.options
+        data: dict[str, Any] = {
+            "strategy": options.label,
+            "information": options.information,
+            "forecaster": options.forecaster.name if options.information == "forecast" else None,
+            "trigger": options.trigger,
+            "window_s": options.window_s,
+            "horizon_windows": options.horizon_windows,
+            "solver": options.solver,
+            "policy": options.sim.policy,
+            "attainment": self.attainment,
+            "switches": self.switches,
+            "switch_cost": self.cost.to_json(),
+            "unavailable_requests": self.unavailable_requests,
+            "wall_s": self.wall_s,
+            "solves": self.solves,
+            "judge_simulations": self.judge_simulations,
+            "windows": [w.to_json() for w in self.windows],
+        }
+        if include_plan:
+            data["plan"] = self.plan.to_json()
+        return data
+
+
+def window_rates(workload: Workload) -> FloatArray:
+    """Per model (in ``model_names`` order) requests per second of ``workload``."""
+    counts = np.bincount(workload.model_ids, minlength=len(workload.model_names))
+    return counts.astype(np.float64) / workload.duration_s
+
+
+def check_windows(workload: Workload, window_s: float) -> tuple[FloatArray, FloatArray]:
+    """``(starts_s, ends_s)`` of the windows; ValueError naming ``window_s``
+    when one window would be longer than the workload."""
+    if window_s > workload.duration_s:
+        raise ValueError(
+            f"window_s: {window_s} s is longer than the workload ({workload.duration_s} s)"
+        )
+    return window_bounds(workload.duration_s, window_s)
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """What the re-planner knows at the start of a window: traffic to plan
+    on, traffic to judge switches on, and the expected per-model rates."""
+
+    planning: Workload
+    judging: Workload
+    rates_rps: FloatArray
+
+
+class _Replanner:
+    def __init__(
+        self,
+        cluster: Cluster,
+        models: Sequence[ModelSpec],
+        workload: Workload,
+        options: ReplanOptions,
+        cache: SolveCache,
+        progress: Progress | None,
+    ) -> None:
+        self.cluster = cluster
+        self.models = tuple(models)
+        self.workload = workload
+        self.options = options
+        self.cache = cache
+        self.progress = progress
+        self.starts, self.ends = check_windows(workload, options.window_s)
+        self.judge_options = SimOptions(max_batch=options.sim.max_batch, policy=options.sim.policy)
+        self.solver_options = {"max_batch": options.sim.max_batch, **options.solver_options}
+        self.judge_simulations = 0
+
+    def solve(self, planning: Workload) -> Placement:
+        return self.cache.solve(
+            self.cluster,
+            self.models,
+            planning,
+            solver=self.options.solver,
+            time_limit_s=self.options.time_limit_s,
+            options=self.solver_options,
+        ).placement
+
+    def inputs(self, k: int) -> _Inputs:
+        options = self.options
+        start_s = float(self.starts[k])
+        end_s = float(self.ends[min(k + options.horizon_windows, len(self.ends)) - 1])
+        if options.information == "oracle":
+            actual = window_workload(self.workload, start_s, end_s)
+            return _Inputs(actual, actual, window_rates(actual))
+        forecast = forecast_window(options.forecaster, self.workload, options.window_s, k)
+        return _Inputs(
+            forecast_workload(
+                forecast, end_s - start_s, np.random.default_rng([options.seed, k, 0])
+            ),
+            forecast_workload(
+                forecast, end_s - start_s, np.random.default_rng([options.seed, k, 1])
+            ),
+            forecast.rates_rps,
+        )
+
+    def run(self) -> ReplanResult:
+        started = time.monotonic()
+        solves_before = self.cache.solves + self.cache.hits
+        first = window_workload(self.workload, float(self.starts[0]), float(self.ends[0]))
+        current = self.solve(first)
+        steps: list[tuple[float, Placement]] = [(0.0, current)]
+        planned_for = window_rates(first)
+        decisions = [
+            WindowDecision(0, 0.0, "bootstrap", "window 0 planned on its own traffic", True)
+        ]
+        count = len(self.starts)
+        for k in range(1, count):
+            decision, placement, mix = self.decide(k, current, planned_for)
+            decisions.append(decision)
+            if decision.action == "switch":
+                steps.append((float(self.starts[k]), placement))
+                current = placement
+            if mix is not None:
+                planned_for = mix
+            if self.progress is not None:
+                self.progress(k / count, f"window {k + 1}/{count}: {decision.reason}")
+        plan = TimedPlan(tuple(steps))
+        result = simulate(self.cluster, self.models, plan, self.workload, self.options.sim)
+        return ReplanResult(
+            plan=plan,
+            options=self.options,
+            windows=tuple(decisions),
+            result=result,
+            wall_s=time.monotonic() - started,
+            solves=self.cache.solves + self.cache.hits - solves_before,
+            judge_simulations=self.judge_simulations,
+        )
+
+    def decide(
+        self, k: int, current: Placement, planned_for: FloatArray
+    ) -> tuple[WindowDecision, Placement, FloatArray | None]:
+        """The decision at window ``k``, the placement to serve it, and the
+        traffic mix the serving placement is now known to suit (None:
+        unchanged)."""
+        options = self.options
+        start_s = float(self.starts[k])
+        inputs = self.inputs(k)
+        judge = TransitionJudge(self.cluster, self.models, inputs.judging, self.judge_options)
+        changed = drift(planned_for, inputs.rates_rps)
+        keep = judge.attainment(current, current)
+        if options.trigger == "periodic":
+            reason = "periodic re-plan"
+        elif changed > options.drift_threshold:
+            reason = f"traffic drifted by {changed:.3g} > {options.drift_threshold:g}"
+        elif keep < options.trigger_attainment:
+            reason = f"judged attainment {keep:.4f} < {options.trigger_attainment:g}"
+        else:
+            self.judge_simulations += judge.simulations
+            return (
+                WindowDecision(
+                    k, start_s, "keep", "traffic stable", False, changed, keep_attainment=keep
+                ),
+                current,
+                None,
+            )
+        weights = dict(zip(self.workload.model_names, map(float, inputs.rates_rps), strict=True))
+        target = align(current, self.solve(inputs.planning), weights)
+        transition = choose_transition(judge, current, target, options.min_gain)
+        self.judge_simulations += judge.simulations
+        action, placement, note = "keep", current, "moving does not pay"
+        cost = SwitchCost()
+        if transition.switched:
+            action, placement = "switch", transition.placement
+            note = f"{transition.switched_blocks}/{transition.blocks} blocks moved"
+            cost = switch_cost(self.cluster, self.models, current, placement)
+        decision = WindowDecision(
+            window=k,
+            start_s=start_s,
+            action=action,
+            reason=f"{reason}; {note}",
+            solved=True,
+            drift=changed,
+            keep_attainment=transition.keep_attainment,
+            switch_attainment=transition.attainment,
+            target_attainment=transition.target_attainment,
+            cost=cost,
+        )
+        return decision, placement, inputs.rates_rps
+
+
+def replan(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    options: ReplanOptions,
+    *,
+    cache: SolveCache | None = None,
+    progress: Progress | None = None,
+) -> ReplanResult:
+    """Re-place ``models`` on ``cluster`` window by window over ``workload``
+    (module docstring). ``cache`` shares solves between calls; ``progress
+    (fraction, message)`` is called after every window. Raises ValueError
+    naming ``window_s`` when a window is longer than the workload, and the
+    errors of :func:`planner.solve.solve`."""
+    return _Replanner(cluster, models, workload, options, cache or SolveCache(), progress).run()

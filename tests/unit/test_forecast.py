@@ -1,0 +1,152 @@
+"""Forecasters against hand computations; forecasts never read the future."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from planner.domain import Workload
+from planner.forecast import (
+    Ewma,
+    LastWindow,
+    Seasonal,
+    drift,
+    forecast_window,
+    forecast_workload,
+    history_fit,
+    make_forecaster,
+)
+
+SERIES = np.array([[1.0, 2.0, 4.0], [8.0, 0.0, 0.0]])
+
+
+def test_last_window_repeats_the_last_value() -> None:
+    assert LastWindow().predict(SERIES).tolist() == [4.0, 0.0]
+
+
+def test_ewma_by_hand() -> None:
+    # row 0: 1 -> 0.5*2 + 0.5*1 = 1.5 -> 0.5*4 + 0.5*1.5 = 2.75
+    # row 1: 8 -> 4 -> 2
+    assert Ewma(0.5).predict(SERIES).tolist() == [2.75, 2.0]
+    # alpha 0.25: 1 -> 1.25 -> 1.9375
+    assert Ewma(0.25).predict(SERIES[:1]).tolist() == [1.9375]
+    assert Ewma(1.0).predict(SERIES).tolist() == LastWindow().predict(SERIES).tolist()
+
+
+def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:
+    assert Seasonal(2).predict(SERIES).tolist() == [2.0, 0.0]
+    assert Seasonal(3).predict(SERIES).tolist() == [1.0, 8.0]
+    assert Seasonal(4, Ewma(0.5)).predict(SERIES).tolist() == [2.75, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("last", "last"),
+        ("ewma", "ewma(0.5)"),
+        ("EWMA:0.3", "ewma(0.3)"),
+        ("seasonal:24", "seasonal(24, else ewma(0.5))"),
+    ],
+)
+def test_make_forecaster(spec: str, name: str) -> None:
+    assert make_forecaster(spec).name == name
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("arima", "forecast: unknown forecaster 'arima'"),
+        ("ewma:x", "forecast: 'x' in 'ewma:x' is not a number"),
+        ("ewma:1.5", r"forecast: alpha: must be in \(0, 1\], got 1.5"),
+        ("ewma:0", r"forecast: alpha: must be in \(0, 1\], got 0.0"),
+        ("seasonal", "forecast: seasonal needs a whole period in windows, got None"),
+        ("seasonal:2.5", "forecast: seasonal needs a whole period in windows, got 2.5"),
+        ("seasonal:0", "forecast: period_windows: must be >= 1, got 0"),
+        ("last:3", "forecast: last takes no argument, got 3.0"),
+    ],
+)
+def test_make_forecaster_errors(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make_forecaster(spec)
+
+
+def test_predict_needs_history() -> None:
+    with pytest.raises(ValueError, match=r"^series: must have shape \(rows, k\) with k >= 1"):
+        Ewma().predict(np.empty((2, 0)))
+
+
+def _two_windows() -> Workload:
+    # window 0 = [0, 10): model a every 2 s (rate 0.5, CV 0), b three times
+    #   with gaps 1 and 3 (mean 2, std 1: rate 0.5, CV 0.5);
+    # window 1 = [10, 20): a every 1 s (rate 1, CV 0), b absent (rate 0);
+    # window 2 = [20, 30): a flood that a forecast of window 2 must not see.
+    return Workload.merge(
+        {
+            "a": [0, 2, 4, 6, 8, *range(10, 20), *np.linspace(20, 29, 500)],
+            "b": [1, 2, 5, *np.linspace(20, 29, 500)],
+        },
+        30.0,
+    )
+
+
+def test_history_fit_by_hand() -> None:
+    rates, cvs = history_fit(_two_windows(), 10.0, 2)
+    assert rates.tolist() == [[0.5, 1.0], [0.5, 0.0]]
+    assert cvs.tolist() == [[0.0, 0.0], [0.5, 1.0]]
+
+
+def test_forecast_window_by_hand() -> None:
+    forecast = forecast_window(Ewma(0.5), _two_windows(), 10.0, 2)
+    assert forecast.window == 2
+    assert forecast.rates_rps.tolist() == [0.75, 0.25]
+    assert forecast.cvs.tolist() == [0.0, 0.75]
+    assert forecast.total_rate_rps == 1.0
+    assert forecast.to_json()["rates_rps"] == {"a": 0.75, "b": 0.25}
+
+
+def test_forecast_never_reads_the_window_it_forecasts() -> None:
+    past = _two_windows()
+    cut = int(np.searchsorted(past.arrivals_s, 20.0))
+    quiet = Workload(past.arrivals_s[:cut], past.model_ids[:cut], past.model_names, 30.0)
+    for forecaster in (LastWindow(), Ewma(0.3), Seasonal(1)):
+        seen = forecast_window(forecaster, past, 10.0, 2)
+        blind = forecast_window(forecaster, quiet, 10.0, 2)
+        assert seen.rates_rps.tolist() == blind.rates_rps.tolist()
+        assert seen.cvs.tolist() == blind.cvs.tolist()
+
+
+def test_forecast_window_errors() -> None:
+    with pytest.raises(ValueError, match=r"^window: a forecast needs at least one earlier window"):
+        forecast_window(Ewma(), _two_windows(), 10.0, 0)
+    with pytest.raises(ValueError, match=r"^windows: 4 windows of 10.0 s do not fit"):
+        forecast_window(Ewma(), _two_windows(), 10.0, 4)
+
+
+def test_forecast_workload_draws_the_forecast() -> None:
+    forecast = forecast_window(LastWindow(), _two_windows(), 10.0, 2)
+    # a: rate 1, CV 0 -> one arrival every second from t = 1; b: rate 0.
+    drawn = forecast_workload(forecast, 10.0, seed=3)
+    assert drawn.duration_s == 10.0
+    assert drawn.for_model("a").tolist() == [float(t) for t in range(1, 10)]
+    assert drawn.for_model("b").size == 0
+    again = forecast_workload(forecast, 10.0, seed=3)
+    assert again.arrivals_s.tolist() == drawn.arrivals_s.tolist()
+    with pytest.raises(ValueError, match=r"^duration_s: must be a finite number > 0"):
+        forecast_workload(forecast, 0.0, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ([1.0, 1.0], [1.0, 1.0], 0.0),
+        ([1.0, 1.0], [2.0, 0.0], 0.5),  # mix: 0.5 * (0.5 + 0.5); total unchanged
+        ([1.0, 1.0], [2.0, 2.0], 1.0),  # same mix, total doubled
+        ([3.0, 1.0], [1.0, 1.0], 0.5),  # mix 0.25, total -50 %
+        ([0.0, 0.0], [0.0, 0.0], 0.0),
+        ([0.0, 0.0], [1.0, 0.0], math.inf),
+    ],
+)
+def test_drift_by_hand(before: list[float], after: list[float], expected: float) -> None:
+    assert drift(before, after) == expected

@@ -1,0 +1,170 @@
+"""Re-placement on hand-made traces with known right answers: move when
+popularity flips, stay when the load outlasts the window, never read the
+future in forecast mode, never switch on stationary traffic."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+from planner.domain import Cluster, ModelSpec, Workload
+from planner.forecast import LastWindow
+from planner.replan import ReplanOptions, replan
+from planner.simulator import SimOptions
+from planner.solvecache import SolveCache
+from planner.transition import SwitchCost
+from planner.workload import ProcessSpec, process_workload
+from tests.unit.simulator_cases import GB, group, model, placement
+
+W = 10.0
+# One device holding one of a (4 GB) and b (1 GB) at a time (not both).
+MODELS = [
+    model("a", 1.0, [[0.1]], weight_bytes=4 * GB),
+    model("b", 1.0, [[0.1]], weight_bytes=1 * GB),
+]
+FAST = Cluster(1, 9 * GB // 2, devices_per_node=1, load_bw_bytes_per_s=1e9)  # b loads in 1 s
+SLOW = dataclasses.replace(FAST, load_bw_bytes_per_s=0.08e9)  # b loads in 12.5 s > W
+
+
+def trace(windows: list[str]) -> Workload:
+    """Window ``k`` of ``W`` s carries the models named in ``windows[k]``:
+    ``a`` once a second, ``b`` every 0.25 s."""
+    times: dict[str, list[float]] = {"a": [], "b": []}
+    for k, names in enumerate(windows):
+        if "a" in names:
+            times["a"] += list(k * W + np.arange(10.0))
+        if "b" in names:
+            times["b"] += list(k * W + 0.25 * np.arange(40))
+    return Workload.merge(times, W * len(windows))
+
+
+def options(**changes: Any) -> ReplanOptions:
+    base = ReplanOptions(window_s=W, time_limit_s=10.0, sim=SimOptions(warmup_s=W))
+    return dataclasses.replace(base, **changes)
+
+
+def test_periodic_moves_when_popularity_flips() -> None:
+    result = replan(FAST, MODELS, trace(["a", "b"]), options())
+    assert result.plan.steps == (
+        (0.0, placement(group([0], "a"))),
+        (W, placement(group([0], "b"))),
+    )
+    assert [w.action for w in result.windows] == ["bootstrap", "switch"]
+    assert result.switches == 1
+    assert result.cost == SwitchCost(1, 1.0, 1.0)
+    # window 1 is scored: b's requests at 10, 10.25, 10.5, 10.75 find it loading
+    assert result.unavailable_requests == 4
+    assert result.attainment == 36 / 40
+
+
+def test_no_move_when_the_load_outlasts_the_window() -> None:
+    # Window 1 has a (10 requests) and b (40): b would win, but its 12.5 s
+    # load covers the whole window, so moving serves nothing there.
+    result = replan(SLOW, MODELS, trace(["a", "ab"]), options())
+    assert [w.action for w in result.windows] == ["bootstrap", "keep"]
+    assert result.windows[1].reason == "periodic re-plan; moving does not pay"
+    assert result.windows[1].target_attainment == 0.0
+    assert result.plan.steps == ((0.0, placement(group([0], "a"))),)
+    assert result.attainment == 10 / 50
+    moved = replan(FAST, MODELS, trace(["a", "ab"]), options())
+    assert moved.switches == 1 and moved.attainment == 36 / 50
+
+
+def test_forecast_mode_never_reads_the_future() -> None:
+    stays, flips = trace(["a", "a", "a"]), trace(["a", "a", "b"])
+    forecast = options(information="forecast", forecaster=LastWindow())
+    cache = SolveCache()
+    seen = [replan(FAST, MODELS, w, forecast, cache=cache) for w in (stays, flips)]
+    assert seen[0].plan == seen[1].plan
+    assert [w.to_json() for w in seen[0].windows] == [w.to_json() for w in seen[1].windows]
+    assert seen[1].switches == 0
+    # the oracle sees window 2 and moves: the two traces do differ there
+    oracle = [replan(FAST, MODELS, w, options(), cache=cache) for w in (stays, flips)]
+    assert (oracle[0].switches, oracle[1].switches) == (0, 1)
+    assert oracle[1].plan.steps[1][0] == 2 * W
+
+
+def test_triggered_forecast_follows_a_flip_one_window_late() -> None:
+    result = replan(
+        FAST,
+        MODELS,
+        trace(["a", "a", "b", "b", "b"]),
+        options(information="forecast", forecaster=LastWindow(), trigger="triggered"),
+    )
+    assert [w.action for w in result.windows] == ["bootstrap", "keep", "keep", "switch", "keep"]
+    assert result.windows[1].reason == "traffic stable" and not result.windows[1].solved
+    # mix moved entirely (total variation 1) and the total rate went 1 -> 4 rps
+    assert result.windows[3].reason == "traffic drifted by 3 > 0.25; 1/1 blocks moved"
+    assert result.plan.steps[1] == (3 * W, placement(group([0], "b")))
+
+
+def _stationary_models() -> list[ModelSpec]:
+    return [model(name, 0.5, [[0.05]], weight_bytes=2 * GB) for name in ("x", "y", "z")]
+
+
+def test_triggered_makes_no_switch_on_a_stationary_workload() -> None:
+    cluster = Cluster(2, 5 * GB, devices_per_node=2, load_bw_bytes_per_s=1e9)
+    rates = {"x": ProcessSpec(18.0), "y": ProcessSpec(9.0), "z": ProcessSpec(6.0)}
+    # 33 rps on two devices of 20 rps each: busy, so plans are judged near capacity
+    work = process_workload(rates, 8 * 30.0, seed=5)
+    for information in ("forecast", "oracle"):
+        result = replan(
+            cluster,
+            _stationary_models(),
+            work,
+            ReplanOptions(
+                window_s=30.0,
+                information=information,
+                trigger="triggered",
+                time_limit_s=10.0,
+                sim=SimOptions(warmup_s=30.0),
+            ),
+        )
+        assert result.switches == 0, information
+        assert len(result.plan.steps) == 1
+        assert all(w.action in ("bootstrap", "keep") for w in result.windows)
+        assert result.cost == SwitchCost()
+
+
+def test_result_json_names_the_information_mode() -> None:
+    result = replan(FAST, MODELS, trace(["a", "b"]), options(information="forecast"))
+    data = result.to_json(include_plan=True)
+    assert data["information"] == "forecast"
+    assert data["forecaster"] == "ewma(0.5)"
+    assert data["strategy"] == "periodic/forecast ewma(0.5)"
+    assert data["windows"][0]["action"] == "bootstrap"
+    assert len(data["plan"]["steps"]) == 1 + result.switches
+    oracle = replan(FAST, MODELS, trace(["a", "b"]), options()).to_json()
+    assert (oracle["information"], oracle["forecaster"]) == ("oracle", None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"window_s": -1.0}, "window_s: must be a finite number > 0, got -1.0"),
+        ({"window_s": 0}, "window_s: must be a finite number > 0, got 0"),
+        ({"information": "psychic"}, "information: must be one of oracle, forecast"),
+        ({"trigger": "sometimes"}, "trigger: must be one of periodic, triggered"),
+        ({"horizon_windows": 0}, "horizon_windows: must be an integer >= 1, got 0"),
+        ({"min_gain": 2.0}, r"min_gain: must be a number in \[0.0, 1.0\], got 2.0"),
+        ({"solver": "magic"}, "solver: must be one of greedy"),
+    ],
+)
+def test_bad_options(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}"):
+        options(**changes)
+
+
+def test_window_longer_than_the_trace() -> None:
+    with pytest.raises(
+        ValueError, match=r"^window_s: 30.0 s is longer than the workload \(20.0 s\)"
+    ):
+        replan(FAST, MODELS, trace(["a", "b"]), options(window_s=30.0))
+
+
+def test_zero_bandwidth_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"^load_bw_bytes_per_s: must be > 0, got 0"):
+        dataclasses.replace(FAST, load_bw_bytes_per_s=0)
