@@ -298,6 +298,7 @@ class Executor(Base):
     applied_version: Mapped[int | None]
     groups: Mapped[Any | None]
     latency_s: Mapped[Any | None]
+    errors: Mapped[Any | None]
     last_heartbeat_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]
 

@@ -38,6 +38,9 @@ class HeartbeatIn(Body):
     state: ExecutorState = Field(strict=False)
     groups: list[Any] = Field(default_factory=list)
     latency_s: dict[str, LatencyIn] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(
+        default_factory=dict, description="per model, why it could not be loaded"
+    )
 
 
 class ExecutorQuery(PageQuery):
@@ -54,6 +57,7 @@ class ExecutorOut(Out):
     applied_version: int | None
     groups: list[Any] | None
     latency_s: dict[str, Any] | None
+    errors: dict[str, str] | None
     last_heartbeat_at: dt.datetime | None
     healthy: bool
     created_at: dt.datetime
@@ -143,6 +147,7 @@ def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
         applied_version=body.applied_version,
         groups=body.groups,
         latency_s={m: v.model_dump() for m, v in body.latency_s.items()},
+        errors=body.errors,
     )
     db.commit()
     active = plans.active_plan(db, row.cluster_id)

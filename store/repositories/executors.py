@@ -29,6 +29,7 @@ def register(
     row.url = url
     row.state = ExecutorState.REGISTERED
     row.applied_version = None
+    row.errors = None
     session.flush()
     return row, created
 
@@ -41,13 +42,16 @@ def heartbeat(
     applied_version: int | None,
     groups: Sequence[Any],
     latency_s: Mapping[str, Any],
+    errors: Mapping[str, str],
     now: dt.datetime | None = None,
 ) -> None:
-    """Record what the executor reports about itself."""
+    """Record what the executor reports about itself: state, the plan
+    version it applied, its groups, latencies and per-model load errors."""
     row.state = state
     row.applied_version = applied_version
     row.groups = list(groups)
     row.latency_s = dict(latency_s)
+    row.errors = dict(errors)
     row.last_heartbeat_at = now or utcnow()
 
 

@@ -111,18 +111,34 @@ def test_heartbeats_report_state_version_and_latency(
     placement = {"groups": [{"devices": [0], "config": {"op": 1, "pp": 1}, "models": ["m0"]}]}
     body = {"cluster_id": cluster_id, "placement": placement, "activate": True}
     assert client.post("/v1/plans", json=body, headers=admin).status_code == 201
-    groups = [{"devices": [0], "models": ["m0"], "state": "ready"}]
+    # What executor.agent.Agent.status() sends.
+    groups = [{"devices": [0], "config": {"op": 1, "pp": 1}, "models": ["m0"]}]
     latency = {"m0": {"p50": 0.012, "p99": 0.03, "count": 120}}
-    serving = {"applied_version": 1, "state": "serving", "groups": groups, "latency_s": latency}
+    serving = {
+        "applied_version": 1,
+        "state": "serving",
+        "groups": groups,
+        "latency_s": latency,
+        "errors": {},
+    }
     second = client.post(url, json=serving, headers=executor)
     assert second.get_json() == {"id": executor_id, "plan_version": 1}
 
     shown = client.get(f"/v1/executors/{executor_id}", headers=auth["reader"]).get_json()
     assert (shown["state"], shown["applied_version"], shown["healthy"]) == ("serving", 1, True)
     assert shown["groups"] == groups and shown["latency_s"] == latency
+    assert shown["errors"] == {}
+    failing = {**serving, "state": "degraded", "errors": {"m1": "out of memory"}}
+    client.post(url, json=failing, headers=executor)
+    shown = client.get(f"/v1/executors/{executor_id}", headers=auth["reader"]).get_json()
+    assert (shown["state"], shown["errors"], shown["healthy"]) == (
+        "degraded",
+        {"m1": "out of memory"},
+        False,
+    )
     with session_factory(engine)() as session:
         row = session.get_one(Executor, executor_id)
-        assert row.state == ExecutorState.SERVING and row.applied_version == 1
+        assert row.state == ExecutorState.DEGRADED and row.applied_version == 1
         stale = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
         session.execute(update(Executor).values(last_heartbeat_at=stale))
         session.commit()

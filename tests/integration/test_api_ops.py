@@ -31,12 +31,17 @@ def test_readyz_needs_a_migrated_database(empty_database_url: str) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.headers["Content-Type"] == "application/problem+json"
+    head = migrate.head_revision(database(app).engine)
     assert response.get_json()["detail"] == (
-        "database at revision None, expected 0001: run meshplan db upgrade"
+        f"database at revision None, expected {head}: run meshplan db upgrade"
     )
+    migrate.upgrade(database(app).engine, "0001")
+    behind = client.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.get_json()["detail"].startswith("database at revision 0001, expected")
     migrate.upgrade(database(app).engine)
     ready = client.get("/readyz")
-    assert (ready.status_code, ready.get_json()) == (200, {"status": "ready", "revision": "0001"})
+    assert (ready.status_code, ready.get_json()) == (200, {"status": "ready", "revision": head})
     database(app).engine.dispose()
 
 
