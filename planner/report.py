@@ -4,6 +4,7 @@ static against re-placement. Plain frozen values with JSON forms; the HTML
 rendering lives in :mod:`api.reporting`.
 
 - :func:`build_compare` → :class:`CompareReport` (:mod:`planner.reports.compare`).
+- :func:`build_replan` → :class:`ReplanReport` (:mod:`planner.reports.replan`).
 - :func:`parse_report` reads any report's JSON form by its ``kind``.
 """
 
@@ -20,27 +21,45 @@ from planner.reports.compare import (
     solver_row,
 )
 from planner.reports.data import SWEEP_AXES, CompareReport, DeviceUse, SolverRow, Sweep
+from planner.reports.replan import (
+    STRATEGIES,
+    ReplanCase,
+    ReplanSettings,
+    build_replan,
+)
+from planner.reports.replan_data import CapacityRow, ReplanReport, StrategyTimeline, SwitchLoss
 
 __all__ = [
     "REPORT_KINDS",
     "SOLVER_CHOICES",
+    "STRATEGIES",
     "SWEEP_AXES",
+    "CapacityRow",
     "CompareReport",
     "CompareSettings",
     "DeviceUse",
+    "ReplanCase",
+    "ReplanReport",
+    "ReplanSettings",
     "Report",
     "SolverRow",
+    "StrategyTimeline",
     "Sweep",
+    "SwitchLoss",
     "build_compare",
+    "build_replan",
     "device_uses",
     "parse_report",
     "parse_solvers",
     "solver_row",
 ]
 
-Report = CompareReport
+Report = CompareReport | ReplanReport
 
-REPORT_KINDS: dict[str, type[Report]] = {"compare": CompareReport}
+REPORT_KINDS: dict[str, type[CompareReport] | type[ReplanReport]] = {
+    "compare": CompareReport,
+    "replan": ReplanReport,
+}
 """Report kind (the ``kind`` field of its JSON form) → its type."""
 
 

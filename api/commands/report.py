@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -21,17 +21,39 @@ from planner.domain import Cluster
 from planner.profiles import load_models
 from planner.report import (
     SOLVER_CHOICES,
+    STRATEGIES,
     CompareReport,
     CompareSettings,
+    ReplanCase,
+    ReplanSettings,
     Report,
     build_compare,
+    build_replan,
     parse_report,
     parse_solvers,
 )
 from planner.workload import load_workload
 
 _FILE = click.Path(exists=True, dir_okay=False)
+_POSITIVE = click.FloatRange(min=0, min_open=True)
 _err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(command: F) -> F:
+    """Options every report run takes: batching, seed and output folder."""
+    for option in reversed(
+        (
+            click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True),
+            click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+            click.option(
+                "--out", default="report", show_default=True, help="Folder for the files."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @click.group("report")
@@ -113,26 +135,22 @@ def _write(report: Report, out: str) -> None:
 @click.option("--sweep-solvers", default=None, help="Solvers of the sweeps (default: --solvers).")
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_POSITIVE,
     help="Seconds per solve [60; quick 10].",
 )
 @click.option(
     "--sweep-time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_POSITIVE,
     help="Seconds per solve of a sweep point [10; quick 2].",
 )
 @click.option("--rate-scales", help="Rate scales to sweep, e.g. 0.5,1,2 ('' skips).")
 @click.option("--cv-scales", help="CV scales to sweep ('' skips).")
 @click.option("--slo-scales", help="SLO scales (x reference latency) to sweep ('' skips).")
 @click.option("--device-factors", help="Device counts as factors of the cluster's ('' skips).")
-@click.option(
-    "--window", type=click.FloatRange(min=0, min_open=True), help="Refit window (s) [60]."
-)
-@click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--window", type=_POSITIVE, help="Refit window (s) [60].")
 @click.option("--quick", is_flag=True, help="Fewer sweep points and shorter solves.")
 @click.option("--title", default="Solver comparison", show_default=True)
-@click.option("--out", default="report", show_default=True, help="Folder for the files.")
+@run_options
 def compare_command(
     cluster_path: str,
     models_path: str,
@@ -201,3 +219,115 @@ def render_command(data_path: str, out: str) -> None:
     except ValueError as error:
         raise click.BadParameter(f"{Path(data_path).name}: {error}", param_hint="--data") from None
     _write(parsed, out)
+
+
+def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
+    """A re-placement case named after its files."""
+    return ReplanCase(
+        model_set=Path(models_path).stem,
+        workload_name=Path(workload_path).stem,
+        cluster=cluster,
+        models=_run(lambda: load_models(models_path)),
+        workload=_run(lambda: load_workload(workload_path)),
+    )
+
+
+@report.command("replan")
+@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
+@click.option(
+    "--models",
+    "models_paths",
+    type=_FILE,
+    multiple=True,
+    required=True,
+    help="Models JSON; repeat with --workload for several cases (paired in order).",
+)
+@click.option(
+    "--workload", "workload_paths", type=_FILE, multiple=True, required=True, help="Workload file."
+)
+@click.option(
+    "--strategies",
+    default=",".join(ReplanSettings().strategies),
+    show_default=True,
+    help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
+)
+@click.option(
+    "--window",
+    type=_POSITIVE,
+    default=60.0,
+    show_default=True,
+    help="Window (s).",
+)
+@click.option("--solver", default="greedy", show_default=True, help="Solver of every plan.")
+@click.option(
+    "--time-limit",
+    type=_POSITIVE,
+    help="Seconds per solve [10; quick 3].",
+)
+@click.option(
+    "--rate-scale",
+    type=_POSITIVE,
+    default=1.0,
+    show_default=True,
+    help="Rate scale of the timelines.",
+)
+@click.option(
+    "--target",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.99,
+    show_default=True,
+    help="Attainment of the capacity search.",
+)
+@click.option(
+    "--capacity/--no-capacity",
+    default=True,
+    show_default=True,
+    help="Search each strategy's max rate scale.",
+)
+@click.option(
+    "--forecaster", default="ewma", show_default=True, help="last, ewma[:alpha], seasonal:period."
+)
+@click.option("--quick", is_flag=True, help="Shorter solves and a coarser capacity search.")
+@click.option("--title", default="Static vs re-placement", show_default=True)
+@run_options
+def replan_command(
+    cluster_path: str,
+    models_paths: tuple[str, ...],
+    workload_paths: tuple[str, ...],
+    strategies: str,
+    window: float,
+    solver: str,
+    time_limit: float | None,
+    rate_scale: float,
+    target: float,
+    capacity: bool,
+    forecaster: str,
+    max_batch: int,
+    seed: int,
+    quick: bool,
+    title: str,
+    out: str,
+) -> None:
+    """Static plan against periodic and forecast-triggered re-placement:
+    capacity at the target attainment, attainment over time, lost service."""
+    if len(models_paths) != len(workload_paths):
+        raise click.UsageError("give one --workload for every --models (they pair in order)")
+    cluster = load(cluster_path, Cluster.from_json)
+    cases = [_case(cluster, m, w) for m, w in zip(models_paths, workload_paths, strict=True)]
+    changes: dict[str, Any] = {
+        "strategies": tuple(s.strip() for s in strategies.split(",") if s.strip()),
+        "window_s": window,
+        "solver": solver,
+        "rate_scale": rate_scale,
+        "target_attainment": target,
+        "capacity": capacity,
+        "forecaster": forecaster,
+        "max_batch": max_batch,
+        "seed": seed,
+    }
+    if time_limit is not None:
+        changes["time_limit_s"] = time_limit
+    settings = _run(lambda: ReplanSettings.quick(**changes) if quick else ReplanSettings(**changes))
+    with progress_bar("re-placing") as progress:
+        result = _run(lambda: build_replan(cases, settings, title=title, progress=progress))
+    _write(result, out)

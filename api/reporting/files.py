@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 from api.reporting.html import render_html
-from api.reporting.tables import compare_table_csv, sweeps_csv
-from planner.report import Report
+from api.reporting.tables import compare_table_csv, replan_csv_files, sweeps_csv
+from planner.report import ReplanReport, Report
 
 
 def csv_files(report: Report) -> dict[str, str]:
     """File name → CSV text of every table of ``report``."""
+    if isinstance(report, ReplanReport):
+        return replan_csv_files(report)
     return {"table.csv": compare_table_csv(report), "sweeps.csv": sweeps_csv(report)}
 
 

@@ -11,15 +11,24 @@ from html import escape
 from typing import Any
 
 from api.reporting.figures import model_colours, placement_svg, series_colours, sweep_svg
-from api.reporting.tables import COMPARE_COLUMNS, Column, R, html_cells
-from planner.report import CompareReport, Report
+from api.reporting.replan_figures import capacity_svg, losses_svg, timeline_svg
+from api.reporting.tables import (
+    CAPACITY_COLUMNS,
+    COMPARE_COLUMNS,
+    STRATEGY_COLUMNS,
+    SWITCH_COLUMNS,
+    Column,
+    R,
+    html_cells,
+)
+from planner.report import CompareReport, ReplanReport, Report
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; font-size: 0.85rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+th.num, td.num { text-align: right; }
 tr.best td { font-weight: bold; }
 dl.inputs { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dl.inputs dt { font-weight: bold; }
@@ -66,10 +75,15 @@ def table(
     highlight: R | None = None,
 ) -> str:
     """An HTML table of ``rows``; the ``highlight`` row is marked ``best``."""
-    head = "".join(f"<th>{escape(c.header)}</th>" for c in columns)
+    numeric = [
+        bool(rows) and isinstance(c.value(rows[0]), int | float | tuple | None) for c in columns
+    ]
+    marks = [' class="num"' if n else "" for n in numeric]
+    head = "".join(f"<th{m}>{escape(c.header)}</th>" for c, m in zip(columns, marks, strict=True))
     lines = [f'<table id="{table_id}">', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
     for row in rows:
-        cells = "".join(f"<td>{escape(text)}</td>" for text in html_cells(columns, row))
+        texts = html_cells(columns, row)
+        cells = "".join(f"<td{m}>{escape(t)}</td>" for t, m in zip(texts, marks, strict=True))
         marker = ' class="best"' if row is highlight else ""
         lines.append(f"<tr{marker}>{cells}</tr>")
     lines += ["</tbody>", "</table>"]
@@ -169,6 +183,76 @@ def compare_html(report: CompareReport) -> str:
     return page(report.title, report.kind, body, report.to_json())
 
 
+def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Header lines of a re-placement comparison."""
+    items = [
+        (
+            f"{case['model_set']} / {case['workload']}",
+            f"{case['models']} models on {case['cluster']['num_devices']} devices, "
+            f"{case['requests']} requests over {case['duration_s']:g} s",
+        )
+        for case in inputs.get("cases", [])
+    ]
+    settings = inputs.get("settings", {})
+    if settings:
+        items.append(
+            (
+                "Settings",
+                f"windows of {settings['window_s']:g} s (the first is warm-up), solver "
+                f"{settings['solver']} with {settings['time_limit_s']:g} s per solve, "
+                f"forecaster {settings['forecaster']}",
+            )
+        )
+    return items
+
+
+def replan_html(report: ReplanReport) -> str:
+    """The re-placement page: capacity, then per case the timeline, the
+    losses per switch and the tables."""
+    strategies = list(dict.fromkeys([t.strategy for t in report.timelines]))
+    strategies += [r.strategy for r in report.capacity if r.strategy not in strategies]
+    colours = series_colours(strategies)
+    target = f"{100 * report.target_attainment:g}%"
+    body = [definition_list(replan_inputs(report.inputs))]
+    if report.capacity:
+        body += [
+            '<h2 id="capacity-heading">Capacity</h2>',
+            f"<p>Largest rate scale each strategy sustains with at least {target} of requests "
+            "within SLO; ratio to the static plan; switches and lost service at that scale.</p>",
+            table("capacity", CAPACITY_COLUMNS, report.capacity),
+            figure_html(
+                "capacity-figure",
+                capacity_svg(report.capacity, report.target_attainment, colours),
+                f"Max rate scale at {target} attainment, per model set and workload.",
+            ),
+        ]
+    for n, case in enumerate(report.cases):
+        timelines = [t for t in report.timelines if t.case == case]
+        switches = [(t.strategy, s) for t in timelines for s in t.switches]
+        body += [
+            f'<h2 id="case-{n}">{escape(case)}</h2>',
+            table(f"strategies-{n}", STRATEGY_COLUMNS, timelines),
+            '<div class="figures">',
+            figure_html(
+                f"timeline-{n}",
+                timeline_svg(case, timelines, colours),
+                "Attainment of the requests arriving in each window; triangles mark "
+                "switches. The first window is the warm-up and is not scored.",
+            ),
+            figure_html(
+                f"losses-{n}",
+                losses_svg(case, timelines, colours),
+                "Replica-seconds of service lost while the replicas of each switch loaded.",
+            ),
+            "</div>",
+        ]
+        if switches:
+            body.append(table(f"switches-{n}", SWITCH_COLUMNS, switches))
+    return page(report.title, report.kind, body, report.to_json())
+
+
 def render_html(report: Report) -> str:
     """The HTML page of any report kind."""
+    if isinstance(report, ReplanReport):
+        return replan_html(report)
     return compare_html(report)

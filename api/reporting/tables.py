@@ -9,7 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from planner.report import CompareReport, SolverRow
+from planner.report import (
+    CapacityRow,
+    CompareReport,
+    ReplanReport,
+    SolverRow,
+    StrategyTimeline,
+    SwitchLoss,
+)
 
 R = TypeVar("R")
 
@@ -108,3 +115,65 @@ def sweeps_csv(report: CompareReport) -> str:
         for i, value in enumerate(sweep.values)
     ]
     return csv_text(("axis", "value", "solver", "attainment"), rows)
+
+
+CAPACITY_COLUMNS: tuple[Column[CapacityRow], ...] = (
+    Column("model_set", lambda r: r.model_set),
+    Column("workload", lambda r: r.workload),
+    Column("strategy", lambda r: r.strategy),
+    Column("max_rate_scale", lambda r: r.max_rate_scale, fixed(3)),
+    Column("ratio_to_static", lambda r: r.ratio_to_static, fixed(2)),
+    Column("switches", lambda r: r.switches),
+    Column("lost_replica_s", lambda r: r.lost_replica_s, fixed(1)),
+    Column("note", lambda r: r.note),
+)
+"""The capacity table: one row per model set, workload and strategy."""
+
+STRATEGY_COLUMNS: tuple[Column[StrategyTimeline], ...] = (
+    Column("strategy", lambda t: t.strategy),
+    Column("attainment", lambda t: t.attainment, percent),
+    Column("switches", lambda t: len(t.switches)),
+    Column("replicas_loaded", lambda t: sum(s.replicas_loaded for s in t.switches)),
+    Column("lost_replica_s", lambda t: t.lost_replica_s, fixed(1)),
+    Column("lost_requests", lambda t: sum(s.lost_requests for s in t.switches)),
+    Column("note", lambda t: t.note),
+)
+"""Per case: each strategy's attainment and what its switches cost."""
+
+SWITCH_COLUMNS: tuple[Column[tuple[str, SwitchLoss]], ...] = (
+    Column("strategy", lambda p: p[0]),
+    Column("window", lambda p: p[1].window),
+    Column("start_s", lambda p: p[1].start_s, fixed(0)),
+    Column("replicas_loaded", lambda p: p[1].replicas_loaded),
+    Column("load_s", lambda p: p[1].load_s, fixed(2)),
+    Column("lost_replica_s", lambda p: p[1].lost_replica_s, fixed(2)),
+    Column("lost_requests", lambda p: p[1].lost_requests),
+)
+"""Every switch of a case, strategy by strategy."""
+
+
+def raw_csv(columns: Sequence[Column[R]], rows: Sequence[R]) -> str:
+    """CSV of raw column values (no formatting)."""
+    return csv_text([c.header for c in columns], [[c.value(r) for c in columns] for r in rows])
+
+
+def replan_csv_files(report: ReplanReport) -> dict[str, str]:
+    """``capacity.csv``, ``timelines.csv`` (one line per case, strategy and
+    window) and ``switches.csv``."""
+    windows = [
+        (t.case, t.strategy, j, j * t.window_s, a)
+        for t in report.timelines
+        for j, a in enumerate(t.window_attainment)
+    ]
+    switches = [(t.case, t.strategy, s) for t in report.timelines for s in t.switches]
+    return {
+        "capacity.csv": raw_csv(CAPACITY_COLUMNS, report.capacity),
+        "timelines.csv": csv_text(("case", "strategy", "window", "start_s", "attainment"), windows),
+        "switches.csv": csv_text(
+            ("case", *(c.header for c in SWITCH_COLUMNS)),
+            [
+                [case, *(c.value((strategy, s)) for c in SWITCH_COLUMNS)]
+                for case, strategy, s in switches
+            ],
+        ),
+    }

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from api.reporting.html import render_html
-from tests.unit.test_report_html import sample_report
+from planner.report import Report
+from tests.unit.test_report_html import sample_replan, sample_report
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
@@ -36,9 +37,10 @@ const figures = [...document.querySelectorAll('figure.plot')].map(f => {
 });
 const rows = [...document.querySelectorAll('#comparison tbody tr')].map(
   tr => [...tr.cells].map(td => td.textContent));
-const table = document.querySelector('#comparison').getBoundingClientRect();
+const tables = [...document.querySelectorAll('table')].map(
+  t => ({id: t.id, width: t.getBoundingClientRect().width, rows: t.tBodies[0].rows.length}));
 document.body.setAttribute('data-probe', JSON.stringify(
-  {figures, rows, tableWidth: table.width, title: document.title}));
+  {figures, rows, tables, title: document.title}));
 </script>
 """
 
@@ -71,21 +73,39 @@ def rendered_probe(page: Path, profile: Path) -> dict[str, Any]:
     return data
 
 
+def probe_page(report: Report, folder: Path) -> dict[str, Any]:
+    """Render ``report`` with the probe appended and load it in Chromium."""
+    page = folder / "report.html"
+    page.write_text(render_html(report).replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    return rendered_probe(page, folder / "profile")
+
+
+def check_figures(figures: list[dict[str, Any]], ids: list[str]) -> None:
+    assert [f["id"] for f in figures] == ids
+    for figure in figures:
+        assert figure["width"] > 200 and figure["height"] > 150, figure
+        assert figure["texts"] > 5, figure
+
+
 def test_chromium_renders_table_and_figures(tmp_path: Path) -> None:
     report = sample_report()
-    page = tmp_path / "report.html"
-    page.write_text(render_html(report).replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    probe = rendered_probe(page, tmp_path / "profile")
+    probe = probe_page(report, tmp_path)
     assert probe["title"] == report.title
     assert [row[0] for row in probe["rows"]] == [row.label for row in report.rows]
     assert probe["rows"][0][2] == f"{100 * report.rows[0].attainment:.2f}%"
-    assert probe["tableWidth"] > 300
-    assert [f["id"] for f in probe["figures"]] == [
-        "sweep-rate_scale",
-        "sweep-num_devices",
-        "placement-greedy",
-        "placement-clockwork",
-    ]
-    for figure in probe["figures"]:
-        assert figure["width"] > 200 and figure["height"] > 150, figure
-        assert figure["texts"] > 5, figure
+    assert [(t["id"], t["rows"]) for t in probe["tables"]] == [("comparison", 2)]
+    assert probe["tables"][0]["width"] > 300
+    check_figures(
+        probe["figures"],
+        ["sweep-rate_scale", "sweep-num_devices", "placement-greedy", "placement-clockwork"],
+    )
+
+
+def test_chromium_renders_the_replan_page(tmp_path: Path) -> None:
+    report = sample_replan()
+    probe = probe_page(report, tmp_path)
+    assert probe["title"] == report.title
+    tables = [(t["id"], t["rows"]) for t in probe["tables"]]
+    assert tables == [("capacity", 2), ("strategies-0", 2), ("switches-0", 1)]
+    assert all(t["width"] > 300 for t in probe["tables"])
+    check_figures(probe["figures"], ["capacity-figure", "timeline-0", "losses-0"])

@@ -95,3 +95,29 @@ def test_render_again_and_reject_malformed(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", "render", "--data", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "report.html").read_text().count("<tr") == 1  # the header row only
+
+
+def test_replan_writes_page_and_data(tmp_path: Path) -> None:
+    args = write_inputs(tmp_path)
+    args[1] = "replan"
+    out = tmp_path / "out"
+    options = ["--strategies", "static,clockwork", "--window", "10", "--no-capacity"]
+    result = CliRunner().invoke(main, [*args, *options, "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert data["kind"] == "replan" and data["capacity"] == []
+    lines = {t["strategy"]: t for t in data["timelines"]}
+    assert lines["static"]["case"] == "models / workload @ rate x1"
+    assert len(lines["clockwork"]["window_attainment"]) == 3
+    assert (out / "switches.csv").exists()
+
+
+def test_replan_pairs_models_and_workloads(tmp_path: Path) -> None:
+    args = write_inputs(tmp_path)
+    args[1] = "replan"
+    result = CliRunner().invoke(main, [*args, "--models", args[5]])
+    assert result.exit_code == 2
+    assert "one --workload for every --models" in result.output
+    result = CliRunner().invoke(main, [*args, "--strategies", "static,hope"])
+    assert result.exit_code == 1
+    assert "strategies: unknown strategy 'hope'" in result.output

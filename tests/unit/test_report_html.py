@@ -18,7 +18,15 @@ from api.reporting import html
 from api.reporting.files import write_report
 from api.reporting.html import render_html
 from planner.domain import TimedPlan
-from planner.report import CompareReport, Sweep, build_compare
+from planner.report import (
+    CapacityRow,
+    CompareReport,
+    ReplanReport,
+    StrategyTimeline,
+    Sweep,
+    SwitchLoss,
+    build_compare,
+)
 from tests.unit.report_cases import CLUSTER, MODELS, PLACEMENT, SETTINGS, WORK, result_of
 
 
@@ -187,3 +195,68 @@ def test_files(report: CompareReport, tmp_path: Path) -> None:
     assert len(sweeps) == 1 + 3 * 2 + 2 * 2
     assert ["rate_scale", "1.0", "clockwork", ""] in sweeps
     assert ["num_devices", "4.0", "greedy", "0.9"] in sweeps
+
+
+def sample_replan() -> ReplanReport:
+    """A hand-made re-placement report: two strategies on one case."""
+    switch = SwitchLoss(
+        window=2, start_s=120.0, replicas_loaded=3, load_s=4.5, lost_replica_s=6.0, lost_requests=7
+    )
+    timelines = (
+        StrategyTimeline(
+            "s1 / trace @ rate x1", "static", 0.97, 60.0, (None, 0.99, 0.95, 0.97), ()
+        ),
+        StrategyTimeline(
+            "s1 / trace @ rate x1",
+            "periodic/oracle",
+            0.985,
+            60.0,
+            (None, 0.99, 0.97, 1.0),
+            (switch,),
+        ),
+    )
+    capacity = (
+        CapacityRow("s1", "trace", "static", 2.0, 1.0, 0, 0.0),
+        CapacityRow("s1", "trace", "periodic/oracle", 2.5, 1.25, 1, 6.0),
+    )
+    return ReplanReport("Re-placement", {}, 0.99, capacity, timelines)
+
+
+def test_replan_page_and_files(tmp_path: Path) -> None:
+    report = sample_replan()
+    text = render_html(report)
+    page = Page(text)
+    assert page.figures == ["capacity-figure", "timeline-0", "losses-0"]
+    assert page.svgs_in_figures == 3
+    assert all(url.startswith("#") for url in page.urls)
+    capacity, strategies, switches = page.rows[:2], page.rows[2:4], page.rows[4:]
+    assert capacity[1][:5] == ["s1", "trace", "periodic/oracle", "2.500", "1.25"]
+    assert strategies == [
+        ["static", "97.00%", "0", "0", "0.0", "0", ""],
+        ["periodic/oracle", "98.50%", "1", "3", "6.0", "7", ""],
+    ]
+    assert switches == [["periodic/oracle", "2", "120", "3", "4.50", "6.00", "7"]]
+    paths = write_report(report, tmp_path)
+    assert sorted(paths) == [
+        "capacity.csv",
+        "report.html",
+        "report.json",
+        "switches.csv",
+        "timelines.csv",
+    ]
+    timeline_rows = list(csv.reader(io.StringIO(paths["timelines.csv"].read_text())))
+    assert timeline_rows[1] == ["s1 / trace @ rate x1", "static", "0", "0.0", ""]
+    assert timeline_rows[-1] == ["s1 / trace @ rate x1", "periodic/oracle", "3", "180.0", "1.0"]
+    switch_rows = list(csv.DictReader(io.StringIO(paths["switches.csv"].read_text())))
+    assert switch_rows == [
+        {
+            "case": "s1 / trace @ rate x1",
+            "strategy": "periodic/oracle",
+            "window": "2",
+            "start_s": "120.0",
+            "replicas_loaded": "3",
+            "load_s": "4.5",
+            "lost_replica_s": "6.0",
+            "lost_requests": "7",
+        }
+    ]

@@ -1,0 +1,155 @@
+"""planner.reports.replan: switch costs and lost requests by hand, window
+attainment against the simulator, strategies and the capacity table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from planner.domain import Group, Placement, TimedPlan
+from planner.report import (
+    ReplanCase,
+    ReplanReport,
+    ReplanSettings,
+    SwitchLoss,
+    build_replan,
+    parse_report,
+)
+from planner.reports.replan import Run, run_strategy, scaled, switch_losses, timeline
+from planner.simulator import SimOptions, simulate
+from tests.unit.placement_cases import GB
+from tests.unit.report_cases import CLUSTER, MODELS, P11, P12, PLACEMENT, WORK
+
+SLOW_LOADS = dataclasses.replace(CLUSTER, load_bw_bytes_per_s=1e9)
+LOAD_2GB_S = 2 * GB / 1e9
+MOVED = Placement((Group((0, 1), P12, ("a",)), Group((2,), P11, ("b", "c"))))
+"""b moves from the pipeline group to device 2, where it is the only replica."""
+
+
+def run_of(plan: TimedPlan, window_s: float = 10.0) -> Run:
+    sim = simulate(SLOW_LOADS, MODELS, plan, WORK, SimOptions(warmup_s=window_s))
+    return Run(plan, sim, SLOW_LOADS)
+
+
+def test_switch_losses_by_hand() -> None:
+    plan = TimedPlan(((0.0, PLACEMENT), (10.0, MOVED), (15.0, MOVED), (20.0, PLACEMENT)))
+    losses = switch_losses(run_of(plan), MODELS, 10.0)
+    b = WORK.for_model("b")
+    stranded = int(np.count_nonzero((b >= 10.0) & (b < 10.0 + LOAD_2GB_S)))
+    assert stranded > 0
+    # 20 s: b back on the pipeline (1 GiB per device), a back on device 2
+    # (2 GiB): two groups load in parallel; b has no replica until its load ends
+    back_s = GB / 1e9 + LOAD_2GB_S
+    stranded_back = int(np.count_nonzero((b >= 20.0) & (b < 20.0 + GB / 1e9)))
+    assert stranded_back > 0
+    assert losses[0] == SwitchLoss(1, 10.0, 1, LOAD_2GB_S, LOAD_2GB_S, stranded)
+    assert losses[1] == SwitchLoss(2, 20.0, 2, back_s, back_s, stranded_back)
+    assert len(losses) == 2  # the step at 15 s changes nothing
+
+
+def test_timeline_windows_match_the_simulator() -> None:
+    plan = TimedPlan(((0.0, PLACEMENT), (10.0, MOVED)))
+    run = run_of(plan)
+    line = timeline("tiny", "handmade", run, MODELS, 10.0)
+    expected = run.sim.per_window_attainment(10.0)
+    assert np.isnan(expected[0])  # the warm-up window is not scored
+    assert line.window_attainment[0] is None
+    assert line.window_attainment[1:] == tuple(expected[1:])
+    assert line.attainment == run.sim.attainment
+    assert [s.start_s for s in line.switches] == [10.0]
+    assert line.lost_replica_s == LOAD_2GB_S
+
+
+SETTINGS = ReplanSettings(
+    strategies=("static", "clockwork", "clockwork-free"),
+    window_s=10.0,
+    time_limit_s=5.0,
+    rel_tol=0.5,
+)
+CASE = ReplanCase("tiny", "gamma", SLOW_LOADS, MODELS, WORK)
+
+
+@pytest.fixture(scope="module")
+def report() -> ReplanReport:
+    return build_replan([CASE], SETTINGS)
+
+
+def test_strategies_and_capacity(report: ReplanReport) -> None:
+    lines = {t.strategy: t for t in report.timelines}
+    assert list(lines) == ["static", "clockwork", "clockwork-free"]
+    assert lines["static"].switches == ()
+    assert all(s.lost_requests == 0 and s.load_s < 1e-200 for s in lines["clockwork-free"].switches)
+    assert lines["clockwork"].switches and all(s.load_s > 0 for s in lines["clockwork"].switches)
+    assert [s.start_s for s in lines["clockwork"].switches] == [
+        s.start_s for s in lines["clockwork-free"].switches
+    ]
+    rows = {r.strategy: r for r in report.capacity}
+    static = rows["static"].max_rate_scale
+    assert static > 0 and rows["static"].ratio_to_static == 1.0
+    for row in rows.values():
+        assert row.ratio_to_static == pytest.approx(row.max_rate_scale / static)
+    assert rows["clockwork-free"].note.startswith("switches at no cost")
+
+
+def test_static_timeline_is_the_static_plan(report: ReplanReport) -> None:
+    run = run_strategy("static", SLOW_LOADS, MODELS, WORK, SETTINGS)
+    assert run.plan.steps[0][0] == 0.0 and len(run.plan.steps) == 1
+    again = simulate(SLOW_LOADS, MODELS, run.plan, WORK, SimOptions(warmup_s=10.0))
+    assert report.timelines[0].attainment == again.attainment == run.sim.attainment
+
+
+def test_periodic_oracle_runs() -> None:
+    settings = dataclasses.replace(SETTINGS, strategies=("periodic/oracle",), capacity=False)
+    (line,) = build_replan([CASE], settings).timelines
+    assert line.strategy == "periodic/oracle"
+    assert len(line.window_attainment) == 3
+    assert all(0 <= s.start_s < 30 and s.start_s % 10 == 0 for s in line.switches)
+
+
+def test_scaled_workload() -> None:
+    assert scaled(WORK, 1.0, 10.0, 0) is WORK
+    double = scaled(WORK, 3.0, 10.0, 0)
+    assert double.num_requests / WORK.num_requests == pytest.approx(3.0, rel=0.2)
+
+
+def test_progress_and_json(report: ReplanReport) -> None:
+    calls: list[tuple[int, int]] = []
+    settings = dataclasses.replace(SETTINGS, strategies=("static",), capacity=False)
+    build_replan([CASE], settings, progress=lambda d, t, _: calls.append((d, t)))
+    assert calls == [(1, 1)]
+    data = json.loads(json.dumps(report.to_json()))
+    assert parse_report(data) == report
+    assert data["kind"] == "replan"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"strategies": ()}, "strategies: needs at least one strategy"),
+        ({"strategies": ("static", "psychic")}, "strategies: unknown strategy 'psychic'"),
+        ({"strategies": ("static", "static")}, "strategies: lists a strategy twice"),
+        ({"solver": "best"}, "solver: must be one of"),
+        ({"window_s": -1.0}, "window_s: must be a finite number > 0"),
+        ({"target_attainment": 0.0}, "target_attainment: must be in (0, 1]"),
+        ({"forecaster": "tea-leaves"}, "forecast: unknown forecaster"),
+    ],
+)
+def test_bad_settings(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        ReplanSettings(**changes)
+    assert str(error.value).startswith(message)
+
+
+def test_no_cases_and_bad_json() -> None:
+    with pytest.raises(ValueError, match=r"^cases: needs at least one"):
+        build_replan([], SETTINGS)
+    data = {"kind": "replan", "title": "t", "inputs": {}, "target_attainment": 1.5}
+    with pytest.raises(ValueError, match=r"^report\.capacity: is required"):
+        parse_report(data)
+    data.update(capacity=[], timelines=[])
+    with pytest.raises(ValueError, match=r"^report\.target_attainment: must be in \(0, 1\]"):
+        parse_report(data)
