@@ -156,9 +156,13 @@ class Greedy:
         models: Sequence[int] | None = None,
         seed: int = 0,
         deadline: float = float("inf"),
+        start: Layout | None = None,
     ) -> None:
         self.scorer = scorer
         self.configs = tuple(configs)
+        if start is not None and start.configs != self.configs:
+            raise ValueError(f"start: has configs {start.configs}, expected {self.configs}")
+        self.start = start
         self.table = ReplicaTable(scorer, self.configs)
         self.cache = _ComponentCache(scorer)
         self.deadline = deadline
@@ -171,6 +175,8 @@ class Greedy:
         self.rate = scorer.demand / max(scorer.case.work.scored_span_s, 1e-9)
 
     def _start(self) -> tuple[Layout, Counts]:
+        if self.start is not None:
+            return self.start, self.scorer.served(self.start)
         return Layout.empty(self.configs), np.zeros(self.scorer.num_models, dtype=np.int64)
 
     def _unserved(self, served: Counts) -> Floats:
@@ -321,11 +327,13 @@ def run_greedy(
     models: Sequence[int] | None = None,
     seed: int = 0,
     deadline: float = float("inf"),
+    start: Layout | None = None,
 ) -> GreedyResult:
     """Place replicas of ``models`` (default: all; indices into the
-    scorer's model set) on empty groups with ``configs``. ``mode`` is
-    ``"full"`` or ``"fast"``; ``deadline`` is a ``time.monotonic()`` value."""
-    greedy = Greedy(scorer, configs, models=models, seed=seed, deadline=deadline)
+    scorer's model set) on groups with ``configs``: empty ones, or those of
+    ``start`` (a layout with these configs) with its replicas kept. ``mode``
+    is ``"full"`` or ``"fast"``; ``deadline`` is a ``time.monotonic()`` value."""
+    greedy = Greedy(scorer, configs, models=models, seed=seed, deadline=deadline, start=start)
     if mode == "full":
         return greedy.full(beam_width, top_models)
     if mode == "fast":

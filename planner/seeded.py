@@ -8,9 +8,11 @@ seed's groups, and the simulator as referee.
    ``pp <= max_pp``).
 2. The exact solver optimises the proxy (:mod:`planner.formulation`) from
    the seed's hint.
-3. :class:`Referee` simulates every layout the solver reports and keeps the
-   one serving the most requests, starting from the seed: the returned plan
-   is never worse than the seed by the simulator.
+3. :class:`Referee` simulates every layout the solver reports, and the same
+   layout with replicas added by the fast greedy where memory is left
+   (:func:`polish`), and keeps the one serving the most requests, starting
+   from the seed: the returned plan is never worse than the seed by the
+   simulator.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from planner.domain import Cluster, Group, ParallelConfig, Placement
 from planner.enumeration import EnumerationResult, enumerate_placements
+from planner.greedy import run_greedy
 from planner.options import SolveOptions
 from planner.proxy import ProxyData, ProxyGroup, build_proxy
 from planner.scoring import Counts, Layout, Scorer, layout_placement
@@ -61,6 +64,13 @@ def proxy_groups(cluster: Cluster, placement: Placement, options: SolveOptions) 
     ]
 
 
+def polish(scorer: Scorer, layout: Layout, deadline: float) -> Layout:
+    """``layout`` with replicas added by the fast greedy where memory is
+    left: the proxy sees no value in replicas beyond its sampled windows,
+    the simulator may."""
+    return run_greedy(scorer, layout.configs, mode="fast", start=layout, deadline=deadline).layout
+
+
 @dataclass
 class Referee:
     """Keeps the simulated-best layout among those offered."""
@@ -69,6 +79,7 @@ class Referee:
     devices: Sequence[tuple[int, ...]]
     layout: Layout
     served: Counts
+    deadline: float = float("inf")
     offered: int = 0
     improved: int = 0
     rejected: int = 0
@@ -79,9 +90,16 @@ class Referee:
         return int(self.served.sum())
 
     def offer(self, layout: Layout) -> bool:
-        """Simulate ``layout``; keep it if it serves more. A layout that does
-        not fit (never expected: the proxy rounds memory conservatively) is
-        rejected and logged."""
+        """Simulate ``layout`` and its :func:`polish`; keep the better if it
+        serves more than the best so far."""
+        kept = self._consider(layout)
+        polished = polish(self.scorer, layout, self.deadline)
+        return self._consider(polished) or kept
+
+    def _consider(self, layout: Layout) -> bool:
+        """Keep ``layout`` if it serves more. A layout that does not fit
+        (never expected: the proxy rounds memory conservatively) is rejected
+        and logged."""
         self.offered += 1
         try:
             validate(self.scorer.cluster, self.scorer.models, self.placement_of(layout))
@@ -131,7 +149,13 @@ def prepare(
         window_s=options.window_s,
         windows=options.proxy_windows,
     )
-    referee = Referee(scorer, devices, seed.layout, np.asarray(seed.served, dtype=np.int64))
+    referee = Referee(
+        scorer,
+        devices,
+        seed.layout,
+        np.asarray(seed.served, dtype=np.int64),
+        deadline=start + time_limit_s,
+    )
     return Prepared(seed, data, referee, start, start + time_limit_s)
 
 

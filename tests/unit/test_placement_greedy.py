@@ -124,3 +124,15 @@ def test_unknown_mode_is_refused() -> None:
     scorer = scorer_for([model("a")], [1], 1, 10 * GB)
     with pytest.raises(ValueError, match=r"^mode: must be 'full' or 'fast'"):
         run_greedy(scorer, [ONE], mode="slow")
+
+
+def test_greedy_continues_from_a_start_layout() -> None:
+    models = [model(f"m{i}", weight_bytes=3 * GB) for i in range(3)]
+    scorer = scorer_for(models, [5, 9, 2], 2, 7 * GB)
+    start = Layout((ONE, ONE), ((2,), ()))
+    result = run_greedy(scorer, [ONE, ONE], mode="fast", start=start)
+    assert 2 in result.layout.hosted[0]  # kept
+    assert result.served.sum() >= scorer.served(start).sum()
+    assert result.layout.num_replicas > 1
+    with pytest.raises(ValueError, match=r"^start: has configs"):
+        run_greedy(scorer, [ONE], start=start)
