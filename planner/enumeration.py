@@ -19,6 +19,10 @@ Algorithm 2).
    on the other buckets (their groups share no model), so every
    ``(bucket, share, config)`` block is solved once, in parallel, and a
    candidate's score is the sum of its blocks' served requests.
+   When the workload is large, every block is first *screened* on a
+   ``screen_share`` sample of it (evenly spaced time slices); only the
+   ``screen_keep`` best configs of each bucket and share are then solved on
+   the whole workload.
 4. **Assembly.** The best candidate's blocks get devices from 0 upwards,
    largest groups first, and the placement is checked by
    :func:`planner.validation.validate` (a tensor-parallel stage that would
@@ -56,6 +60,12 @@ start a new bucket."""
 FULL_GREEDY_PAIRS = 16
 """``greedy_mode="auto"`` runs the full greedy when models × groups of a
 block is at most this, the fast greedy otherwise."""
+
+SCREEN_PIECES = 24
+"""Time slices of the workload from which the screening sample is taken."""
+
+SCREEN_MIN_REQUESTS = 5000
+"""Workloads smaller than this are never screened (it would not save time)."""
 
 Progress = Callable[[float, str], None]
 
@@ -365,7 +375,11 @@ def enumerate_placements(
         )
         unique = unique[: options.max_candidates]
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
-    results = _solve_blocks(unique, scorer, options, deadline, progress, logs)
+    solving = progress
+    if _screens(scorer, options, unique):
+        unique = _screen(unique, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs)
+        solving = _scaled(progress, 0.5, 1.0)
+    results = _solve_blocks(unique, scorer, options, deadline, solving, logs)
     best: tuple[int, list[BlockResult]] | None = None
     for per_bucket in candidates:
         choice = _best_combination(per_bucket, results, cluster)
@@ -397,6 +411,66 @@ def enumerate_placements(
         timed_out=any(r.timed_out for r in results.values()) or len(results) < len(unique),
         log=tuple(logs),
     )
+
+
+def _scaled(progress: Progress | None, low: float, high: float) -> Progress | None:
+    """Progress reported into ``[low, high]`` of the caller's range."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda fraction, message: report(low + (high - low) * fraction, message)
+
+
+def screening_workload(workload: Workload, share: float, pieces: int = SCREEN_PIECES) -> Workload:
+    """About ``share`` of the workload: ``pieces`` equal time slices, every
+    ``1 / share``-th kept and laid end to end."""
+    length = workload.duration_s / pieces
+    kept = [k for k in range(pieces) if math.floor((k + 1) * share) > math.floor(k * share)]
+    slot = np.minimum((workload.arrivals_s // length).astype(np.int64), pieces - 1)
+    position = np.full(pieces, -1)
+    position[kept] = np.arange(len(kept))
+    mask = position[slot] >= 0
+    shifted = workload.arrivals_s[mask] + (position[slot[mask]] - slot[mask]) * length
+    return Workload(
+        np.maximum.accumulate(shifted),  # float rounding at slice joins
+        workload.model_ids[mask],
+        workload.model_names,
+        len(kept) * length,
+    )
+
+
+def _screens(scorer: Scorer, options: SolveOptions, blocks: Sequence[Block]) -> bool:
+    """Screening pays off: it is on, the workload is large, and some bucket
+    and device share has more configs than are kept."""
+    if options.screen_share >= 1 or scorer.total_demand < SCREEN_MIN_REQUESTS:
+        return False
+    shares = {(b.models, b.num_devices) for b in blocks}
+    return len(blocks) > options.screen_keep * len(shares)
+
+
+def _screen(
+    blocks: Sequence[Block],
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: float,
+    progress: Progress | None,
+    logs: list[str],
+) -> list[Block]:
+    """The ``screen_keep`` blocks of each bucket and device share that serve
+    the most on the screening workload."""
+    sample = screening_workload(scorer.case.workload, options.screen_share)
+    screener = Scorer(scorer.cluster, scorer.models, sample, scorer.options)
+    results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
+    kept = []
+    for key in sorted({(b.models, b.num_devices) for b in blocks}):
+        same = [b for b in blocks if (b.models, b.num_devices) == key]
+        ranked = sorted(same, key=lambda b: (-results[b].total if b in results else 1, b))
+        kept.extend(ranked[: options.screen_keep])
+    logs.append(
+        f"screening on {sample.num_requests} of {scorer.case.workload.num_requests} requests: "
+        f"kept {len(kept)} of {len(blocks)} blocks"
+    )
+    return sorted(kept)
 
 
 def _best_combination(

@@ -51,6 +51,13 @@ def _optional_positive_float(name: str, value: Any) -> float | None:
     return number
 
 
+def _share(name: str, value: Any) -> float:
+    number = _non_negative_float(name, value)
+    if not 0 < number <= 1:
+        raise ValueError(f"{name}: must be in (0, 1], got {value!r}")
+    return number
+
+
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name}: must be true or false, got {value!r}")
@@ -108,6 +115,15 @@ class SolveOptions:
     )
     max_candidates: int = _option(
         256, _int_at_least(1), "Most group/config candidates the enumeration runs greedy on."
+    )
+    screen_share: float = _option(
+        1 / 3,
+        _share,
+        "Share of a large workload on which the enumeration first screens every "
+        "config (1: no screening).",
+    )
+    screen_keep: int = _option(
+        2, _int_at_least(1), "Configs per bucket and device share kept after screening."
     )
     milp_backend: str = _option("cbc", _one_of("cbc", "highs"), "MILP solver behind PuLP.")
     proxy_windows: int = _option(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
-from planner.domain import Cluster, ParallelConfig
+from planner.domain import Cluster, ParallelConfig, Workload
 from planner.enumeration import (
     Block,
     assign_devices,
@@ -15,6 +16,7 @@ from planner.enumeration import (
     bucket_models,
     device_shares,
     enumerate_placements,
+    screening_workload,
     share_quantum,
 )
 from planner.options import SolveOptions
@@ -122,3 +124,28 @@ def test_nothing_solved_before_the_deadline_is_a_timeout() -> None:
     scorer = small_case()
     with pytest.raises(SolveTimeoutError, match=r"^time limit: no complete candidate"):
         enumerate_placements(scorer, SolveOptions(), deadline=time.monotonic() - 1)
+
+
+def test_screening_workload_keeps_evenly_spaced_slices_end_to_end() -> None:
+    traffic = Workload.merge({"a": np.arange(24) + 0.5}, 24.0)
+    sample = screening_workload(traffic, 1 / 3, pieces=24)
+    # slices 2, 5, ..., 23 are kept and laid at 0, 1, ..., 7
+    assert sample.duration_s == 8.0
+    assert sample.arrivals_s.tolist() == [k + 0.5 for k in range(8)]
+    assert screening_workload(traffic, 1.0, pieces=24).arrivals_s.tolist() == (
+        traffic.arrivals_s.tolist()
+    )
+
+
+def test_large_workloads_are_screened_before_the_full_greedy() -> None:
+    models = [model(f"m{i}", latency_s=0.05, weight_bytes=3 * GB) for i in range(4)]
+    rates = {m.name: 60.0 + 20 * i for i, m in enumerate(models)}
+    traffic = workload(rates, cv=3.0, duration_s=30)
+    assert traffic.num_requests >= 5000
+    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    screened = enumerate_placements(scorer, SolveOptions(screen_keep=1))
+    full = enumerate_placements(scorer, SolveOptions(screen_share=1.0))
+    assert any(line.startswith("screening on ") for line in screened.log)
+    assert not any(line.startswith("screening on ") for line in full.log)
+    assert screened.blocks_total < full.blocks_total
+    assert screened.served.sum() >= 0.98 * full.served.sum()
