@@ -127,7 +127,7 @@ def test_nothing_solved_before_the_deadline_is_a_timeout() -> None:
 
 
 def test_screening_workload_keeps_evenly_spaced_slices_end_to_end() -> None:
-    traffic = Workload.merge({"a": np.arange(24) + 0.5}, 24.0)
+    traffic = Workload.merge({"a": np.arange(24, dtype=np.float64) + 0.5}, 24.0)
     sample = screening_workload(traffic, 1 / 3, pieces=24)
     # slices 2, 5, ..., 23 are kept and laid at 0, 1, ..., 7
     assert sample.duration_s == 8.0
