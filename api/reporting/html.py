@@ -43,7 +43,7 @@ JSON_IN_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 def page(title: str, kind: str, body: Iterable[str], data: Mapping[str, Any]) -> str:
     """A complete HTML document around ``body`` with ``data`` embedded as JSON."""
-    embedded = json.dumps(data, separators=(",", ":"))
+    embedded = json.dumps(data, separators=(",", ":"), sort_keys=True)
     for char, escaped in JSON_IN_HTML.items():
         embedded = embedded.replace(char, escaped)
     return "\n".join(

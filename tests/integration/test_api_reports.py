@@ -1,0 +1,125 @@
+"""Reports through the API: stored as validated report data, shown as JSON
+or as the HTML page by the Accept header; bad data is a problem naming the
+field with nothing stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from api.reporting.html import render_html
+from planner.report import CompareReport, ReplanReport, parse_report
+from store.db import session_factory
+from store.models import Report
+from tests.unit.test_report_html import sample_replan, sample_report
+
+
+@pytest.fixture(scope="module")
+def compare() -> CompareReport:
+    return sample_report()
+
+
+def stored(engine: Engine) -> list[tuple[str, str, Any]]:
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(Report).order_by(Report.id)).all()
+        return [(r.kind, r.title, r.data) for r in rows]
+
+
+def count(engine: Engine) -> int:
+    with session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(Report)) or 0
+
+
+def test_store_and_show_json_and_html(
+    client: FlaskClient, engine: Engine, auth: dict[str, dict[str, str]], compare: CompareReport
+) -> None:
+    data = compare.to_json()
+    response = client.post("/v1/reports", json={"data": data}, headers=auth["admin"])
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert response.headers["Location"] == f"/v1/reports/{body['id']}"
+    assert (body["kind"], body["title"], body["data"]) == ("compare", compare.title, data)
+    assert stored(engine) == [("compare", compare.title, data)]
+    url = response.headers["Location"]
+    shown = client.get(url, headers=auth["reader"])
+    assert shown.status_code == 200 and shown.mimetype == "application/json"
+    assert shown.get_json() == body
+    assert shown.headers["Vary"] == "Accept"
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = client.get(url, headers={**auth["reader"], "Accept": browser})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.get_data(as_text=True) == render_html(parse_report(data))
+
+
+def test_replan_report_and_listing(
+    client: FlaskClient, auth: dict[str, dict[str, str]], compare: CompareReport
+) -> None:
+    replan: ReplanReport = sample_replan()
+    first = client.post(
+        "/v1/reports", json={"data": replan.to_json(), "title": "Week 12"}, headers=auth["admin"]
+    )
+    assert first.status_code == 201
+    assert (first.get_json()["kind"], first.get_json()["title"]) == ("replan", "Week 12")
+    client.post("/v1/reports", json={"data": compare.to_json()}, headers=auth["admin"])
+    listed = client.get("/v1/reports?limit=1", headers=auth["reader"]).get_json()
+    assert [item["kind"] for item in listed["items"]] == ["replan"]
+    assert "data" not in listed["items"][0]
+    assert listed["next"] is not None
+
+
+def test_unsupported_accept_is_406(
+    client: FlaskClient, auth: dict[str, dict[str, str]], compare: CompareReport
+) -> None:
+    url = client.post(
+        "/v1/reports", json={"data": compare.to_json()}, headers=auth["admin"]
+    ).headers["Location"]
+    response = client.get(url, headers={**auth["reader"], "Accept": "text/csv"})
+    assert response.status_code == 406
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.get_json()["detail"].startswith("Accept: a report is served as")
+    missing = client.get("/v1/reports/77", headers={**auth["reader"], "Accept": "text/html"})
+    assert missing.status_code == 404
+
+
+def _bad_attainment(data: dict[str, Any]) -> None:
+    data["rows"][0]["attainment"] = 2.0
+
+
+def _no_kind(data: dict[str, Any]) -> None:
+    del data["kind"]
+
+
+def _bad_device(data: dict[str, Any]) -> None:
+    data["rows"][0]["placement"]["groups"][0]["devices"] = [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "extra", "field"),
+    [
+        (_bad_attainment, {}, "data.rows[0].attainment"),
+        (_no_kind, {}, "data.kind"),
+        (_bad_device, {}, "data.rows[0].placement.groups[0].devices"),
+        (lambda d: None, {"kind": "replan"}, "kind"),
+        (lambda d: None, {"title": ""}, "title"),
+    ],
+)
+def test_bad_report_is_refused(
+    client: FlaskClient,
+    engine: Engine,
+    auth: dict[str, dict[str, str]],
+    compare: CompareReport,
+    edit: Any,
+    extra: dict[str, Any],
+    field: str,
+) -> None:
+    data = compare.to_json()
+    edit(data)
+    response = client.post("/v1/reports", json={"data": data, **extra}, headers=auth["admin"])
+    assert response.status_code == 422, response.get_json()
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.get_json()
+    assert problem["field"] == field, problem
+    assert count(engine) == 0
