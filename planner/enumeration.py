@@ -376,10 +376,18 @@ def enumerate_placements(
         unique = unique[: options.max_candidates]
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
     solving = progress
+    screened: dict[Block, BlockResult] = {}
     if _screens(scorer, options, unique):
-        unique = _screen(unique, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs)
+        unique, screened = _screen(
+            unique, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
+        )
         solving = _scaled(progress, 0.5, 1.0)
     results = _solve_blocks(unique, scorer, options, deadline, solving, logs)
+    for block in unique:
+        if block not in results and block in screened:
+            # out of time after screening: its screening plan, scored on the whole workload
+            results[block] = _rescore(scorer, screened[block])
+            logs.append(f"{block.describe()}: screening plan kept (time limit)")
     best: tuple[int, list[BlockResult]] | None = None
     for per_bucket in candidates:
         choice = _best_combination(per_bucket, results, cluster)
@@ -455,9 +463,9 @@ def _screen(
     deadline: float,
     progress: Progress | None,
     logs: list[str],
-) -> list[Block]:
+) -> tuple[list[Block], dict[Block, BlockResult]]:
     """The ``screen_keep`` blocks of each bucket and device share that serve
-    the most on the screening workload."""
+    the most on the screening workload, and the screening results."""
     sample = screening_workload(scorer.case.workload, options.screen_share)
     screener = Scorer(scorer.cluster, scorer.models, sample, scorer.options)
     results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
@@ -470,7 +478,14 @@ def _screen(
         f"screening on {sample.num_requests} of {scorer.case.workload.num_requests} requests: "
         f"kept {len(kept)} of {len(blocks)} blocks"
     )
-    return sorted(kept)
+    return sorted(kept), results
+
+
+def _rescore(scorer: Scorer, result: BlockResult) -> BlockResult:
+    """A block's plan scored by ``scorer``; marked as timed out."""
+    block = result.block
+    layout = Layout((block.config,) * block.num_groups, result.hosted)
+    return BlockResult(block, scorer.served(layout), result.hosted, True)
 
 
 def _best_combination(

@@ -32,7 +32,7 @@ from planner.scoring import Counts, Layout, Scorer, layout_placement
 from planner.solution import SolveResult, relative_gap
 from planner.validation import validate, validate_group
 
-SEED_SHARE = 0.25
+SEED_SHARE = 0.5
 """Most of the time limit the greedy seed may use."""
 
 Progress = Callable[[float, str], None]

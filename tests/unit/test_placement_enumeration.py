@@ -4,10 +4,12 @@ layout, and the search end to end."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
+from planner import enumeration
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.enumeration import (
     Block,
@@ -149,3 +151,25 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     assert not any(line.startswith("screening on ") for line in full.log)
     assert screened.blocks_total < full.blocks_total
     assert screened.served.sum() >= 0.98 * full.served.sum()
+
+
+def test_out_of_time_after_screening_keeps_the_screening_plans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    models = [model(f"m{i}", latency_s=0.05, weight_bytes=3 * GB) for i in range(4)]
+    traffic = workload({m.name: 60.0 for m in models}, cv=3.0, duration_s=30)
+    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    real = enumeration._solve_blocks
+    calls: list[int] = []
+
+    def screening_only(blocks: list, *args: Any) -> dict:
+        calls.append(len(blocks))
+        return real(blocks, *args) if len(calls) == 1 else {}  # the full pass runs out of time
+
+    monkeypatch.setattr(enumeration, "_solve_blocks", screening_only)
+    found = enumerate_placements(scorer, SolveOptions(screen_keep=1))
+    assert len(calls) == 2 and found.timed_out
+    assert any(line.endswith("screening plan kept (time limit)") for line in found.log)
+    validate(scorer.cluster, models, found.placement)
+    result = simulate(scorer.cluster, models, found.placement, traffic)
+    assert scorer.attainment(found.served) == result.attainment > 0
