@@ -35,7 +35,7 @@ import numpy as np
 
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.profiles import model_set, reference_latency_s
-from planner.solution import SolveResult
+from planner.solution import SolveResult, SolveTimeoutError
 from planner.solve import solve
 from planner.workload import ProcessSpec, process_workload
 
@@ -153,7 +153,11 @@ def table(quick: bool) -> None:
             baseline, _, _ = timed("sr", models, devices, workload, limit_s)
             cells = []
             for solver in TABLE_SOLVERS:
-                result, _, _ = timed(solver, models, devices, workload, limit_s)
+                try:
+                    result, _, _ = timed(solver, models, devices, workload, limit_s)
+                except SolveTimeoutError:
+                    cells.append(f"{'timeout':>10}")
+                    continue
                 cells.append(f"{result.attainment / max(baseline.attainment, 1e-9):>9.3f}x")
             print(f"  {name:4} {cv:>4g} {baseline.attainment:>7.4f} " + " ".join(cells))
 
