@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["simulator", "autoparallel", "placement"]
+BENCHMARKS: list[str] = ["simulator", "autoparallel", "placement", "executor_overhead", "fidelity"]
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,10 @@ every stage ``s`` of a batch starts at ``max(end of stage s - 1,
 free[s])``. The request is admitted only if, with it, every waiting batch
 meets its deadline (batches already predicted late do not count: they
 cannot be saved by rejecting newcomers); otherwise it is rejected at once
-and changes nothing.
+and changes nothing. An idle group admits every request: rejecting it would
+save no other request, and running it refreshes a latency estimate that may
+be stale (one measured under contention would otherwise reject a model's
+requests forever, since only executed batches update it).
 
 Waiting batches run in policy order: ``"fcfs"`` (formation order, as the
 simulator) or ``"edf"`` (earliest deadline first). Batches that have started
@@ -122,7 +125,8 @@ class Schedule(Generic[M]):
             end <= batch.deadline_s or id(batch) in late
             for end, batch in zip(ends, waiting, strict=True)
         )
-        return ends[waiting.index(candidate)], met
+        idle = not self.started and not self.waiting
+        return ends[waiting.index(candidate)], met or idle
 
     def _ordered(self, batches: list[Batch[M]]) -> list[Batch[M]]:
         if self.policy == "edf":

@@ -82,14 +82,19 @@ def test_queued_requests_are_batched_and_answered_with_their_own_rows(
 def test_a_request_that_cannot_meet_its_slo_is_rejected_at_once(
     host: Host, runtime: ModelRuntime, group: GroupServer
 ) -> None:
-    runtime.slo_s = 1e-6
-    try:
-        with pytest.raises(ServeError) as caught:
-            host.submit("m", tokens(1))
-    finally:
-        runtime.slo_s = 30.0
+    with gated(runtime) as held:
+        running = host.submit("m", tokens(1))
+        assert held.wait(10)  # busy: a request now queues behind a running batch
+        runtime.slo_s = 1e-6
+        try:
+            with pytest.raises(ServeError) as caught:
+                host.submit("m", tokens(1))
+        finally:
+            runtime.slo_s = 30.0
+        assert group.schedule.waiting == []  # the rejected request left no trace
     assert caught.value.status == 429 and caught.value.kind == "slo-unattainable"
-    assert group.idle
+    assert caught.value.retry_after_s is not None
+    assert running.done.wait(30) and running.error is None
 
 
 def test_stopping_a_group_answers_waiting_requests_with_a_retryable_error(

@@ -1,0 +1,94 @@
+"""Replay a workload against an inference endpoint (a router or an agent),
+open loop: request ``i`` is sent at ``arrivals_s[i]`` after the start
+whatever happened to the earlier ones, and its latency is measured by the
+client, from its send time to the end of the answer.
+
+A request *attains* its SLO when it is answered 200 within ``slo_s``;
+attainment is the fraction of requests that do (1.0 for none).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from planner.domain import Workload
+
+TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What happened to one replayed request (``status`` 0: no answer)."""
+
+    model: str
+    arrival_s: float
+    status: int
+    latency_s: float
+    slo_s: float
+
+    @property
+    def attained(self) -> bool:
+        return self.status == 200 and self.latency_s <= self.slo_s
+
+
+def post_json(url: str, body: Mapping[str, object]) -> int:
+    """POST and read the answer; its HTTP status (0 when unreachable)."""
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.read()
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def replay(
+    base_url: str,
+    workload: Workload,
+    slo_s: Mapping[str, float],
+    *,
+    rows: int = 1,
+    max_workers: int = 64,
+) -> list[Sent]:
+    """Send every request of ``workload`` to ``{base_url}/v1/infer/<model>``
+    (``rows`` random sequences each) at its arrival time; results in
+    arrival order."""
+    results: list[Sent | None] = [None] * workload.num_requests
+    lock = threading.Lock()
+
+    def send(i: int, model: str, arrival_s: float) -> None:
+        begin = time.perf_counter()
+        status = post_json(
+            f"{base_url.rstrip('/')}/v1/infer/{model}", {"num_sequences": rows, "seed": i}
+        )
+        sent = Sent(model, arrival_s, status, time.perf_counter() - begin, slo_s[model])
+        with lock:
+            results[i] = sent
+
+    with ThreadPoolExecutor(max_workers) as pool:
+        start = time.perf_counter()
+        for i, (arrival, model_id) in enumerate(
+            zip(workload.arrivals_s, workload.model_ids, strict=True)
+        ):
+            delay = start + float(arrival) - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, i, workload.model_names[model_id], float(arrival))
+    return [sent for sent in results if sent is not None]
+
+
+def attainment(sent: Sequence[Sent]) -> float:
+    """Fraction of requests answered 200 within their SLO."""
+    return sum(s.attained for s in sent) / len(sent) if sent else 1.0
