@@ -5,6 +5,8 @@ rendering lives in :mod:`api.reporting`.
 
 - :func:`build_compare` → :class:`CompareReport` (:mod:`planner.reports.compare`).
 - :func:`build_replan` → :class:`ReplanReport` (:mod:`planner.reports.replan`).
+- :func:`from_experiment` reads the re-placement experiment's JSON data
+  (:mod:`planner.replan_experiment`) as a :class:`ReplanReport`.
 - :func:`parse_report` reads any report's JSON form by its ``kind``.
 """
 
@@ -21,13 +23,20 @@ from planner.reports.compare import (
     solver_row,
 )
 from planner.reports.data import SWEEP_AXES, CompareReport, DeviceUse, SolverRow, Sweep
+from planner.reports.experiment import from_experiment, with_timelines
 from planner.reports.replan import (
     STRATEGIES,
     ReplanCase,
     ReplanSettings,
     build_replan,
 )
-from planner.reports.replan_data import CapacityRow, ReplanReport, StrategyTimeline, SwitchLoss
+from planner.reports.replan_data import (
+    CapacityRow,
+    KnobSweep,
+    ReplanReport,
+    StrategyTimeline,
+    SwitchLoss,
+)
 
 __all__ = [
     "REPORT_KINDS",
@@ -38,6 +47,7 @@ __all__ = [
     "CompareReport",
     "CompareSettings",
     "DeviceUse",
+    "KnobSweep",
     "ReplanCase",
     "ReplanReport",
     "ReplanSettings",
@@ -49,9 +59,11 @@ __all__ = [
     "build_compare",
     "build_replan",
     "device_uses",
+    "from_experiment",
     "parse_report",
     "parse_solvers",
     "solver_row",
+    "with_timelines",
 ]
 
 Report = CompareReport | ReplanReport

@@ -4,6 +4,7 @@ plus its JSON and CSV data."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,10 @@ from planner.report import (
     Report,
     build_compare,
     build_replan,
+    from_experiment,
     parse_report,
     parse_solvers,
+    with_timelines,
 )
 from planner.workload import load_workload
 
@@ -233,17 +236,20 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
 
 
 @report.command("replan")
-@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
+@click.option("--cluster", "cluster_path", type=_FILE, help="Cluster JSON (with --models).")
 @click.option(
     "--models",
     "models_paths",
     type=_FILE,
     multiple=True,
-    required=True,
     help="Models JSON; repeat with --workload for several cases (paired in order).",
 )
+@click.option("--workload", "workload_paths", type=_FILE, multiple=True, help="Workload file.")
 @click.option(
-    "--workload", "workload_paths", type=_FILE, multiple=True, required=True, help="Workload file."
+    "--experiment",
+    "experiment_path",
+    type=_FILE,
+    help="The re-placement experiment's JSON: its capacity table and sweeps.",
 )
 @click.option(
     "--strategies",
@@ -251,25 +257,11 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     show_default=True,
     help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
 )
-@click.option(
-    "--window",
-    type=_POSITIVE,
-    default=60.0,
-    show_default=True,
-    help="Window (s).",
-)
+@click.option("--window", type=_POSITIVE, default=60.0, show_default=True, help="Window (s).")
 @click.option("--solver", default="greedy", show_default=True, help="Solver of every plan.")
+@click.option("--time-limit", type=_POSITIVE, help="Seconds per solve [10; quick 3].")
 @click.option(
-    "--time-limit",
-    type=_POSITIVE,
-    help="Seconds per solve [10; quick 3].",
-)
-@click.option(
-    "--rate-scale",
-    type=_POSITIVE,
-    default=1.0,
-    show_default=True,
-    help="Rate scale of the timelines.",
+    "--rate-scale", type=_POSITIVE, default=1.0, show_default=True, help="Timelines' rate scale."
 )
 @click.option(
     "--target",
@@ -282,7 +274,7 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     "--capacity/--no-capacity",
     default=True,
     show_default=True,
-    help="Search each strategy's max rate scale.",
+    help="Search each strategy's max rate scale (off with --experiment).",
 )
 @click.option(
     "--forecaster", default="ewma", show_default=True, help="last, ewma[:alpha], seasonal:period."
@@ -291,9 +283,10 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
 @click.option("--title", default="Static vs re-placement", show_default=True)
 @run_options
 def replan_command(
-    cluster_path: str,
+    cluster_path: str | None,
     models_paths: tuple[str, ...],
     workload_paths: tuple[str, ...],
+    experiment_path: str | None,
     strategies: str,
     window: float,
     solver: str,
@@ -302,16 +295,32 @@ def replan_command(
     target: float,
     capacity: bool,
     forecaster: str,
-    max_batch: int,
-    seed: int,
     quick: bool,
     title: str,
+    max_batch: int,
+    seed: int,
     out: str,
 ) -> None:
     """Static plan against periodic and forecast-triggered re-placement:
-    capacity at the target attainment, attainment over time, lost service."""
+    capacity at the target attainment, attainment over time, lost service.
+    Runs the cases given by --cluster/--models/--workload, renders the data
+    of --experiment, or both in one report."""
     if len(models_paths) != len(workload_paths):
         raise click.UsageError("give one --workload for every --models (they pair in order)")
+    if not models_paths and experiment_path is None:
+        raise click.UsageError("give --experiment, or --cluster with --models and --workload")
+    experiment = None
+    if experiment_path is not None:
+        try:
+            experiment = from_experiment(read_json(experiment_path))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--experiment") from None
+    if not models_paths:
+        assert experiment is not None
+        _write(dataclasses.replace(experiment, title=title), out)
+        return
+    if cluster_path is None:
+        raise click.UsageError("--cluster is required with --models")
     cluster = load(cluster_path, Cluster.from_json)
     cases = [_case(cluster, m, w) for m, w in zip(models_paths, workload_paths, strict=True)]
     changes: dict[str, Any] = {
@@ -320,7 +329,7 @@ def replan_command(
         "solver": solver,
         "rate_scale": rate_scale,
         "target_attainment": target,
-        "capacity": capacity,
+        "capacity": capacity and experiment is None,
         "forecaster": forecaster,
         "max_batch": max_batch,
         "seed": seed,
@@ -330,4 +339,4 @@ def replan_command(
     settings = _run(lambda: ReplanSettings.quick(**changes) if quick else ReplanSettings(**changes))
     with progress_bar("re-placing") as progress:
         result = _run(lambda: build_replan(cases, settings, title=title, progress=progress))
-    _write(result, out)
+    _write(result if experiment is None else with_timelines(experiment, result), out)

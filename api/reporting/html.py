@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from api.reporting.figures import model_colours, placement_svg, series_colours, sweep_svg
-from api.reporting.replan_figures import capacity_svg, losses_svg, timeline_svg
+from api.reporting.replan_figures import capacity_svg, knob_svg, losses_svg, timeline_svg
 from api.reporting.tables import (
     CAPACITY_COLUMNS,
     COMPARE_COLUMNS,
@@ -193,6 +193,17 @@ def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
         )
         for case in inputs.get("cases", [])
     ]
+    experiment = inputs.get("experiment", {})
+    if experiment:
+        items.append(
+            (
+                "Experiment",
+                f"model sets {', '.join(experiment.get('model_sets', []))} on workloads "
+                f"{', '.join(experiment.get('workloads', []))}, "
+                f"{experiment.get('duration_s', 0):g} s traces, windows of "
+                f"{experiment.get('window_s', 0):g} s, solver {experiment.get('solver', '?')}",
+            )
+        )
     settings = inputs.get("settings", {})
     if settings:
         items.append(
@@ -209,23 +220,37 @@ def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
 def replan_html(report: ReplanReport) -> str:
     """The re-placement page: capacity, then per case the timeline, the
     losses per switch and the tables."""
-    strategies = list(dict.fromkeys([t.strategy for t in report.timelines]))
-    strategies += [r.strategy for r in report.capacity if r.strategy not in strategies]
+    strategies = list(
+        dict.fromkeys(
+            [
+                *(t.strategy for t in report.timelines),
+                *(r.strategy for r in report.capacity),
+                *(s for sweep in report.sweeps for s in sweep.ratio_to_static),
+            ]
+        )
+    )
     colours = series_colours(strategies)
     target = f"{100 * report.target_attainment:g}%"
     body = [definition_list(replan_inputs(report.inputs))]
     if report.capacity:
         body += [
             '<h2 id="capacity-heading">Capacity</h2>',
-            f"<p>Largest rate scale each strategy sustains with at least {target} of requests "
-            "within SLO; ratio to the static plan; switches and lost service at that scale.</p>",
+            f"<p>Largest load each strategy sustains with at least {target} of requests "
+            "within SLO; ratio to the static plan; switches and lost service at that load.</p>",
             table("capacity", CAPACITY_COLUMNS, report.capacity),
             figure_html(
                 "capacity-figure",
                 capacity_svg(report.capacity, report.target_attainment, colours),
-                f"Max rate scale at {target} attainment, per model set and workload.",
+                f"Max rate at {target} attainment, per model set and workload.",
             ),
         ]
+    if report.sweeps:
+        body += ['<h2 id="knobs-heading">Capacity sweeps</h2>', '<div class="figures">']
+        body += [
+            figure_html(f"knob-{s.knob}", knob_svg(s, colours), f"{s.note}; dashed: static.")
+            for s in report.sweeps
+        ]
+        body.append("</div>")
     for n, case in enumerate(report.cases):
         timelines = [t for t in report.timelines if t.case == case]
         switches = [(t.strategy, s) for t in timelines for s in t.switches]

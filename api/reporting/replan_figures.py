@@ -6,7 +6,9 @@
 - :func:`timeline_svg`: attainment (%) window by window for every strategy
   of one case, a triangle on a line where that strategy switched placement;
 - :func:`losses_svg`: service lost at every switch (replica-seconds spent
-  loading) against the switch time, per strategy.
+  loading) against the switch time, per strategy;
+- :func:`knob_svg`: capacity relative to the static plan as one knob of
+  the experiment (devices, SLO scale, CV) varies.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from api.reporting.svg import figure, to_svg
-from planner.report import CapacityRow, StrategyTimeline
+from planner.report import CapacityRow, KnobSweep, StrategyTimeline
 
 
 def capacity_svg(rows: Sequence[CapacityRow], target: float, colours: dict[str, str]) -> str:
-    """Grouped bars of ``max_rate_scale`` (module docstring)."""
+    """Grouped bars of ``max_rate`` (module docstring)."""
     groups = list(dict.fromkeys((r.model_set, r.workload) for r in rows))
     strategies = list(dict.fromkeys(r.strategy for r in rows))
     width = 0.8 / len(strategies)
@@ -40,11 +42,11 @@ def capacity_svg(rows: Sequence[CapacityRow], target: float, colours: dict[str, 
                     continue
                 x = g - 0.4 + (i + 0.5) * width
                 label = strategy if g == 0 else None
-                ax.bar(x, row.max_rate_scale, width=width, color=colours[strategy], label=label)
+                ax.bar(x, row.max_rate, width=width, color=colours[strategy], label=label)
                 if row.ratio_to_static is not None:
                     ax.text(
                         x,
-                        row.max_rate_scale,
+                        row.max_rate,
                         f"{row.ratio_to_static:.2f}x",
                         ha="center",
                         va="bottom",
@@ -52,7 +54,8 @@ def capacity_svg(rows: Sequence[CapacityRow], target: float, colours: dict[str, 
                     )
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([f"{m} / {w}" for m, w in groups])
-        ax.set_ylabel(f"Max rate scale at {100 * target:g}% attainment")
+        units = sorted({r.rate_unit for r in rows})
+        ax.set_ylabel(f"Max rate ({', '.join(units)}) at {100 * target:g}% attainment")
         ax.set_title("Capacity (labels: ratio to static)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return to_svg(fig, "capacity")
@@ -102,3 +105,19 @@ def losses_svg(case: str, timelines: Sequence[StrategyTimeline], colours: dict[s
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return to_svg(fig, f"losses-{case}")
+
+
+def knob_svg(sweep: KnobSweep, colours: dict[str, str]) -> str:
+    """Ratio of each strategy's capacity to the static plan's against the
+    knob's values; the static plan is the dashed line at 1."""
+    with figure(4.2, 3.0) as fig:
+        ax = fig.add_subplot()
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8)
+        for strategy, series in sweep.ratio_to_static.items():
+            y = [np.nan if r is None else r for r in series]
+            ax.plot(sweep.values, y, marker="o", color=colours[strategy], label=strategy)
+        ax.set_xlabel(sweep.knob)
+        ax.set_ylabel("Capacity / static")
+        ax.set_title(f"Capacity vs {sweep.knob}")
+        ax.legend(fontsize=7)
+        return to_svg(fig, f"knob-{sweep.knob}")

@@ -121,7 +121,8 @@ CAPACITY_COLUMNS: tuple[Column[CapacityRow], ...] = (
     Column("model_set", lambda r: r.model_set),
     Column("workload", lambda r: r.workload),
     Column("strategy", lambda r: r.strategy),
-    Column("max_rate_scale", lambda r: r.max_rate_scale, fixed(3)),
+    Column("max_rate", lambda r: r.max_rate, fixed(3)),
+    Column("unit", lambda r: r.rate_unit),
     Column("ratio_to_static", lambda r: r.ratio_to_static, fixed(2)),
     Column("switches", lambda r: r.switches),
     Column("lost_replica_s", lambda r: r.lost_replica_s, fixed(1)),
@@ -159,13 +160,19 @@ def raw_csv(columns: Sequence[Column[R]], rows: Sequence[R]) -> str:
 
 def replan_csv_files(report: ReplanReport) -> dict[str, str]:
     """``capacity.csv``, ``timelines.csv`` (one line per case, strategy and
-    window) and ``switches.csv``."""
+    window), ``switches.csv`` and ``capacity_sweeps.csv``."""
     windows = [
         (t.case, t.strategy, j, j * t.window_s, a)
         for t in report.timelines
         for j, a in enumerate(t.window_attainment)
     ]
     switches = [(t.case, t.strategy, s) for t in report.timelines for s in t.switches]
+    ratios = [
+        (sweep.knob, value, strategy, series[i])
+        for sweep in report.sweeps
+        for strategy, series in sweep.ratio_to_static.items()
+        for i, value in enumerate(sweep.values)
+    ]
     return {
         "capacity.csv": raw_csv(CAPACITY_COLUMNS, report.capacity),
         "timelines.csv": csv_text(("case", "strategy", "window", "start_s", "attainment"), windows),
@@ -176,4 +183,5 @@ def replan_csv_files(report: ReplanReport) -> dict[str, str]:
                 for case, strategy, s in switches
             ],
         ),
+        "capacity_sweeps.csv": csv_text(("knob", "value", "strategy", "ratio_to_static"), ratios),
     }

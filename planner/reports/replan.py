@@ -298,7 +298,7 @@ def capacity_rows(
                 model_set=case.model_set,
                 workload=case.workload_name,
                 strategy=strategy,
-                max_rate_scale=scale,
+                max_rate=scale,
                 ratio_to_static=scale / static if static > 0 else None,
                 switches=len(losses),
                 lost_replica_s=sum(loss.lost_replica_s for loss in losses),

@@ -5,6 +5,7 @@ against periodic and forecast-triggered re-placement.
   target attainment on one model set and workload (the experiment's table).
 - :class:`StrategyTimeline`: one strategy's attainment window by window,
   with the switches it made and what each cost (:class:`SwitchLoss`).
+- :class:`KnobSweep`: capacity relative to static as one knob varies.
 
 Attainments are fractions in [0, 1], times in seconds. JSON forms come from
 :mod:`planner.reports.codec`.
@@ -21,22 +22,45 @@ from planner.reports.codec import decode, encode_fields
 
 @dataclass(frozen=True)
 class CapacityRow:
-    """``max_rate_scale``: the largest rate scale at which ``strategy`` kept
-    attainment at or above the report's target on ``workload`` with
-    ``model_set`` (0.0 when even the smallest scale tried failed);
+    """``max_rate``: the largest load at which ``strategy`` kept attainment at
+    or above the report's target on ``workload`` with ``model_set``, in
+    ``rate_unit`` (``"x"``: a scale of the workload's rates; ``"req/s"``:
+    requests per second); 0.0 when even the smallest load tried failed.
     ``ratio_to_static`` divides it by the static plan's (None without a
     static row or when that is 0). ``switches`` and ``lost_replica_s``
     (replica-seconds of lost service while loading) are those of the run at
-    ``max_rate_scale``. ``note`` says how switching was counted."""
+    ``max_rate``. ``note`` says how switching was counted."""
 
     model_set: str
     workload: str
     strategy: str
-    max_rate_scale: float
+    max_rate: float
     ratio_to_static: float | None
     switches: int
     lost_replica_s: float
     note: str = ""
+    rate_unit: str = "x"
+
+
+@dataclass(frozen=True)
+class KnobSweep:
+    """Capacity as one knob of the experiment varies (``devices``,
+    ``slo_scale``, ``cv``): ``ratio_to_static[strategy][i]`` at
+    ``values[i]`` (None where the static plan sustained nothing)."""
+
+    knob: str
+    values: tuple[float, ...]
+    ratio_to_static: Mapping[str, tuple[float | None, ...]]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for strategy, series in self.ratio_to_static.items():
+            if len(series) != len(self.values):
+                raise ValueError(
+                    f"ratio_to_static.{strategy}: has {len(series)} points for "
+                    f"{len(self.values)} values"
+                )
+        object.__setattr__(self, "ratio_to_static", dict(self.ratio_to_static))
 
 
 @dataclass(frozen=True)
@@ -78,14 +102,16 @@ class StrategyTimeline:
 @dataclass(frozen=True)
 class ReplanReport:
     """Static against re-placement: the capacity table at
-    ``target_attainment`` and the timelines, with ``inputs`` describing
-    what was compared (JSON data for the report's header)."""
+    ``target_attainment``, the timelines and the capacity sweeps, with
+    ``inputs`` describing what was compared (JSON data for the report's
+    header)."""
 
     title: str
     inputs: Mapping[str, Any]
     target_attainment: float
     capacity: tuple[CapacityRow, ...]
     timelines: tuple[StrategyTimeline, ...]
+    sweeps: tuple[KnobSweep, ...] = ()
     kind: str = "replan"
 
     def __post_init__(self) -> None:

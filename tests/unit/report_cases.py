@@ -1,8 +1,11 @@
 """A tiny instance for the report tests: 4 devices of 5 GiB, two 2 GiB
 models (100 ms on one device) and one with an activation workspace, Gamma
-traffic with CV 2 for 30 s."""
+traffic with CV 2 for 30 s; and re-placement experiment data in the form
+planner.replan_experiment writes."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from planner.domain import (
     Cluster,
@@ -71,3 +74,39 @@ def result_of(plan: Placement | TimedPlan, wall_s: float = 0.5) -> SolveResult:
     return SolveResult(
         placement=plan, attainment=attainment, solver="greedy", status="heuristic", wall_s=wall_s
     )
+
+
+def experiment_row(strategy: str, rate: float, ratio: float | None, **extra: Any) -> dict[str, Any]:
+    """A row as planner.replan_experiment writes it (the fields read here)."""
+    return {
+        "model_set": "s1",
+        "devices": 8,
+        "workload": "synthetic",
+        "strategy": strategy,
+        "kind": extra.pop("kind", "replan"),
+        "forecaster": extra.pop("forecaster", None),
+        "switching": extra.pop("switching", "real"),
+        "max_rate_rps": rate,
+        "ratio_to_static": ratio,
+        "switches": 4,
+        "lost_replica_s": 12.5,
+        "probes": [[rate, 0.995]],
+        **extra,
+    }
+
+
+EXPERIMENT = {
+    "kind": "replan-experiment",
+    "target_attainment": 0.99,
+    "config": {"model_sets": ["s1"], "workloads": ["synthetic"]},
+    "rows": [
+        experiment_row("static", 40.0, 1.0, kind="static", switching=None),
+        experiment_row("periodic/forecast", 48.0, 1.2, forecaster="ewma(0.5)"),
+        experiment_row("clockwork++ (free)", 44.0, 1.1, kind="clockwork++", switching="free"),
+    ],
+    "sweeps": [
+        {**experiment_row("periodic/oracle", 30.0, 1.5), "knob": "cv", "value": 4.0},
+        {**experiment_row("periodic/oracle", 30.0, 1.25), "knob": "cv", "value": 1.0},
+        {**experiment_row("static", 0.0, None), "knob": "devices", "value": 16},
+    ],
+}

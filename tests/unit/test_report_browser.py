@@ -108,4 +108,4 @@ def test_chromium_renders_the_replan_page(tmp_path: Path) -> None:
     tables = [(t["id"], t["rows"]) for t in probe["tables"]]
     assert tables == [("capacity", 2), ("strategies-0", 2), ("switches-0", 1)]
     assert all(t["width"] > 300 for t in probe["tables"])
-    check_figures(probe["figures"], ["capacity-figure", "timeline-0", "losses-0"])
+    check_figures(probe["figures"], ["capacity-figure", "knob-cv", "timeline-0", "losses-0"])

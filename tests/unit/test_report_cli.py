@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from api.cli import main
 from planner.domain import Placement
 from planner.simulator import simulate
-from tests.unit.report_cases import CLUSTER, MODELS, WORK
+from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, WORK
 
 
 def write_inputs(folder: Path) -> list[str]:
@@ -121,3 +121,21 @@ def test_replan_pairs_models_and_workloads(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [*args, "--strategies", "static,hope"])
     assert result.exit_code == 1
     assert "strategies: unknown strategy 'hope'" in result.output
+
+
+def test_replan_renders_experiment_data(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(EXPERIMENT))
+    out = tmp_path / "out"
+    args = ["report", "replan", "--experiment", str(path), "--title", "Exp", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert data["title"] == "Exp"
+    assert [row["max_rate"] for row in data["capacity"]] == [40.0, 48.0, 44.0]
+    path.write_text(json.dumps({**EXPERIMENT, "rows": [{"model_set": "s1"}]}))
+    result = CliRunner().invoke(main, ["report", "replan", "--experiment", str(path)])
+    assert result.exit_code == 2
+    assert "experiment.rows[0].devices: is required" in result.output
+    result = CliRunner().invoke(main, ["report", "replan"])
+    assert result.exit_code == 2 and "give --experiment, or --cluster" in result.output

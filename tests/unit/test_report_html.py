@@ -21,6 +21,7 @@ from planner.domain import TimedPlan
 from planner.report import (
     CapacityRow,
     CompareReport,
+    KnobSweep,
     ReplanReport,
     StrategyTimeline,
     Sweep,
@@ -219,18 +220,19 @@ def sample_replan() -> ReplanReport:
         CapacityRow("s1", "trace", "static", 2.0, 1.0, 0, 0.0),
         CapacityRow("s1", "trace", "periodic/oracle", 2.5, 1.25, 1, 6.0),
     )
-    return ReplanReport("Re-placement", {}, 0.99, capacity, timelines)
+    sweeps = (KnobSweep("cv", (1.0, 4.0), {"periodic/oracle": (1.1, None)}, "relative"),)
+    return ReplanReport("Re-placement", {}, 0.99, capacity, timelines, sweeps)
 
 
 def test_replan_page_and_files(tmp_path: Path) -> None:
     report = sample_replan()
     text = render_html(report)
     page = Page(text)
-    assert page.figures == ["capacity-figure", "timeline-0", "losses-0"]
-    assert page.svgs_in_figures == 3
+    assert page.figures == ["capacity-figure", "knob-cv", "timeline-0", "losses-0"]
+    assert page.svgs_in_figures == 4
     assert all(url.startswith("#") for url in page.urls)
     capacity, strategies, switches = page.rows[:2], page.rows[2:4], page.rows[4:]
-    assert capacity[1][:5] == ["s1", "trace", "periodic/oracle", "2.500", "1.25"]
+    assert capacity[1][:6] == ["s1", "trace", "periodic/oracle", "2.500", "x", "1.25"]
     assert strategies == [
         ["static", "97.00%", "0", "0", "0.0", "0", ""],
         ["periodic/oracle", "98.50%", "1", "3", "6.0", "7", ""],
@@ -239,10 +241,16 @@ def test_replan_page_and_files(tmp_path: Path) -> None:
     paths = write_report(report, tmp_path)
     assert sorted(paths) == [
         "capacity.csv",
+        "capacity_sweeps.csv",
         "report.html",
         "report.json",
         "switches.csv",
         "timelines.csv",
+    ]
+    ratios = list(csv.reader(io.StringIO(paths["capacity_sweeps.csv"].read_text())))
+    assert ratios[1:] == [
+        ["cv", "1.0", "periodic/oracle", "1.1"],
+        ["cv", "4.0", "periodic/oracle", ""],
     ]
     timeline_rows = list(csv.reader(io.StringIO(paths["timelines.csv"].read_text())))
     assert timeline_rows[1] == ["s1 / trace @ rate x1", "static", "0", "0.0", ""]

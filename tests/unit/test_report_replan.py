@@ -17,12 +17,14 @@ from planner.report import (
     ReplanSettings,
     SwitchLoss,
     build_replan,
+    from_experiment,
     parse_report,
+    with_timelines,
 )
 from planner.reports.replan import Run, run_strategy, scaled, switch_losses, timeline
 from planner.simulator import SimOptions, simulate
 from tests.unit.placement_cases import GB
-from tests.unit.report_cases import CLUSTER, MODELS, P11, P12, PLACEMENT, WORK
+from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, P11, P12, PLACEMENT, WORK
 
 SLOW_LOADS = dataclasses.replace(CLUSTER, load_bw_bytes_per_s=1e9)
 LOAD_2GB_S = 2 * GB / 1e9
@@ -88,10 +90,10 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
         s.start_s for s in lines["clockwork-free"].switches
     ]
     rows = {r.strategy: r for r in report.capacity}
-    static = rows["static"].max_rate_scale
+    static = rows["static"].max_rate
     assert static > 0 and rows["static"].ratio_to_static == 1.0
     for row in rows.values():
-        assert row.ratio_to_static == pytest.approx(row.max_rate_scale / static)
+        assert row.ratio_to_static == pytest.approx(row.max_rate / static)
     assert rows["clockwork-free"].note.startswith("switches at no cost")
 
 
@@ -153,3 +155,56 @@ def test_no_cases_and_bad_json() -> None:
     data.update(capacity=[], timelines=[])
     with pytest.raises(ValueError, match=r"^report\.target_attainment: must be in \(0, 1\]"):
         parse_report(data)
+
+
+def test_experiment_data_becomes_a_report() -> None:
+    report = from_experiment(EXPERIMENT)
+    assert report.target_attainment == 0.99 and report.timelines == ()
+    assert [(r.strategy, r.max_rate, r.ratio_to_static, r.rate_unit) for r in report.capacity] == [
+        ("static", 40.0, 1.0, "req/s"),
+        ("periodic/forecast", 48.0, 1.2, "req/s"),
+        ("clockwork++ (free)", 44.0, 1.1, "req/s"),
+    ]
+    assert report.capacity[0].model_set == "s1 (8 dev)"
+    assert [r.note for r in report.capacity] == [
+        "",
+        "forecaster ewma(0.5)",
+        "switches at no cost (as published)",
+    ]
+    cv, devices = report.sweeps
+    assert (cv.knob, cv.values, dict(cv.ratio_to_static)) == (
+        "cv",
+        (1.0, 4.0),
+        {"periodic/oracle": (1.25, 1.5)},
+    )
+    assert dict(devices.ratio_to_static) == {"static": (None,)}
+    merged = with_timelines(
+        report,
+        build_replan([CASE], dataclasses.replace(SETTINGS, strategies=("static",), capacity=False)),
+    )
+    assert merged.capacity == report.capacity and len(merged.timelines) == 1
+    assert merged.target_attainment == 0.99
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(kind="compare"), "experiment.kind: must be 'replan-experiment'"),
+        (
+            lambda d: d["rows"][1].pop("max_rate_rps"),
+            "experiment.rows[1].max_rate_rps: is required",
+        ),
+        (
+            lambda d: d["rows"][0].update(switches="many"),
+            "experiment.rows[0].switches: must be a number",
+        ),
+        (lambda d: d["sweeps"][2].pop("knob"), "experiment.sweeps[2].knob: is required"),
+        (lambda d: d.update(rows={}), "experiment.rows: must be a list"),
+    ],
+)
+def test_malformed_experiment(edit: Any, message: str) -> None:
+    data = json.loads(json.dumps(EXPERIMENT))
+    edit(data)
+    with pytest.raises(ValueError) as error:
+        from_experiment(data)
+    assert str(error.value).startswith(message)
