@@ -6,7 +6,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["simulator", "autoparallel", "placement", "executor_overhead", "fidelity"]
+BENCHMARKS: list[str] = [
+    "simulator",
+    "autoparallel",
+    "placement",
+    "executor_overhead",
+    "fidelity",
+    "replan",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,9 @@ largest value at which SLO attainment stays at or above a target.
 
 ``evaluate(scale)`` returns the attainment at ``scale`` (the strategy plans
 for and is scored on the workload with every rate times ``scale``). From
-``start`` the search doubles (or halves) until it brackets the target, then
+``start`` the search multiplies (or divides) the scale by ``factor`` (2 by
+default; less when ``start`` is already a good guess) until it brackets the
+target, then
 bisects geometrically until ``high / low <= 1 + rel_tol``. Attainment is
 assumed to fall as the scale grows; where noise breaks that, the result is
 a scale that passed with a failing one at most ``rel_tol`` above it.
@@ -58,6 +60,7 @@ def max_rate_scale(
     target: float = 0.99,
     start: float = 1.0,
     rel_tol: float = 0.05,
+    factor: float = 2.0,
     min_scale: float = 1e-3,
     max_scale: float = 1e6,
 ) -> MaxScale:
@@ -72,6 +75,8 @@ def max_rate_scale(
         )
     if not rel_tol > 0:
         raise ValueError(f"rel_tol: must be > 0, got {rel_tol!r}")
+    if not factor > 1:
+        raise ValueError(f"factor: must be > 1, got {factor!r}")
     probes: list[Probe] = []
 
     def passes(scale: float) -> bool:
@@ -84,7 +89,7 @@ def max_rate_scale(
     if passes(scale):
         low = scale
         while math.isinf(high) and scale < max_scale:
-            scale = min(2 * scale, max_scale)
+            scale = min(factor * scale, max_scale)
             if passes(scale):
                 low = scale
             else:
@@ -92,7 +97,7 @@ def max_rate_scale(
     else:
         high = scale
         while low == 0.0 and scale > min_scale:
-            scale = max(scale / 2, min_scale)
+            scale = max(scale / factor, min_scale)
             if passes(scale):
                 low = scale
             else:

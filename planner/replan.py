@@ -60,6 +60,12 @@ Progress = Callable[[float, str], None]
 FloatArray = npt.NDArray[np.float64]
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """ValueError naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
+
+
 def _check_fraction(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"{name}: must be a number in [{low}, {high}], got {value!r}")
@@ -107,14 +113,9 @@ class ReplanOptions:
             or window <= 0
         ):
             raise ValueError(f"window_s: must be a finite number > 0, got {window!r}")
-        if self.information not in INFORMATION:
-            raise ValueError(
-                f"information: must be one of {', '.join(INFORMATION)}; got {self.information!r}"
-            )
-        if self.trigger not in TRIGGERS:
-            raise ValueError(f"trigger: must be one of {', '.join(TRIGGERS)}; got {self.trigger!r}")
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
+        check_choice("information", self.information, INFORMATION)
+        check_choice("trigger", self.trigger, TRIGGERS)
+        check_choice("solver", self.solver, SOLVERS)
         horizon = self.horizon_windows
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon_windows: must be an integer >= 1, got {horizon!r}")

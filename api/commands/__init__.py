@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from api.commands.experiment import experiment
 from api.commands.plan import plan_command
 from api.commands.profile import profile
 from api.commands.service import COMMANDS as SERVICE_COMMANDS
@@ -16,5 +17,6 @@ COMMANDS: list[click.Command] = [
     simulate_command,
     plan_command,
     profile,
+    experiment,
     *SERVICE_COMMANDS,
 ]

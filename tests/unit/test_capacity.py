@@ -37,6 +37,13 @@ def test_halves_when_the_start_fails() -> None:
     assert found.scale <= 0.3 < found.failing_scale <= found.scale * 1.1
 
 
+def test_a_smaller_factor_brackets_near_a_good_start() -> None:
+    seen, evaluate = step_at(1.3)
+    found = max_rate_scale(evaluate, start=1.0, rel_tol=0.05, factor=1.25)
+    assert seen[:3] == [1.0, 1.25, 1.5625]
+    assert found.scale <= 1.3 < found.failing_scale <= found.scale * 1.05
+
+
 def test_nothing_passes_or_everything_passes() -> None:
     _, never = step_at(-1.0)
     found = max_rate_scale(never, start=1.0, min_scale=0.1)
@@ -54,6 +61,7 @@ def test_nothing_passes_or_everything_passes() -> None:
         ({"target": 0.0}, r"target: must be in \(0, 1\]"),
         ({"start": 0.0}, "start: must satisfy 0 < min_scale <= start <= max_scale"),
         ({"rel_tol": 0.0}, "rel_tol: must be > 0"),
+        ({"factor": 1.0}, "factor: must be > 1"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, float], message: str) -> None:

@@ -1,0 +1,166 @@
+"""``meshplan experiment``: the evaluation's experiments, as JSON data plus
+a printed table. ``meshplan experiment replan`` finds, for each model set
+and time-varying workload, the largest request rate at which a static plan
+and each re-placement strategy keep SLO attainment at the target."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from api.commands.common import print_table, write_json
+from planner.profiles import MODEL_SETS
+from planner.replan_experiment import (
+    TABLE_COLUMNS,
+    WORKLOADS,
+    ExperimentConfig,
+    Strategy,
+    run_experiment,
+    table_rows,
+)
+
+
+@click.group("experiment")
+def experiment() -> None:
+    """Run the evaluation's experiments."""
+
+
+def _names(text: str, choices: tuple[str, ...] | list[str], flag: str) -> tuple[str, ...]:
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in choices:
+            raise click.BadParameter(
+                f"unknown {name!r}; choose from {', '.join(choices)}", param_hint=flag
+            )
+    if not names:
+        raise click.BadParameter("needs at least one name", param_hint=flag)
+    return names
+
+
+def _devices(pairs: tuple[str, ...], base: dict[str, int]) -> dict[str, int]:
+    devices = dict(base)
+    for pair in pairs:
+        name, sep, count = pair.partition("=")
+        if not sep or name.strip().lower() not in MODEL_SETS or not count.strip().isdigit():
+            raise click.BadParameter(
+                f"expected SET=COUNT with SET in {', '.join(MODEL_SETS)}, got {pair!r}",
+                param_hint="--devices",
+            )
+        devices[name.strip().lower()] = int(count)
+    return devices
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[str], None]]:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(message: str) -> None:
+            if console.is_terminal:
+                bar.update(task, description=message[:90])
+            else:
+                console.print(message, highlight=False)
+
+        yield update
+
+
+@experiment.command("replan")
+@click.option("--quick", is_flag=True, help="Shorter traces and a coarser search (minutes).")
+@click.option("--sets", default=None, help="Model sets, comma-separated (default s1,s2,s3).")
+@click.option(
+    "--workloads", default=None, help=f"Workloads, comma-separated ({', '.join(WORKLOADS)})."
+)
+@click.option(
+    "--devices",
+    "device_pairs",
+    multiple=True,
+    metavar="SET=COUNT",
+    help="Devices for a model set, repeatable (default s1=16, s2=8, s3=8).",
+)
+@click.option("--strategies", default=None, help="Strategy names, comma-separated, static first.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Trace seconds.")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Re-plan window (s).")
+@click.option("--forecast", default=None, help="Forecaster: last, ewma[:alpha], seasonal:N.")
+@click.option("--rel-tol", type=click.FloatRange(min=0, min_open=True), help="Search tolerance.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds a solve.")
+@click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
+@click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="JSON out.")
+def replan_command(
+    quick: bool,
+    sets: str | None,
+    workloads: str | None,
+    device_pairs: tuple[str, ...],
+    strategies: str | None,
+    duration: float | None,
+    window: float | None,
+    forecast: str | None,
+    rel_tol: float | None,
+    time_limit: float | None,
+    no_sweeps: bool,
+    seed: int | None,
+    output: str | None,
+) -> None:
+    """Static plan against periodic and forecast-triggered re-placement (and
+    Clockwork++), with and without SLO-aware preemption: the largest rate at
+    which each keeps attainment at the target."""
+    config = ExperimentConfig.quick() if quick else ExperimentConfig()
+    changes: dict[str, Any] = {"devices": _devices(device_pairs, dict(config.devices))}
+    if sets is not None:
+        changes["model_sets"] = _names(sets, list(MODEL_SETS), "--sets")
+    if workloads is not None:
+        changes["workloads"] = _names(workloads, WORKLOADS, "--workloads")
+    if strategies is not None:
+        try:
+            changes["strategies"] = tuple(
+                Strategy.parse(name) for name in strategies.split(",") if name.strip()
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--strategies") from None
+    for key, value in (
+        ("duration_s", duration),
+        ("window_s", window),
+        ("forecaster", forecast),
+        ("rel_tol", rel_tol),
+        ("time_limit_s", time_limit),
+        ("seed", seed),
+    ):
+        if value is not None:
+            changes[key] = value
+    if no_sweeps:
+        changes["sweeps"] = {}
+    try:
+        config = dataclasses.replace(config, **changes)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    console = Console(stderr=True)
+    with _progress(console) as update:
+        result = run_experiment(config, update)
+    print_table(
+        f"Max rate at attainment >= {config.target_attainment:g}", TABLE_COLUMNS, table_rows(result)
+    )
+    if result["sweeps"]:
+        print_table(
+            "Sweeps (model set " + config.sweep_set + ", synthetic workload)",
+            ["knob", "value", "strategy", "max rate (rps)", "x static"],
+            [
+                (
+                    row["knob"],
+                    row["value"],
+                    row["strategy"],
+                    f"{row['max_rate_rps']:.1f}",
+                    "-" if row["ratio_to_static"] is None else f"{row['ratio_to_static']:.3f}",
+                )
+                for row in result["sweeps"]
+            ],
+        )
+    if output is not None:
+        write_json(result, output)
+        console.print(f"wrote {output}")

@@ -1,0 +1,72 @@
+"""Re-placement benchmark: the largest mean request rate at which SLO
+attainment stays >= 99 %, static plan (best of greedy/enumeration, planned
+on the whole trace) against periodic re-placement (oracle and forecast),
+forecast-triggered re-placement and Clockwork++ (free and real switching),
+with and without SLO-aware preemption, for model sets S1, S2, S3 (20 GB per
+device) on a synthetic Azure-like trace with shifting popularity and on the
+shipped Azure 2019 sample (:mod:`planner.replan_experiment`).
+
+Prints the table and, per model set and workload, the best re-placement's
+ratio to static against the targets: >= 1.2x on S1, >= 1.0x on S2.
+``--quick`` runs shorter traces with a coarser search and no sweeps (a few
+minutes on two cores); ``--output FILE`` writes the JSON data.
+
+Run: ``python -m bench.replan [--quick] [--output FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from planner.replan_experiment import TABLE_COLUMNS, ExperimentConfig, run_experiment, table_rows
+
+TARGETS = {"s1": 1.2, "s2": 1.0}
+"""Best re-placement ÷ static, per model set (from the issue)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.replan", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter traces, coarser search")
+    parser.add_argument("--output", type=Path, help="write the JSON data here")
+    args = parser.parse_args(argv)
+    config = ExperimentConfig.quick() if args.quick else ExperimentConfig()
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"  [{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    result = run_experiment(config, progress)
+    widths = [max(len(str(c)), 8) for c in TABLE_COLUMNS]
+    print("  ".join(str(c).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
+    for row in table_rows(result):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    for row in result["sweeps"]:
+        ratio = row["ratio_to_static"]
+        print(
+            f"sweep {row['knob']}={row['value']:g}: {row['strategy']} "
+            f"{row['max_rate_rps']:.1f} rps" + ("" if ratio is None else f" ({ratio:.3f}x static)")
+        )
+    best: dict[tuple[str, str], float] = {}
+    for row in result["rows"]:
+        if row["kind"] == "replan" and row["ratio_to_static"] is not None:
+            key = (row["model_set"], row["workload"])
+            best[key] = max(best.get(key, 0.0), row["ratio_to_static"])
+    for (set_name, workload), ratio in sorted(best.items()):
+        target = TARGETS.get(set_name)
+        verdict = (
+            ""
+            if target is None
+            else f" (target >= {target}x: {'met' if ratio >= target else 'not met'})"
+        )
+        print(f"{set_name}/{workload}: best re-placement / static = {ratio:.3f}x{verdict}")
+    print(f"wall {result['wall_s']:.0f} s, {result['solves']} solves ({result['solve_s']:.0f} s)")
+    if args.output is not None:
+        args.output.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,547 @@
+"""The re-placement experiment: for each model set and time-varying
+workload, the largest mean request rate (requests/s) at which SLO
+attainment stays at or above the target, for a static plan and for
+re-placement strategies, found by bisection (:mod:`planner.capacity`).
+
+Strategies (:class:`Strategy`):
+
+- ``static``: one placement for the whole trace (``solver``, by default the
+  enumeration + greedy), planned on the whole trace (oracle information);
+- ``periodic/oracle``, ``periodic/forecast``, ``triggered/forecast`` (and
+  any other trigger × information pair): :func:`planner.replan.replan`
+  with the real switching cost;
+- ``clockwork++``: the Clockwork++ baseline of the reference evaluation
+  (Selective Replication re-solved every window), simulated with switches
+  at no cost (``switching="free"``, as published) or with the real load
+  time (``switching="real"``).
+
+Each may run with a queue ``policy`` of the simulator (``"fcfs"``, or the
+SLO-aware preemption policy when the simulator has it). Every run plans
+for and is scored on the same drawn workload at the rate tried, with the
+first window left out of the score (re-placement bootstraps on it). A
+strategy's rate search starts from the static plan's result. Results are
+plain JSON data; ``rows`` holds one entry per model set × workload ×
+strategy, ``sweeps`` the ratio of re-placement to static while one knob
+(devices, SLO scale, CV) varies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.baselines import instant_load
+from planner.capacity import max_rate_scale
+from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.forecast import make_forecaster
+from planner.profiles import model_set
+from planner.replan import INFORMATION, TRIGGERS, ReplanOptions, check_choice, replan
+from planner.simulator import POLICIES, Outcome, SimOptions, SimResult, as_timed_plan, simulate
+from planner.solvecache import SolveCache
+from planner.traffic import Traffic, azure2019_traffic, synthetic_traffic
+from planner.transition import SwitchCost, switch_cost
+from planner.workloads.synthetic import AzureLikeConfig
+from planner.workloads.timerange import TimeRange
+
+Progress = Callable[[str], None]
+KINDS = ("static", "replan", "clockwork++")
+WORKLOADS = ("synthetic", "azure2019")
+MAX_SHRINK = 64.0
+"""The rate search stays within this factor of its start (a strategy that
+fails 1/64 of the static plan's rate scores 0)."""
+PREEMPTION_POLICY = "slack"
+"""The simulator's SLO-aware preemption policy (least slack first, hopeless
+requests dropped)."""
+
+
+_STRATEGY_NAME = re.compile(r"^(?P<base>.*?)(?:\+(?P<policy>[a-z]+))?$")
+"""A strategy's name: its base, then ``+policy`` unless the policy is fcfs."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way to place models over time (module docstring)."""
+
+    kind: str
+    information: str = "oracle"
+    trigger: str = "periodic"
+    policy: str = "fcfs"
+    switching: str = "real"
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, KINDS)
+        check_choice("information", self.information, INFORMATION)
+        check_choice("trigger", self.trigger, TRIGGERS)
+        check_choice("policy", self.policy, POLICIES)
+        check_choice("switching", self.switching, ("real", "free"))
+        if self.switching == "free" and self.kind != "clockwork++":
+            raise ValueError("switching: only the clockwork++ baseline switches for free")
+
+    @property
+    def name(self) -> str:
+        """E.g. ``static``, ``periodic/forecast+slack``, ``clockwork++ (free)``."""
+        base = {
+            "static": "static",
+            "replan": f"{self.trigger}/{self.information}",
+            "clockwork++": f"clockwork++ ({self.switching})",
+        }[self.kind]
+        return base if self.policy == "fcfs" else f"{base}+{self.policy}"
+
+    @classmethod
+    def parse(cls, text: str) -> Strategy:
+        """The inverse of :attr:`name`; ValueError naming ``strategy``."""
+        match = _STRATEGY_NAME.match(text.strip())
+        assert match is not None  # the pattern matches any text
+        base, policy = match.group("base"), match.group("policy") or "fcfs"
+        try:
+            if base == "static":
+                return cls("static", policy=policy)
+            if base.startswith("clockwork++"):
+                switching = base.removeprefix("clockwork++").strip(" ()") or "free"
+                return cls("clockwork++", policy=policy, switching=switching)
+            trigger, _, information = base.partition("/")
+            return cls("replan", information=information, trigger=trigger, policy=policy)
+        except ValueError as error:
+            raise ValueError(f"strategy: {text!r}: {error}") from None
+
+
+def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
+    """Static, periodic (oracle, forecast), forecast-triggered and both
+    Clockwork++ variants; with ``preemption`` (and a simulator that has the
+    policy) the static and re-placement ones again with preemption."""
+    base = (
+        Strategy("static"),
+        Strategy("replan", "oracle", "periodic"),
+        Strategy("replan", "forecast", "periodic"),
+        Strategy("replan", "forecast", "triggered"),
+    )
+    clockwork = (
+        Strategy("clockwork++", switching="free"),
+        Strategy("clockwork++", switching="real"),
+    )
+    if not preemption or PREEMPTION_POLICY not in POLICIES:
+        return base + clockwork
+    return base + clockwork + tuple(dataclasses.replace(s, policy=PREEMPTION_POLICY) for s in base)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What to run; times in seconds, memory in bytes, rates in
+    requests/s. ``devices`` is per model set. ``solver_options`` go to
+    every solve; ``horizon_windows`` is the triggered re-planner's."""
+
+    model_sets: tuple[str, ...] = ("s1", "s2", "s3")
+    devices: Mapping[str, int] = field(default_factory=lambda: {"s1": 16, "s2": 8, "s3": 8})
+    device_mem_bytes: int = 20 * 10**9
+    devices_per_node: int = 8
+    load_bw_bytes_per_s: float = 12e9
+    workloads: tuple[str, ...] = WORKLOADS
+    duration_s: float = 1200.0
+    window_s: float = 120.0
+    rate_window_s: float = 60.0
+    shift_every_s: float = 300.0
+    cv: float = 2.0
+    slo_scale: float = 5.0
+    azure2019_path: str = str(
+        Path(__file__).resolve().parent.parent / "examples/azure2019_sample.csv"
+    )
+    azure2019_range: tuple[str, str] = ("0.0.0", "0.12.0")
+    strategies: tuple[Strategy, ...] = field(default_factory=default_strategies)
+    forecaster: str = "ewma"
+    horizon_windows: int = 2
+    target_attainment: float = 0.99
+    rel_tol: float = 0.05
+    solver: str = "greedy"
+    time_limit_s: float = 60.0
+    solver_options: Mapping[str, Any] = field(default_factory=lambda: {"greedy_mode": "fast"})
+    max_batch: int = 1
+    seed: int = 0
+    sweeps: Mapping[str, tuple[float, ...]] = field(
+        default_factory=lambda: {"devices": (8, 12), "slo_scale": (2.5, 10.0), "cv": (1.0, 4.0)}
+    )
+    sweep_set: str = "s1"
+    sweep_strategies: tuple[Strategy, ...] = (
+        Strategy("static"),
+        Strategy("replan", "oracle", "periodic"),
+    )
+
+    def __post_init__(self) -> None:
+        for name in self.model_sets:
+            if name not in self.devices:
+                raise ValueError(f"devices: no device count for model set {name!r}")
+        for name in self.workloads:
+            if name not in WORKLOADS:
+                raise ValueError(
+                    f"workloads: unknown workload {name!r}; choose from {', '.join(WORKLOADS)}"
+                )
+        if not self.strategies or self.strategies[0].kind != "static":
+            raise ValueError("strategies: the first strategy must be static (the baseline)")
+        for knob in self.sweeps:
+            if knob not in ("devices", "slo_scale", "cv"):
+                raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
+        make_forecaster(self.forecaster)
+        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows)
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """A few minutes on two cores: shorter traces, coarser search, no
+        Clockwork++ or forecast-triggered runs with preemption, no sweeps."""
+        return cls(
+            duration_s=480.0,
+            window_s=120.0,
+            rel_tol=0.1,
+            time_limit_s=20.0,
+            strategies=(
+                Strategy("static"),
+                Strategy("replan", "oracle", "periodic"),
+                Strategy("replan", "forecast", "periodic"),
+                Strategy("replan", "forecast", "triggered"),
+                Strategy("clockwork++", switching="free"),
+                Strategy("clockwork++", switching="real"),
+            )
+            + (
+                (Strategy("static", policy=PREEMPTION_POLICY),)
+                if PREEMPTION_POLICY in POLICIES
+                else ()
+            ),
+            sweeps={},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["strategies"] = [s.name for s in self.strategies]
+        data["sweep_strategies"] = [s.name for s in self.sweep_strategies]
+        data["devices"] = dict(self.devices)
+        data["sweeps"] = {k: list(v) for k, v in self.sweeps.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Run:
+    """One strategy at one rate: the simulated attainment, switches made,
+    their cost (loads the simulator counted; zero for free switching) and
+    the scored requests that found every replica of their model loading."""
+
+    attainment: float
+    switches: int
+    cost: SwitchCost
+    unavailable_requests: int
+
+
+def _unavailable(result: SimResult) -> int:
+    return int(((result.outcome == Outcome.UNAVAILABLE) & result.scored).sum())
+
+
+def plan_switches(
+    cluster: Cluster, models: Sequence[ModelSpec], plan: TimedPlan
+) -> tuple[int, SwitchCost]:
+    """Steps of ``plan`` that change the placement and their total cost."""
+    switches, cost = 0, SwitchCost()
+    for (_, before), (_, after) in zip(plan.steps, plan.steps[1:], strict=False):
+        if after != before:
+            switches += 1
+            cost = cost + switch_cost(cluster, models, before, after)
+    return switches, cost
+
+
+class Bench:
+    """Runs strategies on one cluster, model set and traffic."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        models: Sequence[ModelSpec],
+        traffic: Traffic,
+        config: ExperimentConfig,
+        cache: SolveCache,
+    ) -> None:
+        self.cluster = cluster
+        self.models = tuple(models)
+        self.traffic = traffic
+        self.config = config
+        self.cache = cache
+        self.options = {"max_batch": config.max_batch, **config.solver_options}
+
+    def workload(self, rate_rps: float) -> Workload:
+        return self.traffic.at(rate_rps, self.config.seed)
+
+    def sim(self, policy: str) -> SimOptions:
+        config = self.config
+        return SimOptions(max_batch=config.max_batch, warmup_s=config.window_s, policy=policy)
+
+    def run(self, strategy: Strategy, rate_rps: float) -> Run:
+        """Plan and simulate ``strategy`` at mean total rate ``rate_rps``."""
+        config, workload = self.config, self.workload(rate_rps)
+        sim = self.sim(strategy.policy)
+        if strategy.kind == "replan":
+            options = ReplanOptions(
+                window_s=config.window_s,
+                information=strategy.information,
+                forecaster=make_forecaster(config.forecaster),
+                trigger=strategy.trigger,
+                horizon_windows=1 if strategy.trigger == "periodic" else config.horizon_windows,
+                solver=config.solver,
+                time_limit_s=config.time_limit_s,
+                solver_options=self.options,
+                sim=sim,
+                seed=config.seed,
+            )
+            done = replan(self.cluster, self.models, workload, options, cache=self.cache)
+            return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
+        if strategy.kind == "static":
+            found = self.solve(workload, config.solver, self.options)
+            plan = as_timed_plan(found)
+            result = simulate(self.cluster, self.models, plan, workload, sim)
+            return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
+        timed = self.clockwork(workload)
+        served_on = instant_load(self.cluster) if strategy.switching == "free" else self.cluster
+        result = simulate(served_on, self.models, timed, workload, sim)
+        switches, cost = plan_switches(served_on, self.models, timed)
+        if strategy.switching == "free":
+            cost = SwitchCost(cost.replicas_loaded)
+        return Run(result.attainment, switches, cost, _unavailable(result))
+
+    def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> Any:
+        return self.cache.solve(
+            self.cluster,
+            self.models,
+            workload,
+            solver=solver,
+            time_limit_s=self.config.time_limit_s,
+            options=options,
+        ).placement
+
+    def clockwork(self, workload: Workload) -> TimedPlan:
+        options = {
+            "max_batch": self.config.max_batch,
+            "clockwork_window_s": self.config.window_s,
+        }
+        found = self.cache.solve(
+            self.cluster,
+            self.models,
+            workload,
+            solver="clockwork",
+            time_limit_s=self.config.time_limit_s,
+            options=options,
+        )
+        assert found.timed_plan is not None
+        return found.timed_plan
+
+    def start_rate(self) -> float:
+        """Half of what the devices could serve at batch 1 if every request
+        ran alone on one device of the fastest config's per-device speed."""
+        per_device_rps = [
+            1.0
+            / min(stage.latency(1) * config.size for config, stage in m.profile.by_config.items())
+            for m in self.models
+        ]
+        return 0.5 * self.cluster.num_devices * sum(per_device_rps) / len(per_device_rps)
+
+    def capacity(
+        self, strategies: Sequence[Strategy], progress: Progress | None
+    ) -> list[dict[str, Any]]:
+        """One row per strategy; the first must be static (the baseline)."""
+        rows: list[dict[str, Any]] = []
+        static_rps: float | None = None
+        for strategy in strategies:
+            started = time.monotonic()
+            runs: dict[float, Run] = {}
+
+            def evaluate(rate: float, strategy: Strategy = strategy, runs: dict = runs) -> float:
+                runs[rate] = self.run(strategy, rate)
+                if progress is not None:
+                    progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
+                return runs[rate].attainment
+
+            start = static_rps or self.start_rate()
+            found = max_rate_scale(
+                evaluate,
+                target=self.config.target_attainment,
+                start=start,
+                factor=2.0 if static_rps is None else 1.25,
+                rel_tol=self.config.rel_tol,
+                min_scale=start / MAX_SHRINK,
+                max_scale=start * MAX_SHRINK,
+            )
+            if static_rps is None:
+                static_rps = found.scale
+            at_max = runs.get(found.scale)
+            rows.append(
+                {
+                    "strategy": strategy.name,
+                    "kind": strategy.kind,
+                    "information": strategy.information,
+                    "forecaster": (
+                        make_forecaster(self.config.forecaster).name
+                        if strategy.information == "forecast"
+                        else None
+                    ),
+                    "trigger": strategy.trigger if strategy.kind == "replan" else None,
+                    "policy": strategy.policy,
+                    "switching": strategy.switching if strategy.kind != "static" else None,
+                    "max_rate_rps": found.scale,
+                    "failing_rate_rps": (
+                        None if math.isinf(found.failing_scale) else found.failing_scale
+                    ),
+                    "ratio_to_static": found.scale / static_rps if static_rps else None,
+                    "attainment": None if at_max is None else at_max.attainment,
+                    "switches": 0 if at_max is None else at_max.switches,
+                    **(SwitchCost() if at_max is None else at_max.cost).to_json(),
+                    "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
+                    "probes": [[p.scale, p.attainment] for p in found.probes],
+                    "wall_s": time.monotonic() - started,
+                }
+            )
+        return rows
+
+
+def make_traffic(name: str, models: Sequence[ModelSpec], config: ExperimentConfig) -> Traffic:
+    """The named time-varying workload for ``models``."""
+    names = [m.name for m in models]
+    if name == "synthetic":
+        synthetic = AzureLikeConfig(
+            num_models=len(models),
+            duration_s=config.duration_s,
+            total_rate_rps=1.0,
+            cv=config.cv,
+            window_s=config.rate_window_s,
+            shift_every_s=config.shift_every_s,
+        )
+        return synthetic_traffic(names, synthetic, config.seed)
+    windows = round(config.duration_s / config.rate_window_s)
+    return azure2019_traffic(
+        config.azure2019_path,
+        names,
+        TimeRange.parse(*config.azure2019_range),
+        config.duration_s,
+        windows,
+        config.cv,
+    )
+
+
+def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
+    return Cluster(
+        devices,
+        config.device_mem_bytes,
+        min(config.devices_per_node, devices),
+        config.load_bw_bytes_per_s,
+    )
+
+
+def run_experiment(config: ExperimentConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the experiment (module docstring) and return it as JSON data."""
+    started = time.monotonic()
+    cache = SolveCache()
+    rows: list[dict[str, Any]] = []
+
+    def say(prefix: str) -> Progress | None:
+        return None if progress is None else (lambda message: progress(f"{prefix}: {message}"))
+
+    for set_name in config.model_sets:
+        models = model_set(set_name, slo_scale=config.slo_scale)
+        cluster = _cluster(config, config.devices[set_name])
+        for workload in config.workloads:
+            bench = Bench(cluster, models, make_traffic(workload, models, config), config, cache)
+            label = f"{set_name}/{workload}"
+            for row in bench.capacity(config.strategies, say(label)):
+                rows.append(
+                    {
+                        "model_set": set_name,
+                        "devices": cluster.num_devices,
+                        "workload": workload,
+                        **row,
+                    }
+                )
+    sweeps = run_sweeps(config, cache, progress)
+    return {
+        "kind": "replan-experiment",
+        "target_attainment": config.target_attainment,
+        "config": config.to_json(),
+        "rows": rows,
+        "sweeps": sweeps,
+        "solves": cache.solves,
+        "solve_s": cache.solve_s,
+        "wall_s": time.monotonic() - started,
+    }
+
+
+def run_sweeps(
+    config: ExperimentConfig, cache: SolveCache, progress: Progress | None
+) -> list[dict[str, Any]]:
+    """For ``sweep_set`` on the synthetic workload, the capacity of
+    ``sweep_strategies`` at each value of each swept knob."""
+    out: list[dict[str, Any]] = []
+    for knob, values in config.sweeps.items():
+        for value in values:
+            devices = int(value) if knob == "devices" else config.devices[config.sweep_set]
+            changed = config
+            if knob == "slo_scale":
+                changed = dataclasses.replace(config, slo_scale=float(value))
+            elif knob == "cv":
+                changed = dataclasses.replace(config, cv=float(value))
+            models = model_set(config.sweep_set, slo_scale=changed.slo_scale)
+            traffic = make_traffic("synthetic", models, changed)
+            bench = Bench(_cluster(changed, devices), models, traffic, changed, cache)
+            say = None
+            if progress is not None:
+                say = lambda message, k=knob, v=value: progress(f"sweep {k}={v:g}: {message}")  # noqa: E731
+            for row in bench.capacity(config.sweep_strategies, say):
+                out.append(
+                    {
+                        "knob": knob,
+                        "value": value,
+                        "model_set": config.sweep_set,
+                        "devices": devices,
+                        "workload": "synthetic",
+                        **row,
+                    }
+                )
+    return out
+
+
+TABLE_COLUMNS = (
+    "set",
+    "devices",
+    "workload",
+    "strategy",
+    "information",
+    "max rate (rps)",
+    "x static",
+    "switches",
+    "lost replica-s",
+    "unavailable reqs",
+)
+
+
+def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The experiment's capacity table (:data:`TABLE_COLUMNS`), one row per
+    model set × workload × strategy, from :func:`run_experiment`'s data."""
+    rows = []
+    for row in result["rows"]:
+        information = row["information"]
+        if row["forecaster"] is not None:
+            information = f"forecast {row['forecaster']}"
+        if row["kind"] == "static":
+            information = "oracle (whole trace)"
+        ratio = row["ratio_to_static"]
+        rows.append(
+            (
+                row["model_set"],
+                row["devices"],
+                row["workload"],
+                row["strategy"],
+                information,
+                f"{row['max_rate_rps']:.1f}",
+                "-" if ratio is None else f"{ratio:.3f}",
+                row["switches"],
+                f"{row['lost_replica_s']:.1f}",
+                row["unavailable_requests"],
+            )
+        )
+    return rows

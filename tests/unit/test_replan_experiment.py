@@ -1,0 +1,153 @@
+"""Traffic tables, strategy names, the capacity table of the re-placement
+experiment and its CLI's argument errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from planner.domain import Cluster, TimedPlan
+from planner.replan_experiment import (
+    Bench,
+    ExperimentConfig,
+    Strategy,
+    plan_switches,
+    table_rows,
+)
+from planner.solvecache import SolveCache
+from planner.traffic import azure2019_traffic, normalised
+from planner.workloads import azure2019
+from planner.workloads.timerange import TimeRange
+from tests.unit.simulator_cases import GB, group, model, placement
+
+
+def test_traffic_is_normalised_to_one_request_per_second() -> None:
+    starts, ends = np.array([0.0, 10.0]), np.array([10.0, 30.0])
+    rates = np.array([[2.0, 0.0], [1.0, 1.5]])  # 20 + 10 + 30 = 60 requests in 30 s
+    traffic = normalised("t", ["a", "b"], starts, ends, rates, 0.0, {})
+    assert traffic.rates_rps.tolist() == [[1.0, 0.0], [0.5, 0.75]]
+    assert traffic.duration_s == 30.0
+    # CV 0: a arrives every 1/3 s in [0, 10) at 3 rps -> 29 arrivals after t = 0
+    drawn = traffic.at(3.0, seed=1)
+    assert drawn.for_model("a").size == 29
+    assert drawn.meta["rate_rps"] == 3.0
+    with pytest.raises(ValueError, match=r"^rates_rps: the traffic has no requests"):
+        normalised("t", ["a"], starts, ends, np.zeros((1, 2)), 1.0, {})
+
+
+def test_azure2019_traffic_compresses_the_range(tmp_path: Path) -> None:
+    header = ",".join(azure2019.HEADER)
+    minutes = ["0"] * azure2019.MINUTES_PER_DAY
+    one = ["6", "6", "0", "0", *minutes[4:]]
+    two = ["0", "0", "3", "9", *minutes[4:]]
+    path = tmp_path / "trace.csv"
+    path.write_text(f"{header}\no1,a1,f1,http,{','.join(one)}\no2,a2,f2,http,{','.join(two)}\n")
+    # minutes 0-3 in two windows of 2 minutes, compressed into 20 s
+    traffic = azure2019_traffic(path, ["m0", "m1"], TimeRange(0, 240), 20.0, 2, 1.0)
+    assert traffic.starts_s.tolist() == [0.0, 10.0] and traffic.ends_s.tolist() == [10.0, 20.0]
+    # 12 then 0 requests for m0, 0 then 12 for m1: 24 requests over the 20 s
+    assert traffic.rates_rps.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert traffic.meta["compression"] == 12.0
+    with pytest.raises(ValueError, match=r"^windows: the 4-minute range does not split into 3"):
+        azure2019_traffic(path, ["m0", "m1"], TimeRange(0, 240), 20.0, 3, 1.0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "static",
+        "static+fcfs",
+        "periodic/oracle",
+        "triggered/forecast",
+        "clockwork++ (free)",
+        "clockwork++ (real)",
+    ],
+)
+def test_strategy_names_round_trip(name: str) -> None:
+    strategy = Strategy.parse(name)
+    assert Strategy.parse(strategy.name) == strategy
+    assert strategy.name == name.removesuffix("+fcfs")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sometimes/oracle", "strategy: 'sometimes/oracle': trigger: must be one of"),
+        ("periodic/psychic", "strategy: 'periodic/psychic': information: must be one of"),
+        ("static+lifo", "strategy: 'static\\+lifo': policy: must be one of"),
+        ("clockwork++ (maybe)", "strategy: .*switching: must be one of real, free"),
+    ],
+)
+def test_strategy_parse_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}"):
+        Strategy.parse(text)
+
+
+def test_config_needs_static_first_and_known_names() -> None:
+    with pytest.raises(ValueError, match=r"^strategies: the first strategy must be static"):
+        ExperimentConfig(strategies=(Strategy("replan"),))
+    with pytest.raises(ValueError, match=r"^workloads: unknown workload 'maf'"):
+        ExperimentConfig(workloads=("maf",))
+    with pytest.raises(ValueError, match=r"^devices: no device count for model set 's1'"):
+        ExperimentConfig(devices={"s2": 8})
+
+
+def test_plan_switches_counts_changed_steps_only() -> None:
+    cluster = Cluster(2, 10 * GB, devices_per_node=2, load_bw_bytes_per_s=1e9)
+    models = [model("a", 1.0, [[0.1]], weight_bytes=2 * GB)]
+    first, second = placement(group([0], "a")), placement(group([1], "a"))
+    plan = TimedPlan(((0.0, first), (5.0, first), (9.0, second)))
+    switches, cost = plan_switches(cluster, models, plan)
+    assert (switches, cost.replicas_loaded, cost.load_s) == (1, 1, 2.0)
+
+
+def test_bench_capacity_on_a_popularity_flip() -> None:
+    # One device holds a or b; traffic is all a, then all b; re-placement
+    # follows the flip after the bootstrap window.
+    models = [
+        model("a", 1.0, [[0.1]], weight_bytes=4 * GB),
+        model("b", 1.0, [[0.1]], weight_bytes=4 * GB),
+    ]
+    cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
+    starts, ends = np.array([0.0, 20.0, 40.0]), np.array([20.0, 40.0, 60.0])
+    rates = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    traffic = normalised("flip", ["a", "b"], starts, ends, rates, 1.0, {})
+    config = ExperimentConfig(
+        window_s=20.0, rel_tol=0.2, time_limit_s=5.0, horizon_windows=1, sweeps={}
+    )
+    bench = Bench(cluster, models, traffic, config, SolveCache())
+    rows = bench.capacity(
+        [Strategy("static"), Strategy("replan"), Strategy("clockwork++", switching="free")], None
+    )
+    static, periodic, clockwork = rows
+    # The scored windows 1-2 are all b at the mean rate; the static plan
+    # hosts b (the busier model over the trace), which serves 0.1 s requests
+    # within a 1 s SLO up to about 10 rps.
+    assert 5.0 < static["max_rate_rps"] < 11.0
+    assert periodic["ratio_to_static"] == periodic["max_rate_rps"] / static["max_rate_rps"]
+    assert periodic["switches"] == 1 and periodic["replicas_loaded"] == 1
+    assert clockwork["switching"] == "free" and clockwork["lost_replica_s"] == 0.0
+    result = {"rows": [{"model_set": "x", "devices": 1, "workload": "flip", **r} for r in rows]}
+    table = table_rows(result)
+    assert [r[3] for r in table] == ["static", "periodic/oracle", "clockwork++ (free)"]
+    assert table[0][4] == "oracle (whole trace)" and table[0][6] == "1.000"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sets", "s9"], "unknown 's9'"),
+        (["--devices", "s1"], "expected SET=COUNT"),
+        (["--strategies", "periodic/oracle"], "the first strategy must be static"),
+        (["--strategies", "static,never/oracle"], "trigger: must be one of"),
+        (["--forecast", "arima"], "forecast: unknown forecaster 'arima'"),
+    ],
+)
+def test_cli_rejects_bad_arguments(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["experiment", "replan", "--quick", *args])
+    assert result.exit_code == 2
+    assert message in result.output
