@@ -120,7 +120,9 @@ class Scorer:
         self._requests = [order[bounds[j] : bounds[j + 1]] for j in range(size)]
         self.demand: Counts = np.bincount(work.model[work.scored], minlength=size).astype(np.int64)
         self.total_demand = int(self.demand.sum())
-        self._tables: dict[tuple[int, ParallelConfig], npt.NDArray[np.float64]] = {}
+        self._tables: dict[
+            ParallelConfig, tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]
+        ] = {}
         self.simulations = 0
         self.simulated_requests = 0
 
@@ -150,44 +152,61 @@ class Scorer:
 
     def compile_layout(self, layout: Layout) -> CompiledPlan:
         """The simulator's compiled form of the layout as a one-step plan,
-        built from cached latency tables: the arrays equal those of
-        :func:`planner.simulator.compile_plan` on the layout's placement
+        built from cached per-config latency tables: the arrays equal those
+        of :func:`planner.simulator.compile_plan` on the layout's placement
         (``slots`` is left empty: the engines do not read it)."""
         slot = np.array([g for g, h in enumerate(layout.hosted) for _ in h], dtype=np.int32)
         model = np.array([j for h in layout.hosted for j in h], dtype=np.int32)
-        tables = [self._table(int(j), layout.configs[g]) for g, j in zip(slot, model, strict=True)]
-        caps = np.array([t.shape[0] for t in tables], dtype=np.int32)
+        distinct = sorted(set(layout.configs))
+        group_config = np.array([distinct.index(c) for c in layout.configs], dtype=np.int32)
+        config_of = group_config[slot]
+        caps = np.zeros(model.size, dtype=np.int32)
+        for k, config in enumerate(distinct):
+            rows = np.flatnonzero(config_of == k)
+            caps[rows] = self._latency_table(config)[1][model[rows]]
         max_pp = max((c.pp for c in layout.configs), default=1)
-        latency = np.zeros((len(tables), int(caps.max(initial=1)), max_pp))
-        for r, table in enumerate(tables):
-            latency[r, : table.shape[0], : table.shape[1]] = table
+        latency = np.zeros((model.size, int(caps.max(initial=1)), max_pp))
+        for k, config in enumerate(distinct):
+            rows = np.flatnonzero(config_of == k)
+            table = self._latency_table(config)[0][model[rows], : latency.shape[1]]
+            latency[rows, : table.shape[1], : config.pp] = table
         counts = np.bincount(model, minlength=self.num_models)
-        groups = len(layout.configs)
         return CompiledPlan(
             step_start_s=np.zeros(1),
             cand_ptr=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
             cand_replica=np.lexsort((slot, model)).astype(np.int32),
-            cand_available_s=np.zeros(len(tables)),
+            cand_available_s=np.zeros(model.size),
             replica_slot=slot,
             replica_cap=caps,
             replica_latency_s=latency,
             slot_pp=np.array([c.pp for c in layout.configs], dtype=np.int32),
-            slot_start_s=np.zeros(groups),
+            slot_start_s=np.zeros(len(layout.configs)),
             slots=(),
         )
 
-    def _table(self, model: int, config: ParallelConfig) -> npt.NDArray[np.float64]:
-        """``latency_s[b - 1][s]`` of a model under a config, batch sizes up
-        to the simulator's cap."""
-        key = (model, config)
-        table = self._tables.get(key)
-        if table is None:
-            stage = self.models[model].profile[config]
-            table = np.asarray(
-                stage.latency_s[: min(self.options.max_batch, stage.max_batch)], dtype=np.float64
-            )
-            self._tables[key] = table
-        return table
+    def _latency_table(
+        self, config: ParallelConfig
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+        """Per model under ``config``: ``latency_s[b - 1][s]`` for batch sizes
+        up to its cap (zero beyond it and for unprofiled models), and the cap
+        ``min(max_batch, profile max_batch)``."""
+        found = self._tables.get(config)
+        if found is None:
+            caps = np.zeros(self.num_models, dtype=np.int32)
+            rows = []
+            for j, spec in enumerate(self.models):
+                if config in spec.profile:
+                    stage = spec.profile[config]
+                    caps[j] = min(self.options.max_batch, stage.max_batch)
+                    rows.append(np.asarray(stage.latency_s[: caps[j]], dtype=np.float64))
+                else:
+                    rows.append(np.zeros((0, config.pp)))
+            table = np.zeros((self.num_models, int(caps.max(initial=1)), config.pp))
+            for j, row in enumerate(rows):
+                table[j, : row.shape[0]] = row
+            found = (table, caps)
+            self._tables[config] = found
+        return found
 
     def _requests_of(self, present: Sequence[int]) -> CompiledWorkload:
         """The compiled workload restricted to the requests of ``present``
