@@ -102,13 +102,16 @@ class BlockResult:
 @dataclass(frozen=True)
 class EnumerationResult:
     """The best placement found, its per-model served counts, and what the
-    search did."""
+    search did: ``blocks_total`` distinct blocks, of which
+    ``blocks_screened`` were screened and ``blocks_solved`` solved on the
+    whole workload."""
 
     placement: Placement
     layout: Layout
     served: Counts
     blocks_solved: int
     blocks_total: int
+    blocks_screened: int
     candidates: int
     timed_out: bool
     log: tuple[str, ...]
@@ -377,6 +380,7 @@ def enumerate_placements(
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
     solving = progress
     screened: dict[Block, BlockResult] = {}
+    distinct = len(unique)
     if _screens(scorer, options, unique):
         unique, screened = _screen(
             unique, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
@@ -414,7 +418,8 @@ def enumerate_placements(
         layout=layout,
         served=served,
         blocks_solved=len(results),
-        blocks_total=len(unique),
+        blocks_total=distinct,
+        blocks_screened=len(screened),
         candidates=len(candidates),
         timed_out=any(r.timed_out for r in results.values()) or len(results) < len(unique),
         log=tuple(logs),

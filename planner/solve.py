@@ -83,6 +83,7 @@ def solve_greedy(
         log=found.log,
         stats={
             "blocks_solved": found.blocks_solved,
+            "blocks_screened": found.blocks_screened,
             "blocks_total": found.blocks_total,
             "candidates": found.candidates,
             "replicas": found.placement.num_replicas,

@@ -149,7 +149,9 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     full = enumerate_placements(scorer, SolveOptions(screen_share=1.0))
     assert any(line.startswith("screening on ") for line in screened.log)
     assert not any(line.startswith("screening on ") for line in full.log)
-    assert screened.blocks_total < full.blocks_total
+    assert screened.blocks_total == screened.blocks_screened == full.blocks_total
+    assert full.blocks_screened == 0
+    assert screened.blocks_solved < full.blocks_solved == full.blocks_total
     assert screened.served.sum() >= 0.98 * full.served.sum()
 
 
