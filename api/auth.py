@@ -10,7 +10,8 @@ from flask import g, request
 
 from api.database import session
 from api.errors import Problem
-from store.models import ApiKey, Role
+from store.enums import Role
+from store.models import ApiKey
 from store.repositories import keys
 
 

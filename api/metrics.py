@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from api.database import database
-from store.models import ActivePlan, Executor, JobStatus, PlanJob
+from store.enums import JobStatus
+from store.models import ActivePlan, Executor, PlanJob
 
 _EXTENSION = "meshplan.metrics"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)

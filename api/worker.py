@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -31,8 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from planner import domain
 from planner.validation import validate
-from store.db import transaction
-from store.models import Cluster, JobStatus, PlanJob, Workload
+from store.db import make_engine, session_factory, transaction
+from store.enums import JobStatus
+from store.models import Cluster, PlanJob, Workload
 from store.repositories import catalog, jobs, plans, workloads
 from store.repositories.jobs import Lease, LeaseState
 
@@ -310,3 +313,27 @@ def finite_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite_json(item) for item in value]
     return value
+
+
+def run_until_signalled(
+    database_url: str | None,
+    *,
+    name: str | None = None,
+    settings: WorkerSettings | None = None,
+    max_jobs: int | None = None,
+) -> int:
+    """Run one worker on ``database_url`` until SIGTERM or SIGINT (which
+    let the current job finish) or ``max_jobs``; returns the jobs done."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current job", signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    worker = Worker(session_factory(make_engine(database_url)), name=name, settings=settings)
+    print(f"worker {worker.name} polling for jobs", file=sys.stderr, flush=True)
+    done = worker.run(stop, max_jobs=max_jobs)
+    print(f"worker {worker.name} stopped after {done} jobs", file=sys.stderr, flush=True)
+    return done

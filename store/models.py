@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from store.enums import ExecutorState, JobStatus, ProfileSource, Role
 from store.types import NAMING_CONVENTION, JSONType, UTCDateTime, created_at, intpk, name128
 
 
@@ -47,28 +48,6 @@ def _str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-class JobStatus(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-class Role(enum.StrEnum):
-    """API key roles. ``admin`` may do everything; ``executor`` may read and
-    act as an executor (register, heartbeat, upload measured profiles);
-    ``reader`` may only read."""
-
-    ADMIN = "admin"
-    EXECUTOR = "executor"
-    READER = "reader"
 
 
 class Cluster(Base):
@@ -113,11 +92,6 @@ class Model(Base):
     profiles: Mapped[list[ModelProfile]] = relationship(
         back_populates="model", order_by="ModelProfile.id", cascade="all, delete-orphan"
     )
-
-
-class ProfileSource(enum.StrEnum):
-    DECLARED = "declared"
-    MEASURED = "measured"
 
 
 class ModelProfile(Base):
@@ -271,14 +245,6 @@ class ActivePlan(Base):
     activated_at: Mapped[created_at]
 
     plan: Mapped[Plan] = relationship()
-
-
-class ExecutorState(enum.StrEnum):
-    REGISTERED = "registered"
-    STARTING = "starting"
-    LOADING = "loading"
-    SERVING = "serving"
-    DEGRADED = "degraded"
 
 
 class Executor(Base):

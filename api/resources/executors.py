@@ -14,7 +14,8 @@ from api.database import session
 from api.errors import invalid
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
-from store.models import Cluster, Executor, ExecutorState
+from store.enums import ExecutorState
+from store.models import Cluster, Executor
 from store.repositories import executors, plans
 
 bp = Blueprint("executors", __name__)

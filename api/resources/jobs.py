@@ -14,7 +14,8 @@ from api.database import session
 from api.errors import Problem
 from api.routing import Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
-from store.models import JobStatus, PlanJob
+from store.enums import JobStatus
+from store.models import PlanJob
 from store.repositories import jobs
 
 bp = Blueprint("jobs", __name__)

@@ -13,7 +13,8 @@ from api.database import session
 from api.errors import Problem
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view, show_view
-from store.models import ApiKey, Role
+from store.enums import Role
+from store.models import ApiKey
 from store.repositories import keys
 from store.types import utcnow
 

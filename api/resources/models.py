@@ -15,7 +15,8 @@ from api.errors import from_value_error, invalid
 from api.routing import Body, Out, Query, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
-from store.models import Model, ProfileSource
+from store.enums import ProfileSource
+from store.models import Model
 from store.repositories import catalog
 
 bp = Blueprint("models", __name__)

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from planner import domain
-from store.models import Cluster, Model, ModelProfile, ProfileSource
+from store.enums import ProfileSource
+from store.models import Cluster, Model, ModelProfile
 
 
 def add_cluster(session: Session, name: str, cluster: domain.Cluster) -> Cluster:

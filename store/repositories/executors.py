@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Executor, ExecutorState
+from store.enums import ExecutorState
+from store.models import Executor
 from store.types import utcnow
 
 

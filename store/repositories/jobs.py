@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from store.models import JobStatus, Model, PlanJob
+from store.enums import JobStatus
+from store.models import Model, PlanJob
 from store.types import utcnow
 
 

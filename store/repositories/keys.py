@@ -11,7 +11,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import ApiKey, Role
+from store.enums import Role
+from store.models import ApiKey
 
 _PREFIX_BYTES = 6
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()

@@ -32,7 +32,8 @@ from api.app import create_app
 from api.database import database
 from store import migrate
 from store.db import make_engine, session_factory, transaction
-from store.models import Base, Role
+from store.enums import Role
+from store.models import Base
 from store.repositories.keys import create_key
 
 POSTGRES_URL = os.environ.get(

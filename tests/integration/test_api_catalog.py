@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from api.app import create_app
 from store.db import session_factory
-from store.models import Cluster, Model, ModelProfile, ProfileSource
+from store.enums import ProfileSource
+from store.models import Cluster, Model, ModelProfile
 from tests.integration.builders import GIB, cluster_json, model_json, profile_json
 
 

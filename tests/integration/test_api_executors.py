@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, update
 
 from store.db import session_factory
-from store.models import Executor, ExecutorState
+from store.enums import ExecutorState
+from store.models import Executor
 from tests.integration.builders import seed_api
 
 

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from store.db import session_factory
-from store.models import ActivePlan, JobStatus, Plan, PlanJob, plan_job_models
+from store.enums import JobStatus
+from store.models import ActivePlan, Plan, PlanJob, plan_job_models
 from tests.integration.builders import GIB, cluster_json, model_json, profile_json, seed_api
 
 

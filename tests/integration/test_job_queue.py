@@ -9,7 +9,8 @@ import threading
 from sqlalchemy import Engine
 
 from store.db import session_factory, transaction
-from store.models import JobStatus, PlanJob
+from store.enums import JobStatus
+from store.models import PlanJob
 from store.repositories import jobs
 from store.repositories.jobs import LeaseState
 from tests.integration.builders import add_jobs

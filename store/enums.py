@@ -1,0 +1,38 @@
+"""The closed sets of values stored in the database (as strings guarded by
+named CHECK constraints). Kept apart from the models so that code which only
+needs the values (the CLI) does not import SQLAlchemy."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Role(enum.StrEnum):
+    """API key roles. ``admin`` may do everything; ``executor`` may read and
+    act as an executor (register, heartbeat, upload measured profiles);
+    ``reader`` may only read."""
+
+    ADMIN = "admin"
+    EXECUTOR = "executor"
+    READER = "reader"
+
+
+class ProfileSource(enum.StrEnum):
+    DECLARED = "declared"
+    MEASURED = "measured"
+
+
+class ExecutorState(enum.StrEnum):
+    REGISTERED = "registered"
+    STARTING = "starting"
+    LOADING = "loading"
+    SERVING = "serving"
+    DEGRADED = "degraded"
