@@ -116,20 +116,21 @@ class Deployment:
         self._run(*args, env=self.jax_env(devices))
 
     def start_api(self) -> ApiClient:
-        """Migrate a SQLite database, create keys, serve the API with one job
-        worker; returns an admin client."""
+        """Migrate a SQLite database, create an admin key, serve the API with
+        one job worker, create an executor key through it; returns an admin
+        client."""
         database = f"sqlite:///{self.workdir / 'meshplan.db'}"
         self._run("db", "upgrade", "--database-url", database)
-        for role in ("admin", "executor"):
-            self.keys[role] = self._run(
-                "keys", "create", "--role", role, "--database-url", database
-            )
+        admin = self._run("keys", "create", "--role", "admin", "--database-url", database)
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
         args = ["serve", "--dev", "--with-worker", "--port", str(port), "--database-url", database]
         self._spawn("api", args)
         wait_for(lambda: answers(f"{self.api_url}/healthz"), START_TIMEOUT_S, "api")
-        return ApiClient(self.api_url, self.keys["admin"])
+        client = ApiClient(self.api_url, admin)
+        executor = client.call("POST", "/v1/keys", {"name": "agents", "role": "executor"})[2]
+        self.keys = {"admin": admin, "executor": executor["key"]}
+        return client
 
     def start_agent(self, cluster_id: int, first: int, count: int, scale: str) -> None:
         """An agent driving global devices ``first .. first + count - 1`` on
@@ -199,11 +200,14 @@ class Scenario:
 
 @dataclass(frozen=True)
 class FidelityResult:
+    """Both attainments, what produced them, and seconds per phase."""
+
     measured: float
     simulated: float
     placement: Placement
     models: tuple[ModelSpec, ...]
     sent: tuple[Sent, ...]
+    phases_s: dict[str, float]
 
 
 PLACEHOLDER_PROFILE = {
@@ -305,25 +309,39 @@ def run_fidelity(workdir: Path, scenario: Scenario | None = None) -> FidelityRes
     processes = {n: ProcessSpec(scenario.rate_rps, scenario.cv) for n in scenario.models}
     workload = process_workload(processes, scenario.duration_s, scenario.seed)
     deployment = Deployment(workdir)
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        phases[name] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
     try:
         api = deployment.start_api()
+        phase("api")
         specs = declare_models(deployment, api, scenario)
+        phase("profile")
         cluster = scenario_cluster(specs, scenario)
         body = {"name": "loopback", **cluster.to_json()}
         cluster_id = api.call("POST", "/v1/clusters", body)[2]["id"]
         placement = solve_and_activate(api, cluster_id, workload, scenario)
+        phase("solve")
         for k in range(scenario.agents):
             first = k * scenario.devices_per_agent
             deployment.start_agent(cluster_id, first, scenario.devices_per_agent, scenario.scale)
         wait_for(
             lambda: agents_applied(api, cluster_id, scenario.agents), START_TIMEOUT_S, "agents"
         )
+        phase("agents")
         router = deployment.start_router(cluster_id)
+        phase("router")
         sent = replay(router, workload, {s.name: s.slo_s for s in specs})
+        phase("replay")
     finally:
         deployment.close()
     options = SimOptions(max_batch=scenario.max_batch)
     predicted = simulate(cluster, specs, placement, workload, options)
     return FidelityResult(
-        attainment(sent), predicted.attainment, placement, tuple(specs), tuple(sent)
+        attainment(sent), predicted.attainment, placement, tuple(specs), tuple(sent), phases
     )
