@@ -1,0 +1,18 @@
+"""The executor fleet: JAX agents that pull plans and really serve them.
+
+Model runtime (no I/O):
+
+- :mod:`.zoo`: BERT/MoE encoders, weights as pytrees built from the
+  planner's weight declarations;
+- :mod:`.sharding`: a group's stage meshes and the logical-axis rules;
+- :mod:`.replica`: a model laid out as a :class:`ParallelPlan` says;
+- :mod:`.runtime`: padded batch buckets and measured stage latencies.
+
+Serving: :mod:`.schedule` (batching and SLO-aware admission, pure),
+:mod:`.group` (stage threads of one group), :mod:`.host` (an agent's
+groups), :mod:`.request`, :mod:`.metrics`, :mod:`.server` (HTTP).
+
+Fleet: :mod:`.agent` (plan pull and reconcile), :mod:`.api_client`,
+:mod:`.router`, :mod:`.profiler`, :mod:`.replay` and :mod:`.loopback`
+(a whole deployment on one machine, for tests and benchmarks).
+"""
