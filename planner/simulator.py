@@ -42,6 +42,24 @@ request ``i`` of model ``m`` arriving at ``t`` with deadline
    finish as scheduled; a new group on the same devices does not wait for
    them.
 
+Points 2-4 are the ``fcfs`` policy. The ``slack`` policy (SLO-aware
+preemption, ``SimOptions(policy="slack")``) changes the queue: a group's
+state is ``free[s]`` after the batches whose stage 0 has started (start
+``<= t``) and the *waiting* batches, kept least slack first: by ``deadline -
+sum of the batch's stage latencies at its size`` (earliest member deadline;
+stage latencies added in stage order), ties to the older batch. A waiting
+batch runs from ``free`` in that order, each stage as in point 3 with ready
+time ``t``. The request's options on ``g`` are joining each waiting batch of
+``m`` with fewer members than the cap (in queue order), then a new batch; an
+option is feasible when, with the queue re-sorted, *every* waiting batch
+(and so the request) finishes by its deadline. The group offers the
+feasible option with the earliest finish for the request (first on ties);
+routing is point 4, and a request no candidate can serve in time is
+``DROPPED_SLO`` (hopeless requests are dropped at arrival; an admitted one
+is never made late). A committed request thus overtakes (preempts the
+queue place of) waiting batches with more slack; running stages are never
+interrupted.
+
 Metrics (:class:`SimResult`): a request is scored when it arrives in
 ``[warmup_s, duration_s - cooldown_s)``; attainment = served scored requests
 / scored requests (1.0 when none is scored); a group's utilisation = busy

@@ -151,6 +151,34 @@ def _fcfs(
         request_batch[i] = b
         outcome[i] = _SERVED
 
+    return _collect(
+        request_batch,
+        batch_replica,
+        batch_size,
+        batch_finish_s,
+        batches,
+        outcome,
+        replica_slot,
+        replica_latency_s,
+        slot_pp,
+    )
+
+
+@njit(cache=True)
+def _collect(
+    request_batch: npt.NDArray[np.int64],
+    batch_replica: Ints,
+    batch_size: Ints,
+    batch_finish_s: Floats,
+    batches: int,
+    outcome: npt.NDArray[np.int8],
+    replica_slot: Ints,
+    replica_latency_s: Floats,
+    slot_pp: Ints,
+) -> tuple[Floats, npt.NDArray[np.int8], Ints, npt.NDArray[np.int16], Floats]:
+    """:class:`EngineOutput`'s fields from the batches: each served
+    request's finish, group and batch size, and per-group busy time."""
+    n = request_batch.size
     finish_s = np.full(n, np.nan)
     group = np.full(n, -1, np.int32)
     size = np.zeros(n, np.int16)
@@ -160,7 +188,7 @@ def _fcfs(
             finish_s[i] = batch_finish_s[b]
             group[i] = replica_slot[batch_replica[b]]
             size[i] = batch_size[b]
-    busy_s = np.zeros(num_slots)
+    busy_s = np.zeros(slot_pp.size)
     for b in range(batches):
         r = batch_replica[b]
         g = replica_slot[r]
@@ -169,26 +197,316 @@ def _fcfs(
     return finish_s, outcome, group, size, busy_s
 
 
-def run_fcfs(plan: CompiledPlan, work: CompiledWorkload) -> EngineOutput:
-    """Run the FCFS kernel on a compiled plan and workload."""
-    return EngineOutput(
-        *_fcfs(
-            work.arrival_s,
-            work.model,
-            work.deadline_s,
-            len(work.model_names),
-            plan.step_start_s,
-            plan.cand_ptr,
-            plan.cand_replica,
-            plan.cand_available_s,
-            plan.replica_slot,
-            plan.replica_cap,
-            plan.replica_latency_s,
-            plan.slot_pp,
-            plan.slot_start_s,
-        )
+@njit(cache=True)
+def _slack_key(deadline_s: float, latency_s: Floats, pp: int) -> float:
+    """See ``reference.slack_key``: deadline minus the stage latencies
+    summed in stage order."""
+    total = 0.0
+    for s in range(pp):
+        total += latency_s[s]
+    return deadline_s - total
+
+
+@njit(cache=True)
+def _sort_queue(
+    order: npt.NDArray[np.int64], key: Floats, seq: npt.NDArray[np.int64], m: int
+) -> None:
+    """Insertion-sort ``order[:m]`` (indices) by ``(key, seq)``."""
+    for q in range(1, m):
+        j = order[q]
+        p = q - 1
+        while p >= 0 and (
+            key[order[p]] > key[j] or (key[order[p]] == key[j] and seq[order[p]] > seq[j])
+        ):
+            order[p + 1] = order[p]
+            p -= 1
+        order[p + 1] = j
+
+
+@njit(cache=True)
+def _queue_finish(
+    now: float,
+    free: Floats,
+    m: int,
+    mine: int,
+    rep: Ints,
+    size: Ints,
+    deadline_s: Floats,
+    key: Floats,
+    seq: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    replica_latency_s: Floats,
+    pp: int,
+    scratch: Floats,
+) -> float:
+    """Finish of entry ``mine`` when entries ``0..m-1`` run least slack
+    first from ``free`` at ``now``; inf if any entry misses its deadline
+    (see ``reference.SlackGroup._finish``)."""
+    for j in range(m):
+        order[j] = j
+    _sort_queue(order, key, seq, m)
+    scratch[:pp] = free[:pp]
+    finish = np.inf
+    for q in range(m):
+        j = order[q]
+        _run_pipeline(now, scratch, replica_latency_s[rep[j], size[j] - 1], pp, scratch)
+        if scratch[pp - 1] > deadline_s[j]:
+            return np.inf
+        if j == mine:
+            finish = scratch[pp - 1]
+    return finish
+
+
+@njit(cache=True)
+def _slack(
+    arrival_s: Floats,
+    model: Ints,
+    deadline_s: Floats,
+    num_models: int,
+    step_start_s: Floats,
+    cand_ptr: npt.NDArray[np.int64],
+    cand_replica: Ints,
+    cand_available_s: Floats,
+    replica_slot: Ints,
+    replica_cap: Ints,
+    replica_latency_s: Floats,
+    slot_pp: Ints,
+    slot_start_s: Floats,
+) -> tuple[Floats, npt.NDArray[np.int8], Ints, npt.NDArray[np.int16], Floats]:
+    """SLO-aware preemption (``reference.SlackGroup``) over all requests.
+
+    Per group: ``free`` after the started batches and the waiting batches
+    ``wait[g, :nwait[g]]`` in queue order with their stage ends ``wend``.
+    Per offer, the waiting batches are copied into entry arrays (replica,
+    size, deadline, key, seq = batch number) with one more entry for a new
+    batch; each option (join waiting batch ``j`` of the model, or new) is
+    scheduled least slack first and must keep every deadline."""
+    n = arrival_s.size
+    num_slots = slot_pp.size
+    max_pp = replica_latency_s.shape[2]
+    cap = 8
+    free = np.empty((num_slots, max_pp))
+    for g in range(num_slots):
+        free[g, :] = slot_start_s[g]
+    nwait = np.zeros(num_slots, np.int64)
+    wait = np.empty((num_slots, cap), np.int64)
+    wend = np.empty((num_slots, cap, max_pp))
+    rep = np.empty(cap + 1, np.int32)
+    size = np.empty(cap + 1, np.int32)
+    entry_deadline = np.empty(cap + 1)
+    key = np.empty(cap + 1)
+    seq = np.empty(cap + 1, np.int64)
+    order = np.empty(cap + 1, np.int64)
+    held = np.empty(cap + 1, np.int64)
+    scratch = np.empty(max_pp)
+    batch_replica = np.empty(n, np.int32)
+    batch_size = np.empty(n, np.int32)
+    batch_deadline_s = np.empty(n)
+    batch_start_s = np.empty(n)
+    batch_finish_s = np.empty(n)
+    batches = 0
+    request_batch = np.full(n, -1, np.int64)
+    outcome = np.empty(n, np.int8)
+    step = 0
+    num_steps = step_start_s.size
+    for i in range(n):
+        now = arrival_s[i]
+        while step + 1 < num_steps and step_start_s[step + 1] <= now:
+            step += 1
+        row = step * num_models + model[i]
+        lo = cand_ptr[row]
+        hi = cand_ptr[row + 1]
+        if lo == hi:
+            outcome[i] = _NO_REPLICA
+            continue
+        ready = False
+        best_s = np.inf
+        best_replica = -1
+        best_option = -1
+        for c in range(lo, hi):
+            if cand_available_s[c] > now:
+                continue
+            ready = True
+            r = cand_replica[c]
+            g = replica_slot[r]
+            pp = slot_pp[g]
+            started = 0
+            while started < nwait[g] and batch_start_s[wait[g, started]] <= now:
+                started += 1
+            if started > 0:
+                free[g, :pp] = wend[g, started - 1, :pp]
+                m = nwait[g] - started
+                wait[g, :m] = wait[g, started : nwait[g]].copy()
+                wend[g, :m] = wend[g, started : nwait[g]].copy()
+                nwait[g] = m
+            m = nwait[g]
+            for j in range(m):
+                b = wait[g, j]
+                rep[j] = batch_replica[b]
+                size[j] = batch_size[b]
+                entry_deadline[j] = batch_deadline_s[b]
+                seq[j] = b
+                key[j] = _slack_key(entry_deadline[j], replica_latency_s[rep[j], size[j] - 1], pp)
+            for j in range(m):
+                if rep[j] != r or size[j] >= replica_cap[r]:
+                    continue
+                kept_deadline = entry_deadline[j]
+                kept_key = key[j]
+                size[j] += 1
+                entry_deadline[j] = min(kept_deadline, deadline_s[i])
+                key[j] = _slack_key(entry_deadline[j], replica_latency_s[r, size[j] - 1], pp)
+                finish = _queue_finish(
+                    now,
+                    free[g],
+                    m,
+                    j,
+                    rep,
+                    size,
+                    entry_deadline,
+                    key,
+                    seq,
+                    order,
+                    replica_latency_s,
+                    pp,
+                    scratch,
+                )
+                size[j] -= 1
+                entry_deadline[j] = kept_deadline
+                key[j] = kept_key
+                if finish < best_s:
+                    best_s = finish
+                    best_replica = r
+                    best_option = j
+            rep[m] = r
+            size[m] = 1
+            entry_deadline[m] = deadline_s[i]
+            seq[m] = batches
+            key[m] = _slack_key(deadline_s[i], replica_latency_s[r, 0], pp)
+            finish = _queue_finish(
+                now,
+                free[g],
+                m + 1,
+                m,
+                rep,
+                size,
+                entry_deadline,
+                key,
+                seq,
+                order,
+                replica_latency_s,
+                pp,
+                scratch,
+            )
+            if finish < best_s:
+                best_s = finish
+                best_replica = r
+                best_option = -1
+        if not ready:
+            outcome[i] = _UNAVAILABLE
+            continue
+        if best_s > deadline_s[i]:
+            outcome[i] = _DROPPED_SLO
+            continue
+        r = best_replica
+        g = replica_slot[r]
+        pp = slot_pp[g]
+        m = nwait[g]
+        if best_option < 0:
+            if m == cap:
+                cap *= 2
+                grown = np.empty((num_slots, cap), np.int64)
+                grown[:, : cap // 2] = wait
+                wait = grown
+                grown_end = np.empty((num_slots, cap, max_pp))
+                grown_end[:, : cap // 2] = wend
+                wend = grown_end
+                rep = np.empty(cap + 1, np.int32)
+                size = np.empty(cap + 1, np.int32)
+                entry_deadline = np.empty(cap + 1)
+                key = np.empty(cap + 1)
+                seq = np.empty(cap + 1, np.int64)
+                order = np.empty(cap + 1, np.int64)
+                held = np.empty(cap + 1, np.int64)
+            b = batches
+            batches += 1
+            batch_replica[b] = r
+            batch_size[b] = 1
+            batch_deadline_s[b] = deadline_s[i]
+            wait[g, m] = b
+            m += 1
+            nwait[g] = m
+        else:
+            b = wait[g, best_option]
+            batch_size[b] += 1
+            batch_deadline_s[b] = min(batch_deadline_s[b], deadline_s[i])
+        for j in range(m):
+            w = wait[g, j]
+            order[j] = j
+            seq[j] = w
+            key[j] = _slack_key(
+                batch_deadline_s[w], replica_latency_s[batch_replica[w], batch_size[w] - 1], pp
+            )
+        _sort_queue(order, key, seq, m)
+        held[:m] = wait[g, :m]
+        scratch[:pp] = free[g, :pp]
+        for q in range(m):
+            w = held[order[q]]
+            wait[g, q] = w
+            batch_start_s[w] = _run_pipeline(
+                now, scratch, replica_latency_s[batch_replica[w], batch_size[w] - 1], pp, scratch
+            )
+            wend[g, q, :pp] = scratch[:pp]
+            batch_finish_s[w] = scratch[pp - 1]
+        request_batch[i] = b
+        outcome[i] = _SERVED
+    return _collect(
+        request_batch,
+        batch_replica,
+        batch_size,
+        batch_finish_s,
+        batches,
+        outcome,
+        replica_slot,
+        replica_latency_s,
+        slot_pp,
     )
 
 
-KERNELS: dict[str, Callable[[CompiledPlan, CompiledWorkload], EngineOutput]] = {"fcfs": run_fcfs}
+def _runner(
+    kernel: Callable[..., tuple[Floats, npt.NDArray[np.int8], Ints, npt.NDArray[np.int16], Floats]],
+) -> Callable[[CompiledPlan, CompiledWorkload], EngineOutput]:
+    """The engine entry point running ``kernel`` on a compiled plan and
+    workload."""
+
+    def run(plan: CompiledPlan, work: CompiledWorkload) -> EngineOutput:
+        return EngineOutput(
+            *kernel(
+                work.arrival_s,
+                work.model,
+                work.deadline_s,
+                len(work.model_names),
+                plan.step_start_s,
+                plan.cand_ptr,
+                plan.cand_replica,
+                plan.cand_available_s,
+                plan.replica_slot,
+                plan.replica_cap,
+                plan.replica_latency_s,
+                plan.slot_pp,
+                plan.slot_start_s,
+            )
+        )
+
+    return run
+
+
+run_fcfs = _runner(_fcfs)
+"""Run the FCFS kernel on a compiled plan and workload."""
+run_slack = _runner(_slack)
+"""Run the SLO-aware preemption kernel on a compiled plan and workload."""
+
+KERNELS: dict[str, Callable[[CompiledPlan, CompiledWorkload], EngineOutput]] = {
+    "fcfs": run_fcfs,
+    "slack": run_slack,
+}
 """Fast engine entry point per policy name."""

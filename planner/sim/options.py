@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
-POLICIES: tuple[str, ...] = ("fcfs",)
+POLICIES: tuple[str, ...] = ("fcfs", "slack")
 """Queue policies every engine implements. Each engine keeps a registry keyed
 by these names (``reference.QUEUES``, ``fast.KERNELS``); a new policy adds
-one entry to each."""
+one entry to each. ``fcfs``: batches run in dispatch order; ``slack``:
+SLO-aware preemption, waiting batches run least slack first (see
+:mod:`planner.simulator`)."""
 
 ENGINES: tuple[str, ...] = ("fast", "reference")
 

@@ -6,6 +6,7 @@ for the semantics both implement)."""
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -48,6 +49,8 @@ class Batch:
     free_before_s: list[float]
     stage_start_s: list[float] = field(default_factory=list)
     stage_end_s: list[float] = field(default_factory=list)
+    seq: int = 0
+    """Creation order within the group (breaks ties in a queue order)."""
 
     @property
     def size(self) -> int:
@@ -108,9 +111,10 @@ class FcfsGroup:
             return self.batches[-1]
         return None
 
-    def offer(self, model: str, now_s: float) -> Offer:
+    def offer(self, model: str, now_s: float, deadline_s: float) -> Offer:
         """Predicted finish of a request for ``model`` arriving at ``now_s``:
-        joining the open batch where allowed, else as a new batch."""
+        joining the open batch where allowed, else as a new batch (FCFS
+        does not use the request's deadline: the router drops it if late)."""
         replica = self.replicas[model]
         batch = self.open_batch(now_s)
         if batch is not None and batch.replica.model == model and batch.size < replica.cap:
@@ -122,9 +126,9 @@ class FcfsGroup:
 
     def commit(
         self, offer: Offer, model: str, request: int, deadline_s: float, now_s: float
-    ) -> None:
+    ) -> Batch:
         """Add ``request`` to the offer's batch (or a new one) and re-run that
-        batch from the free times saved before it."""
+        batch from the free times saved before it; returns the batch."""
         batch = offer.batch
         if batch is None:
             batch = Batch(self.index, self.replicas[model], [], deadline_s, list(self.free_s))
@@ -135,6 +139,7 @@ class FcfsGroup:
             now_s, batch.free_before_s, batch.stage_latency_s
         )
         self.free_s = list(batch.stage_end_s)
+        return batch
 
     def busy_s(self) -> float:
         """Busy stage-seconds: every stage's latency summed over the batches."""
@@ -145,7 +150,108 @@ class FcfsGroup:
         return busy
 
 
-QUEUES: dict[str, type[FcfsGroup]] = {"fcfs": FcfsGroup}
+def slack_key(batch_deadline_s: float, stage_latency_s: Sequence[float]) -> float:
+    """Queue key of a waiting batch under the ``slack`` policy: its deadline
+    minus its own latency through an idle pipeline (its slack, up to the
+    common current time); stage latencies are summed in stage order."""
+    return batch_deadline_s - sum(stage_latency_s)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A waiting batch as a ``slack`` queue entry: ``batch`` is None for the
+    new batch of an offer."""
+
+    key: float
+    seq: int
+    latency_s: tuple[float, ...]
+    deadline_s: float
+    batch: Batch | None
+
+
+class SlackGroup(FcfsGroup):
+    """SLO-aware preemption: the batches waiting for stage 0 run least
+    slack first (:func:`slack_key`, ties to the older batch); a request may
+    join a waiting batch of its model or start a new one wherever its slack
+    puts it, overtaking waiting batches, only if every waiting batch and
+    the request still finish by their deadlines. ``free_s`` are the stage
+    free times after the batches that have started."""
+
+    def __init__(
+        self, index: int, devices: tuple[int, ...], config: ParallelConfig, start_s: float
+    ) -> None:
+        super().__init__(index, devices, config, start_s)
+        self.waiting: list[Batch] = []
+
+    def advance(self, now_s: float) -> None:
+        """Batches whose stage 0 started by ``now_s`` leave the queue."""
+        while self.waiting and self.waiting[0].stage_start_s[0] <= now_s:
+            self.free_s = list(self.waiting.pop(0).stage_end_s)
+
+    def _entry(self, batch: Batch, size: int, deadline_s: float) -> Queued:
+        latency = batch.replica.latency_s[size - 1]
+        return Queued(slack_key(deadline_s, latency), batch.seq, latency, deadline_s, batch)
+
+    def _finish(self, queue: list[Queued], mine: int, now_s: float) -> float:
+        """The finish of ``queue[mine]`` when ``queue`` runs least slack
+        first from now, or inf if any entry would miss its deadline."""
+        free = self.free_s
+        finish = math.inf
+        for j in sorted(range(len(queue)), key=lambda j: (queue[j].key, queue[j].seq)):
+            _, ends = run_pipeline(now_s, free, queue[j].latency_s)
+            if ends[-1] > queue[j].deadline_s:
+                return math.inf
+            if j == mine:
+                finish = ends[-1]
+            free = ends
+        return finish
+
+    def offer(self, model: str, now_s: float, deadline_s: float) -> Offer:
+        """The earliest feasible finish over joining each waiting batch of
+        the model (in queue order) and starting a new batch (last); inf
+        when none is feasible."""
+        self.advance(now_s)
+        replica = self.replicas[model]
+        queue = [self._entry(b, b.size, b.deadline_s) for b in self.waiting]
+        best = Offer(math.inf, self.index, None)
+        for j, batch in enumerate(self.waiting):
+            if batch.replica.model != model or batch.size >= replica.cap:
+                continue
+            trial = list(queue)
+            trial[j] = self._entry(batch, batch.size + 1, min(batch.deadline_s, deadline_s))
+            finish = self._finish(trial, j, now_s)
+            if finish < best.finish_s:
+                best = Offer(finish, self.index, batch)
+        latency = replica.latency_s[0]
+        new = Queued(slack_key(deadline_s, latency), len(self.batches), latency, deadline_s, None)
+        finish = self._finish([*queue, new], len(queue), now_s)
+        if finish < best.finish_s:
+            best = Offer(finish, self.index, None)
+        return best
+
+    def commit(
+        self, offer: Offer, model: str, request: int, deadline_s: float, now_s: float
+    ) -> Batch:
+        batch = offer.batch
+        if batch is None:
+            batch = Batch(
+                self.index, self.replicas[model], [], deadline_s, [], seq=len(self.batches)
+            )
+            self.batches.append(batch)
+            self.waiting.append(batch)
+        batch.members.append(request)
+        batch.deadline_s = min(batch.deadline_s, deadline_s)
+        self.waiting.sort(key=lambda b: (slack_key(b.deadline_s, b.stage_latency_s), b.seq))
+        free = self.free_s
+        for waiting in self.waiting:
+            waiting.stage_start_s, waiting.stage_end_s = run_pipeline(
+                now_s, free, waiting.stage_latency_s
+            )
+            free = waiting.stage_end_s
+        return batch
+
+
+QUEUES: dict[str, type[FcfsGroup]] = {"fcfs": FcfsGroup, "slack": SlackGroup}
 """Group queue class per policy name."""
 
 
@@ -231,14 +337,14 @@ class ReferenceSimulator:
         if not ready:
             self.outcome[request] = Outcome.UNAVAILABLE
             return
-        offers = {g.index: g.offer(model, now_s) for g in ready}
+        offers = {g.index: g.offer(model, now_s, deadline_s) for g in ready}
         best = min(offers.values(), key=lambda offer: (offer.finish_s, offer.group))
         if best.finish_s > deadline_s:
             self.outcome[request] = Outcome.DROPPED_SLO
             return
-        self.groups[best.group].commit(best, model, request, deadline_s, now_s)
+        batch = self.groups[best.group].commit(best, model, request, deadline_s, now_s)
         self.outcome[request] = Outcome.SERVED
-        self.batch_of[request] = self.groups[best.group].batches[-1]
+        self.batch_of[request] = batch
 
     def output(self) -> EngineOutput:
         count = len(self.outcome)

@@ -65,7 +65,7 @@ def test_repeated_model_name_is_refused() -> None:
         ({"max_batch": True}, r"^max_batch: must be an integer"),
         ({"warmup_s": -1.0}, r"^warmup_s: must be a finite number >= 0"),
         ({"cooldown_s": float("inf")}, r"^cooldown_s: must be a finite number >= 0"),
-        ({"policy": "edf"}, r"^policy: unknown 'edf', expected one of \['fcfs'\]"),
+        ({"policy": "edf"}, r"^policy: unknown 'edf', expected one of \['fcfs', 'slack'\]"),
     ],
 )
 def test_bad_options(kwargs: dict[str, object], message: str) -> None:

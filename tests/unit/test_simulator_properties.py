@@ -22,7 +22,7 @@ from planner.domain import (
     Workload,
 )
 from planner.sim.reference import ReferenceSimulator
-from planner.simulator import Outcome, SimOptions, number_groups, simulate
+from planner.simulator import POLICIES, Outcome, SimOptions, number_groups, simulate
 from tests.unit.simulator_cases import GB, PIPE, SERIAL, multi_config_model
 
 WIDE = ParallelConfig(2, 1)
@@ -104,7 +104,11 @@ def cases(draw: st.DrawFn) -> Case:
         models,
         TimedPlan(tuple(steps)),
         Workload(np.array(arrivals), np.array(ids, np.int32), tuple(names), DURATION_S),
-        SimOptions(max_batch=draw(st.integers(1, 4)), warmup_s=draw(st.sampled_from([0.0, 1.0]))),
+        SimOptions(
+            max_batch=draw(st.integers(1, 4)),
+            warmup_s=draw(st.sampled_from([0.0, 1.0])),
+            policy=draw(st.sampled_from(POLICIES)),
+        ),
     )
 
 
