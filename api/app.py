@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import database, errors, metrics
+from api import auth, database, errors, metrics
 from api.resources import BLUEPRINTS
 from api.resources.ops import bp as ops_blueprint
 from store import migrate
@@ -20,11 +20,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WINDOWS": 10_000,
     "TIME_LIMIT_MAX_S": 3600.0,
     "EXECUTOR_STALE_S": 30.0,
+    "AUTH_CACHE_S": 5.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
 or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
-upload cap (bytes), windows per workload, solver time limit cap (s), and
-after how long without a heartbeat an executor is unhealthy (s)."""
+upload cap (bytes), windows per workload, solver time limit cap (s),
+after how long without a heartbeat an executor is unhealthy (s), and how
+long a process remembers a valid API key (s; 0: never)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -40,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     app.config["SCHEMA_HEAD"] = migrate.head_revision(database.database(app).engine)
     errors.init_app(app)
+    auth.init_app(app)
     metrics.init_app(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/v1")

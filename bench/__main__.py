@@ -13,6 +13,7 @@ BENCHMARKS: list[str] = [
     "executor_overhead",
     "fidelity",
     "replan",
+    "service",
 ]
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 from flask import Blueprint, Response, url_for
 from pydantic import Field
 
-from api.auth import Permission
+from api.auth import Permission, key_cache
 from api.database import session
 from api.errors import Problem
 from api.routing import Body, Out, found, operation, render, reply
@@ -99,4 +99,5 @@ def revoke_key(key_id: int) -> Response:
         raise Problem(409, f"key {key_id} is already revoked")
     row.revoked_at = utcnow()
     db.commit()
+    key_cache().forget(row.key_hash)
     return Response(status=204)

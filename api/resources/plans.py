@@ -248,19 +248,20 @@ def etag_of(plan_id: int, version: int) -> str:
 )
 def served_plan(cluster_id: int) -> Response:
     db = session()
-    active = plans.active_plan(db, cluster_id)
-    if active is None:
+    current = plans.active_version(db, cluster_id)
+    if current is None:
         found(db, Cluster, cluster_id, "cluster")
         raise Problem(404, f"cluster {cluster_id} has no active plan")
-    etag = etag_of(active.plan_id, active.version)
+    plan_id, version = current
+    etag = etag_of(plan_id, version)
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
-    plan = active.plan
+    plan = db.get_one(Plan, plan_id)
     body = {
         "cluster_id": cluster_id,
         "plan_id": plan.id,
-        "version": active.version,
+        "version": version,
         "placement": plan.placement,
         "models": plan.models,
     }

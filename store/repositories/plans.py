@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from planner import domain
@@ -77,3 +77,15 @@ def activate(session: Session, plan: Plan, now: dt.datetime | None = None) -> Ac
 def active_plan(session: Session, cluster_id: int) -> ActivePlan | None:
     """The cluster's active plan row, or None."""
     return session.get(ActivePlan, cluster_id)
+
+
+_ACTIVE_VERSION = select(ActivePlan.plan_id, ActivePlan.version).where(
+    ActivePlan.cluster_id == bindparam("cluster_id")
+)
+
+
+def active_version(session: Session, cluster_id: int) -> tuple[int, int] | None:
+    """``(plan_id, version)`` of the cluster's active plan, or None: one
+    prepared Core query, since executors poll it several times a second."""
+    row = session.connection().execute(_ACTIVE_VERSION, {"cluster_id": cluster_id}).first()
+    return None if row is None else (row.plan_id, row.version)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
+from api.app import create_app
+from api.auth import key_cache
+from api.database import database
 from store.db import session_factory
 from store.models import ApiKey
+from store.types import utcnow
 
 
 def test_keys_are_stored_hashed(engine: Engine, keys: dict[str, str]) -> None:
@@ -53,3 +57,22 @@ def test_a_bad_role_is_422_and_stores_nothing(
     assert response.get_json()["field"] == "role"
     with session_factory(engine)() as session:
         assert len(session.scalars(select(ApiKey)).all()) == 3
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_auth_cache_s(
+    database_url: str, engine: Engine, keys: dict[str, str]
+) -> None:
+    app = create_app({"DATABASE_URL": database_url, "AUTH_CACHE_S": 5.0})
+    now = [100.0]
+    with app.app_context():
+        key_cache().clock = lambda: now[0]
+    client = app.test_client()
+    reader = {"X-API-Key": keys["reader"]}
+    assert client.get("/v1/clusters", headers=reader).status_code == 200
+    with session_factory(engine).begin() as session:
+        session.execute(update(ApiKey).where(ApiKey.role == "reader").values(revoked_at=utcnow()))
+    now[0] = 104.9
+    assert client.get("/v1/clusters", headers=reader).status_code == 200
+    now[0] = 105.1
+    assert client.get("/v1/clusters", headers=reader).status_code == 401
+    database(app).engine.dispose()
