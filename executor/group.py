@@ -13,6 +13,7 @@ with a retryable 503 and finishes the batches it has started.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -88,8 +89,11 @@ class GroupServer:
             self._runtimes.pop(name, None)
 
     def offer(self, request: Request) -> Offer[Request]:
-        """Where ``request`` would go and when it would finish."""
+        """Where ``request`` would go and when it would finish (never, once
+        the model has left the group)."""
         with self._cond:
+            if self._stopping or request.model not in self.models:
+                return Offer(math.inf, None, False)
             return self.schedule.offer(
                 time.monotonic(), request.model, request.rows, request.deadline_s
             )

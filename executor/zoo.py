@@ -170,6 +170,7 @@ def init_layer(arch: Architecture, index: int, seed: int) -> Layer:
 
 
 def no_constraint(x: jax.Array, _axes: Axes) -> jax.Array:
+    """The :data:`Constrain` of an unsharded run."""
     return x
 
 
@@ -184,11 +185,13 @@ def apply_layer(
 
 
 def embed(arch: Architecture, p: Embed, ids: jax.Array, constrain: Constrain) -> jax.Array:
+    """Token plus position embeddings, layer-normalised: ``[b, s]`` → ``[b, s, h]``."""
     x = p.tokens[ids] + p.positions[None, : ids.shape[1]]
     return constrain(layer_norm(p.norm, x).astype(dtype(arch)), ACTIVATION)
 
 
 def block(arch: Architecture, p: Block, x: jax.Array, constrain: Constrain) -> jax.Array:
+    """A post-LayerNorm encoder block: attention, then MLP or MoE, each with a residual."""
     x = constrain(layer_norm(p.norm1, x + attention(p.attention, x, constrain)), ACTIVATION)
     if isinstance(p.ffn, Moe):
         update = moe(p.ffn, x, arch.top_k, constrain)
@@ -198,6 +201,7 @@ def block(arch: Architecture, p: Block, x: jax.Array, constrain: Constrain) -> j
 
 
 def layer_norm(p: LayerNorm, x: jax.Array) -> jax.Array:
+    """LayerNorm over the last axis, computed in float32."""
     x32 = x.astype(jnp.float32)
     mean = x32.mean(-1, keepdims=True)
     var = jnp.square(x32 - mean).mean(-1, keepdims=True)
@@ -206,6 +210,7 @@ def layer_norm(p: LayerNorm, x: jax.Array) -> jax.Array:
 
 
 def attention(p: Attention, x: jax.Array, constrain: Constrain) -> jax.Array:
+    """Bidirectional multi-head self-attention (no mask: sequences are full length)."""
     heads: Axes = ("batch", "seq", "heads", "head_dim")
     q = constrain(jnp.einsum("bse,ehd->bshd", x, p.wq) + p.bq, heads)
     k = constrain(jnp.einsum("bse,ehd->bshd", x, p.wk) + p.bk, heads)
@@ -217,6 +222,7 @@ def attention(p: Attention, x: jax.Array, constrain: Constrain) -> jax.Array:
 
 
 def mlp(p: Mlp, x: jax.Array, constrain: Constrain) -> jax.Array:
+    """The dense feed-forward network: GELU between two projections."""
     hidden = jax.nn.gelu(jnp.einsum("bse,ef->bsf", x, p.w_in) + p.b_in)
     hidden = constrain(hidden, ("batch", "seq", "mlp"))
     return jnp.einsum("bsf,fe->bse", hidden, p.w_out) + p.b_out
@@ -250,6 +256,8 @@ def route(router_logits: jax.Array, top_k: int, capacity: int) -> tuple[jax.Arra
 
 
 def moe(p: Moe, x: jax.Array, top_k: int, constrain: Constrain) -> jax.Array:
+    """Mixture of experts: tokens dispatched to expert slots by :func:`route`,
+    each expert an MLP, outputs combined with the gates (dropped tokens: 0)."""
     _, seq, _ = x.shape
     experts = p.router.shape[1]
     logits = jnp.einsum("bse,ex->bsx", x, p.router)

@@ -120,7 +120,7 @@ def test_route_fills_first_choices_first_and_drops_over_capacity() -> None:
     # gates renormalise to sigmoid(1) and 1 - sigmoid(1). With one slot per
     # expert, token 1's first choice (expert 0) finds it taken by token 0.
     logits = np.array([[[2.0, 1.0, 0.0], [2.0, 0.0, 1.0]]], np.float32)
-    dispatch, combine = route(jax.numpy.asarray(logits), top_k=2, capacity=1)
+    dispatch, combine = jax.jit(route, static_argnums=(1, 2))(logits, 2, 1)
     high = 1 / (1 + math.exp(-1))
     expected = np.zeros((1, 2, 3, 1))
     expected[0, 0, 0, 0], expected[0, 0, 1, 0], expected[0, 1, 2, 0] = high, 1 - high, 1 - high
