@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
 from api.auth import Permission, require
 from api.errors import Problem, from_validation_error, invalid
@@ -155,3 +156,9 @@ def found(session: Any, model: type[Any], ident: int, label: str) -> Any:
     if row is None:
         raise Problem(404, f"{label} {ident} does not exist")
     return row
+
+
+def name_free(session: Any, model: type[Any], name: str, label: str) -> None:
+    """409 naming ``name`` when a row of ``model`` already has that name."""
+    if session.scalar(select(model.id).where(model.name == name)) is not None:
+        raise invalid("name", f"{label} {name!r} already exists", status=409)

@@ -27,13 +27,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from store.scratch import postgres_schema, unreachable
 
 TARGET_POLL_RPS = 500.0
 TARGET_POLL_P99_S = 0.020
@@ -64,26 +63,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@contextmanager
-def postgres_schema() -> Iterator[str | None]:
-    """A fresh schema on the PostgreSQL server (None when none answers)."""
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    schema = f"meshplan_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:
-        print(f"postgresql: skipped ({type(error).__name__})")
-        yield None
-        return
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def prepare(url: str) -> tuple[str, dict[str, Any]]:
@@ -271,9 +250,12 @@ def main(argv: list[str]) -> None:
     print(f"{CLIENTS} keep-alive clients, {duration_s:g} s per measurement, {jobs} job requests")
     with tempfile.TemporaryDirectory() as workdir:
         run_backend("sqlite", f"sqlite:///{workdir}/meshplan.db", duration_s, jobs)
-    with postgres_schema() as url:
-        if url is not None:
-            run_backend("postgresql", url, duration_s, jobs)
+    reason = unreachable(POSTGRES_URL)
+    if reason is not None:
+        print(f"postgresql: skipped ({reason})")
+        return
+    with postgres_schema(POSTGRES_URL, "meshplan_bench") as url:
+        run_backend("postgresql", url, duration_s, jobs)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ import datetime as dt
 
 from flask import Blueprint, Response, url_for
 from pydantic import Field
-from sqlalchemy import select
 
 from api.auth import Permission
 from api.database import session
-from api.errors import from_value_error, invalid
-from api.routing import Body, Out, operation, render, reply
+from api.errors import from_value_error
+from api.routing import Body, Out, name_free, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
 from store.models import Cluster
@@ -60,8 +59,7 @@ class ClusterOut(Out):
 )
 def create_cluster(body: ClusterIn) -> Response:
     db = session()
-    if db.scalar(select(Cluster.id).where(Cluster.name == body.name)) is not None:
-        raise invalid("name", f"cluster {body.name!r} already exists", status=409)
+    name_free(db, Cluster, body.name, "cluster")
     fields = body.model_dump(exclude={"name"})
     try:
         value = domain.Cluster(**fields)

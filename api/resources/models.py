@@ -7,12 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, url_for
 from pydantic import Field
-from sqlalchemy import select
 
 from api.auth import Permission
 from api.database import session
-from api.errors import from_value_error, invalid
-from api.routing import Body, Out, Query, found, operation, render, reply
+from api.errors import from_value_error
+from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
 from store.enums import ProfileSource
@@ -81,8 +80,7 @@ def _detail(row: Model) -> dict[str, Any]:
 )
 def create_model(body: ModelIn) -> Response:
     db = session()
-    if db.scalar(select(Model.id).where(Model.name == body.name)) is not None:
-        raise invalid("name", f"model {body.name!r} already exists", status=409)
+    name_free(db, Model, body.name, "model")
     try:
         profile = domain.Profile.from_json(body.profile, "profile")
         spec = domain.ModelSpec(body.name, body.slo_s, profile, body.family)

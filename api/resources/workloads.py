@@ -10,12 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
 from pydantic import Field, model_validator
-from sqlalchemy import select
 
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error, invalid
-from api.routing import Body, Out, Query, found, operation, render, reply
+from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
@@ -88,11 +87,6 @@ class WorkloadDetail(WorkloadOut):
     windows: list[WindowOut]
 
 
-def _check_new(name: str) -> None:
-    if session().scalar(select(Workload.id).where(Workload.name == name)) is not None:
-        raise invalid("name", f"workload {name!r} already exists", status=409)
-
-
 def _check_models(names: Iterable[str], field: str) -> None:
     names = list(names)
     known = catalog.models_named(session(), names)
@@ -137,7 +131,7 @@ def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domai
     errors=(400, 409, 413, 415, 422),
 )
 def create_workload(body: WorkloadIn) -> Response:
-    _check_new(body.name)
+    name_free(session(), Workload, body.name, "workload")
     window_s = _window_s(body.window_s, body.duration_s)
     if body.arrivals_s is not None:
         _check_models(body.arrivals_s, "arrivals_s")
@@ -166,7 +160,7 @@ def create_workload(body: WorkloadIn) -> Response:
     body_media="text/csv",
 )
 def upload_workload(query: UploadQuery) -> Response:
-    _check_new(query.name)
+    name_free(session(), Workload, query.name, "workload")
     names = [n.strip() for n in query.models.split(",") if n.strip()]
     if not names:
         raise invalid("models", "name at least one model")

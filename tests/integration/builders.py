@@ -122,3 +122,16 @@ def post_job(
     assert response.status_code == 202, response.get_json()
     job_id: int = response.get_json()["id"]
     return job_id
+
+
+def problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    """Assert ``response`` is an ``application/problem+json`` answer with
+    ``status`` (and naming ``field`` first, when given); its body."""
+    assert response.status_code == status, response.get_json()
+    assert response.headers["Content-Type"] == "application/problem+json"
+    data: dict[str, Any] = response.get_json()
+    assert data["status"] == status
+    if field is not None:
+        assert data["field"] == field
+        assert data["detail"].startswith(f"{field}: ")
+    return data

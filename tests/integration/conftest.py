@@ -17,16 +17,15 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from api.database import database
@@ -35,6 +34,8 @@ from store.db import make_engine, session_factory, transaction
 from store.enums import Role
 from store.models import Base
 from store.repositories.keys import create_key
+from store.scratch import postgres_schema, unreachable
+from tests.integration.builders import seed_api
 
 POSTGRES_URL = os.environ.get(
     "MESHPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -45,15 +46,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 @functools.cache
 def postgres_unavailable() -> str | None:
     """Why PostgreSQL cannot be used, or None when it answers."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as error:
-        return f"no PostgreSQL server at {POSTGRES_URL}: {error.orig}"
-    finally:
-        engine.dispose()
-    return None
+    return unreachable(POSTGRES_URL)
 
 
 @contextmanager
@@ -61,16 +54,8 @@ def _postgres_schema() -> Iterator[str]:
     reason = postgres_unavailable()
     if reason is not None:
         pytest.skip(reason)
-    schema = f"meshplan_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(POSTGRES_URL, "meshplan_test") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -147,11 +132,25 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def app(engine: Engine, database_url: str) -> Iterator[Flask]:
+def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Apps on the test database with settings of the test's choosing;
+    their engines are disposed afterwards."""
+    made: list[Flask] = []
+
+    def make(**settings: Any) -> Flask:
+        app = create_app({"DATABASE_URL": database_url, "TESTING": True, **settings})
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        database(app).engine.dispose()
+
+
+@pytest.fixture
+def app(engine: Engine, make_app: Callable[..., Flask]) -> Flask:
     """A fresh app on the freshly migrated database."""
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
-    yield app
-    database(app).engine.dispose()
+    return make_app()
 
 
 @pytest.fixture
@@ -170,3 +169,16 @@ def keys(engine: Engine) -> dict[str, str]:
 def auth(keys: dict[str, str]) -> dict[str, dict[str, str]]:
     """Authorization headers per role."""
     return {role: {"Authorization": f"Bearer {key}"} for role, key in keys.items()}
+
+
+@pytest.fixture
+def admin(auth: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Headers with the admin key."""
+    return auth["admin"]
+
+
+@pytest.fixture
+def seeded(client: FlaskClient, admin: dict[str, str]) -> dict[str, Any]:
+    """Cluster ``c1``, models ``m0`` and ``m1`` and workload ``w1``, stored
+    through the API (see :func:`tests.integration.builders.seed_api`)."""
+    return seed_api(client, admin)

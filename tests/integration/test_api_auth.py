@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from store.db import session_factory
 from store.models import Base
+from tests.integration.builders import problem
 
 READ, WRITE, EXECUTE = "read", "write", "execute"
 ALLOWED = {
@@ -80,14 +81,6 @@ def call(client: FlaskClient, method: str, path: str, body: Any, headers: dict[s
     return client.open(path, method=method, json=body, headers=headers)
 
 
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["Content-Type"] == "application/problem+json"
-    data: dict[str, Any] = response.get_json()
-    assert data["status"] == status
-    return data
-
-
 def test_the_matrix_covers_every_operation(app: Flask) -> None:
     declared = set()
     for rule in app.url_map.iter_rules():
@@ -122,15 +115,15 @@ def test_access_matrix(
     before = row_counts(engine)
     for headers in BAD_CREDENTIALS:
         response = call(client, method, path, body, headers)
-        data = assert_problem(response, 401)
+        data = problem(response, 401)
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="meshplan"'
         assert data["instance"] == path
     for role in sorted(set(auth) - ALLOWED[permission]):
-        data = assert_problem(call(client, method, path, body, auth[role]), 403)
+        data = problem(call(client, method, path, body, auth[role]), 403)
         assert data["detail"] == f"role {role!r} may not {permission}"
     if missing is not None:
         for role in sorted(ALLOWED[permission]):
-            data = assert_problem(call(client, method, path, body, auth[role]), 404)
+            data = problem(call(client, method, path, body, auth[role]), 404)
             assert data["detail"] == f"{missing} does not exist"
     assert row_counts(engine) == before
 
@@ -143,7 +136,7 @@ def test_public_endpoints_need_no_key(client: FlaskClient) -> None:
 def test_unknown_paths_and_methods_are_problems(
     client: FlaskClient, auth: dict[str, dict[str, str]]
 ) -> None:
-    assert_problem(client.get("/v1/nothing", headers=auth["admin"]), 404)
+    problem(client.get("/v1/nothing", headers=auth["admin"]), 404)
     response = client.delete("/v1/clusters", headers=auth["admin"])
-    assert_problem(response, 405)
+    problem(response, 405)
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}

@@ -4,6 +4,7 @@ stored; pagination."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,31 +12,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
 from store.db import session_factory
 from store.enums import ProfileSource
 from store.models import Cluster, Model, ModelProfile
-from tests.integration.builders import GIB, cluster_json, model_json, profile_json
-
-
-@pytest.fixture
-def admin(auth: dict[str, dict[str, str]]) -> dict[str, str]:
-    return auth["admin"]
+from tests.integration.builders import GIB, cluster_json, model_json, problem, profile_json
 
 
 def count(engine: Engine, table: type[Any]) -> int:
     with session_factory(engine)() as session:
         return session.scalar(select(func.count()).select_from(table)) or 0
-
-
-def problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.get_json()
-    assert response.headers["Content-Type"] == "application/problem+json"
-    data: dict[str, Any] = response.get_json()
-    if field is not None:
-        assert data["field"] == field
-        assert data["detail"].startswith(f"{field}: ")
-    return data
 
 
 def test_create_and_show_a_cluster(
@@ -204,10 +189,9 @@ def test_bad_profiles_are_422_naming_the_field(
 
 
 def test_pages_follow_next_links_and_the_limit_is_capped(
-    database_url: str, engine: Engine, auth: dict[str, dict[str, str]]
+    make_app: Callable[..., Flask], auth: dict[str, dict[str, str]]
 ) -> None:
-    app: Flask = create_app({"DATABASE_URL": database_url, "PAGE_LIMIT_MAX": 3})
-    client = app.test_client()
+    client = make_app(PAGE_LIMIT_MAX=3).test_client()
     for i in range(7):
         body = cluster_json(f"c{i}")
         assert client.post("/v1/clusters", json=body, headers=auth["admin"]).status_code == 201

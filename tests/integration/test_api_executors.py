@@ -13,12 +13,6 @@ from sqlalchemy import Engine, func, select, update
 from store.db import session_factory
 from store.enums import ExecutorState
 from store.models import Executor
-from tests.integration.builders import seed_api
-
-
-@pytest.fixture
-def seeded(client: FlaskClient, auth: dict[str, dict[str, str]]) -> dict[str, Any]:
-    return seed_api(client, auth["admin"])
 
 
 def register(client: FlaskClient, headers: dict[str, str], cluster_id: int, **fields: Any) -> Any:

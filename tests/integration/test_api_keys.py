@@ -4,13 +4,13 @@ working, keys made through the API work at once."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 
-from api.app import create_app
 from api.auth import key_cache
-from api.database import database
 from store.db import session_factory
 from store.models import ApiKey
 from store.types import utcnow
@@ -60,9 +60,9 @@ def test_a_bad_role_is_422_and_stores_nothing(
 
 
 def test_a_key_revoked_by_another_process_stops_working_within_auth_cache_s(
-    database_url: str, engine: Engine, keys: dict[str, str]
+    make_app: Callable[..., Flask], engine: Engine, keys: dict[str, str]
 ) -> None:
-    app = create_app({"DATABASE_URL": database_url, "AUTH_CACHE_S": 5.0})
+    app = make_app(AUTH_CACHE_S=5.0)
     now = [100.0]
     with app.app_context():
         key_cache().clock = lambda: now[0]
@@ -75,4 +75,3 @@ def test_a_key_revoked_by_another_process_stops_working_within_auth_cache_s(
     assert client.get("/v1/clusters", headers=reader).status_code == 200
     now[0] = 105.1
     assert client.get("/v1/clusters", headers=reader).status_code == 401
-    database(app).engine.dispose()

@@ -13,32 +13,12 @@ from sqlalchemy import Engine, func, select
 from store.db import session_factory
 from store.enums import JobStatus
 from store.models import ActivePlan, Plan, PlanJob, plan_job_models
-from tests.integration.builders import GIB, cluster_json, model_json, profile_json, seed_api
-
-
-@pytest.fixture
-def admin(auth: dict[str, dict[str, str]]) -> dict[str, str]:
-    return auth["admin"]
-
-
-@pytest.fixture
-def seeded(client: FlaskClient, admin: dict[str, str]) -> dict[str, Any]:
-    return seed_api(client, admin)
+from tests.integration.builders import GIB, cluster_json, model_json, problem, profile_json
 
 
 def rows(engine: Engine, table: Any) -> int:
     with session_factory(engine)() as session:
         return session.scalar(select(func.count()).select_from(table)) or 0
-
-
-def problem(response: Any, status: int, field: str | None = None) -> str:
-    assert response.status_code == status, response.get_json()
-    assert response.headers["Content-Type"] == "application/problem+json"
-    data = response.get_json()
-    if field is not None:
-        assert data["field"] == field
-    detail: str = data["detail"]
-    return detail
 
 
 def group(devices: list[int], models: list[str], op: int = 1, pp: int = 1) -> dict[str, Any]:
@@ -122,7 +102,7 @@ def test_bad_solve_requests_queue_nothing(
     detail: str | None,
 ) -> None:
     body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"], **change}
-    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)["detail"]
     if detail is not None:
         assert message == detail
     assert rows(engine, PlanJob) == 0
@@ -136,7 +116,9 @@ def test_a_model_that_fits_no_device_is_refused(
     workload = {"name": "w-big", "duration_s": 1.0, "arrivals_s": {"big": [0.5]}}
     workload_id = client.post("/v1/workloads", json=workload, headers=admin).get_json()["id"]
     body = {"cluster_id": seeded["cluster_id"], "workload_id": workload_id, "model_ids": [big_id]}
-    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, "model_ids[0]")
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, "model_ids[0]")[
+        "detail"
+    ]
     assert message.startswith("model_ids[0]: 'big' fits no group of the cluster under any config")
     assert "device_mem_bytes=4294967296" in message
     assert rows(engine, PlanJob) == 0
@@ -148,7 +130,7 @@ def test_given_placements_activation_and_etags(
     admin, reader = auth["admin"], auth["reader"]
     cluster_id = seeded["cluster_id"]
     served_url = f"/v1/clusters/{cluster_id}/plan"
-    assert problem(client.get(served_url, headers=reader), 404) == (
+    assert problem(client.get(served_url, headers=reader), 404)["detail"] == (
         f"cluster {cluster_id} has no active plan"
     )
     first = {"cluster_id": cluster_id, "placement": {"groups": [group([0, 1], ["m0", "m1"], pp=2)]}}
@@ -241,7 +223,7 @@ def test_placements_that_do_not_fit_are_refused(
     heavy = {**model_json("heavy"), "profile": profile_json(weight_bytes=4 * GIB)}
     assert client.post("/v1/models", json=heavy, headers=admin).status_code == 201
     body = {"cluster_id": seeded["cluster_id"], "placement": placement, "activate": True}
-    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)["detail"]
     if detail is not None:
         assert message == detail
     assert rows(engine, Plan) == 0
@@ -255,8 +237,12 @@ def test_activation_needs_a_plan_of_that_cluster(
     body = {"cluster_id": other["id"], "placement": {"groups": [group([0], ["m0"])]}}
     plan = client.post("/v1/plans", json=body, headers=admin).get_json()
     url = f"/v1/clusters/{seeded['cluster_id']}/active-plan"
-    message = problem(client.post(url, json={"plan_id": plan["id"]}, headers=admin), 422, "plan_id")
+    message = problem(
+        client.post(url, json={"plan_id": plan["id"]}, headers=admin), 422, "plan_id"
+    )["detail"]
     assert message == f"plan_id: plan {plan['id']} is for cluster {other['id']}"
-    message = problem(client.post(url, json={"plan_id": 99}, headers=admin), 422, "plan_id")
+    message = problem(client.post(url, json={"plan_id": 99}, headers=admin), 422, "plan_id")[
+        "detail"
+    ]
     assert message == "plan_id: plan 99 does not exist"
     assert rows(engine, ActivePlan) == 0

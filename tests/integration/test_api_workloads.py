@@ -5,14 +5,15 @@ per-window statistics; bad input changes nothing."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
 from planner.workload import (
     ProcessSpec,
     TimeRange,
@@ -22,31 +23,19 @@ from planner.workload import (
 )
 from store.db import session_factory
 from store.models import Workload, WorkloadWindow
-from tests.integration.builders import model_json
+from tests.integration.builders import model_json, problem
 
 
-@pytest.fixture
-def admin(client: FlaskClient, auth: dict[str, dict[str, str]]) -> dict[str, str]:
+@pytest.fixture(autouse=True)
+def models(client: FlaskClient, admin: dict[str, str]) -> None:
+    """Models m0 and m1, which the workloads here refer to."""
     for name in ("m0", "m1"):
-        assert (
-            client.post("/v1/models", json=model_json(name), headers=auth["admin"]).status_code
-            == 201
-        )
-    return auth["admin"]
+        assert client.post("/v1/models", json=model_json(name), headers=admin).status_code == 201
 
 
 def stored_workloads(engine: Engine) -> int:
     with session_factory(engine)() as session:
         return session.scalar(select(func.count()).select_from(Workload)) or 0
-
-
-def problem(response: Any, status: int, field: str) -> str:
-    assert response.status_code == status, response.get_json()
-    assert response.headers["Content-Type"] == "application/problem+json"
-    data = response.get_json()
-    assert data["field"] == field
-    detail: str = data["detail"]
-    return detail
 
 
 def test_json_arrivals_with_window_statistics(
@@ -135,7 +124,9 @@ def test_bad_workloads_store_nothing(
     detail: str | None,
 ) -> None:
     full = {"name": "w", "duration_s": 10.0, **body}
-    message = problem(client.post("/v1/workloads", json=full, headers=admin), status, field)
+    message = problem(client.post("/v1/workloads", json=full, headers=admin), status, field)[
+        "detail"
+    ]
     if detail is not None:
         assert message == detail
     assert stored_workloads(engine) == 0
@@ -228,20 +219,17 @@ def test_bad_uploads_store_nothing(
     field: str,
     detail: str | None,
 ) -> None:
-    message = problem(upload(client, admin, text, **query), status, field)
+    message = problem(upload(client, admin, text, **query), status, field)["detail"]
     if detail is not None:
         assert message == detail
     assert stored_workloads(engine) == 0
 
 
 def test_an_oversized_upload_is_413(
-    database_url: str, engine: Engine, auth: dict[str, dict[str, str]]
+    make_app: Callable[..., Flask], engine: Engine, auth: dict[str, dict[str, str]]
 ) -> None:
-    app = create_app({"DATABASE_URL": database_url, "MAX_UPLOAD_BYTES": 1000})
-    client = app.test_client()
-    assert (
-        client.post("/v1/models", json=model_json("m0"), headers=auth["admin"]).status_code == 201
-    )
+    # Model m0 is stored already (the models fixture, through another app).
+    client = make_app(MAX_UPLOAD_BYTES=1000).test_client()
     rows = "".join(f"a,f{i},{i + 1},1\n" for i in range(100))
     text = "app,func,end_timestamp,duration\n" + rows
     assert len(text) > 1000

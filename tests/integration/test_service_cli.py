@@ -14,15 +14,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
 
-from api.app import create_app
 from api.cli import main
-from api.database import database
 from store.db import make_engine, session_factory, transaction
 from store.enums import Role
 from store.repositories.keys import create_key
@@ -57,18 +57,18 @@ def test_db_commands_work_from_any_directory(
     assert not any(elsewhere.iterdir()), "nothing is written to the working directory"
 
 
-def test_keys_create_prints_a_working_key(database_url: str) -> None:
+def test_keys_create_prints_a_working_key(
+    database_url: str, make_app: Callable[..., Flask]
+) -> None:
     created = CliRunner().invoke(
         main, ["keys", "create", "--role", "reader", "--database-url", database_url]
     )
     assert created.exit_code == 0, created.output
     key = created.stdout.strip()
     assert key.startswith("mp_") and "created reader key" in created.stderr
-    app = create_app({"DATABASE_URL": database_url})
-    client = app.test_client()
+    client = make_app().test_client()
     assert client.get("/v1/clusters", headers={"X-API-Key": key}).status_code == 200
     assert client.post("/v1/clusters", json={}, headers={"X-API-Key": key}).status_code == 403
-    database(app).engine.dispose()
 
 
 def free_port() -> int:

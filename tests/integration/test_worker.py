@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, update
 from api.worker import SolveFunction, Worker, WorkerSettings
 from store.db import session_factory
 from store.models import Plan, PlanJob
-from tests.integration.builders import post_job, seed_api
+from tests.integration.builders import post_job
 from tests.integration.solvers import Gate, failing, hanging, instant, off_the_cluster
 from tests.integration.worker_process import CRASHING_WORKER
 
@@ -50,16 +50,6 @@ class Running:
     def join(self) -> None:
         self.thread.join(timeout=15)
         assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def admin(auth: dict[str, dict[str, str]]) -> dict[str, str]:
-    return auth["admin"]
-
-
-@pytest.fixture
-def seeded(client: FlaskClient, admin: dict[str, str]) -> dict[str, Any]:
-    return seed_api(client, admin)
 
 
 def job(client: FlaskClient, admin: dict[str, str], job_id: int) -> dict[str, Any]:
