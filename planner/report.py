@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from planner.reports.compare import (
-    SOLVER_CHOICES,
     CompareSettings,
     build_compare,
     device_uses,
@@ -24,8 +23,8 @@ from planner.reports.compare import (
 )
 from planner.reports.data import SWEEP_AXES, CompareReport, DeviceUse, SolverRow, Sweep
 from planner.reports.experiment import from_experiment, with_timelines
+from planner.reports.names import SOLVER_CHOICES, STRATEGIES
 from planner.reports.replan import (
-    STRATEGIES,
     ReplanCase,
     ReplanSettings,
     build_replan,

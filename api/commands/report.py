@@ -1,6 +1,8 @@
 """``meshplan report``: compare solvers (and, with ``replan``, static
 against re-placement) and write the result as one self-contained HTML page
-plus its JSON and CSV data."""
+plus its JSON and CSV data. The planner and the renderer (matplotlib) are
+imported by the commands that use them, so the rest of the CLI starts
+without them."""
 
 from __future__ import annotations
 
@@ -8,34 +10,18 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from api.commands.common import load, read_json
-from api.reporting.files import write_report
-from api.reporting.tables import COMPARE_COLUMNS, html_cells
 from planner.domain import Cluster
-from planner.profiles import load_models
-from planner.report import (
-    SOLVER_CHOICES,
-    STRATEGIES,
-    CompareReport,
-    CompareSettings,
-    ReplanCase,
-    ReplanSettings,
-    Report,
-    build_compare,
-    build_replan,
-    from_experiment,
-    parse_report,
-    parse_solvers,
-    with_timelines,
-)
-from planner.workload import load_workload
+from planner.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
+
+if TYPE_CHECKING:
+    from planner.report import CompareReport, ReplanCase, Report
 
 _FILE = click.Path(exists=True, dir_okay=False)
 _POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -108,18 +94,17 @@ def _run(step: Callable[[], Any]) -> Any:
 def print_compare(report: CompareReport) -> None:
     """The comparison table on standard output, unwrapped when the output
     is not a terminal (a log or a pipe)."""
+    from api.reporting.tables import compare_table
+
     out = Console()
     if not out.is_terminal:
         out = Console(width=160)
-    table = Table(title=report.title)
-    for column in COMPARE_COLUMNS:
-        table.add_column(column.header, justify="left" if column.header == "solver" else "right")
-    for row in report.rows:
-        table.add_row(*html_cells(COMPARE_COLUMNS, row))
-    out.print(table)
+    out.print(compare_table(report))
 
 
 def _write(report: Report, out: str) -> None:
+    from api.reporting.files import write_report
+
     paths = write_report(report, out)
     click.echo(f"report: {paths['report.html'].resolve()}")
     click.echo(f"data:   {', '.join(str(p) for name, p in paths.items() if name != 'report.html')}")
@@ -174,6 +159,10 @@ def compare_command(
     out: str,
 ) -> None:
     """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
+    from planner.profiles import load_models
+    from planner.report import CompareSettings, build_compare, parse_solvers
+    from planner.workload import load_workload
+
     cluster = load(cluster_path, Cluster.from_json)
     models = _run(lambda: load_models(models_path))
     workload = _run(lambda: load_workload(workload_path))
@@ -217,6 +206,8 @@ def compare_command(
 @click.option("--out", default="report", show_default=True, help="Folder for the files.")
 def render_command(data_path: str, out: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
+    from planner.report import parse_report
+
     try:
         parsed = parse_report(read_json(data_path))
     except ValueError as error:
@@ -226,6 +217,10 @@ def render_command(data_path: str, out: str) -> None:
 
 def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     """A re-placement case named after its files."""
+    from planner.profiles import load_models
+    from planner.report import ReplanCase
+    from planner.workload import load_workload
+
     return ReplanCase(
         model_set=Path(models_path).stem,
         workload_name=Path(workload_path).stem,
@@ -253,7 +248,7 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
 )
 @click.option(
     "--strategies",
-    default=",".join(ReplanSettings().strategies),
+    default=",".join(DEFAULT_STRATEGIES),
     show_default=True,
     help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
 )
@@ -305,6 +300,8 @@ def replan_command(
     capacity at the target attainment, attainment over time, lost service.
     Runs the cases given by --cluster/--models/--workload, renders the data
     of --experiment, or both in one report."""
+    from planner.report import ReplanSettings, build_replan, from_experiment, with_timelines
+
     if len(models_paths) != len(workload_paths):
         raise click.UsageError("give one --workload for every --models (they pair in order)")
     if not models_paths and experiment_path is None:

@@ -129,6 +129,18 @@ def compare_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"({workload['rate_rps']:.2f} req/s, {workload.get('kind', 'custom')})",
             )
         )
+    serving = inputs.get("serving")
+    if serving:
+        items.append(
+            (
+                "Serving check",
+                f"{serving['requests']} requests replayed over {serving['duration_s']:g} s on "
+                f"{serving['devices']} emulated CPU devices: measured attainment "
+                f"{100 * serving['measured']:.2f}%, simulated "
+                f"{100 * serving['simulated_measured_profiles']:.2f}% with the measured "
+                f"profiles ({100 * serving['simulated_plan_profiles']:.2f}% with the plan's)",
+            )
+        )
     if settings:
         items.append(
             (

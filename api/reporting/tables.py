@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from rich.table import Table
+
 from planner.report import (
     CapacityRow,
     CompareReport,
@@ -93,6 +95,16 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     for row in rows:
         writer.writerow(["" if v is None else v for v in row])
     return buffer.getvalue()
+
+
+def compare_table(report: CompareReport) -> Table:
+    """The comparison table for a terminal (rich)."""
+    table = Table(title=report.title)
+    for column in COMPARE_COLUMNS:
+        table.add_column(column.header, justify="left" if column.header == "solver" else "right")
+    for row in report.rows:
+        table.add_row(*html_cells(COMPARE_COLUMNS, row))
+    return table
 
 
 def compare_table_csv(report: CompareReport) -> str:

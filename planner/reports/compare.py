@@ -26,6 +26,7 @@ from planner.options import SolveOptions
 from planner.profiles import reference_latency_s
 from planner.reports.codec import encode_fields
 from planner.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
+from planner.reports.names import SOLVER_CHOICES
 from planner.simulator import SimOptions, simulate
 from planner.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.solve import solve
@@ -34,16 +35,6 @@ from planner.workload import redraw, workload_stats
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``: steps finished out of ``total``."""
-
-SOLVER_CHOICES: Mapping[str, tuple[str, Mapping[str, Any]]] = {
-    "greedy": ("greedy", {}),
-    "cpsat": ("cpsat", {}),
-    "milp-cbc": ("milp", {"milp_backend": "cbc"}),
-    "milp-highs": ("milp", {"milp_backend": "highs"}),
-    "sr": ("sr", {}),
-    "clockwork": ("clockwork", {}),
-}
-"""Report label → (solver of :func:`planner.solve.solve`, its own options)."""
 
 
 def parse_solvers(text: str, field_name: str = "solvers") -> tuple[str, ...]:

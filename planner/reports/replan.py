@@ -35,6 +35,7 @@ from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.forecast import make_forecaster
 from planner.replan import ReplanOptions, replan
 from planner.reports.codec import encode_fields
+from planner.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.reports.replan_data import CapacityRow, ReplanReport, StrategyTimeline, SwitchLoss
 from planner.simulator import Outcome, SimOptions, SimResult, as_timed_plan, simulate
 from planner.solve import SOLVERS, solve
@@ -44,15 +45,6 @@ from planner.workload import redraw
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``; ``done`` may repeat with new messages."""
 
-STRATEGIES = (
-    "static",
-    "periodic/oracle",
-    "periodic/forecast",
-    "triggered/oracle",
-    "triggered/forecast",
-    "clockwork",
-    "clockwork-free",
-)
 MIN_RATE_SCALE = 1 / 16
 MAX_RATE_SCALE = 64.0
 """The capacity search tries rate scales in this range (a strategy that
@@ -73,14 +65,7 @@ class ReplanSettings:
     to a relative tolerance ``rel_tol`` (skipped when ``capacity`` is
     false)."""
 
-    strategies: tuple[str, ...] = (
-        "static",
-        "periodic/oracle",
-        "periodic/forecast",
-        "triggered/forecast",
-        "clockwork",
-        "clockwork-free",
-    )
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     window_s: float = 60.0
     solver: str = "greedy"
     time_limit_s: float = 10.0

@@ -1,0 +1,73 @@
+"""``meshplan demo``: run the end-to-end demo (:mod:`api.demo`)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+MARKER = ".meshplan-demo"
+"""Marks a folder made by the demo, which a later run may empty."""
+
+
+def default_examples() -> Path:
+    """``examples/`` of the working folder, else of the source tree."""
+    here = Path("examples")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "examples"
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="out/demo",
+    show_default=True,
+    help="Work folder: database, logs, report (a previous demo folder is emptied first).",
+)
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder with cluster_8.json, models_s3.json, azure2019_sample.csv [examples/].",
+)
+@click.option("--time-limit", type=click.FloatRange(min=1), default=20.0, show_default=True)
+@click.option(
+    "--replay",
+    type=click.FloatRange(min=1),
+    default=20.0,
+    show_default=True,
+    help="Seconds of trace to serve.",
+)
+@click.option("--no-sweeps", is_flag=True, help="Skip the report's sweeps (faster).")
+def demo_command(
+    out: str, examples: str | None, time_limit: float, replay: float, no_sweeps: bool
+) -> None:
+    """Plan, compare, serve and report on this machine, end to end."""
+    from api.demo import Demo, DemoSettings
+
+    workdir = Path(out)
+    if workdir.exists() and any(workdir.iterdir()):
+        if not (workdir / MARKER).exists():
+            raise click.UsageError(f"--out {out}: not empty and not a demo folder; choose another")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("meshplan demo output; `meshplan demo` may delete this folder\n")
+    console = Console() if Console().is_terminal else Console(width=160)
+    settings = DemoSettings(
+        workdir=workdir,
+        examples=Path(examples) if examples else default_examples(),
+        time_limit_s=time_limit,
+        replay_s=replay,
+        sweeps=not no_sweeps,
+    )
+    started = time.monotonic()
+    try:
+        result = Demo(settings, console).run()
+    except (OSError, RuntimeError, TimeoutError, ValueError) as error:
+        raise click.ClickException(f"demo failed: {error} (logs in {workdir})") from None
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s", highlight=False)
+    console.print(f"best plan: {result.best}", highlight=False)
+    console.print(f"report: {(result.report_dir / 'report.html').resolve()}", highlight=False)

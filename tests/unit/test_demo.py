@@ -1,0 +1,58 @@
+"""The demo's pieces that run without a deployment: inputs, the folder it
+may empty, and turning API jobs and plans into solver results. (The whole
+demo is `make demo`; its parts are covered end to end by the executor's
+loopback tests.)"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from api.demo import DemoSettings, family_probes, solve_result
+from planner.domain import Placement
+from tests.unit.placement_cases import model
+from tests.unit.report_cases import PLACEMENT
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_settings_find_the_shipped_examples(tmp_path: Path) -> None:
+    DemoSettings(tmp_path, EXAMPLES).check()
+    with pytest.raises(FileNotFoundError, match=r"^examples: .*cluster_8\.json is missing"):
+        DemoSettings(tmp_path, tmp_path).check()
+
+
+def test_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "thesis.tex").write_text("precious")
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not empty and not a demo folder" in result.output
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_missing_examples_fail_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--examples", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "demo failed: examples:" in result.output
+    assert (out / ".meshplan-demo").exists()
+
+
+def test_job_and_plan_become_a_solver_result() -> None:
+    job = {"solve_status": "feasible", "wall_s": 3.5, "objective": 0.9, "bound": 1.0, "gap": 0.1}
+    plan = {"placement": PLACEMENT.to_json(), "attainment": 0.97}
+    result = solve_result("cpsat", job, plan)
+    assert result.placement == PLACEMENT and isinstance(result.placement, Placement)
+    assert (result.solver, result.status, result.attainment) == ("cpsat", "feasible", 0.97)
+    assert (result.wall_s, result.proxy_objective, result.bound, result.gap) == (3.5, 0.9, 1.0, 0.1)
+
+
+def test_one_probe_per_family() -> None:
+    families = {"a": "bert", "b": "moe", "c": "bert"}
+    specs = [dataclasses.replace(model(name), family=f) for name, f in families.items()]
+    probes = family_probes(specs, {"a": 1, "b": 2, "c": 3})
+    assert probes == {"bert": (1, "a"), "moe": (2, "b")}
