@@ -14,6 +14,11 @@ Forecasters (pluggable: anything with ``name`` and ``predict(series)``):
 - :class:`Ewma`: the exponentially weighted moving average
   ``level_0 = x_0``, ``level_j = alpha * x_j + (1 - alpha) * level_{j-1}``;
   the forecast is ``level_{k-1}``.
+- :class:`Holt`: EWMA with a trend (Holt's linear method):
+  ``level_0 = x_0``, ``trend_0 = 0``, ``level_j = alpha * x_j + (1 - alpha)
+  * (level_{j-1} + trend_{j-1})``, ``trend_j = beta * (level_j -
+  level_{j-1}) + (1 - beta) * trend_{j-1}``; the forecast is ``level_{k-1} +
+  trend_{k-1}`` (a ramp is extrapolated one window ahead).
 - :class:`Seasonal`: seasonal naive with a period of ``period_windows``
   windows (a day, typically): window ``k`` looks like window
   ``k - period_windows``; with less than one period of history it falls
@@ -100,6 +105,35 @@ class Ewma:
 
 
 @dataclass(frozen=True)
+class Holt:
+    """Exponential smoothing of level (``alpha``) and trend (``beta``),
+    both in ``(0, 1]``."""
+
+    alpha: float = 0.5
+    beta: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value <= 1):
+                raise ValueError(f"{name}: must be in (0, 1], got {value!r}")
+
+    @property
+    def name(self) -> str:
+        return f"holt({self.alpha:g}, {self.beta:g})"
+
+    def predict(self, series: FloatArray) -> FloatArray:
+        values = _series(series)
+        level = values[:, 0].copy()
+        trend = np.zeros_like(level)
+        for j in range(1, values.shape[1]):
+            previous = level
+            level = self.alpha * values[:, j] + (1 - self.alpha) * (level + trend)
+            trend = self.beta * (level - previous) + (1 - self.beta) * trend
+        return level + trend
+
+
+@dataclass(frozen=True)
 class Seasonal:
     """Seasonal naive: the value one period (``period_windows`` windows)
     earlier; ``fallback`` while the history is shorter than a period."""
@@ -134,6 +168,10 @@ def _ewma(value: float | None) -> Forecaster:
     return Ewma() if value is None else Ewma(value)
 
 
+def _holt(value: float | None) -> Forecaster:
+    return Holt() if value is None else Holt(value, value)
+
+
 def _seasonal(value: float | None) -> Forecaster:
     if value is None or value != int(value):
         raise ValueError(f"forecast: seasonal needs a whole period in windows, got {value!r}")
@@ -143,16 +181,18 @@ def _seasonal(value: float | None) -> Forecaster:
 FORECASTERS: dict[str, Callable[[float | None], Forecaster]] = {
     "last": _last,
     "ewma": _ewma,
+    "holt": _holt,
     "seasonal": _seasonal,
 }
 """Forecaster by name; the argument is the one number after ``:`` in a spec
-(EWMA's ``alpha``, the seasonal period in windows), None when absent. Add an
-entry to plug in another forecaster."""
+(EWMA's ``alpha``, Holt's ``alpha`` = ``beta``, the seasonal period in
+windows), None when absent. Add an entry to plug in another forecaster."""
 
 
 def make_forecaster(spec: str) -> Forecaster:
-    """Parse ``"last"``, ``"ewma"``, ``"ewma:0.3"`` or ``"seasonal:24"``
-    (period in windows); errors start with ``forecast:``."""
+    """Parse ``"last"``, ``"ewma"``, ``"ewma:0.3"``, ``"holt"``,
+    ``"holt:0.3"`` or ``"seasonal:24"`` (period in windows); errors start
+    with ``forecast:``."""
     name, _, argument = spec.strip().lower().partition(":")
     if name not in FORECASTERS:
         raise ValueError(

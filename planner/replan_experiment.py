@@ -113,8 +113,8 @@ class Strategy:
 
 def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
     """Static, periodic (oracle, forecast), forecast-triggered and both
-    Clockwork++ variants; with ``preemption`` (and a simulator that has the
-    policy) the static and re-placement ones again with preemption."""
+    Clockwork++ variants; with ``preemption`` the static and re-placement
+    ones again with preemption."""
     base = (
         Strategy("static"),
         Strategy("replan", "oracle", "periodic"),
@@ -125,7 +125,7 @@ def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
         Strategy("clockwork++", switching="free"),
         Strategy("clockwork++", switching="real"),
     )
-    if not preemption or PREEMPTION_POLICY not in POLICIES:
+    if not preemption:
         return base + clockwork
     return base + clockwork + tuple(dataclasses.replace(s, policy=PREEMPTION_POLICY) for s in base)
 
@@ -190,25 +190,17 @@ class ExperimentConfig:
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
-        """A few minutes on two cores: shorter traces, coarser search, no
-        Clockwork++ or forecast-triggered runs with preemption, no sweeps."""
+        """A few minutes on two cores: shorter traces, a coarser search,
+        preemption only for static and periodic/oracle, no sweeps."""
         return cls(
             duration_s=480.0,
             window_s=120.0,
             rel_tol=0.1,
             time_limit_s=20.0,
             strategies=(
-                Strategy("static"),
-                Strategy("replan", "oracle", "periodic"),
-                Strategy("replan", "forecast", "periodic"),
-                Strategy("replan", "forecast", "triggered"),
-                Strategy("clockwork++", switching="free"),
-                Strategy("clockwork++", switching="real"),
-            )
-            + (
-                (Strategy("static", policy=PREEMPTION_POLICY),)
-                if PREEMPTION_POLICY in POLICIES
-                else ()
+                *default_strategies(preemption=False),
+                Strategy("static", policy=PREEMPTION_POLICY),
+                Strategy("replan", "oracle", "periodic", policy=PREEMPTION_POLICY),
             ),
             sweeps={},
         )

@@ -10,6 +10,7 @@ import pytest
 from planner.domain import Workload
 from planner.forecast import (
     Ewma,
+    Holt,
     LastWindow,
     Seasonal,
     drift,
@@ -35,6 +36,22 @@ def test_ewma_by_hand() -> None:
     assert Ewma(1.0).predict(SERIES).tolist() == LastWindow().predict(SERIES).tolist()
 
 
+def test_holt_by_hand() -> None:
+    # row 0: level 1, trend 0 -> level 0.5*2 + 0.5*(1 + 0) = 1.5, trend
+    # 0.5*0.5 + 0 = 0.25 -> level 0.5*4 + 0.5*1.75 = 2.875, trend
+    # 0.5*1.375 + 0.5*0.25 = 0.8125 -> forecast 3.6875.
+    # row 1: level 8 -> 4, trend -2 -> level 1, trend -2.5 -> forecast -1.5
+    assert Holt(0.5, 0.5).predict(SERIES).tolist() == [3.6875, -1.5]
+    # a steady ramp is extrapolated exactly once the trend is learned
+    assert Holt(1.0, 1.0).predict(np.array([[1.0, 2.0, 3.0]])).tolist() == [4.0]
+
+
+def test_forecasts_are_never_negative() -> None:
+    work = Workload.merge({"a": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10.5, 15.0]}, 20.0)
+    # window 0: rate 1 (gaps 1); window 1: 2 arrivals, empirical rate 0.2
+    assert forecast_window(Holt(1.0, 1.0), work, 10.0, 2).rates_rps.tolist() == [0.0]
+
+
 def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:
     assert Seasonal(2).predict(SERIES).tolist() == [2.0, 0.0]
     assert Seasonal(3).predict(SERIES).tolist() == [1.0, 8.0]
@@ -48,6 +65,8 @@ def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:
         ("ewma", "ewma(0.5)"),
         ("EWMA:0.3", "ewma(0.3)"),
         ("seasonal:24", "seasonal(24, else ewma(0.5))"),
+        ("holt", "holt(0.5, 0.5)"),
+        ("holt:0.25", "holt(0.25, 0.25)"),
     ],
 )
 def test_make_forecaster(spec: str, name: str) -> None:
@@ -65,6 +84,7 @@ def test_make_forecaster(spec: str, name: str) -> None:
         ("seasonal:2.5", "forecast: seasonal needs a whole period in windows, got 2.5"),
         ("seasonal:0", "forecast: period_windows: must be >= 1, got 0"),
         ("last:3", "forecast: last takes no argument, got 3.0"),
+        ("holt:2", r"forecast: alpha: must be in \(0, 1\], got 2.0"),
     ],
 )
 def test_make_forecaster_errors(spec: str, message: str) -> None:
