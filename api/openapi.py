@@ -92,7 +92,7 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
             )
     body: dict[str, Any] = {"summary": op.summary, "parameters": parameters}
     if op.permission is not None:
-        body["security"] = [{"apiKey": []}]
+        body["security"] = [{"bearer": []}, {"apiKeyHeader": []}]
         body["x-permission"] = op.permission.value
     if op.body is not None:
         body["requestBody"] = {"required": True, "content": _json(refs[(op.body, "validation")])}
@@ -150,7 +150,10 @@ def document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     }
 

@@ -94,6 +94,15 @@ def test_bad_cluster_bodies_store_nothing(
     assert count(engine, Cluster) == 0
 
 
+def test_a_body_over_max_content_length_is_413(
+    make_app: Callable[..., Flask], engine: Engine, admin: dict[str, str]
+) -> None:
+    client = make_app(MAX_CONTENT_LENGTH=100).test_client()
+    body = {**cluster_json(), "name": "x" * 100}
+    problem(client.post("/v1/clusters", json=body, headers=admin), 413)
+    assert count(engine, Cluster) == 0
+
+
 def test_a_body_that_is_not_json_is_415(
     client: FlaskClient, engine: Engine, admin: dict[str, str]
 ) -> None:
