@@ -66,9 +66,11 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
 
 
-def _check_fraction(name: str, value: float, low: float, high: float) -> None:
+def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
+    """ValueError naming ``name`` unless ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"{name}: must be a number in [{low}, {high}], got {value!r}")
+        bounds = f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
+        raise ValueError(f"{name}: must be a number {bounds}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,11 @@ class ReplanOptions:
         horizon = self.horizon_windows
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon_windows: must be an integer >= 1, got {horizon!r}")
-        _check_fraction("drift_threshold", self.drift_threshold, 0.0, math.inf)
-        _check_fraction("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
-        _check_fraction("min_gain", self.min_gain, 0.0, 1.0)
-        _check_fraction("time_limit_s", self.time_limit_s, 1e-9, math.inf)
+        _check_number("drift_threshold", self.drift_threshold, 0.0)
+        _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
+        _check_number("min_gain", self.min_gain, 0.0, 1.0)
+        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
+            raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
 
     @property
     def label(self) -> str:

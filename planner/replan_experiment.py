@@ -242,7 +242,7 @@ def plan_switches(
     return switches, cost
 
 
-class Bench:
+class StrategyRunner:
     """Runs strategies on one cluster, model set and traffic."""
 
     def __init__(
@@ -287,7 +287,10 @@ class Bench:
             done = replan(self.cluster, self.models, workload, options, cache=self.cache)
             return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
         if strategy.kind == "static":
-            found = self.solve(workload, config.solver, self.options)
+            # planned for what is scored: all but the bootstrap window
+            found = self.solve(
+                workload, config.solver, {**self.options, "warmup_s": config.window_s}
+            )
             plan = as_timed_plan(found)
             result = simulate(self.cluster, self.models, plan, workload, sim)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
@@ -439,9 +442,11 @@ def run_experiment(config: ExperimentConfig, progress: Progress | None = None) -
         models = model_set(set_name, slo_scale=config.slo_scale)
         cluster = _cluster(config, config.devices[set_name])
         for workload in config.workloads:
-            bench = Bench(cluster, models, make_traffic(workload, models, config), config, cache)
+            runner = StrategyRunner(
+                cluster, models, make_traffic(workload, models, config), config, cache
+            )
             label = f"{set_name}/{workload}"
-            for row in bench.capacity(config.strategies, say(label)):
+            for row in runner.capacity(config.strategies, say(label)):
                 rows.append(
                     {
                         "model_set": set_name,
@@ -479,11 +484,11 @@ def run_sweeps(
                 changed = dataclasses.replace(config, cv=float(value))
             models = model_set(config.sweep_set, slo_scale=changed.slo_scale)
             traffic = make_traffic("synthetic", models, changed)
-            bench = Bench(_cluster(changed, devices), models, traffic, changed, cache)
+            runner = StrategyRunner(_cluster(changed, devices), models, traffic, changed, cache)
             say = None
             if progress is not None:
                 say = lambda message, k=knob, v=value: progress(f"sweep {k}={v:g}: {message}")  # noqa: E731
-            for row in bench.capacity(config.sweep_strategies, say):
+            for row in runner.capacity(config.sweep_strategies, say):
                 out.append(
                     {
                         "knob": knob,

@@ -90,6 +90,12 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
 @click.option("--forecast", default=None, help="Forecaster: last, ewma[:alpha], seasonal:N.")
 @click.option("--rel-tol", type=click.FloatRange(min=0, min_open=True), help="Search tolerance.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds a solve.")
+@click.option(
+    "--azure2019",
+    "azure2019_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Azure 2019 trace file for the azure2019 workload (default: the shipped sample).",
+)
 @click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
 @click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="JSON out.")
@@ -104,6 +110,7 @@ def replan_command(
     forecast: str | None,
     rel_tol: float | None,
     time_limit: float | None,
+    azure2019_path: str | None,
     no_sweeps: bool,
     seed: int | None,
     output: str | None,
@@ -130,6 +137,7 @@ def replan_command(
         ("forecaster", forecast),
         ("rel_tol", rel_tol),
         ("time_limit_s", time_limit),
+        ("azure2019_path", azure2019_path),
         ("seed", seed),
     ):
         if value is not None:

@@ -149,7 +149,9 @@ def test_result_json_names_the_information_mode() -> None:
         ({"information": "psychic"}, "information: must be one of oracle, forecast"),
         ({"trigger": "sometimes"}, "trigger: must be one of periodic, triggered"),
         ({"horizon_windows": 0}, "horizon_windows: must be an integer >= 1, got 0"),
-        ({"min_gain": 2.0}, r"min_gain: must be a number in \[0.0, 1.0\], got 2.0"),
+        ({"min_gain": 2.0}, r"min_gain: must be a number in \[0, 1\], got 2.0"),
+        ({"drift_threshold": -1}, "drift_threshold: must be a number >= 0, got -1"),
+        ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
     ],
 )

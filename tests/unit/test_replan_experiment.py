@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from api.cli import main
 from planner.domain import Cluster, TimedPlan
 from planner.replan_experiment import (
-    Bench,
     ExperimentConfig,
     Strategy,
+    StrategyRunner,
     plan_switches,
     table_rows,
 )
@@ -119,8 +119,8 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     config = ExperimentConfig(
         window_s=20.0, rel_tol=0.2, time_limit_s=5.0, horizon_windows=1, sweeps={}
     )
-    bench = Bench(cluster, models, traffic, config, SolveCache())
-    rows = bench.capacity(
+    runner = StrategyRunner(cluster, models, traffic, config, SolveCache())
+    rows = runner.capacity(
         [Strategy("static"), Strategy("replan"), Strategy("clockwork++", switching="free")], None
     )
     static, periodic, clockwork = rows
