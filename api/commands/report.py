@@ -37,7 +37,7 @@ def run_options(command: F) -> F:
             click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True),
             click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
             click.option(
-                "--out", default="report", show_default=True, help="Folder for the files."
+                "--out", default="out/report", show_default=True, help="Folder for the files."
             ),
         )
     ):
@@ -203,7 +203,7 @@ def compare_command(
 
 @report.command("render")
 @click.option("--data", "data_path", type=_FILE, required=True, help="A report's JSON data.")
-@click.option("--out", default="report", show_default=True, help="Folder for the files.")
+@click.option("--out", default="out/report", show_default=True, help="Folder for the files.")
 def render_command(data_path: str, out: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
     from planner.report import parse_report

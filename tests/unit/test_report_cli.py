@@ -70,10 +70,12 @@ def test_compare_writes_page_and_data(tmp_path: Path) -> None:
 
 
 def test_bad_solver_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, [*write_inputs(tmp_path), "--solvers", "greedy,oracle"])
+    out = tmp_path / "out"
+    args = [*write_inputs(tmp_path), "--solvers", "greedy,oracle", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "--solvers: unknown solver 'oracle'" in result.output
-    assert not (tmp_path / "report").exists()
+    assert not out.exists()
 
 
 def test_bad_scale_list(tmp_path: Path) -> None:
