@@ -189,7 +189,8 @@ class Agent:
         self._loaded[(group.key, name)] = loaded
 
     def status(self) -> dict[str, Any]:
-        """The heartbeat body: state, applied version, groups, latencies."""
+        """The heartbeat body: state, applied version, groups, latencies and
+        the models that could not be loaded (with why)."""
         groups = [
             {
                 "devices": list(devices),
@@ -208,9 +209,8 @@ class Agent:
 
     def report(self) -> bool:
         """Send a heartbeat; False when the API is unreachable."""
-        body = {k: v for k, v in self.status().items() if k != "errors"}
         try:
-            self.source.heartbeat(body)
+            self.source.heartbeat(self.status())
         except (ApiUnavailable, ApiError) as error:
             log.warning("heartbeat failed: %s", error)
             return False

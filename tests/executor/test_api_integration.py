@@ -37,7 +37,7 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
         "/v1/clusters",
         {"name": "c", "num_devices": 4, "device_mem_bytes": 10**9, "devices_per_node": 4},
     )["id"]
-    for name, family, stages in (("bert-a", "bert", 2), ("moe-b", "moe", 1)):
+    for name, family, stages in (("bert-a", "bert", 2), ("moe-b", "moe", 1), ("odd", "custom", 1)):
         profile = single_config_profile(0.05, stages)
         if stages == 2:
             profile["configs"] += single_config_profile(0.05)["configs"]
@@ -73,7 +73,7 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
             "/v1/plans",
             {
                 "cluster_id": cluster,
-                "placement": placement(([0], 1, ["bert-a"]), ([2], 1, ["moe-b"])),
+                "placement": placement(([0], 1, ["bert-a"]), ([2], 1, ["moe-b", "odd"])),
                 "activate": True,
             },
         )["id"]
@@ -83,7 +83,10 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
             ((2,), ParallelConfig(1, 1)): ["moe-b"],
         }
         executor = stack.admin.call("GET", f"/v1/executors/{source.executor_id}")[2]
-        assert executor["applied_version"] == 2
+        assert (executor["applied_version"], executor["state"]) == (2, "degraded")
+        assert executor["errors"] == {
+            "odd": "cannot build: models.odd.family: no tiny version of 'custom'"
+        }
         assert [g["models"] for g in executor["groups"]] == [["bert-a"], ["moe-b"]]
         assert executor["latency_s"]["bert-a"]["count"] == 1
         assert refresh(router, stack.admin, cluster) and router.describe()["plan_version"] == 2
@@ -102,6 +105,7 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
             3,
         )
         assert list(agent.host.groups) == [((0, 1), ParallelConfig(1, 2))]
+        assert agent.status()["state"] == "serving" and agent.status()["errors"] == {}
     finally:
         server.shutdown()
         agent.shutdown()
