@@ -1,6 +1,8 @@
 """The database extension: one engine per app and one session per request.
 Requests that may write (not GET/HEAD/OPTIONS) take SQLite's write lock when
-their transaction begins, so concurrent writers queue instead of failing."""
+their transaction begins, so concurrent writers queue instead of failing;
+requests that only read run in autocommit mode on PostgreSQL
+(:func:`store.db.reader_engine`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import WRITE_LOCK, make_engine, session_factory
+from store.db import WRITE_LOCK, make_engine, reader_engine, session_factory
 
 _EXTENSION = "meshplan.database"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,7 +30,9 @@ def init_app(app: Flask) -> None:
     session (rolling back anything uncommitted) when the request ends."""
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions[_EXTENSION] = Database(
-        engine, session_factory(engine), session_factory(engine.execution_options(**WRITE_LOCK))
+        engine,
+        session_factory(reader_engine(engine)),
+        session_factory(engine.execution_options(**WRITE_LOCK)),
     )
     app.teardown_appcontext(_close)
 

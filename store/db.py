@@ -31,7 +31,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it would cost a round trip per request; a connection the
+    # server dropped fails one request and the pool is then refreshed.
+    return create_engine(url, **kwargs)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -49,6 +51,15 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def reader_engine(engine: Engine) -> Engine:
+    """``engine`` for work that only reads: on PostgreSQL in autocommit mode,
+    which saves the BEGIN and ROLLBACK round trips (each statement then sees
+    the data committed when it starts); elsewhere ``engine`` itself."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

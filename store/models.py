@@ -69,7 +69,7 @@ class Cluster(Base):
     load_overhead_s: Mapped[float] = mapped_column(Float)
     created_at: Mapped[created_at]
 
-    active: Mapped[ActivePlan | None] = relationship(viewonly=True, lazy="selectin")
+    active: Mapped[ActivePlan | None] = relationship(viewonly=True)
 
 
 class Model(Base):

@@ -6,6 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, url_for
 from pydantic import Field
+from sqlalchemy.orm import selectinload
 
 from api.auth import Permission
 from api.database import session
@@ -79,6 +80,7 @@ list_view(
     ClusterOut,
     summary="List clusters",
     response=ClusterOut,
+    options=(selectinload(Cluster.active),),
 )
 show_view(
     bp,

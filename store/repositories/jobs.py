@@ -56,6 +56,7 @@ def enqueue(
         cluster_id=cluster_id,
         workload_id=workload_id,
         models=list(models),
+        plan=None,
         solver=solver,
         time_limit_s=time_limit_s,
         options=dict(options),
