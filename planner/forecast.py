@@ -227,6 +227,12 @@ class Forecast:
     def total_rate_rps(self) -> float:
         return float(self.rates_rps.sum())
 
+    def scaled(self, factor: float) -> Forecast:
+        """The same forecast with every rate times ``factor`` (>= 0)."""
+        if not factor >= 0:
+            raise ValueError(f"factor: must be >= 0, got {factor!r}")
+        return Forecast(self.window, self.model_names, self.rates_rps * factor, self.cvs)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "window": self.window,

@@ -89,6 +89,9 @@ class ReplanOptions:
     - ``sim``: simulator options for judging switches and for the final
       score (policy, batching, warm-up).
     - ``min_gain``: judged attainment a switch must gain over keeping.
+    - ``headroom``: in forecast mode, plan and judge on the forecast with
+      every rate times ``1 + headroom``, to hedge against a forecast that
+      falls short of the traffic.
     - ``seed``: seeds the forecast draws.
     """
 
@@ -100,6 +103,7 @@ class ReplanOptions:
     drift_threshold: float = 0.25
     trigger_attainment: float = 0.99
     min_gain: float = 0.0
+    headroom: float = 0.0
     solver: str = "greedy"
     time_limit_s: float = 30.0
     solver_options: Mapping[str, Any] = field(default_factory=dict)
@@ -124,6 +128,7 @@ class ReplanOptions:
         _check_number("drift_threshold", self.drift_threshold, 0.0)
         _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
+        _check_number("headroom", self.headroom, 0.0)
         if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
             raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
 
@@ -303,12 +308,13 @@ class _Replanner:
             actual = window_workload(self.workload, start_s, end_s)
             return _Inputs(actual, actual, window_rates(actual))
         forecast = forecast_window(options.forecaster, self.workload, options.window_s, k)
+        planned = forecast.scaled(1 + options.headroom)
         return _Inputs(
             forecast_workload(
-                forecast, end_s - start_s, np.random.default_rng([options.seed, k, 0])
+                planned, end_s - start_s, np.random.default_rng([options.seed, k, 0])
             ),
             forecast_workload(
-                forecast, end_s - start_s, np.random.default_rng([options.seed, k, 1])
+                planned, end_s - start_s, np.random.default_rng([options.seed, k, 1])
             ),
             forecast.rates_rps,
         )

@@ -153,7 +153,7 @@ class ExperimentConfig:
     )
     azure2019_range: tuple[str, str] = ("0.0.0", "0.12.0")
     strategies: tuple[Strategy, ...] = field(default_factory=default_strategies)
-    forecaster: str = "ewma"
+    forecaster: str = "holt"
     horizon_windows: int = 2
     target_attainment: float = 0.99
     rel_tol: float = 0.05

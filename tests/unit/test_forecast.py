@@ -124,6 +124,10 @@ def test_forecast_window_by_hand() -> None:
     assert forecast.cvs.tolist() == [0.0, 0.75]
     assert forecast.total_rate_rps == 1.0
     assert forecast.to_json()["rates_rps"] == {"a": 0.75, "b": 0.25}
+    doubled = forecast.scaled(2.0)
+    assert doubled.rates_rps.tolist() == [1.5, 0.5] and doubled.cvs.tolist() == [0.0, 0.75]
+    with pytest.raises(ValueError, match="^factor: must be >= 0"):
+        forecast.scaled(-1.0)
 
 
 def test_forecast_never_reads_the_window_it_forecasts() -> None:

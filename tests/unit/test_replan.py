@@ -101,6 +101,19 @@ def test_triggered_forecast_follows_a_flip_one_window_late() -> None:
     assert result.plan.steps[1] == (3 * W, placement(group([0], "b")))
 
 
+def test_headroom_plans_and_judges_for_more_traffic_than_forecast() -> None:
+    # a: one request every 0.125 s (8 rps, CV 0) on a device serving 10 rps.
+    steady = Workload.merge({"a": [0.125 * k for k in range(160)]}, 2 * W)
+    forecast = options(information="forecast", forecaster=LastWindow())
+    plain = replan(FAST, MODELS, steady, forecast)
+    assert plain.windows[1].keep_attainment == 1.0
+    # judged at twice the forecast (16 rps) the device cannot keep up
+    hedged = replan(FAST, MODELS, steady, dataclasses.replace(forecast, headroom=1.0))
+    keep = hedged.windows[1].keep_attainment
+    assert keep is not None and keep < 0.8
+    assert plain.attainment == hedged.attainment == 1.0
+
+
 def _stationary_models() -> list[ModelSpec]:
     return [model(name, 0.5, [[0.05]], weight_bytes=2 * GB) for name in ("x", "y", "z")]
 
@@ -151,6 +164,7 @@ def test_result_json_names_the_information_mode() -> None:
         ({"horizon_windows": 0}, "horizon_windows: must be an integer >= 1, got 0"),
         ({"min_gain": 2.0}, r"min_gain: must be a number in \[0, 1\], got 2.0"),
         ({"drift_threshold": -1}, "drift_threshold: must be a number >= 0, got -1"),
+        ({"headroom": -0.5}, "headroom: must be a number >= 0, got -0.5"),
         ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
     ],
