@@ -51,6 +51,23 @@ def _run_pipeline(
 
 
 @njit(cache=True)
+def _candidates(
+    now: float,
+    request_model: int,
+    step: int,
+    step_start_s: Floats,
+    cand_ptr: npt.NDArray[np.int64],
+    num_models: int,
+) -> tuple[int, int, int]:
+    """The step in force at ``now`` (searching on from ``step``) and the CSR
+    range ``lo:hi`` of the request's candidate replicas in that step."""
+    while step + 1 < step_start_s.size and step_start_s[step + 1] <= now:
+        step += 1
+    row = step * num_models + request_model
+    return step, cand_ptr[row], cand_ptr[row + 1]
+
+
+@njit(cache=True)
 def _fcfs(
     arrival_s: Floats,
     model: Ints,
@@ -84,14 +101,9 @@ def _fcfs(
     request_batch = np.full(n, -1, np.int64)
     outcome = np.empty(n, np.int8)
     step = 0
-    num_steps = step_start_s.size
     for i in range(n):
         now = arrival_s[i]
-        while step + 1 < num_steps and step_start_s[step + 1] <= now:
-            step += 1
-        row = step * num_models + model[i]
-        lo = cand_ptr[row]
-        hi = cand_ptr[row + 1]
+        step, lo, hi = _candidates(now, model[i], step, step_start_s, cand_ptr, num_models)
         if lo == hi:
             outcome[i] = _NO_REPLICA
             continue
@@ -308,14 +320,9 @@ def _slack(
     request_batch = np.full(n, -1, np.int64)
     outcome = np.empty(n, np.int8)
     step = 0
-    num_steps = step_start_s.size
     for i in range(n):
         now = arrival_s[i]
-        while step + 1 < num_steps and step_start_s[step + 1] <= now:
-            step += 1
-        row = step * num_models + model[i]
-        lo = cand_ptr[row]
-        hi = cand_ptr[row + 1]
+        step, lo, hi = _candidates(now, model[i], step, step_start_s, cand_ptr, num_models)
         if lo == hi:
             outcome[i] = _NO_REPLICA
             continue

@@ -126,7 +126,7 @@ def test_forecast_window_by_hand() -> None:
     assert forecast.to_json()["rates_rps"] == {"a": 0.75, "b": 0.25}
     doubled = forecast.scaled(2.0)
     assert doubled.rates_rps.tolist() == [1.5, 0.5] and doubled.cvs.tolist() == [0.0, 0.75]
-    with pytest.raises(ValueError, match="^factor: must be >= 0"):
+    with pytest.raises(ValueError, match=r"^factor: must be >= 0"):
         forecast.scaled(-1.0)
 
 
