@@ -9,7 +9,8 @@ shipped Azure 2019 sample (:mod:`planner.replan_experiment`).
 Prints the table and, per model set and workload, the best re-placement's
 ratio to static against the targets: >= 1.2x on S1, >= 1.0x on S2.
 ``--quick`` runs shorter traces with a coarser search and no sweeps (a few
-minutes on two cores); ``--output FILE`` writes the JSON data.
+minutes on two cores); ``--output FILE`` writes the JSON data (rewritten
+after every model set × workload, so a long run leaves partial results).
 
 Run: ``python -m bench.replan [--quick] [--output FILE]``.
 """
@@ -20,6 +21,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from planner.replan_experiment import TABLE_COLUMNS, ExperimentConfig, run_experiment, table_rows
 
@@ -38,7 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     def progress(message: str) -> None:
         print(f"  [{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
-    result = run_experiment(config, progress)
+    def checkpoint(partial: dict[str, Any]) -> None:
+        if args.output is not None:
+            args.output.write_text(json.dumps(partial, indent=1) + "\n")
+
+    result = run_experiment(config, progress, checkpoint)
     widths = [max(len(str(c)), 8) for c in TABLE_COLUMNS]
     print("  ".join(str(c).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
     for row in table_rows(result):

@@ -163,9 +163,9 @@ class ExperimentConfig:
     max_batch: int = 1
     seed: int = 0
     sweeps: Mapping[str, tuple[float, ...]] = field(
-        default_factory=lambda: {"devices": (8, 12), "slo_scale": (2.5, 10.0), "cv": (1.0, 4.0)}
+        default_factory=lambda: {"devices": (4, 16), "slo_scale": (2.5, 10.0), "cv": (1.0, 4.0)}
     )
-    sweep_set: str = "s1"
+    sweep_set: str = "s3"
     sweep_strategies: tuple[Strategy, ...] = (
         Strategy("static"),
         Strategy("replan", "oracle", "periodic"),
@@ -429,11 +429,35 @@ def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
     )
 
 
-def run_experiment(config: ExperimentConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the experiment (module docstring) and return it as JSON data."""
+def run_experiment(
+    config: ExperimentConfig,
+    progress: Progress | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the experiment (module docstring) and return it as JSON data;
+    ``checkpoint`` receives the data so far (with ``"partial": true``)
+    after every model set × workload and every sweep point."""
     started = time.monotonic()
     cache = SolveCache()
     rows: list[dict[str, Any]] = []
+    sweeps: list[dict[str, Any]] = []
+
+    def result(partial: bool) -> dict[str, Any]:
+        return {
+            "kind": "replan-experiment",
+            "partial": partial,
+            "target_attainment": config.target_attainment,
+            "config": config.to_json(),
+            "rows": list(rows),
+            "sweeps": list(sweeps),
+            "solves": cache.solves,
+            "solve_s": cache.solve_s,
+            "wall_s": time.monotonic() - started,
+        }
+
+    def save() -> None:
+        if checkpoint is not None:
+            checkpoint(result(partial=True))
 
     def say(prefix: str) -> Progress | None:
         return None if progress is None else (lambda message: progress(f"{prefix}: {message}"))
@@ -445,8 +469,7 @@ def run_experiment(config: ExperimentConfig, progress: Progress | None = None) -
             runner = StrategyRunner(
                 cluster, models, make_traffic(workload, models, config), config, cache
             )
-            label = f"{set_name}/{workload}"
-            for row in runner.capacity(config.strategies, say(label)):
+            for row in runner.capacity(config.strategies, say(f"{set_name}/{workload}")):
                 rows.append(
                     {
                         "model_set": set_name,
@@ -455,51 +478,47 @@ def run_experiment(config: ExperimentConfig, progress: Progress | None = None) -
                         **row,
                     }
                 )
-    sweeps = run_sweeps(config, cache, progress)
-    return {
-        "kind": "replan-experiment",
-        "target_attainment": config.target_attainment,
-        "config": config.to_json(),
-        "rows": rows,
-        "sweeps": sweeps,
-        "solves": cache.solves,
-        "solve_s": cache.solve_s,
-        "wall_s": time.monotonic() - started,
-    }
+            save()
+    for point in sweep_points(config):
+        sweeps.extend(run_sweep_point(config, point, cache, progress))
+        save()
+    return result(partial=False)
 
 
-def run_sweeps(
-    config: ExperimentConfig, cache: SolveCache, progress: Progress | None
+def sweep_points(config: ExperimentConfig) -> list[tuple[str, float]]:
+    """Every ``(knob, value)`` of ``config.sweeps``, in order."""
+    return [(knob, value) for knob, values in config.sweeps.items() for value in values]
+
+
+def run_sweep_point(
+    config: ExperimentConfig, point: tuple[str, float], cache: SolveCache, progress: Progress | None
 ) -> list[dict[str, Any]]:
-    """For ``sweep_set`` on the synthetic workload, the capacity of
-    ``sweep_strategies`` at each value of each swept knob."""
-    out: list[dict[str, Any]] = []
-    for knob, values in config.sweeps.items():
-        for value in values:
-            devices = int(value) if knob == "devices" else config.devices[config.sweep_set]
-            changed = config
-            if knob == "slo_scale":
-                changed = dataclasses.replace(config, slo_scale=float(value))
-            elif knob == "cv":
-                changed = dataclasses.replace(config, cv=float(value))
-            models = model_set(config.sweep_set, slo_scale=changed.slo_scale)
-            traffic = make_traffic("synthetic", models, changed)
-            runner = StrategyRunner(_cluster(changed, devices), models, traffic, changed, cache)
-            say = None
-            if progress is not None:
-                say = lambda message, k=knob, v=value: progress(f"sweep {k}={v:g}: {message}")  # noqa: E731
-            for row in runner.capacity(config.sweep_strategies, say):
-                out.append(
-                    {
-                        "knob": knob,
-                        "value": value,
-                        "model_set": config.sweep_set,
-                        "devices": devices,
-                        "workload": "synthetic",
-                        **row,
-                    }
-                )
-    return out
+    """The capacity of ``sweep_strategies`` for ``sweep_set`` on the
+    synthetic workload with one knob (devices, SLO scale or CV) changed."""
+    knob, value = point
+    devices = int(value) if knob == "devices" else config.devices[config.sweep_set]
+    changed = config
+    if knob == "slo_scale":
+        changed = dataclasses.replace(config, slo_scale=float(value))
+    elif knob == "cv":
+        changed = dataclasses.replace(config, cv=float(value))
+    models = model_set(config.sweep_set, slo_scale=changed.slo_scale)
+    traffic = make_traffic("synthetic", models, changed)
+    runner = StrategyRunner(_cluster(changed, devices), models, traffic, changed, cache)
+    say = None
+    if progress is not None:
+        say = lambda message: progress(f"sweep {knob}={value:g}: {message}")  # noqa: E731
+    return [
+        {
+            "knob": knob,
+            "value": value,
+            "model_set": config.sweep_set,
+            "devices": devices,
+            "workload": "synthetic",
+            **row,
+        }
+        for row in runner.capacity(config.sweep_strategies, say)
+    ]
 
 
 TABLE_COLUMNS = (

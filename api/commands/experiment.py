@@ -98,7 +98,12 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
 )
 @click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
 @click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="JSON out.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the JSON data here (also after every model set x workload).",
+)
 def replan_command(
     quick: bool,
     sets: str | None,
@@ -149,8 +154,13 @@ def replan_command(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     console = Console(stderr=True)
+
+    def checkpoint(partial: dict[str, Any]) -> None:
+        if output is not None:
+            write_json(partial, output)
+
     with _progress(console) as update:
-        result = run_experiment(config, update)
+        result = run_experiment(config, update, checkpoint)
     print_table(
         f"Max rate at attainment >= {config.target_attainment:g}", TABLE_COLUMNS, table_rows(result)
     )
