@@ -4,6 +4,7 @@ experiment and its CLI's argument errors."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from planner.replan_experiment import (
     Strategy,
     StrategyRunner,
     plan_switches,
+    run_experiment,
     table_rows,
 )
 from planner.solvecache import SolveCache
@@ -151,3 +153,31 @@ def test_cli_rejects_bad_arguments(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["experiment", "replan", "--quick", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_run_experiment_end_to_end_with_checkpoints() -> None:
+    config = ExperimentConfig(
+        model_sets=("s2",),
+        devices={"s2": 8},
+        workloads=("synthetic",),
+        duration_s=360.0,
+        window_s=90.0,
+        strategies=(Strategy("static"), Strategy("replan", "forecast", "triggered")),
+        rel_tol=0.5,
+        time_limit_s=10.0,
+        sweeps={"cv": (1.0,)},
+        sweep_set="s2",
+        sweep_strategies=(Strategy("static"),),
+    )
+    saved: list[dict[str, Any]] = []
+    result = run_experiment(config, None, saved.append)
+    assert [len(s["rows"]) for s in saved] == [2, 2] and [len(s["sweeps"]) for s in saved] == [0, 1]
+    assert all(s["partial"] for s in saved) and not result["partial"]
+    static, triggered = result["rows"]
+    assert (static["model_set"], static["devices"], static["workload"]) == ("s2", 8, "synthetic")
+    assert static["ratio_to_static"] == 1.0 and static["max_rate_rps"] > 0
+    assert triggered["information"] == "forecast" and triggered["forecaster"] == "holt(0.5, 0.5)"
+    assert triggered["attainment"] >= 0.99
+    (sweep,) = result["sweeps"]
+    assert (sweep["knob"], sweep["value"], sweep["strategy"]) == ("cv", 1.0, "static")
+    assert result["config"]["strategies"] == ["static", "triggered/forecast"]
