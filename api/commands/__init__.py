@@ -1,31 +1,51 @@
-"""Command groups of the ``meshplan`` CLI, one module each. Add a command by
-importing it here and listing it in ``COMMANDS``."""
+"""Command groups of the ``meshplan`` CLI, one module each, loaded only when
+used so that ``meshplan <command>`` imports just what that command needs.
+
+Add a command by listing it in ``COMMANDS``: its name, ``module:attribute``
+of the click command, and the one-line help shown by ``meshplan --help``.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
 import click
 
-from api.commands.demo import demo_command
-from api.commands.executor import agent_command, measure_command, router_command
-from api.commands.experiment import experiment
-from api.commands.plan import plan_command
-from api.commands.profile import profile
-from api.commands.report import report
-from api.commands.service import COMMANDS as SERVICE_COMMANDS
-from api.commands.simulate import simulate_command
-from api.commands.workload import workload
 
-profile.add_command(measure_command)
+@dataclass(frozen=True)
+class CommandEntry:
+    """Where a top-level command lives and how ``--help`` describes it."""
 
-COMMANDS: list[click.Command] = [
-    workload,
-    simulate_command,
-    plan_command,
-    profile,
-    agent_command,
-    router_command,
-    report,
-    experiment,
-    demo_command,
-    *SERVICE_COMMANDS,
-]
+    target: str
+    help: str
+
+    def load(self) -> click.Command:
+        module, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.target} is not a click command")
+        return command
+
+
+COMMANDS: dict[str, CommandEntry] = {
+    "workload": CommandEntry("api.commands.workload:workload", "Generate and inspect workloads."),
+    "profile": CommandEntry(
+        "api.commands.profile:profile", "Show, build and measure model profiles."
+    ),
+    "simulate": CommandEntry(
+        "api.commands.simulate:simulate_command", "Simulate a plan on a workload."
+    ),
+    "plan": CommandEntry("api.commands.plan:plan_command", "Solve a placement with any solver."),
+    "experiment": CommandEntry(
+        "api.commands.experiment:experiment", "Run the re-placement experiment."
+    ),
+    "report": CommandEntry("api.commands.report:report", "Write comparison reports as HTML."),
+    "db": CommandEntry("api.commands.service:db", "Migrate and check the database."),
+    "keys": CommandEntry("api.commands.service:keys_group", "Create API keys."),
+    "serve": CommandEntry("api.commands.service:serve_command", "Run the planning API."),
+    "worker": CommandEntry("api.commands.service:worker_command", "Run a solve-job worker."),
+    "agent": CommandEntry("api.commands.executor:agent_command", "Run an executor agent."),
+    "router": CommandEntry("api.commands.executor:router_command", "Route requests over agents."),
+    "demo": CommandEntry("api.commands.demo:demo_command", "Run the end-to-end demo."),
+}

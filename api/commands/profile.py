@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from api.commands.common import print_table, write_json
+from api.commands.executor import measure_command
 from planner.autoparallel import (
     DEFAULT_MEM_BUDGET_BYTES,
     GB,
@@ -169,3 +170,6 @@ def models(
         return
     save_models(output, specs)
     click.echo(f"wrote {len(specs)} models of set {set_name} to {output}", err=True)
+
+
+profile.add_command(measure_command)

@@ -219,6 +219,3 @@ def serve_command(
         if child is not None:
             child.terminate()
             child.wait()
-
-
-COMMANDS: list[click.Command] = [db, keys_group, worker_command, serve_command]
