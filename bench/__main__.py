@@ -9,6 +9,7 @@ import sys
 BENCHMARKS: list[str] = [
     "simulator",
     "autoparallel",
+    "autoparallel_fidelity",
     "placement",
     "executor_overhead",
     "fidelity",
