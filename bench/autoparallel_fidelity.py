@@ -45,6 +45,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -224,7 +225,7 @@ def calibrate(arch: Architecture, repeats: int, copy_bytes: int) -> Calibration:
     x = jax.device_put(rng.standard_normal(shape[:2], np.float32), devices[0])
     w = jax.device_put(rng.standard_normal(shape[1:], np.float32), devices[0])
     matmul = jax.jit(jnp.matmul)
-    matmul_s = median_s(lambda: matmul(x, w), repeats)
+    matmul_s = median_s(partial(matmul, x, w), repeats)
     buffer = [jax.device_put(np.ones(copy_bytes // 4, np.float32), devices[0])]
     bump = jax.jit(lambda a: a + 1.0, donate_argnums=0)
 
@@ -238,7 +239,7 @@ def calibrate(arch: Architecture, repeats: int, copy_bytes: int) -> Calibration:
         elements = batch * arch.seq_len * arch.hidden
         nbytes = 4.0 * elements
         local = jax.device_put(np.ones(elements, np.float32), devices[0])
-        seconds = median_s(lambda: jax.device_put(local, devices[1]), repeats)  # noqa: B023
+        seconds = median_s(partial(jax.device_put, local, devices[1]), repeats)
         links.append(LinkSample(SEND, 2, nbytes, seconds))
         for n in (2, 4):
             mesh = Mesh(np.array(devices[:n]), ("op",))
@@ -251,7 +252,7 @@ def calibrate(arch: Architecture, repeats: int, copy_bytes: int) -> Calibration:
             sharded = jax.device_put(
                 np.ones((n, elements), np.float32), jax.NamedSharding(mesh, spec)
             )
-            seconds = median_s(lambda: reduce(sharded), repeats)  # noqa: B023
+            seconds = median_s(partial(reduce, sharded), repeats)
             links.append(LinkSample(ALL_REDUCE, n, nbytes, seconds))
     return Calibration.from_measurements(shape, matmul_s, copy_bytes, copy_s, links)
 
@@ -280,6 +281,7 @@ def layout(plan: ParallelPlan) -> str:
 
 
 def configs(device_count: int) -> list[ParallelConfig]:
+    """Every ``(op, pp)`` of :data:`DEGREES` with ``op x pp <= device_count``."""
     return [ParallelConfig(op, pp) for op in DEGREES for pp in DEGREES if op * pp <= device_count]
 
 
