@@ -46,6 +46,10 @@ from planner.workload import ProcessSpec, process_workload
 MESHPLAN = str(Path(sys.executable).with_name("meshplan"))
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 START_TIMEOUT_S = 120.0
+PROFILE_REPEATS = 30
+"""Timed runs per bucket when profiling: on a shared machine a median of a
+few back-to-back runs varies by 3x from one moment to the next (9.9 to
+40.5 ms for the same BERT batch), so the profile takes many."""
 
 
 def free_port() -> int:
@@ -111,7 +115,8 @@ class Deployment:
         """Profile models with ``meshplan profile measure`` (uploads them)."""
         devices = max(ParallelConfig.parse(c).size for c in configs)
         args = ["profile", "measure", "--api", self.api_url, "--key", self.keys["executor"]]
-        args += ["--configs", ",".join(configs), "--scale", scale, "--repeats", "5"]
+        args += ["--configs", ",".join(configs), "--scale", scale]
+        args += ["--repeats", str(PROFILE_REPEATS)]
         args += [arg for model_id in model_ids for arg in ("--model", str(model_id))]
         self._run(*args, env=self.jax_env(devices))
 
