@@ -260,17 +260,27 @@ def history_fit(workload: Workload, window_s: float, windows: int) -> tuple[Floa
 
 
 def forecast_window(
-    forecaster: Forecaster, workload: Workload, window_s: float, window: int
+    forecaster: Forecaster,
+    workload: Workload,
+    window_s: float,
+    window: int,
+    floor: float = 0.0,
 ) -> Forecast:
     """Forecast window ``window`` (>= 1) of ``workload`` from the windows
-    before it; arrivals at or after its start are never read."""
+    before it; arrivals at or after its start are never read. Rates and CVs
+    are clipped at 0, and no model's rate is forecast below ``floor`` times
+    its mean rate over those windows (so a model that had traffic is not
+    written off by an extrapolated downward trend)."""
     if window < 1:
         raise ValueError(f"window: a forecast needs at least one earlier window, got {window}")
+    if not floor >= 0:
+        raise ValueError(f"floor: must be >= 0, got {floor!r}")
     rates, cvs = history_fit(workload, window_s, window)
+    predicted = np.maximum(forecaster.predict(rates), floor * rates.mean(axis=1))
     return Forecast(
         window,
         workload.model_names,
-        np.maximum(forecaster.predict(rates), 0.0),
+        np.maximum(predicted, 0.0),
         np.maximum(forecaster.predict(cvs), 0.0),
     )
 

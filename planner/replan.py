@@ -89,6 +89,9 @@ class ReplanOptions:
     - ``sim``: simulator options for judging switches and for the final
       score (policy, batching, warm-up).
     - ``min_gain``: judged attainment a switch must gain over keeping.
+    - ``forecast_floor``: in forecast mode, no model's rate is forecast
+      below this fraction of its mean rate so far (a model that had traffic
+      keeps a replica; :func:`planner.forecast.forecast_window`).
     - ``headroom``: in forecast mode, plan and judge on the forecast with
       every rate times ``1 + headroom``, to hedge against a forecast that
       falls short of the traffic.
@@ -104,6 +107,7 @@ class ReplanOptions:
     trigger_attainment: float = 0.99
     min_gain: float = 0.0
     headroom: float = 0.0
+    forecast_floor: float = 0.25
     solver: str = "greedy"
     time_limit_s: float = 30.0
     solver_options: Mapping[str, Any] = field(default_factory=dict)
@@ -129,6 +133,7 @@ class ReplanOptions:
         _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
         _check_number("headroom", self.headroom, 0.0)
+        _check_number("forecast_floor", self.forecast_floor, 0.0)
         if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
             raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
 
@@ -307,7 +312,9 @@ class _Replanner:
         if options.information == "oracle":
             actual = window_workload(self.workload, start_s, end_s)
             return _Inputs(actual, actual, window_rates(actual))
-        forecast = forecast_window(options.forecaster, self.workload, options.window_s, k)
+        forecast = forecast_window(
+            options.forecaster, self.workload, options.window_s, k, options.forecast_floor
+        )
         planned = forecast.scaled(1 + options.headroom)
         return _Inputs(
             forecast_workload(

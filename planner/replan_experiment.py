@@ -154,6 +154,7 @@ class ExperimentConfig:
     azure2019_range: tuple[str, str] = ("0.0.0", "0.12.0")
     strategies: tuple[Strategy, ...] = field(default_factory=default_strategies)
     forecaster: str = "holt"
+    forecast_floor: float = 0.25
     horizon_windows: int = 2
     target_attainment: float = 0.99
     rel_tol: float = 0.05
@@ -276,6 +277,7 @@ class StrategyRunner:
                 window_s=config.window_s,
                 information=strategy.information,
                 forecaster=make_forecaster(config.forecaster),
+                forecast_floor=config.forecast_floor,
                 trigger=strategy.trigger,
                 horizon_windows=1 if strategy.trigger == "periodic" else config.horizon_windows,
                 solver=config.solver,

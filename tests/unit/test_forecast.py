@@ -46,10 +46,15 @@ def test_holt_by_hand() -> None:
     assert Holt(1.0, 1.0).predict(np.array([[1.0, 2.0, 3.0]])).tolist() == [4.0]
 
 
-def test_forecasts_are_never_negative() -> None:
+def test_forecasts_are_never_negative_and_can_be_floored() -> None:
     work = Workload.merge({"a": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10.5, 15.0]}, 20.0)
     # window 0: rate 1 (gaps 1); window 1: 2 arrivals, empirical rate 0.2
     assert forecast_window(Holt(1.0, 1.0), work, 10.0, 2).rates_rps.tolist() == [0.0]
+    # with a floor: half the mean of the rates seen, (1 + 0.2) / 2
+    floored = forecast_window(Holt(1.0, 1.0), work, 10.0, 2, floor=0.5)
+    assert floored.rates_rps.tolist() == [pytest.approx(0.3, abs=1e-15)]
+    with pytest.raises(ValueError, match=r"^floor: must be >= 0"):
+        forecast_window(Holt(), work, 10.0, 2, floor=-1.0)
 
 
 def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:

@@ -96,8 +96,10 @@ def test_triggered_forecast_follows_a_flip_one_window_late() -> None:
     )
     assert [w.action for w in result.windows] == ["bootstrap", "keep", "keep", "switch", "keep"]
     assert result.windows[1].reason == "traffic stable" and not result.windows[1].solved
-    # mix moved entirely (total variation 1) and the total rate went 1 -> 4 rps
-    assert result.windows[3].reason == "traffic drifted by 3 > 0.25; 1/1 blocks moved"
+    # window 3 forecast: b 4 rps (last window) and a at its floor, a quarter
+    # of its mean so far (1, 1, 0 rps): 1/6; the total went 1 -> 25/6 rps,
+    # a drift of 19/6 (more than the mix's total variation, 24/25)
+    assert result.windows[3].reason == "traffic drifted by 3.17 > 0.25; 1/1 blocks moved"
     assert result.plan.steps[1] == (3 * W, placement(group([0], "b")))
 
 
@@ -165,6 +167,7 @@ def test_result_json_names_the_information_mode() -> None:
         ({"min_gain": 2.0}, r"min_gain: must be a number in \[0, 1\], got 2.0"),
         ({"drift_threshold": -1}, "drift_threshold: must be a number >= 0, got -1"),
         ({"headroom": -0.5}, "headroom: must be a number >= 0, got -0.5"),
+        ({"forecast_floor": -1}, "forecast_floor: must be a number >= 0, got -1"),
         ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
     ],
