@@ -157,7 +157,7 @@ class ExperimentConfig:
     forecast_floor: float = 0.25
     horizon_windows: int = 2
     target_attainment: float = 0.99
-    rel_tol: float = 0.05
+    rel_tol: float = 0.03
     solver: str = "greedy"
     time_limit_s: float = 60.0
     solver_options: Mapping[str, Any] = field(default_factory=lambda: {"greedy_mode": "fast"})
