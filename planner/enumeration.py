@@ -37,7 +37,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -472,7 +472,10 @@ def _screen(
     """The ``screen_keep`` blocks of each bucket and device share that serve
     the most on the screening workload, and the screening results."""
     sample = screening_workload(scorer.case.workload, options.screen_share)
-    screener = Scorer(scorer.cluster, scorer.models, sample, scorer.options)
+    # The sample is slices laid end to end: a warm-up or cool-down window
+    # means nothing on it (and may be longer than it), so it scores every request.
+    unwindowed = replace(scorer.options, warmup_s=0.0, cooldown_s=0.0)
+    screener = Scorer(scorer.cluster, scorer.models, sample, unwindowed)
     results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
     kept = []
     for key in sorted({(b.models, b.num_devices) for b in blocks}):

@@ -155,6 +155,17 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     assert screened.served.sum() >= 0.98 * full.served.sum()
 
 
+def test_screening_ignores_a_warm_up_longer_than_its_sample() -> None:
+    models = [model(f"m{i}", latency_s=0.05, weight_bytes=3 * GB) for i in range(4)]
+    traffic = workload({m.name: 60.0 + 20 * i for i, m in enumerate(models)}, cv=3.0, duration_s=30)
+    options = SimOptions(warmup_s=15.0)  # the screening sample is about 10 s long
+    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, options)
+    result = enumerate_placements(scorer, SolveOptions(screen_keep=1))
+    assert any(line.startswith("screening on ") for line in result.log)
+    assert result.served.sum() <= scorer.demand.sum()
+    assert scorer.demand.sum() == int(np.count_nonzero(traffic.arrivals_s >= 15.0))
+
+
 def test_out_of_time_after_screening_keeps_the_screening_plans(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
