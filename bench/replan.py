@@ -6,9 +6,11 @@ with and without SLO-aware preemption, for model sets S1, S2, S3 (20 GB per
 device) on a synthetic Azure-like trace with shifting popularity and on the
 shipped Azure 2019 sample (:mod:`planner.replan_experiment`).
 
-Prints the table and, per model set and workload, the best re-placement's
-ratio to static (without preemption, against the targets: >= 1.2x on S1,
->= 1.0x on S2), and the best ratios with preemption.
+Prints the table and, per model set, cluster size and workload, the best
+re-placement's ratio to static (without preemption, against the targets:
+>= 1.2x on S1, >= 1.0x on S2), the best ratios with preemption, and the
+upper bound on any plan (:mod:`planner.bound`): a ratio no strategy can
+exceed on that trace.
 ``--quick`` runs shorter traces with a coarser search and no sweeps (a few
 minutes on two cores); ``--output FILE`` writes the JSON data (rewritten
 after every model set × workload, so a long run leaves partial results).
@@ -30,22 +32,25 @@ TARGETS = {"s1": 1.2, "s2": 1.0}
 """Best re-placement ÷ static, per model set (from the issue)."""
 
 
-def best_ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (model set, workload): the best ratio to static of re-placement
-    without preemption (``fcfs``), of re-placement with it (``preempt``) and
-    of the static plan with it (``static preempt``)."""
-    best: dict[tuple[str, str], dict[str, float]] = {}
+def best_ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, float]]:
+    """Per (model set, devices, workload): the best ratio to static of
+    re-placement without preemption (``fcfs``), of re-placement with it
+    (``preempt``), of the static plan with it (``static preempt``) and the
+    upper bound on any plan (``bound``)."""
+    best: dict[tuple[str, int, str], dict[str, float]] = {}
     for row in rows:
         ratio = row["ratio_to_static"]
         if ratio is None or row["kind"] == "clockwork++":
             continue
-        if row["kind"] == "static":
+        if row["kind"] == "bound":
+            label = "bound"
+        elif row["kind"] == "static":
             if row["policy"] == "fcfs":
                 continue
             label = "static preempt"
         else:
             label = "fcfs" if row["policy"] == "fcfs" else "preempt"
-        entry = best.setdefault((row["model_set"], row["workload"]), {})
+        entry = best.setdefault((row["model_set"], row["devices"], row["workload"]), {})
         entry[label] = max(entry.get(label, 0.0), ratio)
     return best
 
@@ -80,16 +85,17 @@ def main(argv: list[str] | None = None) -> None:
             f"sweep {row['knob']}={row['value']:g}: {row['strategy']} "
             f"{row['max_rate_rps']:.1f} rps" + ("" if ratio is None else f" ({ratio:.3f}x static)")
         )
-    for (set_name, workload), best in sorted(best_ratios(result["rows"]).items()):
+    for (set_name, devices, workload), best in sorted(best_ratios(result["rows"]).items()):
         target = TARGETS.get(set_name)
         replan = best.get("fcfs")
         verdict = ""
         if target is not None and replan is not None:
             verdict = f" (target >= {target}x: {'met' if replan >= target else 'not met'})"
         print(
-            f"{set_name}/{workload}: best re-placement / static = {_ratio(replan)}{verdict}; "
-            f"with preemption {_ratio(best.get('preempt'))}; "
-            f"static with preemption {_ratio(best.get('static preempt'))}"
+            f"{set_name} ({devices} devices)/{workload}: best re-placement / static = "
+            f"{_ratio(replan)}{verdict}; with preemption {_ratio(best.get('preempt'))}; "
+            f"static with preemption {_ratio(best.get('static preempt'))}; "
+            f"no plan can exceed {_ratio(best.get('bound'))}"
         )
     print(f"wall {result['wall_s']:.0f} s, {result['solves']} solves ({result['solve_s']:.0f} s)")
     if args.output is not None:

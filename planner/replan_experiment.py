@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from planner.baselines import instant_load
-from planner.capacity import max_rate_scale
+from planner.bound import attainment_bound
+from planner.capacity import MaxScale, max_rate_scale
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.forecast import make_forecaster
 from planner.profiles import model_set
@@ -55,6 +56,8 @@ WORKLOADS = ("synthetic", "azure2019")
 MAX_SHRINK = 64.0
 """The rate search stays within this factor of its start (a strategy that
 fails 1/64 of the static plan's rate scores 0)."""
+BOUND = "upper bound"
+"""The name of the upper-bound row (:meth:`StrategyRunner.bound_capacity`)."""
 PREEMPTION_POLICY = "slack"
 """The simulator's SLO-aware preemption policy (least slack first, hopeless
 requests dropped)."""
@@ -133,11 +136,14 @@ def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
 @dataclass(frozen=True)
 class ExperimentConfig:
     """What to run; times in seconds, memory in bytes, rates in
-    requests/s. ``devices`` is per model set. ``solver_options`` go to
+    requests/s. ``devices`` is per model set: one count, or several (the
+    set is run on each). ``solver_options`` go to
     every solve; ``horizon_windows`` is the triggered re-planner's."""
 
     model_sets: tuple[str, ...] = ("s1", "s2", "s3")
-    devices: Mapping[str, int] = field(default_factory=lambda: {"s1": 16, "s2": 8, "s3": 8})
+    devices: Mapping[str, int | tuple[int, ...]] = field(
+        default_factory=lambda: {"s1": (16, 8), "s2": 8, "s3": 8}
+    )
     device_mem_bytes: int = 20 * 10**9
     devices_per_node: int = 8
     load_bw_bytes_per_s: float = 12e9
@@ -166,6 +172,7 @@ class ExperimentConfig:
     sweeps: Mapping[str, tuple[float, ...]] = field(
         default_factory=lambda: {"devices": (4, 16), "slo_scale": (2.5, 10.0), "cv": (1.0, 4.0)}
     )
+    bound: bool = True
     sweep_set: str = "s3"
     sweep_strategies: tuple[Strategy, ...] = (
         Strategy("static"),
@@ -206,11 +213,16 @@ class ExperimentConfig:
             sweeps={},
         )
 
+    def device_counts(self, model_set: str) -> tuple[int, ...]:
+        """The cluster sizes ``model_set`` runs on."""
+        counts = self.devices[model_set]
+        return (counts,) if isinstance(counts, int) else tuple(counts)
+
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["strategies"] = [s.name for s in self.strategies]
         data["sweep_strategies"] = [s.name for s in self.sweep_strategies]
-        data["devices"] = dict(self.devices)
+        data["devices"] = {name: list(self.device_counts(name)) for name in self.devices}
         data["sweeps"] = {k: list(v) for k, v in self.sweeps.items()}
         return data
 
@@ -343,7 +355,8 @@ class StrategyRunner:
     def capacity(
         self, strategies: Sequence[Strategy], progress: Progress | None
     ) -> list[dict[str, Any]]:
-        """One row per strategy; the first must be static (the baseline)."""
+        """One row per strategy; the first must be static (the baseline).
+        With the config's ``bound`` a last row holds :meth:`bound_capacity`."""
         rows: list[dict[str, Any]] = []
         static_rps: float | None = None
         for strategy in strategies:
@@ -356,16 +369,7 @@ class StrategyRunner:
                     progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
                 return runs[rate].attainment
 
-            start = static_rps or self.start_rate()
-            found = max_rate_scale(
-                evaluate,
-                target=self.config.target_attainment,
-                start=start,
-                factor=2.0 if static_rps is None else 1.25,
-                rel_tol=self.config.rel_tol,
-                min_scale=start / MAX_SHRINK,
-                max_scale=start * MAX_SHRINK,
-            )
+            found = self.search(evaluate, static_rps)
             if static_rps is None:
                 static_rps = found.scale
             at_max = runs.get(found.scale)
@@ -382,20 +386,71 @@ class StrategyRunner:
                     "trigger": strategy.trigger if strategy.kind == "replan" else None,
                     "policy": strategy.policy,
                     "switching": strategy.switching if strategy.kind != "static" else None,
-                    "max_rate_rps": found.scale,
-                    "failing_rate_rps": (
-                        None if math.isinf(found.failing_scale) else found.failing_scale
-                    ),
-                    "ratio_to_static": found.scale / static_rps if static_rps else None,
+                    **_found(found, static_rps),
                     "attainment": None if at_max is None else at_max.attainment,
                     "switches": 0 if at_max is None else at_max.switches,
                     **(SwitchCost() if at_max is None else at_max.cost).to_json(),
                     "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
-                    "probes": [[p.scale, p.attainment] for p in found.probes],
                     "wall_s": time.monotonic() - started,
                 }
             )
+        if self.config.bound and static_rps is not None:
+            rows.append(self.bound_capacity(static_rps, progress))
         return rows
+
+    def search(self, evaluate: Callable[[float], float], static_rps: float | None) -> MaxScale:
+        """The largest rate (requests/s) at which ``evaluate`` reaches the
+        target attainment, searched from the static plan's rate when known."""
+        start = static_rps or self.start_rate()
+        return max_rate_scale(
+            evaluate,
+            target=self.config.target_attainment,
+            start=start,
+            factor=2.0 if static_rps is None else 1.25,
+            rel_tol=self.config.rel_tol,
+            min_scale=start / MAX_SHRINK,
+            max_scale=start * MAX_SHRINK,
+        )
+
+    def bound_capacity(self, static_rps: float, progress: Progress | None) -> dict[str, Any]:
+        """The row of the upper bound (:mod:`planner.bound`): the largest
+        rate at which no plan whatsoever, re-placed at will with free
+        switches, could exceed the target attainment on this traffic."""
+        started = time.monotonic()
+        sim = self.sim("fcfs")
+
+        def evaluate(rate: float) -> float:
+            value = attainment_bound(self.cluster, self.models, self.workload(rate), sim)
+            if progress is not None:
+                progress(f"{BOUND} @ {rate:.4g} rps: {value:.4f}")
+            return value
+
+        found = self.search(evaluate, static_rps)
+        return {
+            "strategy": BOUND,
+            "kind": "bound",
+            "information": "oracle",
+            "forecaster": None,
+            "trigger": None,
+            "policy": None,
+            "switching": "free",
+            **_found(found, static_rps),
+            "attainment": found.attainment,
+            "switches": 0,
+            **SwitchCost().to_json(),
+            "unavailable_requests": 0,
+            "wall_s": time.monotonic() - started,
+        }
+
+
+def _found(found: MaxScale, static_rps: float | None) -> dict[str, Any]:
+    """The rate-search fields of a row."""
+    return {
+        "max_rate_rps": found.scale,
+        "failing_rate_rps": None if math.isinf(found.failing_scale) else found.failing_scale,
+        "ratio_to_static": found.scale / static_rps if static_rps else None,
+        "probes": [[p.scale, p.attainment] for p in found.probes],
+    }
 
 
 def make_traffic(name: str, models: Sequence[ModelSpec], config: ExperimentConfig) -> Traffic:
@@ -464,9 +519,9 @@ def run_experiment(
     def say(prefix: str) -> Progress | None:
         return None if progress is None else (lambda message: progress(f"{prefix}: {message}"))
 
-    for set_name in config.model_sets:
+    for set_name, devices in [(s, n) for s in config.model_sets for n in config.device_counts(s)]:
         models = model_set(set_name, slo_scale=config.slo_scale)
-        cluster = _cluster(config, config.devices[set_name])
+        cluster = _cluster(config, devices)
         for workload in config.workloads:
             runner = StrategyRunner(
                 cluster, models, make_traffic(workload, models, config), config, cache
@@ -498,7 +553,7 @@ def run_sweep_point(
     """The capacity of ``sweep_strategies`` for ``sweep_set`` on the
     synthetic workload with one knob (devices, SLO scale or CV) changed."""
     knob, value = point
-    devices = int(value) if knob == "devices" else config.devices[config.sweep_set]
+    devices = int(value) if knob == "devices" else config.device_counts(config.sweep_set)[0]
     changed = config
     if knob == "slo_scale":
         changed = dataclasses.replace(config, slo_scale=float(value))
@@ -547,6 +602,8 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             information = f"forecast {row['forecaster']}"
         if row["kind"] == "static":
             information = "oracle (whole trace)"
+        if row["kind"] == "bound":
+            information = "any plan, free switches"
         ratio = row["ratio_to_static"]
         rows.append(
             (

@@ -6,7 +6,7 @@ and each re-placement strategy keep SLO attainment at the target."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,16 +43,19 @@ def _names(text: str, choices: tuple[str, ...] | list[str], flag: str) -> tuple[
     return names
 
 
-def _devices(pairs: tuple[str, ...], base: dict[str, int]) -> dict[str, int]:
+def _devices(
+    pairs: tuple[str, ...], base: Mapping[str, int | tuple[int, ...]]
+) -> dict[str, int | tuple[int, ...]]:
     devices = dict(base)
     for pair in pairs:
-        name, sep, count = pair.partition("=")
-        if not sep or name.strip().lower() not in MODEL_SETS or not count.strip().isdigit():
+        name, sep, counts = pair.partition("=")
+        numbers = [count.strip() for count in counts.split(",")]
+        if not sep or name.strip().lower() not in MODEL_SETS or not all(map(str.isdigit, numbers)):
             raise click.BadParameter(
-                f"expected SET=COUNT with SET in {', '.join(MODEL_SETS)}, got {pair!r}",
+                f"expected SET=COUNT[,COUNT...] with SET in {', '.join(MODEL_SETS)}, got {pair!r}",
                 param_hint="--devices",
             )
-        devices[name.strip().lower()] = int(count)
+        devices[name.strip().lower()] = tuple(int(count) for count in numbers)
     return devices
 
 
@@ -81,8 +84,8 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
     "--devices",
     "device_pairs",
     multiple=True,
-    metavar="SET=COUNT",
-    help="Devices for a model set, repeatable (default s1=16, s2=8, s3=8).",
+    metavar="SET=COUNT[,COUNT...]",
+    help="Devices for a model set, repeatable (default s1=16,8 s2=8 s3=8).",
 )
 @click.option("--strategies", default=None, help="Strategy names, comma-separated, static first.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Trace seconds.")

@@ -125,7 +125,7 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     rows = runner.capacity(
         [Strategy("static"), Strategy("replan"), Strategy("clockwork++", switching="free")], None
     )
-    static, periodic, clockwork = rows
+    static, periodic, clockwork, bound = rows
     # The scored windows 1-2 are all b at the mean rate; the static plan
     # hosts b (the busier model over the trace), which serves 0.1 s requests
     # within a 1 s SLO up to about 10 rps.
@@ -133,9 +133,17 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     assert periodic["ratio_to_static"] == periodic["max_rate_rps"] / static["max_rate_rps"]
     assert periodic["switches"] == 1 and periodic["replicas_loaded"] == 1
     assert clockwork["switching"] == "free" and clockwork["lost_replica_s"] == 0.0
+    # one device does 10 requests/s of 0.1 s: no plan passes much above it
+    assert bound["strategy"] == "upper bound"
+    assert static["max_rate_rps"] <= bound["max_rate_rps"] * 1.2 and bound["max_rate_rps"] < 11.0
     result = {"rows": [{"model_set": "x", "devices": 1, "workload": "flip", **r} for r in rows]}
     table = table_rows(result)
-    assert [r[3] for r in table] == ["static", "periodic/oracle", "clockwork++ (free)"]
+    assert [r[3] for r in table] == [
+        "static",
+        "periodic/oracle",
+        "clockwork++ (free)",
+        "upper bound",
+    ]
     assert table[0][4] == "oracle (whole trace)" and table[0][6] == "1.000"
 
 
@@ -144,6 +152,7 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     [
         (["--sets", "s9"], "unknown 's9'"),
         (["--devices", "s1"], "expected SET=COUNT"),
+        (["--devices", "s1=8,x"], "expected SET=COUNT"),
         (["--strategies", "periodic/oracle"], "the first strategy must be static"),
         (["--strategies", "static,never/oracle"], "trigger: must be one of"),
         (["--forecast", "arima"], "forecast: unknown forecaster 'arima'"),
@@ -171,13 +180,17 @@ def test_run_experiment_end_to_end_with_checkpoints() -> None:
     )
     saved: list[dict[str, Any]] = []
     result = run_experiment(config, None, saved.append)
-    assert [len(s["rows"]) for s in saved] == [2, 2] and [len(s["sweeps"]) for s in saved] == [0, 1]
+    assert [len(s["rows"]) for s in saved] == [3, 3] and [len(s["sweeps"]) for s in saved] == [0, 2]
     assert all(s["partial"] for s in saved) and not result["partial"]
-    static, triggered = result["rows"]
+    static, triggered, bound = result["rows"]
+    # no plan beats the bound; the search brackets each within rel_tol
+    assert bound["strategy"] == "upper bound" and bound["kind"] == "bound"
+    assert bound["max_rate_rps"] * (1 + config.rel_tol) >= static["max_rate_rps"]
     assert (static["model_set"], static["devices"], static["workload"]) == ("s2", 8, "synthetic")
     assert static["ratio_to_static"] == 1.0 and static["max_rate_rps"] > 0
     assert triggered["information"] == "forecast" and triggered["forecaster"] == "holt(0.5, 0.5)"
     assert triggered["attainment"] >= 0.99
-    (sweep,) = result["sweeps"]
+    sweep, sweep_bound = result["sweeps"]
     assert (sweep["knob"], sweep["value"], sweep["strategy"]) == ("cv", 1.0, "static")
+    assert sweep_bound["strategy"] == "upper bound"
     assert result["config"]["strategies"] == ["static", "triggered/forecast"]
