@@ -40,6 +40,8 @@ def _list(data: Any, key: str, where: str) -> list[Any]:
 
 def _note(row: Mapping[str, Any]) -> str:
     switching = row.get("switching")
+    if row.get("kind") == "bound":
+        return "no plan exceeds it (free switches, no queueing)"
     if row.get("kind") == "clockwork++" and switching == "free":
         return "switches at no cost (as published)"
     if row.get("kind") == "clockwork++":

@@ -103,6 +103,7 @@ EXPERIMENT = {
         experiment_row("static", 40.0, 1.0, kind="static", switching=None),
         experiment_row("periodic/forecast", 48.0, 1.2, forecaster="ewma(0.5)"),
         experiment_row("clockwork++ (free)", 44.0, 1.1, kind="clockwork++", switching="free"),
+        experiment_row("upper bound", 52.0, 1.3, kind="bound", switching="free"),
     ],
     "sweeps": [
         {**experiment_row("periodic/oracle", 30.0, 1.5), "knob": "cv", "value": 4.0},

@@ -134,7 +134,7 @@ def test_replan_renders_experiment_data(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads((out / "report.json").read_text())
     assert data["title"] == "Exp"
-    assert [row["max_rate"] for row in data["capacity"]] == [40.0, 48.0, 44.0]
+    assert [row["max_rate"] for row in data["capacity"]] == [40.0, 48.0, 44.0, 52.0]
     path.write_text(json.dumps({**EXPERIMENT, "rows": [{"model_set": "s1"}]}))
     result = CliRunner().invoke(main, ["report", "replan", "--experiment", str(path)])
     assert result.exit_code == 2

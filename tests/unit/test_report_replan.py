@@ -164,12 +164,14 @@ def test_experiment_data_becomes_a_report() -> None:
         ("static", 40.0, 1.0, "req/s"),
         ("periodic/forecast", 48.0, 1.2, "req/s"),
         ("clockwork++ (free)", 44.0, 1.1, "req/s"),
+        ("upper bound", 52.0, 1.3, "req/s"),
     ]
     assert report.capacity[0].model_set == "s1 (8 dev)"
     assert [r.note for r in report.capacity] == [
         "",
         "forecaster ewma(0.5)",
         "switches at no cost (as published)",
+        "no plan exceeds it (free switches, no queueing)",
     ]
     cv, devices = report.sweeps
     assert (cv.knob, cv.values, dict(cv.ratio_to_static)) == (
