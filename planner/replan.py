@@ -20,12 +20,20 @@ next:
    current placement was made for, or when the current placement's judged
    attainment is below ``trigger_attainment``.
 3. **Plan.** Any solver of :func:`planner.solve.solve` places the models on
-   the planning traffic; :func:`planner.transition.align` keeps as many of
-   its replicas where they already are as a renaming of groups allows.
-4. **Switch, if it pays.** :func:`planner.transition.choose_transition`
-   moves to the parts of the new placement whose judged gain beats their
-   load time of lost service, and keeps the current placement unless the
-   gain exceeds ``min_gain``.
+   the planning traffic (the *window* plan). With ``hedge``, a second
+   candidate, the *history* plan, is solved on all traffic observed so
+   far: the actual arrivals before the end of the planning horizon in
+   oracle mode, before window ``k`` in forecast mode. A plan fitted to one
+   window (or one forecast draw) may drop models that the next window or a
+   burst needs; the history plan is the robust alternative.
+   :func:`planner.transition.align` keeps as many of each candidate's
+   replicas where they already are as a renaming of groups allows.
+4. **Switch, if it pays.** For each candidate,
+   :func:`planner.transition.choose_transition` moves to the parts of it
+   whose judged gain beats their load time of lost service, and keeps the
+   current placement unless the gain exceeds ``min_gain``. The candidate
+   with the higher judged attainment wins (ties: fewer blocks switched,
+   then the window plan); both are judged on the same traffic.
 
 The result is a :class:`planner.domain.TimedPlan` (a step only where the
 placement changes), simulated over the whole workload with the real
@@ -50,7 +58,14 @@ from planner.forecast import Ewma, Forecaster, drift, forecast_window, forecast_
 from planner.simulator import Outcome, SimOptions, SimResult, simulate
 from planner.solve import SOLVERS
 from planner.solvecache import SolveCache
-from planner.transition import SwitchCost, TransitionJudge, align, choose_transition, switch_cost
+from planner.transition import (
+    SwitchCost,
+    Transition,
+    TransitionJudge,
+    align,
+    choose_transition,
+    switch_cost,
+)
 from planner.workloads.windows import window_bounds
 
 INFORMATION = ("oracle", "forecast")
@@ -95,6 +110,10 @@ class ReplanOptions:
     - ``headroom``: in forecast mode, plan and judge on the forecast with
       every rate times ``1 + headroom``, to hedge against a forecast that
       falls short of the traffic.
+    - ``hedge``: also solve the history plan on all traffic observed so
+      far and move to it when it judges better than the window plan
+      (module docstring, step 3): a plan fitted to one window or one
+      forecast draw is brittle.
     - ``seed``: seeds the forecast draws.
     """
 
@@ -112,6 +131,7 @@ class ReplanOptions:
     time_limit_s: float = 30.0
     solver_options: Mapping[str, Any] = field(default_factory=dict)
     sim: SimOptions = field(default_factory=SimOptions)
+    hedge: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -136,6 +156,8 @@ class ReplanOptions:
         _check_number("forecast_floor", self.forecast_floor, 0.0)
         if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
             raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
+        if not isinstance(self.hedge, bool):
+            raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
 
     @property
     def label(self) -> str:
@@ -155,7 +177,9 @@ class WindowDecision:
     the current placement was planned; ``keep_attainment``,
     ``switch_attainment`` and ``target_attainment`` are judged attainments
     of keeping, of the chosen switch and of switching to the whole new plan
-    (None where not judged). ``cost`` is what the switch loaded."""
+    (None where not judged). ``candidate`` is the plan those refer to,
+    ``"window"`` or ``"history"`` (module docstring, step 3; None where
+    nothing was solved). ``cost`` is what the switch loaded."""
 
     window: int
     start_s: float
@@ -166,6 +190,7 @@ class WindowDecision:
     keep_attainment: float | None = None
     switch_attainment: float | None = None
     target_attainment: float | None = None
+    candidate: str | None = None
     cost: SwitchCost = field(default_factory=SwitchCost)
 
     def to_json(self) -> dict[str, Any]:
@@ -182,6 +207,7 @@ class WindowDecision:
             "keep_attainment": self.keep_attainment,
             "switch_attainment": self.switch_attainment,
             "target_attainment": self.target_attainment,
+            "candidate": self.candidate,
             "cost": self.cost.to_json(),
         }
 
@@ -267,11 +293,13 @@ def check_windows(workload: Workload, window_s: float) -> tuple[FloatArray, Floa
 @dataclass(frozen=True, eq=False)
 class _Inputs:
     """What the re-planner knows at the start of a window: traffic to plan
-    on, traffic to judge switches on, and the expected per-model rates."""
+    the window plan on, traffic to judge switches on, the expected
+    per-model rates, and the end (s) of the actual traffic it may read."""
 
     planning: Workload
     judging: Workload
     rates_rps: FloatArray
+    observed_s: float
 
 
 class _Replanner:
@@ -311,7 +339,7 @@ class _Replanner:
         end_s = float(self.ends[min(k + options.horizon_windows, len(self.ends)) - 1])
         if options.information == "oracle":
             actual = window_workload(self.workload, start_s, end_s)
-            return _Inputs(actual, actual, window_rates(actual))
+            return _Inputs(actual, actual, window_rates(actual), end_s)
         forecast = forecast_window(
             options.forecaster, self.workload, options.window_s, k, options.forecast_floor
         )
@@ -324,6 +352,7 @@ class _Replanner:
                 planned, end_s - start_s, np.random.default_rng([options.seed, k, 1])
             ),
             forecast.rates_rps,
+            start_s,
         )
 
     def run(self) -> ReplanResult:
@@ -387,14 +416,27 @@ class _Replanner:
                 None,
             )
         weights = dict(zip(self.workload.model_names, map(float, inputs.rates_rps), strict=True))
-        target = align(current, self.solve(inputs.planning), weights)
-        transition = choose_transition(judge, current, target, options.min_gain)
+        plans = {"window": inputs.planning}
+        if options.hedge:
+            plans["history"] = window_workload(self.workload, 0.0, inputs.observed_s)
+        judged: dict[Placement, tuple[str, Transition]] = {}
+        for name, planning in plans.items():
+            target = align(current, self.solve(planning), weights)
+            if target not in judged:
+                judged[target] = name, choose_transition(judge, current, target, options.min_gain)
         self.judge_simulations += judge.simulations
+        # max keeps the first of equals: the window plan wins full ties
+        candidate, transition = max(
+            judged.values(), key=lambda c: (c[1].attainment, -c[1].switched_blocks)
+        )
         action, placement, note = "keep", current, "moving does not pay"
         cost = SwitchCost()
         if transition.switched:
             action, placement = "switch", transition.placement
-            note = f"{transition.switched_blocks}/{transition.blocks} blocks moved"
+            note = (
+                f"{transition.switched_blocks}/{transition.blocks} blocks"
+                f" of the {candidate} plan moved"
+            )
             cost = switch_cost(self.cluster, self.models, current, placement)
         decision = WindowDecision(
             window=k,
@@ -406,6 +448,7 @@ class _Replanner:
             keep_attainment=transition.keep_attainment,
             switch_attainment=transition.attainment,
             target_attainment=transition.target_attainment,
+            candidate=candidate,
             cost=cost,
         )
         return decision, placement, inputs.rates_rps

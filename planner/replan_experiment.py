@@ -137,8 +137,9 @@ def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
 class ExperimentConfig:
     """What to run; times in seconds, memory in bytes, rates in
     requests/s. ``devices`` is per model set: one count, or several (the
-    set is run on each). ``solver_options`` go to
-    every solve; ``horizon_windows`` is the triggered re-planner's."""
+    set is run on each). ``solver_options`` go to every solve;
+    ``horizon_windows`` is the triggered re-planner's and ``hedge`` every
+    re-planner's (:class:`planner.replan.ReplanOptions`)."""
 
     model_sets: tuple[str, ...] = ("s1", "s2", "s3")
     devices: Mapping[str, int | tuple[int, ...]] = field(
@@ -162,6 +163,7 @@ class ExperimentConfig:
     forecaster: str = "holt"
     forecast_floor: float = 0.25
     horizon_windows: int = 2
+    hedge: bool = True
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -194,7 +196,7 @@ class ExperimentConfig:
             if knob not in ("devices", "slo_scale", "cv"):
                 raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
         make_forecaster(self.forecaster)
-        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows)
+        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows, hedge=self.hedge)
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
@@ -296,6 +298,7 @@ class StrategyRunner:
                 time_limit_s=config.time_limit_s,
                 solver_options=self.options,
                 sim=sim,
+                hedge=config.hedge,
                 seed=config.seed,
             )
             done = replan(self.cluster, self.models, workload, options, cache=self.cache)

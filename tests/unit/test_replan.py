@@ -1,6 +1,7 @@
 """Re-placement on hand-made traces with known right answers: move when
-popularity flips, stay when the load outlasts the window, never read the
-future in forecast mode, never switch on stationary traffic."""
+popularity flips, stay when the load outlasts the window, hedge a window
+plan that chases a burst with the plan for all traffic so far, never read
+the future in forecast mode, never switch on stationary traffic."""
 
 from __future__ import annotations
 
@@ -74,13 +75,15 @@ def test_no_move_when_the_load_outlasts_the_window() -> None:
 
 
 def test_forecast_mode_never_reads_the_future() -> None:
+    # with the hedge on: its history plan is solved on windows 0 .. k - 1 only
     stays, flips = trace(["a", "a", "a"]), trace(["a", "a", "b"])
-    forecast = options(information="forecast", forecaster=LastWindow())
+    forecast = options(information="forecast", forecaster=LastWindow(), hedge=True)
     cache = SolveCache()
     seen = [replan(FAST, MODELS, w, forecast, cache=cache) for w in (stays, flips)]
     assert seen[0].plan == seen[1].plan
     assert [w.to_json() for w in seen[0].windows] == [w.to_json() for w in seen[1].windows]
     assert seen[1].switches == 0
+    assert [w.candidate for w in seen[1].windows] == [None, "window", "window"]
     # the oracle sees window 2 and moves: the two traces do differ there
     oracle = [replan(FAST, MODELS, w, options(), cache=cache) for w in (stays, flips)]
     assert (oracle[0].switches, oracle[1].switches) == (0, 1)
@@ -99,8 +102,59 @@ def test_triggered_forecast_follows_a_flip_one_window_late() -> None:
     # window 3 forecast: b 4 rps (last window) and a at its floor, a quarter
     # of its mean so far (1, 1, 0 rps): 1/6; the total went 1 -> 25/6 rps,
     # a drift of 19/6 (more than the mix's total variation, 24/25)
-    assert result.windows[3].reason == "traffic drifted by 3.17 > 0.25; 1/1 blocks moved"
+    assert result.windows[3].reason == (
+        "traffic drifted by 3.17 > 0.25; 1/1 blocks of the window plan moved"
+    )
     assert result.plan.steps[1] == (3 * W, placement(group([0], "b")))
+
+
+# b (1 GB, loads in 1 s) is requested every 0.25 s in every window; the
+# burst model named for a window, a or c (4 GB each, 4 s to load), every
+# 0.2 s. The device holds one model at a time.
+BURSTS = [*MODELS, model("c", 1.0, [[0.1]], weight_bytes=4 * GB)]
+
+
+def bursts(windows: str) -> Workload:
+    """Window ``k`` of ``W`` s carries b and the burst model ``windows[k]``."""
+    times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    for k, name in enumerate(windows):
+        times["b"] += list(k * W + 0.25 * np.arange(40))
+        times[name] += list(k * W + 0.2 * np.arange(50))
+    return Workload.merge(times, W * len(windows))
+
+
+def test_hedge_moves_to_the_history_plan_when_the_window_plan_chases_a_burst() -> None:
+    # Bootstrap: c (50 requests) beats b (40). Window 1 (a 50, b 40): the
+    # window plan is a, which loads in 4 s and serves the 30 requests from
+    # 14 s on; the history plan (windows 0-1: b 80, a 50, c 50) is b, which
+    # loads in 1 s and serves 36. Window 2 (c 50, b 40): the window plan c
+    # would serve 30 after its load; the history plan (b 120, c 100, a 50) is
+    # b, already in place: keep it and serve all 40.
+    work = bursts("cac")
+    hedged = replan(FAST, BURSTS, work, options())
+    assert [(w.action, w.candidate) for w in hedged.windows] == [
+        ("bootstrap", None),
+        ("switch", "history"),
+        ("keep", "window"),
+    ]
+    assert hedged.windows[1].reason == "periodic re-plan; 1/1 blocks of the history plan moved"
+    assert hedged.windows[1].switch_attainment == 36 / 90
+    assert hedged.plan.steps == (
+        (0.0, placement(group([0], "c"))),
+        (W, placement(group([0], "b"))),
+    )
+    assert hedged.attainment == (36 + 40) / 180
+    # Without the hedge it chases every burst: a in window 1, c in window 2,
+    # 30 requests served in each.
+    chasing = replan(FAST, BURSTS, work, options(hedge=False))
+    assert [(w.action, w.candidate) for w in chasing.windows] == [
+        ("bootstrap", None),
+        ("switch", "window"),
+        ("switch", "window"),
+    ]
+    assert [w.switch_attainment for w in chasing.windows[1:]] == [30 / 90, 30 / 90]
+    assert chasing.attainment == (30 + 30) / 180
+    assert chasing.to_json()["windows"][1]["candidate"] == "window"
 
 
 def test_headroom_plans_and_judges_for_more_traffic_than_forecast() -> None:
@@ -170,6 +224,7 @@ def test_result_json_names_the_information_mode() -> None:
         ({"forecast_floor": -1}, "forecast_floor: must be a number >= 0, got -1"),
         ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
+        ({"hedge": "yes"}, "hedge: must be a bool, got 'yes'"),
     ],
 )
 def test_bad_options(changes: dict[str, Any], message: str) -> None:

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.domain import Cluster, TimedPlan
+from planner.replan import ReplanOptions, replan
 from planner.replan_experiment import (
     ExperimentConfig,
     Strategy,
@@ -96,6 +97,26 @@ def test_config_needs_static_first_and_known_names() -> None:
         ExperimentConfig(workloads=("maf",))
     with pytest.raises(ValueError, match=r"^devices: no device count for model set 's1'"):
         ExperimentConfig(devices={"s2": 8})
+    with pytest.raises(ValueError, match=r"^hedge: must be a bool, got 1"):
+        ExperimentConfig(hedge=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hedge", [True, False])
+def test_config_hedge_reaches_every_replanner(hedge: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[ReplanOptions] = []
+
+    def spy(cluster: Any, models: Any, workload: Any, options: ReplanOptions, **kw: Any) -> Any:
+        seen.append(options)
+        return replan(cluster, models, workload, options, **kw)
+
+    monkeypatch.setattr("planner.replan_experiment.replan", spy)
+    models = [model("a", 1.0, [[0.1]])]
+    cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
+    traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})
+    config = ExperimentConfig(window_s=20.0, time_limit_s=5.0, sweeps={}, hedge=hedge)
+    StrategyRunner(cluster, models, traffic, config, SolveCache()).run(Strategy("replan"), 2.0)
+    assert [o.hedge for o in seen] == [hedge]
+    assert config.to_json()["hedge"] is hedge
 
 
 def test_plan_switches_counts_changed_steps_only() -> None:
