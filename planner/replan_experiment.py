@@ -7,6 +7,10 @@ Strategies (:class:`Strategy`):
 
 - ``static``: one placement for the whole trace (``solver``, by default the
   enumeration + greedy), planned on the whole trace (oracle information);
+  the baseline of every ratio;
+- ``static (first window)``: one placement planned on the bootstrap window
+  alone, i.e. on what is known when it is deployed
+  (``information="forecast"``: the past only);
 - ``periodic/oracle``, ``periodic/forecast``, ``triggered/forecast`` (and
   any other trigger × information pair): :func:`planner.replan.replan`
   with the real switching cost;
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.baselines import instant_load
+from planner.baselines import instant_load, window_workload
 from planner.bound import attainment_bound
 from planner.capacity import MaxScale, max_rate_scale
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
@@ -58,6 +62,8 @@ MAX_SHRINK = 64.0
 fails 1/64 of the static plan's rate scores 0)."""
 BOUND = "upper bound"
 """The name of the upper-bound row (:meth:`StrategyRunner.bound_capacity`)."""
+FIRST_WINDOW = "static (first window)"
+"""The name of the static plan made from the bootstrap window alone."""
 PREEMPTION_POLICY = "slack"
 """The simulator's SLO-aware preemption policy (least slack first, hopeless
 requests dropped)."""
@@ -90,7 +96,7 @@ class Strategy:
     def name(self) -> str:
         """E.g. ``static``, ``periodic/forecast+slack``, ``clockwork++ (free)``."""
         base = {
-            "static": "static",
+            "static": "static" if self.information == "oracle" else FIRST_WINDOW,
             "replan": f"{self.trigger}/{self.information}",
             "clockwork++": f"clockwork++ ({self.switching})",
         }[self.kind]
@@ -103,8 +109,9 @@ class Strategy:
         assert match is not None  # the pattern matches any text
         base, policy = match.group("base"), match.group("policy") or "fcfs"
         try:
-            if base == "static":
-                return cls("static", policy=policy)
+            if base in ("static", FIRST_WINDOW):
+                information = "oracle" if base == "static" else "forecast"
+                return cls("static", information=information, policy=policy)
             if base.startswith("clockwork++"):
                 switching = base.removeprefix("clockwork++").strip(" ()") or "free"
                 return cls("clockwork++", policy=policy, switching=switching)
@@ -115,9 +122,10 @@ class Strategy:
 
 
 def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
-    """Static, periodic (oracle, forecast), forecast-triggered and both
-    Clockwork++ variants; with ``preemption`` the static and re-placement
-    ones again with preemption."""
+    """Static (whole trace, then first window), periodic (oracle, forecast),
+    forecast-triggered and both Clockwork++ variants; with ``preemption``
+    the whole-trace static and the re-placement ones again with
+    preemption."""
     base = (
         Strategy("static"),
         Strategy("replan", "oracle", "periodic"),
@@ -128,9 +136,10 @@ def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
         Strategy("clockwork++", switching="free"),
         Strategy("clockwork++", switching="real"),
     )
+    plain = (base[0], Strategy("static", "forecast"), *base[1:], *clockwork)
     if not preemption:
-        return base + clockwork
-    return base + clockwork + tuple(dataclasses.replace(s, policy=PREEMPTION_POLICY) for s in base)
+        return plain
+    return plain + tuple(dataclasses.replace(s, policy=PREEMPTION_POLICY) for s in base)
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,7 @@ class ExperimentConfig:
                 raise ValueError(
                     f"workloads: unknown workload {name!r}; choose from {', '.join(WORKLOADS)}"
                 )
-        if not self.strategies or self.strategies[0].kind != "static":
+        if not self.strategies or self.strategies[0] != Strategy("static"):
             raise ValueError("strategies: the first strategy must be static (the baseline)")
         for knob in self.sweeps:
             if knob not in ("devices", "slo_scale", "cv"):
@@ -304,10 +313,11 @@ class StrategyRunner:
             done = replan(self.cluster, self.models, workload, options, cache=self.cache)
             return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
         if strategy.kind == "static":
-            # planned for what is scored: all but the bootstrap window
-            found = self.solve(
-                workload, config.solver, {**self.options, "warmup_s": config.window_s}
-            )
+            if strategy.information == "oracle":  # all that is scored: not the bootstrap
+                planning, solving = workload, {**self.options, "warmup_s": config.window_s}
+            else:
+                planning, solving = window_workload(workload, 0.0, config.window_s), self.options
+            found = self.solve(planning, config.solver, solving)
             plan = as_timed_plan(found)
             result = simulate(self.cluster, self.models, plan, workload, sim)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
@@ -605,6 +615,8 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             information = f"forecast {row['forecaster']}"
         if row["kind"] == "static":
             information = "oracle (whole trace)"
+            if row["information"] == "forecast":
+                information = "first window only"
         if row["kind"] == "bound":
             information = "any plan, free switches"
         ratio = row["ratio_to_static"]

@@ -64,6 +64,8 @@ def test_azure2019_traffic_compresses_the_range(tmp_path: Path) -> None:
     [
         "static",
         "static+fcfs",
+        "static (first window)",
+        "static (first window)+slack",
         "periodic/oracle",
         "triggered/forecast",
         "clockwork++ (free)",
@@ -93,6 +95,8 @@ def test_strategy_parse_errors(text: str, message: str) -> None:
 def test_config_needs_static_first_and_known_names() -> None:
     with pytest.raises(ValueError, match=r"^strategies: the first strategy must be static"):
         ExperimentConfig(strategies=(Strategy("replan"),))
+    with pytest.raises(ValueError, match=r"^strategies: the first strategy must be static"):
+        ExperimentConfig(strategies=(Strategy("static", "forecast"),))
     with pytest.raises(ValueError, match=r"^workloads: unknown workload 'maf'"):
         ExperimentConfig(workloads=("maf",))
     with pytest.raises(ValueError, match=r"^devices: no device count for model set 's1'"):
@@ -143,10 +147,17 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
         window_s=20.0, rel_tol=0.2, time_limit_s=5.0, horizon_windows=1, sweeps={}
     )
     runner = StrategyRunner(cluster, models, traffic, config, SolveCache())
-    rows = runner.capacity(
-        [Strategy("static"), Strategy("replan"), Strategy("clockwork++", switching="free")], None
-    )
-    static, periodic, clockwork, bound = rows
+    strategies = [
+        Strategy("static"),
+        Strategy("static", "forecast"),
+        Strategy("replan"),
+        Strategy("clockwork++", switching="free"),
+    ]
+    rows = runner.capacity(strategies, None)
+    static, first_window, periodic, clockwork, bound = rows
+    # planned on window 0 (all a), it never serves the scored b traffic
+    assert first_window["strategy"] == "static (first window)"
+    assert first_window["max_rate_rps"] == 0.0 and first_window["ratio_to_static"] == 0.0
     # The scored windows 1-2 are all b at the mean rate; the static plan
     # hosts b (the busier model over the trace), which serves 0.1 s requests
     # within a 1 s SLO up to about 10 rps.
@@ -161,11 +172,13 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     table = table_rows(result)
     assert [r[3] for r in table] == [
         "static",
+        "static (first window)",
         "periodic/oracle",
         "clockwork++ (free)",
         "upper bound",
     ]
     assert table[0][4] == "oracle (whole trace)" and table[0][6] == "1.000"
+    assert table[1][4] == "first window only"
 
 
 @pytest.mark.parametrize(
