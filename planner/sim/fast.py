@@ -68,6 +68,27 @@ def _candidates(
 
 
 @njit(cache=True)
+def _slot_free(slot_start_s: Floats, max_pp: int) -> Floats:
+    """When each stage of each group is first free: the group's start."""
+    free = np.empty((slot_start_s.size, max_pp))
+    for g in range(slot_start_s.size):
+        free[g, :] = slot_start_s[g]
+    return free
+
+
+@njit(cache=True)
+def _batch_arrays(n: int) -> tuple[Ints, Ints, Floats, Floats, Floats]:
+    """Room for up to ``n`` batches: replica, size, start, deadline, finish."""
+    return (
+        np.empty(n, np.int32),
+        np.empty(n, np.int32),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+    )
+
+
+@njit(cache=True)
 def _fcfs(
     arrival_s: Floats,
     model: Ints,
@@ -87,16 +108,10 @@ def _fcfs(
     n = arrival_s.size
     num_slots = slot_pp.size
     max_pp = replica_latency_s.shape[2]
-    free = np.empty((num_slots, max_pp))
+    free = _slot_free(slot_start_s, max_pp)
     free_before = np.empty((num_slots, max_pp))
-    for g in range(num_slots):
-        free[g, :] = slot_start_s[g]
     last_batch = np.full(num_slots, -1, np.int64)
-    batch_replica = np.empty(n, np.int32)
-    batch_size = np.empty(n, np.int32)
-    batch_start_s = np.empty(n)
-    batch_deadline_s = np.empty(n)
-    batch_finish_s = np.empty(n)
+    batch_replica, batch_size, batch_start_s, batch_deadline_s, batch_finish_s = _batch_arrays(n)
     batches = 0
     request_batch = np.full(n, -1, np.int64)
     outcome = np.empty(n, np.int8)
@@ -297,9 +312,7 @@ def _slack(
     num_slots = slot_pp.size
     max_pp = replica_latency_s.shape[2]
     cap = 8
-    free = np.empty((num_slots, max_pp))
-    for g in range(num_slots):
-        free[g, :] = slot_start_s[g]
+    free = _slot_free(slot_start_s, max_pp)
     nwait = np.zeros(num_slots, np.int64)
     wait = np.empty((num_slots, cap), np.int64)
     wend = np.empty((num_slots, cap, max_pp))
@@ -311,11 +324,7 @@ def _slack(
     order = np.empty(cap + 1, np.int64)
     held = np.empty(cap + 1, np.int64)
     scratch = np.empty(max_pp)
-    batch_replica = np.empty(n, np.int32)
-    batch_size = np.empty(n, np.int32)
-    batch_deadline_s = np.empty(n)
-    batch_start_s = np.empty(n)
-    batch_finish_s = np.empty(n)
+    batch_replica, batch_size, batch_start_s, batch_deadline_s, batch_finish_s = _batch_arrays(n)
     batches = 0
     request_batch = np.full(n, -1, np.int64)
     outcome = np.empty(n, np.int8)
