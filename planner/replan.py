@@ -35,6 +35,17 @@ next:
    with the higher judged attainment wins (ties: fewer blocks switched,
    then the window plan); both are judged on the same traffic.
 
+5. **React, in forecast mode** (``react_after``). A forecast cannot see a
+   model that had no traffic turn hot, and a placement that dropped it
+   serves none of its requests until the next window. So the re-planner
+   watches the window's arrivals as they come: when a model with no
+   replica in the serving placement has had ``react_after`` requests (since
+   the window's start or the last reaction), it re-plans at that request's
+   arrival, for the rest of the window, on the forecast with that model's
+   rate raised to the rate its requests showed (at most
+   :data:`MAX_RATE_JUMP` times the forecast total rate), and switches the blocks that pay as in step 4. Only arrivals up
+   to that instant are read.
+
 The result is a :class:`planner.domain.TimedPlan` (a step only where the
 placement changes), simulated over the whole workload with the real
 switching cost, and a per-window record of what was decided, why, and what
@@ -54,7 +65,14 @@ import numpy.typing as npt
 
 from planner.baselines import window_workload
 from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
-from planner.forecast import Ewma, Forecaster, drift, forecast_window, forecast_workload
+from planner.forecast import (
+    Ewma,
+    Forecast,
+    Forecaster,
+    drift,
+    forecast_window,
+    forecast_workload,
+)
 from planner.simulator import Outcome, SimOptions, SimResult, simulate
 from planner.solve import SOLVERS
 from planner.solvecache import SolveCache
@@ -70,6 +88,11 @@ from planner.workloads.windows import window_bounds
 
 INFORMATION = ("oracle", "forecast")
 TRIGGERS = ("periodic", "triggered")
+
+MAX_RATE_JUMP = 10.0
+"""A reaction plans on a model rate of at most this many times the
+forecast total rate: a few near-simultaneous requests do not make the
+planning draw explode."""
 
 Progress = Callable[[float, str], None]
 FloatArray = npt.NDArray[np.float64]
@@ -114,6 +137,9 @@ class ReplanOptions:
       far and move to it when it judges better than the window plan
       (module docstring, step 3): a plan fitted to one window or one
       forecast draw is brittle.
+    - ``react_after``: in forecast mode, react inside a window when a model
+      with no replica in the serving placement has had this many requests
+      (>= 2; 0 never reacts; module docstring, step 5).
     - ``seed``: seeds the forecast draws.
     """
 
@@ -132,6 +158,7 @@ class ReplanOptions:
     solver_options: Mapping[str, Any] = field(default_factory=dict)
     sim: SimOptions = field(default_factory=SimOptions)
     hedge: bool = True
+    react_after: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -158,6 +185,13 @@ class ReplanOptions:
             raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
         if not isinstance(self.hedge, bool):
             raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
+        react = self.react_after
+        if isinstance(react, bool) or not isinstance(react, int) or react == 1 or react < 0:
+            raise ValueError(f"react_after: must be 0 or an integer >= 2, got {react!r}")
+        if react and self.information != "forecast":
+            raise ValueError(
+                "react_after: reactions are for forecast mode (oracle knows the window)"
+            )
 
     @property
     def label(self) -> str:
@@ -170,7 +204,8 @@ class ReplanOptions:
 
 @dataclass(frozen=True)
 class WindowDecision:
-    """What the re-planner did at the start of one window.
+    """What the re-planner did at the start of one window, or inside it
+    when it reacted (step 5; ``start_s`` is then the reaction's instant).
 
     ``action`` is ``"bootstrap"`` (window 0), ``"keep"`` or ``"switch"``;
     ``reason`` says why in words. ``drift`` is the traffic-mix change since
@@ -300,6 +335,7 @@ class _Inputs:
     judging: Workload
     rates_rps: FloatArray
     observed_s: float
+    forecast: Forecast | None = None
 
 
 class _Replanner:
@@ -353,6 +389,7 @@ class _Replanner:
             ),
             forecast.rates_rps,
             start_s,
+            forecast,
         )
 
     def run(self) -> ReplanResult:
@@ -367,11 +404,19 @@ class _Replanner:
         ]
         count = len(self.starts)
         for k in range(1, count):
-            decision, placement, mix = self.decide(k, current, planned_for)
-            decisions.append(decision)
-            if decision.action == "switch":
-                steps.append((float(self.starts[k]), placement))
-                current = placement
+            inputs = self.inputs(k)
+            decision, placement, mix = self.decide(k, current, planned_for, inputs)
+            made = [(decision, placement)]
+            if inputs.forecast is not None and self.options.react_after:
+                made += self.react(k, placement, inputs.forecast)
+            for step_decision, serving in made:
+                decisions.append(step_decision)
+                if step_decision.action == "switch":
+                    # a reaction at the window's first instant replaces its step
+                    if steps[-1][0] == step_decision.start_s:
+                        steps.pop()
+                    steps.append((step_decision.start_s, serving))
+                    current = serving
             if mix is not None:
                 planned_for = mix
             if self.progress is not None:
@@ -389,14 +434,13 @@ class _Replanner:
         )
 
     def decide(
-        self, k: int, current: Placement, planned_for: FloatArray
+        self, k: int, current: Placement, planned_for: FloatArray, inputs: _Inputs
     ) -> tuple[WindowDecision, Placement, FloatArray | None]:
         """The decision at window ``k``, the placement to serve it, and the
         traffic mix the serving placement is now known to suit (None:
         unchanged)."""
         options = self.options
         start_s = float(self.starts[k])
-        inputs = self.inputs(k)
         judge = TransitionJudge(self.cluster, self.models, inputs.judging, self.judge_options)
         changed = drift(planned_for, inputs.rates_rps)
         keep = judge.attainment(current, current)
@@ -429,18 +473,33 @@ class _Replanner:
         candidate, transition = max(
             judged.values(), key=lambda c: (c[1].attainment, -c[1].switched_blocks)
         )
-        action, placement, note = "keep", current, "moving does not pay"
-        cost = SwitchCost()
+        decision = self.record(k, start_s, reason, changed, current, transition, candidate)
+        return decision, transition.placement, inputs.rates_rps
+
+    def record(
+        self,
+        k: int,
+        at_s: float,
+        reason: str,
+        changed: float | None,
+        current: Placement,
+        transition: Transition,
+        candidate: str,
+    ) -> WindowDecision:
+        """The decision made at ``at_s`` in window ``k`` for ``reason``:
+        ``transition`` from ``current`` to the blocks of the ``candidate``
+        plan that pay."""
+        action, note, cost = "keep", "moving does not pay", SwitchCost()
         if transition.switched:
-            action, placement = "switch", transition.placement
+            action = "switch"
             note = (
                 f"{transition.switched_blocks}/{transition.blocks} blocks"
                 f" of the {candidate} plan moved"
             )
-            cost = switch_cost(self.cluster, self.models, current, placement)
-        decision = WindowDecision(
+            cost = switch_cost(self.cluster, self.models, current, transition.placement)
+        return WindowDecision(
             window=k,
-            start_s=start_s,
+            start_s=at_s,
             action=action,
             reason=f"{reason}; {note}",
             solved=True,
@@ -451,7 +510,71 @@ class _Replanner:
             candidate=candidate,
             cost=cost,
         )
-        return decision, placement, inputs.rates_rps
+
+    def react(
+        self, k: int, current: Placement, forecast: Forecast
+    ) -> list[tuple[WindowDecision, Placement]]:
+        """Reactions inside window ``k`` (module docstring, step 5), each
+        with the placement that serves after it."""
+        options = self.options
+        names = self.workload.model_names
+        end_s = float(self.ends[k])
+        first = int(np.searchsorted(self.workload.arrivals_s, self.starts[k], side="left"))
+        ignored: set[int] = set()
+        reactions: list[tuple[WindowDecision, Placement]] = []
+        while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
+            at, model, rate_rps = trigger
+            at_s = float(self.workload.arrivals_s[at])
+            rates = forecast.rates_rps.copy()
+            limit_rps = MAX_RATE_JUMP * max(
+                forecast.total_rate_rps, options.react_after / options.window_s
+            )
+            rates[model] = max(rates[model], min(rate_rps, limit_rps))
+            planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
+            planning, judging = (
+                forecast_workload(
+                    planned, end_s - at_s, np.random.default_rng([options.seed, k, at, draw])
+                )
+                for draw in (0, 1)
+            )
+            judge = TransitionJudge(self.cluster, self.models, judging, self.judge_options)
+            weights = dict(zip(names, map(float, rates), strict=True))
+            target = align(current, self.solve(planning), weights)
+            transition = choose_transition(judge, current, target, options.min_gain)
+            self.judge_simulations += judge.simulations
+            reason = f"{names[model]} had {options.react_after} requests and no replica"
+            decision = self.record(k, at_s, reason, None, current, transition, "window")
+            reactions.append((decision, transition.placement))
+            current = transition.placement
+            if names[model] not in current.model_names:
+                ignored.add(model)
+            first = at + 1
+        return reactions
+
+    def unserved(
+        self, first: int, end_s: float, current: Placement, ignored: set[int]
+    ) -> tuple[int, int, float] | None:
+        """From request index ``first`` until ``end_s``: the first request
+        that makes a model with no replica in ``current`` (and not in
+        ``ignored``) reach ``react_after`` requests, as ``(request index,
+        model index, the model's rate over those requests in requests/s)``;
+        None when no model does."""
+        needed = self.options.react_after
+        arrivals = self.workload.arrivals_s
+        stop = int(np.searchsorted(arrivals, end_s, side="left"))
+        ids = self.workload.model_ids[first:stop]
+        hosted = current.model_names
+        found: tuple[int, int, float] | None = None
+        for model, name in enumerate(self.workload.model_names):
+            if name in hosted or model in ignored:
+                continue
+            mine = np.flatnonzero(ids == model)
+            if mine.size < needed or (found is not None and first + mine[needed - 1] >= found[0]):
+                continue
+            times = arrivals[first + mine[:needed]]
+            span_s = max(float(times[-1] - times[0]), 1e-9)
+            found = (first + int(mine[needed - 1]), model, (needed - 1) / span_s)
+        return found
 
 
 def replan(

@@ -147,8 +147,9 @@ class ExperimentConfig:
     """What to run; times in seconds, memory in bytes, rates in
     requests/s. ``devices`` is per model set: one count, or several (the
     set is run on each). ``solver_options`` go to every solve;
-    ``horizon_windows`` is the triggered re-planner's and ``hedge`` every
-    re-planner's (:class:`planner.replan.ReplanOptions`)."""
+    ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
+    re-planner's and ``react_after`` the forecast re-planners'
+    (:class:`planner.replan.ReplanOptions`)."""
 
     model_sets: tuple[str, ...] = ("s1", "s2", "s3")
     devices: Mapping[str, int | tuple[int, ...]] = field(
@@ -173,6 +174,7 @@ class ExperimentConfig:
     forecast_floor: float = 0.25
     horizon_windows: int = 2
     hedge: bool = True
+    react_after: int = 8
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -308,6 +310,7 @@ class StrategyRunner:
                 solver_options=self.options,
                 sim=sim,
                 hedge=config.hedge,
+                react_after=config.react_after if strategy.information == "forecast" else 0,
                 seed=config.seed,
             )
             done = replan(self.cluster, self.models, workload, options, cache=self.cache)

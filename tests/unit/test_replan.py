@@ -74,6 +74,42 @@ def test_no_move_when_the_load_outlasts_the_window() -> None:
     assert moved.switches == 1 and moved.attainment == 36 / 50
 
 
+def test_forecast_mode_reacts_when_a_model_with_no_replica_turns_hot() -> None:
+    # a arrives once a second throughout; b only from 25 s, every 0.25 s.
+    # The forecast (last window) sees no b, so the window plans keep a.
+    workload = Workload.merge(
+        {"a": list(np.arange(30.0)), "b": list(25 + 0.25 * np.arange(20))}, 3 * W
+    )
+    forecast = options(information="forecast", forecaster=LastWindow())
+    stays = replan(FAST, MODELS, workload, forecast)
+    assert stays.plan.steps == ((0.0, placement(group([0], "a"))),)
+    assert stays.attainment == 20 / 40  # b is never served
+    # Reacting at b's 4th request (25.75 s) moves the device to b, which
+    # serves from 26.75 s (1 s load). Scored: a's 10 in window 1 and 20..25
+    # s (6); b's 13 requests from 26.75 s.
+    reacts = replan(FAST, MODELS, workload, dataclasses.replace(forecast, react_after=4))
+    assert reacts.plan.steps == (
+        (0.0, placement(group([0], "a"))),
+        (25.75, placement(group([0], "b"))),
+    )
+    assert [(w.window, w.start_s, w.action) for w in reacts.windows] == [
+        (0, 0.0, "bootstrap"),
+        (1, 10.0, "keep"),
+        (2, 20.0, "keep"),
+        (2, 25.75, "switch"),
+        (2, 29.0, "keep"),  # a's 4th request since: its 4 s load would not pay
+    ]
+    assert reacts.windows[3].reason.startswith("b had 4 requests and no replica; 1/1 blocks")
+    assert reacts.windows[4].reason == "a had 4 requests and no replica; moving does not pay"
+    assert reacts.switches == 1 and reacts.cost == SwitchCost(1, 1.0, 1.0)
+    assert reacts.attainment == (16 + 13) / 40
+    # the reaction read nothing after 25.75 s: cutting the trace there
+    # gives the same decision
+    cut = Workload.merge({"a": list(np.arange(26.0)), "b": list(25 + 0.25 * np.arange(4))}, 3 * W)
+    early = replan(FAST, MODELS, cut, dataclasses.replace(forecast, react_after=4))
+    assert early.plan.steps == reacts.plan.steps
+
+
 def test_forecast_mode_never_reads_the_future() -> None:
     # with the hedge on: its history plan is solved on windows 0 .. k - 1 only
     stays, flips = trace(["a", "a", "a"]), trace(["a", "a", "b"])
@@ -225,6 +261,11 @@ def test_result_json_names_the_information_mode() -> None:
         ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
         ({"hedge": "yes"}, "hedge: must be a bool, got 'yes'"),
+        (
+            {"react_after": 1, "information": "forecast"},
+            "react_after: must be 0 or an integer >= 2, got 1",
+        ),
+        ({"react_after": 4}, r"react_after: reactions are for forecast mode \(oracle knows"),
     ],
 )
 def test_bad_options(changes: dict[str, Any], message: str) -> None:

@@ -106,7 +106,9 @@ def test_config_needs_static_first_and_known_names() -> None:
 
 
 @pytest.mark.parametrize("hedge", [True, False])
-def test_config_hedge_reaches_every_replanner(hedge: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_hedge_and_reactions_reach_the_replanners(
+    hedge: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[ReplanOptions] = []
 
     def spy(cluster: Any, models: Any, workload: Any, options: ReplanOptions, **kw: Any) -> Any:
@@ -118,9 +120,13 @@ def test_config_hedge_reaches_every_replanner(hedge: bool, monkeypatch: pytest.M
     cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
     traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})
     config = ExperimentConfig(window_s=20.0, time_limit_s=5.0, sweeps={}, hedge=hedge)
-    StrategyRunner(cluster, models, traffic, config, SolveCache()).run(Strategy("replan"), 2.0)
-    assert [o.hedge for o in seen] == [hedge]
+    runner = StrategyRunner(cluster, models, traffic, config, SolveCache())
+    runner.run(Strategy("replan"), 2.0)
+    runner.run(Strategy("replan", "forecast"), 2.0)
+    assert [o.hedge for o in seen] == [hedge, hedge]
     assert config.to_json()["hedge"] is hedge
+    # only forecast re-planners react (oracle already knows the window)
+    assert [o.react_after for o in seen] == [0, config.react_after] and config.react_after >= 2
 
 
 def test_plan_switches_counts_changed_steps_only() -> None:
