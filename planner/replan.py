@@ -40,11 +40,16 @@ next:
    serves none of its requests until the next window. So the re-planner
    watches the window's arrivals as they come: when a model with no
    replica in the serving placement has had ``react_after`` requests (since
-   the window's start or the last reaction), it re-plans at that request's
-   arrival, for the rest of the window, on the forecast with that model's
-   rate raised to the rate its requests showed (at most
-   :data:`MAX_RATE_JUMP` times the forecast total rate), and switches the blocks that pay as in step 4. Only arrivals up
-   to that instant are read.
+   the window's start or the last reaction), it judges, at that request's
+   arrival and on a draw of the rest of the window from the forecast with
+   that model's rate raised to the rate its requests showed (at most
+   :data:`MAX_RATE_JUMP` times the forecast total rate), loading the model
+   into each group that can take it, evicting that group's least requested
+   models until it fits (:func:`planner.transition.swap_in`), against
+   keeping; it makes the best move if it pays. A reaction is one load, not
+   a re-plan: the rest of the placement keeps serving. Only arrivals up to
+   that instant are read; a model whose move did not pay is not
+   reconsidered in that window.
 
 The result is a :class:`planner.domain.TimedPlan` (a step only where the
 placement changes), simulated over the whole workload with the real
@@ -82,6 +87,7 @@ from planner.transition import (
     TransitionJudge,
     align,
     choose_transition,
+    swap_in,
     switch_cost,
 )
 from planner.workloads.windows import window_bounds
@@ -531,22 +537,39 @@ class _Replanner:
             )
             rates[model] = max(rates[model], min(rate_rps, limit_rps))
             planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
-            planning, judging = (
-                forecast_workload(
-                    planned, end_s - at_s, np.random.default_rng([options.seed, k, at, draw])
-                )
-                for draw in (0, 1)
+            judging = forecast_workload(
+                planned, end_s - at_s, np.random.default_rng([options.seed, k, at])
             )
             judge = TransitionJudge(self.cluster, self.models, judging, self.judge_options)
             weights = dict(zip(names, map(float, rates), strict=True))
-            target = align(current, self.solve(planning), weights)
-            transition = choose_transition(judge, current, target, options.min_gain)
+            swaps = swap_in(self.cluster, self.models, current, names[model], weights)
+            keep = judge.attainment(current, current)
+            best, best_score, note = current, keep, "moving does not pay"
+            for g, swapped in swaps:
+                score = judge.attainment(current, swapped)
+                if score > max(best_score, keep + options.min_gain):
+                    evicted = sorted(set(current.groups[g].models) - set(swapped.groups[g].models))
+                    best, best_score = swapped, score
+                    note = f"loaded into group {g}" + (
+                        f" in place of {', '.join(evicted)}" if evicted else ""
+                    )
             self.judge_simulations += judge.simulations
-            reason = f"{names[model]} had {options.react_after} requests and no replica"
-            decision = self.record(k, at_s, reason, None, current, transition, "window")
-            reactions.append((decision, transition.placement))
-            current = transition.placement
-            if names[model] not in current.model_names:
+            moved = best != current
+            decision = WindowDecision(
+                window=k,
+                start_s=at_s,
+                action="switch" if moved else "keep",
+                reason=f"{names[model]} had {options.react_after} requests and no replica; {note}",
+                solved=False,
+                keep_attainment=keep,
+                switch_attainment=best_score,
+                cost=switch_cost(self.cluster, self.models, current, best)
+                if moved
+                else SwitchCost(),
+            )
+            reactions.append((decision, best))
+            current = best
+            if not moved:
                 ignored.add(model)
             first = at + 1
         return reactions

@@ -16,6 +16,9 @@ replica serves nothing until it is loaded.
 - :func:`switch_blocks` cuts a switch into independent *blocks*: sets of old
   and new groups over the same devices. Any mix of blocks, old or new, is a
   valid placement.
+- :func:`swap_in` lists the placements that host one more model by
+  changing a single group: the model added, the group's least requested
+  models evicted until it fits memory (a reaction's cheap move: one load).
 - :func:`choose_transition` starts from the old placement and switches, one
   block at a time, the block (or all remaining blocks at once) that most
   raises the attainment a :class:`TransitionJudge` simulates for the switch,
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.simulator import SimOptions, compile_case
-from planner.validation import models_by_name
+from planner.validation import models_by_name, stage_memory_bytes
 
 LEAD_S = 1.0
 """A judged switch happens this long after the start of an empty lead-in,
@@ -205,6 +208,38 @@ def mix(
     groups = [group for g, group in enumerate(before.groups) if g not in dropped]
     groups += [after.groups[g] for b in sorted(switched) for g in blocks[b].after]
     return Placement(tuple(sorted(groups, key=lambda group: group.devices[0])))
+
+
+def swap_in(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    placement: Placement,
+    model: str,
+    rates: Mapping[str, float],
+) -> tuple[tuple[int, Placement], ...]:
+    """``(group index, placement)`` for each group of ``placement`` that
+    can take ``model``: its profile has the group's config, and with
+    ``model`` added (loading last) the group fits device memory once its
+    hosted models of lowest ``rates`` (requests/s; ties by name) are
+    evicted. The other models of the group stay loaded and in order."""
+    index = models_by_name(models)
+    found = []
+    for g, group in enumerate(placement.groups):
+        if group.config not in index[model].profile or model in group.models:
+            continue
+        evictable = sorted(group.models, key=lambda name: (rates.get(name, 0.0), name))
+        kept = list(group.models)
+        while True:
+            changed = group.with_models([*kept, model])
+            if max(stage_memory_bytes(changed, index)) <= cluster.device_mem_bytes:
+                groups = list(placement.groups)
+                groups[g] = changed
+                found.append((g, Placement(tuple(groups))))
+                break
+            if not evictable:
+                break
+            kept.remove(evictable.pop(0))
+    return tuple(found)
 
 
 class TransitionJudge:

@@ -99,7 +99,9 @@ def test_forecast_mode_reacts_when_a_model_with_no_replica_turns_hot() -> None:
         (2, 25.75, "switch"),
         (2, 29.0, "keep"),  # a's 4th request since: its 4 s load would not pay
     ]
-    assert reacts.windows[3].reason.startswith("b had 4 requests and no replica; 1/1 blocks")
+    assert reacts.windows[3].reason == (
+        "b had 4 requests and no replica; loaded into group 0 in place of a"
+    )
     assert reacts.windows[4].reason == "a had 4 requests and no replica; moving does not pay"
     assert reacts.switches == 1 and reacts.cost == SwitchCost(1, 1.0, 1.0)
     assert reacts.attainment == (16 + 13) / 40

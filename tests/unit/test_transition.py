@@ -14,6 +14,7 @@ from planner.transition import (
     align,
     choose_transition,
     mix,
+    swap_in,
     switch_blocks,
     switch_cost,
 )
@@ -155,3 +156,27 @@ def test_no_blocks_means_no_switch() -> None:
     same = placement(group([0], "a"))
     chosen = choose_transition(judge, same, Placement((group([0], "a"),)))
     assert (chosen.blocks, chosen.switched) == (0, False)
+
+
+def test_swap_in_evicts_the_least_requested_models_until_the_newcomer_fits() -> None:
+    cluster = Cluster(3, 4 * GB, devices_per_node=3, load_bw_bytes_per_s=1e9)
+    models = [
+        model("x", 1.0, [[0.1]], weight_bytes=2 * GB),
+        model("y", 1.0, [[0.1]], weight_bytes=1 * GB),
+        model("w", 1.0, [[0.1]], weight_bytes=1 * GB),
+        model("z", 1.0, [[0.1]], weight_bytes=2 * GB),
+        model("p", 1.0, [[0.05, 0.05]], PIPE, weight_bytes=1 * GB),
+    ]
+    before = placement(group([0], "x", "y", "w"), group([1, 2], "p", config=PIPE))
+    rates = {"x": 3.0, "y": 1.0, "w": 2.0, "z": 5.0}
+    # group 0 holds 4 GB; z (2 GB) fits once y then w (the least requested)
+    # are evicted; x stays loaded and first. Group 1's config is not in z's
+    # profile.
+    assert swap_in(cluster, models, before, "z", rates) == (
+        (0, placement(group([0], "x", "z"), group([1, 2], "p", config=PIPE))),
+    )
+    # a model that fits nowhere, even alone, gives nothing
+    huge = [*models[:3], model("z", 1.0, [[0.1]], weight_bytes=5 * GB), models[4]]
+    assert swap_in(cluster, huge, before, "z", rates) == ()
+    # a model already in the group is not added again
+    assert swap_in(cluster, models, before, "x", rates) == ()
