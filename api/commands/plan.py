@@ -4,15 +4,13 @@ any solver, write the plan and print a summary."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import Progress
 
-from api.commands.common import load, print_table, write_json
+from api.commands.common import fraction_bar, load, print_table, write_json
 from planner.domain import Cluster, ModelSpec
 from planner.options import SolveOptions
 from planner.profiles import load_models
@@ -38,18 +36,6 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key.strip()] = text
     return options
-
-
-@contextmanager
-def _progress(console: Console) -> Iterator[Callable[[float, str], None]]:
-    """A progress bar on standard error (shown on a terminal only)."""
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("solving", total=1.0)
-
-        def update(fraction: float, message: str) -> None:
-            bar.update(task, completed=fraction, description=message[:60])
-
-        yield update
 
 
 def summary_rows(result: SolveResult, models: Sequence[ModelSpec]) -> list[tuple[Any, ...]]:
@@ -139,7 +125,7 @@ def plan_command(
     options = parse_options(option_pairs)
     console = Console(stderr=True)
     try:
-        with _progress(console) as progress:
+        with fraction_bar(console, "solving") as progress:
             result = solve(
                 cluster,
                 models,

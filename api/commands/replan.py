@@ -1,0 +1,153 @@
+"""``meshplan replan``: re-place a model set window by window over a
+workload (:func:`planner.replan.replan`), write the timed plan and print
+what was decided in each window and what the switches cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+
+from api.commands.common import fraction_bar, load, print_table, write_json
+from api.commands.plan import parse_options
+from planner.domain import Cluster
+from planner.forecast import make_forecaster
+from planner.profiles import load_models
+from planner.replan import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult, replan
+from planner.simulator import POLICIES, SimOptions
+from planner.solution import SolveTimeoutError
+from planner.solve import SOLVERS
+from planner.workload import load_workload
+
+_FILE = click.Path(exists=True, dir_okay=False)
+
+
+def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:
+    """One row per decision: window, start (s), action, replicas loaded,
+    lost replica-seconds and the reason."""
+    return [
+        (
+            w.window,
+            w.start_s,
+            w.action,
+            w.cost.replicas_loaded,
+            w.cost.lost_replica_s,
+            w.reason,
+        )
+        for w in result.windows
+    ]
+
+
+def _print_summary(result: ReplanResult) -> None:
+    print_table(
+        "Decisions",
+        ["window", "at (s)", "action", "loaded", "lost replica-s", "reason"],
+        decision_rows(result),
+    )
+    cost = result.cost
+    print_table(
+        f"Re-placement ({result.options.label})",
+        ["attainment", "switches", "replicas loaded", "lost replica-s", "unavailable requests"],
+        [
+            (
+                result.attainment,
+                result.switches,
+                cost.replicas_loaded,
+                cost.lost_replica_s,
+                result.unavailable_requests,
+            )
+        ],
+    )
+
+
+@click.command("replan")
+@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
+@click.option(
+    "--models", "models_path", type=_FILE, required=True, help='Models JSON {"models": [...]}.'
+)
+@click.option(
+    "--workload", "workload_path", type=_FILE, required=True, help="Workload .json or .npz."
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Window length (s).",
+)
+@click.option(
+    "--information", type=click.Choice(INFORMATION), default="forecast", show_default=True
+)
+@click.option(
+    "--forecast", default="ewma", show_default=True, help="last, ewma[:a], holt[:a], seasonal:N."
+)
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="periodic", show_default=True)
+@click.option(
+    "--react-after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Forecast mode: react inside a window after this many requests of an unplaced model.",
+)
+@click.option("--no-hedge", is_flag=True, help="Do not also judge the plan of all traffic seen.")
+@click.option("--solver", type=click.Choice(SOLVERS), default="greedy", show_default=True)
+@click.option(
+    "--time-limit", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True
+)
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Solver option.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--policy", type=click.Choice(POLICIES), default="fcfs", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the forecast draws.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the timed plan here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result and decisions as JSON.")
+def replan_command(
+    cluster_path: str,
+    models_path: str,
+    workload_path: str,
+    window: float,
+    information: str,
+    forecast: str,
+    trigger: str,
+    react_after: int,
+    no_hedge: bool,
+    solver: str,
+    time_limit: float,
+    option_pairs: tuple[str, ...],
+    max_batch: int,
+    policy: str,
+    seed: int,
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Re-place models window by window, paying each move's load time; the
+    first window is planned on its own traffic and left out of the score."""
+    cluster = load(cluster_path, Cluster.from_json)
+    try:
+        models = load_models(models_path)
+        workload = load_workload(workload_path)
+        options = ReplanOptions(
+            window_s=window,
+            information=information,
+            forecaster=make_forecaster(forecast),
+            trigger=trigger,
+            react_after=react_after,
+            hedge=not no_hedge,
+            solver=solver,
+            time_limit_s=time_limit,
+            solver_options=parse_options(option_pairs),
+            sim=SimOptions(max_batch=max_batch, warmup_s=window, policy=policy),
+            seed=seed,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    try:
+        with fraction_bar(Console(stderr=True), "re-placing") as progress:
+            result = replan(cluster, models, workload, options, progress=progress)
+    except (ValueError, SolveTimeoutError) as error:
+        raise click.ClickException(str(error)) from None
+    if output is not None:
+        write_json(result.plan.to_json(), output)
+    if as_json:
+        write_json(result.to_json(), None)
+    else:
+        _print_summary(result)

@@ -1,0 +1,71 @@
+"""``meshplan replan`` through click's CliRunner, on the popularity flip of
+tests/unit/test_replan.py written to a temporary folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from api.cli import main
+from planner.domain import TimedPlan
+from tests.unit.simulator_cases import group, placement
+from tests.unit.test_replan import FAST, MODELS, W, trace
+
+
+def arguments(folder: Path, *extra: str) -> list[str]:
+    files = {
+        "cluster.json": FAST.to_json(),
+        "models.json": {"models": [m.to_json() for m in MODELS]},
+        "workload.json": trace(["a", "b"]).to_json(),
+    }
+    for name, data in files.items():
+        (folder / name).write_text(json.dumps(data))
+    return [
+        "replan",
+        "--cluster",
+        str(folder / "cluster.json"),
+        "--models",
+        str(folder / "models.json"),
+        "--workload",
+        str(folder / "workload.json"),
+        "--window",
+        str(W),
+        *extra,
+    ]
+
+
+def test_replan_writes_the_timed_plan_and_prints_the_decisions(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        main, arguments(tmp_path, "--information", "oracle", "-o", str(out))
+    )
+    assert result.exit_code == 0, result.output
+    plan = TimedPlan.from_json(json.loads(out.read_text()))
+    assert plan.steps == ((0.0, placement(group([0], "a"))), (W, placement(group([0], "b"))))
+    assert "Decisions" in result.output and "switch" in result.output
+
+
+def test_replan_json_has_attainment_and_switch_cost(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, arguments(tmp_path, "--information", "oracle", "--json"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # window 1's 40 b requests: the 4 in b's 1 s load are lost
+    assert data["attainment"] == 36 / 40 and data["switches"] == 1
+    assert data["switch_cost"]["replicas_loaded"] == 1
+    assert [w["action"] for w in data["windows"]] == ["bootstrap", "switch"]
+
+
+def test_replan_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    too_long = runner.invoke(main, [*arguments(tmp_path), "--window", "30"])
+    assert too_long.exit_code == 1
+    assert "window_s: 30.0 s is longer than the workload (20.0 s)" in too_long.output
+    oracle_reacts = runner.invoke(
+        main, arguments(tmp_path, "--information", "oracle", "--react-after", "4")
+    )
+    assert oracle_reacts.exit_code == 2
+    assert "react_after: reactions are for forecast mode" in oracle_reacts.output
+    bad_forecast = runner.invoke(main, arguments(tmp_path, "--forecast", "tea-leaves"))
+    assert bad_forecast.exit_code == 2 and "forecast: unknown forecaster" in bad_forecast.output
