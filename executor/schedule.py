@@ -17,8 +17,12 @@ be stale (one measured under contention would otherwise reject a model's
 requests forever, since only executed batches update it).
 
 Waiting batches run in policy order: ``"fcfs"`` (formation order, as the
-simulator) or ``"edf"`` (earliest deadline first). Batches that have started
-keep their order through the pipeline.
+simulator), ``"edf"`` (earliest deadline first) or ``"slack"`` (least slack
+first: deadline minus the batch's own pipeline latency, the order of the
+simulator's SLO-aware preemption policy); ties keep formation order. With
+admission above, a newcomer overtakes waiting batches only when every one
+of them still meets its deadline. Batches that have started keep their
+order through the pipeline.
 
 No clocks and no threads here: callers pass ``now_s`` and hold a lock.
 """
@@ -35,7 +39,7 @@ from planner.sim.reference import run_pipeline
 M = TypeVar("M")
 LatencyTable = Callable[[str, int], Sequence[float]]
 """``latency(model, rows)``: seconds of each stage for a batch of ``rows``."""
-POLICIES = ("fcfs", "edf")
+POLICIES = ("fcfs", "edf", "slack")
 
 
 @dataclass(eq=False)
@@ -108,7 +112,8 @@ class Schedule(Generic[M]):
         ):
             joined = Batch[M](model, open_batch.seq, min(open_batch.deadline_s, deadline_s))
             joined.rows = open_batch.rows + rows
-            finish, admitted = self._try(now_s, [*self.waiting[:-1], joined], joined)
+            waiting = self._ordered([*self.waiting[:-1], joined])
+            finish, admitted = self._try(now_s, waiting, joined)
             if admitted:
                 return Offer(finish, open_batch, True)
         new = Batch[M](model, -1, deadline_s, rows)
@@ -128,10 +133,17 @@ class Schedule(Generic[M]):
         idle = not self.started and not self.waiting
         return ends[waiting.index(candidate)], met or idle
 
-    def _ordered(self, batches: list[Batch[M]]) -> list[Batch[M]]:
+    def _urgency(self, batch: Batch[M]) -> float:
+        """The policy's sort key (smaller runs first; 0 for fcfs)."""
         if self.policy == "edf":
-            return sorted(batches, key=lambda b: (b.deadline_s, b.seq < 0, b.seq))
-        return batches
+            return batch.deadline_s
+        if self.policy == "slack":
+            return batch.deadline_s - sum(self.latency(batch.model, batch.rows))
+        return 0.0
+
+    def _ordered(self, batches: list[Batch[M]]) -> list[Batch[M]]:
+        # a batch being offered (seq -1) goes after formed batches of equal key
+        return sorted(batches, key=lambda b: (self._urgency(b), b.seq < 0, b.seq))
 
     def commit(
         self, offer: Offer[M], model: str, rows: int, deadline_s: float, member: M
@@ -142,10 +154,11 @@ class Schedule(Generic[M]):
         batch = offer.join
         if batch is None:
             batch = Batch[M](model, next(self._seq), deadline_s)
-            self.waiting = self._ordered([*self.waiting, batch])
+            self.waiting.append(batch)
         batch.rows += rows
         batch.deadline_s = min(batch.deadline_s, deadline_s)
         batch.members.append(member)
+        self.waiting = self._ordered(self.waiting)
         return batch
 
     def take(self) -> Batch[M] | None:

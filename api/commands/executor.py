@@ -18,6 +18,7 @@ import click
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
+from executor.schedule import POLICIES
 from planner.domain import ParallelConfig
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,11 @@ def stop_on_signals() -> threading.Event:
 @scale_option
 @click.option(
     "--policy",
-    type=click.Choice(["fcfs", "edf"]),
+    type=click.Choice(POLICIES),
     default="fcfs",
     show_default=True,
-    help="Order of waiting batches: first come first served, or earliest deadline first.",
+    help="Order of waiting batches: first come first served, earliest deadline first, "
+    "or least slack first.",
 )
 @click.option("--interval-s", type=float, default=1.0, show_default=True, help="Poll period.")
 def agent_command(

@@ -98,6 +98,19 @@ def test_edf_runs_urgent_batches_first_unless_that_breaks_a_waiting_one() -> Non
     assert not offer.admitted
 
 
+def test_slack_runs_the_batch_with_least_slack_first() -> None:
+    # "long" (b: 0.2 + 0.4 = 0.6 s) is due at 1.0: slack 0.4; "short" (a:
+    # 0.1 + 0.2 = 0.3 s) is due at 0.9: slack 0.6. EDF would run "short"
+    # first; least slack first runs "long" (ends 0.6), then "short" (stage 0
+    # 0.2-0.3, stage 1 0.6-0.8 <= 0.9).
+    for policy, order in (("edf", ["short", "long"]), ("slack", ["long", "short"])):
+        s = schedule(policy)
+        add(s, 0.0, "a", 0.9, "short")
+        add(s, 0.0, "b", 1.0, "long")
+        assert [b.members[0] for b in s.waiting] == order, policy
+    assert s.finishes(0.0, s.waiting) == pytest.approx([0.6, 0.8])
+
+
 def test_an_idle_group_admits_even_a_request_predicted_late() -> None:
     s = schedule()
     offer = s.offer(0.0, "a", 1, 0.25)  # alone it ends at 0.3
@@ -117,7 +130,7 @@ def test_unknown_policy_is_rejected() -> None:
         min_size=1,
         max_size=25,
     ),
-    st.sampled_from(["fcfs", "edf"]),
+    st.sampled_from(["fcfs", "edf", "slack"]),
 )
 def test_admission_never_makes_an_on_time_batch_late(
     arrivals: list[tuple[float, str, float]], policy: str
