@@ -16,6 +16,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Callable[..., Any])
+
+INPUT_FILE = click.Path(exists=True, dir_okay=False)
+"""An input file option's type: the file must exist."""
 
 console = Console(stderr=False)
 
@@ -73,3 +77,31 @@ def fraction_bar(console: Console, label: str) -> Iterator[Callable[[float, str]
             bar.update(task, completed=fraction, description=message[:60])
 
         yield update
+
+
+def planning_inputs(command: C) -> C:
+    """Add the required ``--cluster``, ``--models`` and ``--workload`` file
+    options (passed as ``cluster_path``, ``models_path``, ``workload_path``)
+    of a command that plans or simulates."""
+    options = (
+        click.option(
+            "--cluster", "cluster_path", type=INPUT_FILE, required=True, help="Cluster JSON."
+        ),
+        click.option(
+            "--models",
+            "models_path",
+            type=INPUT_FILE,
+            required=True,
+            help='Models JSON {"models": [...]}.',
+        ),
+        click.option(
+            "--workload",
+            "workload_path",
+            type=INPUT_FILE,
+            required=True,
+            help="Workload .json or .npz.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command

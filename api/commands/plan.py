@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, print_table, write_json
+from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
 from planner.domain import Cluster, ModelSpec
 from planner.options import SolveOptions
 from planner.profiles import load_models
@@ -19,7 +19,6 @@ from planner.solve import SOLVERS, solve
 from planner.validation import models_by_name, stage_memory_bytes
 from planner.workload import load_workload
 
-_FILE = click.Path(exists=True, dir_okay=False)
 GB = 1e9
 
 
@@ -76,13 +75,7 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
 
 
 @click.command("plan")
-@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
-@click.option(
-    "--models", "models_path", type=_FILE, required=True, help='Models JSON {"models": [...]}.'
-)
-@click.option(
-    "--workload", "workload_path", type=_FILE, required=True, help="Workload .json or .npz."
-)
+@planning_inputs
 @click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
 @click.option(
     "--time-limit",

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, print_table, write_json
+from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
 from api.commands.plan import parse_options
 from planner.domain import Cluster
 from planner.forecast import make_forecaster
@@ -19,8 +19,6 @@ from planner.simulator import POLICIES, SimOptions
 from planner.solution import SolveTimeoutError
 from planner.solve import SOLVERS
 from planner.workload import load_workload
-
-_FILE = click.Path(exists=True, dir_okay=False)
 
 
 def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:
@@ -62,13 +60,7 @@ def _print_summary(result: ReplanResult) -> None:
 
 
 @click.command("replan")
-@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
-@click.option(
-    "--models", "models_path", type=_FILE, required=True, help='Models JSON {"models": [...]}.'
-)
-@click.option(
-    "--workload", "workload_path", type=_FILE, required=True, help="Workload .json or .npz."
-)
+@planning_inputs
 @click.option(
     "--window",
     type=click.FloatRange(min=0, min_open=True),

@@ -16,14 +16,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import load, read_json
+from api.commands.common import INPUT_FILE, load, planning_inputs, read_json
 from planner.domain import Cluster
 from planner.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
 
 if TYPE_CHECKING:
     from planner.report import CompareReport, ReplanCase, Report
 
-_FILE = click.Path(exists=True, dir_okay=False)
 _POSITIVE = click.FloatRange(min=0, min_open=True)
 _err = Console(stderr=True)
 
@@ -111,9 +110,7 @@ def _write(report: Report, out: str) -> None:
 
 
 @report.command("compare")
-@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
-@click.option("--models", "models_path", type=_FILE, required=True, help="Models JSON.")
-@click.option("--workload", "workload_path", type=_FILE, required=True, help="Workload .json/.npz.")
+@planning_inputs
 @click.option(
     "--solvers",
     default=",".join(SOLVER_CHOICES),
@@ -202,7 +199,7 @@ def compare_command(
 
 
 @report.command("render")
-@click.option("--data", "data_path", type=_FILE, required=True, help="A report's JSON data.")
+@click.option("--data", "data_path", type=INPUT_FILE, required=True, help="A report's JSON data.")
 @click.option("--out", default="out/report", show_default=True, help="Folder for the files.")
 def render_command(data_path: str, out: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
@@ -231,19 +228,19 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
 
 
 @report.command("replan")
-@click.option("--cluster", "cluster_path", type=_FILE, help="Cluster JSON (with --models).")
+@click.option("--cluster", "cluster_path", type=INPUT_FILE, help="Cluster JSON (with --models).")
 @click.option(
     "--models",
     "models_paths",
-    type=_FILE,
+    type=INPUT_FILE,
     multiple=True,
     help="Models JSON; repeat with --workload for several cases (paired in order).",
 )
-@click.option("--workload", "workload_paths", type=_FILE, multiple=True, help="Workload file.")
+@click.option("--workload", "workload_paths", type=INPUT_FILE, multiple=True, help="Workload file.")
 @click.option(
     "--experiment",
     "experiment_path",
-    type=_FILE,
+    type=INPUT_FILE,
     help="The re-placement experiment's JSON: its capacity table and sweeps.",
 )
 @click.option(

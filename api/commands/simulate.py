@@ -9,14 +9,13 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from api.commands.common import load, print_table, write_json
+from api.commands.common import INPUT_FILE, load, planning_inputs, print_table, write_json
 from planner.domain import Cluster, Placement, TimedPlan
 from planner.profiles import load_models
 from planner.simulator import ENGINES, SimOptions, SimResult, simulate
 from planner.workload import load_workload
 
 T = TypeVar("T")
-_FILE = click.Path(exists=True, dir_okay=False)
 
 
 def parse_plan(data: Any) -> Placement | TimedPlan:
@@ -71,19 +70,13 @@ def _print_result(result: SimResult) -> None:
 
 
 @click.command("simulate")
-@click.option("--cluster", "cluster_path", type=_FILE, required=True, help="Cluster JSON.")
-@click.option(
-    "--models", "models_path", type=_FILE, required=True, help='Models JSON {"models": [...]}.'
-)
+@planning_inputs
 @click.option(
     "--placement",
     "plan_path",
-    type=_FILE,
+    type=INPUT_FILE,
     required=True,
     help="Placement JSON, or a timed plan (an object with steps).",
-)
-@click.option(
-    "--workload", "workload_path", type=_FILE, required=True, help="Workload .json or .npz."
 )
 @click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(

@@ -14,6 +14,7 @@ from planner.domain import Cluster, Placement, TimedPlan
 from planner.simulator import simulate
 from planner.solution import SolveResult
 from planner.validation import validate, validate_plan
+from tests.unit.cli_inputs import planning_arguments
 from tests.unit.placement_cases import GB, model, workload
 
 MODELS = [model("a", weight_bytes=12 * GB), model("b", weight_bytes=12 * GB)]
@@ -22,23 +23,7 @@ WORK = workload({"a": 4.0, "b": 4.0}, cv=4.0, duration_s=20, seed=1)
 
 
 def arguments(folder: Path, *extra: str, models: list | None = None) -> list[str]:
-    files = {
-        "cluster.json": CLUSTER.to_json(),
-        "models.json": {"models": [m.to_json() for m in models or MODELS]},
-        "workload.json": WORK.to_json(),
-    }
-    for name, data in files.items():
-        (folder / name).write_text(json.dumps(data))
-    return [
-        "plan",
-        "--cluster",
-        str(folder / "cluster.json"),
-        "--models",
-        str(folder / "models.json"),
-        "--workload",
-        str(folder / "workload.json"),
-        *extra,
-    ]
+    return ["plan", *planning_arguments(folder, CLUSTER, models or MODELS, WORK), *extra]
 
 
 def test_plan_writes_a_valid_placement_and_prints_the_summary(tmp_path: Path) -> None:

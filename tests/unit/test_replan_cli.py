@@ -10,30 +10,14 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.domain import TimedPlan
+from tests.unit.cli_inputs import planning_arguments
 from tests.unit.simulator_cases import group, placement
 from tests.unit.test_replan import FAST, MODELS, W, trace
 
 
 def arguments(folder: Path, *extra: str) -> list[str]:
-    files = {
-        "cluster.json": FAST.to_json(),
-        "models.json": {"models": [m.to_json() for m in MODELS]},
-        "workload.json": trace(["a", "b"]).to_json(),
-    }
-    for name, data in files.items():
-        (folder / name).write_text(json.dumps(data))
-    return [
-        "replan",
-        "--cluster",
-        str(folder / "cluster.json"),
-        "--models",
-        str(folder / "models.json"),
-        "--workload",
-        str(folder / "workload.json"),
-        "--window",
-        str(W),
-        *extra,
-    ]
+    inputs = planning_arguments(folder, FAST, MODELS, trace(["a", "b"]))
+    return ["replan", *inputs, "--window", str(W), *extra]
 
 
 def test_replan_writes_the_timed_plan_and_prints_the_decisions(tmp_path: Path) -> None:

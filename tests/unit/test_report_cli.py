@@ -12,27 +12,12 @@ from click.testing import CliRunner
 from api.cli import main
 from planner.domain import Placement
 from planner.simulator import simulate
+from tests.unit.cli_inputs import planning_arguments
 from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, WORK
 
 
 def write_inputs(folder: Path) -> list[str]:
-    files = {
-        "cluster.json": CLUSTER.to_json(),
-        "models.json": {"models": [m.to_json() for m in MODELS]},
-        "workload.json": WORK.to_json(),
-    }
-    for name, data in files.items():
-        (folder / name).write_text(json.dumps(data))
-    return [
-        "report",
-        "compare",
-        "--cluster",
-        str(folder / "cluster.json"),
-        "--models",
-        str(folder / "models.json"),
-        "--workload",
-        str(folder / "workload.json"),
-    ]
+    return ["report", "compare", *planning_arguments(folder, CLUSTER, MODELS, WORK)]
 
 
 def test_compare_writes_page_and_data(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.domain import TimedPlan
+from tests.unit.cli_inputs import planning_arguments
 from tests.unit.simulator_cases import CLUSTER, group, model, placement, workload
 
 MODELS = [model("a", 2.5, [[1.0], [1.5]]), model("b", 5.0, [[1.0]])]
@@ -22,25 +23,9 @@ WORK = workload([(0.0, "a"), (0.0, "a"), (0.25, "a"), (4.0, "b")], ["a", "b"], 8
 
 
 def write_inputs(folder: Path, plan: object = PLAN) -> list[str]:
-    files = {
-        "cluster.json": CLUSTER.to_json(),
-        "models.json": {"models": [m.to_json() for m in MODELS]},
-        "plan.json": plan.to_json(),  # type: ignore[attr-defined]
-        "workload.json": WORK.to_json(),
-    }
-    for name, data in files.items():
-        (folder / name).write_text(json.dumps(data))
-    return [
-        "simulate",
-        "--cluster",
-        str(folder / "cluster.json"),
-        "--models",
-        str(folder / "models.json"),
-        "--placement",
-        str(folder / "plan.json"),
-        "--workload",
-        str(folder / "workload.json"),
-    ]
+    (folder / "plan.json").write_text(json.dumps(plan.to_json()))  # type: ignore[attr-defined]
+    inputs = planning_arguments(folder, CLUSTER, MODELS, WORK)
+    return ["simulate", *inputs, "--placement", str(folder / "plan.json")]
 
 
 def test_json_summary(tmp_path: Path) -> None:
