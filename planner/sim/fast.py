@@ -77,14 +77,44 @@ def _slot_free(slot_start_s: Floats, max_pp: int) -> Floats:
 
 
 @njit(cache=True)
-def _batch_arrays(n: int) -> tuple[Ints, Ints, Floats, Floats, Floats]:
-    """Room for up to ``n`` batches: replica, size, start, deadline, finish."""
+def _batch_arrays(
+    n: int,
+) -> tuple[Ints, Ints, Floats, Floats, Floats, npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    """Room for up to ``n`` batches (replica, size, start, deadline,
+    finish), and per request its batch (-1: none) and outcome."""
     return (
         np.empty(n, np.int32),
         np.empty(n, np.int32),
         np.empty(n),
         np.empty(n),
         np.empty(n),
+        np.full(n, -1, np.int64),
+        np.empty(n, np.int8),
+    )
+
+
+@njit(cache=True)
+def _entry_arrays(
+    n: int,
+) -> tuple[
+    Ints,
+    Ints,
+    Floats,
+    Floats,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """Room for ``n`` queue entries of one group: replica, size, deadline,
+    slack key, seq, sort order and held batch."""
+    return (
+        np.empty(n, np.int32),
+        np.empty(n, np.int32),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
     )
 
 
@@ -111,10 +141,16 @@ def _fcfs(
     free = _slot_free(slot_start_s, max_pp)
     free_before = np.empty((num_slots, max_pp))
     last_batch = np.full(num_slots, -1, np.int64)
-    batch_replica, batch_size, batch_start_s, batch_deadline_s, batch_finish_s = _batch_arrays(n)
+    (
+        batch_replica,
+        batch_size,
+        batch_start_s,
+        batch_deadline_s,
+        batch_finish_s,
+        request_batch,
+        outcome,
+    ) = _batch_arrays(n)
     batches = 0
-    request_batch = np.full(n, -1, np.int64)
-    outcome = np.empty(n, np.int8)
     step = 0
     for i in range(n):
         now = arrival_s[i]
@@ -316,18 +352,18 @@ def _slack(
     nwait = np.zeros(num_slots, np.int64)
     wait = np.empty((num_slots, cap), np.int64)
     wend = np.empty((num_slots, cap, max_pp))
-    rep = np.empty(cap + 1, np.int32)
-    size = np.empty(cap + 1, np.int32)
-    entry_deadline = np.empty(cap + 1)
-    key = np.empty(cap + 1)
-    seq = np.empty(cap + 1, np.int64)
-    order = np.empty(cap + 1, np.int64)
-    held = np.empty(cap + 1, np.int64)
+    rep, size, entry_deadline, key, seq, order, held = _entry_arrays(cap + 1)
     scratch = np.empty(max_pp)
-    batch_replica, batch_size, batch_start_s, batch_deadline_s, batch_finish_s = _batch_arrays(n)
+    (
+        batch_replica,
+        batch_size,
+        batch_start_s,
+        batch_deadline_s,
+        batch_finish_s,
+        request_batch,
+        outcome,
+    ) = _batch_arrays(n)
     batches = 0
-    request_batch = np.full(n, -1, np.int64)
-    outcome = np.empty(n, np.int8)
     step = 0
     for i in range(n):
         now = arrival_s[i]
@@ -436,13 +472,7 @@ def _slack(
                 grown_end = np.empty((num_slots, cap, max_pp))
                 grown_end[:, : cap // 2] = wend
                 wend = grown_end
-                rep = np.empty(cap + 1, np.int32)
-                size = np.empty(cap + 1, np.int32)
-                entry_deadline = np.empty(cap + 1)
-                key = np.empty(cap + 1)
-                seq = np.empty(cap + 1, np.int64)
-                order = np.empty(cap + 1, np.int64)
-                held = np.empty(cap + 1, np.int64)
+                rep, size, entry_deadline, key, seq, order, held = _entry_arrays(cap + 1)
             b = batches
             batches += 1
             batch_replica[b] = r
