@@ -479,22 +479,6 @@ class _Replanner:
         candidate, transition = max(
             judged.values(), key=lambda c: (c[1].attainment, -c[1].switched_blocks)
         )
-        decision = self.record(k, start_s, reason, changed, current, transition, candidate)
-        return decision, transition.placement, inputs.rates_rps
-
-    def record(
-        self,
-        k: int,
-        at_s: float,
-        reason: str,
-        changed: float | None,
-        current: Placement,
-        transition: Transition,
-        candidate: str,
-    ) -> WindowDecision:
-        """The decision made at ``at_s`` in window ``k`` for ``reason``:
-        ``transition`` from ``current`` to the blocks of the ``candidate``
-        plan that pay."""
         action, note, cost = "keep", "moving does not pay", SwitchCost()
         if transition.switched:
             action = "switch"
@@ -503,9 +487,9 @@ class _Replanner:
                 f" of the {candidate} plan moved"
             )
             cost = switch_cost(self.cluster, self.models, current, transition.placement)
-        return WindowDecision(
+        decision = WindowDecision(
             window=k,
-            start_s=at_s,
+            start_s=start_s,
             action=action,
             reason=f"{reason}; {note}",
             solved=True,
@@ -516,6 +500,7 @@ class _Replanner:
             candidate=candidate,
             cost=cost,
         )
+        return decision, transition.placement, inputs.rates_rps
 
     def react(
         self, k: int, current: Placement, forecast: Forecast
@@ -526,15 +511,15 @@ class _Replanner:
         names = self.workload.model_names
         end_s = float(self.ends[k])
         first = int(np.searchsorted(self.workload.arrivals_s, self.starts[k], side="left"))
+        limit_rps = MAX_RATE_JUMP * max(
+            forecast.total_rate_rps, options.react_after / options.window_s
+        )
         ignored: set[int] = set()
         reactions: list[tuple[WindowDecision, Placement]] = []
         while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
             at, model, rate_rps = trigger
             at_s = float(self.workload.arrivals_s[at])
             rates = forecast.rates_rps.copy()
-            limit_rps = MAX_RATE_JUMP * max(
-                forecast.total_rate_rps, options.react_after / options.window_s
-            )
             rates[model] = max(rates[model], min(rate_rps, limit_rps))
             planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
             judging = forecast_workload(
