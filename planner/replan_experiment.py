@@ -388,28 +388,21 @@ class StrategyRunner:
             found = self.search(evaluate, static_rps)
             if static_rps is None:
                 static_rps = found.scale
-            at_max = runs.get(found.scale)
-            rows.append(
-                {
-                    "strategy": strategy.name,
-                    "kind": strategy.kind,
-                    "information": strategy.information,
-                    "forecaster": (
-                        make_forecaster(self.config.forecaster).name
-                        if strategy.information == "forecast"
-                        else None
-                    ),
-                    "trigger": strategy.trigger if strategy.kind == "replan" else None,
-                    "policy": strategy.policy,
-                    "switching": strategy.switching if strategy.kind != "static" else None,
-                    **_found(found, static_rps),
-                    "attainment": None if at_max is None else at_max.attainment,
-                    "switches": 0 if at_max is None else at_max.switches,
-                    **(SwitchCost() if at_max is None else at_max.cost).to_json(),
-                    "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
-                    "wall_s": time.monotonic() - started,
-                }
-            )
+            replans = strategy.kind == "replan"
+            described = {
+                "strategy": strategy.name,
+                "kind": strategy.kind,
+                "information": strategy.information,
+                "forecaster": (
+                    make_forecaster(self.config.forecaster).name
+                    if replans and strategy.information == "forecast"
+                    else None
+                ),
+                "trigger": strategy.trigger if replans else None,
+                "policy": strategy.policy,
+                "switching": strategy.switching if strategy.kind != "static" else None,
+            }
+            rows.append(_row(described, found, static_rps, runs.get(found.scale), started))
         if self.config.bound and static_rps is not None:
             rows.append(self.bound_capacity(static_rps, progress))
         return rows
@@ -442,7 +435,7 @@ class StrategyRunner:
             return value
 
         found = self.search(evaluate, static_rps)
-        return {
+        described = {
             "strategy": BOUND,
             "kind": "bound",
             "information": "oracle",
@@ -450,22 +443,32 @@ class StrategyRunner:
             "trigger": None,
             "policy": None,
             "switching": "free",
-            **_found(found, static_rps),
-            "attainment": found.attainment,
-            "switches": 0,
-            **SwitchCost().to_json(),
-            "unavailable_requests": 0,
-            "wall_s": time.monotonic() - started,
         }
+        at_max = None if found.attainment is None else Run(found.attainment, 0, SwitchCost(), 0)
+        return _row(described, found, static_rps, at_max, started)
 
 
-def _found(found: MaxScale, static_rps: float | None) -> dict[str, Any]:
-    """The rate-search fields of a row."""
+def _row(
+    described: Mapping[str, Any],
+    found: MaxScale,
+    static_rps: float | None,
+    at_max: Run | None,
+    started: float,
+) -> dict[str, Any]:
+    """A capacity row: what was run (``described``), the rate search's
+    result and ratio to static, and the run at the largest passing rate
+    (None when nothing passed); ``started`` is its ``time.monotonic()``."""
     return {
+        **described,
         "max_rate_rps": found.scale,
         "failing_rate_rps": None if math.isinf(found.failing_scale) else found.failing_scale,
         "ratio_to_static": found.scale / static_rps if static_rps else None,
         "probes": [[p.scale, p.attainment] for p in found.probes],
+        "attainment": None if at_max is None else at_max.attainment,
+        "switches": 0 if at_max is None else at_max.switches,
+        **(SwitchCost() if at_max is None else at_max.cost).to_json(),
+        "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
+        "wall_s": time.monotonic() - started,
     }
 
 

@@ -163,6 +163,7 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     static, first_window, periodic, clockwork, bound = rows
     # planned on window 0 (all a), it never serves the scored b traffic
     assert first_window["strategy"] == "static (first window)"
+    assert first_window["forecaster"] is None  # it forecasts nothing
     assert first_window["max_rate_rps"] == 0.0 and first_window["ratio_to_static"] == 0.0
     # The scored windows 1-2 are all b at the mean rate; the static plan
     # hosts b (the busier model over the trace), which serves 0.1 s requests
