@@ -1,5 +1,5 @@
 """Trace uploads: the request body is read as UTF-8 lines, one at a time,
-through the Azure Functions trace readers of :mod:`planner.workload`; the
+through the Azure Functions trace readers of :mod:`planner.workloads`; the
 body is never held whole, and its size is capped by ``MAX_UPLOAD_BYTES``
 (413 beyond it)."""
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from flask import current_app, request
 
 from api.errors import invalid
-from planner.workload import (
+from planner.workloads import (
     TimeRange,
     Workload,
     count_minutes,

@@ -45,12 +45,12 @@ SolveFunction = Callable[..., Any]
 """``solve(cluster, models, workload, *, solver, time_limit_s, options,
 progress)`` returning a result with ``placement``, ``attainment``,
 ``proxy_objective``, ``bound``, ``gap``, ``wall_s``, ``status``, ``solver``
-and ``to_json()``: :func:`planner.solve.solve` or a stand-in."""
+and ``to_json()``: :func:`planner.placement.solve.solve` or a stand-in."""
 
 
 def planner_solve(*args: Any, **kwargs: Any) -> Any:
-    """:func:`planner.solve.solve`, imported on first use."""
-    from planner.solve import solve
+    """:func:`planner.placement.solve.solve`, imported on first use."""
+    from planner.placement.solve import solve
 
     return solve(*args, **kwargs)
 
@@ -171,7 +171,7 @@ class LeaseKeeper:
 
 class Worker:
     """Claims and solves jobs until stopped. ``solve`` defaults to
-    :func:`planner.solve.solve`; tests pass a stand-in."""
+    :func:`planner.placement.solve.solve`; tests pass a stand-in."""
 
     def __init__(
         self,

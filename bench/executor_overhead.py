@@ -33,11 +33,11 @@ def main(argv: list[str]) -> None:
 
     from executor.group import GroupServer
     from executor.host import Host
-    from executor.loopback import FAMILY_ARCHS
     from executor.replay import post_json
     from executor.replica import Replica
     from executor.runtime import ModelRuntime
     from executor.server import create_app, serve_in_thread
+    from harness.loopback import FAMILY_ARCHS
     from planner.autoparallel import plan_parallel
     from planner.domain import ParallelConfig
 

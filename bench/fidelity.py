@@ -1,7 +1,7 @@
 """Fidelity: the SLO attainment measured on a real loopback deployment (API
 + job worker + two agents + router, profiles measured by the profiler on
 this machine) against the simulator's prediction for the same plan,
-profiles and trace (the baseline). See :mod:`executor.loopback`.
+profiles and trace (the baseline). See :mod:`harness.loopback`.
 
 Target: |measured - simulated| <= 5 points.
 
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from executor.loopback import Scenario, run_fidelity
+from harness.loopback import Scenario, run_fidelity
 from planner.domain import ParallelConfig
 
 TARGET_POINTS = 5.0

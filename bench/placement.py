@@ -34,10 +34,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from planner.domain import Cluster, ModelSpec, Workload
+from planner.placement.solution import SolveResult, SolveTimeoutError
+from planner.placement.solve import solve
 from planner.profiles import model_set, reference_latency_s
-from planner.solution import SolveResult, SolveTimeoutError
-from planner.solve import solve
-from planner.workload import ProcessSpec, process_workload
+from planner.workloads import ProcessSpec, process_workload
 
 MEMORY_BYTES = 20 * 10**9
 LOAD = 0.8

@@ -4,12 +4,12 @@ on the whole trace) against periodic re-placement (oracle and forecast),
 forecast-triggered re-placement and Clockwork++ (free and real switching),
 with and without SLO-aware preemption, for model sets S1, S2, S3 (20 GB per
 device) on a synthetic Azure-like trace with shifting popularity and on the
-shipped Azure 2019 sample (:mod:`planner.replan_experiment`).
+shipped Azure 2019 sample (:mod:`planner.evaluation.experiment`).
 
 Prints the table and, per model set, cluster size and workload, the best
 re-placement's ratio to static (without preemption, against the targets:
 >= 1.2x on S1, >= 1.0x on S2), the best ratios with preemption, and the
-upper bound on any plan (:mod:`planner.bound`): a ratio no strategy can
+upper bound on any plan (:mod:`planner.placement.bound`): a ratio no strategy can
 exceed on that trace.
 ``--quick`` runs shorter traces with a coarser search and no sweeps (a few
 minutes on two cores); ``--output FILE`` writes the JSON data (rewritten
@@ -26,7 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from planner.replan_experiment import TABLE_COLUMNS, ExperimentConfig, run_experiment, table_rows
+from planner.evaluation.experiment import (
+    TABLE_COLUMNS,
+    ExperimentConfig,
+    run_experiment,
+    table_rows,
+)
 
 TARGETS = {"s1": 1.2, "s2": 1.0}
 """Best re-placement ÷ static, per model set (from the issue)."""

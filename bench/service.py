@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from store.scratch import postgres_schema, unreachable
+from harness.scratch import postgres_schema, unreachable
 
 TARGET_POLL_RPS = 500.0
 TARGET_POLL_P99_S = 0.020

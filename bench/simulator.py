@@ -26,7 +26,7 @@ import numpy as np
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.profiles import model_set, reference_latency_s
-from planner.simulator import SimOptions, compile_case, simulate
+from planner.sim import SimOptions, compile_case, simulate
 from planner.validation import models_by_name, stage_memory_bytes
 
 CLUSTER = Cluster(num_devices=16, device_mem_bytes=20 * 10**9, load_bw_bytes_per_s=12e9)

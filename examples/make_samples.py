@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.workload import gamma_arrivals
-from planner.workloads import azure2019, azure2021
+from planner.workloads import azure2019, azure2021, gamma_arrivals
 
 SEED = 2023
 TRIGGERS = ("http", "timer", "queue", "event", "storage", "orchestration", "others")

@@ -1,5 +1,5 @@
 """A group's batch schedule and SLO-aware admission, the simulator's rules
-(:mod:`planner.simulator`) applied to live state and measured latencies.
+(:mod:`planner.sim`) applied to live state and measured latencies.
 
 Requests are put into batches when they arrive. A request for model ``m``
 joins the *open batch* (the last waiting one) when it is of ``m``, has room

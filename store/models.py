@@ -285,7 +285,7 @@ class ApiKey(Base):
 
 
 class Report(Base):
-    """A stored comparison or analysis (JSON data from planner/report.py)."""
+    """A stored comparison or analysis (JSON data from planner/evaluation/reports)."""
 
     __tablename__ = "reports"
 

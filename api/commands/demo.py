@@ -1,4 +1,4 @@
-"""``meshplan demo``: run the end-to-end demo (:mod:`api.demo`)."""
+"""``meshplan demo``: run the end-to-end demo (:mod:`api.commands.demo_run`)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def demo_command(
     out: str, examples: str | None, time_limit: float, replay: float, no_sweeps: bool
 ) -> None:
     """Plan, compare, serve and report on this machine, end to end."""
-    from api.demo import Demo, DemoSettings
+    from api.commands.demo_run import Demo, DemoSettings
 
     workdir = Path(out)
     if workdir.exists() and any(workdir.iterdir()):

@@ -15,8 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from api.commands.common import print_table, write_json
-from planner.profiles import MODEL_SETS
-from planner.replan_experiment import (
+from planner.evaluation.experiment import (
     TABLE_COLUMNS,
     WORKLOADS,
     ExperimentConfig,
@@ -24,6 +23,7 @@ from planner.replan_experiment import (
     run_experiment,
     table_rows,
 )
+from planner.profiles import MODEL_SETS
 
 
 @click.group("experiment")

@@ -12,12 +12,12 @@ from rich.console import Console
 
 from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
 from planner.domain import Cluster, ModelSpec
-from planner.options import SolveOptions
+from planner.placement.options import SolveOptions
+from planner.placement.solution import SolveResult, SolveTimeoutError
+from planner.placement.solve import SOLVERS, solve
 from planner.profiles import load_models
-from planner.solution import SolveResult, SolveTimeoutError
-from planner.solve import SOLVERS, solve
 from planner.validation import models_by_name, stage_memory_bytes
-from planner.workload import load_workload
+from planner.workloads import load_workload
 
 GB = 1e9
 

@@ -1,5 +1,5 @@
 """``meshplan replan``: re-place a model set window by window over a
-workload (:func:`planner.replan.replan`), write the timed plan and print
+workload (:func:`planner.replan.loop.replan`), write the timed plan and print
 what was decided in each window and what the switches cost."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from rich.console import Console
 from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
 from api.commands.plan import parse_options
 from planner.domain import Cluster
-from planner.forecast import make_forecaster
+from planner.placement.solution import SolveTimeoutError
+from planner.placement.solve import SOLVERS
 from planner.profiles import load_models
-from planner.replan import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult, replan
-from planner.simulator import POLICIES, SimOptions
-from planner.solution import SolveTimeoutError
-from planner.solve import SOLVERS
-from planner.workload import load_workload
+from planner.replan.forecast import make_forecaster
+from planner.replan.loop import replan
+from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
+from planner.sim import POLICIES, SimOptions
+from planner.workloads import load_workload
 
 
 def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:

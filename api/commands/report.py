@@ -18,10 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from api.commands.common import INPUT_FILE, load, planning_inputs, read_json
 from planner.domain import Cluster
-from planner.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
+from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
 
 if TYPE_CHECKING:
-    from planner.report import CompareReport, ReplanCase, Report
+    from planner.evaluation.reports import CompareReport, ReplanCase, Report
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
 _err = Console(stderr=True)
@@ -156,9 +156,9 @@ def compare_command(
     out: str,
 ) -> None:
     """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
+    from planner.evaluation.reports import CompareSettings, build_compare, parse_solvers
     from planner.profiles import load_models
-    from planner.report import CompareSettings, build_compare, parse_solvers
-    from planner.workload import load_workload
+    from planner.workloads import load_workload
 
     cluster = load(cluster_path, Cluster.from_json)
     models = _run(lambda: load_models(models_path))
@@ -203,7 +203,7 @@ def compare_command(
 @click.option("--out", default="out/report", show_default=True, help="Folder for the files.")
 def render_command(data_path: str, out: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
-    from planner.report import parse_report
+    from planner.evaluation.reports import parse_report
 
     try:
         parsed = parse_report(read_json(data_path))
@@ -214,9 +214,9 @@ def render_command(data_path: str, out: str) -> None:
 
 def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     """A re-placement case named after its files."""
+    from planner.evaluation.reports import ReplanCase
     from planner.profiles import load_models
-    from planner.report import ReplanCase
-    from planner.workload import load_workload
+    from planner.workloads import load_workload
 
     return ReplanCase(
         model_set=Path(models_path).stem,
@@ -297,7 +297,12 @@ def replan_command(
     capacity at the target attainment, attainment over time, lost service.
     Runs the cases given by --cluster/--models/--workload, renders the data
     of --experiment, or both in one report."""
-    from planner.report import ReplanSettings, build_replan, from_experiment, with_timelines
+    from planner.evaluation.reports import (
+        ReplanSettings,
+        build_replan,
+        from_experiment,
+        with_timelines,
+    )
 
     if len(models_paths) != len(workload_paths):
         raise click.UsageError("give one --workload for every --models (they pair in order)")

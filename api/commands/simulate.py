@@ -12,8 +12,8 @@ from rich.console import Console
 from api.commands.common import INPUT_FILE, load, planning_inputs, print_table, write_json
 from planner.domain import Cluster, Placement, TimedPlan
 from planner.profiles import load_models
-from planner.simulator import ENGINES, SimOptions, SimResult, simulate
-from planner.workload import load_workload
+from planner.sim import ENGINES, SimOptions, SimResult, simulate
+from planner.workloads import load_workload
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
-from planner import workload as wl
+from planner import workloads as wl
 
 KINDS = ("poisson", "gamma", "azure-synthetic", "azure2019", "azure2021")
 _TRACE_OPTIONS = {"traces", "start", "end", "window", "rate_scale", "cv_scale"}

@@ -1,3 +1,3 @@
-"""Rendering of report data (:mod:`planner.report`): one self-contained
+"""Rendering of report data (:mod:`planner.evaluation.reports`): one self-contained
 HTML page with inline SVG figures (matplotlib, Agg backend), plus the data
 as JSON and CSV."""

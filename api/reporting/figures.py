@@ -20,7 +20,7 @@ import matplotlib.colors as mcolors
 from matplotlib.patches import Rectangle
 
 from api.reporting.svg import figure, to_svg
-from planner.report import SolverRow, Sweep
+from planner.evaluation.reports import SolverRow, Sweep
 
 GB = 1e9
 AXIS_LABELS = {

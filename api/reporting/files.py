@@ -7,7 +7,7 @@ from pathlib import Path
 
 from api.reporting.html import render_html
 from api.reporting.tables import compare_table_csv, replan_csv_files, sweeps_csv
-from planner.report import ReplanReport, Report
+from planner.evaluation.reports import ReplanReport, Report
 
 
 def csv_files(report: Report) -> dict[str, str]:

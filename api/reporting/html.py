@@ -21,7 +21,7 @@ from api.reporting.tables import (
     R,
     html_cells,
 )
-from planner.report import CompareReport, ReplanReport, Report
+from planner.evaluation.reports import CompareReport, ReplanReport, Report
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from api.reporting.svg import figure, to_svg
-from planner.report import CapacityRow, KnobSweep, StrategyTimeline
+from planner.evaluation.reports import CapacityRow, KnobSweep, StrategyTimeline
 
 
 def capacity_svg(rows: Sequence[CapacityRow], target: float, colours: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.table import Table
 
-from planner.report import (
+from planner.evaluation.reports import (
     CapacityRow,
     CompareReport,
     ReplanReport,

@@ -19,8 +19,8 @@ from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
-from planner.feasibility import check_instance
-from planner.options import SolveOptions
+from planner.placement.feasibility import check_instance
+from planner.placement.options import SolveOptions
 from planner.validation import validate
 from store.models import Cluster, Model, Plan, Workload
 from store.repositories import catalog, jobs, plans
@@ -86,9 +86,9 @@ class ServedPlanOut(Out):
 
 
 def solver_names() -> tuple[str, ...]:
-    """Names ``planner.solve.solve`` accepts (imported on first use: the
+    """Names ``planner.placement.solve.solve`` accepts (imported on first use: the
     solvers pull in OR-Tools and PuLP)."""
-    from planner.solve import SOLVERS
+    from planner.placement.solve import SOLVERS
 
     return tuple(SOLVERS)
 

@@ -1,5 +1,5 @@
 """Reports: ``/v1/reports``, stored comparisons (solver vs solver, static
-vs re-placement) as the JSON data of :mod:`planner.report`.
+vs re-placement) as the JSON data of :mod:`planner.evaluation.reports`.
 
 ``POST`` takes ``{"data": <report JSON>}`` (``kind`` and ``title`` default
 to the data's own and must agree with it); the data must parse as a report
@@ -21,7 +21,7 @@ from api.errors import Problem, from_value_error, invalid
 from api.reporting.html import render_html
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view
-from planner.report import parse_report
+from planner.evaluation.reports import parse_report
 from store.models import Report
 
 bp = Blueprint("reports", __name__)

@@ -18,7 +18,7 @@ from api.routing import Body, Out, Query, found, name_free, operation, render, r
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
-from planner.workload import ProcessSpec, TimeRange, process_workload
+from planner.workloads import ProcessSpec, TimeRange, process_workload
 from store.models import Workload
 from store.repositories import catalog, workloads
 

@@ -66,6 +66,7 @@ from planner.autoparallel.plan import (
     plan_parallel,
     to_profile,
 )
+from planner.autoparallel.problem import SplitProblem, SplitTimeout, StageSplit, validate_split
 from planner.autoparallel.sharding import (
     LOGICAL_AXES,
     MESH_AXIS,
@@ -74,14 +75,7 @@ from planner.autoparallel.sharding import (
     candidate_rules,
     strategies,
 )
-from planner.autoparallel.split import (
-    SplitProblem,
-    SplitTimeout,
-    StageSplit,
-    split_stages,
-    split_stages_cpsat,
-    validate_split,
-)
+from planner.autoparallel.split import split_stages, split_stages_cpsat
 from planner.autoparallel.timings import LayerTimings
 
 __all__ = [

@@ -25,8 +25,9 @@ from typing import Any
 from planner.autoparallel.architecture import Architecture, layer_names
 from planner.autoparallel.costs import layer_costs, rank_rules
 from planner.autoparallel.device import DEFAULT_MEM_BUDGET_BYTES, DeviceModel
+from planner.autoparallel.problem import SplitProblem, StageSplit
 from planner.autoparallel.sharding import ShardingRules, strategies
-from planner.autoparallel.split import SplitProblem, StageSplit, split_stages
+from planner.autoparallel.split import split_stages
 from planner.autoparallel.timings import LayerTimings
 from planner.domain import ParallelConfig, Profile, StageProfile
 

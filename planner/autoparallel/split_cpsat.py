@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from ortools.sat.python import cp_model
 
-from planner.autoparallel.split import SplitProblem
+from planner.autoparallel.problem import SplitProblem
 
 Grid = dict[tuple[int, int], cp_model.IntVar]
 

@@ -11,7 +11,7 @@ POLICIES: tuple[str, ...] = ("fcfs", "slack")
 by these names (``reference.QUEUES``, ``fast.KERNELS``); a new policy adds
 one entry to each. ``fcfs``: batches run in dispatch order; ``slack``:
 SLO-aware preemption, waiting batches run least slack first (see
-:mod:`planner.simulator`)."""
+:mod:`planner.sim`)."""
 
 ENGINES: tuple[str, ...] = ("fast", "reference")
 

@@ -1,6 +1,6 @@
 """The reference engine: a small event loop over plan switches and request
 arrivals, with one object per group. It is written to be read; the fast
-engine must agree with it request by request (see :mod:`planner.simulator`
+engine must agree with it request by request (see :mod:`planner.sim`
 for the semantics both implement)."""
 
 from __future__ import annotations

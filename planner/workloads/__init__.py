@@ -1,3 +1,80 @@
-"""Workload building blocks behind :mod:`planner.workload` (the public face):
-arrival processes, Azure trace readers, the synthetic Azure-like generator,
-windows, rate/CV scaling and storage. Import from :mod:`planner.workload`."""
+"""Workloads: request arrivals per model over a horizon (the domain type
+:class:`planner.domain.Workload`), and everything that makes them.
+
+- Arrival processes: Poisson and Gamma(rate, cv), seeded
+  (:func:`gamma_arrivals`, :func:`process_workload`).
+- Azure Functions traces, 2019 per-minute counts and 2021 invocations,
+  streamed line by line and replayed as in the AlpaServe evaluation
+  (:func:`load_azure2019`, :func:`load_azure2021`).
+- A synthetic Azure-like generator with a daily trend, bursts and drifting
+  Zipf popularity (:func:`azure_like_workload`).
+- Windows and their per-model rate/CV statistics (:func:`window_stats`).
+- Rate/CV scaling (:func:`scale_rate`, :func:`redraw`).
+- Files: :func:`load_workload` / :func:`save_workload` (.json, .npz).
+
+Times are seconds, rates requests per second; a workload's arrivals are
+sorted and lie in ``[0, duration_s)``.
+"""
+
+from planner.domain import Workload
+from planner.workloads.arrivals import (
+    ProcessSpec,
+    as_generator,
+    default_model_names,
+    gamma_arrivals,
+    poisson_arrivals,
+    process_workload,
+    windowed_workload,
+)
+from planner.workloads.azure2019 import (
+    MinuteCounts,
+    count_minutes,
+    day_of_file,
+    load_azure2019,
+    replay_azure2019,
+    window_counts,
+    window_rates,
+)
+from planner.workloads.azure2021 import load_azure2021, read_azure2021
+from planner.workloads.fit import fit_windows
+from planner.workloads.mapping import RoundRobinMapper
+from planner.workloads.scaling import redraw, scale_rate
+from planner.workloads.storage import load_workload, save_workload
+from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates, azure_like_workload
+from planner.workloads.timerange import TimeRange, parse_trace_time
+from planner.workloads.windows import WindowStats, split_windows, window_stats, workload_stats
+
+__all__ = [
+    "AzureLikeConfig",
+    "MinuteCounts",
+    "ProcessSpec",
+    "RoundRobinMapper",
+    "TimeRange",
+    "WindowStats",
+    "Workload",
+    "as_generator",
+    "azure_like_rates",
+    "azure_like_workload",
+    "count_minutes",
+    "day_of_file",
+    "default_model_names",
+    "fit_windows",
+    "gamma_arrivals",
+    "load_azure2019",
+    "load_azure2021",
+    "load_workload",
+    "parse_trace_time",
+    "poisson_arrivals",
+    "process_workload",
+    "read_azure2021",
+    "redraw",
+    "replay_azure2019",
+    "save_workload",
+    "scale_rate",
+    "split_windows",
+    "window_counts",
+    "window_rates",
+    "window_stats",
+    "windowed_workload",
+    "workload_stats",
+]

@@ -136,3 +136,14 @@ def split_windows(workload: Workload, window_s: float) -> tuple[Workload, ...]:
         )
         for k, (start, end, lo, hi) in enumerate(zip(starts, ends, cuts, stops, strict=True))
     )
+
+
+def window_workload(workload: Workload, start_s: float, end_s: float) -> Workload:
+    """The requests arriving in ``[start_s, end_s)``, shifted to start at 0."""
+    mask = (workload.arrivals_s >= start_s) & (workload.arrivals_s < end_s)
+    return Workload(
+        workload.arrivals_s[mask] - start_s,
+        workload.model_ids[mask],
+        workload.model_names,
+        end_s - start_s,
+    )

@@ -8,7 +8,7 @@ import math
 from sqlalchemy.orm import Session
 
 from planner import domain
-from planner.workload import window_stats
+from planner.workloads import window_stats
 from store.blobs import pack_arrivals, unpack_arrivals
 from store.models import Workload, WorkloadWindow
 
@@ -43,7 +43,7 @@ def workload_value(row: Workload) -> domain.Workload:
 def window_rows(workload: domain.Workload, window_s: float) -> list[WorkloadWindow]:
     """One row per window of ``window_s`` seconds (the last may be shorter):
     each model's rate (req/s) and inter-arrival CV (None where
-    :func:`planner.workload.window_stats` has NaN: too few arrivals)."""
+    :func:`planner.workloads.window_stats` has NaN: too few arrivals)."""
     return [
         WorkloadWindow(
             index=stats.index,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.loopback import Scenario, run_fidelity
+from harness.loopback import Scenario, run_fidelity
 
 # Tiny models (a few ms per batch) with SLOs far above the HTTP overhead of
 # two shared cores; a load the plan can mostly serve.

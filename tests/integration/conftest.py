@@ -29,12 +29,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from api.app import create_app
 from api.database import database
+from harness.scratch import postgres_schema, unreachable
 from store import migrate
 from store.db import make_engine, session_factory, transaction
 from store.enums import Role
 from store.models import Base
 from store.repositories.keys import create_key
-from store.scratch import postgres_schema, unreachable
 from tests.integration.builders import seed_api
 
 POSTGRES_URL = os.environ.get(

@@ -1,5 +1,5 @@
 """Stand-in solve functions for worker tests: same signature as
-:func:`planner.solve.solve`, deterministic, and steerable from the test."""
+:func:`planner.placement.solve.solve`, deterministic, and steerable from the test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
-from planner.solution import SolveResult
+from planner.placement.solution import SolveResult
 
 Progress = Callable[[float, str], None]
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from api.reporting.html import render_html
-from planner.report import CompareReport, ReplanReport, parse_report
+from planner.evaluation.reports import CompareReport, ReplanReport, parse_report
 from store.db import session_factory
 from store.models import Report
 from tests.unit.test_report_html import sample_replan, sample_report

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from planner.workload import (
+from planner.workloads import (
     ProcessSpec,
     TimeRange,
     count_minutes,

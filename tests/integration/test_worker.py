@@ -223,7 +223,7 @@ def test_a_worker_killed_mid_solve_loses_nothing(
 def test_the_planner_greedy_solver_end_to_end(
     client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
 ) -> None:
-    from planner.solve import solve
+    from planner.placement.solve import solve
 
     job_id = post_job(client, admin, seeded, solver="greedy", time_limit_s=20.0)
     assert Worker(session_factory(engine), settings=FAST, solve=solve).run_once()

@@ -25,7 +25,7 @@ from planner.domain import (
     Workload,
 )
 from planner.validation import validate
-from planner.workload import ProcessSpec, process_workload
+from planner.workloads import ProcessSpec, process_workload
 
 GB = 1 << 30
 OP_OVERHEAD = 0.1
@@ -59,7 +59,7 @@ def model(
 def workload(
     rates_rps: dict[str, float], cv: float = 1.0, duration_s: float = 30.0, seed: int = 0
 ) -> Workload:
-    """Gamma arrivals per model (``planner.workload.process_workload``)."""
+    """Gamma arrivals per model (``planner.workloads.process_workload``)."""
     specs = {name: ProcessSpec(rate, cv) for name, rate in rates_rps.items()}
     return process_workload(specs, duration_s, seed)
 

@@ -1,7 +1,7 @@
 """A tiny instance for the report tests: 4 devices of 5 GiB, two 2 GiB
 models (100 ms on one device) and one with an activation workspace, Gamma
 traffic with CV 2 for 30 s; and re-placement experiment data in the form
-planner.replan_experiment writes."""
+planner.evaluation.experiment writes."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from planner.domain import (
     StageProfile,
     TimedPlan,
 )
-from planner.report import CompareSettings
-from planner.simulator import simulate
-from planner.solution import SolveResult
+from planner.evaluation.reports import CompareSettings
+from planner.placement.solution import SolveResult
+from planner.sim import simulate
 from tests.unit.placement_cases import GB, model, workload
 
 CLUSTER = Cluster(num_devices=4, device_mem_bytes=5 * GB, devices_per_node=4)
@@ -77,7 +77,7 @@ def result_of(plan: Placement | TimedPlan, wall_s: float = 0.5) -> SolveResult:
 
 
 def experiment_row(strategy: str, rate: float, ratio: float | None, **extra: Any) -> dict[str, Any]:
-    """A row as planner.replan_experiment writes it (the fields read here)."""
+    """A row as planner.evaluation.experiment writes it (the fields read here)."""
     return {
         "model_set": "s1",
         "devices": 8,

@@ -10,14 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from planner.autoparallel.split import (
-    SplitProblem,
-    SplitTimeout,
-    StageSplit,
-    split_stages,
-    split_stages_cpsat,
-    validate_split,
-)
+from planner.autoparallel.problem import SplitProblem, SplitTimeout, StageSplit, validate_split
+from planner.autoparallel.split import split_stages, split_stages_cpsat
 
 
 def brute_force(problem: SplitProblem) -> float | None:

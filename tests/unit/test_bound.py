@@ -8,9 +8,9 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.bound import attainment_bound, request_work_s, served_bound
 from planner.domain import Cluster, ParallelConfig, Workload
-from planner.simulator import SimOptions, simulate
+from planner.placement.bound import attainment_bound, request_work_s, served_bound
+from planner.sim import SimOptions, simulate
 from tests.unit.simulator_cases import GB, PIPE, group, model, multi_config_model, placement
 
 ONE = Cluster(1, 100 * GB, devices_per_node=1, load_bw_bytes_per_s=1e9)

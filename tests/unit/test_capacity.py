@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from planner.capacity import Probe, max_rate_scale
+from planner.evaluation.capacity import Probe, max_rate_scale
 
 
 def step_at(threshold: float) -> tuple[list[float], Callable[[float], float]]:

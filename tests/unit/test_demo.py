@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from api.demo import DemoSettings, family_probes, solve_result
+from api.commands.demo_run import DemoSettings, family_probes, solve_result
 from planner.domain import Placement
 from tests.unit.placement_cases import model
 from tests.unit.report_cases import PLACEMENT

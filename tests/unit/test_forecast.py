@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.forecast import (
+from planner.replan.forecast import (
     Ewma,
     Holt,
     LastWindow,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.baselines import instant_load, window_workload
 from planner.domain import Cluster, ParallelConfig, Workload
-from planner.simulator import simulate
-from planner.solve import solve
+from planner.placement.baselines import instant_load
+from planner.placement.solve import solve
+from planner.sim import simulate
 from planner.validation import validate, validate_plan
+from planner.workloads.windows import window_workload
 from tests.unit.placement_cases import GB, model, workload
 
 

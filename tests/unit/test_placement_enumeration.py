@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from planner import enumeration
 from planner.domain import Cluster, ParallelConfig, Workload
-from planner.enumeration import (
+from planner.placement import enumeration
+from planner.placement.enumeration import (
     Block,
     assign_devices,
     block_configs,
@@ -21,10 +21,10 @@ from planner.enumeration import (
     screening_workload,
     share_quantum,
 )
-from planner.options import SolveOptions
-from planner.scoring import Scorer
-from planner.simulator import SimOptions, simulate
-from planner.solution import SolveTimeoutError
+from planner.placement.options import SolveOptions
+from planner.placement.scoring import Scorer
+from planner.placement.solution import SolveTimeoutError
+from planner.sim import SimOptions, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from ortools.sat.python import cp_model
 
-from planner import milp
-from planner.cpsat import CpSatBackend
 from planner.domain import Cluster, ModelSpec, Workload
-from planner.formulation import build
-from planner.options import SolveOptions
-from planner.proxy import ProxyData
-from planner.scoring import Scorer
-from planner.seeded import Referee, prepare
-from planner.simulator import SimOptions, simulate
-from planner.solution import SolveResult
-from planner.solve import solve
+from planner.placement import milp
+from planner.placement.cpsat import CpSatBackend
+from planner.placement.formulation import build
+from planner.placement.options import SolveOptions
+from planner.placement.proxy import ProxyData
+from planner.placement.scoring import Scorer
+from planner.placement.seeded import Referee, prepare
+from planner.placement.solution import SolveResult
+from planner.placement.solve import solve
+from planner.sim import SimOptions, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 

@@ -10,9 +10,9 @@ import pulp
 import pytest
 from ortools.sat.python import cp_model
 
-from planner.cpsat import CpSatBackend
 from planner.domain import ParallelConfig
-from planner.formulation import (
+from planner.placement.cpsat import CpSatBackend
+from planner.placement.formulation import (
     add_config_choice,
     add_memory,
     add_objective,
@@ -24,9 +24,9 @@ from planner.formulation import (
     hint,
     proxy_value,
 )
-from planner.milp import PulpBackend, cbc_solver
-from planner.proxy import ProxyData, ProxyGroup
-from planner.scoring import Layout
+from planner.placement.milp import PulpBackend, cbc_solver
+from planner.placement.proxy import ProxyData, ProxyGroup
+from planner.placement.scoring import Layout
 
 ONE = ParallelConfig(1, 1)
 PIPE = ParallelConfig(1, 2)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from planner.domain import Cluster, ParallelConfig
-from planner.greedy import ReplicaTable, run_greedy
-from planner.scoring import Layout, Scorer, layout_placement, stand_in_devices
-from planner.simulator import SimOptions
+from planner.placement.greedy import ReplicaTable, run_greedy
+from planner.placement.scoring import Layout, Scorer, layout_placement, stand_in_devices
+from planner.sim import SimOptions
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 

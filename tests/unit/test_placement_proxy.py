@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from planner.domain import Cluster, ParallelConfig, Workload
-from planner.proxy import ProxyGroup, build_proxy, demand_windows, memory_unit, request_cost_s
-from planner.scoring import Scorer
-from planner.simulator import SimOptions
+from planner.placement.proxy import (
+    ProxyGroup,
+    build_proxy,
+    demand_windows,
+    memory_unit,
+    request_cost_s,
+)
+from planner.placement.scoring import Scorer
+from planner.sim import SimOptions
 from tests.unit.placement_cases import GB, model
 
 ONE = ParallelConfig(1, 1)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.domain import Cluster, ParallelConfig, TimedPlan
-from planner.scoring import Layout, Scorer, layout_placement, stand_in_devices
-from planner.simulator import CompiledPlan, Outcome, SimOptions, compile_plan, simulate
+from planner.placement.scoring import Layout, Scorer, layout_placement, stand_in_devices
+from planner.sim import CompiledPlan, Outcome, SimOptions, compile_plan, simulate
 from tests.unit.placement_cases import GB, model, workload
 
 MODELS = [

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.domain import Cluster, ModelSpec, Workload
-from planner.simulator import compile_case, simulate
-from planner.solution import InfeasibleError, SolveResult
-from planner.solve import solve
+from planner.placement.solution import InfeasibleError, SolveResult
+from planner.placement.solve import solve
+from planner.sim import compile_case, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, every_placement, model, workload
 

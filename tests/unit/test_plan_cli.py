@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from api.cli import main
 from api.commands.plan import parse_options
 from planner.domain import Cluster, Placement, TimedPlan
-from planner.simulator import simulate
-from planner.solution import SolveResult
+from planner.placement.solution import SolveResult
+from planner.sim import simulate
 from planner.validation import validate, validate_plan
 from tests.unit.cli_inputs import planning_arguments
 from tests.unit.placement_cases import GB, model, workload

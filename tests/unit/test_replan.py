@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from planner.domain import Cluster, ModelSpec, Workload
-from planner.forecast import LastWindow
-from planner.replan import ReplanOptions, replan
-from planner.simulator import SimOptions
-from planner.solvecache import SolveCache
-from planner.transition import SwitchCost
-from planner.workload import ProcessSpec, process_workload
+from planner.replan.forecast import LastWindow
+from planner.replan.loop import replan
+from planner.replan.options import ReplanOptions
+from planner.replan.solvecache import SolveCache
+from planner.replan.transition import SwitchCost
+from planner.sim import SimOptions
+from planner.workloads import ProcessSpec, process_workload
 from tests.unit.simulator_cases import GB, group, model, placement
 
 W = 10.0

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.domain import Cluster, TimedPlan
-from planner.replan import ReplanOptions, replan
-from planner.replan_experiment import (
+from planner.evaluation.experiment import (
     ExperimentConfig,
     Strategy,
     StrategyRunner,
@@ -21,8 +20,10 @@ from planner.replan_experiment import (
     run_experiment,
     table_rows,
 )
-from planner.solvecache import SolveCache
-from planner.traffic import azure2019_traffic, normalised
+from planner.evaluation.traffic import azure2019_traffic, normalised
+from planner.replan.loop import replan
+from planner.replan.options import ReplanOptions
+from planner.replan.solvecache import SolveCache
 from planner.workloads import azure2019
 from planner.workloads.timerange import TimeRange
 from tests.unit.simulator_cases import GB, group, model, placement
@@ -115,7 +116,7 @@ def test_config_hedge_and_reactions_reach_the_replanners(
         seen.append(options)
         return replan(cluster, models, workload, options, **kw)
 
-    monkeypatch.setattr("planner.replan_experiment.replan", spy)
+    monkeypatch.setattr("planner.evaluation.experiment.replan", spy)
     models = [model("a", 1.0, [[0.1]])]
     cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
     traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from api.reporting.html import render_html
-from planner.report import Report
+from planner.evaluation.reports import Report
 from tests.unit.test_report_html import sample_replan, sample_report
 
 CHROMIUM = shutil.which("chromium") or (

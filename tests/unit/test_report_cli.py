@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.domain import Placement
-from planner.simulator import simulate
+from planner.sim import simulate
 from tests.unit.cli_inputs import planning_arguments
 from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, WORK
 

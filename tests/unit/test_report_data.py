@@ -1,4 +1,4 @@
-"""planner.report: comparison rows checked against the simulator and hand
+"""planner.evaluation.reports: comparison rows checked against the simulator and hand
 counts, sweeps, settings validation and the JSON form."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from planner.domain import TimedPlan
-from planner.profiles import reference_latency_s
-from planner.report import (
+from planner.evaluation.reports import (
     CompareReport,
     CompareSettings,
     DeviceUse,
@@ -21,8 +20,9 @@ from planner.report import (
     parse_report,
     parse_solvers,
 )
-from planner.reports.compare import sweep_variant
-from planner.simulator import simulate
+from planner.evaluation.reports.compare import sweep_variant
+from planner.profiles import reference_latency_s
+from planner.sim import simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model
 from tests.unit.report_cases import (

@@ -18,7 +18,7 @@ from api.reporting import html
 from api.reporting.files import write_report
 from api.reporting.html import render_html
 from planner.domain import TimedPlan
-from planner.report import (
+from planner.evaluation.reports import (
     CapacityRow,
     CompareReport,
     KnobSweep,

@@ -1,4 +1,4 @@
-"""planner.reports.replan: switch costs and lost requests by hand, window
+"""planner.evaluation.reports.replan: switch costs and lost requests by hand, window
 attainment against the simulator, strategies and the capacity table."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Group, Placement, TimedPlan
-from planner.report import (
+from planner.evaluation.reports import (
     ReplanCase,
     ReplanReport,
     ReplanSettings,
@@ -21,8 +21,8 @@ from planner.report import (
     parse_report,
     with_timelines,
 )
-from planner.reports.replan import Run, run_strategy, scaled, switch_losses, timeline
-from planner.simulator import SimOptions, simulate
+from planner.evaluation.reports.replan import Run, run_strategy, scaled, switch_losses, timeline
+from planner.sim import SimOptions, simulate
 from tests.unit.placement_cases import GB
 from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, P11, P12, PLACEMENT, WORK
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from planner.domain import TimedPlan
-from planner.sim import fast, reference
-from planner.simulator import (
+from planner.sim import (
     POLICIES,
     SimOptions,
     compile_case,
+    fast,
     number_groups,
+    reference,
     simulate,
 )
 from tests.unit.simulator_cases import CLUSTER, GB, PIPE, group, model, placement, workload

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.simulator import Outcome, SimOptions, SimResult, simulate
+from planner.sim import Outcome, SimOptions, SimResult, simulate
 from tests.unit.simulator_cases import CLUSTER, group, model, placement, workload
 
 MODELS = [model("a", 1.5, [[1.0]]), model("b", 5.0, [[1.0]])]

@@ -21,8 +21,8 @@ from planner.domain import (
     TimedPlan,
     Workload,
 )
+from planner.sim import POLICIES, Outcome, SimOptions, number_groups, simulate
 from planner.sim.reference import ReferenceSimulator
-from planner.simulator import POLICIES, Outcome, SimOptions, number_groups, simulate
 from tests.unit.simulator_cases import GB, PIPE, SERIAL, multi_config_model
 
 WIDE = ParallelConfig(2, 1)

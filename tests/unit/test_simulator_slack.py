@@ -9,7 +9,7 @@ import math
 import pytest
 
 from planner.domain import ModelSpec, Placement, Workload
-from planner.simulator import ENGINES, Outcome, SimOptions, simulate
+from planner.sim import ENGINES, Outcome, SimOptions, simulate
 from tests.unit.simulator_cases import CLUSTER, group, model, placement, workload
 
 S, D = Outcome.SERVED, Outcome.DROPPED_SLO

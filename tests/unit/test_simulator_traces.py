@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from planner.domain import Cluster, TimedPlan
+from planner.sim import Outcome, SimOptions, SimResult, simulate
 from planner.sim.reference import EventKind, ReferenceSimulator
-from planner.simulator import Outcome, SimOptions, SimResult, simulate
 from tests.unit.simulator_cases import (
     CLUSTER,
     PIPE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from planner.domain import Cluster, Workload
-from planner.solution import SolveResult
-from planner.solvecache import SolveCache, workload_fingerprint
+from planner.placement.solution import SolveResult
+from planner.replan.solvecache import SolveCache, workload_fingerprint
 from tests.unit.simulator_cases import GB, model
 
 CLUSTER = Cluster(1, 5 * GB, devices_per_node=1)

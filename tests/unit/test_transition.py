@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.domain import Cluster, Placement, TimedPlan, Workload
-from planner.simulator import Outcome, SimOptions, simulate
-from planner.transition import (
+from planner.replan.transition import (
     Block,
     SwitchCost,
     TransitionJudge,
@@ -18,6 +17,7 @@ from planner.transition import (
     switch_blocks,
     switch_cost,
 )
+from planner.sim import Outcome, SimOptions, simulate
 from tests.unit.simulator_cases import GB, PIPE, group, model, placement
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.workload import (
+from planner.workloads import (
     MinuteCounts,
     TimeRange,
     count_minutes,

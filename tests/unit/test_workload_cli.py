@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from planner.workload import load_workload, workload_stats
+from planner.workloads import load_workload, workload_stats
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

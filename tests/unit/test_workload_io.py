@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.workload import ProcessSpec, load_workload, process_workload, save_workload
+from planner.workloads import ProcessSpec, load_workload, process_workload, save_workload
 
 
 def _workload() -> Workload:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from planner.workload import (
+from planner.workloads import (
     ProcessSpec,
     gamma_arrivals,
     poisson_arrivals,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.domain import Workload
-from planner.workload import (
+from planner.workloads import (
     ProcessSpec,
     process_workload,
     redraw,

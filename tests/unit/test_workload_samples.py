@@ -9,7 +9,7 @@ from types import ModuleType
 
 import numpy as np
 
-from planner.workload import TimeRange, count_minutes, read_azure2021
+from planner.workloads import TimeRange, count_minutes, read_azure2021
 from planner.workloads.csvtext import open_lines
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.workload import ProcessSpec, process_workload, redraw, scale_rate
+from planner.workloads import ProcessSpec, process_workload, redraw, scale_rate
 
 
 def _poisson(rate_rps: float = 20.0, duration_s: float = 600.0) -> Workload:

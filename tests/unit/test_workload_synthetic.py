@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from planner.workload import AzureLikeConfig, azure_like_rates, azure_like_workload
+from planner.workloads import AzureLikeConfig, azure_like_rates, azure_like_workload
 from planner.workloads.synthetic import zipf_shares
 
 CALM = AzureLikeConfig(diurnal_amplitude=0.0, bursts_per_hour=0.0, shift_every_s=None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.workload import (
+from planner.workloads import (
     TimeRange,
     fit_windows,
     parse_trace_time,

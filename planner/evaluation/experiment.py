@@ -1,0 +1,645 @@
+"""The re-placement experiment: for each model set and time-varying
+workload, the largest mean request rate (requests/s) at which SLO
+attainment stays at or above the target, for a static plan and for
+re-placement strategies, found by bisection (:mod:`planner.evaluation.capacity`).
+
+Strategies (:class:`Strategy`):
+
+- ``static``: one placement for the whole trace (``solver``, by default the
+  enumeration + greedy), planned on the whole trace (oracle information);
+  the baseline of every ratio;
+- ``static (first window)``: one placement planned on the bootstrap window
+  alone, i.e. on what is known when it is deployed
+  (``information="forecast"``: the past only);
+- ``periodic/oracle``, ``periodic/forecast``, ``triggered/forecast`` (and
+  any other trigger × information pair): :func:`planner.replan.loop.replan`
+  with the real switching cost;
+- ``clockwork++``: the Clockwork++ baseline of the reference evaluation
+  (Selective Replication re-solved every window), simulated with switches
+  at no cost (``switching="free"``, as published) or with the real load
+  time (``switching="real"``).
+
+Each may run with a queue ``policy`` of the simulator (``"fcfs"``, or the
+SLO-aware preemption policy when the simulator has it). Every run plans
+for and is scored on the same drawn workload at the rate tried, with the
+first window left out of the score (re-placement bootstraps on it). A
+strategy's rate search starts from the static plan's result. Results are
+plain JSON data; ``rows`` holds one entry per model set × workload ×
+strategy, ``sweeps`` the ratio of re-placement to static while one knob
+(devices, SLO scale, CV) varies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.capacity import MaxScale, max_rate_scale
+from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
+from planner.placement.baselines import instant_load
+from planner.placement.bound import attainment_bound
+from planner.profiles import model_set
+from planner.replan.forecast import make_forecaster
+from planner.replan.loop import replan
+from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, check_choice
+from planner.replan.solvecache import SolveCache
+from planner.replan.transition import SwitchCost, switch_cost
+from planner.sim import POLICIES, Outcome, SimOptions, SimResult, as_timed_plan, simulate
+from planner.workloads.synthetic import AzureLikeConfig
+from planner.workloads.timerange import TimeRange
+from planner.workloads.windows import window_workload
+
+Progress = Callable[[str], None]
+KINDS = ("static", "replan", "clockwork++")
+WORKLOADS = ("synthetic", "azure2019")
+MAX_SHRINK = 64.0
+"""The rate search stays within this factor of its start (a strategy that
+fails 1/64 of the static plan's rate scores 0)."""
+BOUND = "upper bound"
+"""The name of the upper-bound row (:meth:`StrategyRunner.bound_capacity`)."""
+FIRST_WINDOW = "static (first window)"
+"""The name of the static plan made from the bootstrap window alone."""
+PREEMPTION_POLICY = "slack"
+"""The simulator's SLO-aware preemption policy (least slack first, hopeless
+requests dropped)."""
+
+
+_STRATEGY_NAME = re.compile(r"^(?P<base>.*?)(?:\+(?P<policy>[a-z]+))?$")
+"""A strategy's name: its base, then ``+policy`` unless the policy is fcfs."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way to place models over time (module docstring)."""
+
+    kind: str
+    information: str = "oracle"
+    trigger: str = "periodic"
+    policy: str = "fcfs"
+    switching: str = "real"
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, KINDS)
+        check_choice("information", self.information, INFORMATION)
+        check_choice("trigger", self.trigger, TRIGGERS)
+        check_choice("policy", self.policy, POLICIES)
+        check_choice("switching", self.switching, ("real", "free"))
+        if self.switching == "free" and self.kind != "clockwork++":
+            raise ValueError("switching: only the clockwork++ baseline switches for free")
+
+    @property
+    def name(self) -> str:
+        """E.g. ``static``, ``periodic/forecast+slack``, ``clockwork++ (free)``."""
+        base = {
+            "static": "static" if self.information == "oracle" else FIRST_WINDOW,
+            "replan": f"{self.trigger}/{self.information}",
+            "clockwork++": f"clockwork++ ({self.switching})",
+        }[self.kind]
+        return base if self.policy == "fcfs" else f"{base}+{self.policy}"
+
+    @classmethod
+    def parse(cls, text: str) -> Strategy:
+        """The inverse of :attr:`name`; ValueError naming ``strategy``."""
+        match = _STRATEGY_NAME.match(text.strip())
+        assert match is not None  # the pattern matches any text
+        base, policy = match.group("base"), match.group("policy") or "fcfs"
+        try:
+            if base in ("static", FIRST_WINDOW):
+                information = "oracle" if base == "static" else "forecast"
+                return cls("static", information=information, policy=policy)
+            if base.startswith("clockwork++"):
+                switching = base.removeprefix("clockwork++").strip(" ()") or "free"
+                return cls("clockwork++", policy=policy, switching=switching)
+            trigger, _, information = base.partition("/")
+            return cls("replan", information=information, trigger=trigger, policy=policy)
+        except ValueError as error:
+            raise ValueError(f"strategy: {text!r}: {error}") from None
+
+
+def default_strategies(preemption: bool = True) -> tuple[Strategy, ...]:
+    """Static (whole trace, then first window), periodic (oracle, forecast),
+    forecast-triggered and both Clockwork++ variants; with ``preemption``
+    the whole-trace static and the re-placement ones again with
+    preemption."""
+    base = (
+        Strategy("static"),
+        Strategy("replan", "oracle", "periodic"),
+        Strategy("replan", "forecast", "periodic"),
+        Strategy("replan", "forecast", "triggered"),
+    )
+    clockwork = (
+        Strategy("clockwork++", switching="free"),
+        Strategy("clockwork++", switching="real"),
+    )
+    plain = (base[0], Strategy("static", "forecast"), *base[1:], *clockwork)
+    if not preemption:
+        return plain
+    return plain + tuple(dataclasses.replace(s, policy=PREEMPTION_POLICY) for s in base)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What to run; times in seconds, memory in bytes, rates in
+    requests/s. ``devices`` is per model set: one count, or several (the
+    set is run on each). ``solver_options`` go to every solve;
+    ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
+    re-planner's and ``react_after`` the forecast re-planners'
+    (:class:`planner.replan.options.ReplanOptions`)."""
+
+    model_sets: tuple[str, ...] = ("s1", "s2", "s3")
+    devices: Mapping[str, int | tuple[int, ...]] = field(
+        default_factory=lambda: {"s1": (16, 8), "s2": 8, "s3": 8}
+    )
+    device_mem_bytes: int = 20 * 10**9
+    devices_per_node: int = 8
+    load_bw_bytes_per_s: float = 12e9
+    workloads: tuple[str, ...] = WORKLOADS
+    duration_s: float = 1200.0
+    window_s: float = 120.0
+    rate_window_s: float = 60.0
+    shift_every_s: float = 300.0
+    cv: float = 2.0
+    slo_scale: float = 5.0
+    azure2019_path: str = str(
+        Path(__file__).resolve().parent.parent / "examples/azure2019_sample.csv"
+    )
+    azure2019_range: tuple[str, str] = ("0.0.0", "0.12.0")
+    strategies: tuple[Strategy, ...] = field(default_factory=default_strategies)
+    forecaster: str = "holt"
+    forecast_floor: float = 0.25
+    horizon_windows: int = 2
+    hedge: bool = True
+    react_after: int = 8
+    target_attainment: float = 0.99
+    rel_tol: float = 0.03
+    solver: str = "greedy"
+    time_limit_s: float = 60.0
+    solver_options: Mapping[str, Any] = field(default_factory=lambda: {"greedy_mode": "fast"})
+    max_batch: int = 1
+    seed: int = 0
+    sweeps: Mapping[str, tuple[float, ...]] = field(
+        default_factory=lambda: {"devices": (4, 16), "slo_scale": (2.5, 10.0), "cv": (1.0, 4.0)}
+    )
+    bound: bool = True
+    sweep_set: str = "s3"
+    sweep_strategies: tuple[Strategy, ...] = (
+        Strategy("static"),
+        Strategy("replan", "oracle", "periodic"),
+    )
+
+    def __post_init__(self) -> None:
+        for name in self.model_sets:
+            if name not in self.devices:
+                raise ValueError(f"devices: no device count for model set {name!r}")
+        for name in self.workloads:
+            if name not in WORKLOADS:
+                raise ValueError(
+                    f"workloads: unknown workload {name!r}; choose from {', '.join(WORKLOADS)}"
+                )
+        if not self.strategies or self.strategies[0] != Strategy("static"):
+            raise ValueError("strategies: the first strategy must be static (the baseline)")
+        for knob in self.sweeps:
+            if knob not in ("devices", "slo_scale", "cv"):
+                raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
+        make_forecaster(self.forecaster)
+        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows, hedge=self.hedge)
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """A few minutes on two cores: shorter traces, a coarser search,
+        preemption only for static and periodic/oracle, no sweeps."""
+        return cls(
+            duration_s=480.0,
+            window_s=120.0,
+            rel_tol=0.1,
+            time_limit_s=20.0,
+            strategies=(
+                *default_strategies(preemption=False),
+                Strategy("static", policy=PREEMPTION_POLICY),
+                Strategy("replan", "oracle", "periodic", policy=PREEMPTION_POLICY),
+            ),
+            sweeps={},
+        )
+
+    def device_counts(self, model_set: str) -> tuple[int, ...]:
+        """The cluster sizes ``model_set`` runs on."""
+        counts = self.devices[model_set]
+        return (counts,) if isinstance(counts, int) else tuple(counts)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["strategies"] = [s.name for s in self.strategies]
+        data["sweep_strategies"] = [s.name for s in self.sweep_strategies]
+        data["devices"] = {name: list(self.device_counts(name)) for name in self.devices}
+        data["sweeps"] = {k: list(v) for k, v in self.sweeps.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Run:
+    """One strategy at one rate: the simulated attainment, switches made,
+    their cost (loads the simulator counted; zero for free switching) and
+    the scored requests that found every replica of their model loading."""
+
+    attainment: float
+    switches: int
+    cost: SwitchCost
+    unavailable_requests: int
+
+
+def _unavailable(result: SimResult) -> int:
+    return int(((result.outcome == Outcome.UNAVAILABLE) & result.scored).sum())
+
+
+def plan_switches(
+    cluster: Cluster, models: Sequence[ModelSpec], plan: TimedPlan
+) -> tuple[int, SwitchCost]:
+    """Steps of ``plan`` that change the placement and their total cost."""
+    switches, cost = 0, SwitchCost()
+    for (_, before), (_, after) in zip(plan.steps, plan.steps[1:], strict=False):
+        if after != before:
+            switches += 1
+            cost = cost + switch_cost(cluster, models, before, after)
+    return switches, cost
+
+
+class StrategyRunner:
+    """Runs strategies on one cluster, model set and traffic."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        models: Sequence[ModelSpec],
+        traffic: Traffic,
+        config: ExperimentConfig,
+        cache: SolveCache,
+    ) -> None:
+        self.cluster = cluster
+        self.models = tuple(models)
+        self.traffic = traffic
+        self.config = config
+        self.cache = cache
+        self.options = {"max_batch": config.max_batch, **config.solver_options}
+
+    def workload(self, rate_rps: float) -> Workload:
+        return self.traffic.at(rate_rps, self.config.seed)
+
+    def sim(self, policy: str) -> SimOptions:
+        config = self.config
+        return SimOptions(max_batch=config.max_batch, warmup_s=config.window_s, policy=policy)
+
+    def run(self, strategy: Strategy, rate_rps: float) -> Run:
+        """Plan and simulate ``strategy`` at mean total rate ``rate_rps``."""
+        config, workload = self.config, self.workload(rate_rps)
+        sim = self.sim(strategy.policy)
+        if strategy.kind == "replan":
+            options = ReplanOptions(
+                window_s=config.window_s,
+                information=strategy.information,
+                forecaster=make_forecaster(config.forecaster),
+                forecast_floor=config.forecast_floor,
+                trigger=strategy.trigger,
+                horizon_windows=1 if strategy.trigger == "periodic" else config.horizon_windows,
+                solver=config.solver,
+                time_limit_s=config.time_limit_s,
+                solver_options=self.options,
+                sim=sim,
+                hedge=config.hedge,
+                react_after=config.react_after if strategy.information == "forecast" else 0,
+                seed=config.seed,
+            )
+            done = replan(self.cluster, self.models, workload, options, cache=self.cache)
+            return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
+        if strategy.kind == "static":
+            if strategy.information == "oracle":  # all that is scored: not the bootstrap
+                planning, solving = workload, {**self.options, "warmup_s": config.window_s}
+            else:
+                planning, solving = window_workload(workload, 0.0, config.window_s), self.options
+            found = self.solve(planning, config.solver, solving)
+            plan = as_timed_plan(found)
+            result = simulate(self.cluster, self.models, plan, workload, sim)
+            return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
+        timed = self.clockwork(workload)
+        served_on = instant_load(self.cluster) if strategy.switching == "free" else self.cluster
+        result = simulate(served_on, self.models, timed, workload, sim)
+        switches, cost = plan_switches(served_on, self.models, timed)
+        if strategy.switching == "free":
+            cost = SwitchCost(cost.replicas_loaded)
+        return Run(result.attainment, switches, cost, _unavailable(result))
+
+    def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> Any:
+        return self.cache.solve(
+            self.cluster,
+            self.models,
+            workload,
+            solver=solver,
+            time_limit_s=self.config.time_limit_s,
+            options=options,
+        ).placement
+
+    def clockwork(self, workload: Workload) -> TimedPlan:
+        options = {
+            "max_batch": self.config.max_batch,
+            "clockwork_window_s": self.config.window_s,
+        }
+        found = self.cache.solve(
+            self.cluster,
+            self.models,
+            workload,
+            solver="clockwork",
+            time_limit_s=self.config.time_limit_s,
+            options=options,
+        )
+        assert found.timed_plan is not None
+        return found.timed_plan
+
+    def start_rate(self) -> float:
+        """Half of what the devices could serve at batch 1 if every request
+        ran alone on one device of the fastest config's per-device speed."""
+        per_device_rps = [
+            1.0
+            / min(stage.latency(1) * config.size for config, stage in m.profile.by_config.items())
+            for m in self.models
+        ]
+        return 0.5 * self.cluster.num_devices * sum(per_device_rps) / len(per_device_rps)
+
+    def capacity(
+        self, strategies: Sequence[Strategy], progress: Progress | None
+    ) -> list[dict[str, Any]]:
+        """One row per strategy; the first must be static (the baseline).
+        With the config's ``bound`` a last row holds :meth:`bound_capacity`."""
+        rows: list[dict[str, Any]] = []
+        static_rps: float | None = None
+        for strategy in strategies:
+            started = time.monotonic()
+            runs: dict[float, Run] = {}
+
+            def evaluate(rate: float, strategy: Strategy = strategy, runs: dict = runs) -> float:
+                runs[rate] = self.run(strategy, rate)
+                if progress is not None:
+                    progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
+                return runs[rate].attainment
+
+            found = self.search(evaluate, static_rps)
+            if static_rps is None:
+                static_rps = found.scale
+            replans = strategy.kind == "replan"
+            described = {
+                "strategy": strategy.name,
+                "kind": strategy.kind,
+                "information": strategy.information,
+                "forecaster": (
+                    make_forecaster(self.config.forecaster).name
+                    if replans and strategy.information == "forecast"
+                    else None
+                ),
+                "trigger": strategy.trigger if replans else None,
+                "policy": strategy.policy,
+                "switching": strategy.switching if strategy.kind != "static" else None,
+            }
+            rows.append(_row(described, found, static_rps, runs.get(found.scale), started))
+        if self.config.bound and static_rps is not None:
+            rows.append(self.bound_capacity(static_rps, progress))
+        return rows
+
+    def search(self, evaluate: Callable[[float], float], static_rps: float | None) -> MaxScale:
+        """The largest rate (requests/s) at which ``evaluate`` reaches the
+        target attainment, searched from the static plan's rate when known."""
+        start = static_rps or self.start_rate()
+        return max_rate_scale(
+            evaluate,
+            target=self.config.target_attainment,
+            start=start,
+            factor=2.0 if static_rps is None else 1.25,
+            rel_tol=self.config.rel_tol,
+            min_scale=start / MAX_SHRINK,
+            max_scale=start * MAX_SHRINK,
+        )
+
+    def bound_capacity(self, static_rps: float, progress: Progress | None) -> dict[str, Any]:
+        """The row of the upper bound (:mod:`planner.placement.bound`): the largest
+        rate at which no plan whatsoever, re-placed at will with free
+        switches, could exceed the target attainment on this traffic."""
+        started = time.monotonic()
+        sim = self.sim("fcfs")
+
+        def evaluate(rate: float) -> float:
+            value = attainment_bound(self.cluster, self.models, self.workload(rate), sim)
+            if progress is not None:
+                progress(f"{BOUND} @ {rate:.4g} rps: {value:.4f}")
+            return value
+
+        found = self.search(evaluate, static_rps)
+        described = {
+            "strategy": BOUND,
+            "kind": "bound",
+            "information": "oracle",
+            "forecaster": None,
+            "trigger": None,
+            "policy": None,
+            "switching": "free",
+        }
+        at_max = None if found.attainment is None else Run(found.attainment, 0, SwitchCost(), 0)
+        return _row(described, found, static_rps, at_max, started)
+
+
+def _row(
+    described: Mapping[str, Any],
+    found: MaxScale,
+    static_rps: float | None,
+    at_max: Run | None,
+    started: float,
+) -> dict[str, Any]:
+    """A capacity row: what was run (``described``), the rate search's
+    result and ratio to static, and the run at the largest passing rate
+    (None when nothing passed); ``started`` is its ``time.monotonic()``."""
+    return {
+        **described,
+        "max_rate_rps": found.scale,
+        "failing_rate_rps": None if math.isinf(found.failing_scale) else found.failing_scale,
+        "ratio_to_static": found.scale / static_rps if static_rps else None,
+        "probes": [[p.scale, p.attainment] for p in found.probes],
+        "attainment": None if at_max is None else at_max.attainment,
+        "switches": 0 if at_max is None else at_max.switches,
+        **(SwitchCost() if at_max is None else at_max.cost).to_json(),
+        "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
+        "wall_s": time.monotonic() - started,
+    }
+
+
+def make_traffic(name: str, models: Sequence[ModelSpec], config: ExperimentConfig) -> Traffic:
+    """The named time-varying workload for ``models``."""
+    names = [m.name for m in models]
+    if name == "synthetic":
+        synthetic = AzureLikeConfig(
+            num_models=len(models),
+            duration_s=config.duration_s,
+            total_rate_rps=1.0,
+            cv=config.cv,
+            window_s=config.rate_window_s,
+            shift_every_s=config.shift_every_s,
+        )
+        return synthetic_traffic(names, synthetic, config.seed)
+    windows = round(config.duration_s / config.rate_window_s)
+    return azure2019_traffic(
+        config.azure2019_path,
+        names,
+        TimeRange.parse(*config.azure2019_range),
+        config.duration_s,
+        windows,
+        config.cv,
+    )
+
+
+def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
+    return Cluster(
+        devices,
+        config.device_mem_bytes,
+        min(config.devices_per_node, devices),
+        config.load_bw_bytes_per_s,
+    )
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    progress: Progress | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the experiment (module docstring) and return it as JSON data;
+    ``checkpoint`` receives the data so far (with ``"partial": true``)
+    after every model set × workload and every sweep point."""
+    started = time.monotonic()
+    cache = SolveCache()
+    rows: list[dict[str, Any]] = []
+    sweeps: list[dict[str, Any]] = []
+
+    def result(partial: bool) -> dict[str, Any]:
+        return {
+            "kind": "replan-experiment",
+            "partial": partial,
+            "target_attainment": config.target_attainment,
+            "config": config.to_json(),
+            "rows": list(rows),
+            "sweeps": list(sweeps),
+            "solves": cache.solves,
+            "solve_s": cache.solve_s,
+            "wall_s": time.monotonic() - started,
+        }
+
+    def save() -> None:
+        if checkpoint is not None:
+            checkpoint(result(partial=True))
+
+    def say(prefix: str) -> Progress | None:
+        return None if progress is None else (lambda message: progress(f"{prefix}: {message}"))
+
+    for set_name, devices in [(s, n) for s in config.model_sets for n in config.device_counts(s)]:
+        models = model_set(set_name, slo_scale=config.slo_scale)
+        cluster = _cluster(config, devices)
+        for workload in config.workloads:
+            runner = StrategyRunner(
+                cluster, models, make_traffic(workload, models, config), config, cache
+            )
+            for row in runner.capacity(config.strategies, say(f"{set_name}/{workload}")):
+                rows.append(
+                    {
+                        "model_set": set_name,
+                        "devices": cluster.num_devices,
+                        "workload": workload,
+                        **row,
+                    }
+                )
+            save()
+    for point in sweep_points(config):
+        sweeps.extend(run_sweep_point(config, point, cache, progress))
+        save()
+    return result(partial=False)
+
+
+def sweep_points(config: ExperimentConfig) -> list[tuple[str, float]]:
+    """Every ``(knob, value)`` of ``config.sweeps``, in order."""
+    return [(knob, value) for knob, values in config.sweeps.items() for value in values]
+
+
+def run_sweep_point(
+    config: ExperimentConfig, point: tuple[str, float], cache: SolveCache, progress: Progress | None
+) -> list[dict[str, Any]]:
+    """The capacity of ``sweep_strategies`` for ``sweep_set`` on the
+    synthetic workload with one knob (devices, SLO scale or CV) changed."""
+    knob, value = point
+    devices = int(value) if knob == "devices" else config.device_counts(config.sweep_set)[0]
+    changed = config
+    if knob == "slo_scale":
+        changed = dataclasses.replace(config, slo_scale=float(value))
+    elif knob == "cv":
+        changed = dataclasses.replace(config, cv=float(value))
+    models = model_set(config.sweep_set, slo_scale=changed.slo_scale)
+    traffic = make_traffic("synthetic", models, changed)
+    runner = StrategyRunner(_cluster(changed, devices), models, traffic, changed, cache)
+    say = None
+    if progress is not None:
+        say = lambda message: progress(f"sweep {knob}={value:g}: {message}")  # noqa: E731
+    return [
+        {
+            "knob": knob,
+            "value": value,
+            "model_set": config.sweep_set,
+            "devices": devices,
+            "workload": "synthetic",
+            **row,
+        }
+        for row in runner.capacity(config.sweep_strategies, say)
+    ]
+
+
+TABLE_COLUMNS = (
+    "set",
+    "devices",
+    "workload",
+    "strategy",
+    "information",
+    "max rate (rps)",
+    "x static",
+    "switches",
+    "lost replica-s",
+    "unavailable reqs",
+)
+
+
+def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The experiment's capacity table (:data:`TABLE_COLUMNS`), one row per
+    model set × workload × strategy, from :func:`run_experiment`'s data."""
+    rows = []
+    for row in result["rows"]:
+        information = row["information"]
+        if row["forecaster"] is not None:
+            information = f"forecast {row['forecaster']}"
+        if row["kind"] == "static":
+            information = "oracle (whole trace)"
+            if row["information"] == "forecast":
+                information = "first window only"
+        if row["kind"] == "bound":
+            information = "any plan, free switches"
+        ratio = row["ratio_to_static"]
+        rows.append(
+            (
+                row["model_set"],
+                row["devices"],
+                row["workload"],
+                row["strategy"],
+                information,
+                f"{row['max_rate_rps']:.1f}",
+                "-" if ratio is None else f"{ratio:.3f}",
+                row["switches"],
+                f"{row['lost_replica_s']:.1f}",
+                row["unavailable_requests"],
+            )
+        )
+    return rows

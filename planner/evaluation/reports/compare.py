@@ -1,0 +1,375 @@
+"""Build a :class:`CompareReport`: run several solvers on one cluster, model
+set and workload, score every plan with the simulator, and sweep one input
+at a time as the AlpaServe evaluation's figures do.
+
+Sweep settings (each point re-solves every sweep solver from scratch):
+
+- ``rate_scale`` / ``cv_scale``: fresh Gamma arrivals fitted per window of
+  ``window_s`` seconds of the workload, every rate (or CV) times the factor
+  (:func:`planner.workloads.redraw`, seeded);
+- ``slo_scale``: every model's SLO set to the factor times its reference
+  latency (:func:`planner.profiles.reference_latency_s`);
+- ``num_devices``: the cluster with that many devices (``device_factors``
+  times the cluster's, rounded, at least 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.domain import Cluster, ModelSpec, Placement, Workload
+from planner.evaluation.reports.codec import encode_fields
+from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
+from planner.evaluation.reports.names import SOLVER_CHOICES
+from planner.placement.options import SolveOptions
+from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
+from planner.placement.solve import solve
+from planner.profiles import reference_latency_s
+from planner.sim import SimOptions, simulate
+from planner.validation import models_by_name, stage_memory_bytes
+from planner.workloads import redraw, workload_stats
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, message)``: steps finished out of ``total``."""
+
+
+def parse_solvers(text: str, field_name: str = "solvers") -> tuple[str, ...]:
+    """Comma-separated solver labels (keys of :data:`SOLVER_CHOICES`)."""
+    labels = tuple(part.strip() for part in text.split(",") if part.strip())
+    return check_solvers(labels, field_name)
+
+
+def check_solvers(labels: Sequence[str], field_name: str = "solvers") -> tuple[str, ...]:
+    """``labels`` as a tuple; ValueError naming ``field_name`` when empty,
+    repeated or unknown."""
+    if not labels:
+        raise ValueError(f"{field_name}: needs at least one solver")
+    for label in labels:
+        if label not in SOLVER_CHOICES:
+            raise ValueError(
+                f"{field_name}: unknown solver {label!r}; choose from {', '.join(SOLVER_CHOICES)}"
+            )
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{field_name}: lists a solver twice: {', '.join(labels)}")
+    return tuple(labels)
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}: must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _positive_tuple(name: str, values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(_positive(f"{name}[{i}]", value) for i, value in enumerate(values))
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """What :func:`build_compare` runs.
+
+    ``time_limit_s`` bounds each solve of the table, ``sweep_time_limit_s``
+    each solve of a sweep point. An empty tuple of scales skips that sweep.
+    ``options`` are solver options (:class:`planner.placement.options.SolveOptions`)
+    shared by every solve; ``max_batch`` and ``warmup_s`` among them also set
+    how plans are simulated."""
+
+    solvers: tuple[str, ...] = tuple(SOLVER_CHOICES)
+    sweep_solvers: tuple[str, ...] | None = None
+    time_limit_s: float = 60.0
+    sweep_time_limit_s: float = 10.0
+    rate_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    cv_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    slo_scales: tuple[float, ...] = (1.0, 2.5, 5.0, 10.0)
+    device_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    window_s: float = 60.0
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "solvers", check_solvers(self.solvers))
+        if self.sweep_solvers is not None:
+            object.__setattr__(
+                self, "sweep_solvers", check_solvers(self.sweep_solvers, "sweep_solvers")
+            )
+        for name in ("time_limit_s", "sweep_time_limit_s", "window_s"):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        for name in ("rate_scales", "cv_scales", "slo_scales", "device_factors"):
+            object.__setattr__(self, name, _positive_tuple(name, getattr(self, name)))
+        SolveOptions.from_mapping(self.options)
+        object.__setattr__(self, "options", dict(self.options))
+
+    @classmethod
+    def quick(cls, **changes: Any) -> CompareSettings:
+        """Fewer points and shorter solves, for a report in about a minute."""
+        base = cls(
+            time_limit_s=10.0,
+            sweep_time_limit_s=2.0,
+            rate_scales=(0.5, 1.0, 2.0),
+            cv_scales=(0.5, 1.0, 2.0),
+            slo_scales=(2.5, 5.0, 10.0),
+            device_factors=(0.5, 1.0, 2.0),
+        )
+        return dataclasses.replace(base, **changes)
+
+    @property
+    def sweep_labels(self) -> tuple[str, ...]:
+        return self.solvers if self.sweep_solvers is None else self.sweep_solvers
+
+    def sim_options(self) -> SimOptions:
+        """How plans are simulated: the solvers' ``max_batch`` and ``warmup_s``."""
+        opts = SolveOptions.from_mapping(self.options)
+        return SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
+
+    def axes(self, cluster: Cluster) -> tuple[tuple[str, tuple[float, ...]], ...]:
+        """``(axis, values)`` of every sweep to run, device counts resolved."""
+        devices = sorted({max(1, round(f * cluster.num_devices)) for f in self.device_factors})
+        axes = (
+            ("rate_scale", self.rate_scales),
+            ("cv_scale", self.cv_scales),
+            ("slo_scale", self.slo_scales),
+            ("num_devices", tuple(float(d) for d in devices)),
+        )
+        return tuple((axis, values) for axis, values in axes if values)
+
+    def total_steps(self, cluster: Cluster) -> int:
+        points = sum(len(values) for _, values in self.axes(cluster))
+        return len(self.solvers) + points * len(self.sweep_labels)
+
+    def to_json(self) -> dict[str, Any]:
+        return encode_fields(self)
+
+
+def device_uses(
+    cluster: Cluster, models: Sequence[ModelSpec], placement: Placement
+) -> tuple[DeviceUse, ...]:
+    """What every device of ``cluster`` holds under ``placement`` (which
+    must pass :func:`planner.validation.validate`), in device order."""
+    index = models_by_name(models)
+    uses = {
+        d: DeviceUse(device=d, group=-1, config="", stage=0, weights=(), workspace_bytes=0)
+        for d in range(cluster.num_devices)
+    }
+    for g, group in enumerate(placement.groups):
+        config = group.config
+        totals = stage_memory_bytes(group, index)
+        for stage in range(config.pp):
+            weights = tuple(
+                (name, index[name].profile[config].stage_weight_bytes[stage])
+                for name in group.models
+            )
+            workspace = totals[stage] - sum(size for _, size in weights)
+            for device in group.stage_devices(stage):
+                uses[device] = DeviceUse(device, g, str(config), stage, weights, workspace)
+    return tuple(uses[d] for d in range(cluster.num_devices))
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def solver_row(
+    label: str,
+    result: SolveResult,
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    sim_options: SimOptions,
+) -> SolverRow:
+    """The table row of one solver's result: its plan (the timed plan when
+    it has one) simulated on ``cluster`` and ``workload``."""
+    plan = result.timed_plan if result.timed_plan is not None else result.placement
+    sim = simulate(cluster, models, plan, workload, sim_options)
+    latency = sim.latency_percentiles_s()
+    devices = device_uses(cluster, models, result.placement)
+    switches = 0 if result.timed_plan is None else len(result.timed_plan.steps) - 1
+    return SolverRow(
+        label=label,
+        solver=result.solver,
+        status=result.status,
+        attainment=sim.attainment,
+        solver_attainment=result.attainment,
+        goodput_rps=sim.goodput_rps,
+        latency_p50_s=_none_if_nan(latency["p50"]),
+        latency_p99_s=_none_if_nan(latency["p99"]),
+        solve_s=result.wall_s,
+        gap=result.gap,
+        num_groups=len(result.placement.groups),
+        replicas=result.placement.num_replicas,
+        memory_used_bytes=sum(use.used_bytes for use in devices),
+        memory_total_bytes=cluster.num_devices * cluster.device_mem_bytes,
+        switches=switches,
+        placement=result.placement,
+        timed_plan=result.timed_plan,
+        devices=devices,
+        per_model_attainment=sim.per_model_attainment(),
+    )
+
+
+def solve_label(
+    label: str,
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    settings: CompareSettings,
+    time_limit_s: float,
+) -> SolveResult:
+    """Run the solver behind report label ``label`` with the shared options."""
+    solver, own = SOLVER_CHOICES[label]
+    options = {**settings.options, **own}
+    return solve(
+        cluster, models, workload, solver=solver, time_limit_s=time_limit_s, options=options
+    )
+
+
+def sweep_variant(
+    axis: str,
+    value: float,
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    settings: CompareSettings,
+) -> tuple[Cluster, tuple[ModelSpec, ...], Workload]:
+    """The instance of one sweep point (see the module docstring)."""
+    window_s = min(settings.window_s, workload.duration_s)
+    if axis == "rate_scale":
+        workload = redraw(workload, window_s, settings.seed, rate_scale=value)
+    elif axis == "cv_scale":
+        workload = redraw(workload, window_s, settings.seed, cv_scale=value)
+    elif axis == "slo_scale":
+        models = [
+            dataclasses.replace(m, slo_s=value * reference_latency_s(m.profile)) for m in models
+        ]
+    elif axis == "num_devices":
+        cluster = dataclasses.replace(cluster, num_devices=int(value))
+    else:
+        raise ValueError(f"axis: unknown sweep axis {axis!r}")
+    return cluster, tuple(models), workload
+
+
+SWEEP_NOTES = {
+    "rate_scale": "Gamma arrivals refitted per {window:g} s window, every rate times the scale",
+    "cv_scale": "Gamma arrivals refitted per {window:g} s window, every CV times the scale",
+    "slo_scale": "every SLO = scale x the model's reference latency",
+    "num_devices": "cluster of that many devices, same workload",
+}
+
+
+class _Steps:
+    """Counts finished steps and reports them to a progress callback."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done = 0
+        self.total = total
+        self.progress = progress
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, message)
+
+
+def run_sweep(
+    axis: str,
+    values: tuple[float, ...],
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    settings: CompareSettings,
+    steps: _Steps,
+) -> Sweep:
+    """Re-solve every sweep solver at every setting of ``axis``; a setting
+    with no feasible placement (or none found in time) gives None."""
+    sim_options = settings.sim_options()
+    series: dict[str, list[float | None]] = {label: [] for label in settings.sweep_labels}
+    for value in values:
+        case = sweep_variant(axis, value, cluster, models, workload, settings)
+        for label in settings.sweep_labels:
+            try:
+                result = solve_label(label, *case, settings, settings.sweep_time_limit_s)
+            except (InfeasibleError, SolveTimeoutError):
+                series[label].append(None)
+            else:
+                plan = result.timed_plan if result.timed_plan is not None else result.placement
+                series[label].append(
+                    simulate(case[0], case[1], plan, case[2], sim_options).attainment
+                )
+            steps.step(f"{axis}={value:g}: {label}")
+    window_s = min(settings.window_s, workload.duration_s)
+    return Sweep(
+        axis=axis,
+        values=values,
+        attainment={label: tuple(points) for label, points in series.items()},
+        note=SWEEP_NOTES[axis].format(window=window_s),
+    )
+
+
+def describe_inputs(
+    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, settings: CompareSettings
+) -> dict[str, Any]:
+    """The report header's data: cluster, model set, workload and settings."""
+    stats = workload_stats(workload)
+    families: dict[str, int] = {}
+    for model in models:
+        families[model.family] = families.get(model.family, 0) + 1
+    return {
+        "cluster": cluster.to_json(),
+        "models": {
+            "count": len(models),
+            "families": families,
+            "slo_s": {"min": min(m.slo_s for m in models), "max": max(m.slo_s for m in models)},
+        },
+        "workload": {
+            "requests": workload.num_requests,
+            "duration_s": workload.duration_s,
+            "rate_rps": stats.total_rate_rps,
+            "kind": workload.meta.get("kind", "custom"),
+        },
+        "settings": settings.to_json(),
+    }
+
+
+def build_compare(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    settings: CompareSettings,
+    *,
+    title: str = "Solver comparison",
+    results: Mapping[str, SolveResult] | None = None,
+    progress: Progress | None = None,
+) -> CompareReport:
+    """Compare ``settings.solvers`` on one instance. ``results`` may supply
+    already solved plans by label (e.g. plans made by the planning service);
+    the other labels are solved here with ``settings.time_limit_s``. Raises
+    ValueError naming the field for bad input and
+    :class:`planner.placement.solution.InfeasibleError` when no placement exists."""
+    given = dict(results or {})
+    unknown = sorted(set(given) - set(settings.solvers))
+    if unknown:
+        raise ValueError(f"results.{unknown[0]}: not one of the report's solvers")
+    steps = _Steps(settings.total_steps(cluster), progress)
+    sim_options = settings.sim_options()
+    rows = []
+    for label in settings.solvers:
+        result = given.get(label) or solve_label(
+            label, cluster, models, workload, settings, settings.time_limit_s
+        )
+        rows.append(solver_row(label, result, cluster, models, workload, sim_options))
+        steps.step(f"{label}: attainment {rows[-1].attainment:.4f}")
+    sweeps = tuple(
+        run_sweep(axis, values, cluster, models, workload, settings, steps)
+        for axis, values in settings.axes(cluster)
+    )
+    return CompareReport(
+        title=title,
+        inputs=describe_inputs(cluster, models, workload, settings),
+        rows=tuple(rows),
+        sweeps=sweeps,
+    )

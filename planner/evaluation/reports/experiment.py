@@ -1,0 +1,118 @@
+"""Read the re-placement experiment's JSON data
+(:func:`planner.evaluation.experiment.run_experiment`, ``"kind":
+"replan-experiment"``) into a :class:`ReplanReport`: its ``rows`` become the
+capacity table (rates in requests per second), its ``sweeps`` one
+:class:`KnobSweep` per knob (ratio to static per strategy)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from planner.evaluation.reports.replan_data import CapacityRow, KnobSweep, ReplanReport
+
+EXPERIMENT_KIND = "replan-experiment"
+
+
+def _field(data: Any, key: str, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: must be an object, got {type(data).__name__}")
+    if key not in data:
+        raise ValueError(f"{where}.{key}: is required")
+    return data[key]
+
+
+def _number(data: Any, key: str, where: str, optional: bool = False) -> float | None:
+    value = _field(data, key, where)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}.{key}: must be a number, got {value!r}")
+    return float(value)
+
+
+def _list(data: Any, key: str, where: str) -> list[Any]:
+    value = _field(data, key, where)
+    if not isinstance(value, list):
+        raise ValueError(f"{where}.{key}: must be a list, got {type(value).__name__}")
+    return value
+
+
+def _note(row: Mapping[str, Any]) -> str:
+    switching = row.get("switching")
+    if row.get("kind") == "bound":
+        return "no plan exceeds it (free switches, no queueing)"
+    if row.get("kind") == "clockwork++" and switching == "free":
+        return "switches at no cost (as published)"
+    if row.get("kind") == "clockwork++":
+        return "real switching cost"
+    forecaster = row.get("forecaster")
+    return f"forecaster {forecaster}" if forecaster else ""
+
+
+def capacity_row(row: Any, where: str) -> CapacityRow:
+    """One experiment row as a capacity row."""
+    return CapacityRow(
+        model_set=f"{_field(row, 'model_set', where)} ({_field(row, 'devices', where)} dev)",
+        workload=str(_field(row, "workload", where)),
+        strategy=str(_field(row, "strategy", where)),
+        max_rate=_number(row, "max_rate_rps", where) or 0.0,
+        ratio_to_static=_number(row, "ratio_to_static", where, optional=True),
+        switches=int(_number(row, "switches", where) or 0),
+        lost_replica_s=_number(row, "lost_replica_s", where) or 0.0,
+        note=_note(row),
+        rate_unit="req/s",
+    )
+
+
+def knob_sweeps(rows: list[Any], where: str) -> tuple[KnobSweep, ...]:
+    """Sweep rows grouped by knob: ratio to static per strategy and value."""
+    ratios: dict[str, dict[float, dict[str, float | None]]] = {}
+    for i, row in enumerate(rows):
+        here = f"{where}[{i}]"
+        knob = str(_field(row, "knob", here))
+        value = _number(row, "value", here)
+        assert value is not None
+        strategy = str(_field(row, "strategy", here))
+        ratio = _number(row, "ratio_to_static", here, optional=True)
+        ratios.setdefault(knob, {}).setdefault(value, {})[strategy] = ratio
+    sweeps = []
+    for knob, by_value in ratios.items():
+        values = tuple(sorted(by_value))
+        strategies = list(dict.fromkeys(s for v in values for s in by_value[v]))
+        series = {s: tuple(by_value[v].get(s) for v in values) for s in strategies}
+        sweeps.append(KnobSweep(knob, values, series, "capacity relative to the static plan"))
+    return tuple(sweeps)
+
+
+def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
+    """The experiment's JSON data as a report without timelines; ValueError
+    naming the field for anything malformed."""
+    kind = _field(data, "kind", where)
+    if kind != EXPERIMENT_KIND:
+        raise ValueError(f"{where}.kind: must be {EXPERIMENT_KIND!r}, got {kind!r}")
+    target = _number(data, "target_attainment", where)
+    assert target is not None
+    rows = _list(data, "rows", where)
+    capacity = tuple(capacity_row(row, f"{where}.rows[{i}]") for i, row in enumerate(rows))
+    return ReplanReport(
+        title="Re-placement experiment",
+        inputs={"experiment": data.get("config", {})},
+        target_attainment=target,
+        capacity=capacity,
+        timelines=(),
+        sweeps=knob_sweeps(list(data.get("sweeps", [])), f"{where}.sweeps"),
+    )
+
+
+def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
+    """The experiment's capacity table and sweeps with the timelines (and
+    any capacity rows) of ``runs``; the experiment's target attainment."""
+    return ReplanReport(
+        title=runs.title,
+        inputs={**runs.inputs, **experiment.inputs},
+        target_attainment=experiment.target_attainment,
+        capacity=experiment.capacity + runs.capacity,
+        timelines=runs.timelines,
+        sweeps=experiment.sweeps + runs.sweeps,
+    )

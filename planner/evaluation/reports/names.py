@@ -1,0 +1,37 @@
+"""Names the report builders accept, in a module that imports nothing
+heavy (command lines read them for their option help)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SOLVER_CHOICES: Mapping[str, tuple[str, Mapping[str, Any]]] = {
+    "greedy": ("greedy", {}),
+    "cpsat": ("cpsat", {}),
+    "milp-cbc": ("milp", {"milp_backend": "cbc"}),
+    "milp-highs": ("milp", {"milp_backend": "highs"}),
+    "sr": ("sr", {}),
+    "clockwork": ("clockwork", {}),
+}
+"""Comparison label → (solver of :func:`planner.placement.solve.solve`, its own options)."""
+
+STRATEGIES = (
+    "static",
+    "periodic/oracle",
+    "periodic/forecast",
+    "triggered/oracle",
+    "triggered/forecast",
+    "clockwork",
+    "clockwork-free",
+)
+"""Re-placement strategies of :mod:`planner.evaluation.reports.replan`."""
+
+DEFAULT_STRATEGIES = (
+    "static",
+    "periodic/oracle",
+    "periodic/forecast",
+    "triggered/forecast",
+    "clockwork",
+    "clockwork-free",
+)

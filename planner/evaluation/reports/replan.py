@@ -1,0 +1,346 @@
+"""Build a :class:`ReplanReport`: run static placement and re-placement
+strategies on one or more cases (model set × workload), record each one's
+attainment over time with its switches, and find each one's capacity (the
+largest rate scale at the target attainment, :mod:`planner.evaluation.capacity`).
+
+Strategies (:data:`STRATEGIES`):
+
+- ``static``: one plan for the whole workload (``solver``);
+- ``periodic/oracle``, ``periodic/forecast``, ``triggered/oracle``,
+  ``triggered/forecast``: :func:`planner.replan.loop.replan` with that trigger
+  and information mode (forecasts by ``forecaster``);
+- ``clockwork``: the Clockwork++ baseline's per-window Selective
+  Replication, simulated with the real switching cost;
+  ``clockwork-free``: the same plan with switches at no cost, as the
+  reference evaluation counts it.
+
+Every run is scored with the first window left out (``warmup_s =
+window_s``: re-placement bootstraps on it). A case at rate scale ``s`` uses
+the workload itself for ``s = 1`` and otherwise fresh Gamma arrivals fitted
+per window with every rate times ``s`` (:func:`planner.workloads.redraw`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.capacity import max_rate_scale
+from planner.evaluation.reports.codec import encode_fields
+from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
+from planner.evaluation.reports.replan_data import (
+    CapacityRow,
+    ReplanReport,
+    StrategyTimeline,
+    SwitchLoss,
+)
+from planner.placement.baselines import instant_load
+from planner.placement.solve import SOLVERS, solve
+from planner.replan.forecast import make_forecaster
+from planner.replan.loop import replan
+from planner.replan.options import ReplanOptions
+from planner.replan.transition import switch_cost
+from planner.sim import Outcome, SimOptions, SimResult, as_timed_plan, simulate
+from planner.workloads import redraw
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, message)``; ``done`` may repeat with new messages."""
+
+MIN_RATE_SCALE = 1 / 16
+MAX_RATE_SCALE = 64.0
+"""The capacity search tries rate scales in this range (a strategy that
+fails at the lowest gets 0.0)."""
+
+NOTES = {
+    "clockwork": "real switching cost",
+    "clockwork-free": "switches at no cost (as published)",
+}
+
+
+@dataclass(frozen=True)
+class ReplanSettings:
+    """What :func:`build_replan` runs: ``strategies`` (names of
+    :data:`STRATEGIES`, ``static`` first when present), windows of
+    ``window_s`` seconds, ``solver`` with ``time_limit_s`` per solve,
+    timelines at ``rate_scale``, capacities at ``target_attainment`` found
+    to a relative tolerance ``rel_tol`` (skipped when ``capacity`` is
+    false)."""
+
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    window_s: float = 60.0
+    solver: str = "greedy"
+    time_limit_s: float = 10.0
+    rate_scale: float = 1.0
+    target_attainment: float = 0.99
+    rel_tol: float = 0.1
+    capacity: bool = True
+    forecaster: str = "ewma"
+    max_batch: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise ValueError("strategies: needs at least one strategy")
+        for name in self.strategies:
+            if name not in STRATEGIES:
+                raise ValueError(
+                    f"strategies: unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}"
+                )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies: lists a strategy twice: {', '.join(self.strategies)}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
+        for name in ("window_s", "time_limit_s", "rate_scale", "rel_tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < float("inf")):
+                raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
+        if not 0 < self.target_attainment <= 1:
+            raise ValueError(
+                f"target_attainment: must be in (0, 1], got {self.target_attainment!r}"
+            )
+        make_forecaster(self.forecaster)
+        SimOptions(max_batch=self.max_batch)
+
+    @classmethod
+    def quick(cls, **changes: Any) -> ReplanSettings:
+        """Shorter solves and a coarser capacity search."""
+        return dataclasses.replace(cls(time_limit_s=3.0, rel_tol=0.25), **changes)
+
+    @property
+    def sim(self) -> SimOptions:
+        """How every run is scored: the first window is the warm-up."""
+        return SimOptions(max_batch=self.max_batch, warmup_s=self.window_s)
+
+    def to_json(self) -> dict[str, Any]:
+        return encode_fields(self)
+
+
+@dataclass(frozen=True)
+class ReplanCase:
+    """One cluster, model set and workload to compare strategies on;
+    ``model_set`` and ``workload_name`` label it in the report."""
+
+    model_set: str
+    workload_name: str
+    cluster: Cluster
+    models: tuple[ModelSpec, ...]
+    workload: Workload
+
+    def label(self, rate_scale: float) -> str:
+        return f"{self.model_set} / {self.workload_name} @ rate x{rate_scale:g}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A strategy's plan and its simulation; ``cluster`` is the one it was
+    simulated on (instant loads for ``clockwork-free``)."""
+
+    plan: TimedPlan
+    sim: SimResult
+    cluster: Cluster
+
+
+def scaled(workload: Workload, rate_scale: float, window_s: float, seed: int) -> Workload:
+    """The workload at ``rate_scale`` (module docstring)."""
+    if rate_scale == 1.0:
+        return workload
+    return redraw(workload, min(window_s, workload.duration_s), seed, rate_scale=rate_scale)
+
+
+def run_strategy(
+    strategy: str,
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    settings: ReplanSettings,
+) -> Run:
+    """Plan ``workload`` with ``strategy`` and simulate the plan."""
+    sim = settings.sim
+    solve_options = {"max_batch": settings.max_batch, "warmup_s": settings.window_s}
+    if strategy == "static":
+        found = solve(
+            cluster,
+            models,
+            workload,
+            solver=settings.solver,
+            time_limit_s=settings.time_limit_s,
+            options=solve_options,
+        )
+        plan = as_timed_plan(found.placement)
+        return Run(plan, simulate(cluster, models, plan, workload, sim), cluster)
+    if strategy.startswith("clockwork"):
+        found = solve(
+            cluster,
+            models,
+            workload,
+            solver="clockwork",
+            time_limit_s=settings.time_limit_s,
+            # no warm-up: it would apply to each window's own solve
+            options={"max_batch": settings.max_batch, "clockwork_window_s": settings.window_s},
+        )
+        plan = found.timed_plan or as_timed_plan(found.placement)
+        served_on = instant_load(cluster) if strategy == "clockwork-free" else cluster
+        return Run(plan, simulate(served_on, models, plan, workload, sim), served_on)
+    trigger, information = strategy.split("/")
+    options = ReplanOptions(
+        window_s=settings.window_s,
+        information=information,
+        forecaster=make_forecaster(settings.forecaster),
+        trigger=trigger,
+        solver=settings.solver,
+        time_limit_s=settings.time_limit_s,
+        sim=sim,
+        seed=settings.seed,
+    )
+    result = replan(cluster, models, workload, options)
+    return Run(result.plan, result.result, cluster)
+
+
+def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tuple[SwitchLoss, ...]:
+    """Every step of the run's plan that changes the placement, with its
+    load cost and the scored requests that found no loaded replica until
+    the next step."""
+    sim = run.sim
+    unavailable = sim.scored & (sim.outcome == Outcome.UNAVAILABLE)
+    steps = run.plan.steps
+    losses = []
+    for k in range(1, len(steps)):
+        start, placement = steps[k]
+        if placement == steps[k - 1][1]:
+            continue
+        end = steps[k + 1][0] if k + 1 < len(steps) else sim.duration_s
+        cost = switch_cost(run.cluster, models, steps[k - 1][1], placement)
+        during = unavailable & (sim.arrival_s >= start) & (sim.arrival_s < end)
+        losses.append(
+            SwitchLoss(
+                window=int(start // window_s),
+                start_s=start,
+                replicas_loaded=cost.replicas_loaded,
+                load_s=cost.load_s,
+                lost_replica_s=cost.lost_replica_s,
+                lost_requests=int(np.count_nonzero(during)),
+            )
+        )
+    return tuple(losses)
+
+
+def timeline(
+    case: str, strategy: str, run: Run, models: Sequence[ModelSpec], window_s: float
+) -> StrategyTimeline:
+    """The run's attainment per window and its switches."""
+    per_window = run.sim.per_window_attainment(window_s)
+    return StrategyTimeline(
+        case=case,
+        strategy=strategy,
+        attainment=run.sim.attainment,
+        window_s=window_s,
+        window_attainment=tuple(None if np.isnan(a) else float(a) for a in per_window),
+        switches=switch_losses(run, models, window_s),
+        note=NOTES.get(strategy, ""),
+    )
+
+
+class _Steps:
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def say(self, message: str, advance: bool = False) -> None:
+        self.done += int(advance)
+        if self.progress is not None:
+            self.progress(self.done, self.total, message)
+
+
+def capacity_rows(
+    case: ReplanCase, settings: ReplanSettings, steps: _Steps
+) -> tuple[CapacityRow, ...]:
+    """Each strategy's largest rate scale at the target attainment."""
+    found: dict[str, tuple[float, Run | None]] = {}
+    for strategy in settings.strategies:
+        runs: dict[float, Run] = {}
+
+        def evaluate(
+            scale: float, strategy: str = strategy, runs: dict[float, Run] = runs
+        ) -> float:
+            work = scaled(case.workload, scale, settings.window_s, settings.seed)
+            runs[scale] = run_strategy(strategy, case.cluster, case.models, work, settings)
+            steps.say(f"{case.model_set}/{case.workload_name} {strategy}: rate x{scale:.3g}")
+            return runs[scale].sim.attainment
+
+        search = max_rate_scale(
+            evaluate,
+            target=settings.target_attainment,
+            rel_tol=settings.rel_tol,
+            min_scale=MIN_RATE_SCALE,
+            max_scale=MAX_RATE_SCALE,
+        )
+        found[strategy] = (search.scale, runs.get(search.scale))
+        steps.say(f"{strategy}: max rate x{search.scale:.3g}", advance=True)
+    static = found.get("static", (0.0, None))[0]
+    rows = []
+    for strategy, (scale, run) in found.items():
+        losses = () if run is None else switch_losses(run, case.models, settings.window_s)
+        rows.append(
+            CapacityRow(
+                model_set=case.model_set,
+                workload=case.workload_name,
+                strategy=strategy,
+                max_rate=scale,
+                ratio_to_static=scale / static if static > 0 else None,
+                switches=len(losses),
+                lost_replica_s=sum(loss.lost_replica_s for loss in losses),
+                note=NOTES.get(strategy, ""),
+            )
+        )
+    return tuple(rows)
+
+
+def build_replan(
+    cases: Sequence[ReplanCase],
+    settings: ReplanSettings,
+    *,
+    title: str = "Static vs re-placement",
+    progress: Progress | None = None,
+) -> ReplanReport:
+    """Timelines of every strategy on every case at ``settings.rate_scale``
+    and, unless ``settings.capacity`` is false, the capacity table."""
+    if not cases:
+        raise ValueError("cases: needs at least one model set and workload")
+    per_case = len(settings.strategies) * (2 if settings.capacity else 1)
+    steps = _Steps(per_case * len(cases), progress)
+    timelines = []
+    capacity: list[CapacityRow] = []
+    for case in cases:
+        work = scaled(case.workload, settings.rate_scale, settings.window_s, settings.seed)
+        label = case.label(settings.rate_scale)
+        for strategy in settings.strategies:
+            run = run_strategy(strategy, case.cluster, case.models, work, settings)
+            timelines.append(timeline(label, strategy, run, case.models, settings.window_s))
+            steps.say(f"{label}: {strategy} {run.sim.attainment:.4f}", advance=True)
+        if settings.capacity:
+            capacity += capacity_rows(case, settings, steps)
+    inputs = {
+        "cases": [
+            {
+                "model_set": c.model_set,
+                "workload": c.workload_name,
+                "cluster": c.cluster.to_json(),
+                "models": len(c.models),
+                "requests": c.workload.num_requests,
+                "duration_s": c.workload.duration_s,
+            }
+            for c in cases
+        ],
+        "settings": settings.to_json(),
+    }
+    return ReplanReport(
+        title=title,
+        inputs=inputs,
+        target_attainment=settings.target_attainment,
+        capacity=tuple(capacity),
+        timelines=tuple(timelines),
+    )

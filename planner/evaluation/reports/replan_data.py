@@ -1,0 +1,136 @@
+"""What a re-placement comparison found, as plain frozen values: static
+against periodic and forecast-triggered re-placement.
+
+- :class:`CapacityRow`: the largest rate scale a strategy sustains at the
+  target attainment on one model set and workload (the experiment's table).
+- :class:`StrategyTimeline`: one strategy's attainment window by window,
+  with the switches it made and what each cost (:class:`SwitchLoss`).
+- :class:`KnobSweep`: capacity relative to static as one knob varies.
+
+Attainments are fractions in [0, 1], times in seconds. JSON forms come from
+:mod:`planner.evaluation.reports.codec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from planner.evaluation.reports.codec import decode, encode_fields
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    """``max_rate``: the largest load at which ``strategy`` kept attainment at
+    or above the report's target on ``workload`` with ``model_set``, in
+    ``rate_unit`` (``"x"``: a scale of the workload's rates; ``"req/s"``:
+    requests per second); 0.0 when even the smallest load tried failed.
+    ``ratio_to_static`` divides it by the static plan's (None without a
+    static row or when that is 0). ``switches`` and ``lost_replica_s``
+    (replica-seconds of lost service while loading) are those of the run at
+    ``max_rate``. ``note`` says how switching was counted."""
+
+    model_set: str
+    workload: str
+    strategy: str
+    max_rate: float
+    ratio_to_static: float | None
+    switches: int
+    lost_replica_s: float
+    note: str = ""
+    rate_unit: str = "x"
+
+
+@dataclass(frozen=True)
+class KnobSweep:
+    """Capacity as one knob of the experiment varies (``devices``,
+    ``slo_scale``, ``cv``): ``ratio_to_static[strategy][i]`` at
+    ``values[i]`` (None where the static plan sustained nothing)."""
+
+    knob: str
+    values: tuple[float, ...]
+    ratio_to_static: Mapping[str, tuple[float | None, ...]]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for strategy, series in self.ratio_to_static.items():
+            if len(series) != len(self.values):
+                raise ValueError(
+                    f"ratio_to_static.{strategy}: has {len(series)} points for "
+                    f"{len(self.values)} values"
+                )
+        object.__setattr__(self, "ratio_to_static", dict(self.ratio_to_static))
+
+
+@dataclass(frozen=True)
+class SwitchLoss:
+    """One switch: at ``start_s`` (the start of window ``window``),
+    ``replicas_loaded`` replicas were loaded for ``load_s`` seconds in all,
+    losing ``lost_replica_s`` replica-seconds of service; ``lost_requests``
+    scored requests found every replica of their model still loading before
+    the next switch."""
+
+    window: int
+    start_s: float
+    replicas_loaded: int
+    load_s: float
+    lost_replica_s: float
+    lost_requests: int
+
+
+@dataclass(frozen=True)
+class StrategyTimeline:
+    """One strategy on one case (``case`` names the model set, workload and
+    rate scale): overall ``attainment``, ``window_attainment[j]`` of the
+    requests arriving in ``[j * window_s, (j + 1) * window_s)`` (None when
+    none arrived) and every switch."""
+
+    case: str
+    strategy: str
+    attainment: float
+    window_s: float
+    window_attainment: tuple[float | None, ...]
+    switches: tuple[SwitchLoss, ...]
+    note: str = ""
+
+    @property
+    def lost_replica_s(self) -> float:
+        return sum(s.lost_replica_s for s in self.switches)
+
+
+@dataclass(frozen=True)
+class ReplanReport:
+    """Static against re-placement: the capacity table at
+    ``target_attainment``, the timelines and the capacity sweeps, with
+    ``inputs`` describing what was compared (JSON data for the report's
+    header)."""
+
+    title: str
+    inputs: Mapping[str, Any]
+    target_attainment: float
+    capacity: tuple[CapacityRow, ...]
+    timelines: tuple[StrategyTimeline, ...]
+    sweeps: tuple[KnobSweep, ...] = ()
+    kind: str = "replan"
+
+    def __post_init__(self) -> None:
+        if self.kind != "replan":
+            raise ValueError(f"kind: must be 'replan', got {self.kind!r}")
+        if not 0 < self.target_attainment <= 1:
+            raise ValueError(
+                f"target_attainment: must be in (0, 1], got {self.target_attainment!r}"
+            )
+        object.__setattr__(self, "inputs", dict(self.inputs))
+
+    @property
+    def cases(self) -> tuple[str, ...]:
+        """The timelines' cases, in first-seen order."""
+        return tuple(dict.fromkeys(t.case for t in self.timelines))
+
+    def to_json(self) -> dict[str, Any]:
+        return encode_fields(self)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "report") -> ReplanReport:
+        return decode(cls, data, where)

@@ -1,0 +1,163 @@
+"""Solver knobs, as one typed frozen dataclass with help text per field.
+
+:meth:`SolveOptions.from_mapping` turns the loose ``options`` mapping that
+callers (the CLI, the API) pass to :func:`planner.placement.solve.solve` into a
+:class:`SolveOptions`, and rejects unknown names and bad values with a
+``ValueError`` whose message starts with ``options.<name>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+Check = Callable[[str, Any], Any]
+
+
+def _int_at_least(minimum: int) -> Check:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _one_of(*choices: str) -> Check:
+    def check(name: str, value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _non_negative_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _optional_positive_float(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = _non_negative_float(name, value)
+    if number == 0:
+        raise ValueError(f"{name}: must be > 0, got {value!r}")
+    return number
+
+
+def _share(name: str, value: Any) -> float:
+    number = _non_negative_float(name, value)
+    if not 0 < number <= 1:
+        raise ValueError(f"{name}: must be in (0, 1], got {value!r}")
+    return number
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: must be true or false, got {value!r}")
+    return value
+
+
+def _int_list(name: str, value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"{name}: must be a non-empty list of positive integers, got {value!r}")
+    return tuple(_int_at_least(1)(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def _option(default: Any, check: Check, help: str) -> Any:
+    return field(default=default, metadata={"check": check, "help": help})
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Knobs shared by every solver; each solver reads the ones it needs."""
+
+    seed: int = _option(0, _int_at_least(0), "Seed for tie-breaking and solver randomness.")
+    max_batch: int = _option(
+        1, _int_at_least(1), "Largest batch the simulated servers form (requests)."
+    )
+    warmup_s: float = _option(
+        0.0, _non_negative_float, "Seconds at the start of the workload left out of the scores."
+    )
+    workers: int = _option(
+        1, _int_at_least(1), "Processes for the enumeration and search workers for CP-SAT."
+    )
+    use_ray: bool = _option(
+        False, _bool, "Evaluate enumeration candidates with Ray when it is installed."
+    )
+    greedy_mode: str = _option(
+        "auto",
+        _one_of("auto", "full", "fast"),
+        "full: try every (model, group) pair each step; fast: give the model with the most "
+        "unserved requests a replica on its least-loaded group; auto: full on small instances.",
+    )
+    beam_width: int = _option(1, _int_at_least(1), "Placements kept per step of the full greedy.")
+    top_models: int = _option(
+        0,
+        _int_at_least(0),
+        "Models tried per step of the full greedy, most unserved first (0: all).",
+    )
+    max_op: int = _option(8, _int_at_least(1), "Largest intra-op (tensor) degree enumerated.")
+    max_pp: int = _option(8, _int_at_least(1), "Largest number of pipeline stages enumerated.")
+    group_sizes: tuple[int, ...] | None = _option(
+        None, _int_list, "Only enumerate groups of these sizes (devices); default: all."
+    )
+    max_buckets: int = _option(
+        2, _int_at_least(1), "Most model buckets (by size and latency) the enumeration splits into."
+    )
+    max_candidates: int = _option(
+        256, _int_at_least(1), "Most group/config candidates the enumeration runs greedy on."
+    )
+    screen_share: float = _option(
+        1 / 3,
+        _share,
+        "Share of a large workload on which the enumeration first screens every "
+        "config (1: no screening).",
+    )
+    screen_keep: int = _option(
+        2, _int_at_least(1), "Configs per bucket and device share kept after screening."
+    )
+    milp_backend: str = _option("cbc", _one_of("cbc", "highs"), "MILP solver behind PuLP.")
+    proxy_windows: int = _option(
+        12, _int_at_least(1), "Demand scenarios (sampled time windows) in the CP-SAT/MILP proxy."
+    )
+    window_s: float | None = _option(
+        None,
+        _optional_positive_float,
+        "Length (s) of a proxy demand window; default: the median SLO of the models.",
+    )
+    clockwork_window_s: float | None = _option(
+        None,
+        _optional_positive_float,
+        "Re-placement period (s) of the Clockwork++ baseline; default: a sixth of the workload.",
+    )
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any] | None) -> SolveOptions:
+        """Validate ``options``; errors start with ``options.<name>``."""
+        if options is None:
+            return cls()
+        if not isinstance(options, Mapping):
+            raise ValueError(f"options: must be an object, got {type(options).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in options.items():
+            if name not in known:
+                raise ValueError(
+                    f"options.{name}: unknown option; known: {', '.join(sorted(known))}"
+                )
+            values[name] = known[name].metadata["check"](f"options.{name}", value)
+        return cls(**values)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Option name → help text, for CLIs and API documents."""
+        return {f.name: f.metadata["help"] for f in fields(cls)}

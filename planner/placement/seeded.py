@@ -1,0 +1,207 @@
+"""What CP-SAT and the MILP share: the greedy seed, the proxy built on the
+seed's groups, and the simulator as referee.
+
+1. The seed is the enumeration + greedy placement (at most
+   :data:`SEED_SHARE` of the time limit). Its device groups are kept; each
+   group may run any config of its size that the enumeration would allow
+   on those devices (tensor-parallel stages within a node, ``op <= max_op``,
+   ``pp <= max_pp``).
+2. The exact solver optimises the proxy (:mod:`planner.placement.formulation`) from
+   the seed's hint.
+3. :class:`Referee` simulates every layout the solver reports, and the same
+   layout with replicas added by the fast greedy where memory is left
+   (:func:`polish`), and keeps the one serving the most requests, starting
+   from the seed: the returned plan is never worse than the seed by the
+   simulator.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.domain import Cluster, Group, ParallelConfig, Placement
+from planner.placement.enumeration import EnumerationResult, enumerate_placements
+from planner.placement.greedy import run_greedy
+from planner.placement.options import SolveOptions
+from planner.placement.proxy import ProxyData, ProxyGroup, build_proxy
+from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
+from planner.placement.solution import SolveResult, relative_gap
+from planner.validation import validate, validate_group
+
+SEED_SHARE = 0.5
+"""Most of the time limit the greedy seed may use."""
+
+Progress = Callable[[float, str], None]
+
+
+def group_configs(
+    cluster: Cluster, devices: tuple[int, ...], current: ParallelConfig, options: SolveOptions
+) -> tuple[ParallelConfig, ...]:
+    """Configs a group on ``devices`` may switch to, ``current`` first."""
+    size = len(devices)
+    configs = [current]
+    for op in range(1, size + 1):
+        config = ParallelConfig(op, size // op)
+        if size % op or config == current or op > options.max_op or config.pp > options.max_pp:
+            continue
+        try:
+            validate_group(0, Group(devices, config), cluster, {})
+        except ValueError:
+            continue
+        configs.append(config)
+    return tuple(configs)
+
+
+def proxy_groups(cluster: Cluster, placement: Placement, options: SolveOptions) -> list[ProxyGroup]:
+    """The seed's groups with the configs each may run."""
+    return [
+        ProxyGroup(group.devices, group_configs(cluster, group.devices, group.config, options))
+        for group in placement.groups
+    ]
+
+
+def polish(scorer: Scorer, layout: Layout, deadline: float) -> Layout:
+    """``layout`` with replicas added by the fast greedy where memory is
+    left: the proxy sees no value in replicas beyond its sampled windows,
+    the simulator may."""
+    return run_greedy(scorer, layout.configs, mode="fast", start=layout, deadline=deadline).layout
+
+
+@dataclass
+class Referee:
+    """Keeps the simulated-best layout among those offered."""
+
+    scorer: Scorer
+    devices: Sequence[tuple[int, ...]]
+    layout: Layout
+    served: Counts
+    deadline: float = float("inf")
+    offered: int = 0
+    improved: int = 0
+    rejected: int = 0
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return int(self.served.sum())
+
+    def offer(self, layout: Layout) -> bool:
+        """Simulate ``layout`` and its :func:`polish`; keep the better if it
+        serves more than the best so far."""
+        kept = self._consider(layout)
+        polished = polish(self.scorer, layout, self.deadline)
+        return self._consider(polished) or kept
+
+    def _consider(self, layout: Layout) -> bool:
+        """Keep ``layout`` if it serves more. A layout that does not fit
+        (never expected: the proxy rounds memory conservatively) is rejected
+        and logged."""
+        self.offered += 1
+        try:
+            validate(self.scorer.cluster, self.scorer.models, self.placement_of(layout))
+        except ValueError as error:
+            self.rejected += 1
+            self.log.append(f"rejected an invalid solver layout: {error}")
+            return False
+        served = self.scorer.served(layout)
+        if int(served.sum()) <= self.total:
+            return False
+        self.layout, self.served = layout, served
+        self.improved += 1
+        return True
+
+    def placement_of(self, layout: Layout) -> Placement:
+        return layout_placement(layout, self.devices, self.scorer.models)
+
+
+@dataclass
+class Prepared:
+    """The seed, the proxy data on its groups and the referee."""
+
+    seed: EnumerationResult
+    data: ProxyData
+    referee: Referee
+    start: float
+    deadline: float
+
+
+def prepare(
+    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None
+) -> Prepared:
+    """Run the seed and build the proxy (module docstring)."""
+    start = time.monotonic()
+
+    def seed_progress(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(SEED_SHARE * fraction, f"seed: {message}")
+
+    seed = enumerate_placements(
+        scorer, options, deadline=start + SEED_SHARE * time_limit_s, progress=seed_progress
+    )
+    devices = [group.devices for group in seed.placement.groups]
+    data = build_proxy(
+        scorer,
+        proxy_groups(scorer.cluster, seed.placement, options),
+        window_s=options.window_s,
+        windows=options.proxy_windows,
+    )
+    referee = Referee(
+        scorer,
+        devices,
+        seed.layout,
+        np.asarray(seed.served, dtype=np.int64),
+        deadline=start + time_limit_s,
+    )
+    return Prepared(seed, data, referee, start, start + time_limit_s)
+
+
+def finish(
+    solver: str,
+    prepared: Prepared,
+    *,
+    status: str,
+    objective: float | None,
+    bound: float | None,
+    log: Sequence[str],
+    stats: dict[str, object],
+) -> SolveResult:
+    """The result: the referee's plan; proxy objective and bound as
+    attainment estimates (divided by the proxy's total weighted demand)."""
+    referee = prepared.referee
+    scale = max(prepared.data.weighted_demand, 1)
+    proxy = None if objective is None else objective / scale
+    best_bound = None if bound is None else bound / scale
+    from_seed = referee.improved == 0
+    return SolveResult(
+        placement=referee.placement_of(referee.layout),
+        attainment=referee.scorer.attainment(referee.served),
+        solver=solver,
+        status=status,
+        wall_s=time.monotonic() - prepared.start,
+        proxy_objective=proxy,
+        bound=best_bound,
+        gap=relative_gap(proxy, best_bound),
+        log=(
+            *prepared.seed.log,
+            *referee.log,
+            *log,
+            f"{solver}: {referee.offered} solutions simulated, "
+            + (
+                "the greedy seed is best"
+                if from_seed
+                else f"{referee.improved} improved on the seed"
+            ),
+        ),
+        stats={
+            **stats,
+            "seed_attainment": referee.scorer.attainment(prepared.seed.served),
+            "solutions_simulated": referee.offered,
+            "returned_seed": from_seed,
+            "groups": len(prepared.data.groups),
+            "windows": len(prepared.data.demand),
+        },
+    )

@@ -1,0 +1,152 @@
+"""One interface to every placement solver.
+
+``solve(cluster, models, workload, solver=..., time_limit_s=..., options=...)``
+checks the instance (:class:`planner.placement.solution.InfeasibleError` when a model
+fits no group), runs the solver, validates the placement with
+:func:`planner.validation.validate`, scores it with the simulator and
+returns a :class:`planner.placement.solution.SolveResult`.
+
+Solvers:
+
+- ``greedy``: group/config enumeration with the simulator-guided greedy
+  (:mod:`planner.placement.enumeration`, :mod:`planner.placement.greedy`).
+- ``cpsat``: the proxy formulation in CP-SAT, hinted with the greedy plan;
+  the simulator picks the returned plan (:mod:`planner.placement.cpsat`).
+- ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
+- ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
+- ``clockwork``: Clockwork++-style re-placement per window (:mod:`planner.placement.baselines`).
+- ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
+  models × devices, ``greedy`` otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from planner.domain import Cluster, ModelSpec, Workload
+from planner.placement.enumeration import enumerate_placements
+from planner.placement.feasibility import check_instance
+from planner.placement.options import SolveOptions
+from planner.placement.scoring import Scorer
+from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
+from planner.sim import SimOptions
+from planner.validation import validate_plan
+
+__all__ = [
+    "SOLVERS",
+    "InfeasibleError",
+    "SolveOptions",
+    "SolveResult",
+    "SolveTimeoutError",
+    "solve",
+    "solve_greedy",
+]
+
+SOLVERS = ("greedy", "cpsat", "milp", "sr", "clockwork", "auto")
+
+AUTO_CPSAT_PAIRS = 2048
+"""``solver="auto"`` uses CP-SAT up to this many models × devices."""
+
+RUNNERS = {
+    "greedy": "planner.placement.solve:solve_greedy",
+    "cpsat": "planner.placement.cpsat:solve_cpsat",
+    "milp": "planner.placement.milp:solve_milp",
+    "sr": "planner.placement.baselines:solve_selective_replication",
+    "clockwork": "planner.placement.baselines:solve_clockwork",
+}
+"""Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
+progress)``; imported on first use, so that the optional solver libraries
+(OR-Tools, PuLP) load only when asked for."""
+
+Progress = Callable[[float, str], None]
+
+
+def solve_greedy(
+    scorer: Scorer,
+    options: SolveOptions,
+    time_limit_s: float,
+    progress: Progress | None = None,
+) -> SolveResult:
+    """Enumeration + greedy (see :mod:`planner.placement.enumeration`)."""
+    start = time.monotonic()
+    found = enumerate_placements(scorer, options, deadline=start + time_limit_s, progress=progress)
+    return SolveResult(
+        placement=found.placement,
+        attainment=scorer.attainment(found.served),
+        solver="greedy",
+        status="timeout" if found.timed_out else "heuristic",
+        wall_s=time.monotonic() - start,
+        log=found.log,
+        stats={
+            "blocks_solved": found.blocks_solved,
+            "blocks_screened": found.blocks_screened,
+            "blocks_total": found.blocks_total,
+            "candidates": found.candidates,
+            "replicas": found.placement.num_replicas,
+        },
+    )
+
+
+def solve(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    *,
+    solver: str = "auto",
+    time_limit_s: float = 60.0,
+    options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> SolveResult:
+    """Choose a placement of ``models`` on ``cluster`` maximising simulated
+    SLO attainment on ``workload``; ``time_limit_s`` (seconds, > 0) bounds
+    the solver's wall time. ``progress(fraction, message)`` is called as
+    work completes. Raises ``ValueError`` for bad arguments (naming them),
+    :class:`InfeasibleError` when a model fits no group under any config,
+    and :class:`SolveTimeoutError` when no placement was found in time.
+    The returned placement passes :func:`planner.validation.validate` and
+    its ``attainment`` is the simulator's."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    if (
+        isinstance(time_limit_s, bool)
+        or not isinstance(time_limit_s, int | float)
+        or not math.isfinite(time_limit_s)
+        or time_limit_s <= 0
+    ):
+        raise ValueError(f"time_limit_s: must be a finite number > 0, got {time_limit_s!r}")
+    opts = SolveOptions.from_mapping(options)
+    check_instance(cluster, models, workload)
+    started = time.monotonic()
+    scorer = Scorer(
+        cluster, models, workload, SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
+    )
+    if solver == "auto":
+        small = len(models) * cluster.num_devices <= AUTO_CPSAT_PAIRS
+        solver = "cpsat" if small else "greedy"
+    module, function = RUNNERS[solver].split(":")
+    runner = getattr(importlib.import_module(module), function)
+    remaining = max(time_limit_s - (time.monotonic() - started), 1e-3)
+    result: SolveResult = runner(scorer, opts, remaining, progress)
+    _check(scorer, result)
+    if progress is not None:
+        progress(1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status})")
+    return result
+
+
+def _check(scorer: Scorer, result: SolveResult) -> None:
+    """Every returned plan is validated; a static plan's reported
+    attainment must be the simulator's (a mismatch is a solver bug). Timed
+    plans are simulated by their solver under its own switching model."""
+    if result.timed_plan is not None:
+        validate_plan(scorer.cluster, scorer.models, result.timed_plan)
+        return
+    simulated = scorer.case.run(result.placement, check=True).attainment
+    if not math.isclose(simulated, result.attainment, rel_tol=0, abs_tol=1e-12):
+        raise RuntimeError(
+            f"{result.solver}: reported attainment {result.attainment} but the simulator "
+            f"gives {simulated}"
+        )

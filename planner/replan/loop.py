@@ -1,0 +1,383 @@
+"""Re-placement over workload windows, with the cost of moving weights
+counted (DESIGN.md §6).
+
+The horizon is cut into windows of ``window_s`` seconds. Window 0 is the
+*bootstrap*: in every mode it is planned on its own traffic and its
+placement is in place at time 0 (loaded before the trace starts); an
+experiment that compares modes leaves it out of the score (``warmup_s``).
+At the start of every later window ``k`` the re-planner decides what serves
+next:
+
+1. **Information.** ``oracle``: it plans and judges on the actual requests of
+   the next ``horizon_windows`` windows (as the reference experiment does).
+   ``forecast``: it sees only the arrivals before window ``k``; a
+   :mod:`planner.replan.forecast` forecaster predicts each model's rate and CV, and
+   two independent seeded draws from that forecast serve to plan and to
+   judge (judging on the draw the plan was fitted to would flatter it).
+2. **Trigger.** ``periodic``: it re-plans at every window. ``triggered``:
+   it re-plans only when the traffic mix drifted by more than
+   ``drift_threshold`` (:func:`planner.replan.forecast.drift`) from the mix the
+   current placement was made for, or when the current placement's judged
+   attainment is below ``trigger_attainment``.
+3. **Plan.** Any solver of :func:`planner.placement.solve.solve` places the models on
+   the planning traffic (the *window* plan). With ``hedge``, a second
+   candidate, the *history* plan, is solved on all traffic observed so
+   far: the actual arrivals before the end of the planning horizon in
+   oracle mode, before window ``k`` in forecast mode. A plan fitted to one
+   window (or one forecast draw) may drop models that the next window or a
+   burst needs; the history plan is the robust alternative.
+   :func:`planner.replan.transition.align` keeps as many of each candidate's
+   replicas where they already are as a renaming of groups allows.
+4. **Switch, if it pays.** For each candidate,
+   :func:`planner.replan.transition.choose_transition` moves to the parts of it
+   whose judged gain beats their load time of lost service, and keeps the
+   current placement unless the gain exceeds ``min_gain``. The candidate
+   with the higher judged attainment wins (ties: fewer blocks switched,
+   then the window plan); both are judged on the same traffic.
+
+5. **React, in forecast mode** (``react_after``). A forecast cannot see a
+   model that had no traffic turn hot, and a placement that dropped it
+   serves none of its requests until the next window. So the re-planner
+   watches the window's arrivals as they come: when a model with no
+   replica in the serving placement has had ``react_after`` requests (since
+   the window's start or the last reaction), it judges, at that request's
+   arrival and on a draw of the rest of the window from the forecast with
+   that model's rate raised to the rate its requests showed (at most
+   :data:`MAX_RATE_JUMP` times the forecast total rate), loading the model
+   into each group that can take it, evicting that group's least requested
+   models until it fits (:func:`planner.replan.transition.swap_in`), against
+   keeping; it makes the best move if it pays. A reaction is one load, not
+   a re-plan: the rest of the placement keeps serving. Only arrivals up to
+   that instant are read; a model whose move did not pay is not
+   reconsidered in that window.
+
+The result is a :class:`planner.domain.TimedPlan` (a step only where the
+placement changes), simulated over the whole workload with the real
+switching cost, and a per-window record of what was decided, why, and what
+each switch cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
+from planner.replan.forecast import (
+    Forecast,
+    drift,
+    forecast_window,
+    forecast_workload,
+)
+from planner.replan.options import ReplanOptions, ReplanResult, WindowDecision
+from planner.replan.solvecache import SolveCache
+from planner.replan.transition import (
+    SwitchCost,
+    Transition,
+    TransitionJudge,
+    align,
+    choose_transition,
+    swap_in,
+    switch_cost,
+)
+from planner.sim import SimOptions, simulate
+from planner.workloads.windows import window_bounds, window_workload
+
+MAX_RATE_JUMP = 10.0
+"""A reaction plans on a model rate of at most this many times the
+forecast total rate: a few near-simultaneous requests do not make the
+planning draw explode."""
+
+Progress = Callable[[float, str], None]
+FloatArray = npt.NDArray[np.float64]
+
+
+def window_rates(workload: Workload) -> FloatArray:
+    """Per model (in ``model_names`` order) requests per second of ``workload``."""
+    counts = np.bincount(workload.model_ids, minlength=len(workload.model_names))
+    return counts.astype(np.float64) / workload.duration_s
+
+
+def check_windows(workload: Workload, window_s: float) -> tuple[FloatArray, FloatArray]:
+    """``(starts_s, ends_s)`` of the windows; ValueError naming ``window_s``
+    when one window would be longer than the workload."""
+    if window_s > workload.duration_s:
+        raise ValueError(
+            f"window_s: {window_s} s is longer than the workload ({workload.duration_s} s)"
+        )
+    return window_bounds(workload.duration_s, window_s)
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """What the re-planner knows at the start of a window: traffic to plan
+    the window plan on, traffic to judge switches on, the expected
+    per-model rates, and the end (s) of the actual traffic it may read."""
+
+    planning: Workload
+    judging: Workload
+    rates_rps: FloatArray
+    observed_s: float
+    forecast: Forecast | None = None
+
+
+class _Replanner:
+    def __init__(
+        self,
+        cluster: Cluster,
+        models: Sequence[ModelSpec],
+        workload: Workload,
+        options: ReplanOptions,
+        cache: SolveCache,
+        progress: Progress | None,
+    ) -> None:
+        self.cluster = cluster
+        self.models = tuple(models)
+        self.workload = workload
+        self.options = options
+        self.cache = cache
+        self.progress = progress
+        self.starts, self.ends = check_windows(workload, options.window_s)
+        self.judge_options = SimOptions(max_batch=options.sim.max_batch, policy=options.sim.policy)
+        self.solver_options = {"max_batch": options.sim.max_batch, **options.solver_options}
+        self.judge_simulations = 0
+
+    def solve(self, planning: Workload) -> Placement:
+        return self.cache.solve(
+            self.cluster,
+            self.models,
+            planning,
+            solver=self.options.solver,
+            time_limit_s=self.options.time_limit_s,
+            options=self.solver_options,
+        ).placement
+
+    def inputs(self, k: int) -> _Inputs:
+        options = self.options
+        start_s = float(self.starts[k])
+        end_s = float(self.ends[min(k + options.horizon_windows, len(self.ends)) - 1])
+        if options.information == "oracle":
+            actual = window_workload(self.workload, start_s, end_s)
+            return _Inputs(actual, actual, window_rates(actual), end_s)
+        forecast = forecast_window(
+            options.forecaster, self.workload, options.window_s, k, options.forecast_floor
+        )
+        planned = forecast.scaled(1 + options.headroom)
+        return _Inputs(
+            forecast_workload(
+                planned, end_s - start_s, np.random.default_rng([options.seed, k, 0])
+            ),
+            forecast_workload(
+                planned, end_s - start_s, np.random.default_rng([options.seed, k, 1])
+            ),
+            forecast.rates_rps,
+            start_s,
+            forecast,
+        )
+
+    def run(self) -> ReplanResult:
+        started = time.monotonic()
+        solves_before = self.cache.solves + self.cache.hits
+        first = window_workload(self.workload, float(self.starts[0]), float(self.ends[0]))
+        current = self.solve(first)
+        steps: list[tuple[float, Placement]] = [(0.0, current)]
+        planned_for = window_rates(first)
+        decisions = [
+            WindowDecision(0, 0.0, "bootstrap", "window 0 planned on its own traffic", True)
+        ]
+        count = len(self.starts)
+        for k in range(1, count):
+            inputs = self.inputs(k)
+            decision, placement, mix = self.decide(k, current, planned_for, inputs)
+            made = [(decision, placement)]
+            if inputs.forecast is not None and self.options.react_after:
+                made += self.react(k, placement, inputs.forecast)
+            for step_decision, serving in made:
+                decisions.append(step_decision)
+                if step_decision.action == "switch":
+                    # a reaction at the window's first instant replaces its step
+                    if steps[-1][0] == step_decision.start_s:
+                        steps.pop()
+                    steps.append((step_decision.start_s, serving))
+                    current = serving
+            if mix is not None:
+                planned_for = mix
+            if self.progress is not None:
+                self.progress(k / count, f"window {k + 1}/{count}: {decision.reason}")
+        plan = TimedPlan(tuple(steps))
+        result = simulate(self.cluster, self.models, plan, self.workload, self.options.sim)
+        return ReplanResult(
+            plan=plan,
+            options=self.options,
+            windows=tuple(decisions),
+            result=result,
+            wall_s=time.monotonic() - started,
+            solves=self.cache.solves + self.cache.hits - solves_before,
+            judge_simulations=self.judge_simulations,
+        )
+
+    def decide(
+        self, k: int, current: Placement, planned_for: FloatArray, inputs: _Inputs
+    ) -> tuple[WindowDecision, Placement, FloatArray | None]:
+        """The decision at window ``k``, the placement to serve it, and the
+        traffic mix the serving placement is now known to suit (None:
+        unchanged)."""
+        options = self.options
+        start_s = float(self.starts[k])
+        judge = TransitionJudge(self.cluster, self.models, inputs.judging, self.judge_options)
+        changed = drift(planned_for, inputs.rates_rps)
+        keep = judge.attainment(current, current)
+        if options.trigger == "periodic":
+            reason = "periodic re-plan"
+        elif changed > options.drift_threshold:
+            reason = f"traffic drifted by {changed:.3g} > {options.drift_threshold:g}"
+        elif keep < options.trigger_attainment:
+            reason = f"judged attainment {keep:.4f} < {options.trigger_attainment:g}"
+        else:
+            self.judge_simulations += judge.simulations
+            return (
+                WindowDecision(
+                    k, start_s, "keep", "traffic stable", False, changed, keep_attainment=keep
+                ),
+                current,
+                None,
+            )
+        weights = dict(zip(self.workload.model_names, map(float, inputs.rates_rps), strict=True))
+        plans = {"window": inputs.planning}
+        if options.hedge:
+            plans["history"] = window_workload(self.workload, 0.0, inputs.observed_s)
+        judged: dict[Placement, tuple[str, Transition]] = {}
+        for name, planning in plans.items():
+            target = align(current, self.solve(planning), weights)
+            if target not in judged:
+                judged[target] = name, choose_transition(judge, current, target, options.min_gain)
+        self.judge_simulations += judge.simulations
+        # max keeps the first of equals: the window plan wins full ties
+        candidate, transition = max(
+            judged.values(), key=lambda c: (c[1].attainment, -c[1].switched_blocks)
+        )
+        action, note, cost = "keep", "moving does not pay", SwitchCost()
+        if transition.switched:
+            action = "switch"
+            note = (
+                f"{transition.switched_blocks}/{transition.blocks} blocks"
+                f" of the {candidate} plan moved"
+            )
+            cost = switch_cost(self.cluster, self.models, current, transition.placement)
+        decision = WindowDecision(
+            window=k,
+            start_s=start_s,
+            action=action,
+            reason=f"{reason}; {note}",
+            solved=True,
+            drift=changed,
+            keep_attainment=transition.keep_attainment,
+            switch_attainment=transition.attainment,
+            target_attainment=transition.target_attainment,
+            candidate=candidate,
+            cost=cost,
+        )
+        return decision, transition.placement, inputs.rates_rps
+
+    def react(
+        self, k: int, current: Placement, forecast: Forecast
+    ) -> list[tuple[WindowDecision, Placement]]:
+        """Reactions inside window ``k`` (module docstring, step 5), each
+        with the placement that serves after it."""
+        options = self.options
+        names = self.workload.model_names
+        end_s = float(self.ends[k])
+        first = int(np.searchsorted(self.workload.arrivals_s, self.starts[k], side="left"))
+        limit_rps = MAX_RATE_JUMP * max(
+            forecast.total_rate_rps, options.react_after / options.window_s
+        )
+        ignored: set[int] = set()
+        reactions: list[tuple[WindowDecision, Placement]] = []
+        while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
+            at, model, rate_rps = trigger
+            at_s = float(self.workload.arrivals_s[at])
+            rates = forecast.rates_rps.copy()
+            rates[model] = max(rates[model], min(rate_rps, limit_rps))
+            planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
+            judging = forecast_workload(
+                planned, end_s - at_s, np.random.default_rng([options.seed, k, at])
+            )
+            judge = TransitionJudge(self.cluster, self.models, judging, self.judge_options)
+            weights = dict(zip(names, map(float, rates), strict=True))
+            swaps = swap_in(self.cluster, self.models, current, names[model], weights)
+            keep = judge.attainment(current, current)
+            best, best_score, note = current, keep, "moving does not pay"
+            for g, swapped in swaps:
+                score = judge.attainment(current, swapped)
+                if score > max(best_score, keep + options.min_gain):
+                    evicted = sorted(set(current.groups[g].models) - set(swapped.groups[g].models))
+                    best, best_score = swapped, score
+                    note = f"loaded into group {g}" + (
+                        f" in place of {', '.join(evicted)}" if evicted else ""
+                    )
+            self.judge_simulations += judge.simulations
+            moved = best != current
+            decision = WindowDecision(
+                window=k,
+                start_s=at_s,
+                action="switch" if moved else "keep",
+                reason=f"{names[model]} had {options.react_after} requests and no replica; {note}",
+                solved=False,
+                keep_attainment=keep,
+                switch_attainment=best_score,
+                cost=switch_cost(self.cluster, self.models, current, best)
+                if moved
+                else SwitchCost(),
+            )
+            reactions.append((decision, best))
+            current = best
+            if not moved:
+                ignored.add(model)
+            first = at + 1
+        return reactions
+
+    def unserved(
+        self, first: int, end_s: float, current: Placement, ignored: set[int]
+    ) -> tuple[int, int, float] | None:
+        """From request index ``first`` until ``end_s``: the first request
+        that makes a model with no replica in ``current`` (and not in
+        ``ignored``) reach ``react_after`` requests, as ``(request index,
+        model index, the model's rate over those requests in requests/s)``;
+        None when no model does."""
+        needed = self.options.react_after
+        arrivals = self.workload.arrivals_s
+        stop = int(np.searchsorted(arrivals, end_s, side="left"))
+        ids = self.workload.model_ids[first:stop]
+        hosted = current.model_names
+        found: tuple[int, int, float] | None = None
+        for model, name in enumerate(self.workload.model_names):
+            if name in hosted or model in ignored:
+                continue
+            mine = np.flatnonzero(ids == model)
+            if mine.size < needed or (found is not None and first + mine[needed - 1] >= found[0]):
+                continue
+            times = arrivals[first + mine[:needed]]
+            span_s = max(float(times[-1] - times[0]), 1e-9)
+            found = (first + int(mine[needed - 1]), model, (needed - 1) / span_s)
+        return found
+
+
+def replan(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    workload: Workload,
+    options: ReplanOptions,
+    *,
+    cache: SolveCache | None = None,
+    progress: Progress | None = None,
+) -> ReplanResult:
+    """Re-place ``models`` on ``cluster`` window by window over ``workload``
+    (module docstring). ``cache`` shares solves between calls; ``progress
+    (fraction, message)`` is called after every window. Raises ValueError
+    naming ``window_s`` when a window is longer than the workload, and the
+    errors of :func:`planner.placement.solve.solve`."""
+    return _Replanner(cluster, models, workload, options, cache or SolveCache(), progress).run()

@@ -1,0 +1,232 @@
+"""What a re-placement is asked to do and what it returns: the options of
+:func:`planner.replan.loop.replan`, each window's decision and the result.
+Every option is checked when built (ValueError naming the field)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from planner.domain import TimedPlan
+from planner.placement.solve import SOLVERS
+from planner.replan.forecast import Ewma, Forecaster
+from planner.replan.transition import SwitchCost
+from planner.sim import Outcome, SimOptions, SimResult
+
+INFORMATION = ("oracle", "forecast")
+TRIGGERS = ("periodic", "triggered")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """ValueError naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
+    """ValueError naming ``name`` unless ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        bounds = f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
+        raise ValueError(f"{name}: must be a number {bounds}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ReplanOptions:
+    """How to re-place (module docstring).
+
+    - ``window_s``: window length (s), > 0 and at most the workload's duration.
+    - ``information``: ``"oracle"`` or ``"forecast"``; ``forecaster`` is used
+      in forecast mode.
+    - ``trigger``: ``"periodic"`` or ``"triggered"``; ``drift_threshold``
+      and ``trigger_attainment`` fire the triggered re-planner.
+    - ``horizon_windows``: windows the next placement is planned and judged
+      on (its switching loss is paid once over them).
+    - ``solver``, ``time_limit_s`` (per solve), ``solver_options``: passed to
+      :func:`planner.placement.solve.solve` (``max_batch`` defaults to ``sim``'s).
+    - ``sim``: simulator options for judging switches and for the final
+      score (policy, batching, warm-up).
+    - ``min_gain``: judged attainment a switch must gain over keeping.
+    - ``forecast_floor``: in forecast mode, no model's rate is forecast
+      below this fraction of its mean rate so far (a model that had traffic
+      keeps a replica; :func:`planner.replan.forecast.forecast_window`).
+    - ``headroom``: in forecast mode, plan and judge on the forecast with
+      every rate times ``1 + headroom``, to hedge against a forecast that
+      falls short of the traffic.
+    - ``hedge``: also solve the history plan on all traffic observed so
+      far and move to it when it judges better than the window plan
+      (module docstring, step 3): a plan fitted to one window or one
+      forecast draw is brittle.
+    - ``react_after``: in forecast mode, react inside a window when a model
+      with no replica in the serving placement has had this many requests
+      (>= 2; 0 never reacts; module docstring, step 5).
+    - ``seed``: seeds the forecast draws.
+    """
+
+    window_s: float
+    information: str = "oracle"
+    forecaster: Forecaster = field(default_factory=Ewma)
+    trigger: str = "periodic"
+    horizon_windows: int = 1
+    drift_threshold: float = 0.25
+    trigger_attainment: float = 0.99
+    min_gain: float = 0.0
+    headroom: float = 0.0
+    forecast_floor: float = 0.25
+    solver: str = "greedy"
+    time_limit_s: float = 30.0
+    solver_options: Mapping[str, Any] = field(default_factory=dict)
+    sim: SimOptions = field(default_factory=SimOptions)
+    hedge: bool = True
+    react_after: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        window = self.window_s
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, int | float)
+            or not math.isfinite(window)
+            or window <= 0
+        ):
+            raise ValueError(f"window_s: must be a finite number > 0, got {window!r}")
+        check_choice("information", self.information, INFORMATION)
+        check_choice("trigger", self.trigger, TRIGGERS)
+        check_choice("solver", self.solver, SOLVERS)
+        horizon = self.horizon_windows
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ValueError(f"horizon_windows: must be an integer >= 1, got {horizon!r}")
+        _check_number("drift_threshold", self.drift_threshold, 0.0)
+        _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
+        _check_number("min_gain", self.min_gain, 0.0, 1.0)
+        _check_number("headroom", self.headroom, 0.0)
+        _check_number("forecast_floor", self.forecast_floor, 0.0)
+        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
+            raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
+        if not isinstance(self.hedge, bool):
+            raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
+        react = self.react_after
+        if isinstance(react, bool) or not isinstance(react, int) or react == 1 or react < 0:
+            raise ValueError(f"react_after: must be 0 or an integer >= 2, got {react!r}")
+        if react and self.information != "forecast":
+            raise ValueError(
+                "react_after: reactions are for forecast mode (oracle knows the window)"
+            )
+
+    @property
+    def label(self) -> str:
+        """E.g. ``periodic/oracle`` or ``triggered/forecast ewma(0.5)``."""
+        information = (
+            "oracle" if self.information == "oracle" else f"forecast {self.forecaster.name}"
+        )
+        return f"{self.trigger}/{information}"
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """What the re-planner did at the start of one window, or inside it
+    when it reacted (step 5; ``start_s`` is then the reaction's instant).
+
+    ``action`` is ``"bootstrap"`` (window 0), ``"keep"`` or ``"switch"``;
+    ``reason`` says why in words. ``drift`` is the traffic-mix change since
+    the current placement was planned; ``keep_attainment``,
+    ``switch_attainment`` and ``target_attainment`` are judged attainments
+    of keeping, of the chosen switch and of switching to the whole new plan
+    (None where not judged). ``candidate`` is the plan those refer to,
+    ``"window"`` or ``"history"`` (module docstring, step 3; None where
+    nothing was solved). ``cost`` is what the switch loaded."""
+
+    window: int
+    start_s: float
+    action: str
+    reason: str
+    solved: bool
+    drift: float | None = None
+    keep_attainment: float | None = None
+    switch_attainment: float | None = None
+    target_attainment: float | None = None
+    candidate: str | None = None
+    cost: SwitchCost = field(default_factory=SwitchCost)
+
+    def to_json(self) -> dict[str, Any]:
+        def number(value: float | None) -> float | None:
+            return None if value is None or not math.isfinite(value) else value
+
+        return {
+            "window": self.window,
+            "start_s": self.start_s,
+            "action": self.action,
+            "reason": self.reason,
+            "solved": self.solved,
+            "drift": number(self.drift),
+            "keep_attainment": self.keep_attainment,
+            "switch_attainment": self.switch_attainment,
+            "target_attainment": self.target_attainment,
+            "candidate": self.candidate,
+            "cost": self.cost.to_json(),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ReplanResult:
+    """A re-placement: the timed plan, its simulation over the whole
+    workload (real switching cost, ``options.sim``), and every window's
+    decision. ``unavailable_requests`` counts scored requests lost because
+    every replica of their model was loading."""
+
+    plan: TimedPlan
+    options: ReplanOptions
+    windows: tuple[WindowDecision, ...]
+    result: SimResult
+    wall_s: float
+    solves: int
+    judge_simulations: int
+
+    @property
+    def attainment(self) -> float:
+        return self.result.attainment
+
+    @property
+    def switches(self) -> int:
+        return sum(1 for w in self.windows if w.action == "switch")
+
+    @property
+    def cost(self) -> SwitchCost:
+        """Total cost of the switches (the bootstrap load is not counted)."""
+        total = SwitchCost()
+        for window in self.windows:
+            if window.action == "switch":
+                total = total + window.cost
+        return total
+
+    @property
+    def unavailable_requests(self) -> int:
+        scored = self.result.outcome[self.result.scored]
+        return int(np.count_nonzero(scored == Outcome.UNAVAILABLE))
+
+    def to_json(self, include_plan: bool = False) -> dict[str, Any]:
+        options = self.options
+        data: dict[str, Any] = {
+            "strategy": options.label,
+            "information": options.information,
+            "forecaster": options.forecaster.name if options.information == "forecast" else None,
+            "trigger": options.trigger,
+            "window_s": options.window_s,
+            "horizon_windows": options.horizon_windows,
+            "solver": options.solver,
+            "policy": options.sim.policy,
+            "attainment": self.attainment,
+            "switches": self.switches,
+            "switch_cost": self.cost.to_json(),
+            "unavailable_requests": self.unavailable_requests,
+            "wall_s": self.wall_s,
+            "solves": self.solves,
+            "judge_simulations": self.judge_simulations,
+            "windows": [w.to_json() for w in self.windows],
+        }
+        if include_plan:
+            data["plan"] = self.plan.to_json()
+        return data

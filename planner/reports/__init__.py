@@ -1,1 +1,0 @@
-"""Report data: comparisons as plain values (see :mod:`planner.report`)."""
