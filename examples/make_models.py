@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from planner.autoparallel import DEFAULT_MEM_BUDGET_BYTES
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, Profile, StageProfile
 from planner.profiles import model_set, save_models
 
@@ -50,7 +51,7 @@ def main() -> None:
     save_models(out / "models_s3.json", [rounded(m) for m in model_set("s3")])
     for size in CLUSTER_SIZES:
         cluster = Cluster(size, DEFAULT_MEM_BUDGET_BYTES, 8, LOAD_BW_BYTES_PER_S)
-        (out / f"cluster_{size}.json").write_text(json.dumps(cluster.to_json(), indent=2) + "\n")
+        (out / f"cluster_{size}.json").write_text(json.dumps(encode(cluster), indent=2) + "\n")
 
 
 if __name__ == "__main__":

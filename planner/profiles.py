@@ -14,7 +14,7 @@ latency: batch 1 on one device (op1 pp1), or, when the model does not fit
 one device, on the smallest config that fits (fewest devices, then lowest
 latency).
 
-A model file is ``{"models": [ModelSpec.to_json(), ...]}``; errors name the
+A model file is ``{"models": [<ModelSpec JSON>, ...]}``; errors name the
 file and the field (``models.json: models[3].slo_s: must be > 0, got -1``).
 """
 
@@ -38,6 +38,7 @@ from planner.autoparallel import (
     plan_configs,
     to_profile,
 )
+from planner.codec import decode, encode
 from planner.domain import ModelSpec, Profile
 from planner.validation import models_by_name
 
@@ -108,7 +109,7 @@ def model_set(
 def models_to_json(models: Sequence[ModelSpec]) -> dict[str, Any]:
     """The model-file form of a model set (names must be unique)."""
     models_by_name(models)
-    return {"models": [model.to_json() for model in models]}
+    return {"models": encode(tuple(models))}
 
 
 def models_from_json(data: Any) -> tuple[ModelSpec, ...]:
@@ -117,10 +118,7 @@ def models_from_json(data: Any) -> tuple[ModelSpec, ...]:
         raise ValueError(f"<root>: must be an object, got {type(data).__name__}")
     if "models" not in data:
         raise ValueError("models: is required")
-    raw = data["models"]
-    if not isinstance(raw, list):
-        raise ValueError(f"models: must be a list, got {type(raw).__name__}")
-    models = tuple(ModelSpec.from_json(entry, f"models[{i}]") for i, entry in enumerate(raw))
+    models = decode(tuple[ModelSpec, ...], data["models"], "models")
     models_by_name(models)
     return models
 
@@ -157,8 +155,8 @@ def load_models(path: str | Path) -> tuple[ModelSpec, ...]:
 
 
 def save_profile(path: str | Path, profile: Profile) -> None:
-    """Write one model's profile (:meth:`Profile.to_json`)."""
-    _write_json(path, profile.to_json())
+    """Write one model's profile (its JSON form)."""
+    _write_json(path, encode(profile))
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -166,6 +164,6 @@ def load_profile(path: str | Path) -> Profile:
     naming the file and the field."""
     data = _read_json(path)
     try:
-        return Profile.from_json(data)
+        return decode(Profile, data, "profile")
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from planner.codec import decode
+from planner.domain import Cluster
+
 T = TypeVar("T")
 C = TypeVar("C", bound=Callable[..., Any])
 
@@ -39,12 +42,17 @@ def read_json(path: str | Path) -> Any:
 
 
 def load(path: str | Path, parse: Callable[[Any], T]) -> T:
-    """Read ``path`` as JSON and turn it into a domain value with ``parse``
-    (a ``from_json``); a ValueError becomes a usage error naming the file."""
+    """Read ``path`` as JSON and turn it into a domain value with ``parse``;
+    a ValueError becomes a usage error naming the file."""
     try:
         return parse(read_json(path))
     except ValueError as error:
         raise click.BadParameter(f"{path}: {error}") from None
+
+
+def load_cluster(path: str | Path) -> Cluster:
+    """The cluster file at ``path`` (errors as :func:`load`)."""
+    return load(path, lambda data: decode(Cluster, data, "cluster"))
 
 
 def write_json(data: Any, path: str | Path | None) -> None:

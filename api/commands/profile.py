@@ -22,6 +22,7 @@ from planner.autoparallel import (
     plan_parallel,
     preset,
 )
+from planner.codec import encode
 from planner.domain import ParallelConfig
 from planner.profiles import DEFAULT_SLO_SCALE, MODEL_SETS, model_set, models_to_json, save_models
 
@@ -126,7 +127,7 @@ def show(
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         if as_json:
-            write_json(plan.to_json(), None)
+            write_json(encode(plan), None)
         else:
             _stages_table(plan)
         return
@@ -136,7 +137,7 @@ def show(
             f"mem_budget_bytes: no config of {arch.name} fits {budget} bytes"
         )
     if as_json:
-        write_json({"arch": arch.to_json(), "plans": [p.to_json() for p in plans.values()]}, None)
+        write_json({"arch": encode(arch), "plans": encode(tuple(plans.values()))}, None)
     else:
         _configs_table(arch, plans, max_batch)
 

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import INPUT_FILE, load, planning_inputs, read_json
+from api.commands.common import INPUT_FILE, load_cluster, planning_inputs, read_json
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
 
@@ -160,7 +160,7 @@ def compare_command(
     from planner.profiles import load_models
     from planner.workloads import load_workload
 
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     models = _run(lambda: load_models(models_path))
     workload = _run(lambda: load_workload(workload_path))
     changes: dict[str, Any] = {
@@ -320,7 +320,7 @@ def replan_command(
         return
     if cluster_path is None:
         raise click.UsageError("--cluster is required with --models")
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     cases = [_case(cluster, m, w) for m, w in zip(models_paths, workload_paths, strict=True)]
     changes: dict[str, Any] = {
         "strategies": tuple(s.strip() for s in strategies.split(",") if s.strip()),

@@ -9,8 +9,16 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from api.commands.common import INPUT_FILE, load, planning_inputs, print_table, write_json
-from planner.domain import Cluster, Placement, TimedPlan
+from api.commands.common import (
+    INPUT_FILE,
+    load,
+    load_cluster,
+    planning_inputs,
+    print_table,
+    write_json,
+)
+from planner.codec import decode
+from planner.domain import Placement, TimedPlan
 from planner.profiles import load_models
 from planner.sim import ENGINES, SimOptions, SimResult, simulate
 from planner.workloads import load_workload
@@ -21,8 +29,8 @@ T = TypeVar("T")
 def parse_plan(data: Any) -> Placement | TimedPlan:
     """A timed plan (an object with ``steps``) or a placement."""
     if isinstance(data, dict) and "steps" in data:
-        return TimedPlan.from_json(data, "plan")
-    return Placement.from_json(data)
+        return decode(TimedPlan, data, "plan")
+    return decode(Placement, data, "placement")
 
 
 def _read(path: str, reader: Callable[[str], T], option: str) -> T:
@@ -107,7 +115,7 @@ def simulate_command(
     as_json: bool,
 ) -> None:
     """Simulate serving a workload with a placement and report SLO attainment."""
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     models = _read(models_path, load_models, "--models")
     plan = load(plan_path, parse_plan)
     workload = _read(workload_path, load_workload, "--workload")

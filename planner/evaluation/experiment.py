@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
@@ -468,7 +469,7 @@ def _row(
         "probes": [[p.scale, p.attainment] for p in found.probes],
         "attainment": None if at_max is None else at_max.attainment,
         "switches": 0 if at_max is None else at_max.switches,
-        **(SwitchCost() if at_max is None else at_max.cost).to_json(),
+        **encode(SwitchCost() if at_max is None else at_max.cost),
         "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
         "wall_s": time.monotonic() - started,
     }
@@ -525,7 +526,7 @@ def run_experiment(
             "kind": "replan-experiment",
             "partial": partial,
             "target_attainment": config.target_attainment,
-            "config": config.to_json(),
+            "config": encode(config),
             "rows": list(rows),
             "sweeps": list(sweeps),
             "solves": cache.solves,

@@ -59,13 +59,6 @@ class SwitchCost:
             self.lost_replica_s + other.lost_replica_s,
         )
 
-    def to_json(self) -> dict[str, float]:
-        return {
-            "replicas_loaded": self.replicas_loaded,
-            "load_s": self.load_s,
-            "lost_replica_s": self.lost_replica_s,
-        }
-
 
 GroupKey = tuple[tuple[int, ...], ParallelConfig]
 

@@ -1,4 +1,4 @@
-"""Workload files: ``.json`` holds :meth:`Workload.to_json`; ``.npz`` is a
+"""Workload files: ``.json`` holds the workload's JSON form; ``.npz`` is a
 compressed numpy archive with arrays ``arrivals_s`` (float64),
 ``model_ids`` (int32), ``model_names`` (unicode), ``duration_s`` (scalar)
 and ``meta`` (its JSON text). Errors name the file."""
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.codec import decode, encode
 from planner.domain import Workload
 
 SUFFIXES = (".json", ".npz")
@@ -28,7 +29,7 @@ def save_workload(workload: Workload, path: str | Path) -> None:
     """Write ``workload`` to ``path`` (format by suffix)."""
     path = Path(path)
     if _suffix(path) == ".json":
-        text = json.dumps(workload.to_json(), separators=(",", ":"), allow_nan=False)
+        text = json.dumps(encode(workload), separators=(",", ":"), allow_nan=False)
         path.write_text(text + "\n")
         return
     with path.open("wb") as handle:
@@ -61,12 +62,12 @@ def _read_npz(path: Path) -> Workload:
 
 def load_workload(path: str | Path) -> Workload:
     """Read a workload written by :func:`save_workload` (or any JSON in the
-    :meth:`Workload.to_json` shape); ValueError names the file and field."""
+    workload's JSON form); ValueError names the file and field."""
     path = Path(path)
     suffix = _suffix(path)
     try:
         if suffix == ".json":
-            return Workload.from_json(json.loads(path.read_text()))
+            return decode(Workload, json.loads(path.read_text()), "workload")
         return _read_npz(path)
     except OSError as error:
         raise ValueError(f"{path}: cannot read: {error.strerror or error}") from None
