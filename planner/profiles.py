@@ -1,5 +1,5 @@
-"""Profiles of the BERT/MoE families, the evaluation's model sets, and JSON
-files of models and measured profiles.
+"""Profiles of the BERT/MoE families, the evaluation's model sets, and the
+JSON form of a model file (read and written by :mod:`planner.files`).
 
 Analytic profiles come from :mod:`planner.autoparallel`: for every
 ``op, pp`` in 1, 2, 4, 8 whose plan fits the memory budget, the per-stage
@@ -15,15 +15,13 @@ one device, on the smallest config that fits (fewest devices, then lowest
 latency).
 
 A model file is ``{"models": [<ModelSpec JSON>, ...]}``; errors name the
-file and the field (``models.json: models[3].slo_s: must be > 0, got -1``).
+field (``models[3].slo_s: must be > 0, got -1``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from planner.autoparallel import (
@@ -121,49 +119,3 @@ def models_from_json(data: Any) -> tuple[ModelSpec, ...]:
     models = decode(tuple[ModelSpec, ...], data["models"], "models")
     models_by_name(models)
     return models
-
-
-def _read_json(path: str | Path) -> Any:
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read: {error.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from None
-
-
-def _write_json(path: str | Path, data: Any) -> None:
-    Path(path).write_text(json.dumps(data, separators=(",", ":")) + "\n")
-
-
-def save_models(path: str | Path, models: Sequence[ModelSpec]) -> None:
-    """Write a model file (compact JSON)."""
-    _write_json(path, models_to_json(models))
-
-
-def load_models(path: str | Path) -> tuple[ModelSpec, ...]:
-    """Read a model file; ValueError naming the file and the field."""
-    data = _read_json(path)
-    try:
-        return models_from_json(data)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-def save_profile(path: str | Path, profile: Profile) -> None:
-    """Write one model's profile (its JSON form)."""
-    _write_json(path, encode(profile))
-
-
-def load_profile(path: str | Path) -> Profile:
-    """Read a profile file, e.g. one measured by the executor; ValueError
-    naming the file and the field."""
-    data = _read_json(path)
-    try:
-        return decode(Profile, data, "profile")
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None

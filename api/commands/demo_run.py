@@ -39,16 +39,17 @@ from typing import Any
 
 from rich.console import Console
 
+from api.commands.common import AZURE2019_SAMPLE
 from api.reporting.files import write_report
 from api.reporting.tables import compare_table
 from executor.api_client import ApiClient
 from executor.replay import attainment, replay
 from harness.loopback import MESHPLAN, START_TIMEOUT_S, Deployment, agents_applied, wait_for
+from planner import files
 from planner.codec import decode, encode
-from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Profile, Workload
+from planner.domain import ModelSpec, ParallelConfig, Placement, Profile, Workload
 from planner.evaluation.reports import CompareReport, CompareSettings, build_compare
 from planner.placement.solution import SolveResult
-from planner.profiles import load_models
 from planner.sim import SimOptions, simulate
 from planner.workloads import scale_rate
 from planner.workloads.windows import window_workload
@@ -90,7 +91,7 @@ class DemoSettings:
 
     @property
     def trace_file(self) -> Path:
-        return self.examples / "azure2019_sample.csv"
+        return self.examples / AZURE2019_SAMPLE
 
     def check(self) -> None:
         """FileNotFoundError naming the first missing input file."""
@@ -200,7 +201,7 @@ def measure_families(
     )
     if done.returncode:
         raise RuntimeError(f"meshplan profile measure failed: {done.stderr[-2000:]}")
-    measured = json.loads(out.read_text())
+    measured = files.read_json(out)
     return {
         family: decode(Profile, measured[name], "profile") for family, (_, name) in probes.items()
     }
@@ -249,9 +250,9 @@ class Demo:
         self.say(f"  API at {api.base_url} (database {s.workdir / 'meshplan.db'})")
 
         self.step("registering the 8-device cluster and the S3-like model set")
-        cluster = decode(Cluster, json.loads(s.cluster_file.read_text()), "cluster")
+        cluster = files.load_cluster(s.cluster_file)
         cluster_id = api.call("POST", "/v1/clusters", {"name": "demo", **encode(cluster)})[2]["id"]
-        models = load_models(s.models_file)
+        models = files.load_models(s.models_file)
         # one batch size: the agent compiles (and the profiler measures) less
         ids = {
             m.name: api.call("POST", "/v1/models", {**encode(m), "max_batch": 1})[2]["id"]

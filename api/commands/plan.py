@@ -11,14 +11,13 @@ import click
 from rich.console import Console
 
 from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
+from planner import files
 from planner.codec import encode
 from planner.domain import Cluster, ModelSpec
 from planner.placement.options import SolveOptions
 from planner.placement.solution import SolveResult, SolveTimeoutError
 from planner.placement.solve import SOLVERS, solve
-from planner.profiles import load_models
 from planner.validation import models_by_name, stage_memory_bytes
-from planner.workloads import load_workload
 
 GB = 1e9
 
@@ -112,8 +111,8 @@ def plan_command(
     """Choose a placement maximising simulated SLO attainment on a workload."""
     cluster = load_cluster(cluster_path)
     try:
-        models = load_models(models_path)
-        workload = load_workload(workload_path)
+        models = files.load_models(models_path)
+        workload = files.load_workload(workload_path)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     options = parse_options(option_pairs)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from api.commands.common import print_table, write_json
 from api.commands.executor import measure_command
+from planner import files
 from planner.autoparallel import (
     DEFAULT_MEM_BUDGET_BYTES,
     GB,
@@ -24,7 +25,7 @@ from planner.autoparallel import (
 )
 from planner.codec import encode
 from planner.domain import ParallelConfig
-from planner.profiles import DEFAULT_SLO_SCALE, MODEL_SETS, model_set, models_to_json, save_models
+from planner.profiles import DEFAULT_SLO_SCALE, MODEL_SETS, model_set, models_to_json
 
 MB = 10**6
 
@@ -169,7 +170,7 @@ def models(
     if output == "-":
         click.echo(json.dumps(models_to_json(specs)))
         return
-    save_models(output, specs)
+    files.save_models(output, specs)
     click.echo(f"wrote {len(specs)} models of set {set_name} to {output}", err=True)
 
 

@@ -11,15 +11,14 @@ from rich.console import Console
 
 from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
 from api.commands.plan import parse_options
+from planner import files
 from planner.codec import encode
 from planner.placement.solution import SolveTimeoutError
 from planner.placement.solve import SOLVERS
-from planner.profiles import load_models
 from planner.replan.forecast import make_forecaster
 from planner.replan.loop import replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
 from planner.sim import POLICIES, SimOptions
-from planner.workloads import load_workload
 
 
 def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:
@@ -116,8 +115,8 @@ def replan_command(
     first window is planned on its own traffic and left out of the score."""
     cluster = load_cluster(cluster_path)
     try:
-        models = load_models(models_path)
-        workload = load_workload(workload_path)
+        models = files.load_models(models_path)
+        workload = files.load_workload(workload_path)
         options = ReplanOptions(
             window_s=window,
             information=information,

@@ -17,11 +17,10 @@ from api.commands.common import (
     print_table,
     write_json,
 )
+from planner import files
 from planner.codec import decode
 from planner.domain import Placement, TimedPlan
-from planner.profiles import load_models
 from planner.sim import ENGINES, SimOptions, SimResult, simulate
-from planner.workloads import load_workload
 
 T = TypeVar("T")
 
@@ -116,9 +115,9 @@ def simulate_command(
 ) -> None:
     """Simulate serving a workload with a placement and report SLO attainment."""
     cluster = load_cluster(cluster_path)
-    models = _read(models_path, load_models, "--models")
+    models = _read(models_path, files.load_models, "--models")
     plan = load(plan_path, parse_plan)
-    workload = _read(workload_path, load_workload, "--workload")
+    workload = _read(workload_path, files.load_workload, "--workload")
     options = SimOptions(max_batch=max_batch, warmup_s=warmup, cooldown_s=cooldown)
     try:
         with Console(stderr=True).status(f"simulating {workload.num_requests} requests"):

@@ -11,7 +11,8 @@ from api.cli import main
 from planner.autoparallel import BERT_6_7B, GB, MOE_2_4B, TINY_BERT, plan_configs, plan_parallel
 from planner.codec import encode
 from planner.domain import ParallelConfig
-from planner.profiles import load_models, model_set
+from planner.files import load_models
+from planner.profiles import model_set
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -19,15 +19,12 @@ from planner.autoparallel import (
 )
 from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Profile, StageProfile
+from planner.files import load_models, load_profile, save_models, save_profile
 from planner.profiles import (
-    load_models,
-    load_profile,
     model_set,
     models_to_json,
     profile_for,
     reference_latency_s,
-    save_models,
-    save_profile,
 )
 
 PRESETS = [BERT_1_3B, BERT_2_6B, BERT_6_7B, MOE_1_3B, MOE_2_4B]

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.workloads import TimeRange, gamma_arrivals, load_azure2021, read_azure2021
+from planner.files import load_azure2021
+from planner.workloads import TimeRange, gamma_arrivals, read_azure2021
 from tests.unit.workload_streaming import stream_through
 
 HEADER_LINE = "app,func,end_timestamp,duration\n"
