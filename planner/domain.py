@@ -427,9 +427,9 @@ class TimedPlan:
 
 @dataclass(frozen=True, eq=False)
 class Workload:
-    """Request arrivals: ``arrivals_s[i]`` (seconds from 0, non-decreasing)
-    of a request for model ``model_names[model_ids[i]]``, over
-    ``[0, duration_s)``."""
+    """Request arrivals: ``arrivals_s[i]`` (seconds from 0, non-decreasing,
+    in ``[0, duration_s)``) of a request for model
+    ``model_names[model_ids[i]]``."""
 
     arrivals_s: npt.NDArray[np.float64]
     model_ids: npt.NDArray[np.int32]
@@ -441,14 +441,18 @@ class Workload:
         arrivals = np.ascontiguousarray(self.arrivals_s, dtype=np.float64)
         ids = np.ascontiguousarray(self.model_ids, dtype=np.int32)
         names = tuple(self.model_names)
-        _positive_float("duration_s", self.duration_s)
+        duration = _positive_float("duration_s", self.duration_s)
         if arrivals.ndim != 1 or ids.shape != arrivals.shape:
             raise _fail("model_ids", f"shape {ids.shape} differs from arrivals_s {arrivals.shape}")
         if len(set(names)) != len(names):
             raise _fail("model_names", "lists a model twice")
         if arrivals.size:
-            if not np.all(np.isfinite(arrivals)) or arrivals[0] < 0:
-                raise _fail("arrivals_s", "must be finite and >= 0")
+            outside = ~((arrivals >= 0) & (arrivals < duration))  # NaN is outside
+            if np.any(outside):
+                i = int(np.argmax(outside))
+                raise _fail(
+                    f"arrivals_s[{i}]", f"must be in [0, duration_s={duration}), got {arrivals[i]}"
+                )
             steps = np.diff(arrivals)
             if np.any(steps < 0):
                 i = int(np.argmax(steps < 0)) + 1

@@ -41,6 +41,7 @@ from planner.workloads.csvtext import (
 )
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.timerange import TimeRange
+from planner.workloads.windows import into_horizon
 
 HEADER = ("app", "func", "end_timestamp", "duration")
 ORDER_TOLERANCE_S = 1e-6
@@ -83,4 +84,5 @@ def read_azure2021(
         "end_s": time_range.end_s,
         "num_functions": mapper.num_functions,
     }
-    return assemble(np.concatenate(times), ids, model_names, time_range.duration_s, meta)
+    arrivals = into_horizon(np.concatenate(times), time_range.duration_s)
+    return assemble(arrivals, ids, model_names, time_range.duration_s, meta)

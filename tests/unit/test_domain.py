@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -178,6 +179,32 @@ def test_workload_checks_and_merge() -> None:
             {"model_names": [], "arrivals_s": [], "model_ids": [], "duration_s": -1},
             "workload",
         )
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "message"),
+    [
+        ([0.5, 1.0], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got 1.0$"),
+        ([-0.25, 0.5], r"^arrivals_s\[0\]: must be in \[0, duration_s=1.0\), got -0.25$"),
+        ([0.25, math.nan], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got nan$"),
+        ([0.25, 7.0, 0.5], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got 7.0$"),
+    ],
+)
+def test_workload_arrivals_lie_in_its_horizon(arrivals: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Workload(np.array(arrivals), np.zeros(len(arrivals), np.int32), ("a",), 1.0)
+
+
+def test_workload_horizon_is_half_open() -> None:
+    last = float(np.nextafter(1.0, 0.0))
+    assert Workload(np.array([0.0, last]), np.zeros(2, np.int32), ("a",), 1.0).num_requests == 2
+    with pytest.raises(ValueError, match=r"^workload.arrivals_s\[0\]: must be in \[0, duration"):
+        data = {"model_names": ["a"], "duration_s": 1, "arrivals_s": [1.0], "model_ids": [0]}
+        decode(Workload, data, "workload")
+    with pytest.raises(
+        ValueError, match=r"^arrivals_s\[1\]: must be in \[0, duration_s=2.0\), got 2.0"
+    ):
+        Workload.merge({"a": [0.5], "b": [2.0]}, 2.0)
 
 
 @given(st.lists(st.floats(0, 100, allow_nan=False), max_size=50), st.integers(1, 4))
