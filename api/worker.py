@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner import domain
+from planner.codec import encode
 from planner.validation import validate
 from store.db import make_engine, session_factory, transaction
 from store.enums import JobStatus
@@ -45,7 +46,8 @@ SolveFunction = Callable[..., Any]
 """``solve(cluster, models, workload, *, solver, time_limit_s, options,
 progress)`` returning a result with ``placement``, ``attainment``,
 ``proxy_objective``, ``bound``, ``gap``, ``wall_s``, ``status``, ``solver``
-and ``to_json()``: :func:`planner.placement.solve.solve` or a stand-in."""
+(stored as its :func:`planner.codec.encode` form):
+:func:`planner.placement.solve.solve` or a stand-in."""
 
 
 def planner_solve(*args: Any, **kwargs: Any) -> Any:
@@ -296,7 +298,7 @@ class Worker:
             job.gap = finite_json(result.gap)
             job.wall_s = finite_json(result.wall_s)
             job.solve_status = result.status
-            job.result = finite_json(result.to_json())
+            job.result = finite_json(encode(result))
             jobs.finish(job, JobStatus.SUCCEEDED)
             if job.activate:
                 plans.activate(session, plan)

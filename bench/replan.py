@@ -13,19 +13,22 @@ upper bound on any plan (:mod:`planner.placement.bound`): a ratio no strategy ca
 exceed on that trace.
 ``--quick`` runs shorter traces with a coarser search and no sweeps (a few
 minutes on two cores); ``--output FILE`` writes the JSON data (rewritten
-after every model set × workload, so a long run leaves partial results).
+after every model set × workload, so a long run leaves partial results);
+``--azure2019 FILE`` replays another 2019 trace file.
 
-Run: ``python -m bench.replan [--quick] [--output FILE]``.
+Run: ``python -m bench.replan [--quick] [--output FILE] [--azure2019 FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
+from api.commands.common import AZURE2019_SAMPLE, default_examples
+from planner import files
 from planner.evaluation.experiment import (
     TABLE_COLUMNS,
     ExperimentConfig,
@@ -66,8 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.replan", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter traces, coarser search")
     parser.add_argument("--output", type=Path, help="write the JSON data here")
+    parser.add_argument(
+        "--azure2019",
+        type=Path,
+        default=default_examples().resolve() / AZURE2019_SAMPLE,
+        help="Azure 2019 trace file (default: the shipped sample)",
+    )
     args = parser.parse_args(argv)
     config = ExperimentConfig.quick() if args.quick else ExperimentConfig()
+    config = dataclasses.replace(config, azure2019_path=str(args.azure2019))
     started = time.monotonic()
 
     def progress(message: str) -> None:
@@ -75,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def checkpoint(partial: dict[str, Any]) -> None:
         if args.output is not None:
-            args.output.write_text(json.dumps(partial, indent=1) + "\n")
+            files.write_json(args.output, partial, indent=1)
 
-    result = run_experiment(config, progress, checkpoint)
+    result = run_experiment(config, progress, checkpoint, files.open_lines)
     widths = [max(len(str(c)), 8) for c in TABLE_COLUMNS]
     print("  ".join(str(c).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
     for row in table_rows(result):
@@ -103,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(f"wall {result['wall_s']:.0f} s, {result['solves']} solves ({result['solve_s']:.0f} s)")
     if args.output is not None:
-        args.output.write_text(json.dumps(result, indent=1) + "\n")
+        files.write_json(args.output, result, indent=1)
         print(f"wrote {args.output}")
 
 

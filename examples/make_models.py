@@ -16,12 +16,12 @@ Run ``python examples/make_models.py [--out DIR]``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from planner import files
 from planner.autoparallel import DEFAULT_MEM_BUDGET_BYTES
 from planner.domain import Cluster, ModelSpec, Profile, StageProfile
-from planner.profiles import model_set, save_models
+from planner.profiles import model_set
 
 CLUSTER_SIZES = (8, 16, 32, 64)
 LOAD_BW_BYTES_PER_S = 12e9
@@ -47,10 +47,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
     out = parser.parse_args().out
-    save_models(out / "models_s3.json", [rounded(m) for m in model_set("s3")])
+    files.save_models(out / "models_s3.json", [rounded(m) for m in model_set("s3")])
     for size in CLUSTER_SIZES:
         cluster = Cluster(size, DEFAULT_MEM_BUDGET_BYTES, 8, LOAD_BW_BYTES_PER_S)
-        (out / f"cluster_{size}.json").write_text(json.dumps(cluster.to_json(), indent=2) + "\n")
+        files.save_cluster(out / f"cluster_{size}.json", cluster)
 
 
 if __name__ == "__main__":

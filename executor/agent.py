@@ -38,6 +38,7 @@ from executor.host import Host
 from executor.replica import Replica, model_seed
 from executor.runtime import ModelRuntime
 from planner.autoparallel import TINY_BERT, TINY_MOE, Architecture, plan_parallel
+from planner.codec import decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def architecture_for(name: str, info: ModelInfo, scale: str) -> Architecture:
         return dataclasses.replace(base, num_layers=max(base.num_layers, TINY_MIN_LAYERS))
     if info.architecture is None:
         raise ValueError(f"models.{name}.architecture: is required at scale 'full'")
-    return Architecture.from_json(info.architecture, f"models.{name}.architecture")
+    return decode(Architecture, info.architecture, f"models.{name}.architecture")
 
 
 def my_groups(plan: ServedPlan, devices: Sequence[int]) -> dict[GroupKey, tuple[str, ...]]:
@@ -194,7 +195,7 @@ class Agent:
         groups = [
             {
                 "devices": list(devices),
-                "config": config.to_json(),
+                "config": encode(config),
                 "models": sorted(group.models),
             }
             for (devices, config), group in list(self.host.groups.items())

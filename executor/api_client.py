@@ -11,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from planner.codec import decode
 from planner.domain import Placement
 
 TIMEOUT_S = 5.0
@@ -67,7 +68,7 @@ class ServedPlan:
             return cls(
                 int(data["plan_id"]),
                 int(data["version"]),
-                Placement.from_json(data["placement"]),
+                decode(Placement, data["placement"], "placement"),
                 models,
                 etag,
             )

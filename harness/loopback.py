@@ -38,6 +38,7 @@ from typing import IO, Any
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
 from executor.replay import Sent, attainment, replay
 from planner.autoparallel import Architecture
+from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Profile, Workload
 from planner.sim import simulate
 from planner.sim.options import SimOptions
@@ -229,14 +230,14 @@ def declare_models(deployment: Deployment, api: ApiClient, scenario: Scenario) -
             "name": f"probe-{family}",
             "slo_s": 1.0,
             "family": family,
-            "architecture": FAMILY_ARCHS[family].to_json(),
+            "architecture": encode(FAMILY_ARCHS[family]),
             "profile": PLACEHOLDER_PROFILE,
             "max_batch": scenario.max_batch,
         }
         probes[family] = api.call("POST", "/v1/models", body)[2]["id"]
     deployment.measure(list(probes.values()), scenario.configs, scenario.scale)
     measured = {
-        family: Profile.from_json(api.model(model_id)["profile"])
+        family: decode(Profile, api.model(model_id)["profile"], "profile")
         for family, model_id in probes.items()
     }
     specs = []
@@ -245,8 +246,8 @@ def declare_models(deployment: Deployment, api: ApiClient, scenario: Scenario) -
         slo_s = scenario.slo_scale * profile[ParallelConfig(1, 1)].latency(1)
         spec = ModelSpec(name, slo_s, profile, family)
         body = {
-            **spec.to_json(),
-            "architecture": FAMILY_ARCHS[family].to_json(),
+            **encode(spec),
+            "architecture": encode(FAMILY_ARCHS[family]),
             "max_batch": scenario.max_batch,
         }
         api.call("POST", "/v1/models", body)
@@ -281,7 +282,7 @@ def solve_and_activate(
     if result["status"] != "succeeded":
         raise RuntimeError(f"job {job_id} {result['status']}: {result.get('error')}")
     plan = api.call("GET", f"/v1/clusters/{cluster_id}/plan")[2]
-    return Placement.from_json(plan["placement"])
+    return decode(Placement, plan["placement"], "placement")
 
 
 def agents_applied(api: ApiClient, cluster_id: int, count: int) -> bool:
@@ -328,7 +329,7 @@ def run_fidelity(workdir: Path, scenario: Scenario | None = None) -> FidelityRes
         specs = declare_models(deployment, api, scenario)
         phase("profile")
         cluster = scenario_cluster(specs, scenario)
-        body = {"name": "loopback", **cluster.to_json()}
+        body = {"name": "loopback", **encode(cluster)}
         cluster_id = api.call("POST", "/v1/clusters", body)[2]["id"]
         placement = solve_and_activate(api, cluster_id, workload, scenario)
         phase("solve")

@@ -8,9 +8,11 @@ message starts with the offending field, e.g. ``"latency_s[2][0]: must be
 given the models it hosts, node locality given the cluster) live in
 :mod:`planner.validation`.
 
-Each value has ``to_json()`` returning plain JSON-able data and a
-``from_json(data)`` class method that accepts that data back; malformed data
-raises ``ValueError`` naming the field.
+JSON forms come from :mod:`planner.codec` (``encode(value)``,
+``decode(Cluster, data, "cluster")``); malformed data raises ``ValueError``
+naming the field. :class:`StageProfile`, :class:`Profile`,
+:class:`TimedPlan` and :class:`Workload` define the codec's hooks, since
+their JSON forms are not their plain field forms.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from planner.codec import construct, decode, encode, items, member
 
 JSON = dict[str, Any]
 
@@ -65,20 +69,6 @@ def _finite_float(field_name: str, value: object) -> float:
     return number
 
 
-def _get(data: Mapping[str, Any], key: str, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise _fail(where or "<root>", f"must be an object, got {type(data).__name__}")
-    if key not in data:
-        raise _fail(f"{where}.{key}" if where else key, "is required")
-    return data[key]
-
-
-def _list(field_name: str, value: object) -> list[Any]:
-    if not isinstance(value, list | tuple):
-        raise _fail(field_name, f"must be a list, got {type(value).__name__}")
-    return list(value)
-
-
 @dataclass(frozen=True, order=True)
 class ParallelConfig:
     """A parallel configuration: ``op`` devices per stage (tensor/intra-op
@@ -108,18 +98,6 @@ class ParallelConfig:
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
             raise _fail("config", f"expected 'op<N>xpp<M>' or '<N>x<M>', got {text!r}")
         return cls(int(parts[0]), int(parts[1]))
-
-    def to_json(self) -> JSON:
-        return {"op": self.op, "pp": self.pp}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "config") -> ParallelConfig:
-        try:
-            return cls(_get(data, "op", where), _get(data, "pp", where))
-        except ValueError as error:
-            if str(error).startswith(("op:", "pp:")):
-                raise ValueError(f"{where}.{error}") from None
-            raise
 
 
 @dataclass(frozen=True)
@@ -179,6 +157,7 @@ class StageProfile:
         return sum(self.latency_s[batch - 1])
 
     def to_json(self) -> JSON:
+        """Codec hook: ``latency_s`` is an object keyed by batch size."""
         return {
             "latency_s": {str(b + 1): list(row) for b, row in enumerate(self.latency_s)},
             "stage_weight_bytes": list(self.stage_weight_bytes),
@@ -186,13 +165,14 @@ class StageProfile:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "profile") -> StageProfile:
-        """Accept ``latency_s`` as a list (index = batch - 1) or as an object
-        keyed by batch size. Missing batch sizes between measured ones are
-        filled by linear interpolation per stage; batch 1 must be present."""
-        raw = _get(data, "latency_s", where)
-        weights = _list(f"{where}.stage_weight_bytes", _get(data, "stage_weight_bytes", where))
-        act = data.get("act_bytes", 0) if isinstance(data, Mapping) else 0
+    def from_json(cls, data: Any, where: str) -> StageProfile:
+        """Codec hook: ``latency_s`` as a list (index = batch - 1) or as an
+        object keyed by batch size. Missing batch sizes between measured ones
+        are filled by linear interpolation per stage; batch 1 must be present.
+        Other members are ignored (a :class:`Profile` entry adds ``config``)."""
+        raw = member(data, "latency_s", where)
+        weights = items(member(data, "stage_weight_bytes", where), f"{where}.stage_weight_bytes")
+        act = data.get("act_bytes", 0)
         if isinstance(raw, Mapping):
             measured: dict[int, list[float]] = {}
             for key, row in raw.items():
@@ -202,17 +182,14 @@ class StageProfile:
                     raise _fail(f"{where}.latency_s", f"key {key!r} is not a batch size") from None
                 if batch <= 0:
                     raise _fail(f"{where}.latency_s", f"batch size {batch} must be >= 1")
-                measured[batch] = _list(f"{where}.latency_s[{key}]", row)
+                measured[batch] = items(row, f"{where}.latency_s[{key}]")
             rows = _interpolate_batches(measured, f"{where}.latency_s")
         else:
             rows = [
-                _list(f"{where}.latency_s[{b + 1}]", r)
-                for b, r in enumerate(_list(f"{where}.latency_s", raw))
+                items(r, f"{where}.latency_s[{b + 1}]")
+                for b, r in enumerate(items(raw, f"{where}.latency_s"))
             ]
-        try:
-            return cls(tuple(tuple(r) for r in rows), tuple(weights), act)
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
+        return construct(cls, where, tuple(tuple(r) for r in rows), tuple(weights), act)
 
 
 def _interpolate_batches(measured: dict[int, list[float]], where: str) -> list[list[float]]:
@@ -270,26 +247,25 @@ class Profile:
         return tuple(self.by_config)
 
     def to_json(self) -> JSON:
+        """Codec hook: ``{"configs": [{"config": ..., **stage}, ...]}``."""
         return {
             "configs": [
-                {"config": c.to_json(), **stage.to_json()} for c, stage in self.by_config.items()
+                {"config": encode(c), **encode(stage)} for c, stage in self.by_config.items()
             ]
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "profile") -> Profile:
-        entries = _list(f"{where}.configs", _get(data, "configs", where))
+    def from_json(cls, data: Any, where: str) -> Profile:
+        """Codec hook: the inverse of :meth:`to_json`."""
+        entries = items(member(data, "configs", where), f"{where}.configs")
         by_config: dict[ParallelConfig, StageProfile] = {}
         for i, entry in enumerate(entries):
             here = f"{where}.configs[{i}]"
-            config = ParallelConfig.from_json(_get(entry, "config", here), f"{here}.config")
+            config = decode(ParallelConfig, member(entry, "config", here), f"{here}.config")
             if config in by_config:
                 raise _fail(f"{here}.config", f"{config} appears twice")
-            by_config[config] = StageProfile.from_json(entry, here)
-        try:
-            return cls(by_config)
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
+            by_config[config] = decode(StageProfile, entry, here)
+        return construct(cls, where, by_config)
 
 
 @dataclass(frozen=True)
@@ -306,27 +282,6 @@ class ModelSpec:
         if not isinstance(self.name, str) or not self.name.strip():
             raise _fail("name", f"must be a non-empty string, got {self.name!r}")
         _positive_float("slo_s", self.slo_s)
-
-    def to_json(self) -> JSON:
-        return {
-            "name": self.name,
-            "slo_s": self.slo_s,
-            "family": self.family,
-            "profile": self.profile.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "model") -> ModelSpec:
-        name = _get(data, "name", where)
-        try:
-            slo = _positive_float(f"{where}.slo_s", _get(data, "slo_s", where))
-            profile = Profile.from_json(_get(data, "profile", where), f"{where}.profile")
-            return cls(name, slo, profile, str(data.get("family", "custom")))
-        except ValueError as error:
-            message = str(error)
-            if message.startswith("name:"):
-                raise ValueError(f"{where}.{message}") from None
-            raise
 
 
 @dataclass(frozen=True)
@@ -354,34 +309,6 @@ class Cluster:
     def load_time_s(self, weight_bytes_per_device: int) -> float:
         """Seconds to load a replica holding that many bytes on each device."""
         return self.load_overhead_s + weight_bytes_per_device / self.load_bw_bytes_per_s
-
-    def to_json(self) -> JSON:
-        return {
-            "num_devices": self.num_devices,
-            "device_mem_bytes": self.device_mem_bytes,
-            "devices_per_node": self.devices_per_node,
-            "load_bw_bytes_per_s": self.load_bw_bytes_per_s,
-            "load_overhead_s": self.load_overhead_s,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "cluster") -> Cluster:
-        _get(data, "num_devices", where)
-        _get(data, "device_mem_bytes", where)
-        known = {
-            "num_devices",
-            "device_mem_bytes",
-            "devices_per_node",
-            "load_bw_bytes_per_s",
-            "load_overhead_s",
-        }
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise _fail(f"{where}.{unknown[0]}", "is not a cluster field")
-        try:
-            return cls(**dict(data))
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
 
 
 @dataclass(frozen=True)
@@ -421,23 +348,6 @@ class Group:
     def with_models(self, models: Iterable[str]) -> Group:
         return Group(self.devices, self.config, tuple(models))
 
-    def to_json(self) -> JSON:
-        return {
-            "devices": list(self.devices),
-            "config": self.config.to_json(),
-            "models": list(self.models),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "group") -> Group:
-        devices = _list(f"{where}.devices", _get(data, "devices", where))
-        config = ParallelConfig.from_json(_get(data, "config", where), f"{where}.config")
-        models = _list(f"{where}.models", data.get("models", []))
-        try:
-            return cls(tuple(devices), config, tuple(models))
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
-
 
 @dataclass(frozen=True)
 class Placement:
@@ -471,18 +381,6 @@ class Placement:
     def num_replicas(self) -> int:
         return sum(len(group.models) for group in self.groups)
 
-    def to_json(self) -> JSON:
-        return {"groups": [g.to_json() for g in self.groups]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "placement") -> Placement:
-        raw = _list(f"{where}.groups", _get(data, "groups", where))
-        groups = tuple(Group.from_json(g, f"{where}.groups[{i}]") for i, g in enumerate(raw))
-        try:
-            return cls(groups)
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
-
 
 @dataclass(frozen=True)
 class TimedPlan:
@@ -512,29 +410,26 @@ class TimedPlan:
         return cls(((0.0, placement),))
 
     def to_json(self) -> JSON:
-        return {"steps": [{"start_s": s, "placement": p.to_json()} for s, p in self.steps]}
+        """Codec hook: each step is an object ``{"start_s", "placement"}``."""
+        return {"steps": [{"start_s": s, "placement": encode(p)} for s, p in self.steps]}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "plan") -> TimedPlan:
-        raw = _list(f"{where}.steps", _get(data, "steps", where))
+    def from_json(cls, data: Any, where: str) -> TimedPlan:
+        """Codec hook: the inverse of :meth:`to_json`."""
         steps = []
-        for k, step in enumerate(raw):
+        for k, step in enumerate(items(member(data, "steps", where), f"{where}.steps")):
             here = f"{where}.steps[{k}]"
-            start = _finite_float(f"{here}.start_s", _get(step, "start_s", here))
-            steps.append(
-                (start, Placement.from_json(_get(step, "placement", here), f"{here}.placement"))
-            )
-        try:
-            return cls(tuple(steps))
-        except ValueError as error:
-            raise ValueError(f"{where}.{error}") from None
+            start = _finite_float(f"{here}.start_s", member(step, "start_s", here))
+            placement = decode(Placement, member(step, "placement", here), f"{here}.placement")
+            steps.append((start, placement))
+        return construct(cls, where, tuple(steps))
 
 
 @dataclass(frozen=True, eq=False)
 class Workload:
-    """Request arrivals: ``arrivals_s[i]`` (seconds from 0, non-decreasing)
-    of a request for model ``model_names[model_ids[i]]``, over
-    ``[0, duration_s)``."""
+    """Request arrivals: ``arrivals_s[i]`` (seconds from 0, non-decreasing,
+    in ``[0, duration_s)``) of a request for model
+    ``model_names[model_ids[i]]``."""
 
     arrivals_s: npt.NDArray[np.float64]
     model_ids: npt.NDArray[np.int32]
@@ -546,14 +441,18 @@ class Workload:
         arrivals = np.ascontiguousarray(self.arrivals_s, dtype=np.float64)
         ids = np.ascontiguousarray(self.model_ids, dtype=np.int32)
         names = tuple(self.model_names)
-        _positive_float("duration_s", self.duration_s)
+        duration = _positive_float("duration_s", self.duration_s)
         if arrivals.ndim != 1 or ids.shape != arrivals.shape:
             raise _fail("model_ids", f"shape {ids.shape} differs from arrivals_s {arrivals.shape}")
         if len(set(names)) != len(names):
             raise _fail("model_names", "lists a model twice")
         if arrivals.size:
-            if not np.all(np.isfinite(arrivals)) or arrivals[0] < 0:
-                raise _fail("arrivals_s", "must be finite and >= 0")
+            outside = ~((arrivals >= 0) & (arrivals < duration))  # NaN is outside
+            if np.any(outside):
+                i = int(np.argmax(outside))
+                raise _fail(
+                    f"arrivals_s[{i}]", f"must be in [0, duration_s={duration}), got {arrivals[i]}"
+                )
             steps = np.diff(arrivals)
             if np.any(steps < 0):
                 i = int(np.argmax(steps < 0)) + 1
@@ -582,6 +481,7 @@ class Workload:
         return self.arrivals_s[self.model_ids == self.model_names.index(name)]
 
     def to_json(self) -> JSON:
+        """Codec hook: the arrays as lists."""
         return {
             "model_names": list(self.model_names),
             "duration_s": self.duration_s,
@@ -591,20 +491,13 @@ class Workload:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "workload") -> Workload:
-        names = _list(f"{where}.model_names", _get(data, "model_names", where))
-        arrivals = _list(f"{where}.arrivals_s", _get(data, "arrivals_s", where))
-        ids = _list(f"{where}.model_ids", _get(data, "model_ids", where))
-        try:
-            return cls(
-                np.asarray(arrivals, dtype=np.float64),
-                np.asarray(ids, dtype=np.int32),
-                tuple(names),
-                _get(data, "duration_s", where),
-                data.get("meta", {}),
-            )
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"{where}.{error}") from None
+    def from_json(cls, data: Any, where: str) -> Workload:
+        """Codec hook: the inverse of :meth:`to_json` (``meta`` may be left out)."""
+        arrivals = _array(member(data, "arrivals_s", where), np.float64, f"{where}.arrivals_s")
+        ids = _array(member(data, "model_ids", where), np.int32, f"{where}.model_ids")
+        names = decode(tuple[str, ...], member(data, "model_names", where), f"{where}.model_names")
+        meta = decode(dict[str, Any], data.get("meta", {}), f"{where}.meta")
+        return construct(cls, where, arrivals, ids, names, member(data, "duration_s", where), meta)
 
     @classmethod
     def merge(
@@ -621,3 +514,11 @@ class Workload:
         )
         order = np.argsort(arrivals, kind="stable")
         return cls(arrivals[order], ids[order], names, duration_s)
+
+
+def _array(data: Any, dtype: type[np.generic], where: str) -> npt.NDArray[Any]:
+    values = items(data, where)
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError):
+        raise _fail(where, "must be a list of numbers") from None

@@ -1,5 +1,5 @@
-"""Profiles of the BERT/MoE families, the evaluation's model sets, and JSON
-files of models and measured profiles.
+"""Profiles of the BERT/MoE families, the evaluation's model sets, and the
+JSON form of a model file (read and written by :mod:`planner.files`).
 
 Analytic profiles come from :mod:`planner.autoparallel`: for every
 ``op, pp`` in 1, 2, 4, 8 whose plan fits the memory budget, the per-stage
@@ -14,16 +14,14 @@ latency: batch 1 on one device (op1 pp1), or, when the model does not fit
 one device, on the smallest config that fits (fewest devices, then lowest
 latency).
 
-A model file is ``{"models": [ModelSpec.to_json(), ...]}``; errors name the
-file and the field (``models.json: models[3].slo_s: must be > 0, got -1``).
+A model file is ``{"models": [<ModelSpec JSON>, ...]}``; errors name the
+field (``models[3].slo_s: must be > 0, got -1``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from planner.autoparallel import (
@@ -38,6 +36,7 @@ from planner.autoparallel import (
     plan_configs,
     to_profile,
 )
+from planner.codec import decode, encode
 from planner.domain import ModelSpec, Profile
 from planner.validation import models_by_name
 
@@ -108,7 +107,7 @@ def model_set(
 def models_to_json(models: Sequence[ModelSpec]) -> dict[str, Any]:
     """The model-file form of a model set (names must be unique)."""
     models_by_name(models)
-    return {"models": [model.to_json() for model in models]}
+    return {"models": encode(tuple(models))}
 
 
 def models_from_json(data: Any) -> tuple[ModelSpec, ...]:
@@ -117,55 +116,6 @@ def models_from_json(data: Any) -> tuple[ModelSpec, ...]:
         raise ValueError(f"<root>: must be an object, got {type(data).__name__}")
     if "models" not in data:
         raise ValueError("models: is required")
-    raw = data["models"]
-    if not isinstance(raw, list):
-        raise ValueError(f"models: must be a list, got {type(raw).__name__}")
-    models = tuple(ModelSpec.from_json(entry, f"models[{i}]") for i, entry in enumerate(raw))
+    models = decode(tuple[ModelSpec, ...], data["models"], "models")
     models_by_name(models)
     return models
-
-
-def _read_json(path: str | Path) -> Any:
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read: {error.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from None
-
-
-def _write_json(path: str | Path, data: Any) -> None:
-    Path(path).write_text(json.dumps(data, separators=(",", ":")) + "\n")
-
-
-def save_models(path: str | Path, models: Sequence[ModelSpec]) -> None:
-    """Write a model file (compact JSON)."""
-    _write_json(path, models_to_json(models))
-
-
-def load_models(path: str | Path) -> tuple[ModelSpec, ...]:
-    """Read a model file; ValueError naming the file and the field."""
-    data = _read_json(path)
-    try:
-        return models_from_json(data)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-def save_profile(path: str | Path, profile: Profile) -> None:
-    """Write one model's profile (:meth:`Profile.to_json`)."""
-    _write_json(path, profile.to_json())
-
-
-def load_profile(path: str | Path) -> Profile:
-    """Read a profile file, e.g. one measured by the executor; ValueError
-    naming the file and the field."""
-    data = _read_json(path)
-    try:
-        return Profile.from_json(data)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None

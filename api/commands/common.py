@@ -1,5 +1,6 @@
-"""Helpers shared by CLI commands: reading JSON inputs with errors that name
-the file and field, printing tables, and ``--json`` output."""
+"""Helpers shared by CLI commands: reading JSON inputs (through
+:mod:`planner.files`) with errors that name the file and field, the shipped
+examples, printing tables, and ``--json`` output."""
 
 from __future__ import annotations
 
@@ -15,45 +16,60 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from planner import files
+from planner.domain import Cluster
+
 T = TypeVar("T")
 C = TypeVar("C", bound=Callable[..., Any])
 
 INPUT_FILE = click.Path(exists=True, dir_okay=False)
 """An input file option's type: the file must exist."""
 
+AZURE2019_SAMPLE = "azure2019_sample.csv"
+"""The shipped Azure Functions 2019 sample trace, in :func:`default_examples`."""
+
 console = Console(stderr=False)
+
+
+def default_examples() -> Path:
+    """``examples/`` of the working folder, else of the source tree."""
+    here = Path("examples")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "examples"
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn a ValueError (which names the file and field) into a usage error."""
+    try:
+        yield
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def load(path: str | Path, parse: Callable[[Any], T]) -> T:
+    """Read ``path`` as JSON and turn it into a value with ``parse``
+    (:func:`planner.files.load_json`); errors are usage errors."""
+    with usage_errors():
+        return files.load_json(path, parse)
 
 
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file; a missing file or bad JSON is a usage error."""
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise click.BadParameter(f"cannot read {path}: {error.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(
-            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from None
+    return load(path, lambda data: data)
 
 
-def load(path: str | Path, parse: Callable[[Any], T]) -> T:
-    """Read ``path`` as JSON and turn it into a domain value with ``parse``
-    (a ``from_json``); a ValueError becomes a usage error naming the file."""
-    try:
-        return parse(read_json(path))
-    except ValueError as error:
-        raise click.BadParameter(f"{path}: {error}") from None
+def load_cluster(path: str | Path) -> Cluster:
+    """The cluster file at ``path``; errors are usage errors."""
+    with usage_errors():
+        return files.load_cluster(path)
 
 
 def write_json(data: Any, path: str | Path | None) -> None:
     """Write JSON to ``path``, or to standard output when ``path`` is None or '-'."""
-    text = json.dumps(data, indent=2, sort_keys=False)
     if path is None or str(path) == "-":
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        Path(path).write_text(text + "\n")
+        files.write_json(path, data, indent=2)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -9,14 +9,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from api.commands.common import AZURE2019_SAMPLE, default_examples
+
 MARKER = ".meshplan-demo"
 """Marks a folder made by the demo, which a later run may empty."""
-
-
-def default_examples() -> Path:
-    """``examples/`` of the working folder, else of the source tree."""
-    here = Path("examples")
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "examples"
 
 
 @click.command("demo")
@@ -31,7 +27,7 @@ def default_examples() -> Path:
     "--examples",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Folder with cluster_8.json, models_s3.json, azure2019_sample.csv [examples/].",
+    help=f"Folder with cluster_8.json, models_s3.json, {AZURE2019_SAMPLE} [examples/].",
 )
 @click.option("--time-limit", type=click.FloatRange(min=1), default=20.0, show_default=True)
 @click.option(

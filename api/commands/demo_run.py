@@ -39,15 +39,17 @@ from typing import Any
 
 from rich.console import Console
 
+from api.commands.common import AZURE2019_SAMPLE
 from api.reporting.files import write_report
 from api.reporting.tables import compare_table
 from executor.api_client import ApiClient
 from executor.replay import attainment, replay
 from harness.loopback import MESHPLAN, START_TIMEOUT_S, Deployment, agents_applied, wait_for
-from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Profile, Workload
+from planner import files
+from planner.codec import decode, encode
+from planner.domain import ModelSpec, ParallelConfig, Placement, Profile, Workload
 from planner.evaluation.reports import CompareReport, CompareSettings, build_compare
 from planner.placement.solution import SolveResult
-from planner.profiles import load_models
 from planner.sim import SimOptions, simulate
 from planner.workloads import scale_rate
 from planner.workloads.windows import window_workload
@@ -89,7 +91,7 @@ class DemoSettings:
 
     @property
     def trace_file(self) -> Path:
-        return self.examples / "azure2019_sample.csv"
+        return self.examples / AZURE2019_SAMPLE
 
     def check(self) -> None:
         """FileNotFoundError naming the first missing input file."""
@@ -169,7 +171,7 @@ def follow_jobs(
 def solve_result(solver: str, job: dict[str, Any], plan: dict[str, Any]) -> SolveResult:
     """A job and its plan as the solver's result."""
     return SolveResult(
-        placement=Placement.from_json(plan["placement"]),
+        placement=decode(Placement, plan["placement"], "placement"),
         attainment=float(plan["attainment"]),
         solver=solver,
         status=job["solve_status"],
@@ -199,8 +201,10 @@ def measure_families(
     )
     if done.returncode:
         raise RuntimeError(f"meshplan profile measure failed: {done.stderr[-2000:]}")
-    measured = json.loads(out.read_text())
-    return {family: Profile.from_json(measured[name]) for family, (_, name) in probes.items()}
+    measured = files.read_json(out)
+    return {
+        family: decode(Profile, measured[name], "profile") for family, (_, name) in probes.items()
+    }
 
 
 def family_probes(models: Sequence[ModelSpec], ids: dict[str, int]) -> dict[str, tuple[int, str]]:
@@ -246,14 +250,12 @@ class Demo:
         self.say(f"  API at {api.base_url} (database {s.workdir / 'meshplan.db'})")
 
         self.step("registering the 8-device cluster and the S3-like model set")
-        cluster = Cluster.from_json(json.loads(s.cluster_file.read_text()))
-        cluster_id = api.call("POST", "/v1/clusters", {"name": "demo", **cluster.to_json()})[2][
-            "id"
-        ]
-        models = load_models(s.models_file)
+        cluster = files.load_cluster(s.cluster_file)
+        cluster_id = api.call("POST", "/v1/clusters", {"name": "demo", **encode(cluster)})[2]["id"]
+        models = files.load_models(s.models_file)
         # one batch size: the agent compiles (and the profiler measures) less
         ids = {
-            m.name: api.call("POST", "/v1/models", {**m.to_json(), "max_batch": 1})[2]["id"]
+            m.name: api.call("POST", "/v1/models", {**encode(m), "max_batch": 1})[2]["id"]
             for m in models
         }
         self.say(f"  cluster {cluster_id}: {cluster.num_devices} devices; {len(models)} models")
@@ -268,8 +270,8 @@ class Demo:
             "cv_scale": s.cv_scale,
         }
         uploaded = upload_trace(api, s.trace_file, query)
-        workload = Workload.from_json(
-            api.call("GET", f"/v1/workloads/{uploaded['id']}/arrivals")[2]
+        workload = decode(
+            Workload, api.call("GET", f"/v1/workloads/{uploaded['id']}/arrivals")[2], "workload"
         )
         self.say(
             f"  workload {uploaded['id']}: {workload.num_requests} requests over "
@@ -358,10 +360,10 @@ class Demo:
         )
 
         self.step("writing the HTML report and storing it through the API")
-        report = dataclasses.replace(report, inputs={**report.inputs, "serving": serving.to_json()})
+        report = dataclasses.replace(report, inputs={**report.inputs, "serving": encode(serving)})
         report_dir = s.workdir / "report"
         write_report(report, report_dir)
-        stored = api.call("POST", "/v1/reports", {"data": report.to_json()})[2]
+        stored = api.call("POST", "/v1/reports", {"data": encode(report)})[2]
         self.say(
             f"  stored as report {stored['id']} (GET /v1/reports/{stored['id']}, HTML or JSON)"
         )

@@ -19,6 +19,7 @@ from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
 from executor.schedule import POLICIES
+from planner.codec import encode
 from planner.domain import ParallelConfig
 
 log = logging.getLogger(__name__)
@@ -203,10 +204,10 @@ def measure_command(
         try:
             name, profile = _measure_model(client, model_id, configs, max_batch, repeats, scale)
             if not no_upload:
-                client.put_profile(model_id, profile.to_json())
+                client.put_profile(model_id, encode(profile))
         except (ApiError, ApiUnavailable, ValueError) as error:
             raise click.ClickException(f"model {model_id}: {error}") from None
-        profiles[name] = profile.to_json()
+        profiles[name] = encode(profile)
         for config, stage in profile.by_config.items():
             rows.append([name, str(config), stage.latency(1) * 1e3, stage.weight_bytes])
     print_table("measured profiles", ["model", "config", "b=1 ms", "weight bytes/dev"], rows)

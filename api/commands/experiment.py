@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from api.commands.common import print_table, write_json
+from api.commands.common import AZURE2019_SAMPLE, default_examples, print_table, write_json
+from planner import files
 from planner.evaluation.experiment import (
     TABLE_COLUMNS,
     WORKLOADS,
@@ -97,7 +98,7 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
     "--azure2019",
     "azure2019_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Azure 2019 trace file for the azure2019 workload (default: the shipped sample).",
+    help=f"Azure 2019 trace file for the azure2019 workload [examples/{AZURE2019_SAMPLE}].",
 )
 @click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
 @click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
@@ -127,7 +128,10 @@ def replan_command(
     Clockwork++), with and without SLO-aware preemption: the largest rate at
     which each keeps attainment at the target."""
     config = ExperimentConfig.quick() if quick else ExperimentConfig()
-    changes: dict[str, Any] = {"devices": _devices(device_pairs, dict(config.devices))}
+    changes: dict[str, Any] = {
+        "devices": _devices(device_pairs, dict(config.devices)),
+        "azure2019_path": azure2019_path or str(default_examples().resolve() / AZURE2019_SAMPLE),
+    }
     if sets is not None:
         changes["model_sets"] = _names(sets, list(MODEL_SETS), "--sets")
     if workloads is not None:
@@ -145,7 +149,6 @@ def replan_command(
         ("forecaster", forecast),
         ("rel_tol", rel_tol),
         ("time_limit_s", time_limit),
-        ("azure2019_path", azure2019_path),
         ("seed", seed),
     ):
         if value is not None:
@@ -163,7 +166,7 @@ def replan_command(
             write_json(partial, output)
 
     with _progress(console) as update:
-        result = run_experiment(config, update, checkpoint)
+        result = run_experiment(config, update, checkpoint, files.open_lines)
     print_table(
         f"Max rate at attainment >= {config.target_attainment:g}", TABLE_COLUMNS, table_rows(result)
     )

@@ -10,14 +10,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
+from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
+from planner import files
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec
 from planner.placement.options import SolveOptions
 from planner.placement.solution import SolveResult, SolveTimeoutError
 from planner.placement.solve import SOLVERS, solve
-from planner.profiles import load_models
 from planner.validation import models_by_name, stage_memory_bytes
-from planner.workloads import load_workload
 
 GB = 1e9
 
@@ -109,10 +109,10 @@ def plan_command(
     as_json: bool,
 ) -> None:
     """Choose a placement maximising simulated SLO attainment on a workload."""
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     try:
-        models = load_models(models_path)
-        workload = load_workload(workload_path)
+        models = files.load_models(models_path)
+        workload = files.load_workload(workload_path)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     options = parse_options(option_pairs)
@@ -132,8 +132,8 @@ def plan_command(
         raise click.ClickException(str(error)) from None
     if output is not None:
         plan = result.timed_plan if result.timed_plan is not None else result.placement
-        write_json(plan.to_json(), output)
+        write_json(encode(plan), output)
     if as_json:
-        write_json(result.to_json(), None)
+        write_json(encode(result), None)
     else:
         _print_summary(result, models, cluster)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from api.commands.common import print_table, write_json
 from api.commands.executor import measure_command
+from planner import files
 from planner.autoparallel import (
     DEFAULT_MEM_BUDGET_BYTES,
     GB,
@@ -22,8 +23,9 @@ from planner.autoparallel import (
     plan_parallel,
     preset,
 )
+from planner.codec import encode
 from planner.domain import ParallelConfig
-from planner.profiles import DEFAULT_SLO_SCALE, MODEL_SETS, model_set, models_to_json, save_models
+from planner.profiles import DEFAULT_SLO_SCALE, MODEL_SETS, model_set, models_to_json
 
 MB = 10**6
 
@@ -126,7 +128,7 @@ def show(
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         if as_json:
-            write_json(plan.to_json(), None)
+            write_json(encode(plan), None)
         else:
             _stages_table(plan)
         return
@@ -136,7 +138,7 @@ def show(
             f"mem_budget_bytes: no config of {arch.name} fits {budget} bytes"
         )
     if as_json:
-        write_json({"arch": arch.to_json(), "plans": [p.to_json() for p in plans.values()]}, None)
+        write_json({"arch": encode(arch), "plans": encode(tuple(plans.values()))}, None)
     else:
         _configs_table(arch, plans, max_batch)
 
@@ -168,7 +170,7 @@ def models(
     if output == "-":
         click.echo(json.dumps(models_to_json(specs)))
         return
-    save_models(output, specs)
+    files.save_models(output, specs)
     click.echo(f"wrote {len(specs)} models of set {set_name} to {output}", err=True)
 
 

@@ -9,17 +9,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
+from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
 from api.commands.plan import parse_options
-from planner.domain import Cluster
+from planner import files
+from planner.codec import encode
 from planner.placement.solution import SolveTimeoutError
 from planner.placement.solve import SOLVERS
-from planner.profiles import load_models
 from planner.replan.forecast import make_forecaster
 from planner.replan.loop import replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
 from planner.sim import POLICIES, SimOptions
-from planner.workloads import load_workload
 
 
 def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:
@@ -114,10 +113,10 @@ def replan_command(
 ) -> None:
     """Re-place models window by window, paying each move's load time; the
     first window is planned on its own traffic and left out of the score."""
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     try:
-        models = load_models(models_path)
-        workload = load_workload(workload_path)
+        models = files.load_models(models_path)
+        workload = files.load_workload(workload_path)
         options = ReplanOptions(
             window_s=window,
             information=information,
@@ -139,8 +138,8 @@ def replan_command(
     except (ValueError, SolveTimeoutError) as error:
         raise click.ClickException(str(error)) from None
     if output is not None:
-        write_json(result.plan.to_json(), output)
+        write_json(encode(result.plan), output)
     if as_json:
-        write_json(result.to_json(), None)
+        write_json(encode(result), None)
     else:
         _print_summary(result)

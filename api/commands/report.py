@@ -16,7 +16,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import INPUT_FILE, load, planning_inputs, read_json
+from api.commands.common import INPUT_FILE, load_cluster, planning_inputs, read_json
+from planner import files
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
 
@@ -157,12 +158,10 @@ def compare_command(
 ) -> None:
     """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
     from planner.evaluation.reports import CompareSettings, build_compare, parse_solvers
-    from planner.profiles import load_models
-    from planner.workloads import load_workload
 
-    cluster = load(cluster_path, Cluster.from_json)
-    models = _run(lambda: load_models(models_path))
-    workload = _run(lambda: load_workload(workload_path))
+    cluster = load_cluster(cluster_path)
+    models = _run(lambda: files.load_models(models_path))
+    workload = _run(lambda: files.load_workload(workload_path))
     changes: dict[str, Any] = {
         "solvers": _run(lambda: parse_solvers(solvers, "--solvers")),
         "seed": seed,
@@ -215,15 +214,13 @@ def render_command(data_path: str, out: str) -> None:
 def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     """A re-placement case named after its files."""
     from planner.evaluation.reports import ReplanCase
-    from planner.profiles import load_models
-    from planner.workloads import load_workload
 
     return ReplanCase(
         model_set=Path(models_path).stem,
         workload_name=Path(workload_path).stem,
         cluster=cluster,
-        models=_run(lambda: load_models(models_path)),
-        workload=_run(lambda: load_workload(workload_path)),
+        models=_run(lambda: files.load_models(models_path)),
+        workload=_run(lambda: files.load_workload(workload_path)),
     )
 
 
@@ -320,7 +317,7 @@ def replan_command(
         return
     if cluster_path is None:
         raise click.UsageError("--cluster is required with --models")
-    cluster = load(cluster_path, Cluster.from_json)
+    cluster = load_cluster(cluster_path)
     cases = [_case(cluster, m, w) for m, w in zip(models_paths, workload_paths, strict=True)]
     changes: dict[str, Any] = {
         "strategies": tuple(s.strip() for s in strategies.split(",") if s.strip()),

@@ -9,11 +9,18 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from api.commands.common import INPUT_FILE, load, planning_inputs, print_table, write_json
-from planner.domain import Cluster, Placement, TimedPlan
-from planner.profiles import load_models
+from api.commands.common import (
+    INPUT_FILE,
+    load,
+    load_cluster,
+    planning_inputs,
+    print_table,
+    write_json,
+)
+from planner import files
+from planner.codec import decode
+from planner.domain import Placement, TimedPlan
 from planner.sim import ENGINES, SimOptions, SimResult, simulate
-from planner.workloads import load_workload
 
 T = TypeVar("T")
 
@@ -21,8 +28,8 @@ T = TypeVar("T")
 def parse_plan(data: Any) -> Placement | TimedPlan:
     """A timed plan (an object with ``steps``) or a placement."""
     if isinstance(data, dict) and "steps" in data:
-        return TimedPlan.from_json(data, "plan")
-    return Placement.from_json(data)
+        return decode(TimedPlan, data, "plan")
+    return decode(Placement, data, "placement")
 
 
 def _read(path: str, reader: Callable[[str], T], option: str) -> T:
@@ -107,10 +114,10 @@ def simulate_command(
     as_json: bool,
 ) -> None:
     """Simulate serving a workload with a placement and report SLO attainment."""
-    cluster = load(cluster_path, Cluster.from_json)
-    models = _read(models_path, load_models, "--models")
+    cluster = load_cluster(cluster_path)
+    models = _read(models_path, files.load_models, "--models")
     plan = load(plan_path, parse_plan)
-    workload = _read(workload_path, load_workload, "--workload")
+    workload = _read(workload_path, files.load_workload, "--workload")
     options = SimOptions(max_batch=max_batch, warmup_s=warmup, cooldown_s=cooldown)
     try:
         with Console(stderr=True).status(f"simulating {workload.num_requests} requests"):

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
+from planner import files
 from planner import workloads as wl
 
 KINDS = ("poisson", "gamma", "azure-synthetic", "azure2019", "azure2021")
@@ -104,11 +105,11 @@ def _generate(kind: str, names: tuple[str, ...], opts: dict[str, Any]) -> wl.Wor
     with _trace_progress(traces) as progress:
         if kind == "azure2019":
             window = _or(opts["window"], 60.0)
-            return wl.load_azure2019(
+            return files.load_azure2019(
                 traces, names, time_range, seed, window, **scales, progress=progress
             )
         window = _or(opts["window"], 5400.0)
-        return wl.load_azure2021(
+        return files.load_azure2021(
             traces[0], names, time_range, seed, window, **scales, progress=progress
         )
 
@@ -166,7 +167,7 @@ def generate(
     names = _model_names(models, model_names)
     try:
         result = _generate(kind, names, opts)
-        wl.save_workload(result, output)
+        files.save_workload(output, result)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -192,7 +193,7 @@ def _number(value: float) -> float | None:
 def inspect(file: str, window: float, as_json: bool) -> None:
     """Per-model requests, rate and CV, and per-window totals of FILE."""
     try:
-        loaded = wl.load_workload(file)
+        loaded = files.load_workload(file)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     overall = wl.workload_stats(loaded)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from api.reporting.html import render_html
 from api.reporting.tables import compare_table_csv, replan_csv_files, sweeps_csv
+from planner.codec import encode
 from planner.evaluation.reports import ReplanReport, Report
 
 
@@ -24,7 +25,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     texts = {
         "report.html": render_html(report),
-        "report.json": json.dumps(report.to_json(), indent=1) + "\n",
+        "report.json": json.dumps(encode(report), indent=1) + "\n",
         **csv_files(report),
     }
     paths = {}

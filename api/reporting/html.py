@@ -21,6 +21,7 @@ from api.reporting.tables import (
     R,
     html_cells,
 )
+from planner.codec import encode
 from planner.evaluation.reports import CompareReport, ReplanReport, Report
 
 CSS = """
@@ -192,7 +193,7 @@ def compare_html(report: CompareReport) -> str:
             figure_html(f"placement-{row.label}", placement_svg(row, device_mem, by_model), caption)
         )
     body.append("</div>")
-    return page(report.title, report.kind, body, report.to_json())
+    return page(report.title, report.kind, body, encode(report))
 
 
 def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -285,7 +286,7 @@ def replan_html(report: ReplanReport) -> str:
         ]
         if switches:
             body.append(table(f"switches-{n}", SWITCH_COLUMNS, switches))
-    return page(report.title, report.kind, body, report.to_json())
+    return page(report.title, report.kind, body, encode(report))
 
 
 def render_html(report: Report) -> str:

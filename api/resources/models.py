@@ -14,6 +14,7 @@ from api.errors import from_value_error
 from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
+from planner.codec import decode
 from store.enums import ProfileSource
 from store.models import Model
 from store.repositories import catalog
@@ -82,7 +83,7 @@ def create_model(body: ModelIn) -> Response:
     db = session()
     name_free(db, Model, body.name, "model")
     try:
-        profile = domain.Profile.from_json(body.profile, "profile")
+        profile = decode(domain.Profile, body.profile, "profile")
         spec = domain.ModelSpec(body.name, body.slo_s, profile, body.family)
     except ValueError as error:
         raise from_value_error(error) from None
@@ -120,7 +121,7 @@ def put_profile(model_id: int, body: ProfileIn, query: ProfileQuery) -> Response
     db = session()
     row = found(db, Model, model_id, "model")
     try:
-        profile = domain.Profile.from_json(body.model_dump(), "profile")
+        profile = decode(domain.Profile, body.model_dump(), "profile")
     except ValueError as error:
         raise from_value_error(error) from None
     catalog.set_profile(db, row, profile, query.source)

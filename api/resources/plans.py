@@ -19,6 +19,7 @@ from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
+from planner.codec import decode
 from planner.placement.feasibility import check_instance
 from planner.placement.options import SolveOptions
 from planner.validation import validate
@@ -172,7 +173,7 @@ def create_plan(body: PlanIn) -> Response:
 def _store_placement(body: PlanIn, cluster: Cluster, data: dict[str, Any]) -> Response:
     db = session()
     try:
-        placement = domain.Placement.from_json(data, "placement")
+        placement = decode(domain.Placement, data, "placement")
     except ValueError as error:
         raise from_value_error(error) from None
     models = _chosen_models(body, sorted(placement.model_names))

@@ -18,6 +18,7 @@ from api.routing import Body, Out, Query, found, name_free, operation, render, r
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
+from planner.codec import encode
 from planner.workloads import ProcessSpec, TimeRange, process_workload
 from store.models import Workload
 from store.repositories import catalog, workloads
@@ -216,4 +217,4 @@ show_view(
 )
 def get_arrivals(workload_id: int) -> Response:
     row = found(session(), Workload, workload_id, "workload")
-    return reply(workloads.workload_value(row).to_json())
+    return reply(encode(workloads.workload_value(row)))

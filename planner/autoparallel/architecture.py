@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 GB = 10**9
 """Bytes in a (decimal) gigabyte, the unit of every size quoted here."""
@@ -117,38 +116,6 @@ class Architecture:
             for layer in layer_names(self)
             for spec in layer_params(self, layer).values()
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "family": self.family,
-            "num_layers": self.num_layers,
-            "hidden": self.hidden,
-            "heads": self.heads,
-            "ffn": self.ffn,
-            "num_experts": self.num_experts,
-            "top_k": self.top_k,
-            "moe_every": self.moe_every,
-            "vocab": self.vocab,
-            "seq_len": self.seq_len,
-            "dtype_bytes": self.dtype_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "arch") -> Architecture:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: must be an object, got {type(data).__name__}")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: is not an architecture field")
-        for required in ("family", "num_layers", "hidden", "heads"):
-            if required not in data:
-                raise ValueError(f"{where}.{required}: is required")
-        try:
-            return cls(**dict(data))
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"{where}.{error}") from None
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -29,6 +29,7 @@ from planner.autoparallel.problem import SplitProblem, StageSplit
 from planner.autoparallel.sharding import ShardingRules, strategies
 from planner.autoparallel.split import split_stages
 from planner.autoparallel.timings import LayerTimings
+from planner.codec import encode
 from planner.domain import ParallelConfig, Profile, StageProfile
 
 DEGREES = (1, 2, 4, 8)
@@ -83,9 +84,9 @@ class ParallelPlan:
     def to_json(self) -> dict[str, Any]:
         names = layer_names(self.arch)
         return {
-            "arch": self.arch.to_json(),
-            "config": self.config.to_json(),
-            "rules": self.rules.to_json(),
+            "arch": encode(self.arch),
+            "config": encode(self.config),
+            "rules": encode(self.rules),
             "strategies": self.strategies(),
             "stages": [
                 {

@@ -35,11 +35,12 @@ import dataclasses
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
@@ -57,6 +58,8 @@ from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_workload
 
 Progress = Callable[[str], None]
+OpenTrace = Callable[[str], AbstractContextManager[Iterable[str]]]
+"""Opens the named trace file's lines (:func:`planner.files.open_lines`)."""
 KINDS = ("static", "replan", "clockwork++")
 WORKLOADS = ("synthetic", "azure2019")
 MAX_SHRINK = 64.0
@@ -151,7 +154,9 @@ class ExperimentConfig:
     set is run on each). ``solver_options`` go to every solve;
     ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
     re-planner's and ``react_after`` the forecast re-planners'
-    (:class:`planner.replan.options.ReplanOptions`)."""
+    (:class:`planner.replan.options.ReplanOptions`). ``azure2019_path`` names
+    the trace file the ``azure2019`` workload replays (read through
+    :func:`run_experiment`'s ``open_trace``)."""
 
     model_sets: tuple[str, ...] = ("s1", "s2", "s3")
     devices: Mapping[str, int | tuple[int, ...]] = field(
@@ -167,9 +172,7 @@ class ExperimentConfig:
     shift_every_s: float = 300.0
     cv: float = 2.0
     slo_scale: float = 5.0
-    azure2019_path: str = str(
-        Path(__file__).resolve().parent.parent / "examples/azure2019_sample.csv"
-    )
+    azure2019_path: str | None = None
     azure2019_range: tuple[str, str] = ("0.0.0", "0.12.0")
     strategies: tuple[Strategy, ...] = field(default_factory=default_strategies)
     forecaster: str = "holt"
@@ -468,14 +471,20 @@ def _row(
         "probes": [[p.scale, p.attainment] for p in found.probes],
         "attainment": None if at_max is None else at_max.attainment,
         "switches": 0 if at_max is None else at_max.switches,
-        **(SwitchCost() if at_max is None else at_max.cost).to_json(),
+        **encode(SwitchCost() if at_max is None else at_max.cost),
         "unavailable_requests": 0 if at_max is None else at_max.unavailable_requests,
         "wall_s": time.monotonic() - started,
     }
 
 
-def make_traffic(name: str, models: Sequence[ModelSpec], config: ExperimentConfig) -> Traffic:
-    """The named time-varying workload for ``models``."""
+def make_traffic(
+    name: str,
+    models: Sequence[ModelSpec],
+    config: ExperimentConfig,
+    open_trace: OpenTrace | None = None,
+) -> Traffic:
+    """The named time-varying workload for ``models``; ``azure2019`` reads
+    ``config.azure2019_path`` through ``open_trace``."""
     names = [m.name for m in models]
     if name == "synthetic":
         synthetic = AzureLikeConfig(
@@ -487,15 +496,26 @@ def make_traffic(name: str, models: Sequence[ModelSpec], config: ExperimentConfi
             shift_every_s=config.shift_every_s,
         )
         return synthetic_traffic(names, synthetic, config.seed)
+    path, opener = _azure2019_trace(config, open_trace)
     windows = round(config.duration_s / config.rate_window_s)
-    return azure2019_traffic(
-        config.azure2019_path,
-        names,
-        TimeRange.parse(*config.azure2019_range),
-        config.duration_s,
-        windows,
-        config.cv,
-    )
+    with opener(path) as lines:
+        return azure2019_traffic(
+            lines,
+            path,
+            names,
+            TimeRange.parse(*config.azure2019_range),
+            config.duration_s,
+            windows,
+            config.cv,
+        )
+
+
+def _azure2019_trace(
+    config: ExperimentConfig, open_trace: OpenTrace | None
+) -> tuple[str, OpenTrace]:
+    if config.azure2019_path is None or open_trace is None:
+        raise ValueError("azure2019_path: the azure2019 workload needs a trace file to open")
+    return config.azure2019_path, open_trace
 
 
 def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
@@ -511,10 +531,14 @@ def run_experiment(
     config: ExperimentConfig,
     progress: Progress | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    open_trace: OpenTrace | None = None,
 ) -> dict[str, Any]:
     """Run the experiment (module docstring) and return it as JSON data;
     ``checkpoint`` receives the data so far (with ``"partial": true``)
-    after every model set × workload and every sweep point."""
+    after every model set × workload and every sweep point. The
+    ``azure2019`` workload reads its trace through ``open_trace``."""
+    if "azure2019" in config.workloads:
+        _azure2019_trace(config, open_trace)
     started = time.monotonic()
     cache = SolveCache()
     rows: list[dict[str, Any]] = []
@@ -525,7 +549,7 @@ def run_experiment(
             "kind": "replan-experiment",
             "partial": partial,
             "target_attainment": config.target_attainment,
-            "config": config.to_json(),
+            "config": encode(config),
             "rows": list(rows),
             "sweeps": list(sweeps),
             "solves": cache.solves,
@@ -545,7 +569,7 @@ def run_experiment(
         cluster = _cluster(config, devices)
         for workload in config.workloads:
             runner = StrategyRunner(
-                cluster, models, make_traffic(workload, models, config), config, cache
+                cluster, models, make_traffic(workload, models, config, open_trace), config, cache
             )
             for row in runner.capacity(config.strategies, say(f"{set_name}/{workload}")):
                 rows.append(

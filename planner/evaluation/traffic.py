@@ -12,8 +12,9 @@ Sources:
 - :func:`synthetic_traffic`: the synthetic Azure-like generator
   (:mod:`planner.workloads.synthetic`): Zipf popularity whose ranks rotate
   every ``shift_every_s``, a daily trend and bursts.
-- :func:`azure2019_traffic`: per-minute counts of an Azure Functions 2019
-  trace file (functions dealt to models round-robin), over a time range
+- :func:`azure2019_traffic`: per-minute counts of the lines of an Azure
+  Functions 2019 trace file (functions dealt to models round-robin), over a
+  time range
   *compressed* into ``duration_s`` simulated seconds: the range is cut into
   ``windows`` equal windows (whole minutes) and window ``k`` of the trace
   becomes window ``k`` of the simulation, so hours of daily pattern fit a
@@ -22,9 +23,8 @@ Sources:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,6 @@ import numpy.typing as npt
 from planner.domain import Workload
 from planner.workloads.arrivals import Seed, windowed_workload
 from planner.workloads.azure2019 import count_minutes, day_of_file, window_counts
-from planner.workloads.csvtext import open_lines
 from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_bounds
@@ -109,33 +108,33 @@ def synthetic_traffic(model_names: Sequence[str], config: AzureLikeConfig, seed:
 
 
 def azure2019_traffic(
-    path: str | Path,
+    lines: Iterable[str],
+    source: str,
     model_names: Sequence[str],
     time_range: TimeRange,
     duration_s: float,
     windows: int,
     cv: float,
 ) -> Traffic:
-    """A 2019 trace's ``time_range`` compressed into ``duration_s`` seconds
-    of ``windows`` windows (module docstring); arrivals in a window are a
-    Gamma process with CV ``cv``. The range must split into ``windows``
-    windows of whole minutes."""
+    """``time_range`` of a 2019 trace file's ``lines`` compressed into
+    ``duration_s`` seconds of ``windows`` windows (module docstring);
+    arrivals in a window are a Gamma process with CV ``cv``. ``source`` is
+    the file's name: errors name it and it gives the day the file holds
+    (:func:`planner.workloads.day_of_file`). The range must split into
+    ``windows`` windows of whole minutes."""
     minutes = time_range.duration_s / 60
     if windows < 1 or minutes % windows:
         raise ValueError(
             f"windows: the {minutes:g}-minute range does not split into {windows} "
             "windows of whole minutes"
         )
-    with open_lines(path) as lines:
-        counts = count_minutes(
-            [(day_of_file(path), str(path), lines)], len(model_names), time_range
-        )
+    counts = count_minutes([(day_of_file(source), source, lines)], len(model_names), time_range)
     trace_window_s = time_range.duration_s / windows
     _, _, per_window = window_counts(counts, trace_window_s)
     starts, ends = window_bounds(duration_s, duration_s / windows)
     meta = {
         "kind": "azure2019",
-        "path": str(path),
+        "path": source,
         "start_s": time_range.start_s,
         "end_s": time_range.end_s,
         "compression": time_range.duration_s / duration_s,

@@ -50,6 +50,7 @@ from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
 from planner.sim import SimOptions
 from planner.validation import validate
+from planner.workloads.windows import into_horizon
 
 log = logging.getLogger(__name__)
 
@@ -444,11 +445,12 @@ def screening_workload(workload: Workload, share: float, pieces: int = SCREEN_PI
     position[kept] = np.arange(len(kept))
     mask = position[slot] >= 0
     shifted = workload.arrivals_s[mask] + (position[slot[mask]] - slot[mask]) * length
+    duration_s = len(kept) * length
     return Workload(
-        np.maximum.accumulate(shifted),  # float rounding at slice joins
+        into_horizon(np.maximum.accumulate(shifted), duration_s),  # float rounding at joins
         workload.model_ids[mask],
         workload.model_names,
-        len(kept) * length,
+        duration_s,
     )
 
 

@@ -70,60 +70,6 @@ class SolveResult:
         object.__setattr__(self, "log", tuple(self.log))
         object.__setattr__(self, "stats", dict(self.stats))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "solver": self.solver,
-            "status": self.status,
-            "attainment": self.attainment,
-            "proxy_objective": self.proxy_objective,
-            "bound": self.bound,
-            "gap": self.gap,
-            "wall_s": self.wall_s,
-            "placement": self.placement.to_json(),
-            "timed_plan": None if self.timed_plan is None else self.timed_plan.to_json(),
-            "log": list(self.log),
-            "stats": dict(self.stats),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "result") -> SolveResult:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: must be an object, got {type(data).__name__}")
-        for key in ("solver", "status", "attainment", "wall_s", "placement"):
-            if key not in data:
-                raise ValueError(f"{where}.{key}: is required")
-        timed = data.get("timed_plan")
-
-        def number(key: str) -> float | None:
-            value = data.get(key)
-            if value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{where}.{key}: must be a number or null, got {value!r}")
-            return float(value)
-
-        try:
-            return cls(
-                placement=Placement.from_json(data["placement"], f"{where}.placement"),
-                attainment=float(data["attainment"]),
-                solver=str(data["solver"]),
-                status=str(data["status"]),
-                wall_s=float(data["wall_s"]),
-                proxy_objective=number("proxy_objective"),
-                bound=number("bound"),
-                gap=number("gap"),
-                log=tuple(str(line) for line in data.get("log", [])),
-                stats=dict(data.get("stats", {})),
-                timed_plan=None
-                if timed is None
-                else TimedPlan.from_json(timed, f"{where}.timed_plan"),
-            )
-        except (TypeError, ValueError) as error:
-            message = str(error)
-            if message.startswith(where):
-                raise
-            raise ValueError(f"{where}.{message}") from None
-
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
     """``(bound - objective) / max(|bound|, 1e-9)``, clipped at 0; None if

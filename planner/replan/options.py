@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.codec import encode
 from planner.domain import TimedPlan
 from planner.placement.solve import SOLVERS
 from planner.replan.forecast import Ewma, Forecaster
@@ -151,24 +152,6 @@ class WindowDecision:
     candidate: str | None = None
     cost: SwitchCost = field(default_factory=SwitchCost)
 
-    def to_json(self) -> dict[str, Any]:
-        def number(value: float | None) -> float | None:
-            return None if value is None or not math.isfinite(value) else value
-
-        return {
-            "window": self.window,
-            "start_s": self.start_s,
-            "action": self.action,
-            "reason": self.reason,
-            "solved": self.solved,
-            "drift": number(self.drift),
-            "keep_attainment": self.keep_attainment,
-            "switch_attainment": self.switch_attainment,
-            "target_attainment": self.target_attainment,
-            "candidate": self.candidate,
-            "cost": self.cost.to_json(),
-        }
-
 
 @dataclass(frozen=True, eq=False)
 class ReplanResult:
@@ -208,6 +191,9 @@ class ReplanResult:
         return int(np.count_nonzero(scored == Outcome.UNAVAILABLE))
 
     def to_json(self, include_plan: bool = False) -> dict[str, Any]:
+        """Codec hook: a summary (the options that tell strategies apart,
+        totals, every window's decision; the plan with ``include_plan``),
+        not the fields (the simulation's per-request arrays)."""
         options = self.options
         data: dict[str, Any] = {
             "strategy": options.label,
@@ -220,13 +206,13 @@ class ReplanResult:
             "policy": options.sim.policy,
             "attainment": self.attainment,
             "switches": self.switches,
-            "switch_cost": self.cost.to_json(),
+            "switch_cost": encode(self.cost),
             "unavailable_requests": self.unavailable_requests,
             "wall_s": self.wall_s,
             "solves": self.solves,
             "judge_simulations": self.judge_simulations,
-            "windows": [w.to_json() for w in self.windows],
+            "windows": encode(self.windows),
         }
         if include_plan:
-            data["plan"] = self.plan.to_json()
+            data["plan"] = encode(self.plan)
         return data

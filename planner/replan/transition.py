@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.sim import SimOptions, compile_case
 from planner.validation import models_by_name, stage_memory_bytes
+from planner.workloads.windows import into_horizon
 
 LEAD_S = 1.0
 """A judged switch happens this long after the start of an empty lead-in,
@@ -58,13 +59,6 @@ class SwitchCost:
             self.load_s + other.load_s,
             self.lost_replica_s + other.lost_replica_s,
         )
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "replicas_loaded": self.replicas_loaded,
-            "load_s": self.load_s,
-            "lost_replica_s": self.lost_replica_s,
-        }
 
 
 GroupKey = tuple[tuple[int, ...], ParallelConfig]
@@ -255,7 +249,7 @@ class TransitionJudge:
         options: SimOptions,
     ) -> None:
         shifted = Workload(
-            workload.arrivals_s + LEAD_S,
+            into_horizon(workload.arrivals_s + LEAD_S, workload.duration_s + LEAD_S),
             workload.model_ids,
             workload.model_names,
             workload.duration_s + LEAD_S,

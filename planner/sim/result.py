@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from planner.codec import encode
 from planner.sim.compile import CompiledWorkload, GroupSlot
 from planner.sim.options import Outcome
 
@@ -155,7 +156,7 @@ class SimResult:
                     {
                         "group": slot.index,
                         "devices": list(slot.devices),
-                        "config": slot.config.to_json(),
+                        "config": encode(slot.config),
                         "steps": [slot.first_step, slot.last_step],
                         "busy_s": float(busy),
                         "utilisation": float(use),

@@ -5,12 +5,13 @@
   (:func:`gamma_arrivals`, :func:`process_workload`).
 - Azure Functions traces, 2019 per-minute counts and 2021 invocations,
   streamed line by line and replayed as in the AlpaServe evaluation
-  (:func:`load_azure2019`, :func:`load_azure2021`).
+  (:func:`count_minutes` and :func:`replay_azure2019`;
+  :func:`read_azure2021` and :func:`redraw`). The files themselves are read
+  by :mod:`planner.files`.
 - A synthetic Azure-like generator with a daily trend, bursts and drifting
   Zipf popularity (:func:`azure_like_workload`).
 - Windows and their per-model rate/CV statistics (:func:`window_stats`).
 - Rate/CV scaling (:func:`scale_rate`, :func:`redraw`).
-- Files: :func:`load_workload` / :func:`save_workload` (.json, .npz).
 
 Times are seconds, rates requests per second; a workload's arrivals are
 sorted and lie in ``[0, duration_s)``.
@@ -30,16 +31,14 @@ from planner.workloads.azure2019 import (
     MinuteCounts,
     count_minutes,
     day_of_file,
-    load_azure2019,
     replay_azure2019,
     window_counts,
     window_rates,
 )
-from planner.workloads.azure2021 import load_azure2021, read_azure2021
+from planner.workloads.azure2021 import read_azure2021
 from planner.workloads.fit import fit_windows
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.scaling import redraw, scale_rate
-from planner.workloads.storage import load_workload, save_workload
 from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates, azure_like_workload
 from planner.workloads.timerange import TimeRange, parse_trace_time
 from planner.workloads.windows import WindowStats, split_windows, window_stats, workload_stats
@@ -60,16 +59,12 @@ __all__ = [
     "default_model_names",
     "fit_windows",
     "gamma_arrivals",
-    "load_azure2019",
-    "load_azure2021",
-    "load_workload",
     "parse_trace_time",
     "poisson_arrivals",
     "process_workload",
     "read_azure2021",
     "redraw",
     "replay_azure2019",
-    "save_workload",
     "scale_rate",
     "split_windows",
     "window_counts",

@@ -13,7 +13,7 @@ window of ``window_s`` seconds (a multiple of 60) the model's rate is
 from a Gamma process of that rate whose CV is ``cv_scale`` (1 = Poisson).
 Times in the resulting Workload are relative to the range start.
 
-Files are read one line at a time; only per-model counts of the range are
+Trace lines are read one at a time; only per-model counts of the range are
 kept (``num_models x range minutes`` integers) plus one model index per
 function, so a full-size trace is never held in memory. Every row is fully
 checked, including minutes outside the range.
@@ -22,8 +22,7 @@ checked, including minutes outside the range.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy.typing as npt
 
 from planner.domain import Workload
 from planner.workloads.arrivals import Seed, non_negative, seed_meta, windowed_workload
-from planner.workloads.csvtext import check_filled, open_lines, read_rows, trace_error
+from planner.workloads.csvtext import check_filled, read_rows, trace_error
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_bounds
@@ -182,24 +181,3 @@ def replay_azure2019(
         "seed": seed_meta(seed),
     }
     return windowed_workload(rates, cv_scale, starts, ends, model_names, seed, meta)
-
-
-def load_azure2019(
-    paths: Sequence[str | Path],
-    model_names: Sequence[str],
-    time_range: TimeRange,
-    seed: Seed,
-    window_s: float = 60.0,
-    rate_scale: float = 1.0,
-    cv_scale: float = 1.0,
-    progress: Callable[[int], None] | None = None,
-) -> Workload:
-    """Read 2019 trace files (one per day, see :func:`day_of_file`) and
-    replay ``time_range`` of them; ``progress`` gets characters read."""
-    with ExitStack() as stack:
-        days = [
-            (day_of_file(path), str(path), stack.enter_context(open_lines(path, progress)))
-            for path in paths
-        ]
-        counts = count_minutes(days, len(model_names), time_range)
-    return replay_azure2019(counts, model_names, seed, window_s, rate_scale, cv_scale)

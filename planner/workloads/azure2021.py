@@ -10,7 +10,8 @@ Replay, as in the reference evaluation: functions (key: app and func, since
 func ids are unique only within an app) with an arrival in the range are
 dealt to models round-robin (:mod:`planner.workloads.mapping`). The exact
 mapped arrivals form the trace Workload (:func:`read_azure2021`); the replay
-(:func:`load_azure2021`) fits a Gamma process per model and window of
+(:func:`planner.files.load_azure2021`, or :func:`planner.workloads.redraw`
+of the trace Workload) fits a Gamma process per model and window of
 ``window_s`` seconds (5400 by default; method of moments with the fallbacks
 of :mod:`planner.workloads.fit`), multiplies its rate by ``rate_scale`` and
 its CV by ``cv_scale`` and draws fresh arrivals. Times are relative to the
@@ -26,23 +27,21 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from planner.domain import Workload
-from planner.workloads.arrivals import Seed, assemble
+from planner.workloads.arrivals import assemble
 from planner.workloads.csvtext import (
     check_filled,
-    open_lines,
     parse_non_negative,
     read_rows,
     trace_error,
 )
 from planner.workloads.mapping import RoundRobinMapper
-from planner.workloads.scaling import redraw
 from planner.workloads.timerange import TimeRange
+from planner.workloads.windows import into_horizon
 
 HEADER = ("app", "func", "end_timestamp", "duration")
 ORDER_TOLERANCE_S = 1e-6
@@ -85,21 +84,5 @@ def read_azure2021(
         "end_s": time_range.end_s,
         "num_functions": mapper.num_functions,
     }
-    return assemble(np.concatenate(times), ids, model_names, time_range.duration_s, meta)
-
-
-def load_azure2021(
-    path: str | Path,
-    model_names: Sequence[str],
-    time_range: TimeRange,
-    seed: Seed,
-    window_s: float = DEFAULT_WINDOW_S,
-    rate_scale: float = 1.0,
-    cv_scale: float = 1.0,
-    progress: Callable[[int], None] | None = None,
-) -> Workload:
-    """Read a 2021 trace file and replay ``time_range`` of it through
-    per-window Gamma fits; ``progress`` gets characters read."""
-    with open_lines(path, progress) as lines:
-        trace = read_azure2021(lines, model_names, time_range, str(path))
-    return redraw(trace, window_s, seed, rate_scale, cv_scale)
+    arrivals = into_horizon(np.concatenate(times), time_range.duration_s)
+    return assemble(arrivals, ids, model_names, time_range.duration_s, meta)

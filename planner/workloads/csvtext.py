@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
 
 
 def trace_error(source: str, line: int, column: str | None, message: str) -> ValueError:
@@ -76,26 +74,3 @@ def parse_non_negative(source: str, line: int, column: str, text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise trace_error(source, line, column, f"must be a finite number >= 0, got {text!r}")
     return value
-
-
-@contextmanager
-def open_lines(
-    path: str | Path, progress: Callable[[int], None] | None = None
-) -> Iterator[Iterator[str]]:
-    """Open a text trace file and yield an iterator over its lines, calling
-    ``progress(characters)`` after each line; the file is closed on exit
-    even when the reader stops early. A file that cannot be opened is a
-    ValueError naming it."""
-    try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read: {error.strerror}") from None
-
-    def lines() -> Iterator[str]:
-        for line in handle:
-            if progress is not None:
-                progress(len(line))
-            yield line
-
-    with handle:
-        yield lines()

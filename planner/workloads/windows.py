@@ -34,6 +34,13 @@ def window_bounds(duration_s: float, window_s: float) -> tuple[FloatArray, Float
     return starts, np.append(starts[1:], float(duration_s))
 
 
+def into_horizon(times_s: FloatArray, duration_s: float) -> FloatArray:
+    """``times_s`` clipped into ``[0, duration_s)``. Times shifted into that
+    horizon exactly can land on its edges by float rounding; clipping moves
+    them by no more than that rounding and keeps their order."""
+    return np.clip(times_s, 0.0, np.nextafter(duration_s, -math.inf))
+
+
 @dataclass(frozen=True, eq=False)
 class GapTable:
     """Per-window gap statistics of every model (arrays of shape
@@ -142,7 +149,7 @@ def window_workload(workload: Workload, start_s: float, end_s: float) -> Workloa
     """The requests arriving in ``[start_s, end_s)``, shifted to start at 0."""
     mask = (workload.arrivals_s >= start_s) & (workload.arrivals_s < end_s)
     return Workload(
-        workload.arrivals_s[mask] - start_s,
+        into_horizon(workload.arrivals_s[mask] - start_s, end_s - start_s),
         workload.model_ids[mask],
         workload.model_names,
         end_s - start_s,

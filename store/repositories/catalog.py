@@ -9,13 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from planner import domain
+from planner.codec import decode, encode
 from store.enums import ProfileSource
 from store.models import Cluster, Model, ModelProfile
 
 
 def add_cluster(session: Session, name: str, cluster: domain.Cluster) -> Cluster:
     """Store a cluster under a unique ``name``."""
-    row = Cluster(name=name, **cluster.to_json())
+    row = Cluster(name=name, **encode(cluster))
     session.add(row)
     session.flush()
     return row
@@ -57,7 +58,7 @@ def set_profile(
     session: Session, model: Model, profile: domain.Profile, source: ProfileSource
 ) -> ModelProfile:
     """Make ``profile`` the model's current profile (older ones are kept)."""
-    row = ModelProfile(model_id=model.id, source=source, data=profile.to_json())
+    row = ModelProfile(model_id=model.id, source=source, data=encode(profile))
     session.add(row)
     session.flush()
     return row
@@ -77,7 +78,9 @@ def current_profiles(session: Session, model_ids: Iterable[int]) -> dict[int, Mo
 
 def model_value(row: Model, profile: ModelProfile) -> domain.ModelSpec:
     """The domain value of a stored model under the given profile."""
-    return domain.ModelSpec(row.name, row.slo_s, domain.Profile.from_json(profile.data), row.family)
+    return domain.ModelSpec(
+        row.name, row.slo_s, decode(domain.Profile, profile.data, "profile"), row.family
+    )
 
 
 def model_values(session: Session, rows: Sequence[Model]) -> list[domain.ModelSpec]:

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from planner import domain
+from planner.codec import encode
 from store.models import ActivePlan, Cluster, Model, Plan, PlanJob
 from store.repositories.catalog import max_batch, model_values
 from store.types import utcnow
@@ -47,7 +48,7 @@ def add_plan(
         cluster_id=cluster_id,
         job_id=job.id if job is not None else None,
         solver=solver,
-        placement=placement.to_json(),
+        placement=encode(placement),
         models=dict(models),
         attainment=attainment,
         objective=objective,

@@ -16,6 +16,7 @@ from executor.agent import Agent, architecture_for, my_groups
 from executor.api_client import ApiUnavailable, ModelInfo, ServedPlan
 from executor.request import ServeError
 from planner.autoparallel import TINY_BERT, TINY_MOE
+from planner.codec import encode
 from planner.domain import Group, ParallelConfig, Placement
 from tests.executor.helpers import gated
 
@@ -166,9 +167,9 @@ def test_a_model_that_cannot_be_built_degrades_and_the_rest_serves(
 
 def test_architecture_and_group_selection() -> None:
     assert architecture_for("m", MODELS["m1"], "tiny") == TINY_BERT.__class__(
-        **{**TINY_BERT.to_json(), "num_layers": 3}
+        **{**encode(TINY_BERT), "num_layers": 3}
     )
-    full = ModelInfo(1.0, "bert", TINY_MOE.to_json(), 4)
+    full = ModelInfo(1.0, "bert", encode(TINY_MOE), 4)
     assert architecture_for("m", full, "full") == TINY_MOE
     with pytest.raises(ValueError, match=r"^models.m.architecture: is required"):
         architecture_for("m", MODELS["m1"], "full")

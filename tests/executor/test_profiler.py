@@ -10,6 +10,7 @@ import pytest
 from api.commands.executor import parse_devices
 from executor.profiler import measure_profile
 from planner.autoparallel import Architecture, plan_parallel
+from planner.codec import decode, encode
 from planner.domain import ParallelConfig, Profile
 
 ARCH = Architecture("bert", num_layers=1, hidden=32, heads=4, vocab=64, seq_len=8, dtype_bytes=4)
@@ -27,7 +28,7 @@ def test_profile_has_every_config_batch_and_stage() -> None:
         planned = plan_parallel(ARCH, config, max_batch=2)
         assert stage.stage_weight_bytes == tuple(s.weight_bytes for s in planned.stages)
         assert stage.act_bytes > 0
-    assert Profile.from_json(profile.to_json()) == profile
+    assert decode(Profile, encode(profile), "profile") == profile
 
 
 def test_configs_beyond_the_devices_are_refused() -> None:

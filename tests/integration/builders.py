@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from planner import domain
+from planner.codec import decode
 from store.models import Cluster, Model, PlanJob, Workload
 from store.repositories import catalog, jobs, workloads
 
@@ -57,7 +58,7 @@ def add_cluster(session: Session, name: str = "c1", num_devices: int = 4) -> Clu
 
 def add_model(session: Session, name: str) -> Model:
     data = model_json(name)
-    profile = domain.Profile.from_json(data["profile"])
+    profile = decode(domain.Profile, data["profile"], "profile")
     return catalog.add_model(session, domain.ModelSpec(name, data["slo_s"], profile, "bert"))
 
 

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from api.reporting.html import render_html
+from planner.codec import encode
 from planner.evaluation.reports import CompareReport, ReplanReport, parse_report
 from store.db import session_factory
 from store.models import Report
@@ -36,7 +37,7 @@ def count(engine: Engine) -> int:
 def test_store_and_show_json_and_html(
     client: FlaskClient, engine: Engine, auth: dict[str, dict[str, str]], compare: CompareReport
 ) -> None:
-    data = compare.to_json()
+    data = encode(compare)
     response = client.post("/v1/reports", json={"data": data}, headers=auth["admin"])
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
@@ -59,11 +60,11 @@ def test_replan_report_and_listing(
 ) -> None:
     replan: ReplanReport = sample_replan()
     first = client.post(
-        "/v1/reports", json={"data": replan.to_json(), "title": "Week 12"}, headers=auth["admin"]
+        "/v1/reports", json={"data": encode(replan), "title": "Week 12"}, headers=auth["admin"]
     )
     assert first.status_code == 201
     assert (first.get_json()["kind"], first.get_json()["title"]) == ("replan", "Week 12")
-    client.post("/v1/reports", json={"data": compare.to_json()}, headers=auth["admin"])
+    client.post("/v1/reports", json={"data": encode(compare)}, headers=auth["admin"])
     listed = client.get("/v1/reports?limit=1", headers=auth["reader"]).get_json()
     assert [item["kind"] for item in listed["items"]] == ["replan"]
     assert "data" not in listed["items"][0]
@@ -73,9 +74,9 @@ def test_replan_report_and_listing(
 def test_unsupported_accept_is_406(
     client: FlaskClient, auth: dict[str, dict[str, str]], compare: CompareReport
 ) -> None:
-    url = client.post(
-        "/v1/reports", json={"data": compare.to_json()}, headers=auth["admin"]
-    ).headers["Location"]
+    url = client.post("/v1/reports", json={"data": encode(compare)}, headers=auth["admin"]).headers[
+        "Location"
+    ]
     response = client.get(url, headers={**auth["reader"], "Accept": "text/csv"})
     assert response.status_code == 406
     assert response.headers["Content-Type"] == "application/problem+json"
@@ -115,7 +116,7 @@ def test_bad_report_is_refused(
     extra: dict[str, Any],
     field: str,
 ) -> None:
-    data = compare.to_json()
+    data = encode(compare)
     edit(data)
     response = client.post("/v1/reports", json={"data": data, **extra}, headers=auth["admin"])
     assert response.status_code == 422, response.get_json()

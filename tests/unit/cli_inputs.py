@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, Workload
 
 
@@ -15,9 +16,9 @@ def planning_arguments(
     """Write the cluster, models and workload as JSON files in ``folder``;
     the ``--cluster``, ``--models`` and ``--workload`` arguments naming them."""
     files = {
-        "cluster": cluster.to_json(),
-        "models": {"models": [m.to_json() for m in models]},
-        "workload": workload.to_json(),
+        "cluster": encode(cluster),
+        "models": {"models": [encode(m) for m in models]},
+        "workload": encode(workload),
     }
     arguments = []
     for name, data in files.items():

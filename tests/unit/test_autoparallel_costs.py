@@ -24,6 +24,7 @@ from planner.autoparallel import (
     layer_params,
     preset,
 )
+from planner.codec import decode, encode
 from tests.unit.autoparallel_cases import SLOW, TINY, TINY_MOE
 
 MEGATRON = ShardingRules(heads="op", mlp="op")
@@ -86,14 +87,14 @@ def test_architecture_rejects(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_architecture_json_round_trip_and_errors() -> None:
-    assert Architecture.from_json(MOE_1_3B.to_json()) == MOE_1_3B
+    assert decode(Architecture, encode(MOE_1_3B), "arch") == MOE_1_3B
     assert BERT_1_3B.ffn == 4 * BERT_1_3B.hidden
-    with pytest.raises(ValueError, match=r"^arch.layers: is not an architecture field"):
-        Architecture.from_json({**TINY.to_json(), "layers": 3})
+    with pytest.raises(ValueError, match=r"^arch.layers: is not a field of Architecture"):
+        decode(Architecture, {**encode(TINY), "layers": 3}, "arch")
     with pytest.raises(ValueError, match=r"^arch.hidden: is required"):
-        Architecture.from_json({"family": "bert", "num_layers": 1, "heads": 1})
+        decode(Architecture, {"family": "bert", "num_layers": 1, "heads": 1}, "arch")
     with pytest.raises(ValueError, match=r"^arch.heads: hidden=8"):
-        Architecture.from_json({**TINY.to_json(), "heads": 3})
+        decode(Architecture, {**encode(TINY), "heads": 3}, "arch")
 
 
 def test_collectives_by_hand() -> None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from api.commands.demo_run import DemoSettings, family_probes, solve_result
+from planner.codec import encode
 from planner.domain import Placement
 from tests.unit.placement_cases import model
 from tests.unit.report_cases import PLACEMENT
@@ -44,7 +45,7 @@ def test_missing_examples_fail_cleanly(tmp_path: Path) -> None:
 
 def test_job_and_plan_become_a_solver_result() -> None:
     job = {"solve_status": "feasible", "wall_s": 3.5, "objective": 0.9, "bound": 1.0, "gap": 0.1}
-    plan = {"placement": PLACEMENT.to_json(), "attainment": 0.97}
+    plan = {"placement": encode(PLACEMENT), "attainment": 0.97}
     result = solve_result("cpsat", job, plan)
     assert result.placement == PLACEMENT and isinstance(result.placement, Placement)
     assert (result.solver, result.status, result.attainment) == ("cpsat", "feasible", 0.97)

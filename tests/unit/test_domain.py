@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from planner.codec import decode, encode
 from planner.domain import (
     Cluster,
     Group,
@@ -65,18 +67,18 @@ def test_stage_profile_errors_name_the_field() -> None:
 
 def test_stage_profile_json_interpolates_missing_batches() -> None:
     data = {"latency_s": {"1": [0.1], "4": [0.4], "2": [0.2]}, "stage_weight_bytes": [7]}
-    profile = StageProfile.from_json(data)
+    profile = decode(StageProfile, data, "profile")
     assert profile.max_batch == 4
     assert profile.latency_s[2] == pytest.approx((0.3,))
-    back = StageProfile.from_json(json.loads(json.dumps(profile.to_json())))
+    back = decode(StageProfile, json.loads(json.dumps(encode(profile))), "profile")
     assert back == profile
 
 
 def test_stage_profile_json_errors() -> None:
     with pytest.raises(ValueError, match=r"^profile.latency_s: batch size 1 is required"):
-        StageProfile.from_json({"latency_s": {"2": [0.1]}, "stage_weight_bytes": [1]})
+        decode(StageProfile, {"latency_s": {"2": [0.1]}, "stage_weight_bytes": [1]}, "profile")
     with pytest.raises(ValueError, match=r"^profile.stage_weight_bytes: is required"):
-        StageProfile.from_json({"latency_s": [[0.1]]})
+        decode(StageProfile, {"latency_s": [[0.1]]}, "profile")
 
 
 def test_profile_checks_stage_count_matches_config() -> None:
@@ -89,13 +91,13 @@ def test_profile_checks_stage_count_matches_config() -> None:
 def test_model_spec_round_trip_and_errors() -> None:
     profile = Profile({ParallelConfig(1, 1): stage(1), ParallelConfig(2, 2): stage(2)})
     model = ModelSpec("bert", 0.5, profile, family="bert")
-    assert ModelSpec.from_json(json.loads(json.dumps(model.to_json()))) == model
+    assert decode(ModelSpec, json.loads(json.dumps(encode(model))), "model") == model
     with pytest.raises(ValueError, match=r"^slo_s: must be > 0"):
         ModelSpec("bert", 0.0, profile)
     with pytest.raises(ValueError, match=r"^model.slo_s: must be > 0"):
-        ModelSpec.from_json({**model.to_json(), "slo_s": -1})
+        decode(ModelSpec, {**encode(model), "slo_s": -1}, "model")
     with pytest.raises(ValueError, match=r"^model.name: must be a non-empty string"):
-        ModelSpec.from_json({**model.to_json(), "name": " "})
+        decode(ModelSpec, {**encode(model), "name": " "}, "model")
 
 
 def test_cluster_load_time_and_node() -> None:
@@ -105,16 +107,16 @@ def test_cluster_load_time_and_node() -> None:
     assert cluster.node_of(7) == 0
     assert cluster.node_of(8) == 1
     assert cluster.load_time_s(4_000_000_000) == pytest.approx(2.5)
-    assert Cluster.from_json(cluster.to_json()) == cluster
+    assert decode(Cluster, encode(cluster), "cluster") == cluster
 
 
 def test_cluster_json_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match=r"^cluster.num_devices: must be a positive integer"):
-        Cluster.from_json({"num_devices": 0, "device_mem_bytes": 10})
+        decode(Cluster, {"num_devices": 0, "device_mem_bytes": 10}, "cluster")
     with pytest.raises(ValueError, match=r"^cluster.device_mem_bytes: is required"):
-        Cluster.from_json({"num_devices": 4})
-    with pytest.raises(ValueError, match=r"^cluster.gpus: is not a cluster field"):
-        Cluster.from_json({"num_devices": 4, "device_mem_bytes": 10, "gpus": 3})
+        decode(Cluster, {"num_devices": 4}, "cluster")
+    with pytest.raises(ValueError, match=r"^cluster.gpus: is not a field of Cluster"):
+        decode(Cluster, {"num_devices": 4, "device_mem_bytes": 10, "gpus": 3}, "cluster")
 
 
 def test_group_checks_devices_and_models() -> None:
@@ -142,15 +144,15 @@ def test_placement_hosts_and_json() -> None:
     assert placement.hosts("a") == (0, 1)
     assert placement.hosts("c") == ()
     assert placement.num_replicas == 3
-    assert Placement.from_json(json.loads(json.dumps(placement.to_json()))) == placement
+    assert decode(Placement, json.loads(json.dumps(encode(placement))), "placement") == placement
     with pytest.raises(ValueError, match=r"^placement.groups\[0\].config.op: must be a positive"):
-        Placement.from_json({"groups": [{"devices": [0], "config": {"op": 0, "pp": 1}}]})
+        decode(Placement, {"groups": [{"devices": [0], "config": {"op": 0, "pp": 1}}]}, "placement")
 
 
 def test_timed_plan_ordering() -> None:
     placement = Placement((Group((0,), ParallelConfig(1, 1), ("a",)),))
     plan = TimedPlan(((0, placement), (60, placement)))
-    assert TimedPlan.from_json(plan.to_json()) == plan
+    assert decode(TimedPlan, encode(plan), "plan") == plan
     assert TimedPlan.static(placement).steps == ((0.0, placement),)
     with pytest.raises(ValueError, match=r"^steps\[0\].start_s: must be 0"):
         TimedPlan(((5, placement),))
@@ -163,7 +165,7 @@ def test_workload_checks_and_merge() -> None:
     assert workload.arrivals_s.tolist() == [0.1, 0.3, 0.5]
     assert workload.model_ids.tolist() == [0, 1, 0]
     assert workload.for_model("a").tolist() == [0.1, 0.5]
-    back = Workload.from_json(json.loads(json.dumps(workload.to_json())))
+    back = decode(Workload, json.loads(json.dumps(encode(workload))), "workload")
     assert back.arrivals_s.tolist() == workload.arrivals_s.tolist()
     with pytest.raises(
         ValueError, match=r"^arrivals_s\[2\]: 0.1 is before the previous arrival 0.3"
@@ -172,7 +174,37 @@ def test_workload_checks_and_merge() -> None:
     with pytest.raises(ValueError, match=r"^model_ids: must index model_names"):
         Workload(np.array([0.0]), np.array([1], np.int32), ("a",), 1.0)
     with pytest.raises(ValueError, match=r"^workload.duration_s: must be > 0"):
-        Workload.from_json({"model_names": [], "arrivals_s": [], "model_ids": [], "duration_s": -1})
+        decode(
+            Workload,
+            {"model_names": [], "arrivals_s": [], "model_ids": [], "duration_s": -1},
+            "workload",
+        )
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "message"),
+    [
+        ([0.5, 1.0], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got 1.0$"),
+        ([-0.25, 0.5], r"^arrivals_s\[0\]: must be in \[0, duration_s=1.0\), got -0.25$"),
+        ([0.25, math.nan], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got nan$"),
+        ([0.25, 7.0, 0.5], r"^arrivals_s\[1\]: must be in \[0, duration_s=1.0\), got 7.0$"),
+    ],
+)
+def test_workload_arrivals_lie_in_its_horizon(arrivals: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Workload(np.array(arrivals), np.zeros(len(arrivals), np.int32), ("a",), 1.0)
+
+
+def test_workload_horizon_is_half_open() -> None:
+    last = float(np.nextafter(1.0, 0.0))
+    assert Workload(np.array([0.0, last]), np.zeros(2, np.int32), ("a",), 1.0).num_requests == 2
+    with pytest.raises(ValueError, match=r"^workload.arrivals_s\[0\]: must be in \[0, duration"):
+        data = {"model_names": ["a"], "duration_s": 1, "arrivals_s": [1.0], "model_ids": [0]}
+        decode(Workload, data, "workload")
+    with pytest.raises(
+        ValueError, match=r"^arrivals_s\[1\]: must be in \[0, duration_s=2.0\), got 2.0"
+    ):
+        Workload.merge({"a": [0.5], "b": [2.0]}, 2.0)
 
 
 @given(st.lists(st.floats(0, 100, allow_nan=False), max_size=50), st.integers(1, 4))

@@ -186,3 +186,11 @@ def test_out_of_time_after_screening_keeps_the_screening_plans(
     validate(scorer.cluster, models, found.placement)
     result = simulate(scorer.cluster, models, found.placement, traffic)
     assert scorer.attainment(found.served) == result.attainment > 0
+
+
+def test_screening_keeps_an_arrival_that_rounding_shifts_onto_its_end() -> None:
+    # the last slice is laid last; its last float lands on the screen's end
+    duration = 720.1894741251843
+    traffic = Workload.merge({"a": [float(np.nextafter(duration, 0.0))]}, duration)
+    sample = screening_workload(traffic, 0.5, pieces=20)
+    assert sample.num_requests == 1 and sample.arrivals_s[0] < sample.duration_s

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ortools.sat.python import cp_model
 
+from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.placement import milp
 from planner.placement.cpsat import CpSatBackend
@@ -131,7 +132,7 @@ def test_exact_solvers_never_return_worse_than_their_seed(solver: str) -> None:
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
     assert result.bound is not None and result.proxy_objective is not None
     assert result.bound >= result.proxy_objective - 1e-9
-    assert SolveResult.from_json(result.to_json()) == result
+    assert decode(SolveResult, encode(result), "result") == result
 
 
 def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.placement.solution import InfeasibleError, SolveResult
 from planner.placement.solve import solve
@@ -89,7 +90,7 @@ def test_placements_fit_and_repeat_for_a_seed(
 def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
     cluster, models, traffic = tiny_instance(3)
     result = solve(cluster, models, traffic, solver="greedy")
-    assert SolveResult.from_json(result.to_json()) == result
+    assert decode(SolveResult, encode(result), "result") == result
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
     assert result.solver == "greedy" and result.status == "heuristic"
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from api.commands.plan import parse_options
+from planner.codec import decode
 from planner.domain import Cluster, Placement, TimedPlan
 from planner.placement.solution import SolveResult
 from planner.sim import simulate
@@ -31,7 +32,7 @@ def test_plan_writes_a_valid_placement_and_prints_the_summary(tmp_path: Path) ->
     args = arguments(tmp_path, "--solver", "greedy", "--time-limit", "20", "-o", str(out))
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    placement = Placement.from_json(json.loads(out.read_text()))
+    placement = decode(Placement, json.loads(out.read_text()), "placement")
     validate(CLUSTER, MODELS, placement)
     attainment = simulate(CLUSTER, MODELS, placement, WORK).attainment
     assert "op1xpp2" in result.output or "op2xpp1" in result.output
@@ -44,7 +45,7 @@ def test_plan_json_is_the_solve_result(tmp_path: Path) -> None:
     args = arguments(tmp_path, "--solver", "cpsat", "--json", "--option", "seed=2")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    solved = SolveResult.from_json(json.loads(result.output))
+    solved = decode(SolveResult, json.loads(result.output), "result")
     assert solved.solver == "cpsat" and solved.status in ("optimal", "feasible")
     assert solved.attainment == simulate(CLUSTER, MODELS, solved.placement, WORK).attainment
 
@@ -56,7 +57,7 @@ def test_clockwork_writes_a_timed_plan(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    plan = TimedPlan.from_json(json.loads(out.read_text()))
+    plan = decode(TimedPlan, json.loads(out.read_text()), "plan")
     assert [start for start, _ in plan.steps] == [0.0, 5.0, 10.0, 15.0]
     validate_plan(CLUSTER, MODELS, plan)
 

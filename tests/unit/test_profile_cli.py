@@ -9,8 +9,10 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.autoparallel import BERT_6_7B, GB, MOE_2_4B, TINY_BERT, plan_configs, plan_parallel
+from planner.codec import encode
 from planner.domain import ParallelConfig
-from planner.profiles import load_models, model_set
+from planner.files import load_models
+from planner.profiles import model_set
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -33,9 +35,9 @@ def test_show_json_has_one_plan_per_feasible_config() -> None:
     code, output = run("show", "--model", "tiny-bert", "--json", "--max-batch", "2")
     assert code == 0, output
     data = json.loads(output)
-    assert data["arch"] == TINY_BERT.to_json()
+    assert data["arch"] == encode(TINY_BERT)
     plans = plan_configs(TINY_BERT, max_batch=2)
-    assert [p["config"] for p in data["plans"]] == [c.to_json() for c in plans]
+    assert [p["config"] for p in data["plans"]] == [encode(c) for c in plans]
 
 
 def test_show_one_config_prints_stages_and_sharding() -> None:
@@ -80,7 +82,7 @@ def test_models_to_stdout_with_a_budget() -> None:
     assert code == 0, output
     data = json.loads(output.splitlines()[-1])
     expected = model_set("s2", mem_budget_bytes=5 * GB)
-    assert data == {"models": [m.to_json() for m in expected]}
+    assert data == {"models": [encode(m) for m in expected]}
 
 
 def test_models_rejects_unknown_sets_and_scales() -> None:

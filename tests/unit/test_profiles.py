@@ -17,16 +17,14 @@ from planner.autoparallel import (
     MOE_2_4B,
     Architecture,
 )
+from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Profile, StageProfile
+from planner.files import load_models, load_profile, save_models, save_profile
 from planner.profiles import (
-    load_models,
-    load_profile,
     model_set,
     models_to_json,
     profile_for,
     reference_latency_s,
-    save_models,
-    save_profile,
 )
 
 PRESETS = [BERT_1_3B, BERT_2_6B, BERT_6_7B, MOE_1_3B, MOE_2_4B]
@@ -116,7 +114,7 @@ def test_models_file_round_trip(tmp_path: Path) -> None:
     assert load_models(path) == models
     data = json.loads(path.read_text())
     assert list(data) == ["models"]
-    assert data["models"][0] == models[0].to_json()
+    assert data["models"][0] == encode(models[0])
 
 
 def test_profile_file_round_trip_and_measured_batches(tmp_path: Path) -> None:
@@ -168,7 +166,9 @@ def test_committed_examples_load() -> None:
     models = load_models(examples / "models_s3.json")
     assert [m.name for m in models] == [m.name for m in model_set("s3")]
     for size in (8, 16, 32, 64):
-        cluster = Cluster.from_json(json.loads((examples / f"cluster_{size}.json").read_text()))
+        cluster = decode(
+            Cluster, json.loads((examples / f"cluster_{size}.json").read_text()), "cluster"
+        )
         assert cluster.num_devices == size
         assert cluster.devices_per_node == 8
         assert cluster.device_mem_bytes == 20 * GB

@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from api.cli import main
+from planner.codec import decode
 from planner.domain import TimedPlan
 from tests.unit.cli_inputs import planning_arguments
 from tests.unit.simulator_cases import group, placement
@@ -26,7 +27,7 @@ def test_replan_writes_the_timed_plan_and_prints_the_decisions(tmp_path: Path) -
         main, arguments(tmp_path, "--information", "oracle", "-o", str(out))
     )
     assert result.exit_code == 0, result.output
-    plan = TimedPlan.from_json(json.loads(out.read_text()))
+    plan = decode(TimedPlan, json.loads(out.read_text()), "plan")
     assert plan.steps == ((0.0, placement(group([0], "a"))), (W, placement(group([0], "b"))))
     assert "Decisions" in result.output and "switch" in result.output
 

@@ -3,6 +3,9 @@ experiment and its CLI's argument errors."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,13 @@ from planner.evaluation.experiment import (
     ExperimentConfig,
     Strategy,
     StrategyRunner,
+    make_traffic,
     plan_switches,
     run_experiment,
     table_rows,
 )
 from planner.evaluation.traffic import azure2019_traffic, normalised
+from planner.files import open_lines
 from planner.replan.loop import replan
 from planner.replan.options import ReplanOptions
 from planner.replan.solvecache import SolveCache
@@ -43,21 +48,27 @@ def test_traffic_is_normalised_to_one_request_per_second() -> None:
         normalised("t", ["a"], starts, ends, np.zeros((1, 2)), 1.0, {})
 
 
-def test_azure2019_traffic_compresses_the_range(tmp_path: Path) -> None:
+def trace_lines() -> list[str]:
+    """A 2019 trace: o1 calls 6, 6 in minutes 0-1; o2 calls 3, 9 in minutes 2-3."""
     header = ",".join(azure2019.HEADER)
     minutes = ["0"] * azure2019.MINUTES_PER_DAY
     one = ["6", "6", "0", "0", *minutes[4:]]
     two = ["0", "0", "3", "9", *minutes[4:]]
-    path = tmp_path / "trace.csv"
-    path.write_text(f"{header}\no1,a1,f1,http,{','.join(one)}\no2,a2,f2,http,{','.join(two)}\n")
+    return [f"{header}\n", f"o1,a1,f1,http,{','.join(one)}\n", f"o2,a2,f2,http,{','.join(two)}\n"]
+
+
+def test_azure2019_traffic_compresses_the_range() -> None:
+    lines = trace_lines()
     # minutes 0-3 in two windows of 2 minutes, compressed into 20 s
-    traffic = azure2019_traffic(path, ["m0", "m1"], TimeRange(0, 240), 20.0, 2, 1.0)
+    traffic = azure2019_traffic(lines, "trace.csv", ["m0", "m1"], TimeRange(0, 240), 20.0, 2, 1.0)
     assert traffic.starts_s.tolist() == [0.0, 10.0] and traffic.ends_s.tolist() == [10.0, 20.0]
     # 12 then 0 requests for m0, 0 then 12 for m1: 24 requests over the 20 s
     assert traffic.rates_rps.tolist() == [[1.0, 0.0], [0.0, 1.0]]
-    assert traffic.meta["compression"] == 12.0
+    assert traffic.meta["compression"] == 12.0 and traffic.meta["path"] == "trace.csv"
     with pytest.raises(ValueError, match=r"^windows: the 4-minute range does not split into 3"):
-        azure2019_traffic(path, ["m0", "m1"], TimeRange(0, 240), 20.0, 3, 1.0)
+        azure2019_traffic(lines, "trace.csv", ["m0", "m1"], TimeRange(0, 240), 20.0, 3, 1.0)
+    with pytest.raises(ValueError, match=r"^trace.d00.csv: day d00 in the file name must be"):
+        azure2019_traffic(lines, "trace.d00.csv", ["m0", "m1"], TimeRange(0, 240), 20.0, 2, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -204,6 +215,47 @@ def test_cli_rejects_bad_arguments(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["experiment", "replan", "--quick", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_the_azure2019_workload_reads_its_trace_through_the_opener() -> None:
+    opened: list[str] = []
+
+    @contextmanager
+    def open_trace(name: str) -> Iterator[list[str]]:
+        opened.append(name)
+        yield trace_lines()
+
+    config = ExperimentConfig(
+        duration_s=20.0,
+        rate_window_s=10.0,
+        azure2019_path="trace.csv",
+        azure2019_range=("0.0.0", "0.0.4"),
+    )
+    models = [model("m0", 1.0, [[0.1]]), model("m1", 1.0, [[0.1]])]
+    traffic = make_traffic("azure2019", models, config, open_trace)
+    assert opened == ["trace.csv"]
+    assert traffic.rates_rps.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    with pytest.raises(ValueError, match=r"^azure2019_path: the azure2019 workload needs a trace"):
+        make_traffic("azure2019", models, config)
+    unnamed = dataclasses.replace(config, azure2019_path=None)
+    with pytest.raises(ValueError, match=r"^azure2019_path: the azure2019 workload needs a trace"):
+        run_experiment(unnamed, open_trace=open_trace)
+    assert opened == ["trace.csv"]
+
+
+def test_cli_replays_the_shipped_sample_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def run(config: ExperimentConfig, *args: Any) -> dict[str, Any]:
+        seen["config"], seen["open_trace"] = config, args[-1]
+        return {"rows": [], "sweeps": []}
+
+    monkeypatch.setattr("api.commands.experiment.run_experiment", run)
+    result = CliRunner().invoke(main, ["experiment", "replan", "--quick"])
+    assert result.exit_code == 0, result.output
+    path = Path(seen["config"].azure2019_path)
+    assert path.name == "azure2019_sample.csv" and path.is_file()
+    assert seen["open_trace"] is open_lines
 
 
 def test_run_experiment_end_to_end_with_checkpoints() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from api.cli import main
+from planner.codec import decode
 from planner.domain import Placement
 from planner.sim import simulate
 from tests.unit.cli_inputs import planning_arguments
@@ -48,7 +49,7 @@ def test_compare_writes_page_and_data(tmp_path: Path) -> None:
     assert data["title"] == "Tiny"
     assert data["inputs"]["settings"]["time_limit_s"] == 10.0
     assert [s["axis"] for s in data["sweeps"]] == ["slo_scale"]
-    placement = Placement.from_json(data["rows"][0]["placement"])
+    placement = decode(Placement, data["rows"][0]["placement"], "placement")
     (row,) = csv.DictReader((out / "table.csv").open())
     assert float(row["attainment"]) == simulate(CLUSTER, MODELS, placement, WORK).attainment
     assert "<svg" in (out / "report.html").read_text()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from planner.codec import encode
 from planner.domain import TimedPlan
 from planner.evaluation.reports import (
     CompareReport,
@@ -157,10 +158,10 @@ def test_progress_counts_every_step() -> None:
 
 def test_json_round_trip() -> None:
     report = compare_given(greedy=result_of(PLACEMENT))
-    data = json.loads(json.dumps(report.to_json()))
+    data = json.loads(json.dumps(encode(report)))
     again = parse_report(data)
     assert again == report
-    assert again.to_json() == data
+    assert encode(again) == data
 
 
 @pytest.mark.parametrize(
@@ -189,7 +190,7 @@ def test_json_round_trip() -> None:
     ],
 )
 def test_malformed_json_names_the_field(edit: Any, message: str) -> None:
-    data = compare_given(greedy=result_of(PLACEMENT)).to_json()
+    data = encode(compare_given(greedy=result_of(PLACEMENT)))
     edit(data)
     with pytest.raises(ValueError) as error:
         parse_report(data)

@@ -17,6 +17,7 @@ import pytest
 from api.reporting import html
 from api.reporting.files import write_report
 from api.reporting.html import render_html
+from planner.codec import encode
 from planner.domain import TimedPlan
 from planner.evaluation.reports import (
     CapacityRow,
@@ -165,7 +166,7 @@ def test_a_figure_per_sweep_and_placement(page: Page) -> None:
 
 
 def test_embedded_data_is_the_report(report: CompareReport, page: Page) -> None:
-    assert json.loads("".join(page.script_text)) == report.to_json()
+    assert json.loads("".join(page.script_text)) == encode(report)
 
 
 def test_markup_in_titles_is_escaped() -> None:
@@ -182,7 +183,7 @@ def test_rendering_is_deterministic(report: CompareReport, text: str) -> None:
 def test_files(report: CompareReport, tmp_path: Path) -> None:
     paths = write_report(report, tmp_path / "out")
     assert sorted(paths) == ["report.html", "report.json", "sweeps.csv", "table.csv"]
-    assert json.loads(paths["report.json"].read_text()) == report.to_json()
+    assert json.loads(paths["report.json"].read_text()) == encode(report)
     table = list(csv.DictReader(io.StringIO(paths["table.csv"].read_text())))
     greedy = report.row("greedy")
     assert table[0]["solver"] == "greedy"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from planner.codec import encode
 from planner.domain import Group, Placement, TimedPlan
 from planner.evaluation.reports import (
     ReplanCase,
@@ -123,7 +124,7 @@ def test_progress_and_json(report: ReplanReport) -> None:
     settings = dataclasses.replace(SETTINGS, strategies=("static",), capacity=False)
     build_replan([CASE], settings, progress=lambda d, t, _: calls.append((d, t)))
     assert calls == [(1, 1)]
-    data = json.loads(json.dumps(report.to_json()))
+    data = json.loads(json.dumps(encode(report)))
     assert parse_report(data) == report
     assert data["kind"] == "replan"
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from planner.codec import encode
 from planner.domain import TimedPlan
 from tests.unit.cli_inputs import planning_arguments
 from tests.unit.simulator_cases import CLUSTER, group, model, placement, workload
@@ -23,7 +24,7 @@ WORK = workload([(0.0, "a"), (0.0, "a"), (0.25, "a"), (4.0, "b")], ["a", "b"], 8
 
 
 def write_inputs(folder: Path, plan: object = PLAN) -> list[str]:
-    (folder / "plan.json").write_text(json.dumps(plan.to_json()))  # type: ignore[attr-defined]
+    (folder / "plan.json").write_text(json.dumps(encode(plan)))
     inputs = planning_arguments(folder, CLUSTER, MODELS, WORK)
     return ["simulate", *inputs, "--placement", str(folder / "plan.json")]
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from planner.domain import Cluster, Placement, TimedPlan, Workload
 from planner.replan.transition import (
+    LEAD_S,
     Block,
     SwitchCost,
     TransitionJudge,
@@ -180,3 +181,12 @@ def test_swap_in_evicts_the_least_requested_models_until_the_newcomer_fits() -> 
     assert swap_in(cluster, huge, before, "z", rates) == ()
     # a model already in the group is not added again
     assert swap_in(cluster, models, before, "x", rates) == ()
+
+
+def test_the_judge_keeps_an_arrival_that_the_lead_in_rounds_onto_the_end() -> None:
+    last = float(np.nextafter(16.0, 0.0))
+    assert last + LEAD_S == 16.0 + LEAD_S  # float rounding
+    work = Workload.merge({"a": [0.5, last]}, 16.0)
+    judge = TransitionJudge(ONE, _one_device_models(1), work, SimOptions())
+    serving = placement(group([0], "a"))
+    assert judge.attainment(serving, serving) == 1.0

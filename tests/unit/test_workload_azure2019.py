@@ -11,17 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from planner.files import load_azure2019, open_lines
 from planner.workloads import (
     MinuteCounts,
     TimeRange,
     count_minutes,
     day_of_file,
-    load_azure2019,
     replay_azure2019,
     window_rates,
 )
 from planner.workloads.azure2019 import HEADER
-from planner.workloads.csvtext import open_lines
 from tests.unit.workload_streaming import stream_through
 
 HEADER_LINE = ",".join(HEADER) + "\n"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.workloads import TimeRange, gamma_arrivals, load_azure2021, read_azure2021
+from planner.files import load_azure2021
+from planner.workloads import TimeRange, gamma_arrivals, read_azure2021
 from tests.unit.workload_streaming import stream_through
 
 HEADER_LINE = "app,func,end_timestamp,duration\n"
@@ -144,3 +145,10 @@ def test_load_reports_progress_and_names_a_missing_file(tmp_path: Path) -> None:
     assert workload.duration_s == 3600.0 and workload.meta["kind"] == "azure2021"
     with pytest.raises(ValueError, match=r"nope.txt: cannot read: No such file"):
         load_azure2021(tmp_path / "nope.txt", ("m",), FIRST_HOUR, seed=0)
+
+
+def test_a_fractional_range_keeps_an_arrival_that_rounding_shifts_onto_its_end() -> None:
+    span = TimeRange(13.509650502241122, 85.68633568762988)
+    last = float(np.nextafter(span.end_s, 0.0))
+    workload = _read([HEADER_LINE, f"a,f1,{last!r},0\n"], span=span)
+    assert workload.num_requests == 1 and workload.arrivals_s[0] < workload.duration_s

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from planner.workloads import load_workload, workload_stats
+from planner.files import load_workload
+from planner.workloads import workload_stats
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -1,4 +1,5 @@
-"""Workload files: .json and .npz round trips and errors naming the file."""
+"""Workload files (planner.files): .json and .npz round trips and errors
+naming the file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from planner.domain import Workload
-from planner.workloads import ProcessSpec, load_workload, process_workload, save_workload
+from planner.files import load_workload, save_workload
+from planner.workloads import ProcessSpec, process_workload
 
 
 def _workload() -> Workload:
@@ -22,7 +24,7 @@ def _workload() -> Workload:
 def test_round_trip_keeps_everything(tmp_path: Path, suffix: str) -> None:
     original = _workload()
     path = tmp_path / f"w{suffix}"
-    save_workload(original, path)
+    save_workload(path, original)
     loaded = load_workload(path)
     np.testing.assert_array_equal(loaded.arrivals_s, original.arrivals_s)
     np.testing.assert_array_equal(loaded.model_ids, original.model_ids)
@@ -32,8 +34,8 @@ def test_round_trip_keeps_everything(tmp_path: Path, suffix: str) -> None:
 
 
 def test_npz_is_more_compact_than_json(tmp_path: Path) -> None:
-    save_workload(_workload(), tmp_path / "w.json")
-    save_workload(_workload(), tmp_path / "w.npz")
+    save_workload(tmp_path / "w.json", _workload())
+    save_workload(tmp_path / "w.npz", _workload())
     assert (tmp_path / "w.npz").stat().st_size < (tmp_path / "w.json").stat().st_size / 2
 
 
@@ -70,4 +72,4 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=r"w\.csv: unknown workload format '\.csv'; use \.json or \.npz"
     ):
-        save_workload(_workload(), tmp_path / "w.csv")
+        save_workload(tmp_path / "w.csv", _workload())

@@ -9,8 +9,8 @@ from types import ModuleType
 
 import numpy as np
 
+from planner.files import open_lines
 from planner.workloads import TimeRange, count_minutes, read_azure2021
-from planner.workloads.csvtext import open_lines
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WHOLE_DAY = TimeRange.parse("0.0.0", "1.0.0")

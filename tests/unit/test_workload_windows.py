@@ -18,6 +18,7 @@ from planner.workloads import (
     window_stats,
     workload_stats,
 )
+from planner.workloads.windows import window_workload
 
 
 @pytest.mark.parametrize(
@@ -111,3 +112,12 @@ def test_fits_follow_the_method_of_moments_and_its_fallbacks() -> None:
     np.testing.assert_allclose(rates[:, 0], [1 / 1.5, 0.2, 0.4, 0.3, 0.0])
     np.testing.assert_allclose(cvs[:, 0], [1 / 3, 1.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(table.counts[:, 0], [3, 2, 4, 3, 0])
+
+
+def test_a_window_keeps_an_arrival_that_rounding_shifts_onto_its_end() -> None:
+    start, end = 13.509650502241122, 85.68633568762988
+    last = float(np.nextafter(end, 0.0))
+    assert last - start == end - start  # float rounding carries the shifted arrival onto the end
+    part = window_workload(Workload.merge({"a": [start, last]}, 100.0), start, end)
+    assert part.num_requests == 2 and part.duration_s == end - start
+    assert part.arrivals_s[0] == 0.0 and part.arrivals_s[1] < part.duration_s

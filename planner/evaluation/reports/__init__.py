@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.codec import decode
 from planner.evaluation.reports.compare import (
     CompareSettings,
     build_compare,
@@ -82,4 +83,4 @@ def parse_report(data: Any, where: str = "report") -> Report:
     kind = data.get("kind")
     if kind not in REPORT_KINDS:
         raise ValueError(f"{where}.kind: must be one of {', '.join(REPORT_KINDS)}; got {kind!r}")
-    return REPORT_KINDS[kind].from_json(data, where)
+    return decode(REPORT_KINDS[kind], data, where)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, Placement, Workload
-from planner.evaluation.reports.codec import encode_fields
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
 from planner.evaluation.reports.names import SOLVER_CHOICES
 from planner.placement.options import SolveOptions
@@ -141,9 +141,6 @@ class CompareSettings:
     def total_steps(self, cluster: Cluster) -> int:
         points = sum(len(values) for _, values in self.axes(cluster))
         return len(self.solvers) + points * len(self.sweep_labels)
-
-    def to_json(self) -> dict[str, Any]:
-        return encode_fields(self)
 
 
 def device_uses(
@@ -319,7 +316,7 @@ def describe_inputs(
     for model in models:
         families[model.family] = families.get(model.family, 0) + 1
     return {
-        "cluster": cluster.to_json(),
+        "cluster": encode(cluster),
         "models": {
             "count": len(models),
             "families": families,
@@ -331,7 +328,7 @@ def describe_inputs(
             "rate_rps": stats.total_rate_rps,
             "kind": workload.meta.get("kind", "custom"),
         },
-        "settings": settings.to_json(),
+        "settings": encode(settings),
     }
 
 

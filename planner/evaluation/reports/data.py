@@ -4,8 +4,8 @@ A :class:`CompareReport` holds one :class:`SolverRow` per solver (the
 table), :class:`Sweep` curves of attainment against one varied input (the
 figures), and per row the :class:`DeviceUse` of every device (the placement
 picture). Attainments are fractions in [0, 1], times in seconds, memory in
-bytes. Every value has ``to_json()``/``from_json(data)`` (see
-:mod:`planner.evaluation.reports.codec`); nothing here plots or does I/O.
+bytes. JSON forms come from :mod:`planner.codec`; nothing here plots or
+does I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.domain import Placement, TimedPlan
-from planner.evaluation.reports.codec import decode, encode_fields
 
 SWEEP_AXES = ("rate_scale", "cv_scale", "slo_scale", "num_devices")
 """What a sweep varies: the workload's rate or burstiness (CV) by a factor,
@@ -152,10 +151,3 @@ class CompareReport:
     def best(self) -> SolverRow:
         """The row with the highest attainment (first on ties)."""
         return max(self.rows, key=lambda row: row.attainment)
-
-    def to_json(self) -> dict[str, Any]:
-        return encode_fields(self)
-
-    @classmethod
-    def from_json(cls, data: Any, where: str = "report") -> CompareReport:
-        return decode(cls, data, where)

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.capacity import max_rate_scale
-from planner.evaluation.reports.codec import encode_fields
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.evaluation.reports.replan_data import (
     CapacityRow,
@@ -115,9 +115,6 @@ class ReplanSettings:
     def sim(self) -> SimOptions:
         """How every run is scored: the first window is the warm-up."""
         return SimOptions(max_batch=self.max_batch, warmup_s=self.window_s)
-
-    def to_json(self) -> dict[str, Any]:
-        return encode_fields(self)
 
 
 @dataclass(frozen=True)
@@ -328,14 +325,14 @@ def build_replan(
             {
                 "model_set": c.model_set,
                 "workload": c.workload_name,
-                "cluster": c.cluster.to_json(),
+                "cluster": encode(c.cluster),
                 "models": len(c.models),
                 "requests": c.workload.num_requests,
                 "duration_s": c.workload.duration_s,
             }
             for c in cases
         ],
-        "settings": settings.to_json(),
+        "settings": encode(settings),
     }
     return ReplanReport(
         title=title,

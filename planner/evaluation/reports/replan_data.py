@@ -8,7 +8,7 @@ against periodic and forecast-triggered re-placement.
 - :class:`KnobSweep`: capacity relative to static as one knob varies.
 
 Attainments are fractions in [0, 1], times in seconds. JSON forms come from
-:mod:`planner.evaluation.reports.codec`.
+:mod:`planner.codec`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from planner.evaluation.reports.codec import decode, encode_fields
 
 
 @dataclass(frozen=True)
@@ -127,10 +125,3 @@ class ReplanReport:
     def cases(self) -> tuple[str, ...]:
         """The timelines' cases, in first-seen order."""
         return tuple(dict.fromkeys(t.case for t in self.timelines))
-
-    def to_json(self) -> dict[str, Any]:
-        return encode_fields(self)
-
-    @classmethod
-    def from_json(cls, data: Any, where: str = "report") -> ReplanReport:
-        return decode(cls, data, where)
