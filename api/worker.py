@@ -24,14 +24,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from planner import domain
+from planner.placement.options import SolveOptions, split_options
+from planner.sim import Instance
 from planner.validation import validate
 from store.db import make_engine, session_factory, transaction
 from store.enums import JobStatus
@@ -42,10 +43,10 @@ from store.repositories.jobs import Lease, LeaseState
 log = logging.getLogger(__name__)
 
 SolveFunction = Callable[..., Any]
-"""``solve(cluster, models, workload, *, solver, time_limit_s, options,
-progress)`` returning a result with ``placement``, ``attainment``,
-``proxy_objective``, ``bound``, ``gap``, ``wall_s``, ``status``, ``solver``
-and ``to_json()``: :func:`planner.placement.solve.solve` or a stand-in."""
+"""``solve(instance, *, solver, time_limit_s, options, progress)`` returning
+a result with ``placement``, ``attainment``, ``proxy_objective``, ``bound``,
+``gap``, ``wall_s``, ``status``, ``solver`` and ``to_json()``:
+:func:`planner.placement.solve.solve` or a stand-in."""
 
 
 def planner_solve(*args: Any, **kwargs: Any) -> Any:
@@ -82,24 +83,23 @@ class JobAborted(Exception):
 
 @dataclass(frozen=True)
 class SolveInputs:
-    cluster: domain.Cluster
-    models: Sequence[domain.ModelSpec]
-    workload: domain.Workload
+    instance: Instance
     solver: str
     time_limit_s: float
-    options: dict[str, Any]
+    options: SolveOptions
 
 
 def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
-    """The domain values a job is solved on."""
-    return SolveInputs(
-        cluster=catalog.cluster_value(session.get_one(Cluster, job.cluster_id)),
-        models=catalog.model_values(session, job.models),
-        workload=workloads.workload_value(session.get_one(Workload, job.workload_id)),
-        solver=job.solver,
-        time_limit_s=job.time_limit_s,
-        options=dict(job.options),
+    """The instance and solver settings a job is solved with (ValueError
+    naming the field when they do not make an instance)."""
+    sim, options = split_options(job.options)
+    instance = Instance(
+        catalog.cluster_value(session.get_one(Cluster, job.cluster_id)),
+        tuple(catalog.model_values(session, job.models)),
+        workloads.workload_value(session.get_one(Workload, job.workload_id)),
+        sim,
     )
+    return SolveInputs(instance, job.solver, job.time_limit_s, options)
 
 
 class LeaseKeeper:
@@ -230,9 +230,7 @@ class Worker:
         with LeaseKeeper(self.factory, lease, self.settings, deadline) as keeper:
             try:
                 result = self.solve(
-                    inputs.cluster,
-                    inputs.models,
-                    inputs.workload,
+                    inputs.instance,
                     solver=inputs.solver,
                     time_limit_s=inputs.time_limit_s,
                     options=inputs.options,
@@ -276,7 +274,7 @@ class Worker:
                 jobs.finish(job, JobStatus.CANCELLED)
                 return
             try:
-                validate(inputs.cluster, inputs.models, result.placement)
+                validate(inputs.instance.cluster, inputs.instance.models, result.placement)
             except ValueError as error:
                 jobs.finish(job, JobStatus.FAILED, error=f"invalid placement: {error}")
                 return

@@ -34,9 +34,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from planner.domain import Cluster, ModelSpec, Workload
+from planner.placement.options import split_options
 from planner.placement.solution import SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
 from planner.profiles import model_set, reference_latency_s
+from planner.sim import Instance
 from planner.workloads import ProcessSpec, process_workload
 
 MEMORY_BYTES = 20 * 10**9
@@ -73,16 +75,11 @@ def timed(
 ) -> tuple[SolveResult, float, float]:
     """Solve; returns the result, the wall time and the CPU time (this
     process and its worker processes), in seconds."""
+    sim, solving = split_options({"workers": 2, **options})
+    instance = Instance(cluster(devices), tuple(models), workload, sim)
     before = _cpu_s()
     start = time.perf_counter()
-    result = solve(
-        cluster(devices),
-        models,
-        workload,
-        solver=solver,
-        time_limit_s=time_limit_s,
-        options={"workers": 2, **options},
-    )
+    result = solve(instance, solver=solver, time_limit_s=time_limit_s, options=solving)
     return result, time.perf_counter() - start, _cpu_s() - before
 
 

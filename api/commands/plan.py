@@ -12,10 +12,11 @@ from rich.console import Console
 
 from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
 from planner.domain import Cluster, ModelSpec
-from planner.placement.options import SolveOptions
+from planner.placement.options import option_help, split_options
 from planner.placement.solution import SolveResult, SolveTimeoutError
 from planner.placement.solve import SOLVERS, solve
 from planner.profiles import load_models
+from planner.sim import Instance
 from planner.validation import models_by_name, stage_memory_bytes
 from planner.workloads import load_workload
 
@@ -89,7 +90,7 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
     "option_pairs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Solver option, repeatable: " + ", ".join(SolveOptions.help()) + ".",
+    help="Solver option, repeatable: " + ", ".join(option_help()) + ".",
 )
 @click.option(
     "-o",
@@ -115,14 +116,13 @@ def plan_command(
         workload = load_workload(workload_path)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    options = parse_options(option_pairs)
     console = Console(stderr=True)
     try:
+        sim, options = split_options(parse_options(option_pairs))
+        instance = Instance(cluster, tuple(models), workload, sim)
         with fraction_bar(console, "solving") as progress:
             result = solve(
-                cluster,
-                models,
-                workload,
+                instance,
                 solver=solver,
                 time_limit_s=time_limit,
                 options=options,

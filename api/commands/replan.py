@@ -16,9 +16,9 @@ from planner.placement.solution import SolveTimeoutError
 from planner.placement.solve import SOLVERS
 from planner.profiles import load_models
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
+from planner.replan.loop import check_windows, replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
-from planner.sim import POLICIES, SimOptions
+from planner.sim import POLICIES, Instance, SimOptions
 from planner.workloads import load_workload
 
 
@@ -128,14 +128,17 @@ def replan_command(
             solver=solver,
             time_limit_s=time_limit,
             solver_options=parse_options(option_pairs),
-            sim=SimOptions(max_batch=max_batch, warmup_s=window, policy=policy),
             seed=seed,
         )
+        sim = SimOptions(max_batch=max_batch, warmup_s=window, policy=policy)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     try:
+        # the window's own error is clearer than that of the warm-up it sets
+        check_windows(workload, window)
+        instance = Instance(cluster, tuple(models), workload, sim)
         with fraction_bar(Console(stderr=True), "re-placing") as progress:
-            result = replan(cluster, models, workload, options, progress=progress)
+            result = replan(instance, options, progress=progress)
     except (ValueError, SolveTimeoutError) as error:
         raise click.ClickException(str(error)) from None
     if output is not None:

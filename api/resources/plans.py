@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import Field, model_validator
 
@@ -19,8 +18,9 @@ from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
-from planner.placement.feasibility import check_instance
-from planner.placement.options import SolveOptions
+from planner.placement.feasibility import check_models_fit
+from planner.placement.options import split_options
+from planner.sim import check_models
 from planner.validation import validate
 from store.models import Cluster, Model, Plan, Workload
 from store.repositories import catalog, jobs, plans
@@ -143,15 +143,14 @@ def create_plan(body: PlanIn) -> Response:
     if body.time_limit_s > limit:
         raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
     db = session()
-    names_only = domain.Workload(
-        np.empty(0), np.empty(0, np.int32), tuple(workload.model_names), workload.duration_s
-    )
     try:
-        SolveOptions.from_mapping(body.options)
-        check_instance(catalog.cluster_value(cluster), catalog.model_values(db, models), names_only)
+        split_options(body.options)
+        specs = catalog.model_values(db, models)
+        check_models(specs, workload.model_names)
+        check_models_fit(catalog.cluster_value(cluster), specs)
     except ValueError as error:
-        # check_instance numbers the chosen models as "models[i]", in the
-        # order they were given.
+        # the checks number the chosen models as "models[i]", in the order
+        # they were given.
         given = "model_ids" if body.model_ids is not None else "model_names"
         raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
     job = jobs.enqueue(

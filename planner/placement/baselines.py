@@ -26,7 +26,7 @@ from planner.placement.greedy import run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Scorer, layout_placement
 from planner.placement.solution import SolveResult
-from planner.sim import simulate
+from planner.sim import compile_case
 from planner.workloads.windows import window_workload
 
 Progress = Callable[[float, str], None]
@@ -41,7 +41,7 @@ def _replicate(
 ) -> tuple[Placement, Counts, bool]:
     """Selective Replication on the scorer's workload: the placement, its
     served counts per model and whether the deadline stopped it."""
-    devices = scorer.cluster.num_devices
+    devices = scorer.instance.cluster.num_devices
     mode = options.greedy_mode
     if mode == "auto":
         mode = "full" if scorer.num_models * devices <= FULL_GREEDY_PAIRS else "fast"
@@ -55,7 +55,7 @@ def _replicate(
         deadline=deadline,
     )
     groups = tuple((d,) for d in range(devices))
-    placement = layout_placement(result.layout, groups, scorer.models)
+    placement = layout_placement(result.layout, groups, scorer.instance.models)
     return placement, result.served, result.timed_out
 
 
@@ -85,7 +85,7 @@ def solve_clockwork(
 ) -> SolveResult:
     """Clockwork++ baseline (module docstring)."""
     start = time.monotonic()
-    workload = scorer.case.workload
+    workload = scorer.instance.workload
     window_s = options.clockwork_window_s or workload.duration_s / 6
     starts = np.arange(0.0, workload.duration_s, window_s)
     steps = []
@@ -94,7 +94,7 @@ def solve_clockwork(
         part = window_workload(
             workload, window_start, min(window_start + window_s, workload.duration_s)
         )
-        window_scorer = Scorer(scorer.cluster, scorer.models, part, scorer.options)
+        window_scorer = Scorer(dataclasses.replace(scorer.instance, workload=part))
         deadline = start + time_limit_s * (k + 1) / len(starts)
         placement, _, late = _replicate(window_scorer, options, deadline)
         timed_out |= late
@@ -102,7 +102,8 @@ def solve_clockwork(
         if progress is not None:
             progress((k + 1) / len(starts), f"window {k + 1}/{len(starts)} placed")
     plan = TimedPlan(tuple(steps))
-    result = simulate(instant_load(scorer.cluster), scorer.models, plan, workload, scorer.options)
+    free = dataclasses.replace(scorer.instance, cluster=instant_load(scorer.instance.cluster))
+    result = compile_case(free).run(plan)
     return SolveResult(
         placement=steps[0][1],
         timed_plan=plan,

@@ -48,7 +48,7 @@ from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
-from planner.sim import SimOptions
+from planner.sim import Instance
 from planner.validation import validate
 
 log = logging.getLogger(__name__)
@@ -234,10 +234,8 @@ def assign_devices(
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, sim: SimOptions
-) -> None:
-    _WORKER["scorer"] = Scorer(cluster, models, workload, sim)
+def _init_worker(instance: Instance) -> None:
+    _WORKER["scorer"] = Scorer(instance)
 
 
 def _solve_block(task: tuple[Block, SolveOptions, float]) -> tuple[Block, BlockResult | None]:
@@ -268,7 +266,7 @@ def _pool(scorer: Scorer, options: SolveOptions, logs: list[str]) -> Any:
     ``ray.util.multiprocessing.Pool`` when asked for and installed, else the
     standard library's (forked where possible, so workers inherit the
     compiled simulator kernel); the two have the same interface."""
-    initargs = (scorer.cluster, scorer.models, scorer.case.workload, scorer.options)
+    initargs = (scorer.instance,)
     if options.use_ray:
         try:
             from ray.util.multiprocessing import Pool as RayPool
@@ -363,7 +361,7 @@ def enumerate_placements(
     return the placement serving the most requests (module docstring).
     Raises :class:`SolveTimeoutError` when the deadline passes before one
     complete candidate is solved."""
-    cluster, models = scorer.cluster, scorer.models
+    cluster, models = scorer.instance.cluster, scorer.instance.models
     logs: list[str] = []
     candidates = candidate_splits(cluster, models, options)
     if not candidates:
@@ -471,11 +469,12 @@ def _screen(
 ) -> tuple[list[Block], dict[Block, BlockResult]]:
     """The ``screen_keep`` blocks of each bucket and device share that serve
     the most on the screening workload, and the screening results."""
-    sample = screening_workload(scorer.case.workload, options.screen_share)
+    instance = scorer.instance
+    sample = screening_workload(instance.workload, options.screen_share)
     # The sample is slices laid end to end: a warm-up or cool-down window
     # means nothing on it (and may be longer than it), so it scores every request.
-    unwindowed = replace(scorer.options, warmup_s=0.0, cooldown_s=0.0)
-    screener = Scorer(scorer.cluster, scorer.models, sample, unwindowed)
+    unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
+    screener = Scorer(replace(instance, workload=sample, options=unwindowed))
     results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
     kept = []
     for key in sorted({(b.models, b.num_devices) for b in blocks}):
@@ -483,7 +482,7 @@ def _screen(
         ranked = sorted(same, key=lambda b: (-results[b].total if b in results else 1, b))
         kept.extend(ranked[: options.screen_keep])
     logs.append(
-        f"screening on {sample.num_requests} of {scorer.case.workload.num_requests} requests: "
+        f"screening on {sample.num_requests} of {instance.workload.num_requests} requests: "
         f"kept {len(kept)} of {len(blocks)} blocks"
     )
     return sorted(kept), results

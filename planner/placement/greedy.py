@@ -52,7 +52,7 @@ class ReplicaTable:
     request at batch 1."""
 
     def __init__(self, scorer: Scorer, configs: Sequence[ParallelConfig]) -> None:
-        self.memory_bytes = scorer.cluster.device_mem_bytes
+        self.memory_bytes = scorer.instance.cluster.device_mem_bytes
         self.weights: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.workspace: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.usable: dict[ParallelConfig, npt.NDArray[np.bool_]] = {}
@@ -63,7 +63,7 @@ class ReplicaTable:
             workspace = np.zeros(size, dtype=np.int64)
             usable = np.zeros(size, dtype=bool)
             stage_s = np.full(size, np.inf)
-            for j, model in enumerate(scorer.models):
+            for j, model in enumerate(scorer.instance.models):
                 if config not in model.profile:
                     continue
                 stage = model.profile[config]

@@ -102,7 +102,9 @@ class Referee:
         and logged."""
         self.offered += 1
         try:
-            validate(self.scorer.cluster, self.scorer.models, self.placement_of(layout))
+            validate(
+                self.scorer.instance.cluster, self.scorer.instance.models, self.placement_of(layout)
+            )
         except ValueError as error:
             self.rejected += 1
             self.log.append(f"rejected an invalid solver layout: {error}")
@@ -115,7 +117,7 @@ class Referee:
         return True
 
     def placement_of(self, layout: Layout) -> Placement:
-        return layout_placement(layout, self.devices, self.scorer.models)
+        return layout_placement(layout, self.devices, self.scorer.instance.models)
 
 
 @dataclass
@@ -145,7 +147,7 @@ def prepare(
     devices = [group.devices for group in seed.placement.groups]
     data = build_proxy(
         scorer,
-        proxy_groups(scorer.cluster, seed.placement, options),
+        proxy_groups(scorer.instance.cluster, seed.placement, options),
         window_s=options.window_s,
         windows=options.proxy_windows,
     )

@@ -1,8 +1,8 @@
 """One interface to every placement solver.
 
-``solve(cluster, models, workload, solver=..., time_limit_s=..., options=...)``
-checks the instance (:class:`planner.placement.solution.InfeasibleError` when a model
-fits no group), runs the solver, validates the placement with
+``solve(instance, solver=..., time_limit_s=..., options=...)`` checks that
+every model fits some group (:class:`planner.placement.solution.InfeasibleError`
+when one does not), runs the solver, validates the placement with
 :func:`planner.validation.validate`, scores it with the simulator and
 returns a :class:`planner.placement.solution.SolveResult`.
 
@@ -24,16 +24,14 @@ from __future__ import annotations
 import importlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from planner.domain import Cluster, ModelSpec, Workload
 from planner.placement.enumeration import enumerate_placements
-from planner.placement.feasibility import check_instance
+from planner.placement.feasibility import check_models_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
-from planner.sim import SimOptions
+from planner.sim import Instance
 from planner.validation import validate_plan
 
 __all__ = [
@@ -64,6 +62,8 @@ progress)``; imported on first use, so that the optional solver libraries
 
 Progress = Callable[[float, str], None]
 
+DEFAULT_SOLVE_OPTIONS = SolveOptions()
+
 
 def solve_greedy(
     scorer: Scorer,
@@ -92,23 +92,21 @@ def solve_greedy(
 
 
 def solve(
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
+    instance: Instance,
     *,
     solver: str = "auto",
     time_limit_s: float = 60.0,
-    options: Mapping[str, Any] | None = None,
+    options: SolveOptions = DEFAULT_SOLVE_OPTIONS,
     progress: Progress | None = None,
 ) -> SolveResult:
-    """Choose a placement of ``models`` on ``cluster`` maximising simulated
-    SLO attainment on ``workload``; ``time_limit_s`` (seconds, > 0) bounds
-    the solver's wall time. ``progress(fraction, message)`` is called as
-    work completes. Raises ``ValueError`` for bad arguments (naming them),
-    :class:`InfeasibleError` when a model fits no group under any config,
-    and :class:`SolveTimeoutError` when no placement was found in time.
-    The returned placement passes :func:`planner.validation.validate` and
-    its ``attainment`` is the simulator's."""
+    """Choose a placement of the instance's models on its cluster maximising
+    simulated SLO attainment on its workload; ``time_limit_s`` (seconds,
+    > 0) bounds the solver's wall time. ``progress(fraction, message)`` is
+    called as work completes. Raises ``ValueError`` for bad arguments
+    (naming them), :class:`InfeasibleError` when a model fits no group under
+    any config, and :class:`SolveTimeoutError` when no placement was found
+    in time. The returned placement passes :func:`planner.validation.validate`
+    and its ``attainment`` is the simulator's."""
     if solver not in SOLVERS:
         raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
     if (
@@ -118,19 +116,16 @@ def solve(
         or time_limit_s <= 0
     ):
         raise ValueError(f"time_limit_s: must be a finite number > 0, got {time_limit_s!r}")
-    opts = SolveOptions.from_mapping(options)
-    check_instance(cluster, models, workload)
+    check_models_fit(instance.cluster, instance.models)
     started = time.monotonic()
-    scorer = Scorer(
-        cluster, models, workload, SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
-    )
+    scorer = Scorer(instance)
     if solver == "auto":
-        small = len(models) * cluster.num_devices <= AUTO_CPSAT_PAIRS
+        small = len(instance.models) * instance.cluster.num_devices <= AUTO_CPSAT_PAIRS
         solver = "cpsat" if small else "greedy"
     module, function = RUNNERS[solver].split(":")
     runner = getattr(importlib.import_module(module), function)
     remaining = max(time_limit_s - (time.monotonic() - started), 1e-3)
-    result: SolveResult = runner(scorer, opts, remaining, progress)
+    result: SolveResult = runner(scorer, options, remaining, progress)
     _check(scorer, result)
     if progress is not None:
         progress(1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status})")
@@ -142,7 +137,7 @@ def _check(scorer: Scorer, result: SolveResult) -> None:
     attainment must be the simulator's (a mismatch is a solver bug). Timed
     plans are simulated by their solver under its own switching model."""
     if result.timed_plan is not None:
-        validate_plan(scorer.cluster, scorer.models, result.timed_plan)
+        validate_plan(scorer.instance.cluster, scorer.instance.models, result.timed_plan)
         return
     simulated = scorer.case.run(result.placement, check=True).attainment
     if not math.isclose(simulated, result.attainment, rel_tol=0, abs_tol=1e-12):

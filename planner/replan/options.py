@@ -15,7 +15,7 @@ from planner.domain import TimedPlan
 from planner.placement.solve import SOLVERS
 from planner.replan.forecast import Ewma, Forecaster
 from planner.replan.transition import SwitchCost
-from planner.sim import Outcome, SimOptions, SimResult
+from planner.sim import Instance, Outcome, SimResult
 
 INFORMATION = ("oracle", "forecast")
 TRIGGERS = ("periodic", "triggered")
@@ -46,9 +46,9 @@ class ReplanOptions:
     - ``horizon_windows``: windows the next placement is planned and judged
       on (its switching loss is paid once over them).
     - ``solver``, ``time_limit_s`` (per solve), ``solver_options``: passed to
-      :func:`planner.placement.solve.solve` (``max_batch`` defaults to ``sim``'s).
-    - ``sim``: simulator options for judging switches and for the final
-      score (policy, batching, warm-up).
+      :func:`planner.placement.solve.solve` (``max_batch`` defaults to the
+      instance's; the instance's simulator options judge switches and give
+      the final score).
     - ``min_gain``: judged attainment a switch must gain over keeping.
     - ``forecast_floor``: in forecast mode, no model's rate is forecast
       below this fraction of its mean rate so far (a model that had traffic
@@ -79,7 +79,6 @@ class ReplanOptions:
     solver: str = "greedy"
     time_limit_s: float = 30.0
     solver_options: Mapping[str, Any] = field(default_factory=dict)
-    sim: SimOptions = field(default_factory=SimOptions)
     hedge: bool = True
     react_after: int = 0
     seed: int = 0
@@ -172,12 +171,13 @@ class WindowDecision:
 
 @dataclass(frozen=True, eq=False)
 class ReplanResult:
-    """A re-placement: the timed plan, its simulation over the whole
-    workload (real switching cost, ``options.sim``), and every window's
-    decision. ``unavailable_requests`` counts scored requests lost because
-    every replica of their model was loading."""
+    """A re-placement of ``instance``: the timed plan, its simulation over
+    the whole workload (real switching cost, the instance's options), and
+    every window's decision. ``unavailable_requests`` counts scored requests
+    lost because every replica of their model was loading."""
 
     plan: TimedPlan
+    instance: Instance
     options: ReplanOptions
     windows: tuple[WindowDecision, ...]
     result: SimResult
@@ -217,7 +217,7 @@ class ReplanResult:
             "window_s": options.window_s,
             "horizon_windows": options.horizon_windows,
             "solver": options.solver,
-            "policy": options.sim.policy,
+            "policy": self.instance.options.policy,
             "attainment": self.attainment,
             "switches": self.switches,
             "switch_cost": self.cost.to_json(),

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from planner.domain import Cluster, ModelSpec, Workload
+from planner.domain import Workload
+from planner.placement.options import SolveOptions
 from planner.placement.solution import SolveResult
 from planner.placement.solve import solve
+from planner.sim import Instance
 
 Progress = Callable[[float, str], None]
 
@@ -26,11 +28,21 @@ def workload_fingerprint(workload: Workload) -> str:
     return digest.hexdigest()
 
 
+def instance_key(instance: Instance) -> tuple[Any, ...]:
+    """What identifies an instance to the cache: the cluster, the models'
+    names and SLOs, the workload's fingerprint and the simulator options."""
+    return (
+        instance.cluster,
+        tuple((m.name, m.slo_s) for m in instance.models),
+        workload_fingerprint(instance.workload),
+        instance.options,
+    )
+
+
 class SolveCache:
-    """Calls :func:`planner.placement.solve.solve` once per distinct instance: the
-    cluster, the models' names and SLOs, the workload's fingerprint, the
-    solver, its time limit and options. ``solves``, ``hits`` and
-    ``solve_s`` (wall seconds spent solving) count the work."""
+    """Calls :func:`planner.placement.solve.solve` once per distinct instance
+    (:func:`instance_key`), solver, time limit and options. ``solves``,
+    ``hits`` and ``solve_s`` (wall seconds spent solving) count the work."""
 
     def __init__(self) -> None:
         self._results: dict[tuple[Any, ...], SolveResult] = {}
@@ -40,37 +52,22 @@ class SolveCache:
 
     def solve(
         self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
+        instance: Instance,
         *,
         solver: str,
         time_limit_s: float,
-        options: Mapping[str, Any],
+        options: SolveOptions,
         progress: Progress | None = None,
     ) -> SolveResult:
         """The cached result, or :func:`planner.placement.solve.solve`'s."""
-        key = (
-            cluster,
-            tuple((m.name, m.slo_s) for m in models),
-            workload_fingerprint(workload),
-            solver,
-            time_limit_s,
-            json.dumps(dict(options), sort_keys=True, default=str),
-        )
+        key = (*instance_key(instance), solver, time_limit_s, options)
         found = self._results.get(key)
         if found is not None:
             self.hits += 1
             return found
         started = time.monotonic()
         result = solve(
-            cluster,
-            models,
-            workload,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            options=options,
-            progress=progress,
+            instance, solver=solver, time_limit_s=time_limit_s, options=options, progress=progress
         )
         self.solve_s += time.monotonic() - started
         self.solves += 1

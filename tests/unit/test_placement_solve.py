@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.domain import Cluster, ModelSpec, Workload
+from planner.placement.options import SolveOptions, split_options
 from planner.placement.solution import InfeasibleError, SolveResult
 from planner.placement.solve import solve
-from planner.sim import compile_case, simulate
+from planner.sim import Instance, SimOptions, compile_case, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, every_placement, model, workload
 
@@ -38,7 +39,7 @@ def tiny_instance(seed: int) -> tuple[Cluster, list[ModelSpec], Workload]:
 
 
 def brute_force_optimum(cluster: Cluster, models: list[ModelSpec], traffic: Workload) -> float:
-    case = compile_case(cluster, models, traffic)
+    case = compile_case(Instance(cluster, tuple(models), traffic))
     return max(case.attainment(p) for p in every_placement(cluster, models))
 
 
@@ -46,7 +47,7 @@ def brute_force_optimum(cluster: Cluster, models: list[ModelSpec], traffic: Work
 def test_greedy_is_within_tolerance_of_the_brute_force_optimum(seed: int) -> None:
     cluster, models, traffic = tiny_instance(seed)
     best = brute_force_optimum(cluster, models, traffic)
-    result = solve(cluster, models, traffic, solver="greedy", time_limit_s=30)
+    result = solve(Instance(cluster, models, traffic), solver="greedy", time_limit_s=30)
     assert best - BRUTE_FORCE_TOLERANCE <= result.attainment <= best + 1e-12
 
 
@@ -76,19 +77,23 @@ def test_placements_fit_and_repeat_for_a_seed(
     case: tuple[Cluster, list[ModelSpec], Workload], seed: int
 ) -> None:
     cluster, models, traffic = case
-    result = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    result = solve(
+        Instance(cluster, models, traffic), solver="greedy", options=SolveOptions(seed=seed)
+    )
     validate(cluster, models, result.placement)  # memory per device, devices, configs, models
     devices = [d for g in result.placement.groups for d in g.devices]
     assert len(devices) == len(set(devices)) <= cluster.num_devices
     assert result.placement.model_names <= {m.name for m in models}
-    again = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    again = solve(
+        Instance(cluster, models, traffic), solver="greedy", options=SolveOptions(seed=seed)
+    )
     assert again.placement == result.placement
     assert again.attainment == result.attainment
 
 
 def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
     cluster, models, traffic = tiny_instance(3)
-    result = solve(cluster, models, traffic, solver="greedy")
+    result = solve(Instance(cluster, models, traffic), solver="greedy")
     assert SolveResult.from_json(result.to_json()) == result
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
     assert result.solver == "greedy" and result.status == "heuristic"
@@ -99,7 +104,7 @@ def test_a_model_larger_than_any_group_is_infeasible() -> None:
     cluster = Cluster(2, 20 * GB, devices_per_node=2)
     traffic = workload({"ok": 1.0, "huge": 1.0})
     with pytest.raises(InfeasibleError, match=r"^models\[1\]: 'huge' fits no group"):
-        solve(cluster, models, traffic, solver="greedy")
+        solve(Instance(cluster, models, traffic), solver="greedy")
 
 
 def test_zero_devices_is_refused_by_the_cluster() -> None:
@@ -112,21 +117,40 @@ def test_zero_devices_is_refused_by_the_cluster() -> None:
     [
         ({"solver": "magic"}, r"^solver: must be one of greedy, cpsat"),
         ({"time_limit_s": 0}, r"^time_limit_s: must be a finite number > 0"),
-        ({"options": {"beam": 2}}, r"^options\.beam: unknown option"),
-        ({"options": {"beam_width": 0}}, r"^options\.beam_width: must be an integer >= 1"),
-        ({"options": {"milp_backend": "gurobi"}}, r"^options\.milp_backend: must be one of"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict, message: str) -> None:
     cluster, models, traffic = tiny_instance(1)
     with pytest.raises(ValueError, match=message):
-        solve(cluster, models, traffic, **kwargs)
+        solve(Instance(cluster, models, traffic), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"beam": 2}, r"^options\.beam: unknown option; known: beam_width, .*max_batch"),
+        ({"beam_width": 0}, r"^options\.beam_width: must be an integer >= 1"),
+        ({"milp_backend": "gurobi"}, r"^options\.milp_backend: must be one of"),
+        ({"max_batch": 0}, r"^options\.max_batch: must be an integer >= 1"),
+        ({"warmup_s": -1.0}, r"^options\.warmup_s: must be >= 0"),
+    ],
+)
+def test_bad_options_name_the_option(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        split_options(options)
+
+
+def test_options_split_into_the_simulators_and_the_solvers() -> None:
+    sim, solving = split_options({"max_batch": 4, "warmup_s": 2.5, "seed": 7})
+    assert sim == SimOptions(max_batch=4, warmup_s=2.5)
+    assert solving == SolveOptions(seed=7)
+    assert split_options(None) == (SimOptions(), SolveOptions())
 
 
 def test_workload_model_outside_the_set_is_refused() -> None:
     cluster, models, _ = tiny_instance(1)
     with pytest.raises(ValueError, match=r"^workload\.model_names: model 'ghost'"):
-        solve(cluster, models, workload({"ghost": 1.0}), solver="greedy")
+        solve(Instance(cluster, models, workload({"ghost": 1.0})), solver="greedy")
 
 
 def test_model_parallelism_beats_replication_under_bursts() -> None:
@@ -135,8 +159,8 @@ def test_model_parallelism_beats_replication_under_bursts() -> None:
     models = [model("a", weight_bytes=12 * GB), model("b", weight_bytes=12 * GB)]
     cluster = Cluster(2, 20 * GB, devices_per_node=2)
     traffic = workload({"a": 4.0, "b": 4.0}, cv=4.0, duration_s=60, seed=1)
-    parallel = solve(cluster, models, traffic, solver="greedy")
-    replicated = solve(cluster, models, traffic, solver="sr")
+    parallel = solve(Instance(cluster, models, traffic), solver="greedy")
+    replicated = solve(Instance(cluster, models, traffic), solver="sr")
     assert [g.config.size for g in parallel.placement.groups] == [2]
     assert parallel.placement.groups[0].models == ("a", "b")
     assert all(len(g.models) == 1 for g in replicated.placement.groups)

@@ -112,9 +112,9 @@ def test_config_hedge_and_reactions_reach_the_replanners(
 ) -> None:
     seen: list[ReplanOptions] = []
 
-    def spy(cluster: Any, models: Any, workload: Any, options: ReplanOptions, **kw: Any) -> Any:
+    def spy(instance: Any, options: ReplanOptions, **kw: Any) -> Any:
         seen.append(options)
-        return replan(cluster, models, workload, options, **kw)
+        return replan(instance, options, **kw)
 
     monkeypatch.setattr("planner.evaluation.experiment.replan", spy)
     models = [model("a", 1.0, [[0.1]])]

@@ -17,7 +17,7 @@ from planner.replan.transition import (
     switch_blocks,
     switch_cost,
 )
-from planner.sim import Outcome, SimOptions, simulate
+from planner.sim import Instance, Outcome, SimOptions, simulate
 from tests.unit.simulator_cases import GB, PIPE, group, model, placement
 
 
@@ -103,7 +103,7 @@ def _one_device_models(b_gb: int) -> list:
 def test_moving_pays_when_the_load_is_short() -> None:
     # b loads in 1 s: 4 of its requests are lost, 12 served > a's 10.
     models = _one_device_models(1)
-    judge = TransitionJudge(ONE, models, JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, models, JUDGED))
     keep, target = placement(group([0], "a")), placement(group([0], "b"))
     chosen = choose_transition(judge, keep, target)
     assert chosen.switched and chosen.placement == target
@@ -115,7 +115,7 @@ def test_moving_pays_when_the_load_is_short() -> None:
 def test_keeping_wins_when_the_load_costs_more_than_the_move_gains() -> None:
     # b loads in 2 s: 8 lost, 8 served < a's 10 although b has more requests.
     models = _one_device_models(2)
-    judge = TransitionJudge(ONE, models, JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, models, JUDGED))
     keep, target = placement(group([0], "a")), placement(group([0], "b"))
     chosen = choose_transition(judge, keep, target)
     assert not chosen.switched and chosen.placement == keep
@@ -140,7 +140,7 @@ def test_only_the_blocks_that_pay_are_moved() -> None:
         },
         10.0,
     )
-    judge = TransitionJudge(cluster, models, judged, SimOptions())
+    judge = TransitionJudge(Instance(cluster, models, judged))
     before = placement(group([0], "a"), group([1], "c"))
     target = placement(group([0], "b"), group([1], "d"))
     chosen = choose_transition(judge, before, target)
@@ -152,7 +152,7 @@ def test_only_the_blocks_that_pay_are_moved() -> None:
 
 
 def test_no_blocks_means_no_switch() -> None:
-    judge = TransitionJudge(ONE, _one_device_models(1), JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, _one_device_models(1), JUDGED))
     same = placement(group([0], "a"))
     chosen = choose_transition(judge, same, Placement((group([0], "a"),)))
     assert (chosen.blocks, chosen.switched) == (0, False)
