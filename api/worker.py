@@ -9,9 +9,10 @@ queue in the database (:mod:`store.repositories.jobs`):
 
 A worker that dies stops renewing; once its lease expires another worker
 claims the job again, and the dead worker's late result (if any) is thrown
-away, so every job ends exactly once. A cancel request, a lost lease or the
-deadline (solver time limit + ``grace_s``) makes the next progress report
-raise :class:`JobAborted`, which stops the solver."""
+away, so every job ends exactly once. The job's time limit becomes the
+solver's deadline when the solve starts; a cancel request, a lost lease or
+that deadline + ``grace_s`` makes the next progress report raise
+:class:`JobAborted`, which stops the solver."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from planner.deadline import Deadline
 from planner.placement.options import SolveOptions, split_options
 from planner.sim import Instance
 from planner.validation import validate
@@ -43,7 +44,7 @@ from store.repositories.jobs import Lease, LeaseState
 log = logging.getLogger(__name__)
 
 SolveFunction = Callable[..., Any]
-"""``solve(instance, *, solver, time_limit_s, options, progress)`` returning
+"""``solve(instance, *, solver, deadline, options, progress)`` returning
 a result with ``placement``, ``attainment``, ``proxy_objective``, ``bound``,
 ``gap``, ``wall_s``, ``status``, ``solver`` and ``to_json()``:
 :func:`planner.placement.solve.solve` or a stand-in."""
@@ -104,15 +105,15 @@ def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
 
 class LeaseKeeper:
     """Renews a lease from a background thread and relays progress. After a
-    lost lease, a cancel request or the deadline, ``reason`` says which and
-    :meth:`progress` raises :class:`JobAborted`."""
+    lost lease, a cancel request or ``deadline`` (when the job is aborted),
+    ``reason`` says which and :meth:`progress` raises :class:`JobAborted`."""
 
     def __init__(
         self,
         factory: sessionmaker[Session],
         lease: Lease,
         settings: WorkerSettings,
-        deadline: float,
+        deadline: Deadline,
     ) -> None:
         self.factory = factory
         self.lease = lease
@@ -165,7 +166,7 @@ class LeaseKeeper:
             self.reason = "lease lost"
         elif state == LeaseState.CANCEL_REQUESTED:
             self.reason = "cancelled"
-        elif time.monotonic() > self.deadline:
+        elif self.deadline.expired():
             self.reason = "timed out"
 
 
@@ -226,13 +227,14 @@ class Worker:
         except ValueError as error:
             self._end(lease, JobStatus.FAILED, error=f"cannot load the job's inputs: {error}")
             return
-        deadline = time.monotonic() + inputs.time_limit_s + self.settings.grace_s
-        with LeaseKeeper(self.factory, lease, self.settings, deadline) as keeper:
+        deadline = Deadline.after(inputs.time_limit_s)
+        abort = deadline.extended(self.settings.grace_s)
+        with LeaseKeeper(self.factory, lease, self.settings, abort) as keeper:
             try:
                 result = self.solve(
                     inputs.instance,
                     solver=inputs.solver,
-                    time_limit_s=inputs.time_limit_s,
+                    deadline=deadline,
                     options=inputs.options,
                     progress=keeper.progress,
                 )

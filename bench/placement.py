@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.placement.options import split_options
 from planner.placement.solution import SolveResult, SolveTimeoutError
@@ -79,7 +80,7 @@ def timed(
     instance = Instance(cluster(devices), tuple(models), workload, sim)
     before = _cpu_s()
     start = time.perf_counter()
-    result = solve(instance, solver=solver, time_limit_s=time_limit_s, options=solving)
+    result = solve(instance, solver=solver, deadline=Deadline.after(time_limit_s), options=solving)
     return result, time.perf_counter() - start, _cpu_s() - before
 
 

@@ -4,6 +4,7 @@ the file and field, printing tables, and ``--json`` output."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,27 @@ C = TypeVar("C", bound=Callable[..., Any])
 
 INPUT_FILE = click.Path(exists=True, dir_okay=False)
 """An input file option's type: the file must exist."""
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds > 0."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"{value!r} is not a finite number > 0", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
+"""The type of every time limit option (seconds, finite, > 0)."""
 
 console = Console(stderr=False)
 

@@ -10,7 +10,15 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
+from api.commands.common import (
+    SECONDS,
+    fraction_bar,
+    load,
+    planning_inputs,
+    print_table,
+    write_json,
+)
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec
 from planner.placement.options import option_help, split_options
 from planner.placement.solution import SolveResult, SolveTimeoutError
@@ -80,7 +88,7 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
 @click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=60.0,
     show_default=True,
     help="Seconds the solver may take.",
@@ -124,7 +132,7 @@ def plan_command(
             result = solve(
                 instance,
                 solver=solver,
-                time_limit_s=time_limit,
+                deadline=Deadline.after(time_limit),
                 options=options,
                 progress=progress,
             )

@@ -9,7 +9,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load, planning_inputs, print_table, write_json
+from api.commands.common import (
+    SECONDS,
+    fraction_bar,
+    load,
+    planning_inputs,
+    print_table,
+    write_json,
+)
 from api.commands.plan import parse_options
 from planner.domain import Cluster
 from planner.placement.solution import SolveTimeoutError
@@ -84,9 +91,7 @@ def _print_summary(result: ReplanResult) -> None:
 )
 @click.option("--no-hedge", is_flag=True, help="Do not also judge the plan of all traffic seen.")
 @click.option("--solver", type=click.Choice(SOLVERS), default="greedy", show_default=True)
-@click.option(
-    "--time-limit", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True
-)
+@click.option("--time-limit", type=SECONDS, default=30.0, show_default=True)
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Solver option.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--policy", type=click.Choice(POLICIES), default="fcfs", show_default=True)

@@ -37,7 +37,9 @@ class PlanIn(Body):
     model_ids: list[int] | None = Field(None, description="default: the workload's models")
     model_names: list[str] | None = None
     solver: str = "auto"
-    time_limit_s: float = Field(60.0, gt=0, description="solver wall-time limit (s)")
+    time_limit_s: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="solver wall-time limit (s)"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="planner SolveOptions")
     activate: bool = Field(False, description="activate the plan once it exists")
 

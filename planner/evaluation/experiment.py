@@ -211,7 +211,12 @@ class ExperimentConfig:
             if knob not in ("devices", "slo_scale", "cv"):
                 raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
         make_forecaster(self.forecaster)
-        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows, hedge=self.hedge)
+        ReplanOptions(
+            self.window_s,
+            horizon_windows=self.horizon_windows,
+            hedge=self.hedge,
+            time_limit_s=self.time_limit_s,
+        )
 
     @classmethod
     def quick(cls) -> ExperimentConfig:

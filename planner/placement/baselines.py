@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Placement, TimedPlan
 from planner.placement.enumeration import FULL_GREEDY_PAIRS
 from planner.placement.greedy import run_greedy
@@ -37,7 +38,7 @@ INSTANT_LOAD_BW = 1e300
 
 
 def _replicate(
-    scorer: Scorer, options: SolveOptions, deadline: float
+    scorer: Scorer, options: SolveOptions, deadline: Deadline
 ) -> tuple[Placement, Counts, bool]:
     """Selective Replication on the scorer's workload: the placement, its
     served counts per model and whether the deadline stopped it."""
@@ -60,11 +61,11 @@ def _replicate(
 
 
 def solve_selective_replication(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None = None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
 ) -> SolveResult:
     """Selective Replication baseline (module docstring)."""
     start = time.monotonic()
-    placement, served, timed_out = _replicate(scorer, options, start + time_limit_s)
+    placement, served, timed_out = _replicate(scorer, options, deadline)
     return SolveResult(
         placement=placement,
         attainment=scorer.attainment(served),
@@ -81,7 +82,7 @@ def instant_load(cluster: Cluster) -> Cluster:
 
 
 def solve_clockwork(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None = None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
 ) -> SolveResult:
     """Clockwork++ baseline (module docstring)."""
     start = time.monotonic()
@@ -95,8 +96,9 @@ def solve_clockwork(
             workload, window_start, min(window_start + window_s, workload.duration_s)
         )
         window_scorer = Scorer(dataclasses.replace(scorer.instance, workload=part))
-        deadline = start + time_limit_s * (k + 1) / len(starts)
-        placement, _, late = _replicate(window_scorer, options, deadline)
+        # the windows left share the time left evenly
+        window_deadline = deadline.share(1 / (len(starts) - k))
+        placement, _, late = _replicate(window_scorer, options, window_deadline)
         timed_out |= late
         steps.append((float(window_start), placement))
         if progress is not None:

@@ -35,13 +35,13 @@ import itertools
 import logging
 import math
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
 from planner.placement.feasibility import alone_bytes, config_realisable
 from planner.placement.greedy import GreedyResult, run_greedy
@@ -238,12 +238,12 @@ def _init_worker(instance: Instance) -> None:
     _WORKER["scorer"] = Scorer(instance)
 
 
-def _solve_block(task: tuple[Block, SolveOptions, float]) -> tuple[Block, BlockResult | None]:
+def _solve_block(task: tuple[Block, SolveOptions, Deadline]) -> tuple[Block, BlockResult | None]:
     """Greedy on one block in the current process (None past the deadline)."""
     block, options, deadline = task
     scorer = _WORKER["scorer"]
     assert isinstance(scorer, Scorer)
-    if time.monotonic() > deadline:
+    if deadline.expired():
         return block, None
     mode = options.greedy_mode
     if mode == "auto":
@@ -283,7 +283,7 @@ def _solve_blocks(
     blocks: Sequence[Block],
     scorer: Scorer,
     options: SolveOptions,
-    deadline: float,
+    deadline: Deadline,
     progress: Progress | None,
     logs: list[str],
 ) -> dict[Block, BlockResult]:
@@ -354,7 +354,7 @@ def enumerate_placements(
     scorer: Scorer,
     options: SolveOptions,
     *,
-    deadline: float = float("inf"),
+    deadline: Deadline = NEVER,
     progress: Progress | None = None,
 ) -> EnumerationResult:
     """Run the greedy over the enumerated group partitions and configs and
@@ -463,7 +463,7 @@ def _screen(
     blocks: Sequence[Block],
     scorer: Scorer,
     options: SolveOptions,
-    deadline: float,
+    deadline: Deadline,
     progress: Progress | None,
     logs: list[str],
 ) -> tuple[list[Block], dict[Block, BlockResult]]:

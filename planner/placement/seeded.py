@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement
 from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.greedy import run_greedy
@@ -33,7 +34,7 @@ from planner.placement.solution import SolveResult, relative_gap
 from planner.validation import validate, validate_group
 
 SEED_SHARE = 0.5
-"""Most of the time limit the greedy seed may use."""
+"""Most of the remaining time the greedy seed may use."""
 
 Progress = Callable[[float, str], None]
 
@@ -64,7 +65,7 @@ def proxy_groups(cluster: Cluster, placement: Placement, options: SolveOptions) 
     ]
 
 
-def polish(scorer: Scorer, layout: Layout, deadline: float) -> Layout:
+def polish(scorer: Scorer, layout: Layout, deadline: Deadline) -> Layout:
     """``layout`` with replicas added by the fast greedy where memory is
     left: the proxy sees no value in replicas beyond its sampled windows,
     the simulator may."""
@@ -79,7 +80,7 @@ class Referee:
     devices: Sequence[tuple[int, ...]]
     layout: Layout
     served: Counts
-    deadline: float = float("inf")
+    deadline: Deadline = NEVER
     offered: int = 0
     improved: int = 0
     rejected: int = 0
@@ -122,17 +123,18 @@ class Referee:
 
 @dataclass
 class Prepared:
-    """The seed, the proxy data on its groups and the referee."""
+    """The seed, the proxy data on its groups and the referee; ``start`` is
+    the ``time.monotonic()`` value the solver started at."""
 
     seed: EnumerationResult
     data: ProxyData
     referee: Referee
     start: float
-    deadline: float
+    deadline: Deadline
 
 
 def prepare(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
 ) -> Prepared:
     """Run the seed and build the proxy (module docstring)."""
     start = time.monotonic()
@@ -142,7 +144,7 @@ def prepare(
             progress(SEED_SHARE * fraction, f"seed: {message}")
 
     seed = enumerate_placements(
-        scorer, options, deadline=start + SEED_SHARE * time_limit_s, progress=seed_progress
+        scorer, options, deadline=deadline.share(SEED_SHARE), progress=seed_progress
     )
     devices = [group.devices for group in seed.placement.groups]
     data = build_proxy(
@@ -156,9 +158,9 @@ def prepare(
         devices,
         seed.layout,
         np.asarray(seed.served, dtype=np.int64),
-        deadline=start + time_limit_s,
+        deadline=deadline,
     )
-    return Prepared(seed, data, referee, start, start + time_limit_s)
+    return Prepared(seed, data, referee, start, deadline)
 
 
 def finish(

@@ -1,6 +1,6 @@
 """One interface to every placement solver.
 
-``solve(instance, solver=..., time_limit_s=..., options=...)`` checks that
+``solve(instance, solver=..., deadline=..., options=...)`` checks that
 every model fits some group (:class:`planner.placement.solution.InfeasibleError`
 when one does not), runs the solver, validates the placement with
 :func:`planner.validation.validate`, scores it with the simulator and
@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 
+from planner.deadline import Deadline
 from planner.placement.enumeration import enumerate_placements
 from planner.placement.feasibility import check_models_fit
 from planner.placement.options import SolveOptions
@@ -56,7 +57,7 @@ RUNNERS = {
     "sr": "planner.placement.baselines:solve_selective_replication",
     "clockwork": "planner.placement.baselines:solve_clockwork",
 }
-"""Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
+"""Solver name → ``module:function`` taking ``(scorer, options, deadline,
 progress)``; imported on first use, so that the optional solver libraries
 (OR-Tools, PuLP) load only when asked for."""
 
@@ -68,12 +69,12 @@ DEFAULT_SOLVE_OPTIONS = SolveOptions()
 def solve_greedy(
     scorer: Scorer,
     options: SolveOptions,
-    time_limit_s: float,
+    deadline: Deadline,
     progress: Progress | None = None,
 ) -> SolveResult:
     """Enumeration + greedy (see :mod:`planner.placement.enumeration`)."""
     start = time.monotonic()
-    found = enumerate_placements(scorer, options, deadline=start + time_limit_s, progress=progress)
+    found = enumerate_placements(scorer, options, deadline=deadline, progress=progress)
     return SolveResult(
         placement=found.placement,
         attainment=scorer.attainment(found.served),
@@ -95,37 +96,28 @@ def solve(
     instance: Instance,
     *,
     solver: str = "auto",
-    time_limit_s: float = 60.0,
+    deadline: Deadline,
     options: SolveOptions = DEFAULT_SOLVE_OPTIONS,
     progress: Progress | None = None,
 ) -> SolveResult:
     """Choose a placement of the instance's models on its cluster maximising
-    simulated SLO attainment on its workload; ``time_limit_s`` (seconds,
-    > 0) bounds the solver's wall time. ``progress(fraction, message)`` is
-    called as work completes. Raises ``ValueError`` for bad arguments
+    simulated SLO attainment on its workload; the solver stops searching at
+    ``deadline``. ``progress(fraction, message)`` is called as work
+    completes. Raises ``ValueError`` for bad arguments
     (naming them), :class:`InfeasibleError` when a model fits no group under
     any config, and :class:`SolveTimeoutError` when no placement was found
     in time. The returned placement passes :func:`planner.validation.validate`
     and its ``attainment`` is the simulator's."""
     if solver not in SOLVERS:
         raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
-    if (
-        isinstance(time_limit_s, bool)
-        or not isinstance(time_limit_s, int | float)
-        or not math.isfinite(time_limit_s)
-        or time_limit_s <= 0
-    ):
-        raise ValueError(f"time_limit_s: must be a finite number > 0, got {time_limit_s!r}")
     check_models_fit(instance.cluster, instance.models)
-    started = time.monotonic()
     scorer = Scorer(instance)
     if solver == "auto":
         small = len(instance.models) * instance.cluster.num_devices <= AUTO_CPSAT_PAIRS
         solver = "cpsat" if small else "greedy"
     module, function = RUNNERS[solver].split(":")
     runner = getattr(importlib.import_module(module), function)
-    remaining = max(time_limit_s - (time.monotonic() - started), 1e-3)
-    result: SolveResult = runner(scorer, options, remaining, progress)
+    result: SolveResult = runner(scorer, options, deadline, progress)
     _check(scorer, result)
     if progress is not None:
         progress(1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status})")

@@ -45,7 +45,8 @@ class ReplanOptions:
       and ``trigger_attainment`` fire the triggered re-planner.
     - ``horizon_windows``: windows the next placement is planned and judged
       on (its switching loss is paid once over them).
-    - ``solver``, ``time_limit_s`` (per solve), ``solver_options``: passed to
+    - ``solver``, ``time_limit_s`` (s, per solve: a deadline that far from
+      each solve's start), ``solver_options``: passed to
       :func:`planner.placement.solve.solve` (``max_batch`` defaults to the
       instance's; the instance's simulator options judge switches and give
       the final score).
@@ -103,8 +104,14 @@ class ReplanOptions:
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
         _check_number("headroom", self.headroom, 0.0)
         _check_number("forecast_floor", self.forecast_floor, 0.0)
-        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
-            raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
+        limit = self.time_limit_s
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not math.isfinite(limit)
+            or limit <= 0
+        ):
+            raise ValueError(f"time_limit_s: must be a finite number > 0, got {limit!r}")
         if not isinstance(self.hedge, bool):
             raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
         react = self.react_after

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from planner.deadline import Deadline
 from planner.domain import Workload
 from planner.placement.options import SolveOptions
 from planner.placement.solution import SolveResult
@@ -59,7 +60,8 @@ class SolveCache:
         options: SolveOptions,
         progress: Progress | None = None,
     ) -> SolveResult:
-        """The cached result, or :func:`planner.placement.solve.solve`'s."""
+        """The cached result, or :func:`planner.placement.solve.solve`'s with
+        ``time_limit_s`` (validated by the caller) from now."""
         key = (*instance_key(instance), solver, time_limit_s, options)
         found = self._results.get(key)
         if found is not None:
@@ -67,7 +69,11 @@ class SolveCache:
             return found
         started = time.monotonic()
         result = solve(
-            instance, solver=solver, time_limit_s=time_limit_s, options=options, progress=progress
+            instance,
+            solver=solver,
+            deadline=Deadline.after(time_limit_s),
+            options=options,
+            progress=progress,
         )
         self.solve_s += time.monotonic() - started
         self.solves += 1

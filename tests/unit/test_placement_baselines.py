@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement.baselines import instant_load
 from planner.placement.options import SolveOptions
@@ -31,7 +32,7 @@ def test_selective_replication_uses_single_devices_only() -> None:
     models = [model(f"m{i}", weight_bytes=4 * GB) for i in range(3)]
     cluster = Cluster(3, 10 * GB, devices_per_node=4)
     traffic = workload({"m0": 9.0, "m1": 4.0, "m2": 2.0}, cv=2.0, duration_s=20)
-    result = solve(Instance(cluster, models, traffic), solver="sr")
+    result = solve(Instance(cluster, models, traffic), solver="sr", deadline=Deadline.after(60))
     validate(cluster, models, result.placement)
     assert [g.devices for g in result.placement.groups] == [(0,), (1,), (2,)]
     assert {g.config for g in result.placement.groups} == {ParallelConfig(1, 1)}
@@ -52,7 +53,12 @@ def test_clockwork_replaces_per_window_and_follows_shifting_popularity() -> None
         20.0,
     )
     options = SolveOptions(clockwork_window_s=10.0)
-    result = solve(Instance(cluster, models, traffic), solver="clockwork", options=options)
+    result = solve(
+        Instance(cluster, models, traffic),
+        solver="clockwork",
+        deadline=Deadline.after(60),
+        options=options,
+    )
     assert result.timed_plan is not None
     validate_plan(cluster, models, result.timed_plan)
     starts = [start for start, _ in result.timed_plan.steps]
@@ -64,6 +70,6 @@ def test_clockwork_replaces_per_window_and_follows_shifting_popularity() -> None
     assert hosts[0].count("a") == 2 and hosts[1].count("b") == 2
     replayed = simulate(instant_load(cluster), models, result.timed_plan, traffic)
     assert result.attainment == replayed.attainment
-    static = solve(Instance(cluster, models, traffic), solver="sr")
+    static = solve(Instance(cluster, models, traffic), solver="sr", deadline=Deadline.after(60))
     assert result.attainment > static.attainment
     assert result.placement == result.timed_plan.steps[0][1]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement import enumeration
 from planner.placement.enumeration import (
@@ -129,7 +130,7 @@ def test_process_pool_gives_the_same_placement() -> None:
 def test_nothing_solved_before_the_deadline_is_a_timeout() -> None:
     scorer = small_case()
     with pytest.raises(SolveTimeoutError, match=r"^time limit: no complete candidate"):
-        enumerate_placements(scorer, SolveOptions(), deadline=time.monotonic() - 1)
+        enumerate_placements(scorer, SolveOptions(), deadline=Deadline(time.monotonic() - 1))
 
 
 def test_screening_workload_keeps_evenly_spaced_slices_end_to_end() -> None:

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig
 from planner.placement.greedy import ReplicaTable, run_greedy
 from planner.placement.scoring import Layout, Scorer, layout_placement, stand_in_devices
@@ -117,7 +118,7 @@ def test_same_seed_same_layout_and_results_respect_memory() -> None:
 def test_greedy_stops_at_the_deadline() -> None:
     models = [model(f"m{i}") for i in range(3)]
     scorer = scorer_for(models, [5, 5, 5], 2, 10 * GB)
-    result = run_greedy(scorer, [ONE, ONE], mode="full", deadline=time.monotonic() - 1)
+    result = run_greedy(scorer, [ONE, ONE], mode="full", deadline=Deadline(time.monotonic() - 1))
     assert result.timed_out
     assert result.layout.num_replicas == 0
 

@@ -66,6 +66,8 @@ def test_clockwork_writes_a_timed_plan(tmp_path: Path) -> None:
     [
         (("--option", "beam_width=0"), None, "options.beam_width: must be an integer >= 1"),
         (("--option", "nonsense"), None, "expected KEY=VALUE"),
+        (("--time-limit", "inf"), None, "'inf' is not a finite number > 0"),
+        (("--time-limit", "0"), None, "'0' is not a finite number > 0"),
         ((), [model("a", weight_bytes=50 * GB), MODELS[1]], "models[0]: 'a' fits no group"),
     ],
 )

@@ -274,7 +274,8 @@ def test_result_json_names_the_information_mode() -> None:
         ({"drift_threshold": -1}, "drift_threshold: must be a number >= 0, got -1"),
         ({"headroom": -0.5}, "headroom: must be a number >= 0, got -0.5"),
         ({"forecast_floor": -1}, "forecast_floor: must be a number >= 0, got -1"),
-        ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
+        ({"time_limit_s": 0}, "time_limit_s: must be a finite number > 0, got 0"),
+        ({"time_limit_s": float("inf")}, "time_limit_s: must be a finite number > 0, got inf"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
         ({"hedge": "yes"}, "hedge: must be a bool, got 'yes'"),
         (

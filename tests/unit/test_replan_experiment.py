@@ -104,6 +104,8 @@ def test_config_needs_static_first_and_known_names() -> None:
         ExperimentConfig(devices={"s2": 8})
     with pytest.raises(ValueError, match=r"^hedge: must be a bool, got 1"):
         ExperimentConfig(hedge=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^time_limit_s: must be a finite number > 0, got nan"):
+        ExperimentConfig(time_limit_s=float("nan"))
 
 
 @pytest.mark.parametrize("hedge", [True, False])

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Placement, Workload
 from planner.evaluation.reports.codec import encode_fields
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
@@ -216,7 +217,7 @@ def solve_label(
     (``instance`` is :meth:`CompareSettings.instance`'s)."""
     solver, own = SOLVER_CHOICES[label]
     _, options = split_options({**settings.options, **own})
-    return solve(instance, solver=solver, time_limit_s=time_limit_s, options=options)
+    return solve(instance, solver=solver, deadline=Deadline.after(time_limit_s), options=options)
 
 
 def sweep_variant(

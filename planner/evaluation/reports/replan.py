@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.capacity import max_rate_scale
 from planner.evaluation.reports.codec import encode_fields
@@ -164,7 +165,8 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
     on it (``instance.options`` is ``settings.sim``)."""
     if strategy == "static":
         # solved as it is scored: max_batch, and the first window as warm-up
-        found = solve(instance, solver=settings.solver, time_limit_s=settings.time_limit_s)
+        deadline = Deadline.after(settings.time_limit_s)
+        found = solve(instance, solver=settings.solver, deadline=deadline)
         plan = as_timed_plan(found.placement)
         return Run(plan, compile_case(instance).run(plan), instance.cluster)
     if strategy.startswith("clockwork"):
@@ -175,7 +177,7 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         found = solve(
             dataclasses.replace(instance, options=sim),
             solver="clockwork",
-            time_limit_s=settings.time_limit_s,
+            deadline=Deadline.after(settings.time_limit_s),
             options=solving,
         )
         plan = found.timed_plan or as_timed_plan(found.placement)
