@@ -1,5 +1,5 @@
 """``meshplan plan``: choose a placement for a model set on a cluster with
-any solver, write the plan and print a summary."""
+any static solver, write it and print a summary."""
 
 from __future__ import annotations
 
@@ -74,8 +74,6 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
         ("attainment", result.attainment),
         ("solve time (s)", result.wall_s),
     ]
-    if result.timed_plan is not None:
-        overall.append(("windows", len(result.timed_plan.steps)))
     for name in ("proxy_objective", "bound", "gap"):
         value = getattr(result, name)
         if value is not None:
@@ -104,7 +102,7 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the plan here (a placement, or a timed plan for clockwork).",
+    help="Write the placement here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def plan_command(
@@ -139,8 +137,7 @@ def plan_command(
     except (ValueError, SolveTimeoutError) as error:
         raise click.ClickException(str(error)) from None
     if output is not None:
-        plan = result.timed_plan if result.timed_plan is not None else result.placement
-        write_json(plan.to_json(), output)
+        write_json(result.placement.to_json(), output)
     if as_json:
         write_json(result.to_json(), None)
     else:

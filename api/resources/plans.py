@@ -20,6 +20,7 @@ from api.views import list_view, show_view
 from planner import domain
 from planner.placement.feasibility import check_models_fit
 from planner.placement.options import split_options
+from planner.replan import timed
 from planner.sim import check_models
 from planner.validation import validate
 from store.models import Cluster, Model, Plan, Workload
@@ -36,7 +37,11 @@ class PlanIn(Body):
     )
     model_ids: list[int] | None = Field(None, description="default: the workload's models")
     model_names: list[str] | None = None
-    solver: str = "auto"
+    solver: str = Field(
+        "auto",
+        description="a static solver (time-varying strategies plan elsewhere)",
+        json_schema_extra=lambda schema: schema.update(enum=list(solver_names())),
+    )
     time_limit_s: float = Field(
         60.0, gt=0, allow_inf_nan=False, description="solver wall-time limit (s)"
     )
@@ -140,7 +145,14 @@ def create_plan(body: PlanIn) -> Response:
     workload = _referenced(Workload, body.workload_id, "workload_id", "workload")
     models = _chosen_models(body, workload.model_names)
     if body.solver not in solver_names():
-        raise invalid("solver", f"must be one of {', '.join(solver_names())}; got {body.solver!r}")
+        choices = ", ".join(solver_names())
+        if body.solver in timed.TIMED_STRATEGIES:
+            raise invalid(
+                "solver",
+                f"{body.solver!r} is a time-varying strategy, not a static solver; "
+                f"choose one of {choices}",
+            )
+        raise invalid("solver", f"must be one of {choices}; got {body.solver!r}")
     limit = float(current_app.config["TIME_LIMIT_MAX_S"])
     if body.time_limit_s > limit:
         raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")

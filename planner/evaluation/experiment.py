@@ -12,7 +12,7 @@ Strategies (:class:`Strategy`):
   alone, i.e. on what is known when it is deployed
   (``information="forecast"``: the past only);
 - ``periodic/oracle``, ``periodic/forecast``, ``triggered/forecast`` (and
-  any other trigger × information pair): :func:`planner.replan.loop.replan`
+  any other trigger × information pair): re-placement (:mod:`planner.replan.timed`)
   with the real switching cost;
 - ``clockwork++``: the Clockwork++ baseline of the reference evaluation
   (Selective Replication re-solved every window), simulated with switches
@@ -41,17 +41,18 @@ from pathlib import Path
 from typing import Any
 
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.baselines import clockwork_plan
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
-from planner.placement.baselines import instant_load
 from planner.placement.bound import attainment_bound
 from planner.placement.options import split_options
 from planner.placement.solution import SolveResult
 from planner.profiles import model_set
+from planner.replan.clockwork import instant_load
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, check_choice
 from planner.replan.solvecache import SolveCache
+from planner.replan.timed import plan_over_time
 from planner.replan.transition import SwitchCost, switch_cost
 from planner.sim import POLICIES, Instance, Outcome, SimOptions, SimResult, compile_case
 from planner.workloads.synthetic import AzureLikeConfig
@@ -324,7 +325,7 @@ class StrategyRunner:
                 react_after=config.react_after if strategy.information == "forecast" else 0,
                 seed=config.seed,
             )
-            done = replan(scored, options, cache=self.cache)
+            done = plan_over_time(scored, options, cache=self.cache)
             return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
         if strategy.kind == "static":
             if strategy.information == "oracle":  # all that is scored: not the bootstrap
@@ -334,9 +335,7 @@ class StrategyRunner:
             found = self.solve(planning, config.solver, solving)
             result = compile_case(scored).run(found.placement)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
-        clockwork = {"max_batch": config.max_batch, "clockwork_window_s": config.window_s}
-        timed = self.solve(workload, "clockwork", clockwork).timed_plan
-        assert timed is not None
+        timed = clockwork_plan(scored, config.window_s, config.time_limit_s, self.cache)
         if strategy.switching == "free":
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)

@@ -144,11 +144,6 @@ class SolveOptions:
         _optional_positive_float,
         "Length (s) of a proxy demand window; default: the median SLO of the models.",
     )
-    clockwork_window_s: float | None = _option(
-        None,
-        _optional_positive_float,
-        "Re-placement period (s) of the Clockwork++ baseline; default: a sixth of the workload.",
-    )
 
 
 def _fields() -> dict[str, tuple[type[Any], Field[Any]]]:

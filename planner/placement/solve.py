@@ -14,9 +14,11 @@ Solvers:
   the simulator picks the returned plan (:mod:`planner.placement.cpsat`).
 - ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
-- ``clockwork``: Clockwork++-style re-placement per window (:mod:`planner.placement.baselines`).
 - ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
   models × devices, ``greedy`` otherwise.
+
+Strategies that change the placement over time (Clockwork++, re-placement)
+are not solvers: see :mod:`planner.replan.timed`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.sim import Instance
-from planner.validation import validate_plan
 
 __all__ = [
     "SOLVERS",
@@ -45,7 +46,7 @@ __all__ = [
     "solve_greedy",
 ]
 
-SOLVERS = ("greedy", "cpsat", "milp", "sr", "clockwork", "auto")
+SOLVERS = ("greedy", "cpsat", "milp", "sr", "auto")
 
 AUTO_CPSAT_PAIRS = 2048
 """``solver="auto"`` uses CP-SAT up to this many models × devices."""
@@ -55,7 +56,6 @@ RUNNERS = {
     "cpsat": "planner.placement.cpsat:solve_cpsat",
     "milp": "planner.placement.milp:solve_milp",
     "sr": "planner.placement.baselines:solve_selective_replication",
-    "clockwork": "planner.placement.baselines:solve_clockwork",
 }
 """Solver name → ``module:function`` taking ``(scorer, options, deadline,
 progress)``; imported on first use, so that the optional solver libraries
@@ -125,12 +125,8 @@ def solve(
 
 
 def _check(scorer: Scorer, result: SolveResult) -> None:
-    """Every returned plan is validated; a static plan's reported
-    attainment must be the simulator's (a mismatch is a solver bug). Timed
-    plans are simulated by their solver under its own switching model."""
-    if result.timed_plan is not None:
-        validate_plan(scorer.instance.cluster, scorer.instance.models, result.timed_plan)
-        return
+    """Every returned placement is validated, and its reported attainment
+    must be the simulator's (a mismatch is a solver bug)."""
     simulated = scorer.case.run(result.placement, check=True).attainment
     if not math.isclose(simulated, result.attainment, rel_tol=0, abs_tol=1e-12):
         raise RuntimeError(

@@ -146,18 +146,21 @@ class _Replanner:
             {"max_batch": sim.max_batch, **options.solver_options}
         )
         self.judge_simulations = 0
+        self.timed_out = False
 
     def on(self, workload: Workload, options: SimOptions) -> Instance:
         """The instance's cluster and models with another workload and options."""
         return dataclasses.replace(self.instance, workload=workload, options=options)
 
     def solve(self, planning: Workload) -> Placement:
-        return self.cache.solve(
+        result = self.cache.solve(
             self.on(planning, self.solve_sim),
             solver=self.options.solver,
             time_limit_s=self.options.time_limit_s,
             options=self.solve_options,
-        ).placement
+        )
+        self.timed_out |= result.status == "timeout"
+        return result.placement
 
     def inputs(self, k: int) -> _Inputs:
         options = self.options
@@ -219,6 +222,7 @@ class _Replanner:
             options=self.options,
             windows=tuple(decisions),
             result=result,
+            status="timeout" if self.timed_out else "heuristic",
             wall_s=time.monotonic() - started,
             solves=self.cache.solves + self.cache.hits - solves_before,
             judge_simulations=self.judge_simulations,

@@ -27,6 +27,17 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
 
 
+def check_seconds(name: str, value: float) -> None:
+    """ValueError naming ``name`` unless ``value`` is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
+
+
 def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
     """ValueError naming ``name`` unless ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
@@ -85,14 +96,7 @@ class ReplanOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        window = self.window_s
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, int | float)
-            or not math.isfinite(window)
-            or window <= 0
-        ):
-            raise ValueError(f"window_s: must be a finite number > 0, got {window!r}")
+        check_seconds("window_s", self.window_s)
         check_choice("information", self.information, INFORMATION)
         check_choice("trigger", self.trigger, TRIGGERS)
         check_choice("solver", self.solver, SOLVERS)
@@ -104,14 +108,7 @@ class ReplanOptions:
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
         _check_number("headroom", self.headroom, 0.0)
         _check_number("forecast_floor", self.forecast_floor, 0.0)
-        limit = self.time_limit_s
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int | float)
-            or not math.isfinite(limit)
-            or limit <= 0
-        ):
-            raise ValueError(f"time_limit_s: must be a finite number > 0, got {limit!r}")
+        check_seconds("time_limit_s", self.time_limit_s)
         if not isinstance(self.hedge, bool):
             raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
         react = self.react_after
@@ -180,14 +177,17 @@ class WindowDecision:
 class ReplanResult:
     """A re-placement of ``instance``: the timed plan, its simulation over
     the whole workload (real switching cost, the instance's options), and
-    every window's decision. ``unavailable_requests`` counts scored requests
-    lost because every replica of their model was loading."""
+    every window's decision; ``status`` is ``timeout`` when some solve
+    stopped at its deadline, else ``heuristic``. ``unavailable_requests``
+    counts scored requests lost because every replica of their model was
+    loading."""
 
     plan: TimedPlan
     instance: Instance
     options: ReplanOptions
     windows: tuple[WindowDecision, ...]
     result: SimResult
+    status: str
     wall_s: float
     solves: int
     judge_simulations: int
@@ -195,6 +195,26 @@ class ReplanResult:
     @property
     def attainment(self) -> float:
         return self.result.attainment
+
+    @property
+    def strategy(self) -> str:
+        return self.options.label
+
+    @property
+    def log(self) -> tuple[str, ...]:
+        """One line per decision."""
+        return tuple(
+            f"window {w.window} at {w.start_s:g} s: {w.action} ({w.reason})" for w in self.windows
+        )
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "switches": self.switches,
+            "solves": self.solves,
+            "judge_simulations": self.judge_simulations,
+            "unavailable_requests": self.unavailable_requests,
+        }
 
     @property
     def switches(self) -> int:
@@ -217,7 +237,7 @@ class ReplanResult:
     def to_json(self, include_plan: bool = False) -> dict[str, Any]:
         options = self.options
         data: dict[str, Any] = {
-            "strategy": options.label,
+            "strategy": self.strategy,
             "information": options.information,
             "forecaster": options.forecaster.name if options.information == "forecast" else None,
             "trigger": options.trigger,

@@ -110,6 +110,18 @@ def test_bad_solve_requests_queue_nothing(
     assert rows(engine, PlanJob) == 0
 
 
+def test_a_time_varying_strategy_is_not_a_solver(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"]}
+    response = client.post("/v1/plans", json={**body, "solver": "clockwork"}, headers=admin)
+    assert problem(response, 422, "solver")["detail"] == (
+        "solver: 'clockwork' is a time-varying strategy, not a static solver; "
+        "choose one of greedy, cpsat, milp, sr, auto"
+    )
+    assert rows(engine, PlanJob) == 0
+
+
 def test_a_model_that_fits_no_device_is_refused(
     client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
 ) -> None:

@@ -21,9 +21,9 @@ from planner.evaluation.experiment import (
     table_rows,
 )
 from planner.evaluation.traffic import azure2019_traffic, normalised
-from planner.replan.loop import replan
 from planner.replan.options import ReplanOptions
 from planner.replan.solvecache import SolveCache
+from planner.replan.timed import plan_over_time
 from planner.workloads import azure2019
 from planner.workloads.timerange import TimeRange
 from tests.unit.simulator_cases import GB, group, model, placement
@@ -116,9 +116,9 @@ def test_config_hedge_and_reactions_reach_the_replanners(
 
     def spy(instance: Any, options: ReplanOptions, **kw: Any) -> Any:
         seen.append(options)
-        return replan(instance, options, **kw)
+        return plan_over_time(instance, options, **kw)
 
-    monkeypatch.setattr("planner.evaluation.experiment.replan", spy)
+    monkeypatch.setattr("planner.evaluation.experiment.plan_over_time", spy)
     models = [model("a", 1.0, [[0.1]])]
     cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
     traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})

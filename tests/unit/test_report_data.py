@@ -76,6 +76,7 @@ def test_timed_plan_row_counts_switches_and_pays_loads() -> None:
     )
     plan = TimedPlan(((0.0, PLACEMENT), (10.0, later), (20.0, PLACEMENT)))
     row = compare_given(clockwork=result_of(plan)).row("clockwork")
+    assert (row.solver, row.gap) == ("clockwork", None)
     assert row.switches == 2
     assert row.placement == PLACEMENT
     assert row.timed_plan == plan

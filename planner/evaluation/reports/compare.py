@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.deadline import Deadline
-from planner.domain import Cluster, ModelSpec, Placement, Workload
+from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
 from planner.evaluation.reports.codec import encode_fields
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
-from planner.evaluation.reports.names import SOLVER_CHOICES
+from planner.evaluation.reports.names import CLOCKWORK, SOLVER_CHOICES
 from planner.placement.options import split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
 from planner.profiles import reference_latency_s
+from planner.replan.clockwork import ClockworkOptions
+from planner.replan.timed import TimedResult, plan_over_time
 from planner.sim import Instance, compile_case
 from planner.validation import models_by_name, stage_memory_bytes
 from planner.workloads import redraw, workload_stats
@@ -178,18 +180,24 @@ def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def solver_row(label: str, result: SolveResult, instance: Instance) -> SolverRow:
-    """The table row of one solver's result: its plan (the timed plan when
-    it has one) simulated on ``instance``."""
+def plan_of(result: SolveResult | TimedResult) -> Placement | TimedPlan:
+    """A solver's placement, or a time-varying strategy's timed plan."""
+    return result.placement if isinstance(result, SolveResult) else result.plan
+
+
+def solver_row(label: str, result: SolveResult | TimedResult, instance: Instance) -> SolverRow:
+    """The table row of one solver's (or time-varying strategy's) result:
+    its plan simulated on ``instance``; a timed plan's first placement
+    stands for its groups and memory."""
     cluster = instance.cluster
-    plan = result.timed_plan if result.timed_plan is not None else result.placement
+    plan = plan_of(result)
+    timed, placement = (plan, plan.steps[0][1]) if isinstance(plan, TimedPlan) else (None, plan)
     sim = compile_case(instance).run(plan)
     latency = sim.latency_percentiles_s()
-    devices = device_uses(cluster, instance.models, result.placement)
-    switches = 0 if result.timed_plan is None else len(result.timed_plan.steps) - 1
+    devices = device_uses(cluster, instance.models, placement)
     return SolverRow(
         label=label,
-        solver=result.solver,
+        solver=result.solver if isinstance(result, SolveResult) else result.strategy,
         status=result.status,
         attainment=sim.attainment,
         solver_attainment=result.attainment,
@@ -197,14 +205,14 @@ def solver_row(label: str, result: SolveResult, instance: Instance) -> SolverRow
         latency_p50_s=_none_if_nan(latency["p50"]),
         latency_p99_s=_none_if_nan(latency["p99"]),
         solve_s=result.wall_s,
-        gap=result.gap,
-        num_groups=len(result.placement.groups),
-        replicas=result.placement.num_replicas,
+        gap=result.gap if isinstance(result, SolveResult) else None,
+        num_groups=len(placement.groups),
+        replicas=placement.num_replicas,
         memory_used_bytes=sum(use.used_bytes for use in devices),
         memory_total_bytes=cluster.num_devices * cluster.device_mem_bytes,
-        switches=switches,
-        placement=result.placement,
-        timed_plan=result.timed_plan,
+        switches=0 if timed is None else len(timed.steps) - 1,
+        placement=placement,
+        timed_plan=timed,
         devices=devices,
         per_model_attainment=sim.per_model_attainment(),
     )
@@ -212,11 +220,14 @@ def solver_row(label: str, result: SolveResult, instance: Instance) -> SolverRow
 
 def solve_label(
     label: str, instance: Instance, settings: CompareSettings, time_limit_s: float
-) -> SolveResult:
-    """Run the solver behind report label ``label`` with the shared options
-    (``instance`` is :meth:`CompareSettings.instance`'s)."""
+) -> SolveResult | TimedResult:
+    """Run the solver (or the Clockwork++ strategy, :data:`CLOCKWORK`) behind
+    report label ``label`` with the shared options (``instance`` is
+    :meth:`CompareSettings.instance`'s)."""
     solver, own = SOLVER_CHOICES[label]
     _, options = split_options({**settings.options, **own})
+    if solver == CLOCKWORK:
+        return plan_over_time(instance, ClockworkOptions(time_limit_s=time_limit_s, solver=options))
     return solve(instance, solver=solver, deadline=Deadline.after(time_limit_s), options=options)
 
 
@@ -286,8 +297,7 @@ def run_sweep(
             except (InfeasibleError, SolveTimeoutError):
                 series[label].append(None)
             else:
-                plan = result.timed_plan if result.timed_plan is not None else result.placement
-                series[label].append(compile_case(variant).run(plan).attainment)
+                series[label].append(compile_case(variant).run(plan_of(result)).attainment)
             steps.step(f"{axis}={value:g}: {label}")
     window_s = min(settings.window_s, instance.workload.duration_s)
     return Sweep(
@@ -329,7 +339,7 @@ def build_compare(
     settings: CompareSettings,
     *,
     title: str = "Solver comparison",
-    results: Mapping[str, SolveResult] | None = None,
+    results: Mapping[str, SolveResult | TimedResult] | None = None,
     progress: Progress | None = None,
 ) -> CompareReport:
     """Compare ``settings.solvers`` on one instance. ``results`` may supply

@@ -7,10 +7,11 @@ Strategies (:data:`STRATEGIES`):
 
 - ``static``: one plan for the whole workload (``solver``);
 - ``periodic/oracle``, ``periodic/forecast``, ``triggered/oracle``,
-  ``triggered/forecast``: :func:`planner.replan.loop.replan` with that trigger
-  and information mode (forecasts by ``forecaster``);
+  ``triggered/forecast``: re-placement (:mod:`planner.replan.timed`) with
+  that trigger and information mode (forecasts by ``forecaster``);
 - ``clockwork``: the Clockwork++ baseline's per-window Selective
-  Replication, simulated with the real switching cost;
+  Replication (:mod:`planner.replan.timed`), simulated with the real
+  switching cost;
   ``clockwork-free``: the same plan with switches at no cost, as the
   reference evaluation counts it.
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.baselines import clockwork_plan
 from planner.evaluation.capacity import max_rate_scale
 from planner.evaluation.reports.codec import encode_fields
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
@@ -40,12 +42,11 @@ from planner.evaluation.reports.replan_data import (
     StrategyTimeline,
     SwitchLoss,
 )
-from planner.placement.baselines import instant_load
-from planner.placement.options import split_options
 from planner.placement.solve import SOLVERS, solve
+from planner.replan.clockwork import instant_load
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
 from planner.replan.options import ReplanOptions
+from planner.replan.timed import plan_over_time
 from planner.replan.transition import switch_cost
 from planner.sim import Instance, Outcome, SimOptions, SimResult, as_timed_plan, compile_case
 from planner.workloads import redraw
@@ -170,17 +171,7 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         plan = as_timed_plan(found.placement)
         return Run(plan, compile_case(instance).run(plan), instance.cluster)
     if strategy.startswith("clockwork"):
-        # no warm-up: it would apply to each window's own solve
-        sim, solving = split_options(
-            {"max_batch": settings.max_batch, "clockwork_window_s": settings.window_s}
-        )
-        found = solve(
-            dataclasses.replace(instance, options=sim),
-            solver="clockwork",
-            deadline=Deadline.after(settings.time_limit_s),
-            options=solving,
-        )
-        plan = found.timed_plan or as_timed_plan(found.placement)
+        plan = clockwork_plan(instance, settings.window_s, settings.time_limit_s)
         if strategy == "clockwork-free":
             instance = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
         return Run(plan, compile_case(instance).run(plan), instance.cluster)
@@ -194,7 +185,7 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         time_limit_s=settings.time_limit_s,
         seed=settings.seed,
     )
-    result = replan(instance, options)
+    result = plan_over_time(instance, options)
     return Run(result.plan, result.result, instance.cluster)
 
 
