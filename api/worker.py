@@ -9,9 +9,10 @@ queue in the database (:mod:`store.repositories.jobs`):
 
 A worker that dies stops renewing; once its lease expires another worker
 claims the job again, and the dead worker's late result (if any) is thrown
-away, so every job ends exactly once. A cancel request, a lost lease or the
-deadline (solver time limit + ``grace_s``) makes the next progress report
-raise :class:`JobAborted`, which stops the solver."""
+away, so every job ends exactly once. The job's time limit becomes the
+solver's deadline when the solve starts; a cancel request, a lost lease or
+that deadline + ``grace_s`` makes the next progress report raise
+:class:`JobAborted`, which stops the solver."""
 
 from __future__ import annotations
 
@@ -22,17 +23,18 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from planner import domain
 from planner.codec import encode
+from planner.deadline import Deadline
+from planner.placement.options import SolveOptions, split_options
+from planner.sim import Instance
 from planner.validation import validate
 from store.db import make_engine, session_factory, transaction
 from store.enums import JobStatus
@@ -43,10 +45,10 @@ from store.repositories.jobs import Lease, LeaseState
 log = logging.getLogger(__name__)
 
 SolveFunction = Callable[..., Any]
-"""``solve(cluster, models, workload, *, solver, time_limit_s, options,
-progress)`` returning a result with ``placement``, ``attainment``,
-``proxy_objective``, ``bound``, ``gap``, ``wall_s``, ``status``, ``solver``
-(stored as its :func:`planner.codec.encode` form):
+"""``solve(instance, *, solver, deadline, options, progress)`` returning
+a result with ``placement``, ``attainment``, ``proxy_objective``, ``bound``,
+``gap``, ``wall_s``, ``status``, ``solver`` (stored as its
+:func:`planner.codec.encode` form):
 :func:`planner.placement.solve.solve` or a stand-in."""
 
 
@@ -84,37 +86,36 @@ class JobAborted(Exception):
 
 @dataclass(frozen=True)
 class SolveInputs:
-    cluster: domain.Cluster
-    models: Sequence[domain.ModelSpec]
-    workload: domain.Workload
+    instance: Instance
     solver: str
     time_limit_s: float
-    options: dict[str, Any]
+    options: SolveOptions
 
 
 def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
-    """The domain values a job is solved on."""
-    return SolveInputs(
-        cluster=catalog.cluster_value(session.get_one(Cluster, job.cluster_id)),
-        models=catalog.model_values(session, job.models),
-        workload=workloads.workload_value(session.get_one(Workload, job.workload_id)),
-        solver=job.solver,
-        time_limit_s=job.time_limit_s,
-        options=dict(job.options),
+    """The instance and solver settings a job is solved with (ValueError
+    naming the field when they do not make an instance)."""
+    sim, options = split_options(job.options)
+    instance = Instance(
+        catalog.cluster_value(session.get_one(Cluster, job.cluster_id)),
+        tuple(catalog.model_values(session, job.models)),
+        workloads.workload_value(session.get_one(Workload, job.workload_id)),
+        sim,
     )
+    return SolveInputs(instance, job.solver, job.time_limit_s, options)
 
 
 class LeaseKeeper:
     """Renews a lease from a background thread and relays progress. After a
-    lost lease, a cancel request or the deadline, ``reason`` says which and
-    :meth:`progress` raises :class:`JobAborted`."""
+    lost lease, a cancel request or ``deadline`` (when the job is aborted),
+    ``reason`` says which and :meth:`progress` raises :class:`JobAborted`."""
 
     def __init__(
         self,
         factory: sessionmaker[Session],
         lease: Lease,
         settings: WorkerSettings,
-        deadline: float,
+        deadline: Deadline,
     ) -> None:
         self.factory = factory
         self.lease = lease
@@ -167,7 +168,7 @@ class LeaseKeeper:
             self.reason = "lease lost"
         elif state == LeaseState.CANCEL_REQUESTED:
             self.reason = "cancelled"
-        elif time.monotonic() > self.deadline:
+        elif self.deadline.expired():
             self.reason = "timed out"
 
 
@@ -228,15 +229,14 @@ class Worker:
         except ValueError as error:
             self._end(lease, JobStatus.FAILED, error=f"cannot load the job's inputs: {error}")
             return
-        deadline = time.monotonic() + inputs.time_limit_s + self.settings.grace_s
-        with LeaseKeeper(self.factory, lease, self.settings, deadline) as keeper:
+        deadline = Deadline.after(inputs.time_limit_s)
+        abort = deadline.extended(self.settings.grace_s)
+        with LeaseKeeper(self.factory, lease, self.settings, abort) as keeper:
             try:
                 result = self.solve(
-                    inputs.cluster,
-                    inputs.models,
-                    inputs.workload,
+                    inputs.instance,
                     solver=inputs.solver,
-                    time_limit_s=inputs.time_limit_s,
+                    deadline=deadline,
                     options=inputs.options,
                     progress=keeper.progress,
                 )
@@ -278,7 +278,7 @@ class Worker:
                 jobs.finish(job, JobStatus.CANCELLED)
                 return
             try:
-                validate(inputs.cluster, inputs.models, result.placement)
+                validate(inputs.instance.cluster, inputs.instance.models, result.placement)
             except ValueError as error:
                 jobs.finish(job, JobStatus.FAILED, error=f"invalid placement: {error}")
                 return

@@ -26,7 +26,7 @@ import numpy as np
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.profiles import model_set, reference_latency_s
-from planner.sim import SimOptions, compile_case, simulate
+from planner.sim import Instance, SimOptions, compile_case, simulate
 from planner.validation import models_by_name, stage_memory_bytes
 
 CLUSTER = Cluster(num_devices=16, device_mem_bytes=20 * 10**9, load_bw_bytes_per_s=12e9)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # reference vs fast, batch 1, static placement
-    case = compile_case(CLUSTER, models, small)
+    case = compile_case(Instance(CLUSTER, tuple(models), small))
     start = time.perf_counter()
     reference = case.run(placement, engine="reference")
     reference_s = time.perf_counter() - start
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         ("batch 1, static", SimOptions(), placement),
         (f"batch {MAX_BATCH} + switches", SimOptions(max_batch=MAX_BATCH), plan),
     ):
-        big_case = compile_case(CLUSTER, models, big, options)
+        big_case = compile_case(Instance(CLUSTER, tuple(models), big, options))
         big_case.attainment(subject)
         seconds = best_of(3, partial(big_case.attainment, subject))
         rates[label] = big.num_requests / seconds

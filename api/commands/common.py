@@ -5,6 +5,7 @@ examples, printing tables, and ``--json`` output."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,27 @@ INPUT_FILE = click.Path(exists=True, dir_okay=False)
 
 AZURE2019_SAMPLE = "azure2019_sample.csv"
 """The shipped Azure Functions 2019 sample trace, in :func:`default_examples`."""
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds > 0."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"{value!r} is not a finite number > 0", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
+"""The type of every time limit option (seconds, finite, > 0)."""
 
 console = Console(stderr=False)
 

@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from api.commands.common import AZURE2019_SAMPLE, default_examples, print_table, write_json
+from api.commands.common import AZURE2019_SAMPLE, SECONDS, default_examples, print_table, write_json
 from planner import files
 from planner.evaluation.experiment import (
     TABLE_COLUMNS,
@@ -93,7 +93,7 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Re-plan window (s).")
 @click.option("--forecast", default=None, help="Forecaster: last, ewma[:alpha], seasonal:N.")
 @click.option("--rel-tol", type=click.FloatRange(min=0, min_open=True), help="Search tolerance.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds a solve.")
+@click.option("--time-limit", type=SECONDS, help="Seconds a solve.")
 @click.option(
     "--azure2019",
     "azure2019_path",

@@ -1,5 +1,5 @@
 """``meshplan plan``: choose a placement for a model set on a cluster with
-any solver, write the plan and print a summary."""
+any static solver, write it and print a summary."""
 
 from __future__ import annotations
 
@@ -10,13 +10,22 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
+from api.commands.common import (
+    SECONDS,
+    fraction_bar,
+    load_cluster,
+    planning_inputs,
+    print_table,
+    write_json,
+)
 from planner import files
 from planner.codec import encode
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec
-from planner.placement.options import SolveOptions
+from planner.placement.options import option_help, split_options
 from planner.placement.solution import SolveResult, SolveTimeoutError
 from planner.placement.solve import SOLVERS, solve
+from planner.sim import Instance
 from planner.validation import models_by_name, stage_memory_bytes
 
 GB = 1e9
@@ -65,8 +74,6 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
         ("attainment", result.attainment),
         ("solve time (s)", result.wall_s),
     ]
-    if result.timed_plan is not None:
-        overall.append(("windows", len(result.timed_plan.steps)))
     for name in ("proxy_objective", "bound", "gap"):
         value = getattr(result, name)
         if value is not None:
@@ -79,7 +86,7 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
 @click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=60.0,
     show_default=True,
     help="Seconds the solver may take.",
@@ -89,13 +96,13 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
     "option_pairs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Solver option, repeatable: " + ", ".join(SolveOptions.help()) + ".",
+    help="Solver option, repeatable: " + ", ".join(option_help()) + ".",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the plan here (a placement, or a timed plan for clockwork).",
+    help="Write the placement here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def plan_command(
@@ -115,24 +122,22 @@ def plan_command(
         workload = files.load_workload(workload_path)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    options = parse_options(option_pairs)
     console = Console(stderr=True)
     try:
+        sim, options = split_options(parse_options(option_pairs))
+        instance = Instance(cluster, tuple(models), workload, sim)
         with fraction_bar(console, "solving") as progress:
             result = solve(
-                cluster,
-                models,
-                workload,
+                instance,
                 solver=solver,
-                time_limit_s=time_limit,
+                deadline=Deadline.after(time_limit),
                 options=options,
                 progress=progress,
             )
     except (ValueError, SolveTimeoutError) as error:
         raise click.ClickException(str(error)) from None
     if output is not None:
-        plan = result.timed_plan if result.timed_plan is not None else result.placement
-        write_json(encode(plan), output)
+        write_json(encode(result.placement), output)
     if as_json:
         write_json(encode(result), None)
     else:

@@ -9,16 +9,23 @@ from typing import Any
 import click
 from rich.console import Console
 
-from api.commands.common import fraction_bar, load_cluster, planning_inputs, print_table, write_json
+from api.commands.common import (
+    SECONDS,
+    fraction_bar,
+    load_cluster,
+    planning_inputs,
+    print_table,
+    write_json,
+)
 from api.commands.plan import parse_options
 from planner import files
 from planner.codec import encode
 from planner.placement.solution import SolveTimeoutError
 from planner.placement.solve import SOLVERS
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
+from planner.replan.loop import check_windows, replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
-from planner.sim import POLICIES, SimOptions
+from planner.sim import POLICIES, Instance, SimOptions
 
 
 def decision_rows(result: ReplanResult) -> list[tuple[Any, ...]]:
@@ -83,9 +90,7 @@ def _print_summary(result: ReplanResult) -> None:
 )
 @click.option("--no-hedge", is_flag=True, help="Do not also judge the plan of all traffic seen.")
 @click.option("--solver", type=click.Choice(SOLVERS), default="greedy", show_default=True)
-@click.option(
-    "--time-limit", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True
-)
+@click.option("--time-limit", type=SECONDS, default=30.0, show_default=True)
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Solver option.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--policy", type=click.Choice(POLICIES), default="fcfs", show_default=True)
@@ -127,14 +132,17 @@ def replan_command(
             solver=solver,
             time_limit_s=time_limit,
             solver_options=parse_options(option_pairs),
-            sim=SimOptions(max_batch=max_batch, warmup_s=window, policy=policy),
             seed=seed,
         )
+        sim = SimOptions(max_batch=max_batch, warmup_s=window, policy=policy)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     try:
+        # the window's own error is clearer than that of the warm-up it sets
+        check_windows(workload, window)
+        instance = Instance(cluster, tuple(models), workload, sim)
         with fraction_bar(Console(stderr=True), "re-placing") as progress:
-            result = replan(cluster, models, workload, options, progress=progress)
+            result = replan(instance, options, progress=progress)
     except (ValueError, SolveTimeoutError) as error:
         raise click.ClickException(str(error)) from None
     if output is not None:

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import INPUT_FILE, load_cluster, planning_inputs, read_json
+from api.commands.common import INPUT_FILE, SECONDS, load_cluster, planning_inputs, read_json
 from planner import files
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
@@ -121,12 +121,12 @@ def _write(report: Report, out: str) -> None:
 @click.option("--sweep-solvers", default=None, help="Solvers of the sweeps (default: --solvers).")
 @click.option(
     "--time-limit",
-    type=_POSITIVE,
+    type=SECONDS,
     help="Seconds per solve [60; quick 10].",
 )
 @click.option(
     "--sweep-time-limit",
-    type=_POSITIVE,
+    type=SECONDS,
     help="Seconds per solve of a sweep point [10; quick 2].",
 )
 @click.option("--rate-scales", help="Rate scales to sweep, e.g. 0.5,1,2 ('' skips).")
@@ -248,7 +248,7 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
 )
 @click.option("--window", type=_POSITIVE, default=60.0, show_default=True, help="Window (s).")
 @click.option("--solver", default="greedy", show_default=True, help="Solver of every plan.")
-@click.option("--time-limit", type=_POSITIVE, help="Seconds per solve [10; quick 3].")
+@click.option("--time-limit", type=SECONDS, help="Seconds per solve [10; quick 3].")
 @click.option(
     "--rate-scale", type=_POSITIVE, default=1.0, show_default=True, help="Timelines' rate scale."
 )

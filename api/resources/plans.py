@@ -8,7 +8,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import Field, model_validator
 
@@ -20,8 +19,10 @@ from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
 from planner.codec import decode
-from planner.placement.feasibility import check_instance
-from planner.placement.options import SolveOptions
+from planner.placement.feasibility import check_models_fit
+from planner.placement.options import split_options
+from planner.replan import timed
+from planner.sim import check_models
 from planner.validation import validate
 from store.models import Cluster, Model, Plan, Workload
 from store.repositories import catalog, jobs, plans
@@ -37,8 +38,14 @@ class PlanIn(Body):
     )
     model_ids: list[int] | None = Field(None, description="default: the workload's models")
     model_names: list[str] | None = None
-    solver: str = "auto"
-    time_limit_s: float = Field(60.0, gt=0, description="solver wall-time limit (s)")
+    solver: str = Field(
+        "auto",
+        description="a static solver (time-varying strategies plan elsewhere)",
+        json_schema_extra=lambda schema: schema.update(enum=list(solver_names())),
+    )
+    time_limit_s: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="solver wall-time limit (s)"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="planner SolveOptions")
     activate: bool = Field(False, description="activate the plan once it exists")
 
@@ -139,20 +146,26 @@ def create_plan(body: PlanIn) -> Response:
     workload = _referenced(Workload, body.workload_id, "workload_id", "workload")
     models = _chosen_models(body, workload.model_names)
     if body.solver not in solver_names():
-        raise invalid("solver", f"must be one of {', '.join(solver_names())}; got {body.solver!r}")
+        choices = ", ".join(solver_names())
+        if body.solver in timed.TIMED_STRATEGIES:
+            raise invalid(
+                "solver",
+                f"{body.solver!r} is a time-varying strategy, not a static solver; "
+                f"choose one of {choices}",
+            )
+        raise invalid("solver", f"must be one of {choices}; got {body.solver!r}")
     limit = float(current_app.config["TIME_LIMIT_MAX_S"])
     if body.time_limit_s > limit:
         raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
     db = session()
-    names_only = domain.Workload(
-        np.empty(0), np.empty(0, np.int32), tuple(workload.model_names), workload.duration_s
-    )
     try:
-        SolveOptions.from_mapping(body.options)
-        check_instance(catalog.cluster_value(cluster), catalog.model_values(db, models), names_only)
+        split_options(body.options)
+        specs = catalog.model_values(db, models)
+        check_models(specs, workload.model_names)
+        check_models_fit(catalog.cluster_value(cluster), specs)
     except ValueError as error:
-        # check_instance numbers the chosen models as "models[i]", in the
-        # order they were given.
+        # the checks number the chosen models as "models[i]", in the order
+        # they were given.
         given = "model_ids" if body.model_ids is not None else "model_names"
         raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
     job = jobs.enqueue(

@@ -1,2 +1,3 @@
 """Evaluation: the harness around the planner, never called by it: the
-re-placement experiment, capacity search, traffic builders and report data."""
+re-placement experiment, capacity search, traffic builders, Clockwork++ as
+the evaluations run it, and report data."""

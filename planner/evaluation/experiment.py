@@ -12,7 +12,7 @@ Strategies (:class:`Strategy`):
   alone, i.e. on what is known when it is deployed
   (``information="forecast"``: the past only);
 - ``periodic/oracle``, ``periodic/forecast``, ``triggered/forecast`` (and
-  any other trigger × information pair): :func:`planner.replan.loop.replan`
+  any other trigger × information pair): re-placement (:mod:`planner.replan.timed`)
   with the real switching cost;
 - ``clockwork++``: the Clockwork++ baseline of the reference evaluation
   (Selective Replication re-solved every window), simulated with switches
@@ -42,17 +42,20 @@ from typing import Any
 
 from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.baselines import clockwork_plan
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
-from planner.placement.baselines import instant_load
 from planner.placement.bound import attainment_bound
+from planner.placement.options import split_options
+from planner.placement.solution import SolveResult
 from planner.profiles import model_set
+from planner.replan.clockwork import instant_load
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, check_choice
 from planner.replan.solvecache import SolveCache
+from planner.replan.timed import plan_over_time
 from planner.replan.transition import SwitchCost, switch_cost
-from planner.sim import POLICIES, Outcome, SimOptions, SimResult, as_timed_plan, simulate
+from planner.sim import POLICIES, Instance, Outcome, SimOptions, SimResult, compile_case
 from planner.workloads.synthetic import AzureLikeConfig
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_workload
@@ -212,7 +215,12 @@ class ExperimentConfig:
             if knob not in ("devices", "slo_scale", "cv"):
                 raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
         make_forecaster(self.forecaster)
-        ReplanOptions(self.window_s, horizon_windows=self.horizon_windows, hedge=self.hedge)
+        ReplanOptions(
+            self.window_s,
+            horizon_windows=self.horizon_windows,
+            hedge=self.hedge,
+            time_limit_s=self.time_limit_s,
+        )
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
@@ -300,8 +308,11 @@ class StrategyRunner:
 
     def run(self, strategy: Strategy, rate_rps: float) -> Run:
         """Plan and simulate ``strategy`` at mean total rate ``rate_rps``."""
-        config, workload = self.config, self.workload(rate_rps)
-        sim = self.sim(strategy.policy)
+        config = self.config
+        scored = Instance(
+            self.cluster, self.models, self.workload(rate_rps), self.sim(strategy.policy)
+        )
+        workload = scored.workload
         if strategy.kind == "replan":
             options = ReplanOptions(
                 window_s=config.window_s,
@@ -313,12 +324,11 @@ class StrategyRunner:
                 solver=config.solver,
                 time_limit_s=config.time_limit_s,
                 solver_options=self.options,
-                sim=sim,
                 hedge=config.hedge,
                 react_after=config.react_after if strategy.information == "forecast" else 0,
                 seed=config.seed,
             )
-            done = replan(self.cluster, self.models, workload, options, cache=self.cache)
+            done = plan_over_time(scored, options, cache=self.cache)
             return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
         if strategy.kind == "static":
             if strategy.information == "oracle":  # all that is scored: not the bootstrap
@@ -326,42 +336,26 @@ class StrategyRunner:
             else:
                 planning, solving = window_workload(workload, 0.0, config.window_s), self.options
             found = self.solve(planning, config.solver, solving)
-            plan = as_timed_plan(found)
-            result = simulate(self.cluster, self.models, plan, workload, sim)
+            result = compile_case(scored).run(found.placement)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
-        timed = self.clockwork(workload)
-        served_on = instant_load(self.cluster) if strategy.switching == "free" else self.cluster
-        result = simulate(served_on, self.models, timed, workload, sim)
-        switches, cost = plan_switches(served_on, self.models, timed)
+        timed = clockwork_plan(scored, config.window_s, config.time_limit_s, self.cache)
+        if strategy.switching == "free":
+            scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
+        result = compile_case(scored).run(timed)
+        switches, cost = plan_switches(scored.cluster, self.models, timed)
         if strategy.switching == "free":
             cost = SwitchCost(cost.replicas_loaded)
         return Run(result.attainment, switches, cost, _unavailable(result))
 
-    def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> Any:
+    def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> SolveResult:
+        """``solver`` on ``workload`` with the loose solver ``options``, cached."""
+        sim, solving = split_options(options)
         return self.cache.solve(
-            self.cluster,
-            self.models,
-            workload,
+            Instance(self.cluster, self.models, workload, sim),
             solver=solver,
             time_limit_s=self.config.time_limit_s,
-            options=options,
-        ).placement
-
-    def clockwork(self, workload: Workload) -> TimedPlan:
-        options = {
-            "max_batch": self.config.max_batch,
-            "clockwork_window_s": self.config.window_s,
-        }
-        found = self.cache.solve(
-            self.cluster,
-            self.models,
-            workload,
-            solver="clockwork",
-            time_limit_s=self.config.time_limit_s,
-            options=options,
+            options=solving,
         )
-        assert found.timed_plan is not None
-        return found.timed_plan
 
     def start_rate(self) -> float:
         """Half of what the devices could serve at batch 1 if every request
@@ -434,7 +428,7 @@ class StrategyRunner:
         sim = self.sim("fcfs")
 
         def evaluate(rate: float) -> float:
-            value = attainment_bound(self.cluster, self.models, self.workload(rate), sim)
+            value = attainment_bound(Instance(self.cluster, self.models, self.workload(rate), sim))
             if progress is not None:
                 progress(f"{BOUND} @ {rate:.4g} rps: {value:.4f}")
             return value

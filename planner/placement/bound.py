@@ -23,15 +23,11 @@ still gain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import Cluster, ModelSpec, Workload
-from planner.sim import DEFAULT_OPTIONS
-from planner.sim.compile import compile_workload
-from planner.sim.options import SimOptions
+from planner.domain import ModelSpec
+from planner.sim import Instance, compile_workload
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -73,17 +69,13 @@ def served_bound(
     return int(np.count_nonzero(used <= num_devices * (bin_s + slack_s) * (1 + 1e-12)))
 
 
-def attainment_bound(
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    options: SimOptions = DEFAULT_OPTIONS,
-) -> float:
-    """Upper bound on the SLO attainment of any plan serving ``workload``
-    on ``cluster`` (module docstring), scored as the simulator scores
-    (``options``' warm-up, cool-down and ``max_batch``); 1.0 when nothing is
-    scored."""
-    work = compile_workload(models, workload, options.warmup_s, options.cooldown_s)
+def attainment_bound(instance: Instance) -> float:
+    """Upper bound on the SLO attainment of any plan serving the instance's
+    workload on its cluster (module docstring), scored as the simulator
+    scores (the options' warm-up, cool-down and ``max_batch``); 1.0 when
+    nothing is scored."""
+    cluster, models, options = instance.cluster, instance.models, instance.options
+    work = compile_workload(instance)
     total = int(work.scored.sum())
     if total == 0:
         return 1.0

@@ -16,6 +16,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from planner.deadline import Deadline
 from planner.placement.formulation import ProxyVars, build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
@@ -62,7 +63,7 @@ class _Rescore(cp_model.CpSolverSolutionCallback):
         layout = decode(self.prepared.data, self.variables, self.value)
         self.prepared.referee.offer(layout)
         if self.progress is not None:
-            span = self.prepared.deadline - self.prepared.start
+            span = self.prepared.deadline.at_s - self.prepared.start
             done = min(1.0, (time.monotonic() - self.prepared.start) / max(span, 1e-9))
             self.progress(
                 SEED_SHARE + (1 - SEED_SHARE) * done,
@@ -79,16 +80,16 @@ STATUS = {
 
 
 def solve_cpsat(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None = None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
 ) -> SolveResult:
     """CP-SAT placement (module docstring)."""
-    prepared = prepare(scorer, options, time_limit_s, progress)
+    prepared = prepare(scorer, options, deadline, progress)
     backend = CpSatBackend()
     variables = build(backend, prepared.data)
     for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
         backend.model.add_hint(var, value)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, prepared.deadline - time.monotonic())
+    solver.parameters.max_time_in_seconds = max(0.1, deadline.remaining_s())
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
     callback = _Rescore(prepared, variables, progress)

@@ -35,20 +35,20 @@ import itertools
 import logging
 import math
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
 from planner.placement.feasibility import alone_bytes, config_realisable
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
-from planner.sim import SimOptions
+from planner.sim import Instance
 from planner.validation import validate
 from planner.workloads.windows import into_horizon
 
@@ -235,18 +235,16 @@ def assign_devices(
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, sim: SimOptions
-) -> None:
-    _WORKER["scorer"] = Scorer(cluster, models, workload, sim)
+def _init_worker(instance: Instance) -> None:
+    _WORKER["scorer"] = Scorer(instance)
 
 
-def _solve_block(task: tuple[Block, SolveOptions, float]) -> tuple[Block, BlockResult | None]:
+def _solve_block(task: tuple[Block, SolveOptions, Deadline]) -> tuple[Block, BlockResult | None]:
     """Greedy on one block in the current process (None past the deadline)."""
     block, options, deadline = task
     scorer = _WORKER["scorer"]
     assert isinstance(scorer, Scorer)
-    if time.monotonic() > deadline:
+    if deadline.expired():
         return block, None
     mode = options.greedy_mode
     if mode == "auto":
@@ -269,7 +267,7 @@ def _pool(scorer: Scorer, options: SolveOptions, logs: list[str]) -> Any:
     ``ray.util.multiprocessing.Pool`` when asked for and installed, else the
     standard library's (forked where possible, so workers inherit the
     compiled simulator kernel); the two have the same interface."""
-    initargs = (scorer.cluster, scorer.models, scorer.case.workload, scorer.options)
+    initargs = (scorer.instance,)
     if options.use_ray:
         try:
             from ray.util.multiprocessing import Pool as RayPool
@@ -286,7 +284,7 @@ def _solve_blocks(
     blocks: Sequence[Block],
     scorer: Scorer,
     options: SolveOptions,
-    deadline: float,
+    deadline: Deadline,
     progress: Progress | None,
     logs: list[str],
 ) -> dict[Block, BlockResult]:
@@ -357,14 +355,14 @@ def enumerate_placements(
     scorer: Scorer,
     options: SolveOptions,
     *,
-    deadline: float = float("inf"),
+    deadline: Deadline = NEVER,
     progress: Progress | None = None,
 ) -> EnumerationResult:
     """Run the greedy over the enumerated group partitions and configs and
     return the placement serving the most requests (module docstring).
     Raises :class:`SolveTimeoutError` when the deadline passes before one
     complete candidate is solved."""
-    cluster, models = scorer.cluster, scorer.models
+    cluster, models = scorer.instance.cluster, scorer.instance.models
     logs: list[str] = []
     candidates = candidate_splits(cluster, models, options)
     if not candidates:
@@ -467,17 +465,18 @@ def _screen(
     blocks: Sequence[Block],
     scorer: Scorer,
     options: SolveOptions,
-    deadline: float,
+    deadline: Deadline,
     progress: Progress | None,
     logs: list[str],
 ) -> tuple[list[Block], dict[Block, BlockResult]]:
     """The ``screen_keep`` blocks of each bucket and device share that serve
     the most on the screening workload, and the screening results."""
-    sample = screening_workload(scorer.case.workload, options.screen_share)
+    instance = scorer.instance
+    sample = screening_workload(instance.workload, options.screen_share)
     # The sample is slices laid end to end: a warm-up or cool-down window
     # means nothing on it (and may be longer than it), so it scores every request.
-    unwindowed = replace(scorer.options, warmup_s=0.0, cooldown_s=0.0)
-    screener = Scorer(scorer.cluster, scorer.models, sample, unwindowed)
+    unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
+    screener = Scorer(replace(instance, workload=sample, options=unwindowed))
     results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
     kept = []
     for key in sorted({(b.models, b.num_devices) for b in blocks}):
@@ -485,7 +484,7 @@ def _screen(
         ranked = sorted(same, key=lambda b: (-results[b].total if b in results else 1, b))
         kept.extend(ranked[: options.screen_keep])
     logs.append(
-        f"screening on {sample.num_requests} of {scorer.case.workload.num_requests} requests: "
+        f"screening on {sample.num_requests} of {instance.workload.num_requests} requests: "
         f"kept {len(kept)} of {len(blocks)} blocks"
     )
     return sorted(kept), results

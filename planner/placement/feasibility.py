@@ -1,6 +1,6 @@
 """Can a model set be placed on a cluster at all? Checked before any solver
 runs, so that an impossible input gets one clear error instead of an empty
-plan.
+plan (the instance itself is checked by :class:`planner.sim.Instance`).
 
 The per-device memory of a one-model group follows the validator's memory
 model (:mod:`planner.validation`): stage weights plus an activation
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from planner.domain import Cluster, ModelSpec, ParallelConfig, StageProfile, Workload
+from planner.domain import Cluster, ModelSpec, ParallelConfig, StageProfile
 from planner.placement.solution import InfeasibleError
-from planner.validation import models_by_name
 
 
 def workspace_bytes(stage: StageProfile) -> int:
@@ -44,16 +43,9 @@ def fitting_configs(cluster: Cluster, model: ModelSpec) -> tuple[ParallelConfig,
     )
 
 
-def check_instance(cluster: Cluster, models: Sequence[ModelSpec], workload: Workload) -> None:
-    """Raise unless a placement problem is well posed: model names unique,
-    every workload model in the set (``ValueError``), and every model fitting
-    some realisable group under some config (:class:`InfeasibleError`)."""
-    if not models:
-        raise ValueError("models: needs at least one model")
-    index = models_by_name(models)
-    for name in workload.model_names:
-        if name not in index:
-            raise ValueError(f"workload.model_names: model {name!r} is not in the model set")
+def check_models_fit(cluster: Cluster, models: Sequence[ModelSpec]) -> None:
+    """Raise :class:`InfeasibleError` unless every model fits some
+    realisable group of ``cluster`` under some config."""
     for i, model in enumerate(models):
         if fitting_configs(cluster, model):
             continue

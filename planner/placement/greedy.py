@@ -27,13 +27,13 @@ profiled for and whose idle latency (batch 1) meets its SLO.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from planner.deadline import NEVER, Deadline
 from planner.domain import ParallelConfig
 from planner.placement.feasibility import workspace_bytes
 from planner.placement.scoring import Counts, Layout, Scorer
@@ -52,7 +52,7 @@ class ReplicaTable:
     request at batch 1."""
 
     def __init__(self, scorer: Scorer, configs: Sequence[ParallelConfig]) -> None:
-        self.memory_bytes = scorer.cluster.device_mem_bytes
+        self.memory_bytes = scorer.instance.cluster.device_mem_bytes
         self.weights: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.workspace: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.usable: dict[ParallelConfig, npt.NDArray[np.bool_]] = {}
@@ -63,7 +63,7 @@ class ReplicaTable:
             workspace = np.zeros(size, dtype=np.int64)
             usable = np.zeros(size, dtype=bool)
             stage_s = np.full(size, np.inf)
-            for j, model in enumerate(scorer.models):
+            for j, model in enumerate(scorer.instance.models):
                 if config not in model.profile:
                     continue
                 stage = model.profile[config]
@@ -155,7 +155,7 @@ class Greedy:
         *,
         models: Sequence[int] | None = None,
         seed: int = 0,
-        deadline: float = float("inf"),
+        deadline: Deadline = NEVER,
         start: Layout | None = None,
     ) -> None:
         self.scorer = scorer
@@ -201,7 +201,7 @@ class Greedy:
         best = (layout, served)
         additions = 0
         while True:
-            if time.monotonic() > self.deadline:
+            if self.deadline.expired():
                 return GreedyResult(best[0], best[1], additions, True)
             found: dict[tuple[object, ...], tuple[int, int, Layout, Counts]] = {}
             for state_layout, state_served in beam:
@@ -247,7 +247,7 @@ class Greedy:
         additions = 0
         offered = self.allowed.copy()
         while True:
-            if time.monotonic() > self.deadline:
+            if self.deadline.expired():
                 return GreedyResult(layout, served, additions, True)
             moves = self._round(layout, served, offered)
             if not moves:
@@ -306,7 +306,7 @@ class Greedy:
         """Try a failed round's moves singly; keep those that help."""
         made = 0
         for j, g in moves:
-            if time.monotonic() > self.deadline:
+            if self.deadline.expired():
                 break
             new_layout, new_served = _move(self.cache, layout, served, j, g)
             if int(new_served.sum()) > int(served.sum()):
@@ -326,13 +326,13 @@ def run_greedy(
     top_models: int = 0,
     models: Sequence[int] | None = None,
     seed: int = 0,
-    deadline: float = float("inf"),
+    deadline: Deadline = NEVER,
     start: Layout | None = None,
 ) -> GreedyResult:
     """Place replicas of ``models`` (default: all; indices into the
     scorer's model set) on groups with ``configs``: empty ones, or those of
     ``start`` (a layout with these configs) with its replicas kept. ``mode``
-    is ``"full"`` or ``"fast"``; ``deadline`` is a ``time.monotonic()`` value."""
+    is ``"full"`` or ``"fast"``; it stops adding replicas at ``deadline``."""
     greedy = Greedy(scorer, configs, models=models, seed=seed, deadline=deadline, start=start)
     if mode == "full":
         return greedy.full(beam_width, top_models)

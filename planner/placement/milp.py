@@ -23,7 +23,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import pulp
 from pulp.apis import coin_api
 
+from planner.deadline import Deadline
 from planner.placement.formulation import ProxyVars, build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
@@ -156,17 +156,17 @@ def _run(
 
 
 def solve_milp(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None = None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
 ) -> SolveResult:
     """MILP placement (module docstring)."""
-    prepared: Prepared = prepare(scorer, options, time_limit_s, progress)
+    prepared: Prepared = prepare(scorer, options, deadline, progress)
     backend = PulpBackend()
     variables = build(backend, prepared.data)
     for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
         var.setInitialValue(value)
     if progress is not None:
         progress(SEED_SHARE, f"milp({options.milp_backend}): solving")
-    seconds = max(1.0, prepared.deadline - time.monotonic())
+    seconds = max(1.0, deadline.remaining_s())
     with tempfile.TemporaryDirectory() as folder:
         claimed, bound, line = _run(backend, options, seconds, Path(folder) / "cbc.log")
     found = claimed and _integral(variables)

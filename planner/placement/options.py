@@ -1,17 +1,21 @@
-"""Solver knobs, as one typed frozen dataclass with help text per field.
+"""Solver knobs, as typed frozen dataclasses with help text per field.
 
-:meth:`SolveOptions.from_mapping` turns the loose ``options`` mapping that
-callers (the CLI, the API) pass to :func:`planner.placement.solve.solve` into a
-:class:`SolveOptions`, and rejects unknown names and bad values with a
-``ValueError`` whose message starts with ``options.<name>``.
+The CLI and the API take one loose ``options`` mapping that holds both the
+simulator's knobs of the instance (``max_batch``, ``warmup_s``) and the
+solvers' (:class:`SolveOptions`). :func:`split_options` splits it into a
+:class:`planner.sim.SimOptions` and a :class:`SolveOptions`, and rejects
+unknown names and bad values with a ``ValueError`` whose message starts with
+``options.<name>``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
+
+from planner.sim import SimOptions
 
 Check = Callable[[str, Any], Any]
 
@@ -77,16 +81,22 @@ def _option(default: Any, check: Check, help: str) -> Any:
 
 
 @dataclass(frozen=True)
-class SolveOptions:
-    """Knobs shared by every solver; each solver reads the ones it needs."""
+class _SimKnobs:
+    """The simulator options a solve request may set (the instance's)."""
 
-    seed: int = _option(0, _int_at_least(0), "Seed for tie-breaking and solver randomness.")
     max_batch: int = _option(
         1, _int_at_least(1), "Largest batch the simulated servers form (requests)."
     )
     warmup_s: float = _option(
         0.0, _non_negative_float, "Seconds at the start of the workload left out of the scores."
     )
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Knobs shared by every solver; each solver reads the ones it needs."""
+
+    seed: int = _option(0, _int_at_least(0), "Seed for tie-breaking and solver randomness.")
     workers: int = _option(
         1, _int_at_least(1), "Processes for the enumeration and search workers for CP-SAT."
     )
@@ -134,30 +144,32 @@ class SolveOptions:
         _optional_positive_float,
         "Length (s) of a proxy demand window; default: the median SLO of the models.",
     )
-    clockwork_window_s: float | None = _option(
-        None,
-        _optional_positive_float,
-        "Re-placement period (s) of the Clockwork++ baseline; default: a sixth of the workload.",
-    )
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any] | None) -> SolveOptions:
-        """Validate ``options``; errors start with ``options.<name>``."""
-        if options is None:
-            return cls()
-        if not isinstance(options, Mapping):
-            raise ValueError(f"options: must be an object, got {type(options).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for name, value in options.items():
-            if name not in known:
-                raise ValueError(
-                    f"options.{name}: unknown option; known: {', '.join(sorted(known))}"
-                )
-            values[name] = known[name].metadata["check"](f"options.{name}", value)
-        return cls(**values)
 
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        """Option name → help text, for CLIs and API documents."""
-        return {f.name: f.metadata["help"] for f in fields(cls)}
+def _fields() -> dict[str, tuple[type[Any], Field[Any]]]:
+    """Option name → the dataclass it belongs to and its field."""
+    return {f.name: (kind, f) for kind in (_SimKnobs, SolveOptions) for f in fields(kind)}
+
+
+def split_options(options: Mapping[str, Any] | None) -> tuple[SimOptions, SolveOptions]:
+    """Validate ``options`` and split it into the instance's simulator
+    options and the solvers' knobs; errors start with ``options.<name>``."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options: must be an object, got {type(options).__name__}")
+    known = _fields()
+    values: dict[type[Any], dict[str, Any]] = {_SimKnobs: {}, SolveOptions: {}}
+    for name, value in options.items():
+        if name not in known:
+            raise ValueError(f"options.{name}: unknown option; known: {', '.join(sorted(known))}")
+        kind, spec = known[name]
+        values[kind][name] = spec.metadata["check"](f"options.{name}", value)
+    knobs = _SimKnobs(**values[_SimKnobs])
+    sim = SimOptions(max_batch=knobs.max_batch, warmup_s=knobs.warmup_s)
+    return sim, SolveOptions(**values[SolveOptions])
+
+
+def option_help() -> dict[str, str]:
+    """Option name → help text, for CLIs and API documents."""
+    return {name: spec.metadata["help"] for name, (_, spec) in _fields().items()}

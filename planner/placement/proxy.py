@@ -74,10 +74,10 @@ def request_cost_s(scorer: Scorer, model: int, config: ParallelConfig) -> float 
     """Bottleneck-stage seconds per request of ``model`` under ``config`` at
     the best batch size (up to the simulator's max batch) whose idle latency
     meets the SLO; None when no batch size does."""
-    spec = scorer.models[model]
+    spec = scorer.instance.models[model]
     stage = spec.profile[config]
     best = None
-    for batch in range(1, min(scorer.options.max_batch, stage.max_batch) + 1):
+    for batch in range(1, min(scorer.instance.options.max_batch, stage.max_batch) + 1):
         if stage.latency(batch) > spec.slo_s:
             break
         cost = max(stage.latency_s[batch - 1]) / batch
@@ -110,15 +110,15 @@ def build_proxy(
     windows: int,
 ) -> ProxyData:
     """Proxy data for ``groups`` on the scorer's models and workload."""
-    cluster: Cluster = scorer.cluster
+    cluster: Cluster = scorer.instance.cluster
     if window_s is None:
-        window_s = float(np.median([m.slo_s for m in scorer.models]))
+        window_s = float(np.median([m.slo_s for m in scorer.instance.models]))
     unit = memory_unit(cluster)
     configs = {c for g in groups for c in g.configs}
     weights: dict[tuple[int, ParallelConfig], tuple[int, ...]] = {}
     workspace: dict[tuple[int, ParallelConfig], int] = {}
     cost: dict[tuple[int, ParallelConfig], int] = {}
-    for j, model in enumerate(scorer.models):
+    for j, model in enumerate(scorer.instance.models):
         for config in configs:
             if config not in model.profile:
                 continue

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
-from planner.sim import CompiledPlan, CompiledWorkload, Outcome, SimOptions, compile_case
+from planner.domain import Group, ModelSpec, ParallelConfig, Placement
+from planner.sim import CompiledPlan, CompiledWorkload, Instance, Outcome, compile_case
 from planner.sim.fast import KERNELS
 
 Counts = npt.NDArray[np.int64]
@@ -94,27 +94,19 @@ def stand_in_devices(configs: Sequence[ParallelConfig]) -> tuple[tuple[int, ...]
 
 
 class Scorer:
-    """Served-request counts of layouts on one workload (fast engine).
+    """Served-request counts of layouts on one instance (fast engine).
 
     ``demand[j]`` is the number of scored requests of model ``j``; counts
     returned are scored requests served within their SLO. ``simulations``
     and ``simulated_requests`` count the work done."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
-        options: SimOptions,
-    ) -> None:
-        self.cluster = cluster
-        self.models = tuple(models)
-        self.options = options
-        self._kernel = KERNELS[options.policy]
-        self.case = compile_case(cluster, models, workload, options)
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self._kernel = KERNELS[instance.options.policy]
+        self.case = compile_case(instance)
         work = self.case.work
         self._work = work
-        size = len(self.models)
+        size = len(instance.models)
         order = np.argsort(work.model, kind="stable")
         bounds = np.searchsorted(work.model[order], np.arange(size + 1))
         self._requests = [order[bounds[j] : bounds[j + 1]] for j in range(size)]
@@ -128,7 +120,7 @@ class Scorer:
 
     @property
     def num_models(self) -> int:
-        return len(self.models)
+        return len(self.instance.models)
 
     def served(self, layout: Layout, groups: Sequence[int] | None = None) -> Counts:
         """Served counts per model when only ``groups`` (default: all) of the
@@ -194,10 +186,10 @@ class Scorer:
         if found is None:
             caps = np.zeros(self.num_models, dtype=np.int32)
             rows = []
-            for j, spec in enumerate(self.models):
+            for j, spec in enumerate(self.instance.models):
                 if config in spec.profile:
                     stage = spec.profile[config]
-                    caps[j] = min(self.options.max_batch, stage.max_batch)
+                    caps[j] = min(self.instance.options.max_batch, stage.max_batch)
                     rows.append(np.asarray(stage.latency_s[: caps[j]], dtype=np.float64))
                 else:
                     rows.append(np.zeros((0, config.pp)))

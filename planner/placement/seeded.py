@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement
 from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.greedy import run_greedy
@@ -33,7 +34,7 @@ from planner.placement.solution import SolveResult, relative_gap
 from planner.validation import validate, validate_group
 
 SEED_SHARE = 0.5
-"""Most of the time limit the greedy seed may use."""
+"""Most of the remaining time the greedy seed may use."""
 
 Progress = Callable[[float, str], None]
 
@@ -64,7 +65,7 @@ def proxy_groups(cluster: Cluster, placement: Placement, options: SolveOptions) 
     ]
 
 
-def polish(scorer: Scorer, layout: Layout, deadline: float) -> Layout:
+def polish(scorer: Scorer, layout: Layout, deadline: Deadline) -> Layout:
     """``layout`` with replicas added by the fast greedy where memory is
     left: the proxy sees no value in replicas beyond its sampled windows,
     the simulator may."""
@@ -79,7 +80,7 @@ class Referee:
     devices: Sequence[tuple[int, ...]]
     layout: Layout
     served: Counts
-    deadline: float = float("inf")
+    deadline: Deadline = NEVER
     offered: int = 0
     improved: int = 0
     rejected: int = 0
@@ -102,7 +103,9 @@ class Referee:
         and logged."""
         self.offered += 1
         try:
-            validate(self.scorer.cluster, self.scorer.models, self.placement_of(layout))
+            validate(
+                self.scorer.instance.cluster, self.scorer.instance.models, self.placement_of(layout)
+            )
         except ValueError as error:
             self.rejected += 1
             self.log.append(f"rejected an invalid solver layout: {error}")
@@ -115,22 +118,23 @@ class Referee:
         return True
 
     def placement_of(self, layout: Layout) -> Placement:
-        return layout_placement(layout, self.devices, self.scorer.models)
+        return layout_placement(layout, self.devices, self.scorer.instance.models)
 
 
 @dataclass
 class Prepared:
-    """The seed, the proxy data on its groups and the referee."""
+    """The seed, the proxy data on its groups and the referee; ``start`` is
+    the ``time.monotonic()`` value the solver started at."""
 
     seed: EnumerationResult
     data: ProxyData
     referee: Referee
     start: float
-    deadline: float
+    deadline: Deadline
 
 
 def prepare(
-    scorer: Scorer, options: SolveOptions, time_limit_s: float, progress: Progress | None
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
 ) -> Prepared:
     """Run the seed and build the proxy (module docstring)."""
     start = time.monotonic()
@@ -140,12 +144,12 @@ def prepare(
             progress(SEED_SHARE * fraction, f"seed: {message}")
 
     seed = enumerate_placements(
-        scorer, options, deadline=start + SEED_SHARE * time_limit_s, progress=seed_progress
+        scorer, options, deadline=deadline.share(SEED_SHARE), progress=seed_progress
     )
     devices = [group.devices for group in seed.placement.groups]
     data = build_proxy(
         scorer,
-        proxy_groups(scorer.cluster, seed.placement, options),
+        proxy_groups(scorer.instance.cluster, seed.placement, options),
         window_s=options.window_s,
         windows=options.proxy_windows,
     )
@@ -154,9 +158,9 @@ def prepare(
         devices,
         seed.layout,
         np.asarray(seed.served, dtype=np.int64),
-        deadline=start + time_limit_s,
+        deadline=deadline,
     )
-    return Prepared(seed, data, referee, start, start + time_limit_s)
+    return Prepared(seed, data, referee, start, deadline)
 
 
 def finish(

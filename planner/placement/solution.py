@@ -1,7 +1,7 @@
 """What every placement solver returns and how it fails.
 
 - :class:`SolveResult`: one frozen result type for greedy, enumeration,
-  CP-SAT, MILP and the baselines: the placement, its simulated SLO
+  CP-SAT, MILP and Selective Replication: the placement, its simulated SLO
   attainment, the solver's proxy objective, best bound and gap (when the
   solver has them), wall time, status and a log.
 - :class:`InfeasibleError`: the input admits no placement at all (a model
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.domain import Placement, TimedPlan
+from planner.domain import Placement
 
 STATUSES = ("optimal", "feasible", "seed_only", "timeout", "heuristic")
 """``optimal``/``feasible``: the exact solver proved optimality of its proxy
@@ -41,10 +41,10 @@ class SolveResult:
     """A solver's answer.
 
     ``attainment`` is the simulated SLO attainment (fraction in [0, 1]) of
-    ``placement`` (or of ``timed_plan`` when the solver re-places over time)
-    on the workload it was solved for. ``proxy_objective`` and ``bound`` are
-    in the solver's own proxy units (an estimated attainment for CP-SAT and
-    MILP); ``gap = (bound - proxy_objective) / max(|bound|, 1e-9)``.
+    ``placement`` on the instance it was solved for. ``proxy_objective`` and
+    ``bound`` are in the solver's own proxy units (an estimated attainment
+    for CP-SAT and MILP); ``gap = (bound - proxy_objective) / max(|bound|,
+    1e-9)``.
     ``stats`` holds solver-specific numbers (candidates tried, simulations
     run, ...)."""
 
@@ -58,7 +58,6 @@ class SolveResult:
     gap: float | None = None
     log: tuple[str, ...] = ()
     stats: Mapping[str, Any] = field(default_factory=dict)
-    timed_plan: TimedPlan | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -1,8 +1,8 @@
 """One interface to every placement solver.
 
-``solve(cluster, models, workload, solver=..., time_limit_s=..., options=...)``
-checks the instance (:class:`planner.placement.solution.InfeasibleError` when a model
-fits no group), runs the solver, validates the placement with
+``solve(instance, solver=..., deadline=..., options=...)`` checks that
+every model fits some group (:class:`planner.placement.solution.InfeasibleError`
+when one does not), runs the solver, validates the placement with
 :func:`planner.validation.validate`, scores it with the simulator and
 returns a :class:`planner.placement.solution.SolveResult`.
 
@@ -14,9 +14,11 @@ Solvers:
   the simulator picks the returned plan (:mod:`planner.placement.cpsat`).
 - ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
-- ``clockwork``: Clockwork++-style re-placement per window (:mod:`planner.placement.baselines`).
 - ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
   models × devices, ``greedy`` otherwise.
+
+Strategies that change the placement over time (Clockwork++, re-placement)
+are not solvers: see :mod:`planner.replan.timed`.
 """
 
 from __future__ import annotations
@@ -24,17 +26,15 @@ from __future__ import annotations
 import importlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from planner.domain import Cluster, ModelSpec, Workload
+from planner.deadline import Deadline
 from planner.placement.enumeration import enumerate_placements
-from planner.placement.feasibility import check_instance
+from planner.placement.feasibility import check_models_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
-from planner.sim import SimOptions
-from planner.validation import validate_plan
+from planner.sim import Instance
 
 __all__ = [
     "SOLVERS",
@@ -46,7 +46,7 @@ __all__ = [
     "solve_greedy",
 ]
 
-SOLVERS = ("greedy", "cpsat", "milp", "sr", "clockwork", "auto")
+SOLVERS = ("greedy", "cpsat", "milp", "sr", "auto")
 
 AUTO_CPSAT_PAIRS = 2048
 """``solver="auto"`` uses CP-SAT up to this many models × devices."""
@@ -56,24 +56,25 @@ RUNNERS = {
     "cpsat": "planner.placement.cpsat:solve_cpsat",
     "milp": "planner.placement.milp:solve_milp",
     "sr": "planner.placement.baselines:solve_selective_replication",
-    "clockwork": "planner.placement.baselines:solve_clockwork",
 }
-"""Solver name → ``module:function`` taking ``(scorer, options, time_limit_s,
+"""Solver name → ``module:function`` taking ``(scorer, options, deadline,
 progress)``; imported on first use, so that the optional solver libraries
 (OR-Tools, PuLP) load only when asked for."""
 
 Progress = Callable[[float, str], None]
 
+DEFAULT_SOLVE_OPTIONS = SolveOptions()
+
 
 def solve_greedy(
     scorer: Scorer,
     options: SolveOptions,
-    time_limit_s: float,
+    deadline: Deadline,
     progress: Progress | None = None,
 ) -> SolveResult:
     """Enumeration + greedy (see :mod:`planner.placement.enumeration`)."""
     start = time.monotonic()
-    found = enumerate_placements(scorer, options, deadline=start + time_limit_s, progress=progress)
+    found = enumerate_placements(scorer, options, deadline=deadline, progress=progress)
     return SolveResult(
         placement=found.placement,
         attainment=scorer.attainment(found.served),
@@ -92,45 +93,31 @@ def solve_greedy(
 
 
 def solve(
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
+    instance: Instance,
     *,
     solver: str = "auto",
-    time_limit_s: float = 60.0,
-    options: Mapping[str, Any] | None = None,
+    deadline: Deadline,
+    options: SolveOptions = DEFAULT_SOLVE_OPTIONS,
     progress: Progress | None = None,
 ) -> SolveResult:
-    """Choose a placement of ``models`` on ``cluster`` maximising simulated
-    SLO attainment on ``workload``; ``time_limit_s`` (seconds, > 0) bounds
-    the solver's wall time. ``progress(fraction, message)`` is called as
-    work completes. Raises ``ValueError`` for bad arguments (naming them),
-    :class:`InfeasibleError` when a model fits no group under any config,
-    and :class:`SolveTimeoutError` when no placement was found in time.
-    The returned placement passes :func:`planner.validation.validate` and
-    its ``attainment`` is the simulator's."""
+    """Choose a placement of the instance's models on its cluster maximising
+    simulated SLO attainment on its workload; the solver stops searching at
+    ``deadline``. ``progress(fraction, message)`` is called as work
+    completes. Raises ``ValueError`` for bad arguments
+    (naming them), :class:`InfeasibleError` when a model fits no group under
+    any config, and :class:`SolveTimeoutError` when no placement was found
+    in time. The returned placement passes :func:`planner.validation.validate`
+    and its ``attainment`` is the simulator's."""
     if solver not in SOLVERS:
         raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
-    if (
-        isinstance(time_limit_s, bool)
-        or not isinstance(time_limit_s, int | float)
-        or not math.isfinite(time_limit_s)
-        or time_limit_s <= 0
-    ):
-        raise ValueError(f"time_limit_s: must be a finite number > 0, got {time_limit_s!r}")
-    opts = SolveOptions.from_mapping(options)
-    check_instance(cluster, models, workload)
-    started = time.monotonic()
-    scorer = Scorer(
-        cluster, models, workload, SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
-    )
+    check_models_fit(instance.cluster, instance.models)
+    scorer = Scorer(instance)
     if solver == "auto":
-        small = len(models) * cluster.num_devices <= AUTO_CPSAT_PAIRS
+        small = len(instance.models) * instance.cluster.num_devices <= AUTO_CPSAT_PAIRS
         solver = "cpsat" if small else "greedy"
     module, function = RUNNERS[solver].split(":")
     runner = getattr(importlib.import_module(module), function)
-    remaining = max(time_limit_s - (time.monotonic() - started), 1e-3)
-    result: SolveResult = runner(scorer, opts, remaining, progress)
+    result: SolveResult = runner(scorer, options, deadline, progress)
     _check(scorer, result)
     if progress is not None:
         progress(1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status})")
@@ -138,12 +125,8 @@ def solve(
 
 
 def _check(scorer: Scorer, result: SolveResult) -> None:
-    """Every returned plan is validated; a static plan's reported
-    attainment must be the simulator's (a mismatch is a solver bug). Timed
-    plans are simulated by their solver under its own switching model."""
-    if result.timed_plan is not None:
-        validate_plan(scorer.cluster, scorer.models, result.timed_plan)
-        return
+    """Every returned placement is validated, and its reported attainment
+    must be the simulator's (a mismatch is a solver bug)."""
     simulated = scorer.case.run(result.placement, check=True).attainment
     if not math.isclose(simulated, result.attainment, rel_tol=0, abs_tol=1e-12):
         raise RuntimeError(

@@ -59,14 +59,16 @@ each switch cost.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
+from planner.domain import Placement, TimedPlan, Workload
+from planner.placement.options import split_options
 from planner.replan.forecast import (
     Forecast,
     drift,
@@ -84,7 +86,7 @@ from planner.replan.transition import (
     swap_in,
     switch_cost,
 )
-from planner.sim import SimOptions, simulate
+from planner.sim import Instance, SimOptions, compile_case
 from planner.workloads.windows import window_bounds, window_workload
 
 MAX_RATE_JUMP = 10.0
@@ -128,43 +130,47 @@ class _Inputs:
 class _Replanner:
     def __init__(
         self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
+        instance: Instance,
         options: ReplanOptions,
         cache: SolveCache,
         progress: Progress | None,
     ) -> None:
-        self.cluster = cluster
-        self.models = tuple(models)
-        self.workload = workload
+        self.instance = instance
         self.options = options
         self.cache = cache
         self.progress = progress
-        self.starts, self.ends = check_windows(workload, options.window_s)
-        self.judge_options = SimOptions(max_batch=options.sim.max_batch, policy=options.sim.policy)
-        self.solver_options = {"max_batch": options.sim.max_batch, **options.solver_options}
+        self.starts, self.ends = check_windows(instance.workload, options.window_s)
+        sim = instance.options
+        self.judge_options = SimOptions(max_batch=sim.max_batch, policy=sim.policy)
+        self.solve_sim, self.solve_options = split_options(
+            {"max_batch": sim.max_batch, **options.solver_options}
+        )
         self.judge_simulations = 0
+        self.timed_out = False
+
+    def on(self, workload: Workload, options: SimOptions) -> Instance:
+        """The instance's cluster and models with another workload and options."""
+        return dataclasses.replace(self.instance, workload=workload, options=options)
 
     def solve(self, planning: Workload) -> Placement:
-        return self.cache.solve(
-            self.cluster,
-            self.models,
-            planning,
+        result = self.cache.solve(
+            self.on(planning, self.solve_sim),
             solver=self.options.solver,
             time_limit_s=self.options.time_limit_s,
-            options=self.solver_options,
-        ).placement
+            options=self.solve_options,
+        )
+        self.timed_out |= result.status == "timeout"
+        return result.placement
 
     def inputs(self, k: int) -> _Inputs:
         options = self.options
         start_s = float(self.starts[k])
         end_s = float(self.ends[min(k + options.horizon_windows, len(self.ends)) - 1])
         if options.information == "oracle":
-            actual = window_workload(self.workload, start_s, end_s)
+            actual = window_workload(self.instance.workload, start_s, end_s)
             return _Inputs(actual, actual, window_rates(actual), end_s)
         forecast = forecast_window(
-            options.forecaster, self.workload, options.window_s, k, options.forecast_floor
+            options.forecaster, self.instance.workload, options.window_s, k, options.forecast_floor
         )
         planned = forecast.scaled(1 + options.headroom)
         return _Inputs(
@@ -182,7 +188,7 @@ class _Replanner:
     def run(self) -> ReplanResult:
         started = time.monotonic()
         solves_before = self.cache.solves + self.cache.hits
-        first = window_workload(self.workload, float(self.starts[0]), float(self.ends[0]))
+        first = window_workload(self.instance.workload, float(self.starts[0]), float(self.ends[0]))
         current = self.solve(first)
         steps: list[tuple[float, Placement]] = [(0.0, current)]
         planned_for = window_rates(first)
@@ -209,12 +215,14 @@ class _Replanner:
             if self.progress is not None:
                 self.progress(k / count, f"window {k + 1}/{count}: {decision.reason}")
         plan = TimedPlan(tuple(steps))
-        result = simulate(self.cluster, self.models, plan, self.workload, self.options.sim)
+        result = compile_case(self.instance).run(plan)
         return ReplanResult(
             plan=plan,
+            instance=self.instance,
             options=self.options,
             windows=tuple(decisions),
             result=result,
+            status="timeout" if self.timed_out else "heuristic",
             wall_s=time.monotonic() - started,
             solves=self.cache.solves + self.cache.hits - solves_before,
             judge_simulations=self.judge_simulations,
@@ -228,7 +236,7 @@ class _Replanner:
         unchanged)."""
         options = self.options
         start_s = float(self.starts[k])
-        judge = TransitionJudge(self.cluster, self.models, inputs.judging, self.judge_options)
+        judge = TransitionJudge(self.on(inputs.judging, self.judge_options))
         changed = drift(planned_for, inputs.rates_rps)
         keep = judge.attainment(current, current)
         if options.trigger == "periodic":
@@ -246,10 +254,12 @@ class _Replanner:
                 current,
                 None,
             )
-        weights = dict(zip(self.workload.model_names, map(float, inputs.rates_rps), strict=True))
+        weights = dict(
+            zip(self.instance.workload.model_names, map(float, inputs.rates_rps), strict=True)
+        )
         plans = {"window": inputs.planning}
         if options.hedge:
-            plans["history"] = window_workload(self.workload, 0.0, inputs.observed_s)
+            plans["history"] = window_workload(self.instance.workload, 0.0, inputs.observed_s)
         judged: dict[Placement, tuple[str, Transition]] = {}
         for name, planning in plans.items():
             target = align(current, self.solve(planning), weights)
@@ -267,7 +277,9 @@ class _Replanner:
                 f"{transition.switched_blocks}/{transition.blocks} blocks"
                 f" of the {candidate} plan moved"
             )
-            cost = switch_cost(self.cluster, self.models, current, transition.placement)
+            cost = switch_cost(
+                self.instance.cluster, self.instance.models, current, transition.placement
+            )
         decision = WindowDecision(
             window=k,
             start_s=start_s,
@@ -289,9 +301,9 @@ class _Replanner:
         """Reactions inside window ``k`` (module docstring, step 5), each
         with the placement that serves after it."""
         options = self.options
-        names = self.workload.model_names
+        names = self.instance.workload.model_names
         end_s = float(self.ends[k])
-        first = int(np.searchsorted(self.workload.arrivals_s, self.starts[k], side="left"))
+        first = int(np.searchsorted(self.instance.workload.arrivals_s, self.starts[k], side="left"))
         limit_rps = MAX_RATE_JUMP * max(
             forecast.total_rate_rps, options.react_after / options.window_s
         )
@@ -299,16 +311,18 @@ class _Replanner:
         reactions: list[tuple[WindowDecision, Placement]] = []
         while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
             at, model, rate_rps = trigger
-            at_s = float(self.workload.arrivals_s[at])
+            at_s = float(self.instance.workload.arrivals_s[at])
             rates = forecast.rates_rps.copy()
             rates[model] = max(rates[model], min(rate_rps, limit_rps))
             planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
             judging = forecast_workload(
                 planned, end_s - at_s, np.random.default_rng([options.seed, k, at])
             )
-            judge = TransitionJudge(self.cluster, self.models, judging, self.judge_options)
+            judge = TransitionJudge(self.on(judging, self.judge_options))
             weights = dict(zip(names, map(float, rates), strict=True))
-            swaps = swap_in(self.cluster, self.models, current, names[model], weights)
+            swaps = swap_in(
+                self.instance.cluster, self.instance.models, current, names[model], weights
+            )
             keep = judge.attainment(current, current)
             best, best_score, note = current, keep, "moving does not pay"
             for g, swapped in swaps:
@@ -329,7 +343,7 @@ class _Replanner:
                 solved=False,
                 keep_attainment=keep,
                 switch_attainment=best_score,
-                cost=switch_cost(self.cluster, self.models, current, best)
+                cost=switch_cost(self.instance.cluster, self.instance.models, current, best)
                 if moved
                 else SwitchCost(),
             )
@@ -349,12 +363,12 @@ class _Replanner:
         model index, the model's rate over those requests in requests/s)``;
         None when no model does."""
         needed = self.options.react_after
-        arrivals = self.workload.arrivals_s
+        arrivals = self.instance.workload.arrivals_s
         stop = int(np.searchsorted(arrivals, end_s, side="left"))
-        ids = self.workload.model_ids[first:stop]
+        ids = self.instance.workload.model_ids[first:stop]
         hosted = current.model_names
         found: tuple[int, int, float] | None = None
-        for model, name in enumerate(self.workload.model_names):
+        for model, name in enumerate(self.instance.workload.model_names):
             if name in hosted or model in ignored:
                 continue
             mine = np.flatnonzero(ids == model)
@@ -367,17 +381,16 @@ class _Replanner:
 
 
 def replan(
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
+    instance: Instance,
     options: ReplanOptions,
     *,
     cache: SolveCache | None = None,
     progress: Progress | None = None,
 ) -> ReplanResult:
-    """Re-place ``models`` on ``cluster`` window by window over ``workload``
-    (module docstring). ``cache`` shares solves between calls; ``progress
-    (fraction, message)`` is called after every window. Raises ValueError
-    naming ``window_s`` when a window is longer than the workload, and the
-    errors of :func:`planner.placement.solve.solve`."""
-    return _Replanner(cluster, models, workload, options, cache or SolveCache(), progress).run()
+    """Re-place the instance's models on its cluster window by window over
+    its workload (module docstring), scored with its simulator options.
+    ``cache`` shares solves between calls; ``progress(fraction, message)``
+    is called after every window. Raises ValueError naming ``window_s``
+    when a window is longer than the workload, and the errors of
+    :func:`planner.placement.solve.solve`."""
+    return _Replanner(instance, options, cache or SolveCache(), progress).run()

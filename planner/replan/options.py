@@ -16,7 +16,7 @@ from planner.domain import TimedPlan
 from planner.placement.solve import SOLVERS
 from planner.replan.forecast import Ewma, Forecaster
 from planner.replan.transition import SwitchCost
-from planner.sim import Outcome, SimOptions, SimResult
+from planner.sim import Instance, Outcome, SimResult
 
 INFORMATION = ("oracle", "forecast")
 TRIGGERS = ("periodic", "triggered")
@@ -26,6 +26,17 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """ValueError naming ``name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}: must be one of {', '.join(choices)}; got {value!r}")
+
+
+def check_seconds(name: str, value: float) -> None:
+    """ValueError naming ``name`` unless ``value`` is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
 
 
 def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
@@ -46,10 +57,11 @@ class ReplanOptions:
       and ``trigger_attainment`` fire the triggered re-planner.
     - ``horizon_windows``: windows the next placement is planned and judged
       on (its switching loss is paid once over them).
-    - ``solver``, ``time_limit_s`` (per solve), ``solver_options``: passed to
-      :func:`planner.placement.solve.solve` (``max_batch`` defaults to ``sim``'s).
-    - ``sim``: simulator options for judging switches and for the final
-      score (policy, batching, warm-up).
+    - ``solver``, ``time_limit_s`` (s, per solve: a deadline that far from
+      each solve's start), ``solver_options``: passed to
+      :func:`planner.placement.solve.solve` (``max_batch`` defaults to the
+      instance's; the instance's simulator options judge switches and give
+      the final score).
     - ``min_gain``: judged attainment a switch must gain over keeping.
     - ``forecast_floor``: in forecast mode, no model's rate is forecast
       below this fraction of its mean rate so far (a model that had traffic
@@ -80,20 +92,12 @@ class ReplanOptions:
     solver: str = "greedy"
     time_limit_s: float = 30.0
     solver_options: Mapping[str, Any] = field(default_factory=dict)
-    sim: SimOptions = field(default_factory=SimOptions)
     hedge: bool = True
     react_after: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        window = self.window_s
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, int | float)
-            or not math.isfinite(window)
-            or window <= 0
-        ):
-            raise ValueError(f"window_s: must be a finite number > 0, got {window!r}")
+        check_seconds("window_s", self.window_s)
         check_choice("information", self.information, INFORMATION)
         check_choice("trigger", self.trigger, TRIGGERS)
         check_choice("solver", self.solver, SOLVERS)
@@ -105,8 +109,7 @@ class ReplanOptions:
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
         _check_number("headroom", self.headroom, 0.0)
         _check_number("forecast_floor", self.forecast_floor, 0.0)
-        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
-            raise ValueError(f"time_limit_s: must be a number > 0, got {self.time_limit_s!r}")
+        check_seconds("time_limit_s", self.time_limit_s)
         if not isinstance(self.hedge, bool):
             raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
         react = self.react_after
@@ -155,15 +158,19 @@ class WindowDecision:
 
 @dataclass(frozen=True, eq=False)
 class ReplanResult:
-    """A re-placement: the timed plan, its simulation over the whole
-    workload (real switching cost, ``options.sim``), and every window's
-    decision. ``unavailable_requests`` counts scored requests lost because
-    every replica of their model was loading."""
+    """A re-placement of ``instance``: the timed plan, its simulation over
+    the whole workload (real switching cost, the instance's options), and
+    every window's decision; ``status`` is ``timeout`` when some solve
+    stopped at its deadline, else ``heuristic``. ``unavailable_requests``
+    counts scored requests lost because every replica of their model was
+    loading."""
 
     plan: TimedPlan
+    instance: Instance
     options: ReplanOptions
     windows: tuple[WindowDecision, ...]
     result: SimResult
+    status: str
     wall_s: float
     solves: int
     judge_simulations: int
@@ -171,6 +178,26 @@ class ReplanResult:
     @property
     def attainment(self) -> float:
         return self.result.attainment
+
+    @property
+    def strategy(self) -> str:
+        return self.options.label
+
+    @property
+    def log(self) -> tuple[str, ...]:
+        """One line per decision."""
+        return tuple(
+            f"window {w.window} at {w.start_s:g} s: {w.action} ({w.reason})" for w in self.windows
+        )
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "switches": self.switches,
+            "solves": self.solves,
+            "judge_simulations": self.judge_simulations,
+            "unavailable_requests": self.unavailable_requests,
+        }
 
     @property
     def switches(self) -> int:
@@ -196,14 +223,14 @@ class ReplanResult:
         not the fields (the simulation's per-request arrays)."""
         options = self.options
         data: dict[str, Any] = {
-            "strategy": options.label,
+            "strategy": self.strategy,
             "information": options.information,
             "forecaster": options.forecaster.name if options.information == "forecast" else None,
             "trigger": options.trigger,
             "window_s": options.window_s,
             "horizon_windows": options.horizon_windows,
             "solver": options.solver,
-            "policy": options.sim.policy,
+            "policy": self.instance.options.policy,
             "attainment": self.attainment,
             "switches": self.switches,
             "switch_cost": encode(self.cost),

@@ -1,20 +1,26 @@
 """Solve results remembered by instance, so that strategies that plan the
 same window on the same traffic (periodic and triggered re-placement, with
-and without preemption, in one experiment) solve it once."""
+and without preemption, in one experiment) solve it once; Clockwork++ runs
+are remembered the same way."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from planner.domain import Cluster, ModelSpec, Workload
+from planner.deadline import Deadline
+from planner.domain import Workload
+from planner.placement.options import SolveOptions
 from planner.placement.solution import SolveResult
 from planner.placement.solve import solve
+from planner.replan.clockwork import ClockworkOptions, ClockworkResult, clockwork
+from planner.sim import Instance
 
 Progress = Callable[[float, str], None]
+T = TypeVar("T")
 
 
 def workload_fingerprint(workload: Workload) -> str:
@@ -26,53 +32,69 @@ def workload_fingerprint(workload: Workload) -> str:
     return digest.hexdigest()
 
 
+def instance_key(instance: Instance) -> tuple[Any, ...]:
+    """What identifies an instance to the cache: the cluster, the models'
+    names and SLOs, the workload's fingerprint and the simulator options."""
+    return (
+        instance.cluster,
+        tuple((m.name, m.slo_s) for m in instance.models),
+        workload_fingerprint(instance.workload),
+        instance.options,
+    )
+
+
 class SolveCache:
-    """Calls :func:`planner.placement.solve.solve` once per distinct instance: the
-    cluster, the models' names and SLOs, the workload's fingerprint, the
-    solver, its time limit and options. ``solves``, ``hits`` and
-    ``solve_s`` (wall seconds spent solving) count the work."""
+    """Calls :func:`planner.placement.solve.solve` once per distinct instance
+    (:func:`instance_key`), solver, time limit and options, and
+    :func:`planner.replan.clockwork.clockwork` once per instance and
+    options. ``solves``, ``hits`` and ``solve_s`` (wall seconds spent
+    solving) count the work."""
 
     def __init__(self) -> None:
-        self._results: dict[tuple[Any, ...], SolveResult] = {}
+        self._results: dict[tuple[Any, ...], Any] = {}
         self.solves = 0
         self.hits = 0
         self.solve_s = 0.0
 
-    def solve(
-        self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
-        *,
-        solver: str,
-        time_limit_s: float,
-        options: Mapping[str, Any],
-        progress: Progress | None = None,
-    ) -> SolveResult:
-        """The cached result, or :func:`planner.placement.solve.solve`'s."""
-        key = (
-            cluster,
-            tuple((m.name, m.slo_s) for m in models),
-            workload_fingerprint(workload),
-            solver,
-            time_limit_s,
-            json.dumps(dict(options), sort_keys=True, default=str),
-        )
-        found = self._results.get(key)
-        if found is not None:
+    def _remember(self, key: tuple[Any, ...], run: Callable[[], T]) -> T:
+        """The result remembered under ``key``, or ``run()``'s (remembered)."""
+        if key in self._results:
             self.hits += 1
+            found: T = self._results[key]
             return found
         started = time.monotonic()
-        result = solve(
-            cluster,
-            models,
-            workload,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            options=options,
-            progress=progress,
-        )
+        result = run()
         self.solve_s += time.monotonic() - started
         self.solves += 1
         self._results[key] = result
         return result
+
+    def solve(
+        self,
+        instance: Instance,
+        *,
+        solver: str,
+        time_limit_s: float,
+        options: SolveOptions,
+        progress: Progress | None = None,
+    ) -> SolveResult:
+        """The cached result, or :func:`planner.placement.solve.solve`'s with
+        ``time_limit_s`` (validated by the caller) from now."""
+        return self._remember(
+            (*instance_key(instance), solver, time_limit_s, options),
+            lambda: solve(
+                instance,
+                solver=solver,
+                deadline=Deadline.after(time_limit_s),
+                options=options,
+                progress=progress,
+            ),
+        )
+
+    def clockwork(
+        self, instance: Instance, options: ClockworkOptions, progress: Progress | None = None
+    ) -> ClockworkResult:
+        """The cached result, or :func:`planner.replan.clockwork.clockwork`'s."""
+        return self._remember(
+            (*instance_key(instance), options), lambda: clockwork(instance, options, progress)
+        )

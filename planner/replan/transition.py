@@ -29,11 +29,12 @@ replica serves nothing until it is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
-from planner.sim import SimOptions, compile_case
+from planner.sim import Instance, compile_case
 from planner.validation import models_by_name, stage_memory_bytes
 from planner.workloads.windows import into_horizon
 
@@ -237,24 +238,19 @@ def swap_in(
 
 
 class TransitionJudge:
-    """Scores a switch by simulation: the requests of ``workload`` (times
-    relative to the switch) are served by ``after``, with the replicas that
-    a switch from ``before`` loads unavailable while they load."""
+    """Scores a switch by simulation: the requests of the instance's
+    workload (times relative to the switch) are served by ``after``, with the
+    replicas that a switch from ``before`` loads unavailable while they load."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
-        options: SimOptions,
-    ) -> None:
+    def __init__(self, instance: Instance) -> None:
+        workload = instance.workload
         shifted = Workload(
             into_horizon(workload.arrivals_s + LEAD_S, workload.duration_s + LEAD_S),
             workload.model_ids,
             workload.model_names,
             workload.duration_s + LEAD_S,
         )
-        self.case = compile_case(cluster, models, shifted, options)
+        self.case = compile_case(dataclasses.replace(instance, workload=shifted))
         self.simulations = 0
 
     def attainment(self, before: Placement, after: Placement) -> float:

@@ -71,8 +71,9 @@ steps in order, groups in placement order, a group continuing from the
 previous step keeps its number, any other gets the next one.
 
 Entry points: :func:`simulate` for one run; :func:`compile_case` to compile
-the workload once and evaluate many plans (``Case.run``, or
-``Case.attainment`` for just the score), which is what a search should call.
+an :class:`Instance` (cluster, models, workload, options; checked once) and
+evaluate many plans (``Case.run``, or ``Case.attainment`` for just the
+score), which is what a search should call.
 Lowest level: :func:`compile_plan` plus ``planner.sim.fast.KERNELS[policy]``
 run on a :class:`CompiledWorkload` (possibly a subset of the requests, in
 arrival order) and return the raw :class:`EngineOutput`.
@@ -92,10 +93,11 @@ from planner.sim.compile import (
     number_groups,
 )
 from planner.sim.fast import KERNELS
+from planner.sim.instance import Instance, check_models
 from planner.sim.options import ENGINES, POLICIES, Outcome, SimOptions
 from planner.sim.reference import ReferenceSimulator
 from planner.sim.result import EngineOutput, SimResult
-from planner.validation import models_by_name, validate, validate_plan
+from planner.validation import validate, validate_plan
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -106,9 +108,11 @@ __all__ = [
     "CompiledWorkload",
     "EngineOutput",
     "GroupSlot",
+    "Instance",
     "Outcome",
     "SimOptions",
     "SimResult",
+    "check_models",
     "compile_case",
     "compile_plan",
     "compile_workload",
@@ -126,42 +130,33 @@ def as_timed_plan(plan: Placement | TimedPlan) -> TimedPlan:
 
 
 class Case:
-    """A cluster, model set, workload and options compiled once; evaluate
-    any number of plans against it. Build with :func:`compile_case`."""
+    """An instance compiled once; evaluate any number of plans against it.
+    Build with :func:`compile_case`."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        workload: Workload,
-        options: SimOptions,
-    ) -> None:
-        models_by_name(models)
-        self.cluster = cluster
-        self.models = tuple(models)
-        self.workload = workload
-        self.options = options
-        self.work = compile_workload(models, workload, options.warmup_s, options.cooldown_s)
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.work = compile_workload(instance)
 
     def check(self, plan: Placement | TimedPlan) -> TimedPlan:
         """Validate ``plan`` against the cluster and models (ValueError naming
         the field) and return it as a timed plan."""
+        cluster, models = self.instance.cluster, self.instance.models
         if isinstance(plan, TimedPlan):
-            validate_plan(self.cluster, self.models, plan)
+            validate_plan(cluster, models, plan)
             return plan
-        validate(self.cluster, self.models, plan)
+        validate(cluster, models, plan)
         return as_timed_plan(plan)
 
     def output(self, plan: TimedPlan, engine: str = "fast") -> EngineOutput:
         """Raw engine output for an already validated plan."""
+        instance = self.instance
         if engine == "fast":
-            compiled = compile_plan(self.cluster, self.models, plan, self.options.max_batch)
-            return KERNELS[self.options.policy](compiled, self.work)
-        if engine == "reference":
-            simulator = ReferenceSimulator(
-                self.cluster, self.models, plan, self.workload, self.options
+            compiled = compile_plan(
+                instance.cluster, instance.models, plan, instance.options.max_batch
             )
-            return simulator.run().output
+            return KERNELS[instance.options.policy](compiled, self.work)
+        if engine == "reference":
+            return ReferenceSimulator(instance, plan).run().output
         raise ValueError(f"engine: unknown {engine!r}, expected one of {list(ENGINES)}")
 
     def run(
@@ -184,17 +179,9 @@ class Case:
         return int((outcome[scored] == Outcome.SERVED).sum()) / total if total else 1.0
 
 
-def compile_case(
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    options: SimOptions = DEFAULT_OPTIONS,
-) -> Case:
-    """Compile what stays fixed while a search tries plans. Raises ValueError
-    naming ``models[i].name`` for a repeated model, ``workload.model_names``
-    for a workload model outside the set, ``warmup_s`` when warm-up and
-    cool-down cover the whole duration."""
-    return Case(cluster, models, workload, options)
+def compile_case(instance: Instance) -> Case:
+    """Compile what stays fixed while a search tries plans."""
+    return Case(instance)
 
 
 def simulate(
@@ -206,9 +193,9 @@ def simulate(
     *,
     engine: str = "fast",
 ) -> SimResult:
-    """Validate ``plan`` (ValueError naming the field when it does not fit
-    memory, names an unknown model, or when the workload names a model outside
-    ``models``) and simulate serving ``workload`` with it. ``engine`` is
-    ``"fast"`` (numba) or ``"reference"`` (readable Python); they agree
-    exactly."""
-    return compile_case(cluster, models, workload, options).run(plan, engine=engine)
+    """Check the instance (:class:`Instance`) and ``plan`` (ValueError naming
+    the field when it does not fit memory or names an unknown model) and
+    simulate serving ``workload`` with it. ``engine`` is ``"fast"`` (numba)
+    or ``"reference"`` (readable Python); they agree exactly."""
+    instance = Instance(cluster, tuple(models), workload, options)
+    return compile_case(instance).run(plan, engine=engine)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import Cluster, ModelSpec, ParallelConfig, StageProfile, TimedPlan, Workload
+from planner.domain import Cluster, ModelSpec, ParallelConfig, StageProfile, TimedPlan
+from planner.sim.instance import Instance
 
 GroupKey = tuple[tuple[int, ...], ParallelConfig]
 
@@ -164,24 +165,12 @@ class CompiledWorkload:
     scored_span_s: float
 
 
-def compile_workload(
-    models: Sequence[ModelSpec], workload: Workload, warmup_s: float, cooldown_s: float
-) -> CompiledWorkload:
-    """Map the workload onto the model set; raises ValueError naming
-    ``workload.model_names`` for a model outside the set and ``warmup_s``
-    when warm-up and cool-down leave nothing of the duration."""
+def compile_workload(instance: Instance) -> CompiledWorkload:
+    """Map the instance's workload onto its model set (the instance has
+    checked that they match)."""
+    models, workload, options = instance.models, instance.workload, instance.options
     index = {model.name: j for j, model in enumerate(models)}
-    unknown = [name for name in workload.model_names if name not in index]
-    if unknown:
-        raise ValueError(
-            f"workload.model_names: model {unknown[0]!r} is not in the model set ({sorted(index)})"
-        )
-    end_s = workload.duration_s - cooldown_s
-    if warmup_s >= end_s:
-        raise ValueError(
-            f"warmup_s: warmup_s + cooldown_s = {warmup_s + cooldown_s} must be less than "
-            f"the workload duration_s = {workload.duration_s}"
-        )
+    end_s = workload.duration_s - options.cooldown_s
     mapping = np.array([index[name] for name in workload.model_names], dtype=np.int32)
     model = mapping[workload.model_ids] if workload.num_requests else np.empty(0, np.int32)
     slo_s = np.array([m.slo_s for m in models], dtype=np.float64)
@@ -190,8 +179,8 @@ def compile_workload(
         arrival_s=arrival_s,
         model=np.ascontiguousarray(model, dtype=np.int32),
         deadline_s=arrival_s + slo_s[model],
-        scored=(arrival_s >= warmup_s) & (arrival_s < end_s),
+        scored=(arrival_s >= options.warmup_s) & (arrival_s < end_s),
         model_names=tuple(model.name for model in models),
         duration_s=workload.duration_s,
-        scored_span_s=end_s - warmup_s,
+        scored_span_s=end_s - options.warmup_s,
     )

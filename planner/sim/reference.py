@@ -13,8 +13,9 @@ from enum import IntEnum
 
 import numpy as np
 
-from planner.domain import Cluster, ModelSpec, ParallelConfig, TimedPlan, Workload
-from planner.sim.options import Outcome, SimOptions
+from planner.domain import ParallelConfig, TimedPlan
+from planner.sim.instance import Instance
+from planner.sim.options import Outcome
 from planner.sim.result import EngineOutput
 
 
@@ -266,23 +267,16 @@ class ReferenceRun:
 class ReferenceSimulator:
     """One simulation; call :meth:`run` once."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        models: Sequence[ModelSpec],
-        plan: TimedPlan,
-        workload: Workload,
-        options: SimOptions,
-    ) -> None:
-        self.cluster = cluster
-        self.models = {model.name: model for model in models}
+    def __init__(self, instance: Instance, plan: TimedPlan) -> None:
+        self.cluster = instance.cluster
+        self.models = {model.name: model for model in instance.models}
         self.plan = plan
-        self.workload = workload
-        self.options = options
-        self.queue = QUEUES[options.policy]
+        self.workload = instance.workload
+        self.options = instance.options
+        self.queue = QUEUES[instance.options.policy]
         self.groups: list[FcfsGroup] = []
         self.live: list[FcfsGroup] = []
-        count = workload.num_requests
+        count = instance.workload.num_requests
         self.outcome = [Outcome.NO_REPLICA] * count
         self.batch_of: list[Batch | None] = [None] * count
 

@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
+from planner.domain import Group, ModelSpec, ParallelConfig, Placement
 from planner.placement.solution import SolveResult
+from planner.sim import Instance
 
 Progress = Callable[[float, str], None]
 
@@ -31,11 +32,9 @@ def one_device_each(models: Sequence[ModelSpec], name: str = "one-device-each") 
     )
 
 
-def instant(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, **kwargs: Any
-) -> SolveResult:
+def instant(instance: Instance, **kwargs: Any) -> SolveResult:
     kwargs["progress"](1.0, "placed")
-    return one_device_each(models)
+    return one_device_each(instance.models)
 
 
 class Gate:
@@ -51,35 +50,28 @@ class Gate:
     def open(self) -> None:
         self.opened.set()
 
-    def __call__(
-        self, cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, **kwargs: Any
-    ) -> SolveResult:
+    def __call__(self, instance: Instance, **kwargs: Any) -> SolveResult:
         progress: Progress = kwargs["progress"]
         progress(0.5, "halfway")
         self.started.set()
         while not self.opened.wait(0.01):
             progress(0.5, "halfway")
-        return one_device_each(models, self.name)
+        return one_device_each(instance.models, self.name)
 
 
-def hanging(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, **kwargs: Any
-) -> SolveResult:
+def hanging(instance: Instance, **kwargs: Any) -> SolveResult:
     """Reports progress 0.1 and never returns (until aborted)."""
     while True:
         kwargs["progress"](0.1, "hanging")
         time.sleep(0.01)
 
 
-def failing(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, **kwargs: Any
-) -> SolveResult:
+def failing(instance: Instance, **kwargs: Any) -> SolveResult:
     raise RuntimeError("the solver broke")
 
 
-def off_the_cluster(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, **kwargs: Any
-) -> SolveResult:
+def off_the_cluster(instance: Instance, **kwargs: Any) -> SolveResult:
     """A placement on a device the cluster does not have."""
-    group = Group((cluster.num_devices,), ParallelConfig(1, 1), (models[0].name,))
+    devices = (instance.cluster.num_devices,)
+    group = Group(devices, ParallelConfig(1, 1), (instance.models[0].name,))
     return SolveResult(Placement((group,)), 1.0, "broken", "heuristic", 0.0)

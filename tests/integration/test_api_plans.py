@@ -72,6 +72,7 @@ def test_a_solve_request_is_queued(
             "time_limit_s: must be at most 3600.0, got 7200.0",
         ),
         ({"time_limit_s": -1.0}, "time_limit_s", None),
+        ({"time_limit_s": float("nan")}, "time_limit_s", None),
         ({"time_limit_s": "60"}, "time_limit_s", None),
         ({"options": {"beam": 2}}, "options.beam", None),
         ({"placement": {"groups": []}}, "body", None),
@@ -86,6 +87,7 @@ def test_a_solve_request_is_queued(
         "solver",
         "time-limit-cap",
         "time-limit-negative",
+        "time-limit-nan",
         "time-limit-string",
         "option",
         "placement-and-workload",
@@ -105,6 +107,18 @@ def test_bad_solve_requests_queue_nothing(
     message = problem(client.post("/v1/plans", json=body, headers=admin), 422, field)["detail"]
     if detail is not None:
         assert message == detail
+    assert rows(engine, PlanJob) == 0
+
+
+def test_a_time_varying_strategy_is_not_a_solver(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"]}
+    response = client.post("/v1/plans", json={**body, "solver": "clockwork"}, headers=admin)
+    assert problem(response, 422, "solver")["detail"] == (
+        "solver: 'clockwork' is a time-varying strategy, not a static solver; "
+        "choose one of greedy, cpsat, milp, sr, auto"
+    )
     assert rows(engine, PlanJob) == 0
 
 

@@ -19,6 +19,7 @@ from planner.domain import (
 )
 from planner.evaluation.reports import CompareSettings
 from planner.placement.solution import SolveResult
+from planner.replan.clockwork import ClockworkResult
 from planner.sim import simulate
 from tests.unit.placement_cases import GB, model, workload
 
@@ -59,18 +60,12 @@ SETTINGS = CompareSettings(
 )
 
 
-def result_of(plan: Placement | TimedPlan, wall_s: float = 0.5) -> SolveResult:
-    """A solver result for a hand-made plan, scored as a solver would."""
+def result_of(plan: Placement | TimedPlan, wall_s: float = 0.5) -> SolveResult | ClockworkResult:
+    """A solver's (or for a timed plan, Clockwork++'s) result for a
+    hand-made plan, scored as a solver would."""
     attainment = simulate(CLUSTER, MODELS, plan, WORK).attainment
     if isinstance(plan, TimedPlan):
-        return SolveResult(
-            placement=plan.steps[0][1],
-            timed_plan=plan,
-            attainment=attainment,
-            solver="clockwork",
-            status="heuristic",
-            wall_s=wall_s,
-        )
+        return ClockworkResult(plan, attainment, "heuristic", wall_s, log=(), stats={})
     return SolveResult(
         placement=plan, attainment=attainment, solver="greedy", status="heuristic", wall_s=wall_s
     )

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement.bound import attainment_bound, request_work_s, served_bound
-from planner.sim import SimOptions, simulate
+from planner.sim import Instance, SimOptions, simulate
 from tests.unit.simulator_cases import GB, PIPE, group, model, multi_config_model, placement
 
 ONE = Cluster(1, 100 * GB, devices_per_node=1, load_bw_bytes_per_s=1e9)
@@ -49,7 +49,7 @@ def test_bound_of_an_overloaded_device_is_its_capacity() -> None:
     m = model("m", 0.25, [[0.1]])
     arrivals = 0.05 * np.arange(400)
     workload = _one_model(arrivals, 20.0)
-    bound = attainment_bound(ONE, [m], workload)
+    bound = attainment_bound(Instance(ONE, [m], workload))
     assert bound <= 202 / 400
     # the simulator serves at most that many
     served = simulate(ONE, [m], placement(group([0], "m")), workload)
@@ -58,18 +58,18 @@ def test_bound_of_an_overloaded_device_is_its_capacity() -> None:
 
 def test_bound_is_one_when_the_cluster_keeps_up_and_zero_when_slo_is_unreachable() -> None:
     workload = _one_model(0.2 * np.arange(50), 10.0)
-    assert attainment_bound(ONE, [model("m", 0.25, [[0.1]])], workload) == 1.0
+    assert attainment_bound(Instance(ONE, [model("m", 0.25, [[0.1]])], workload)) == 1.0
     # alone at batch 1 the model takes 0.3 s > its 0.25 s SLO
-    assert attainment_bound(ONE, [model("m", 0.25, [[0.3]])], workload) == 0.0
+    assert attainment_bound(Instance(ONE, [model("m", 0.25, [[0.3]])], workload)) == 0.0
 
 
 def test_bound_scores_like_the_simulator() -> None:
     # only requests after the 5 s warm-up count: 25 of them, all servable
     workload = _one_model(0.2 * np.arange(50), 10.0)
     m = model("m", 0.25, [[0.1]])
-    assert attainment_bound(ONE, [m], workload, SimOptions(warmup_s=5.0)) == 1.0
+    assert attainment_bound(Instance(ONE, [m], workload, SimOptions(warmup_s=5.0))) == 1.0
     empty = _one_model(np.array([1.0]), 10.0)
-    assert attainment_bound(ONE, [m], empty, SimOptions(warmup_s=5.0)) == 1.0
+    assert attainment_bound(Instance(ONE, [m], empty, SimOptions(warmup_s=5.0))) == 1.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -102,7 +102,9 @@ def test_no_simulated_plan_beats_the_bound(
     pipeline = group([1, 2], "a", "b", config=PIPE) if shared else group([1, 2], "b", config=PIPE)
     options = SimOptions(max_batch=max_batch)
     served = simulate(cluster, models, placement(group([0], "a"), pipeline), workload, options)
-    assert served.attainment <= attainment_bound(cluster, models, workload, options) + 1e-12
+    assert (
+        served.attainment <= attainment_bound(Instance(cluster, models, workload, options)) + 1e-12
+    )
 
 
 def _one_model(arrivals: npt.NDArray[np.float64], duration_s: float) -> Workload:

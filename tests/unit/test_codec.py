@@ -120,7 +120,7 @@ results = st.builds(
     gap=optional,
     log=st.lists(st.text(max_size=10), max_size=3).map(tuple),
     stats=st.dictionaries(names, st.integers() | finite | names, max_size=3),
-    timed_plan=st.none() | timed_plans(),
+
 )
 switch_costs = st.builds(SwitchCost, st.integers(0, 99), st.floats(0.0, 1e4), st.floats(0.0, 1e4))
 decisions = st.builds(
@@ -286,7 +286,6 @@ def test_wire_forms() -> None:
         "gap": 0.0,
         "wall_s": 1.5,
         "placement": placement,
-        "timed_plan": None,
         "log": ["x"],
         "stats": {"n": 2},
     }

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement import enumeration
 from planner.placement.enumeration import (
@@ -24,7 +25,7 @@ from planner.placement.enumeration import (
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import SolveTimeoutError
-from planner.sim import SimOptions, simulate
+from planner.sim import Instance, SimOptions, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 
@@ -99,15 +100,19 @@ def small_case(devices: int = 4) -> Scorer:
         model("c", latency_s=0.3, weight_bytes=14 * GB),
     ]
     traffic = workload({"a": 8.0, "b": 4.0, "c": 2.0}, cv=3.0, duration_s=20)
-    return Scorer(Cluster(devices, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    return Scorer(
+        Instance(Cluster(devices, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    )
 
 
 def test_enumeration_returns_a_valid_placement_scored_exactly() -> None:
     scorer = small_case()
     calls: list[tuple[float, str]] = []
     found = enumerate_placements(scorer, SolveOptions(), progress=lambda f, m: calls.append((f, m)))
-    validate(scorer.cluster, scorer.models, found.placement)
-    result = simulate(scorer.cluster, scorer.models, found.placement, scorer.case.workload)
+    validate(scorer.instance.cluster, scorer.instance.models, found.placement)
+    result = simulate(
+        scorer.instance.cluster, scorer.instance.models, found.placement, scorer.instance.workload
+    )
     assert scorer.attainment(found.served) == result.attainment
     assert found.blocks_solved == found.blocks_total == len(calls)
     fractions = [f for f, _ in calls]
@@ -125,7 +130,7 @@ def test_process_pool_gives_the_same_placement() -> None:
 def test_nothing_solved_before_the_deadline_is_a_timeout() -> None:
     scorer = small_case()
     with pytest.raises(SolveTimeoutError, match=r"^time limit: no complete candidate"):
-        enumerate_placements(scorer, SolveOptions(), deadline=time.monotonic() - 1)
+        enumerate_placements(scorer, SolveOptions(), deadline=Deadline(time.monotonic() - 1))
 
 
 def test_screening_workload_keeps_evenly_spaced_slices_end_to_end() -> None:
@@ -144,7 +149,9 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     rates = {m.name: 60.0 + 20 * i for i, m in enumerate(models)}
     traffic = workload(rates, cv=3.0, duration_s=30)
     assert traffic.num_requests >= 5000
-    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    scorer = Scorer(
+        Instance(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    )
     screened = enumerate_placements(scorer, SolveOptions(screen_keep=1))
     full = enumerate_placements(scorer, SolveOptions(screen_share=1.0))
     assert any(line.startswith("screening on ") for line in screened.log)
@@ -159,7 +166,7 @@ def test_screening_ignores_a_warm_up_longer_than_its_sample() -> None:
     models = [model(f"m{i}", latency_s=0.05, weight_bytes=3 * GB) for i in range(4)]
     traffic = workload({m.name: 60.0 + 20 * i for i, m in enumerate(models)}, cv=3.0, duration_s=30)
     options = SimOptions(warmup_s=15.0)  # the screening sample is about 10 s long
-    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, options)
+    scorer = Scorer(Instance(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, options))
     result = enumerate_placements(scorer, SolveOptions(screen_keep=1))
     assert any(line.startswith("screening on ") for line in result.log)
     assert result.served.sum() <= scorer.demand.sum()
@@ -171,7 +178,9 @@ def test_out_of_time_after_screening_keeps_the_screening_plans(
 ) -> None:
     models = [model(f"m{i}", latency_s=0.05, weight_bytes=3 * GB) for i in range(4)]
     traffic = workload({m.name: 60.0 for m in models}, cv=3.0, duration_s=30)
-    scorer = Scorer(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    scorer = Scorer(
+        Instance(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
+    )
     real = enumeration._solve_blocks
     calls: list[int] = []
 
@@ -183,8 +192,8 @@ def test_out_of_time_after_screening_keeps_the_screening_plans(
     found = enumerate_placements(scorer, SolveOptions(screen_keep=1))
     assert len(calls) == 2 and found.timed_out
     assert any(line.endswith("screening plan kept (time limit)") for line in found.log)
-    validate(scorer.cluster, models, found.placement)
-    result = simulate(scorer.cluster, models, found.placement, traffic)
+    validate(scorer.instance.cluster, models, found.placement)
+    result = simulate(scorer.instance.cluster, models, found.placement, traffic)
     assert scorer.attainment(found.served) == result.attainment > 0
 
 

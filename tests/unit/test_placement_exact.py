@@ -10,6 +10,7 @@ import pytest
 from ortools.sat.python import cp_model
 
 from planner.codec import decode, encode
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.placement import milp
 from planner.placement.cpsat import CpSatBackend
@@ -20,7 +21,7 @@ from planner.placement.scoring import Scorer
 from planner.placement.seeded import Referee, prepare
 from planner.placement.solution import SolveResult
 from planner.placement.solve import solve
-from planner.sim import SimOptions, simulate
+from planner.sim import Instance, SimOptions, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 
@@ -37,8 +38,8 @@ def instance() -> tuple[Cluster, list[ModelSpec], Workload]:
 
 def proxy_data(windows: int = 3) -> ProxyData:
     cluster, models, traffic = instance()
-    scorer = Scorer(cluster, models, traffic, SimOptions())
-    return prepare(scorer, SolveOptions(proxy_windows=windows), 30, None).data
+    scorer = Scorer(Instance(cluster, models, traffic, SimOptions()))
+    return prepare(scorer, SolveOptions(proxy_windows=windows), Deadline.after(30), None).data
 
 
 def window_optimum(data: ProxyData, configs: tuple, hosted: tuple, window: int) -> int:
@@ -112,10 +113,11 @@ def test_cpsat_reaches_the_brute_force_proxy_optimum() -> None:
 @pytest.mark.parametrize("backend", ["cbc", "highs"])
 def test_milp_backends_find_the_cpsat_proxy_optimum(backend: str) -> None:
     cluster, models, traffic = instance()
-    options = {"milp_backend": backend, "proxy_windows": 3}
-    milp_result = solve(cluster, models, traffic, solver="milp", time_limit_s=30, options=options)
+    problem = Instance(cluster, models, traffic)
+    options = SolveOptions(milp_backend=backend, proxy_windows=3)
+    milp_result = solve(problem, solver="milp", deadline=Deadline.after(30), options=options)
     cpsat_result = solve(
-        cluster, models, traffic, solver="cpsat", time_limit_s=30, options={"proxy_windows": 3}
+        problem, solver="cpsat", deadline=Deadline.after(30), options=SolveOptions(proxy_windows=3)
     )
     assert milp_result.status == cpsat_result.status == "optimal"
     assert milp_result.proxy_objective == pytest.approx(cpsat_result.proxy_objective, abs=1e-9)
@@ -126,7 +128,7 @@ def test_milp_backends_find_the_cpsat_proxy_optimum(backend: str) -> None:
 @pytest.mark.parametrize("solver", ["cpsat", "milp"])
 def test_exact_solvers_never_return_worse_than_their_seed(solver: str) -> None:
     cluster, models, traffic = instance()
-    result = solve(cluster, models, traffic, solver=solver, time_limit_s=30)
+    result = solve(Instance(cluster, models, traffic), solver=solver, deadline=Deadline.after(30))
     validate(cluster, models, result.placement)
     assert result.attainment >= result.stats["seed_attainment"]
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
@@ -137,7 +139,7 @@ def test_exact_solvers_never_return_worse_than_their_seed(solver: str) -> None:
 
 def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, models, traffic = instance()
-    greedy = solve(cluster, models, traffic, solver="greedy")
+    greedy = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
     real_solve = cp_model.CpSolver.solve
 
     def no_solution(self: cp_model.CpSolver, model: Any, callback: Any = None) -> Any:
@@ -145,7 +147,7 @@ def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPat
         return cp_model.UNKNOWN
 
     monkeypatch.setattr(cp_model.CpSolver, "solve", no_solution)
-    result = solve(cluster, models, traffic, solver="cpsat", time_limit_s=5)
+    result = solve(Instance(cluster, models, traffic), solver="cpsat", deadline=Deadline.after(5))
     assert result.status == "seed_only"
     assert result.placement == greedy.placement
     assert result.proxy_objective is None and result.gap is None
@@ -153,7 +155,7 @@ def test_cpsat_without_a_solution_returns_the_seed(monkeypatch: pytest.MonkeyPat
 
 def test_milp_never_rounds_an_unfinished_relaxation(monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, models, traffic = instance()
-    greedy = solve(cluster, models, traffic, solver="greedy")
+    greedy = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
 
     def relaxed(backend: milp.PulpBackend, options: Any, seconds: float, log: Any) -> tuple:
         # What PuLP reports for a HiGHS run stopped at the time limit in the
@@ -165,7 +167,7 @@ def test_milp_never_rounds_an_unfinished_relaxation(monkeypatch: pytest.MonkeyPa
         return True, None, "milp: stopped"
 
     monkeypatch.setattr(milp, "_run", relaxed)
-    result = solve(cluster, models, traffic, solver="milp", time_limit_s=5)
+    result = solve(Instance(cluster, models, traffic), solver="milp", deadline=Deadline.after(5))
     assert result.status == "seed_only"
     assert result.placement == greedy.placement
     validate(cluster, models, result.placement)
@@ -181,7 +183,7 @@ def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPa
         return real_offer(self, layout)
 
     monkeypatch.setattr(Referee, "offer", spy)
-    result = solve(cluster, models, traffic, solver="cpsat", time_limit_s=30)
+    result = solve(Instance(cluster, models, traffic), solver="cpsat", deadline=Deadline.after(30))
     # every solution is simulated as found and once more after the greedy polish
     assert result.stats["solutions"] == len(offered) >= 1
     assert result.stats["solutions_simulated"] == 2 * len(offered)

@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pytest
 
+from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig
 from planner.placement.greedy import ReplicaTable, run_greedy
 from planner.placement.scoring import Layout, Scorer, layout_placement, stand_in_devices
-from planner.sim import SimOptions
+from planner.sim import Instance, SimOptions
 from planner.validation import validate
 from tests.unit.placement_cases import GB, model, workload
 
@@ -30,7 +31,7 @@ def scorer_for(
 ) -> Scorer:
     cluster = Cluster(devices, memory, devices_per_node=4)
     traffic = workload({m.name: r for m, r in zip(models, rates, strict=True)}, cv, 20.0, seed)
-    return Scorer(cluster, models, traffic, SimOptions())
+    return Scorer(Instance(cluster, models, traffic, SimOptions()))
 
 
 def test_fitting_follows_the_validator_memory_model() -> None:
@@ -65,7 +66,9 @@ def best_replica_sets(scorer: Scorer, configs: list[ParallelConfig]) -> int:
         layout = Layout(tuple(configs), hosted)
         try:
             validate(
-                scorer.cluster, scorer.models, layout_placement(layout, devices, scorer.models)
+                scorer.instance.cluster,
+                scorer.instance.models,
+                layout_placement(layout, devices, scorer.instance.models),
             )
         except ValueError:
             continue
@@ -109,13 +112,13 @@ def test_same_seed_same_layout_and_results_respect_memory() -> None:
         again = run_greedy(scorer, configs, mode=mode, seed=3)
         assert first.layout == again.layout
         placement = layout_placement(first.layout, stand_in_devices(configs), models)
-        validate(scorer.cluster, models, placement)
+        validate(scorer.instance.cluster, models, placement)
 
 
 def test_greedy_stops_at_the_deadline() -> None:
     models = [model(f"m{i}") for i in range(3)]
     scorer = scorer_for(models, [5, 5, 5], 2, 10 * GB)
-    result = run_greedy(scorer, [ONE, ONE], mode="full", deadline=time.monotonic() - 1)
+    result = run_greedy(scorer, [ONE, ONE], mode="full", deadline=Deadline(time.monotonic() - 1))
     assert result.timed_out
     assert result.layout.num_replicas == 0
 

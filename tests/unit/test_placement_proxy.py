@@ -14,7 +14,7 @@ from planner.placement.proxy import (
     request_cost_s,
 )
 from planner.placement.scoring import Scorer
-from planner.sim import SimOptions
+from planner.sim import Instance, SimOptions
 from tests.unit.placement_cases import GB, model
 
 ONE = ParallelConfig(1, 1)
@@ -26,7 +26,7 @@ def scorer(max_batch: int = 1, slo_s: float = 0.5) -> Scorer:
         model("b", latency_s=0.1, slo_s=slo_s, max_batch=2),
     ]
     traffic = Workload.merge({"a": [0.1, 0.2, 0.3, 2.5], "b": [1.5, 3.1, 3.2]}, 4.0)
-    return Scorer(Cluster(2, 20 * GB), models, traffic, SimOptions(max_batch=max_batch))
+    return Scorer(Instance(Cluster(2, 20 * GB), models, traffic, SimOptions(max_batch=max_batch)))
 
 
 def test_demand_windows_are_stratified_by_total_demand() -> None:

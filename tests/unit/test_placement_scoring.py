@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from planner.domain import Cluster, ParallelConfig, TimedPlan
 from planner.placement.scoring import Layout, Scorer, layout_placement, stand_in_devices
-from planner.sim import CompiledPlan, Outcome, SimOptions, compile_plan, simulate
+from planner.sim import CompiledPlan, Instance, Outcome, SimOptions, compile_plan, simulate
 from tests.unit.placement_cases import GB, model, workload
 
 MODELS = [
@@ -20,7 +20,7 @@ MODELS = [
 ]
 WORKLOAD = workload({m.name: 6.0 + 3 * i for i, m in enumerate(MODELS)}, cv=3.0, duration_s=20)
 CLUSTER = Cluster(num_devices=8, device_mem_bytes=16 * GB, devices_per_node=8)
-SCORER = Scorer(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=1))
+SCORER = Scorer(Instance(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=1)))
 CONFIGS = [ParallelConfig(1, 1), ParallelConfig(1, 2), ParallelConfig(2, 1)]
 
 
@@ -57,7 +57,7 @@ def test_components_add_up_to_the_full_simulation(layout: Layout) -> None:
 @settings(max_examples=25, deadline=None)
 @given(layouts, st.integers(1, 3))
 def test_compiled_layout_equals_the_simulator_compilation(layout: Layout, max_batch: int) -> None:
-    scorer = Scorer(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=max_batch))
+    scorer = Scorer(Instance(CLUSTER, MODELS, WORKLOAD, SimOptions(max_batch=max_batch)))
     placement = layout_placement(layout, stand_in_devices(layout.configs), MODELS)
     expected = compile_plan(CLUSTER, MODELS, TimedPlan.static(placement), max_batch)
     compiled = scorer.compile_layout(layout)

@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.codec import decode, encode
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Workload
-from planner.placement.solution import InfeasibleError, SolveResult
+from planner.placement.options import SolveOptions, split_options
+from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
-from planner.sim import compile_case, simulate
+from planner.sim import Instance, SimOptions, compile_case, simulate
 from planner.validation import validate
 from tests.unit.placement_cases import GB, every_placement, model, workload
 
@@ -39,7 +41,7 @@ def tiny_instance(seed: int) -> tuple[Cluster, list[ModelSpec], Workload]:
 
 
 def brute_force_optimum(cluster: Cluster, models: list[ModelSpec], traffic: Workload) -> float:
-    case = compile_case(cluster, models, traffic)
+    case = compile_case(Instance(cluster, tuple(models), traffic))
     return max(case.attainment(p) for p in every_placement(cluster, models))
 
 
@@ -47,7 +49,7 @@ def brute_force_optimum(cluster: Cluster, models: list[ModelSpec], traffic: Work
 def test_greedy_is_within_tolerance_of_the_brute_force_optimum(seed: int) -> None:
     cluster, models, traffic = tiny_instance(seed)
     best = brute_force_optimum(cluster, models, traffic)
-    result = solve(cluster, models, traffic, solver="greedy", time_limit_s=30)
+    result = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(30))
     assert best - BRUTE_FORCE_TOLERANCE <= result.attainment <= best + 1e-12
 
 
@@ -77,19 +79,20 @@ def test_placements_fit_and_repeat_for_a_seed(
     case: tuple[Cluster, list[ModelSpec], Workload], seed: int
 ) -> None:
     cluster, models, traffic = case
-    result = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    problem, options = Instance(cluster, models, traffic), SolveOptions(seed=seed)
+    result = solve(problem, solver="greedy", deadline=Deadline.after(60), options=options)
     validate(cluster, models, result.placement)  # memory per device, devices, configs, models
     devices = [d for g in result.placement.groups for d in g.devices]
     assert len(devices) == len(set(devices)) <= cluster.num_devices
     assert result.placement.model_names <= {m.name for m in models}
-    again = solve(cluster, models, traffic, solver="greedy", options={"seed": seed})
+    again = solve(problem, solver="greedy", deadline=Deadline.after(60), options=options)
     assert again.placement == result.placement
     assert again.attainment == result.attainment
 
 
 def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
     cluster, models, traffic = tiny_instance(3)
-    result = solve(cluster, models, traffic, solver="greedy")
+    result = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
     assert decode(SolveResult, encode(result), "result") == result
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
     assert result.solver == "greedy" and result.status == "heuristic"
@@ -100,7 +103,7 @@ def test_a_model_larger_than_any_group_is_infeasible() -> None:
     cluster = Cluster(2, 20 * GB, devices_per_node=2)
     traffic = workload({"ok": 1.0, "huge": 1.0})
     with pytest.raises(InfeasibleError, match=r"^models\[1\]: 'huge' fits no group"):
-        solve(cluster, models, traffic, solver="greedy")
+        solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
 
 
 def test_zero_devices_is_refused_by_the_cluster() -> None:
@@ -108,26 +111,44 @@ def test_zero_devices_is_refused_by_the_cluster() -> None:
         Cluster(0, 20 * GB)
 
 
+def test_an_unknown_solver_is_refused() -> None:
+    cluster, models, traffic = tiny_instance(1)
+    with pytest.raises(ValueError, match=r"^solver: must be one of greedy, cpsat"):
+        solve(Instance(cluster, models, traffic), solver="magic", deadline=Deadline.after(60))
+
+
+def test_a_deadline_already_past_finds_no_placement() -> None:
+    cluster, models, traffic = tiny_instance(1)
+    with pytest.raises(SolveTimeoutError, match=r"^time limit: no complete candidate solved"):
+        solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline(0.0))
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("options", "message"),
     [
-        ({"solver": "magic"}, r"^solver: must be one of greedy, cpsat"),
-        ({"time_limit_s": 0}, r"^time_limit_s: must be a finite number > 0"),
-        ({"options": {"beam": 2}}, r"^options\.beam: unknown option"),
-        ({"options": {"beam_width": 0}}, r"^options\.beam_width: must be an integer >= 1"),
-        ({"options": {"milp_backend": "gurobi"}}, r"^options\.milp_backend: must be one of"),
+        ({"beam": 2}, r"^options\.beam: unknown option; known: beam_width, .*max_batch"),
+        ({"beam_width": 0}, r"^options\.beam_width: must be an integer >= 1"),
+        ({"milp_backend": "gurobi"}, r"^options\.milp_backend: must be one of"),
+        ({"max_batch": 0}, r"^options\.max_batch: must be an integer >= 1"),
+        ({"warmup_s": -1.0}, r"^options\.warmup_s: must be >= 0"),
     ],
 )
-def test_bad_arguments_name_the_field(kwargs: dict, message: str) -> None:
-    cluster, models, traffic = tiny_instance(1)
+def test_bad_options_name_the_option(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        solve(cluster, models, traffic, **kwargs)
+        split_options(options)
+
+
+def test_options_split_into_the_simulators_and_the_solvers() -> None:
+    sim, solving = split_options({"max_batch": 4, "warmup_s": 2.5, "seed": 7})
+    assert sim == SimOptions(max_batch=4, warmup_s=2.5)
+    assert solving == SolveOptions(seed=7)
+    assert split_options(None) == (SimOptions(), SolveOptions())
 
 
 def test_workload_model_outside_the_set_is_refused() -> None:
     cluster, models, _ = tiny_instance(1)
     with pytest.raises(ValueError, match=r"^workload\.model_names: model 'ghost'"):
-        solve(cluster, models, workload({"ghost": 1.0}), solver="greedy")
+        Instance(cluster, models, workload({"ghost": 1.0}))
 
 
 def test_model_parallelism_beats_replication_under_bursts() -> None:
@@ -136,8 +157,10 @@ def test_model_parallelism_beats_replication_under_bursts() -> None:
     models = [model("a", weight_bytes=12 * GB), model("b", weight_bytes=12 * GB)]
     cluster = Cluster(2, 20 * GB, devices_per_node=2)
     traffic = workload({"a": 4.0, "b": 4.0}, cv=4.0, duration_s=60, seed=1)
-    parallel = solve(cluster, models, traffic, solver="greedy")
-    replicated = solve(cluster, models, traffic, solver="sr")
+    parallel = solve(
+        Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60)
+    )
+    replicated = solve(Instance(cluster, models, traffic), solver="sr", deadline=Deadline.after(60))
     assert [g.config.size for g in parallel.placement.groups] == [2]
     assert parallel.placement.groups[0].models == ("a", "b")
     assert all(len(g.models) == 1 for g in replicated.placement.groups)

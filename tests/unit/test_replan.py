@@ -15,10 +15,10 @@ from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, Workload
 from planner.replan.forecast import LastWindow
 from planner.replan.loop import replan
-from planner.replan.options import ReplanOptions
+from planner.replan.options import ReplanOptions, ReplanResult
 from planner.replan.solvecache import SolveCache
 from planner.replan.transition import SwitchCost
-from planner.sim import SimOptions
+from planner.sim import Instance, SimOptions
 from planner.workloads import ProcessSpec, process_workload
 from tests.unit.simulator_cases import GB, group, model, placement
 
@@ -45,12 +45,25 @@ def trace(windows: list[str]) -> Workload:
 
 
 def options(**changes: Any) -> ReplanOptions:
-    base = ReplanOptions(window_s=W, time_limit_s=10.0, sim=SimOptions(warmup_s=W))
+    base = ReplanOptions(window_s=W, time_limit_s=10.0)
     return dataclasses.replace(base, **changes)
 
 
+def replan_on(
+    cluster: Cluster,
+    models: list[ModelSpec],
+    workload: Workload,
+    options: ReplanOptions,
+    warmup_s: float = W,
+    **kwargs: Any,
+) -> ReplanResult:
+    """Re-place, scored without the first ``warmup_s`` seconds."""
+    instance = Instance(cluster, tuple(models), workload, SimOptions(warmup_s=warmup_s))
+    return replan(instance, options, **kwargs)
+
+
 def test_periodic_moves_when_popularity_flips() -> None:
-    result = replan(FAST, MODELS, trace(["a", "b"]), options())
+    result = replan_on(FAST, MODELS, trace(["a", "b"]), options())
     assert result.plan.steps == (
         (0.0, placement(group([0], "a"))),
         (W, placement(group([0], "b"))),
@@ -66,13 +79,13 @@ def test_periodic_moves_when_popularity_flips() -> None:
 def test_no_move_when_the_load_outlasts_the_window() -> None:
     # Window 1 has a (10 requests) and b (40): b would win, but its 12.5 s
     # load covers the whole window, so moving serves nothing there.
-    result = replan(SLOW, MODELS, trace(["a", "ab"]), options())
+    result = replan_on(SLOW, MODELS, trace(["a", "ab"]), options())
     assert [w.action for w in result.windows] == ["bootstrap", "keep"]
     assert result.windows[1].reason == "periodic re-plan; moving does not pay"
     assert result.windows[1].target_attainment == 0.0
     assert result.plan.steps == ((0.0, placement(group([0], "a"))),)
     assert result.attainment == 10 / 50
-    moved = replan(FAST, MODELS, trace(["a", "ab"]), options())
+    moved = replan_on(FAST, MODELS, trace(["a", "ab"]), options())
     assert moved.switches == 1 and moved.attainment == 36 / 50
 
 
@@ -83,13 +96,13 @@ def test_forecast_mode_reacts_when_a_model_with_no_replica_turns_hot() -> None:
         {"a": list(np.arange(30.0)), "b": list(25 + 0.25 * np.arange(20))}, 3 * W
     )
     forecast = options(information="forecast", forecaster=LastWindow())
-    stays = replan(FAST, MODELS, workload, forecast)
+    stays = replan_on(FAST, MODELS, workload, forecast)
     assert stays.plan.steps == ((0.0, placement(group([0], "a"))),)
     assert stays.attainment == 20 / 40  # b is never served
     # Reacting at b's 4th request (25.75 s) moves the device to b, which
     # serves from 26.75 s (1 s load). Scored: a's 10 in window 1 and 20..25
     # s (6); b's 13 requests from 26.75 s.
-    reacts = replan(FAST, MODELS, workload, dataclasses.replace(forecast, react_after=4))
+    reacts = replan_on(FAST, MODELS, workload, dataclasses.replace(forecast, react_after=4))
     assert reacts.plan.steps == (
         (0.0, placement(group([0], "a"))),
         (25.75, placement(group([0], "b"))),
@@ -110,7 +123,7 @@ def test_forecast_mode_reacts_when_a_model_with_no_replica_turns_hot() -> None:
     # the reaction read nothing after 25.75 s: cutting the trace there
     # gives the same decision
     cut = Workload.merge({"a": list(np.arange(26.0)), "b": list(25 + 0.25 * np.arange(4))}, 3 * W)
-    early = replan(FAST, MODELS, cut, dataclasses.replace(forecast, react_after=4))
+    early = replan_on(FAST, MODELS, cut, dataclasses.replace(forecast, react_after=4))
     assert early.plan.steps == reacts.plan.steps
 
 
@@ -119,19 +132,19 @@ def test_forecast_mode_never_reads_the_future() -> None:
     stays, flips = trace(["a", "a", "a"]), trace(["a", "a", "b"])
     forecast = options(information="forecast", forecaster=LastWindow(), hedge=True)
     cache = SolveCache()
-    seen = [replan(FAST, MODELS, w, forecast, cache=cache) for w in (stays, flips)]
+    seen = [replan_on(FAST, MODELS, w, forecast, cache=cache) for w in (stays, flips)]
     assert seen[0].plan == seen[1].plan
     assert [encode(w) for w in seen[0].windows] == [encode(w) for w in seen[1].windows]
     assert seen[1].switches == 0
     assert [w.candidate for w in seen[1].windows] == [None, "window", "window"]
     # the oracle sees window 2 and moves: the two traces do differ there
-    oracle = [replan(FAST, MODELS, w, options(), cache=cache) for w in (stays, flips)]
+    oracle = [replan_on(FAST, MODELS, w, options(), cache=cache) for w in (stays, flips)]
     assert (oracle[0].switches, oracle[1].switches) == (0, 1)
     assert oracle[1].plan.steps[1][0] == 2 * W
 
 
 def test_triggered_forecast_follows_a_flip_one_window_late() -> None:
-    result = replan(
+    result = replan_on(
         FAST,
         MODELS,
         trace(["a", "a", "b", "b", "b"]),
@@ -171,7 +184,7 @@ def test_hedge_moves_to_the_history_plan_when_the_window_plan_chases_a_burst() -
     # would serve 30 after its load; the history plan (b 120, c 100, a 50) is
     # b, already in place: keep it and serve all 40.
     work = bursts("cac")
-    hedged = replan(FAST, BURSTS, work, options())
+    hedged = replan_on(FAST, BURSTS, work, options())
     assert [(w.action, w.candidate) for w in hedged.windows] == [
         ("bootstrap", None),
         ("switch", "history"),
@@ -186,7 +199,7 @@ def test_hedge_moves_to_the_history_plan_when_the_window_plan_chases_a_burst() -
     assert hedged.attainment == (36 + 40) / 180
     # Without the hedge it chases every burst: a in window 1, c in window 2,
     # 30 requests served in each.
-    chasing = replan(FAST, BURSTS, work, options(hedge=False))
+    chasing = replan_on(FAST, BURSTS, work, options(hedge=False))
     assert [(w.action, w.candidate) for w in chasing.windows] == [
         ("bootstrap", None),
         ("switch", "window"),
@@ -201,10 +214,10 @@ def test_headroom_plans_and_judges_for_more_traffic_than_forecast() -> None:
     # a: one request every 0.125 s (8 rps, CV 0) on a device serving 10 rps.
     steady = Workload.merge({"a": [0.125 * k for k in range(160)]}, 2 * W)
     forecast = options(information="forecast", forecaster=LastWindow())
-    plain = replan(FAST, MODELS, steady, forecast)
+    plain = replan_on(FAST, MODELS, steady, forecast)
     assert plain.windows[1].keep_attainment == 1.0
     # judged at twice the forecast (16 rps) the device cannot keep up
-    hedged = replan(FAST, MODELS, steady, dataclasses.replace(forecast, headroom=1.0))
+    hedged = replan_on(FAST, MODELS, steady, dataclasses.replace(forecast, headroom=1.0))
     keep = hedged.windows[1].keep_attainment
     assert keep is not None and keep < 0.8
     assert plain.attainment == hedged.attainment == 1.0
@@ -220,7 +233,7 @@ def test_triggered_makes_no_switch_on_a_stationary_workload() -> None:
     # 33 rps on two devices of 20 rps each: busy, so plans are judged near capacity
     work = process_workload(rates, 8 * 30.0, seed=5)
     for information in ("forecast", "oracle"):
-        result = replan(
+        result = replan_on(
             cluster,
             _stationary_models(),
             work,
@@ -229,8 +242,8 @@ def test_triggered_makes_no_switch_on_a_stationary_workload() -> None:
                 information=information,
                 trigger="triggered",
                 time_limit_s=10.0,
-                sim=SimOptions(warmup_s=30.0),
             ),
+            warmup_s=30.0,
         )
         assert result.switches == 0, information
         assert len(result.plan.steps) == 1
@@ -239,14 +252,14 @@ def test_triggered_makes_no_switch_on_a_stationary_workload() -> None:
 
 
 def test_result_json_names_the_information_mode() -> None:
-    result = replan(FAST, MODELS, trace(["a", "b"]), options(information="forecast"))
+    result = replan_on(FAST, MODELS, trace(["a", "b"]), options(information="forecast"))
     data = result.to_json(include_plan=True)
     assert data["information"] == "forecast"
     assert data["forecaster"] == "ewma(0.5)"
     assert data["strategy"] == "periodic/forecast ewma(0.5)"
     assert data["windows"][0]["action"] == "bootstrap"
     assert len(data["plan"]["steps"]) == 1 + result.switches
-    oracle = replan(FAST, MODELS, trace(["a", "b"]), options()).to_json()
+    oracle = replan_on(FAST, MODELS, trace(["a", "b"]), options()).to_json()
     assert (oracle["information"], oracle["forecaster"]) == ("oracle", None)
 
 
@@ -262,7 +275,8 @@ def test_result_json_names_the_information_mode() -> None:
         ({"drift_threshold": -1}, "drift_threshold: must be a number >= 0, got -1"),
         ({"headroom": -0.5}, "headroom: must be a number >= 0, got -0.5"),
         ({"forecast_floor": -1}, "forecast_floor: must be a number >= 0, got -1"),
-        ({"time_limit_s": 0}, "time_limit_s: must be a number > 0, got 0"),
+        ({"time_limit_s": 0}, "time_limit_s: must be a finite number > 0, got 0"),
+        ({"time_limit_s": float("inf")}, "time_limit_s: must be a finite number > 0, got inf"),
         ({"solver": "magic"}, "solver: must be one of greedy"),
         ({"hedge": "yes"}, "hedge: must be a bool, got 'yes'"),
         (
@@ -281,7 +295,7 @@ def test_window_longer_than_the_trace() -> None:
     with pytest.raises(
         ValueError, match=r"^window_s: 30.0 s is longer than the workload \(20.0 s\)"
     ):
-        replan(FAST, MODELS, trace(["a", "b"]), options(window_s=30.0))
+        replan_on(FAST, MODELS, trace(["a", "b"]), options(window_s=30.0))
 
 
 def test_zero_bandwidth_is_rejected() -> None:

@@ -26,9 +26,9 @@ from planner.evaluation.experiment import (
 )
 from planner.evaluation.traffic import azure2019_traffic, normalised
 from planner.files import open_lines
-from planner.replan.loop import replan
 from planner.replan.options import ReplanOptions
 from planner.replan.solvecache import SolveCache
+from planner.replan.timed import plan_over_time
 from planner.workloads import azure2019
 from planner.workloads.timerange import TimeRange
 from tests.unit.simulator_cases import GB, group, model, placement
@@ -115,6 +115,8 @@ def test_config_needs_static_first_and_known_names() -> None:
         ExperimentConfig(devices={"s2": 8})
     with pytest.raises(ValueError, match=r"^hedge: must be a bool, got 1"):
         ExperimentConfig(hedge=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^time_limit_s: must be a finite number > 0, got nan"):
+        ExperimentConfig(time_limit_s=float("nan"))
 
 
 @pytest.mark.parametrize("hedge", [True, False])
@@ -123,11 +125,11 @@ def test_config_hedge_and_reactions_reach_the_replanners(
 ) -> None:
     seen: list[ReplanOptions] = []
 
-    def spy(cluster: Any, models: Any, workload: Any, options: ReplanOptions, **kw: Any) -> Any:
+    def spy(instance: Any, options: ReplanOptions, **kw: Any) -> Any:
         seen.append(options)
-        return replan(cluster, models, workload, options, **kw)
+        return plan_over_time(instance, options, **kw)
 
-    monkeypatch.setattr("planner.evaluation.experiment.replan", spy)
+    monkeypatch.setattr("planner.evaluation.experiment.plan_over_time", spy)
     models = [model("a", 1.0, [[0.1]])]
     cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
     traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})

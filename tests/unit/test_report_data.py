@@ -77,6 +77,7 @@ def test_timed_plan_row_counts_switches_and_pays_loads() -> None:
     )
     plan = TimedPlan(((0.0, PLACEMENT), (10.0, later), (20.0, PLACEMENT)))
     row = compare_given(clockwork=result_of(plan)).row("clockwork")
+    assert (row.solver, row.gap) == ("clockwork", None)
     assert row.switches == 2
     assert row.placement == PLACEMENT
     assert row.timed_plan == plan
@@ -133,17 +134,20 @@ def test_infeasible_sweep_point_is_none() -> None:
 
 
 def test_sweep_variants() -> None:
-    cluster, models, work = sweep_variant("slo_scale", 3.0, CLUSTER, MODELS, WORK, SETTINGS)
-    assert (cluster, work) == (CLUSTER, WORK)
-    assert [m.slo_s for m in models] == [3.0 * reference_latency_s(m.profile) for m in MODELS]
-    assert models[0].slo_s == pytest.approx(0.3)
-    cluster, _, _ = sweep_variant("num_devices", 2.0, CLUSTER, MODELS, WORK, SETTINGS)
+    instance = SETTINGS.instance(CLUSTER, MODELS, WORK)
+    slower = sweep_variant("slo_scale", 3.0, instance, SETTINGS)
+    assert (slower.cluster, slower.workload, slower.options) == (CLUSTER, WORK, instance.options)
+    assert [m.slo_s for m in slower.models] == [
+        3.0 * reference_latency_s(m.profile) for m in MODELS
+    ]
+    assert slower.models[0].slo_s == pytest.approx(0.3)
+    cluster = sweep_variant("num_devices", 2.0, instance, SETTINGS).cluster
     assert cluster.num_devices == 2 and cluster.device_mem_bytes == CLUSTER.device_mem_bytes
-    _, _, base = sweep_variant("rate_scale", 1.0, CLUSTER, MODELS, WORK, SETTINGS)
-    _, _, double = sweep_variant("rate_scale", 4.0, CLUSTER, MODELS, WORK, SETTINGS)
+    base = sweep_variant("rate_scale", 1.0, instance, SETTINGS).workload
+    double = sweep_variant("rate_scale", 4.0, instance, SETTINGS).workload
     assert base.model_names == WORK.model_names and base.duration_s == WORK.duration_s
     assert double.num_requests / base.num_requests == pytest.approx(4.0, rel=0.15)
-    _, _, bursty = sweep_variant("cv_scale", 4.0, CLUSTER, MODELS, WORK, SETTINGS)
+    bursty = sweep_variant("cv_scale", 4.0, instance, SETTINGS).workload
     assert bursty.meta["redraw"]["cv_scale"] == 4.0
 
 

@@ -22,7 +22,14 @@ from planner.evaluation.reports import (
     parse_report,
     with_timelines,
 )
-from planner.evaluation.reports.replan import Run, run_strategy, scaled, switch_losses, timeline
+from planner.evaluation.reports.replan import (
+    Run,
+    case_instance,
+    run_strategy,
+    scaled,
+    switch_losses,
+    timeline,
+)
 from planner.sim import SimOptions, simulate
 from tests.unit.placement_cases import GB
 from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, P11, P12, PLACEMENT, WORK
@@ -99,7 +106,7 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
 
 
 def test_static_timeline_is_the_static_plan(report: ReplanReport) -> None:
-    run = run_strategy("static", SLOW_LOADS, MODELS, WORK, SETTINGS)
+    run = run_strategy("static", case_instance(CASE, SETTINGS, 1.0), SETTINGS)
     assert run.plan.steps[0][0] == 0.0 and len(run.plan.steps) == 1
     again = simulate(SLOW_LOADS, MODELS, run.plan, WORK, SimOptions(warmup_s=10.0))
     assert report.timelines[0].attainment == again.attainment == run.sim.attainment

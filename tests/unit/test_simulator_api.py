@@ -8,6 +8,7 @@ import pytest
 from planner.domain import TimedPlan
 from planner.sim import (
     POLICIES,
+    Instance,
     SimOptions,
     compile_case,
     fast,
@@ -52,6 +53,16 @@ def test_workload_model_outside_the_model_set_is_refused() -> None:
     work = workload([(0.0, "a"), (0.5, "x")], ["a", "x"])
     with pytest.raises(ValueError, match=r"^workload.model_names: model 'x' is not in the model"):
         simulate(CLUSTER, MODELS, placement(group([0], "a")), work)
+
+
+def test_an_instance_is_checked_once_when_built() -> None:
+    instance = Instance(CLUSTER, MODELS, WORK)
+    assert instance.models == tuple(MODELS)
+    assert compile_case(instance).run(placement(group([0], "a"))).attainment == 2 / 3
+    with pytest.raises(ValueError, match=r"^models: needs at least one model"):
+        Instance(CLUSTER, (), WORK)
+    with pytest.raises(ValueError, match=r"^workload.model_names: model 'b' is not in the model"):
+        Instance(CLUSTER, (MODELS[0],), WORK)
 
 
 def test_repeated_model_name_is_refused() -> None:
@@ -110,7 +121,7 @@ def test_group_numbering_keeps_continuing_groups_and_renumbers_returning_ones() 
 
 
 def test_compiled_case_evaluates_many_plans() -> None:
-    case = compile_case(CLUSTER, MODELS, WORK)
+    case = compile_case(Instance(CLUSTER, tuple(MODELS), WORK))
     only_a = placement(group([0], "a"))
     both = placement(group([0], "a"), group([1], "b"))
     assert case.attainment(only_a) == 2 / 3

@@ -21,7 +21,7 @@ from planner.domain import (
     TimedPlan,
     Workload,
 )
-from planner.sim import POLICIES, Outcome, SimOptions, number_groups, simulate
+from planner.sim import POLICIES, Instance, Outcome, SimOptions, number_groups, simulate
 from planner.sim.reference import ReferenceSimulator
 from tests.unit.simulator_cases import GB, PIPE, SERIAL, multi_config_model
 
@@ -127,9 +127,8 @@ def test_fast_engine_equals_reference(case: Case) -> None:
 @settings(max_examples=100, deadline=None)
 @given(cases())
 def test_schedule_invariants(case: Case) -> None:
-    run = ReferenceSimulator(
-        case.cluster, case.models, case.plan, case.workload, case.options
-    ).run()
+    instance = Instance(case.cluster, tuple(case.models), case.workload, case.options)
+    run = ReferenceSimulator(instance, case.plan).run()
     result = simulate(case.cluster, case.models, case.plan, case.workload, case.options)
     assert 0.0 <= result.attainment <= 1.0
     slots, step_slots = number_groups(case.plan)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from planner.domain import Cluster, TimedPlan
-from planner.sim import Outcome, SimOptions, SimResult, simulate
+from planner.sim import Instance, Outcome, SimOptions, SimResult, simulate
 from planner.sim.reference import EventKind, ReferenceSimulator
 from tests.unit.simulator_cases import (
     CLUSTER,
@@ -68,7 +68,7 @@ def test_pipeline_stage_times_in_the_reference_trace() -> None:
     models = [model("a", 100.0, [[1.0, 2.0]], config=PIPE)]
     work = workload([(0.0, "a")] * 3, ["a"])
     plan = TimedPlan.static(placement(group([0, 1], "a", config=PIPE)))
-    run = ReferenceSimulator(CLUSTER, models, plan, work, SimOptions()).run()
+    run = ReferenceSimulator(Instance(CLUSTER, tuple(models), work), plan).run()
     batches = run.groups[0].batches
     assert [b.stage_start_s for b in batches] == [[0.0, 1.0], [1.0, 3.0], [2.0, 5.0]]
     assert [b.stage_end_s for b in batches] == [[1.0, 3.0], [2.0, 5.0], [3.0, 7.0]]

@@ -18,7 +18,7 @@ from planner.replan.transition import (
     switch_blocks,
     switch_cost,
 )
-from planner.sim import Outcome, SimOptions, simulate
+from planner.sim import Instance, Outcome, SimOptions, simulate
 from tests.unit.simulator_cases import GB, PIPE, group, model, placement
 
 
@@ -104,7 +104,7 @@ def _one_device_models(b_gb: int) -> list:
 def test_moving_pays_when_the_load_is_short() -> None:
     # b loads in 1 s: 4 of its requests are lost, 12 served > a's 10.
     models = _one_device_models(1)
-    judge = TransitionJudge(ONE, models, JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, models, JUDGED))
     keep, target = placement(group([0], "a")), placement(group([0], "b"))
     chosen = choose_transition(judge, keep, target)
     assert chosen.switched and chosen.placement == target
@@ -116,7 +116,7 @@ def test_moving_pays_when_the_load_is_short() -> None:
 def test_keeping_wins_when_the_load_costs_more_than_the_move_gains() -> None:
     # b loads in 2 s: 8 lost, 8 served < a's 10 although b has more requests.
     models = _one_device_models(2)
-    judge = TransitionJudge(ONE, models, JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, models, JUDGED))
     keep, target = placement(group([0], "a")), placement(group([0], "b"))
     chosen = choose_transition(judge, keep, target)
     assert not chosen.switched and chosen.placement == keep
@@ -141,7 +141,7 @@ def test_only_the_blocks_that_pay_are_moved() -> None:
         },
         10.0,
     )
-    judge = TransitionJudge(cluster, models, judged, SimOptions())
+    judge = TransitionJudge(Instance(cluster, models, judged))
     before = placement(group([0], "a"), group([1], "c"))
     target = placement(group([0], "b"), group([1], "d"))
     chosen = choose_transition(judge, before, target)
@@ -153,7 +153,7 @@ def test_only_the_blocks_that_pay_are_moved() -> None:
 
 
 def test_no_blocks_means_no_switch() -> None:
-    judge = TransitionJudge(ONE, _one_device_models(1), JUDGED, SimOptions())
+    judge = TransitionJudge(Instance(ONE, _one_device_models(1), JUDGED))
     same = placement(group([0], "a"))
     chosen = choose_transition(judge, same, Placement((group([0], "a"),)))
     assert (chosen.blocks, chosen.switched) == (0, False)
@@ -187,6 +187,6 @@ def test_the_judge_keeps_an_arrival_that_the_lead_in_rounds_onto_the_end() -> No
     last = float(np.nextafter(16.0, 0.0))
     assert last + LEAD_S == 16.0 + LEAD_S  # float rounding
     work = Workload.merge({"a": [0.5, last]}, 16.0)
-    judge = TransitionJudge(ONE, _one_device_models(1), work, SimOptions())
+    judge = TransitionJudge(Instance(ONE, tuple(_one_device_models(1)), work))
     serving = placement(group([0], "a"))
     assert judge.attainment(serving, serving) == 1.0

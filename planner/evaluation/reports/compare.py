@@ -22,14 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.codec import encode
-from planner.domain import Cluster, ModelSpec, Placement, Workload
+from planner.deadline import Deadline
+from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
-from planner.evaluation.reports.names import SOLVER_CHOICES
-from planner.placement.options import SolveOptions
+from planner.evaluation.reports.names import CLOCKWORK, SOLVER_CHOICES
+from planner.placement.options import split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
 from planner.profiles import reference_latency_s
-from planner.sim import SimOptions, simulate
+from planner.replan.clockwork import ClockworkOptions
+from planner.replan.timed import TimedResult, plan_over_time
+from planner.sim import Instance, compile_case
 from planner.validation import models_by_name, stage_memory_bytes
 from planner.workloads import redraw, workload_stats
 
@@ -76,7 +79,7 @@ class CompareSettings:
 
     ``time_limit_s`` bounds each solve of the table, ``sweep_time_limit_s``
     each solve of a sweep point. An empty tuple of scales skips that sweep.
-    ``options`` are solver options (:class:`planner.placement.options.SolveOptions`)
+    ``options`` are solver options (:func:`planner.placement.options.split_options`)
     shared by every solve; ``max_batch`` and ``warmup_s`` among them also set
     how plans are simulated."""
 
@@ -102,7 +105,7 @@ class CompareSettings:
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
         for name in ("rate_scales", "cv_scales", "slo_scales", "device_factors"):
             object.__setattr__(self, name, _positive_tuple(name, getattr(self, name)))
-        SolveOptions.from_mapping(self.options)
+        split_options(self.options)
         object.__setattr__(self, "options", dict(self.options))
 
     @classmethod
@@ -122,10 +125,13 @@ class CompareSettings:
     def sweep_labels(self) -> tuple[str, ...]:
         return self.solvers if self.sweep_solvers is None else self.sweep_solvers
 
-    def sim_options(self) -> SimOptions:
-        """How plans are simulated: the solvers' ``max_batch`` and ``warmup_s``."""
-        opts = SolveOptions.from_mapping(self.options)
-        return SimOptions(max_batch=opts.max_batch, warmup_s=opts.warmup_s)
+    def instance(
+        self, cluster: Cluster, models: Sequence[ModelSpec], workload: Workload
+    ) -> Instance:
+        """The instance every plan is solved for and simulated on: the
+        options' ``max_batch`` and ``warmup_s`` set how plans are simulated."""
+        sim, _ = split_options(self.options)
+        return Instance(cluster, tuple(models), workload, sim)
 
     def axes(self, cluster: Cluster) -> tuple[tuple[str, tuple[float, ...]], ...]:
         """``(axis, values)`` of every sweep to run, device counts resolved."""
@@ -171,24 +177,24 @@ def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def solver_row(
-    label: str,
-    result: SolveResult,
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    sim_options: SimOptions,
-) -> SolverRow:
-    """The table row of one solver's result: its plan (the timed plan when
-    it has one) simulated on ``cluster`` and ``workload``."""
-    plan = result.timed_plan if result.timed_plan is not None else result.placement
-    sim = simulate(cluster, models, plan, workload, sim_options)
+def plan_of(result: SolveResult | TimedResult) -> Placement | TimedPlan:
+    """A solver's placement, or a time-varying strategy's timed plan."""
+    return result.placement if isinstance(result, SolveResult) else result.plan
+
+
+def solver_row(label: str, result: SolveResult | TimedResult, instance: Instance) -> SolverRow:
+    """The table row of one solver's (or time-varying strategy's) result:
+    its plan simulated on ``instance``; a timed plan's first placement
+    stands for its groups and memory."""
+    cluster = instance.cluster
+    plan = plan_of(result)
+    timed, placement = (plan, plan.steps[0][1]) if isinstance(plan, TimedPlan) else (None, plan)
+    sim = compile_case(instance).run(plan)
     latency = sim.latency_percentiles_s()
-    devices = device_uses(cluster, models, result.placement)
-    switches = 0 if result.timed_plan is None else len(result.timed_plan.steps) - 1
+    devices = device_uses(cluster, instance.models, placement)
     return SolverRow(
         label=label,
-        solver=result.solver,
+        solver=result.solver if isinstance(result, SolveResult) else result.strategy,
         status=result.status,
         attainment=sim.attainment,
         solver_attainment=result.attainment,
@@ -196,58 +202,56 @@ def solver_row(
         latency_p50_s=_none_if_nan(latency["p50"]),
         latency_p99_s=_none_if_nan(latency["p99"]),
         solve_s=result.wall_s,
-        gap=result.gap,
-        num_groups=len(result.placement.groups),
-        replicas=result.placement.num_replicas,
+        gap=result.gap if isinstance(result, SolveResult) else None,
+        num_groups=len(placement.groups),
+        replicas=placement.num_replicas,
         memory_used_bytes=sum(use.used_bytes for use in devices),
         memory_total_bytes=cluster.num_devices * cluster.device_mem_bytes,
-        switches=switches,
-        placement=result.placement,
-        timed_plan=result.timed_plan,
+        switches=0 if timed is None else len(timed.steps) - 1,
+        placement=placement,
+        timed_plan=timed,
         devices=devices,
         per_model_attainment=sim.per_model_attainment(),
     )
 
 
 def solve_label(
-    label: str,
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    settings: CompareSettings,
-    time_limit_s: float,
-) -> SolveResult:
-    """Run the solver behind report label ``label`` with the shared options."""
+    label: str, instance: Instance, settings: CompareSettings, time_limit_s: float
+) -> SolveResult | TimedResult:
+    """Run the solver (or the Clockwork++ strategy, :data:`CLOCKWORK`) behind
+    report label ``label`` with the shared options (``instance`` is
+    :meth:`CompareSettings.instance`'s)."""
     solver, own = SOLVER_CHOICES[label]
-    options = {**settings.options, **own}
-    return solve(
-        cluster, models, workload, solver=solver, time_limit_s=time_limit_s, options=options
-    )
+    _, options = split_options({**settings.options, **own})
+    if solver == CLOCKWORK:
+        return plan_over_time(instance, ClockworkOptions(time_limit_s=time_limit_s, solver=options))
+    return solve(instance, solver=solver, deadline=Deadline.after(time_limit_s), options=options)
 
 
 def sweep_variant(
-    axis: str,
-    value: float,
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    settings: CompareSettings,
-) -> tuple[Cluster, tuple[ModelSpec, ...], Workload]:
+    axis: str, value: float, instance: Instance, settings: CompareSettings
+) -> Instance:
     """The instance of one sweep point (see the module docstring)."""
+    workload = instance.workload
     window_s = min(settings.window_s, workload.duration_s)
     if axis == "rate_scale":
-        workload = redraw(workload, window_s, settings.seed, rate_scale=value)
-    elif axis == "cv_scale":
-        workload = redraw(workload, window_s, settings.seed, cv_scale=value)
-    elif axis == "slo_scale":
-        models = [
-            dataclasses.replace(m, slo_s=value * reference_latency_s(m.profile)) for m in models
-        ]
-    elif axis == "num_devices":
-        cluster = dataclasses.replace(cluster, num_devices=int(value))
-    else:
-        raise ValueError(f"axis: unknown sweep axis {axis!r}")
-    return cluster, tuple(models), workload
+        return dataclasses.replace(
+            instance, workload=redraw(workload, window_s, settings.seed, rate_scale=value)
+        )
+    if axis == "cv_scale":
+        return dataclasses.replace(
+            instance, workload=redraw(workload, window_s, settings.seed, cv_scale=value)
+        )
+    if axis == "slo_scale":
+        models = tuple(
+            dataclasses.replace(m, slo_s=value * reference_latency_s(m.profile))
+            for m in instance.models
+        )
+        return dataclasses.replace(instance, models=models)
+    if axis == "num_devices":
+        cluster = dataclasses.replace(instance.cluster, num_devices=int(value))
+        return dataclasses.replace(instance, cluster=cluster)
+    raise ValueError(f"axis: unknown sweep axis {axis!r}")
 
 
 SWEEP_NOTES = {
@@ -275,30 +279,24 @@ class _Steps:
 def run_sweep(
     axis: str,
     values: tuple[float, ...],
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
+    instance: Instance,
     settings: CompareSettings,
     steps: _Steps,
 ) -> Sweep:
     """Re-solve every sweep solver at every setting of ``axis``; a setting
     with no feasible placement (or none found in time) gives None."""
-    sim_options = settings.sim_options()
     series: dict[str, list[float | None]] = {label: [] for label in settings.sweep_labels}
     for value in values:
-        case = sweep_variant(axis, value, cluster, models, workload, settings)
+        variant = sweep_variant(axis, value, instance, settings)
         for label in settings.sweep_labels:
             try:
-                result = solve_label(label, *case, settings, settings.sweep_time_limit_s)
+                result = solve_label(label, variant, settings, settings.sweep_time_limit_s)
             except (InfeasibleError, SolveTimeoutError):
                 series[label].append(None)
             else:
-                plan = result.timed_plan if result.timed_plan is not None else result.placement
-                series[label].append(
-                    simulate(case[0], case[1], plan, case[2], sim_options).attainment
-                )
+                series[label].append(compile_case(variant).run(plan_of(result)).attainment)
             steps.step(f"{axis}={value:g}: {label}")
-    window_s = min(settings.window_s, workload.duration_s)
+    window_s = min(settings.window_s, instance.workload.duration_s)
     return Sweep(
         axis=axis,
         values=values,
@@ -307,10 +305,9 @@ def run_sweep(
     )
 
 
-def describe_inputs(
-    cluster: Cluster, models: Sequence[ModelSpec], workload: Workload, settings: CompareSettings
-) -> dict[str, Any]:
+def describe_inputs(instance: Instance, settings: CompareSettings) -> dict[str, Any]:
     """The report header's data: cluster, model set, workload and settings."""
+    cluster, models, workload = instance.cluster, instance.models, instance.workload
     stats = workload_stats(workload)
     families: dict[str, int] = {}
     for model in models:
@@ -339,7 +336,7 @@ def build_compare(
     settings: CompareSettings,
     *,
     title: str = "Solver comparison",
-    results: Mapping[str, SolveResult] | None = None,
+    results: Mapping[str, SolveResult | TimedResult] | None = None,
     progress: Progress | None = None,
 ) -> CompareReport:
     """Compare ``settings.solvers`` on one instance. ``results`` may supply
@@ -352,21 +349,19 @@ def build_compare(
     if unknown:
         raise ValueError(f"results.{unknown[0]}: not one of the report's solvers")
     steps = _Steps(settings.total_steps(cluster), progress)
-    sim_options = settings.sim_options()
+    instance = settings.instance(cluster, models, workload)
     rows = []
     for label in settings.solvers:
-        result = given.get(label) or solve_label(
-            label, cluster, models, workload, settings, settings.time_limit_s
-        )
-        rows.append(solver_row(label, result, cluster, models, workload, sim_options))
+        result = given.get(label) or solve_label(label, instance, settings, settings.time_limit_s)
+        rows.append(solver_row(label, result, instance))
         steps.step(f"{label}: attainment {rows[-1].attainment:.4f}")
     sweeps = tuple(
-        run_sweep(axis, values, cluster, models, workload, settings, steps)
+        run_sweep(axis, values, instance, settings, steps)
         for axis, values in settings.axes(cluster)
     )
     return CompareReport(
         title=title,
-        inputs=describe_inputs(cluster, models, workload, settings),
+        inputs=describe_inputs(instance, settings),
         rows=tuple(rows),
         sweeps=sweeps,
     )

@@ -7,10 +7,11 @@ Strategies (:data:`STRATEGIES`):
 
 - ``static``: one plan for the whole workload (``solver``);
 - ``periodic/oracle``, ``periodic/forecast``, ``triggered/oracle``,
-  ``triggered/forecast``: :func:`planner.replan.loop.replan` with that trigger
-  and information mode (forecasts by ``forecaster``);
+  ``triggered/forecast``: re-placement (:mod:`planner.replan.timed`) with
+  that trigger and information mode (forecasts by ``forecaster``);
 - ``clockwork``: the Clockwork++ baseline's per-window Selective
-  Replication, simulated with the real switching cost;
+  Replication (:mod:`planner.replan.timed`), simulated with the real
+  switching cost;
   ``clockwork-free``: the same plan with switches at no cost, as the
   reference evaluation counts it.
 
@@ -30,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from planner.codec import encode
+from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
+from planner.evaluation.baselines import clockwork_plan
 from planner.evaluation.capacity import max_rate_scale
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.evaluation.reports.replan_data import (
@@ -39,13 +42,13 @@ from planner.evaluation.reports.replan_data import (
     StrategyTimeline,
     SwitchLoss,
 )
-from planner.placement.baselines import instant_load
 from planner.placement.solve import SOLVERS, solve
+from planner.replan.clockwork import instant_load
 from planner.replan.forecast import make_forecaster
-from planner.replan.loop import replan
 from planner.replan.options import ReplanOptions
+from planner.replan.timed import plan_over_time
 from planner.replan.transition import switch_cost
-from planner.sim import Outcome, SimOptions, SimResult, as_timed_plan, simulate
+from planner.sim import Instance, Outcome, SimOptions, SimResult, as_timed_plan, compile_case
 from planner.workloads import redraw
 
 Progress = Callable[[int, int, str], None]
@@ -149,40 +152,26 @@ def scaled(workload: Workload, rate_scale: float, window_s: float, seed: int) ->
     return redraw(workload, min(window_s, workload.duration_s), seed, rate_scale=rate_scale)
 
 
-def run_strategy(
-    strategy: str,
-    cluster: Cluster,
-    models: Sequence[ModelSpec],
-    workload: Workload,
-    settings: ReplanSettings,
-) -> Run:
-    """Plan ``workload`` with ``strategy`` and simulate the plan."""
-    sim = settings.sim
-    solve_options = {"max_batch": settings.max_batch, "warmup_s": settings.window_s}
+def case_instance(case: ReplanCase, settings: ReplanSettings, rate_scale: float) -> Instance:
+    """The case at ``rate_scale``, scored as every run is (``settings.sim``)."""
+    workload = scaled(case.workload, rate_scale, settings.window_s, settings.seed)
+    return Instance(case.cluster, case.models, workload, settings.sim)
+
+
+def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) -> Run:
+    """Plan the instance's workload with ``strategy`` and simulate the plan
+    on it (``instance.options`` is ``settings.sim``)."""
     if strategy == "static":
-        found = solve(
-            cluster,
-            models,
-            workload,
-            solver=settings.solver,
-            time_limit_s=settings.time_limit_s,
-            options=solve_options,
-        )
+        # solved as it is scored: max_batch, and the first window as warm-up
+        deadline = Deadline.after(settings.time_limit_s)
+        found = solve(instance, solver=settings.solver, deadline=deadline)
         plan = as_timed_plan(found.placement)
-        return Run(plan, simulate(cluster, models, plan, workload, sim), cluster)
+        return Run(plan, compile_case(instance).run(plan), instance.cluster)
     if strategy.startswith("clockwork"):
-        found = solve(
-            cluster,
-            models,
-            workload,
-            solver="clockwork",
-            time_limit_s=settings.time_limit_s,
-            # no warm-up: it would apply to each window's own solve
-            options={"max_batch": settings.max_batch, "clockwork_window_s": settings.window_s},
-        )
-        plan = found.timed_plan or as_timed_plan(found.placement)
-        served_on = instant_load(cluster) if strategy == "clockwork-free" else cluster
-        return Run(plan, simulate(served_on, models, plan, workload, sim), served_on)
+        plan = clockwork_plan(instance, settings.window_s, settings.time_limit_s)
+        if strategy == "clockwork-free":
+            instance = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
+        return Run(plan, compile_case(instance).run(plan), instance.cluster)
     trigger, information = strategy.split("/")
     options = ReplanOptions(
         window_s=settings.window_s,
@@ -191,11 +180,10 @@ def run_strategy(
         trigger=trigger,
         solver=settings.solver,
         time_limit_s=settings.time_limit_s,
-        sim=sim,
         seed=settings.seed,
     )
-    result = replan(cluster, models, workload, options)
-    return Run(result.plan, result.result, cluster)
+    result = plan_over_time(instance, options)
+    return Run(result.plan, result.result, instance.cluster)
 
 
 def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tuple[SwitchLoss, ...]:
@@ -263,8 +251,7 @@ def capacity_rows(
         def evaluate(
             scale: float, strategy: str = strategy, runs: dict[float, Run] = runs
         ) -> float:
-            work = scaled(case.workload, scale, settings.window_s, settings.seed)
-            runs[scale] = run_strategy(strategy, case.cluster, case.models, work, settings)
+            runs[scale] = run_strategy(strategy, case_instance(case, settings, scale), settings)
             steps.say(f"{case.model_set}/{case.workload_name} {strategy}: rate x{scale:.3g}")
             return runs[scale].sim.attainment
 
@@ -312,10 +299,10 @@ def build_replan(
     timelines = []
     capacity: list[CapacityRow] = []
     for case in cases:
-        work = scaled(case.workload, settings.rate_scale, settings.window_s, settings.seed)
+        instance = case_instance(case, settings, settings.rate_scale)
         label = case.label(settings.rate_scale)
         for strategy in settings.strategies:
-            run = run_strategy(strategy, case.cluster, case.models, work, settings)
+            run = run_strategy(strategy, instance, settings)
             timelines.append(timeline(label, strategy, run, case.models, settings.window_s))
             steps.say(f"{label}: {strategy} {run.sim.attainment:.4f}", advance=True)
         if settings.capacity:
