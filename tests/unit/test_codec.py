@@ -120,7 +120,6 @@ results = st.builds(
     gap=optional,
     log=st.lists(st.text(max_size=10), max_size=3).map(tuple),
     stats=st.dictionaries(names, st.integers() | finite | names, max_size=3),
-
 )
 switch_costs = st.builds(SwitchCost, st.integers(0, 99), st.floats(0.0, 1e4), st.floats(0.0, 1e4))
 decisions = st.builds(
