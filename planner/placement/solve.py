@@ -33,18 +33,8 @@ from planner.placement.enumeration import enumerate_placements
 from planner.placement.feasibility import check_models_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
-from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
+from planner.placement.solution import SolveResult
 from planner.sim import Instance
-
-__all__ = [
-    "SOLVERS",
-    "InfeasibleError",
-    "SolveOptions",
-    "SolveResult",
-    "SolveTimeoutError",
-    "solve",
-    "solve_greedy",
-]
 
 SOLVERS = ("greedy", "cpsat", "milp", "sr", "auto")
 
