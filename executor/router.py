@@ -13,18 +13,20 @@ the SLO). The last answer is returned when every agent declines.
 
 from __future__ import annotations
 
+import http.client
 import itertools
-import json
 import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from executor.api_client import ApiClient, ApiError, ApiUnavailable, ServedPlan
+from executor.request import ServeError, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +62,28 @@ def routes(plan: ServedPlan, agents: Sequence[Agent]) -> dict[str, dict[str, int
 
 
 def http_forward(url: str, model: str, body: bytes) -> Answer:
-    """POST ``body`` to an agent's inference endpoint."""
+    """POST ``body`` to an agent's inference endpoint; ConnectionError when
+    the agent cannot be reached or its answer breaks off."""
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/infer/{model}",
+        f"{url.rstrip('/')}/v1/infer/{urllib.parse.quote(model, safe='')}",
         data=body,
         method="POST",
         headers={"Content-Type": "application/json"},
     )
     try:
+        return _exchange(request)
+    except urllib.error.URLError as error:
+        raise ConnectionError(str(error.reason)) from None
+    except http.client.HTTPException as error:
+        raise ConnectionError(f"broken answer: {error!r}") from None
+
+
+def _exchange(request: urllib.request.Request) -> Answer:
+    try:
         with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
-    except urllib.error.URLError as error:
-        raise ConnectionError(str(error.reason)) from None
-
-
-def problem(status: int, kind: str, detail: str) -> Answer:
-    body = {"status": status, "kind": kind, "detail": detail}
-    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
 class Router:
@@ -125,11 +130,13 @@ class Router:
             }
 
     def handle(self, model: str, body: bytes) -> Answer:
-        """Send one request; retries on another agent as the module says."""
+        """Send one request; retries on another agent as the module says.
+        Raises :class:`ServeError`: 404 when no agent hosts ``model``, 503
+        when none hosting it can be reached."""
         candidates = self.order(model, time.monotonic())
         if not candidates:
-            return problem(404, "unknown-model", f"no agent hosts model {model!r}")
-        answer = problem(503, "unavailable", f"no agent hosting {model!r} could be reached")
+            raise ServeError(404, "unknown-model", f"no agent hosts model {model!r}")
+        answer: Answer | None = None
         for url in candidates:
             with self._lock:
                 self.outstanding[url] = self.outstanding.get(url, 0) + 1
@@ -145,6 +152,8 @@ class Router:
                     self.outstanding[url] -= 1
             if answer[0] not in RETRY_ON:
                 return answer
+        if answer is None:
+            raise unavailable(f"no agent hosting {model!r} could be reached")
         return answer
 
 

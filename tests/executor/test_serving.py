@@ -17,7 +17,7 @@ from executor.runtime import ModelRuntime
 from executor.server import create_app
 from planner.autoparallel import Architecture, plan_parallel
 from planner.domain import ParallelConfig
-from tests.executor.helpers import gated
+from tests.executor.helpers import assert_problem, gated
 
 ARCH = Architecture("bert", num_layers=1, hidden=32, heads=4, vocab=64, seq_len=8, dtype_bytes=4)
 CONFIG = ParallelConfig(1, 2)
@@ -115,27 +115,58 @@ def test_stopping_a_group_answers_waiting_requests_with_a_retryable_error(
 
 
 @pytest.mark.parametrize(
-    ("model", "body", "status", "kind"),
+    ("model", "body", "status", "kind", "field"),
     [
-        ("nope", {"num_sequences": 1}, 404, "unknown-model"),
-        ("m", {"input_ids": [[1, 2, 3]]}, 400, "bad-input"),
-        ("m", {"input_ids": [[1] * 8, [2] * 7]}, 400, "bad-input"),
-        ("m", {"input_ids": [[64] * 8]}, 400, "bad-input"),
-        ("m", {"input_ids": [["a"] * 8]}, 400, "bad-input"),
-        ("m", [1, 2], 400, "bad-input"),
-        ("m", {"num_sequences": 5}, 413, "batch-too-large"),
-        ("m", {"num_sequences": 0}, 400, "bad-input"),
+        ("nope", {"num_sequences": 1}, 404, "unknown-model", None),
+        ("m", {"input_ids": [[1, 2, 3]]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[1] * 8, [2] * 7]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[64] * 8]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[2**32 + 5] * 8]}, 400, "bad-input", "input_ids"),  # not id 5
+        ("m", {"input_ids": [["a"] * 8]}, 400, "bad-input", "input_ids"),
+        ("m", {"seed": 1}, 400, "bad-input", "input_ids"),
+        ("m", [1, 2], 400, "bad-input", "body"),
+        ("m", {"num_sequences": 5}, 413, "batch-too-large", "num_sequences"),
+        ("m", {"num_sequences": 10**12}, 413, "batch-too-large", "num_sequences"),
+        ("m", {"num_sequences": 0}, 400, "bad-input", "num_sequences"),
+        ("m", {"num_sequences": 1, "seed": -1}, 400, "bad-input", "seed"),
     ],
 )
 def test_bad_requests_get_a_4xx_problem_and_leave_the_agent_serving(
-    host: Host, model: str, body: object, status: int, kind: str
+    host: Host, model: str, body: object, status: int, kind: str, field: str | None
 ) -> None:
     client = create_app(host, dict).test_client()
     answer = client.post(f"/v1/infer/{model}", json=body)
-    assert answer.status_code == status
-    assert answer.mimetype == "application/problem+json"
-    assert answer.json is not None and answer.json["kind"] == kind
+    problem = assert_problem(
+        answer.status_code, answer.content_type, answer.data, status, kind, field
+    )
+    assert problem["instance"] == f"/v1/infer/{model}"
     assert client.post("/v1/infer/m", json={"num_sequences": 2, "seed": 3}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b'{"num_sequences": 1', b"\xff\xfe{", b"[" * 100_000 + b"]" * 100_000]
+)
+def test_a_body_that_is_not_json_is_bad_input(host: Host, raw: bytes) -> None:
+    answer = create_app(host, dict).test_client().post("/v1/infer/m", data=raw)
+    problem = assert_problem(
+        answer.status_code, answer.content_type, answer.data, 400, "bad-input", "body"
+    )
+    assert problem["detail"].startswith("body: invalid JSON")
+
+
+def test_unknown_paths_methods_and_failures_are_problems(host: Host) -> None:
+    def broken_status() -> dict[str, object]:
+        raise RuntimeError("status unavailable")
+
+    client = create_app(host, broken_status).test_client()
+    missing = client.get("/v1/nothing")
+    assert_problem(missing.status_code, missing.content_type, missing.data, 404, "not-found")
+    wrong = client.get("/v1/infer/m")
+    assert_problem(wrong.status_code, wrong.content_type, wrong.data, 405, "method-not-allowed")
+    assert set(wrong.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    failed = client.get("/v1/status")
+    body = assert_problem(failed.status_code, failed.content_type, failed.data, 500, "internal")
+    assert body["detail"] == "internal error"  # nothing of the failure leaks
 
 
 def test_infer_answers_output_and_timings(host: Host) -> None:
@@ -155,5 +186,5 @@ def test_infer_answers_output_and_timings(host: Host) -> None:
 def test_loading_model_answers_503_with_retry_after(host: Host) -> None:
     host.loading.add("later")
     answer = create_app(host, dict).test_client().post("/v1/infer/later", json={"num_sequences": 1})
-    assert answer.status_code == 503
+    assert_problem(answer.status_code, answer.content_type, answer.data, 503, "unavailable")
     assert answer.headers["Retry-After"] == "2"
