@@ -1,4 +1,5 @@
-"""Agent overhead: a request through an agent's HTTP endpoint, admission and
+"""Agent overhead: a request through an agent's HTTP endpoint (on cheroot,
+as deployed), admission and
 batch queue, against a bare call of the same jitted replica (the baseline),
 both sequential on one emulated device with a model of the fidelity
 scenario's BERT size.
@@ -11,7 +12,6 @@ Run ``python -m bench.executor_overhead [--quick]``.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -27,7 +27,6 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.executor_overhead")
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     args = parser.parse_args(argv)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     import jax
     import numpy as np
 
@@ -36,7 +35,8 @@ def main(argv: list[str]) -> None:
     from executor.replay import post_json
     from executor.replica import Replica
     from executor.runtime import ModelRuntime
-    from executor.server import create_app, serve_in_thread
+    from executor.server import create_app
+    from executor.wsgi import HttpServer
     from harness.loopback import FAMILY_ARCHS
     from planner.autoparallel import plan_parallel
     from planner.domain import ParallelConfig
@@ -50,8 +50,8 @@ def main(argv: list[str]) -> None:
     group.add(runtime)
     host = Host()
     host.add_group(group)
-    server, _ = serve_in_thread(create_app(host, dict), "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.server_port}/v1/infer/bert"
+    server = HttpServer(create_app(host, dict), "127.0.0.1")
+    url = f"http://127.0.0.1:{server.port}/v1/infer/bert"
     ids = np.random.default_rng(0).integers(0, arch.vocab, (1, arch.seq_len), dtype=np.int32)
     body = {"input_ids": ids.tolist()}
 
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> None:
             call()
             samples.append(time.perf_counter() - start)
         timings[name] = statistics.median(samples)
-    server.shutdown()
+    server.stop()
     group.stop()
     base, served = timings["bare jitted call"], timings["through the agent"]
     for name, seconds in timings.items():

@@ -12,13 +12,11 @@ n, "seed": s}`` for random tokens. The answer: ``{"model", "output":
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from executor.endpoint import endpoint_app
 from executor.host import Host
@@ -107,12 +105,3 @@ def create_router_app(router: Router) -> Flask:
         return router.describe()
 
     return app
-
-
-def serve_in_thread(app: Flask, host: str, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
-    """Run ``app`` on a threaded WSGI server in a daemon thread; ``port`` 0
-    picks a free port (``server.server_port``). Stop with ``server.shutdown()``."""
-    server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="http")
-    thread.start()
-    return server, thread

@@ -1,5 +1,6 @@
 """Executor commands: ``meshplan agent``, ``meshplan router`` and
-``meshplan profile measure`` (registered on the ``profile`` group).
+``meshplan profile measure`` (registered on the ``profile`` group). Agents
+and the router serve on cheroot (:mod:`executor.wsgi`).
 
 JAX is imported only inside the commands, after ``XLA_FLAGS`` asks the CPU
 backend for as many devices as the agent drives."""
@@ -119,7 +120,8 @@ def agent_command(
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
     from executor.api_client import ApiClient, ApiPlanSource
-    from executor.server import create_app, serve_in_thread
+    from executor.server import create_app
+    from executor.wsgi import HttpServer
 
     source = ApiPlanSource(
         ApiClient(api_url, key), cluster_id, name or f"agent-{devices_text}", devices
@@ -128,14 +130,14 @@ def agent_command(
         agent = Agent(source, devices, scale=scale, policy=policy)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    server, _ = serve_in_thread(create_app(agent.host, agent.status), host, port)
-    source.url = f"http://{host}:{server.server_port}"
+    server = HttpServer(create_app(agent.host, agent.status), host, port)
+    source.url = f"http://{host}:{server.port}"
     click.echo(f"agent serving devices {devices} at {source.url}", err=True)
     stop = stop_on_signals()
     try:
         agent.run(stop, interval_s)
     finally:
-        server.shutdown()
+        server.stop()
         agent.shutdown()
 
 
@@ -153,19 +155,20 @@ def router_command(
     the active plan, retrying on another replica when an agent is down."""
     from executor.api_client import ApiClient
     from executor.router import Router, refresh
-    from executor.server import create_router_app, serve_in_thread
+    from executor.server import create_router_app
+    from executor.wsgi import HttpServer
 
     client = ApiClient(api_url, key)
     router = Router()
     refresh(router, client, cluster_id)
-    server, _ = serve_in_thread(create_router_app(router), host, port)
-    click.echo(f"router at http://{host}:{server.server_port}", err=True)
+    server = HttpServer(create_router_app(router), host, port)
+    click.echo(f"router at http://{host}:{server.port}", err=True)
     stop = stop_on_signals()
     try:
         while not stop.wait(interval_s):
             refresh(router, client, cluster_id)
     finally:
-        server.shutdown()
+        server.stop()
 
 
 @click.command("measure")
