@@ -1,8 +1,8 @@
-"""Agent overhead: a request through an agent's HTTP endpoint (on cheroot,
-as deployed), admission and
-batch queue, against a bare call of the same jitted replica (the baseline),
-both sequential on one emulated device with a model of the fidelity
-scenario's BERT size.
+"""Agent overhead: a request through an agent's HTTP endpoint (served as
+deployed: cheroot, a bearer key, the default body cap), admission and batch
+queue, against a bare call of the same jitted replica (the baseline), both
+sequential on one emulated device with a model of the fidelity scenario's
+BERT size.
 
 Target: the agent adds at most 5 ms per request.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> None:
     import jax
     import numpy as np
 
+    from executor.endpoint import Guard
     from executor.group import GroupServer
     from executor.host import Host
     from executor.replay import post_json
@@ -50,7 +52,8 @@ def main(argv: list[str]) -> None:
     group.add(runtime)
     host = Host()
     host.add_group(group)
-    server = HttpServer(create_app(host, dict), "127.0.0.1")
+    key = secrets.token_urlsafe(32)
+    server = HttpServer(create_app(host, dict, Guard(key)), "127.0.0.1")
     url = f"http://127.0.0.1:{server.port}/v1/infer/bert"
     ids = np.random.default_rng(0).integers(0, arch.vocab, (1, arch.seq_len), dtype=np.int32)
     body = {"input_ids": ids.tolist()}
@@ -59,7 +62,7 @@ def main(argv: list[str]) -> None:
         np.asarray(replica.forward(ids))
 
     def agent() -> None:
-        assert post_json(url, body) == 200
+        assert post_json(url, body, key) == 200
 
     timings = {}
     for name, call in (("bare jitted call", bare), ("through the agent", agent)):

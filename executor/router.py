@@ -7,8 +7,11 @@ agents hosting ``m`` in order of outstanding requests (sent by this router
 and not yet answered) per replica of ``m`` they host, agents recently found
 down last, ties by a rotating counter. An agent that cannot be reached is
 marked down for :attr:`Router.down_for_s` and the next one is tried; so is
-the next one after a 503 (replica moving) or a 429 (that agent cannot meet
-the SLO). The last answer is returned when every agent declines.
+the next one after a 503 (replica moving), a 429 (that agent cannot meet
+the SLO) or a 401 (that agent wants another key). The last answer is
+returned when every agent declines, except a 401, which becomes a 502: the
+client's key was good, the router's was not. The router presents to agents
+the key it asks of its clients (one inference key per deployment).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ Answer = tuple[int, dict[str, str], bytes]
 """HTTP status, headers and body."""
 Forward = Callable[[str, str, bytes], Answer]
 """``forward(agent_url, model, body)``; raises OSError when unreachable."""
-RETRY_ON = (429, 503)
+RETRY_ON = (401, 429, 503)
 FORWARD_TIMEOUT_S = 60.0
 
 
@@ -61,14 +64,18 @@ def routes(plan: ServedPlan, agents: Sequence[Agent]) -> dict[str, dict[str, int
     return table
 
 
-def http_forward(url: str, model: str, body: bytes) -> Answer:
-    """POST ``body`` to an agent's inference endpoint; ConnectionError when
-    the agent cannot be reached or its answer breaks off."""
+def http_forward(url: str, model: str, body: bytes, key: str | None = None) -> Answer:
+    """POST ``body`` to an agent's inference endpoint, presenting ``key`` if
+    given; ConnectionError when the agent cannot be reached or its answer
+    breaks off."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(
         f"{url.rstrip('/')}/v1/infer/{urllib.parse.quote(model, safe='')}",
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers=headers,
     )
     try:
         return _exchange(request)
@@ -150,10 +157,16 @@ class Router:
             finally:
                 with self._lock:
                     self.outstanding[url] -= 1
+            if answer[0] == 401:
+                log.error("agent %s refused the router's inference key", url)
             if answer[0] not in RETRY_ON:
                 return answer
         if answer is None:
             raise unavailable(f"no agent hosting {model!r} could be reached")
+        if answer[0] == 401:
+            raise ServeError(
+                502, "key-refused", f"the agents hosting {model!r} refused the router's key"
+            )
         return answer
 
 

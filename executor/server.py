@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response, request
+from flask import Flask, Response
 
-from executor.endpoint import endpoint_app
+from executor.endpoint import Guard, body, endpoint_app
 from executor.host import Host
 from executor.request import bad_input, too_many_rows
 from executor.router import Router
@@ -66,13 +66,16 @@ def parse_tokens(host: Host, model: str, body: Any) -> np.ndarray:
     return random_tokens(np.random.default_rng(seed), count, arch.seq_len, arch.vocab)
 
 
-def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
-    """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``."""
-    app = endpoint_app("meshplan.agent")
+def create_app(
+    host: Host, status: Callable[[], dict[str, Any]], guard: Guard | None = None
+) -> Flask:
+    """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``;
+    ``guard`` (default: no key, the default body cap) as in :mod:`executor.endpoint`."""
+    app = endpoint_app("meshplan.agent", guard or Guard())
 
     @app.post("/v1/infer/<model>")
     def infer(model: str) -> Response:
-        ids = parse_tokens(host, model, json_body(request.get_data()))
+        ids = parse_tokens(host, model, json_body(body()))
         done = host.serve(model, ids)
         return Response(
             json.dumps({"model": model, "output": done.output, "timings": done.timings()}),
@@ -87,15 +90,16 @@ def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
     return app
 
 
-def create_router_app(router: Router) -> Flask:
+def create_router_app(router: Router, guard: Guard | None = None) -> Flask:
     """The router's Flask app: ``POST /v1/infer/<model>`` forwarded to an
-    agent (see :mod:`executor.router`), ``GET /v1/routes``, ``/healthz``."""
-    app = endpoint_app("meshplan.router")
+    agent (see :mod:`executor.router`), ``GET /v1/routes``, ``/healthz``;
+    ``guard`` as for :func:`create_app`."""
+    app = endpoint_app("meshplan.router", guard or Guard())
 
     @app.post("/v1/infer/<model>")
     def infer(model: str) -> Response:
-        status, headers, body = router.handle(model, request.get_data())
-        response = Response(body, status, mimetype=headers.get("Content-Type"))
+        status, headers, answer = router.handle(model, body())
+        response = Response(answer, status, mimetype=headers.get("Content-Type"))
         if "Retry-After" in headers:
             response.headers["Retry-After"] = headers["Retry-After"]
         return response

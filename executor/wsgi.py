@@ -5,9 +5,9 @@ gunicorn would copy them, not share them).
 
 It answers at most ``threads`` requests at once: a request an agent is
 serving holds its thread until answered, more wait for one in arrival
-order. It streams request bodies to the app as they arrive, closes the
-connection after a 413, and drops a client silent for
-:data:`SOCKET_TIMEOUT_S`.
+order. It streams request bodies to the app, which caps their size
+(:mod:`executor.endpoint`), closes the connection after a 413, and drops a
+client silent for :data:`SOCKET_TIMEOUT_S`.
 """
 
 from __future__ import annotations

@@ -103,6 +103,13 @@ def test_retryable_refusals_move_on_and_the_last_answer_wins_when_all_refuse() -
     assert r.handle("y", b"{}")[0] == 400  # a client error is not retried
 
 
+def test_an_agent_refusing_the_routers_key_is_passed_over_and_never_reported_as_401() -> None:
+    assert router(Agents(a=401)).handle("x", b"{}")[0] == 200
+    with pytest.raises(ServeError) as caught:
+        router(Agents(a=401, b=401)).handle("x", b"{}")
+    assert (caught.value.status, caught.value.kind) == (502, "key-refused")
+
+
 def test_unknown_model_and_no_reachable_agent() -> None:
     r = router(Agents(a="down", b="down"))
     with pytest.raises(ServeError) as unknown:

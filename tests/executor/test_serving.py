@@ -5,38 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import jax
 import numpy as np
 import pytest
 
 from executor.group import GroupServer
 from executor.host import Host
-from executor.replica import Replica, reference_forward
+from executor.replica import reference_forward
 from executor.request import Request, ServeError
 from executor.runtime import ModelRuntime
 from executor.server import create_app
-from planner.autoparallel import Architecture, plan_parallel
-from planner.domain import ParallelConfig
 from tests.executor.helpers import assert_problem, gated
-
-ARCH = Architecture("bert", num_layers=1, hidden=32, heads=4, vocab=64, seq_len=8, dtype_bytes=4)
-CONFIG = ParallelConfig(1, 2)
-SEED = 11
+from tests.executor.tiny import ARCH, SEED, tiny_group, tiny_runtime, tokens
 
 
 @pytest.fixture(scope="module")
 def runtime() -> ModelRuntime:
-    group_meshes = GroupServer((0, 1), jax.devices()[:2], CONFIG).meshes
-    plan = plan_parallel(ARCH, CONFIG, max_batch=4)
-    loaded = ModelRuntime("m", Replica(plan, group_meshes, SEED), max_batch=4, slo_s=30.0)
-    loaded.warm_up(repeats=1)
-    return loaded
+    return tiny_runtime()
 
 
 @pytest.fixture
 def group(runtime: ModelRuntime) -> Iterator[GroupServer]:
-    served = GroupServer((0, 1), jax.devices()[:2], CONFIG)
-    served.add(runtime)
+    served = tiny_group(runtime)
     yield served
     served.stop()
     served.join(10)
@@ -47,10 +36,6 @@ def host(group: GroupServer) -> Host:
     serving = Host()
     serving.add_group(group)
     return serving
-
-
-def tokens(rows: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, ARCH.vocab, (rows, ARCH.seq_len), np.int32)
 
 
 def test_buckets_and_latencies_cover_every_batch_size(runtime: ModelRuntime) -> None:
