@@ -102,6 +102,8 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
             "content": _json({"type": "string"}, op.body_media),
         }
     success: dict[str, Any] = {"description": "success"}
+    if op.response_media is not None:
+        success["content"] = _json({"type": "string"}, op.response_media)
     if op.response is not None:
         schema = refs[(op.response, "serialization")]
         if op.query is not None and issubclass(op.query, PageQuery):
@@ -134,7 +136,8 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
 
 
 def document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI document of ``app``'s /v1 operations."""
+    """The OpenAPI document of ``app``'s declared operations: the /v1
+    resources and the operational routes."""
     ops = _operations(app)
     refs, schemas = _schemas(ops)
     paths: dict[str, dict[str, Any]] = {}

@@ -1,28 +1,49 @@
 """Operational endpoints, outside /v1 and without keys: ``/healthz``
 (the process answers), ``/readyz`` (database reachable and migrated to the
-newest revision), ``/metrics``, ``/openapi.json`` and ``/docs``."""
+newest revision) and ``/metrics``, documented in the OpenAPI document; the
+document itself at ``/openapi.json`` and a page listing it at ``/docs``."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import metrics, openapi
 from api.database import database
 from api.errors import Problem
-from api.routing import reply
+from api.routing import Out, operation, reply
 from store import migrate
 
 bp = Blueprint("ops", __name__)
 
 
-@bp.get("/healthz")
+class HealthOut(Out):
+    status: str
+
+
+class ReadyOut(Out):
+    status: str
+    revision: str | None
+
+
+@operation(
+    bp, "/healthz", "GET", summary="The process answers", permission=None, response=HealthOut
+)
 def healthz() -> Response:
     return reply({"status": "ok"})
 
 
-@bp.get("/readyz")
+@operation(
+    bp,
+    "/readyz",
+    "GET",
+    summary="The database is reachable and migrated to the newest revision",
+    permission=None,
+    response=ReadyOut,
+    errors=(503,),
+)
 def readyz() -> Response:
     engine = database().engine
     try:
@@ -39,7 +60,14 @@ def readyz() -> Response:
     return reply({"status": "ready", "revision": revision})
 
 
-@bp.get("/metrics")
+@operation(
+    bp,
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics: requests of this process, jobs, executors, plan versions",
+    permission=None,
+    response_media=CONTENT_TYPE_LATEST.split(";")[0],
+)
 def prometheus() -> Response:
     return metrics.exposition(current_app._get_current_object())  # type: ignore[attr-defined]
 

@@ -97,12 +97,17 @@ def test_the_openapi_document_is_valid_and_complete(app: Flask, spec: dict[str, 
     rules = {
         (rule.rule.replace("<int:", "{").replace(">", "}"), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/v1/")
+        if not rule.rule.startswith(("/openapi.json", "/docs"))  # the document and its page
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
     }
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert documented == rules
+    assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
+    metrics_answer = spec["paths"]["/metrics"]["get"]["responses"]["200"]
+    assert metrics_answer["content"] == {"text/plain": {"schema": {"type": "string"}}}
     plans = spec["paths"]["/v1/plans"]["post"]
     assert plans["x-permission"] == "write"
     assert plans["requestBody"]["content"]["application/json"]["schema"] == {
