@@ -1,16 +1,17 @@
 """Operational endpoints, outside /v1 and without keys: ``/healthz``
 (the process answers), ``/readyz`` (database reachable and migrated to the
 newest revision) and ``/metrics``, documented in the OpenAPI document; the
-document itself at ``/openapi.json`` and a page listing it at ``/docs``."""
+document itself at ``/openapi.json`` and the docs page showing it at
+``/docs`` (:mod:`api.docs`)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import metrics, openapi
+from api import docs, metrics, openapi
 from api.database import database
 from api.errors import Problem
 from api.routing import Out, operation, reply
@@ -78,6 +79,21 @@ def openapi_json() -> Response:
 
 
 @bp.get("/docs")
-def docs() -> Response:
-    spec = openapi.document(current_app._get_current_object())  # type: ignore[attr-defined]
-    return Response(openapi.docs_page(spec), mimetype="text/html")
+def docs_page() -> Response:
+    assets = {name: url_for("ops.docs_asset", name=name) for name in docs.ASSETS}
+    html = docs.page(url_for("ops.openapi_json"), assets, url_for("ops.docs_init"))
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = docs.POLICY
+    return response
+
+
+@bp.get("/docs/init.js")
+def docs_init() -> Response:
+    return Response(docs.INIT_JS, mimetype="text/javascript")
+
+
+@bp.get("/docs/assets/<name>")
+def docs_asset(name: str) -> Response:
+    if name not in docs.ASSETS:
+        abort(404)
+    return send_from_directory(docs.asset_folder(), name, mimetype=docs.ASSETS[name])
