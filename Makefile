@@ -39,7 +39,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy planner api store executor bench harness
+	$(BIN)/mypy planner api store executor wire bench harness
 	$(BIN)/lint-imports
 
 clean:

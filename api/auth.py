@@ -20,6 +20,7 @@ from api.database import session
 from api.errors import Problem
 from store.enums import Role
 from store.repositories import keys
+from wire.bearer import CHALLENGE, bearer_key
 
 _EXTENSION = "meshplan.keys"
 _CACHE_ENTRIES_MAX = 4096
@@ -36,8 +37,6 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.EXECUTOR: frozenset({Permission.READ, Permission.EXECUTE}),
     Role.READER: frozenset({Permission.READ}),
 }
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="meshplan"'}
 
 
 class KeyCache:
@@ -84,11 +83,8 @@ def key_cache() -> KeyCache:
 
 def presented_key() -> str | None:
     """The key sent with this request, if any."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("X-API-Key") or None
+    key = bearer_key(request.headers.get("Authorization", ""))
+    return key or request.headers.get("X-API-Key") or None
 
 
 def require(permission: Permission) -> Role:
@@ -97,11 +93,11 @@ def require(permission: Permission) -> Role:
     key = presented_key()
     if key is None:
         raise Problem(
-            401, "an API key is required (Authorization: Bearer <key>)", headers=_CHALLENGE
+            401, "an API key is required (Authorization: Bearer <key>)", headers=CHALLENGE
         )
     role = key_cache().role(key)
     if role is None:
-        raise Problem(401, "the API key is not valid", headers=_CHALLENGE)
+        raise Problem(401, "the API key is not valid", headers=CHALLENGE)
     if permission not in GRANTS[role]:
         raise Problem(403, f"role {role.value!r} may not {permission.value}")
     return role

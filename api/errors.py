@@ -1,20 +1,20 @@
-"""Every error leaves the API as ``application/problem+json`` (RFC 9457):
-``type``, ``title``, ``status``, ``detail``, ``instance``, and for bad input
-``field`` (the first offending field) and ``errors`` (all of them)."""
+"""Every error leaves the API as ``application/problem+json`` (RFC 9457,
+:mod:`wire.problems`): ``type``, ``title``, ``status``, ``detail``,
+``instance``, and for bad input ``field`` (the first offending field) and
+``errors`` (all of them)."""
 
 from __future__ import annotations
 
 import http
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, request
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_JSON = "application/problem+json"
+from wire.problems import problem_response
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,13 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
     def response(self) -> Response:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": http.HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-            "instance": request.path,
-        }
-        if self.errors:
-            body["field"] = self.errors[0]["field"]
-            body["errors"] = self.errors
-        response = Response(json.dumps(body), self.status, mimetype=PROBLEM_JSON)
-        response.headers.update(self.headers)
-        return response
+        return problem_response(
+            self.status,
+            self.detail,
+            headers=self.headers,
+            field=self.errors[0]["field"] if self.errors else None,
+            errors=self.errors or None,
+        )
 
 
 def invalid(field: str, message: str, status: int = 422) -> Problem:

@@ -1,10 +1,9 @@
 """The OpenAPI 3.1 document, built from the operations the blueprints
-declare (:func:`api.routing.operation`) and their pydantic models, and a
-plain HTML page that lists it."""
+declare (:func:`api.routing.operation`) and their pydantic models (the
+docs page that shows it: :mod:`api.docs`)."""
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -102,6 +101,8 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
             "content": _json({"type": "string"}, op.body_media),
         }
     success: dict[str, Any] = {"description": "success"}
+    if op.response_media is not None:
+        success["content"] = _json({"type": "string"}, op.response_media)
     if op.response is not None:
         schema = refs[(op.response, "serialization")]
         if op.query is not None and issubclass(op.query, PageQuery):
@@ -134,7 +135,8 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
 
 
 def document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI document of ``app``'s /v1 operations."""
+    """The OpenAPI document of ``app``'s declared operations: the /v1
+    resources and the operational routes."""
     ops = _operations(app)
     refs, schemas = _schemas(ops)
     paths: dict[str, dict[str, Any]] = {}
@@ -156,32 +158,3 @@ def document(app: Flask) -> dict[str, Any]:
             },
         },
     }
-
-
-def docs_page(spec: dict[str, Any]) -> str:
-    """A self-contained HTML listing of the document (no external assets)."""
-    rows = []
-    for path, methods in spec["paths"].items():
-        for method, op in methods.items():
-            codes = ", ".join(op["responses"])
-            rows.append(
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>"
-                "<td>{}</td><td>{}</td></tr>".format(
-                    html.escape(method.upper()),
-                    html.escape(path),
-                    html.escape(op["summary"]),
-                    html.escape(op.get("x-permission", "public")),
-                    html.escape(codes),
-                )
-            )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>meshplan API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px;"
-        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-        "<h1>meshplan API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
-        "Send <code>Authorization: Bearer &lt;key&gt;</code>; errors are "
-        "<code>application/problem+json</code>.</p><table><tr><th>Method</th><th>Path</th>"
-        "<th>What</th><th>Needs</th><th>Answers</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )

@@ -61,6 +61,7 @@ class Operation:
     errors: tuple[int, ...]
     body_media: str | None
     alternatives: Mapping[int, type[BaseModel]]
+    response_media: str | None = None
 
 
 def operation(
@@ -77,11 +78,13 @@ def operation(
     errors: Sequence[int] = (),
     body_media: str | None = None,
     alternatives: Mapping[int, type[BaseModel]] | None = None,
+    response_media: str | None = None,
 ) -> Callable[[View], View]:
     """Register ``view`` for ``method rule``. The view receives the path
     parameters, plus ``body`` and ``query`` (validated models) if declared.
     It answers ``status`` with ``response``, or another success status with
-    the model ``alternatives`` gives for it."""
+    the model ``alternatives`` gives for it; or, with ``response_media``,
+    text of that media type."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -107,6 +110,7 @@ def operation(
             documented,
             media,
             dict(alternatives or {}),
+            response_media,
         )
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
         return wrapper

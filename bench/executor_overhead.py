@@ -1,7 +1,8 @@
-"""Agent overhead: a request through an agent's HTTP endpoint, admission and
-batch queue, against a bare call of the same jitted replica (the baseline),
-both sequential on one emulated device with a model of the fidelity
-scenario's BERT size.
+"""Agent overhead: a request through an agent's HTTP endpoint (served as
+deployed: cheroot, a bearer key, the default body cap), admission and batch
+queue, against a bare call of the same jitted replica (the baseline), both
+sequential on one emulated device with a model of the fidelity scenario's
+BERT size.
 
 Target: the agent adds at most 5 ms per request.
 
@@ -11,8 +12,8 @@ Run ``python -m bench.executor_overhead [--quick]``.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -27,16 +28,17 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.executor_overhead")
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     args = parser.parse_args(argv)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     import jax
     import numpy as np
 
+    from executor.endpoint import Guard
     from executor.group import GroupServer
     from executor.host import Host
     from executor.replay import post_json
     from executor.replica import Replica
     from executor.runtime import ModelRuntime
-    from executor.server import create_app, serve_in_thread
+    from executor.server import create_app
+    from executor.wsgi import HttpServer
     from harness.loopback import FAMILY_ARCHS
     from planner.autoparallel import plan_parallel
     from planner.domain import ParallelConfig
@@ -50,8 +52,9 @@ def main(argv: list[str]) -> None:
     group.add(runtime)
     host = Host()
     host.add_group(group)
-    server, _ = serve_in_thread(create_app(host, dict), "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.server_port}/v1/infer/bert"
+    key = secrets.token_urlsafe(32)
+    server = HttpServer(create_app(host, dict, Guard(key)), "127.0.0.1")
+    url = f"http://127.0.0.1:{server.port}/v1/infer/bert"
     ids = np.random.default_rng(0).integers(0, arch.vocab, (1, arch.seq_len), dtype=np.int32)
     body = {"input_ids": ids.tolist()}
 
@@ -59,7 +62,7 @@ def main(argv: list[str]) -> None:
         np.asarray(replica.forward(ids))
 
     def agent() -> None:
-        assert post_json(url, body) == 200
+        assert post_json(url, body, key) == 200
 
     timings = {}
     for name, call in (("bare jitted call", bare), ("through the agent", agent)):
@@ -70,7 +73,7 @@ def main(argv: list[str]) -> None:
             call()
             samples.append(time.perf_counter() - start)
         timings[name] = statistics.median(samples)
-    server.shutdown()
+    server.stop()
     group.stop()
     base, served = timings["bare jitted call"], timings["through the agent"]
     for name, seconds in timings.items():

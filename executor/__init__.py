@@ -10,7 +10,9 @@ Model runtime (no I/O):
 
 Serving: :mod:`.schedule` (batching and SLO-aware admission, pure),
 :mod:`.group` (stage threads of one group), :mod:`.host` (an agent's
-groups), :mod:`.request`, :mod:`.metrics`, :mod:`.server` (HTTP).
+groups), :mod:`.request`, :mod:`.metrics`; over HTTP, :mod:`.endpoint`
+(what the agent's and the router's apps share: problems, keys, body cap),
+:mod:`.server` (their routes) and :mod:`.wsgi` (the server they run on).
 
 Fleet: :mod:`.agent` (plan pull and reconcile), :mod:`.api_client`,
 :mod:`.router`, :mod:`.profiler`, :mod:`.replay` and :mod:`.loopback`

@@ -11,7 +11,7 @@ import numpy as np
 
 from executor.group import GroupKey, GroupServer
 from executor.metrics import LatencyLog
-from executor.request import Request, ServeError, unavailable
+from executor.request import Request, ServeError, bad_input, too_many_rows, unavailable
 from executor.runtime import ModelRuntime
 
 ANSWER_GRACE_S = 30.0
@@ -57,10 +57,11 @@ class Host:
 
     def submit(self, model: str, token_ids: np.ndarray) -> Request:
         """Admit a request on the hosting group with the earliest predicted
-        finish (ties: first group); raises :class:`ServeError`."""
+        finish (ties: first group); raises :class:`ServeError`. Valid token
+        ids (:func:`check_input`) travel on as int32."""
         runtime = self.runtime(model)
         check_input(runtime, token_ids)
-        request = Request(model, token_ids, runtime.slo_s)
+        request = Request(model, token_ids.astype(np.int32, copy=False), runtime.slo_s)
         groups = self.hosting(model)
         offers = sorted((g.offer(request).finish_s, i) for i, g in enumerate(groups))
         error: ServeError = unavailable(f"model {model!r} is leaving this agent")
@@ -88,18 +89,12 @@ def check_input(runtime: ModelRuntime, token_ids: np.ndarray) -> None:
     ``1 <= rows <= max_batch``: 400 (413 for too many rows) otherwise."""
     arch = runtime.replica.plan.arch
     if token_ids.ndim != 2 or token_ids.shape[1] != arch.seq_len or token_ids.shape[0] < 1:
-        raise ServeError(
-            400,
-            "bad-input",
-            f"input_ids: must have shape [rows, {arch.seq_len}], got {list(token_ids.shape)}",
+        raise bad_input(
+            "input_ids", f"must have shape [rows, {arch.seq_len}], got {list(token_ids.shape)}"
         )
     if not np.issubdtype(token_ids.dtype, np.integer):
-        raise ServeError(400, "bad-input", f"input_ids: must be integers, got {token_ids.dtype}")
+        raise bad_input("input_ids", f"must be integers, got {token_ids.dtype}")
     if token_ids.min() < 0 or token_ids.max() >= arch.vocab:
-        raise ServeError(400, "bad-input", f"input_ids: must lie in [0, {arch.vocab})")
+        raise bad_input("input_ids", f"must lie in [0, {arch.vocab})")
     if token_ids.shape[0] > runtime.max_batch:
-        raise ServeError(
-            413,
-            "batch-too-large",
-            f"input_ids: {token_ids.shape[0]} rows exceed max_batch={runtime.max_batch}",
-        )
+        raise too_many_rows("input_ids", token_ids.shape[0], runtime.max_batch)

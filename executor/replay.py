@@ -38,11 +38,13 @@ class Sent:
         return self.status == 200 and self.latency_s <= self.slo_s
 
 
-def post_json(url: str, body: Mapping[str, object]) -> int:
-    """POST and read the answer; its HTTP status (0 when unreachable)."""
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
-    )
+def post_json(url: str, body: Mapping[str, object], key: str | None = None) -> int:
+    """POST (with ``Authorization: Bearer <key>`` when ``key`` is given) and
+    read the answer; its HTTP status (0 when unreachable)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             response.read()
@@ -61,17 +63,18 @@ def replay(
     *,
     rows: int = 1,
     max_workers: int = 64,
+    key: str | None = None,
 ) -> list[Sent]:
     """Send every request of ``workload`` to ``{base_url}/v1/infer/<model>``
-    (``rows`` random sequences each) at its arrival time; results in
-    arrival order."""
+    (``rows`` random sequences each, presenting ``key`` if given) at its
+    arrival time; results in arrival order."""
     results: list[Sent | None] = [None] * workload.num_requests
     lock = threading.Lock()
 
     def send(i: int, model: str, arrival_s: float) -> None:
         begin = time.perf_counter()
         status = post_json(
-            f"{base_url.rstrip('/')}/v1/infer/{model}", {"num_sequences": rows, "seed": i}
+            f"{base_url.rstrip('/')}/v1/infer/{model}", {"num_sequences": rows, "seed": i}, key
         )
         sent = Sent(model, arrival_s, status, time.perf_counter() - begin, slo_s[model])
         with lock:

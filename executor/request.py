@@ -16,21 +16,41 @@ SUMMARY_VALUES = 4
 
 class ServeError(Exception):
     """A request that cannot be served. ``retry_after_s`` is set when trying
-    again (here later, or on another replica) can succeed."""
+    again (here later, or on another replica) can succeed; ``field`` names
+    the part of the request at fault, if one is."""
 
     def __init__(
-        self, status: int, kind: str, detail: str, retry_after_s: float | None = None
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        retry_after_s: float | None = None,
+        *,
+        field: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.kind = kind
         self.detail = detail
         self.retry_after_s = retry_after_s
+        self.field = field
 
 
 def unavailable(detail: str, retry_after_s: float = 1.0) -> ServeError:
     """503 with Retry-After: the replica is loading, unloading or gone."""
     return ServeError(503, "unavailable", detail, retry_after_s)
+
+
+def bad_input(field: str, message: str) -> ServeError:
+    """400: ``field`` of the request is malformed (``"<field>: <message>"``)."""
+    return ServeError(400, "bad-input", f"{field}: {message}", field=field)
+
+
+def too_many_rows(field: str, rows: int, max_batch: int) -> ServeError:
+    """413: a request of ``rows`` sequences is larger than any batch."""
+    return ServeError(
+        413, "batch-too-large", f"{field}: {rows} rows exceed max_batch={max_batch}", field=field
+    )
 
 
 @dataclass(eq=False)

@@ -7,24 +7,29 @@ agents hosting ``m`` in order of outstanding requests (sent by this router
 and not yet answered) per replica of ``m`` they host, agents recently found
 down last, ties by a rotating counter. An agent that cannot be reached is
 marked down for :attr:`Router.down_for_s` and the next one is tried; so is
-the next one after a 503 (replica moving) or a 429 (that agent cannot meet
-the SLO). The last answer is returned when every agent declines.
+the next one after a 503 (replica moving), a 429 (that agent cannot meet
+the SLO) or a 401 (that agent wants another key). The last answer is
+returned when every agent declines, except a 401, which becomes a 502: the
+client's key was good, the router's was not. The router presents to agents
+the key it asks of its clients (one inference key per deployment).
 """
 
 from __future__ import annotations
 
+import http.client
 import itertools
-import json
 import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from executor.api_client import ApiClient, ApiError, ApiUnavailable, ServedPlan
+from executor.request import ServeError, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ Answer = tuple[int, dict[str, str], bytes]
 """HTTP status, headers and body."""
 Forward = Callable[[str, str, bytes], Answer]
 """``forward(agent_url, model, body)``; raises OSError when unreachable."""
-RETRY_ON = (429, 503)
+RETRY_ON = (401, 429, 503)
 FORWARD_TIMEOUT_S = 60.0
 
 
@@ -59,26 +64,33 @@ def routes(plan: ServedPlan, agents: Sequence[Agent]) -> dict[str, dict[str, int
     return table
 
 
-def http_forward(url: str, model: str, body: bytes) -> Answer:
-    """POST ``body`` to an agent's inference endpoint."""
+def http_forward(url: str, model: str, body: bytes, key: str | None = None) -> Answer:
+    """POST ``body`` to an agent's inference endpoint, presenting ``key`` if
+    given; ConnectionError when the agent cannot be reached or its answer
+    breaks off."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/infer/{model}",
+        f"{url.rstrip('/')}/v1/infer/{urllib.parse.quote(model, safe='')}",
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers=headers,
     )
+    try:
+        return _exchange(request)
+    except urllib.error.URLError as error:
+        raise ConnectionError(str(error.reason)) from None
+    except http.client.HTTPException as error:
+        raise ConnectionError(f"broken answer: {error!r}") from None
+
+
+def _exchange(request: urllib.request.Request) -> Answer:
     try:
         with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
-    except urllib.error.URLError as error:
-        raise ConnectionError(str(error.reason)) from None
-
-
-def problem(status: int, kind: str, detail: str) -> Answer:
-    body = {"status": status, "kind": kind, "detail": detail}
-    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
 class Router:
@@ -125,11 +137,13 @@ class Router:
             }
 
     def handle(self, model: str, body: bytes) -> Answer:
-        """Send one request; retries on another agent as the module says."""
+        """Send one request; retries on another agent as the module says.
+        Raises :class:`ServeError`: 404 when no agent hosts ``model``, 503
+        when none hosting it can be reached."""
         candidates = self.order(model, time.monotonic())
         if not candidates:
-            return problem(404, "unknown-model", f"no agent hosts model {model!r}")
-        answer = problem(503, "unavailable", f"no agent hosting {model!r} could be reached")
+            raise ServeError(404, "unknown-model", f"no agent hosts model {model!r}")
+        answer: Answer | None = None
         for url in candidates:
             with self._lock:
                 self.outstanding[url] = self.outstanding.get(url, 0) + 1
@@ -143,8 +157,16 @@ class Router:
             finally:
                 with self._lock:
                     self.outstanding[url] -= 1
+            if answer[0] == 401:
+                log.error("agent %s refused the router's inference key", url)
             if answer[0] not in RETRY_ON:
                 return answer
+        if answer is None:
+            raise unavailable(f"no agent hosting {model!r} could be reached")
+        if answer[0] == 401:
+            raise ServeError(
+                502, "key-refused", f"the agents hosting {model!r} refused the router's key"
+            )
         return answer
 
 

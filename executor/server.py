@@ -1,85 +1,81 @@
 """The HTTP endpoints of an agent and of the router. The agent's:
-``POST /v1/infer/<model>`` plus status and health. Errors are ``application/problem+json`` with a ``kind``; retryable
-ones (503, and 429 for a request that cannot meet its SLO here) carry
-``Retry-After``.
+``POST /v1/infer/<model>`` plus status and health. Errors are problem
+details with a ``kind`` (:mod:`executor.endpoint`); retryable ones (503,
+and 429 for a request that cannot meet its SLO here) carry ``Retry-After``.
 
-Request body: ``{"input_ids": [[token, ...], ...]}`` (rows of ``seq_len``
-tokens) or ``{"num_sequences": n, "seed": s}`` for random tokens. The answer:
-``{"model", "output": {"shape", "sum", "first_token"}, "timings": {...}}``.
+Request body (JSON, whatever its Content-Type says): ``{"input_ids":
+[[token, ...], ...]}`` (rows of ``seq_len`` tokens) or ``{"num_sequences":
+n, "seed": s}`` for random tokens. The answer: ``{"model", "output":
+{"shape", "sum", "first_token"}, "timings": {...}}``.
 """
 
 from __future__ import annotations
 
-import http
-import math
-import threading
+import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response, json, request
-from werkzeug.serving import BaseWSGIServer, make_server
+from flask import Flask, Response
 
+from executor.endpoint import Guard, body, endpoint_app
 from executor.host import Host
-from executor.request import ServeError
+from executor.request import bad_input, too_many_rows
 from executor.router import Router
 from executor.runtime import random_tokens
 
-PROBLEM_JSON = "application/problem+json"
 
-
-def problem(error: ServeError) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": http.HTTPStatus(error.status).phrase,
-        "status": error.status,
-        "kind": error.kind,
-        "detail": error.detail,
-        "instance": request.path,
-    }
-    response = Response(json.dumps(body), error.status, mimetype=PROBLEM_JSON)
-    if error.retry_after_s is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
-    return response
-
-
-def bad_input(detail: str) -> ServeError:
-    return ServeError(400, "bad-input", detail)
+def json_body(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; 400 saying why it is not JSON."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}: {error.msg}"
+        raise bad_input("body", f"invalid JSON at {where}") from None
+    except UnicodeDecodeError:
+        raise bad_input("body", "invalid JSON: not UTF-8") from None
+    except RecursionError:
+        raise bad_input("body", "invalid JSON: nested too deeply") from None
 
 
 def parse_tokens(host: Host, model: str, body: Any) -> np.ndarray:
-    """The token ids of an inference body; 400 when malformed."""
+    """The token ids of an inference body; 400 when malformed, 413 when
+    ``num_sequences`` exceeds the model's max_batch (nothing is drawn then)."""
     if not isinstance(body, dict):
-        raise bad_input("body: must be a JSON object")
+        raise bad_input("body", "must be a JSON object")
     if "input_ids" in body:
         try:
             ids = np.asarray(body["input_ids"])
         except ValueError:
-            raise bad_input("input_ids: rows must all have the same length") from None
+            raise bad_input("input_ids", "rows must all have the same length") from None
         if ids.dtype == object or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
-            raise bad_input("input_ids: must be a list of rows of integer token ids")
-        return ids.astype(np.int32) if ids.size else ids
-    count = body.get("num_sequences")
+            raise bad_input("input_ids", "must be a list of rows of integer token ids")
+        return ids
+    if "num_sequences" not in body:
+        raise bad_input("input_ids", "is required (or num_sequences)")
+    count = body["num_sequences"]
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise bad_input("input_ids: is required (or num_sequences: a positive integer)")
+        raise bad_input("num_sequences", f"must be a positive integer, got {count!r}")
     seed = body.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise bad_input(f"seed: must be a non-negative integer, got {seed!r}")
-    arch = host.runtime(model).replica.plan.arch
+        raise bad_input("seed", f"must be a non-negative integer, got {seed!r}")
+    runtime = host.runtime(model)
+    if count > runtime.max_batch:
+        raise too_many_rows("num_sequences", count, runtime.max_batch)
+    arch = runtime.replica.plan.arch
     return random_tokens(np.random.default_rng(seed), count, arch.seq_len, arch.vocab)
 
 
-def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
-    """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``."""
-    app = Flask("meshplan.agent")
-
-    @app.errorhandler(ServeError)
-    def serve_error(error: ServeError) -> Response:
-        return problem(error)
+def create_app(
+    host: Host, status: Callable[[], dict[str, Any]], guard: Guard | None = None
+) -> Flask:
+    """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``;
+    ``guard`` (default: no key, the default body cap) as in :mod:`executor.endpoint`."""
+    app = endpoint_app("meshplan.agent", guard or Guard())
 
     @app.post("/v1/infer/<model>")
     def infer(model: str) -> Response:
-        ids = parse_tokens(host, model, request.get_json(silent=True))
+        ids = parse_tokens(host, model, json_body(body()))
         done = host.serve(model, ids)
         return Response(
             json.dumps({"model": model, "output": done.output, "timings": done.timings()}),
@@ -91,22 +87,19 @@ def create_app(host: Host, status: Callable[[], dict[str, Any]]) -> Flask:
     def show_status() -> dict[str, Any]:
         return status()
 
-    @app.get("/healthz")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
-def create_router_app(router: Router) -> Flask:
+def create_router_app(router: Router, guard: Guard | None = None) -> Flask:
     """The router's Flask app: ``POST /v1/infer/<model>`` forwarded to an
-    agent (see :mod:`executor.router`), ``GET /v1/routes``, ``/healthz``."""
-    app = Flask("meshplan.router")
+    agent (see :mod:`executor.router`), ``GET /v1/routes``, ``/healthz``;
+    ``guard`` as for :func:`create_app`."""
+    app = endpoint_app("meshplan.router", guard or Guard())
 
     @app.post("/v1/infer/<model>")
     def infer(model: str) -> Response:
-        status, headers, body = router.handle(model, request.get_data())
-        response = Response(body, status, mimetype=headers.get("Content-Type"))
+        status, headers, answer = router.handle(model, body())
+        response = Response(answer, status, mimetype=headers.get("Content-Type"))
         if "Retry-After" in headers:
             response.headers["Retry-After"] = headers["Retry-After"]
         return response
@@ -115,17 +108,4 @@ def create_router_app(router: Router) -> Flask:
     def show_routes() -> dict[str, Any]:
         return router.describe()
 
-    @app.get("/healthz")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
-
-
-def serve_in_thread(app: Flask, host: str, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
-    """Run ``app`` on a threaded WSGI server in a daemon thread; ``port`` 0
-    picks a free port (``server.server_port``). Stop with ``server.shutdown()``."""
-    server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="http")
-    thread.start()
-    return server, thread

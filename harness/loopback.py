@@ -24,6 +24,7 @@ Used by the end-to-end test and by ``bench.fidelity``.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
+from executor.endpoint import KEY_ENV
 from executor.replay import Sent, attainment, replay
 from planner.autoparallel import Architecture
 from planner.codec import decode, encode
@@ -82,13 +84,15 @@ def answers(url: str) -> bool:
 
 @dataclass
 class Deployment:
-    """Processes of one loopback deployment; logs go to ``workdir``."""
+    """Processes of one loopback deployment; logs go to ``workdir``. Agents
+    and the router ask for ``inference_key`` (a fresh one by default)."""
 
     workdir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
     api_url: str = ""
     keys: dict[str, str] = field(default_factory=dict)
+    inference_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
@@ -111,6 +115,10 @@ class Deployment:
     def jax_env(devices: int) -> dict[str, str]:
         flags = f"--xla_force_host_platform_device_count={devices} {XLA_ONE_THREAD}"
         return {**os.environ, "XLA_FLAGS": flags}
+
+    def keyed(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` with the inference key, for an agent or the router."""
+        return {**env, KEY_ENV: self.inference_key}
 
     def measure(self, model_ids: Sequence[int], configs: Sequence[str], scale: str) -> None:
         """Profile models with ``meshplan profile measure`` (uploads them)."""
@@ -144,12 +152,16 @@ class Deployment:
         devices = f"{first}-{first + count - 1}"
         args = ["agent", "--api", self.api_url, "--key", self.keys["executor"], "--scale", scale]
         args += ["--cluster", str(cluster_id), "--devices", devices, "--name", f"agent-{devices}"]
-        self._spawn(f"agent-{devices}", args, self.jax_env(count))
+        self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count)))
 
     def start_router(self, cluster_id: int) -> str:
         port = free_port()
         args = ["router", "--api", self.api_url, "--key", self.keys["admin"]]
-        self._spawn("router", [*args, "--cluster", str(cluster_id), "--port", str(port)])
+        self._spawn(
+            "router",
+            [*args, "--cluster", str(cluster_id), "--port", str(port)],
+            self.keyed(dict(os.environ)),
+        )
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(f"{url}/healthz"), START_TIMEOUT_S, "router")
         return url
@@ -342,7 +354,8 @@ def run_fidelity(workdir: Path, scenario: Scenario | None = None) -> FidelityRes
         phase("agents")
         router = deployment.start_router(cluster_id)
         phase("router")
-        sent = replay(router, workload, {s.name: s.slo_s for s in specs})
+        slos = {s.name: s.slo_s for s in specs}
+        sent = replay(router, workload, slos, key=deployment.inference_key)
         phase("replay")
     finally:
         deployment.close()

@@ -341,7 +341,8 @@ class Demo:
         part = window_workload(workload, 0.0, s.replay_s)
         factor = min(1.0, s.replay_rps * part.duration_s / max(part.num_requests, 1))
         part = scale_rate(part, factor, seed=0)
-        sent = replay(router, part, {m.name: m.slo_s for m in models})
+        slos = {m.name: m.slo_s for m in models}
+        sent = replay(router, part, slos, key=self.deployment.inference_key)
         tiny = [dataclasses.replace(m, profile=profiles[m.family]) for m in models]
         options = SimOptions()
         serving = ServingCheck(

@@ -1,16 +1,22 @@
 """Executor commands: ``meshplan agent``, ``meshplan router`` and
 ``meshplan profile measure`` (registered on the ``profile`` group).
 
-JAX is imported only inside the commands, after ``XLA_FLAGS`` asks the CPU
-backend for as many devices as the agent drives."""
+Agents and the router serve on cheroot (:mod:`executor.wsgi`); with an
+inference key (``--inference-key-file``, else ``MESHPLAN_INFERENCE_KEY``)
+their ``/v1/`` routes need ``Authorization: Bearer <key>``, and the router
+presents the same key to the agents. JAX is imported only inside the
+commands, after ``XLA_FLAGS`` asks the CPU backend for as many devices as
+the agent drives."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -18,6 +24,7 @@ import click
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
+from executor.endpoint import KEY_ENV, MAX_BODY_BYTES, Guard
 from executor.schedule import POLICIES
 from planner.codec import encode
 from planner.domain import ParallelConfig
@@ -32,6 +39,21 @@ key_option = click.option(
 )
 cluster_option = click.option(
     "--cluster", "cluster_id", type=int, required=True, help="Cluster id."
+)
+inference_key_option = click.option(
+    "--inference-key-file",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the key inference clients must present (Authorization: Bearer); "
+    f"default: ${KEY_ENV}; neither: no key is asked for.",
+)
+max_body_option = click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_BODY_BYTES,
+    show_default=True,
+    help="Largest request body accepted (413 beyond).",
 )
 scale_option = click.option(
     "--scale",
@@ -71,6 +93,26 @@ def ask_for_cpu_devices(count: int) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
 
 
+def inference_guard(key_file: str | None, max_body_bytes: int) -> Guard:
+    """The guard of an inference endpoint: the key in ``key_file`` (else in
+    ``$MESHPLAN_INFERENCE_KEY``; neither: no key), surrounding whitespace
+    dropped."""
+    if key_file is not None:
+        key = Path(key_file).read_text().strip()
+        if not key:
+            raise click.BadParameter("the file is empty", param_hint="--inference-key-file")
+    else:
+        key = os.environ.get(KEY_ENV, "").strip()
+    try:
+        return Guard(key or None, max_body_bytes)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--inference-key-file") from None
+
+
+def describe_guard(guard: Guard) -> str:
+    return "inference key required" if guard.key else "no inference key: open to all who reach it"
+
+
 def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -101,6 +143,8 @@ def stop_on_signals() -> threading.Event:
     "or least slack first.",
 )
 @click.option("--interval-s", type=float, default=1.0, show_default=True, help="Poll period.")
+@inference_key_option
+@max_body_option
 def agent_command(
     api_url: str,
     key: str,
@@ -112,14 +156,18 @@ def agent_command(
     scale: str,
     policy: str,
     interval_s: float,
+    key_file: str | None,
+    max_body_bytes: int,
 ) -> None:
     """Serve the plan groups that lie on DEVICES: pull the cluster's plan,
     load replicas, answer POST /v1/infer/<model>, heartbeat."""
     devices = parse_devices(devices_text)
+    guard = inference_guard(key_file, max_body_bytes)
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
     from executor.api_client import ApiClient, ApiPlanSource
-    from executor.server import create_app, serve_in_thread
+    from executor.server import create_app
+    from executor.wsgi import HttpServer
 
     source = ApiPlanSource(
         ApiClient(api_url, key), cluster_id, name or f"agent-{devices_text}", devices
@@ -128,14 +176,16 @@ def agent_command(
         agent = Agent(source, devices, scale=scale, policy=policy)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    server, _ = serve_in_thread(create_app(agent.host, agent.status), host, port)
-    source.url = f"http://{host}:{server.server_port}"
-    click.echo(f"agent serving devices {devices} at {source.url}", err=True)
+    server = HttpServer(create_app(agent.host, agent.status, guard), host, port)
+    source.url = f"http://{host}:{server.port}"
+    click.echo(
+        f"agent serving devices {devices} at {source.url} ({describe_guard(guard)})", err=True
+    )
     stop = stop_on_signals()
     try:
         agent.run(stop, interval_s)
     finally:
-        server.shutdown()
+        server.stop()
         agent.shutdown()
 
 
@@ -146,26 +196,37 @@ def agent_command(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=8100, show_default=True, help="Port (0: any free one).")
 @click.option("--interval-s", type=float, default=1.0, show_default=True, help="Refresh period.")
+@inference_key_option
+@max_body_option
 def router_command(
-    api_url: str, key: str, cluster_id: int, host: str, port: int, interval_s: float
+    api_url: str,
+    key: str,
+    cluster_id: int,
+    host: str,
+    port: int,
+    interval_s: float,
+    key_file: str | None,
+    max_body_bytes: int,
 ) -> None:
     """Spread POST /v1/infer/<model> over the agents hosting each model by
     the active plan, retrying on another replica when an agent is down."""
+    guard = inference_guard(key_file, max_body_bytes)
     from executor.api_client import ApiClient
-    from executor.router import Router, refresh
-    from executor.server import create_router_app, serve_in_thread
+    from executor.router import Router, http_forward, refresh
+    from executor.server import create_router_app
+    from executor.wsgi import HttpServer
 
     client = ApiClient(api_url, key)
-    router = Router()
+    router = Router(functools.partial(http_forward, key=guard.key))
     refresh(router, client, cluster_id)
-    server, _ = serve_in_thread(create_router_app(router), host, port)
-    click.echo(f"router at http://{host}:{server.server_port}", err=True)
+    server = HttpServer(create_router_app(router, guard), host, port)
+    click.echo(f"router at http://{host}:{server.port} ({describe_guard(guard)})", err=True)
     stop = stop_on_signals()
     try:
         while not stop.wait(interval_s):
             refresh(router, client, cluster_id)
     finally:
-        server.shutdown()
+        server.stop()
 
 
 @click.command("measure")

@@ -1,28 +1,50 @@
 """Operational endpoints, outside /v1 and without keys: ``/healthz``
 (the process answers), ``/readyz`` (database reachable and migrated to the
-newest revision), ``/metrics``, ``/openapi.json`` and ``/docs``."""
+newest revision) and ``/metrics``, documented in the OpenAPI document; the
+document itself at ``/openapi.json`` and the docs page showing it at
+``/docs`` (:mod:`api.docs`)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import metrics, openapi
+from api import docs, metrics, openapi
 from api.database import database
 from api.errors import Problem
-from api.routing import reply
+from api.routing import Out, operation, reply
 from store import migrate
 
 bp = Blueprint("ops", __name__)
 
 
-@bp.get("/healthz")
+class HealthOut(Out):
+    status: str
+
+
+class ReadyOut(Out):
+    status: str
+    revision: str | None
+
+
+@operation(
+    bp, "/healthz", "GET", summary="The process answers", permission=None, response=HealthOut
+)
 def healthz() -> Response:
     return reply({"status": "ok"})
 
 
-@bp.get("/readyz")
+@operation(
+    bp,
+    "/readyz",
+    "GET",
+    summary="The database is reachable and migrated to the newest revision",
+    permission=None,
+    response=ReadyOut,
+    errors=(503,),
+)
 def readyz() -> Response:
     engine = database().engine
     try:
@@ -39,7 +61,14 @@ def readyz() -> Response:
     return reply({"status": "ready", "revision": revision})
 
 
-@bp.get("/metrics")
+@operation(
+    bp,
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics: requests of this process, jobs, executors, plan versions",
+    permission=None,
+    response_media=CONTENT_TYPE_LATEST.split(";")[0],
+)
 def prometheus() -> Response:
     return metrics.exposition(current_app._get_current_object())  # type: ignore[attr-defined]
 
@@ -50,6 +79,21 @@ def openapi_json() -> Response:
 
 
 @bp.get("/docs")
-def docs() -> Response:
-    spec = openapi.document(current_app._get_current_object())  # type: ignore[attr-defined]
-    return Response(openapi.docs_page(spec), mimetype="text/html")
+def docs_page() -> Response:
+    assets = {name: url_for("ops.docs_asset", name=name) for name in docs.ASSETS}
+    html = docs.page(url_for("ops.openapi_json"), assets, url_for("ops.docs_init"))
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = docs.POLICY
+    return response
+
+
+@bp.get("/docs/init.js")
+def docs_init() -> Response:
+    return Response(docs.INIT_JS, mimetype="text/javascript")
+
+
+@bp.get("/docs/assets/<name>")
+def docs_asset(name: str) -> Response:
+    if name not in docs.ASSETS:
+        abort(404)
+    return send_from_directory(docs.asset_folder(), name, mimetype=docs.ASSETS[name])

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from api.app import create_app
 from api.database import database
 from executor.api_client import ApiClient
-from executor.server import serve_in_thread
 from store import migrate
 from store.db import make_engine, session_factory, transaction
 from store.models import Role
@@ -45,6 +45,15 @@ class Stack:
         """Serve again on the same port."""
         app = create_app({"DATABASE_URL": self.database_url})
         self.server, self.thread = serve_in_thread(app, "127.0.0.1", self.server.server_port)
+
+
+def serve_in_thread(app: Flask, host: str, port: int) -> tuple[BaseWSGIServer, threading.Thread]:
+    """Serve ``app`` from a daemon thread (``port`` 0: any free one) on a
+    server that may bind its port again at once after a stop."""
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="api")
+    thread.start()
+    return server, thread
 
 
 def make_database(path: Path) -> tuple[str, dict[str, str]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import jax
 import numpy as np
@@ -31,3 +34,20 @@ def gated(runtime: ModelRuntime) -> Iterator[threading.Event]:
     finally:
         release.set()
         del runtime.replica.run_stage
+
+
+def assert_problem(
+    status: int, content_type: str, raw: bytes, expected: int, kind: str, field: str | None = None
+) -> dict[str, Any]:
+    """Check an error answer: problem details (RFC 9457) of status
+    ``expected`` with this ``kind``, naming ``field`` (None: no field) first
+    in its detail; returns the body."""
+    assert status == expected, raw
+    assert content_type.split(";")[0] == "application/problem+json"
+    body: dict[str, Any] = json.loads(raw)
+    assert body["type"] == "about:blank"
+    assert body["title"] == http.HTTPStatus(expected).phrase
+    assert (body["status"], body["kind"], body.get("field")) == (expected, kind, field)
+    assert body["detail"].startswith(f"{field}: " if field else "")
+    assert body["instance"].startswith("/")
+    return body

@@ -13,7 +13,8 @@ import pytest
 from executor.agent import Agent
 from executor.api_client import ApiClient, ApiPlanSource
 from executor.router import Router, refresh
-from executor.server import create_app, create_router_app, serve_in_thread
+from executor.server import create_app, create_router_app
+from executor.wsgi import HttpServer
 from planner.domain import ParallelConfig
 from tests.executor.api_stack import Stack, running_api, single_config_profile
 
@@ -52,8 +53,8 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
 
     source = ApiPlanSource(ApiClient(stack.url, stack.executor_key), cluster, "a0", [0, 1, 2, 3])
     agent = Agent(source, [0, 1, 2, 3], local_devices=jax.devices()[:4])
-    server, _ = serve_in_thread(create_app(agent.host, agent.status), "127.0.0.1", 0)
-    source.url = f"http://127.0.0.1:{server.server_port}"
+    server = HttpServer(create_app(agent.host, agent.status), "127.0.0.1")
+    source.url = f"http://127.0.0.1:{server.port}"
     try:
         assert agent.poll() and agent.report()
         executor = stack.admin.call("GET", f"/v1/executors/{source.executor_id}")[2]
@@ -107,5 +108,5 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
         assert list(agent.host.groups) == [((0, 1), ParallelConfig(1, 2))]
         assert agent.status()["state"] == "serving" and agent.status()["errors"] == {}
     finally:
-        server.shutdown()
+        server.stop()
         agent.shutdown()

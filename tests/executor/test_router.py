@@ -1,15 +1,24 @@
-"""Routing by the plan: which agents host a model, queue-aware order, and
-retries on another replica."""
+"""Routing by the plan: which agents host a model, queue-aware order,
+retries on another replica, forwarding over HTTP, and the router's own
+errors as problems."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
 
 from executor.api_client import ModelInfo, ServedPlan
-from executor.router import Agent, Answer, Router, routes
+from executor.request import ServeError
+from executor.router import Agent, Answer, Router, http_forward, routes
 from executor.server import create_router_app
 from planner.domain import Group, ParallelConfig, Placement
+from tests.executor.helpers import assert_problem
 
 A, B = "http://a", "http://b"
 AGENTS = [Agent(A, frozenset({0, 1, 2, 3})), Agent(B, frozenset({4, 5, 6, 7}))]
@@ -94,11 +103,80 @@ def test_retryable_refusals_move_on_and_the_last_answer_wins_when_all_refuse() -
     assert r.handle("y", b"{}")[0] == 400  # a client error is not retried
 
 
+def test_an_agent_refusing_the_routers_key_is_passed_over_and_never_reported_as_401() -> None:
+    assert router(Agents(a=401)).handle("x", b"{}")[0] == 200
+    with pytest.raises(ServeError) as caught:
+        router(Agents(a=401, b=401)).handle("x", b"{}")
+    assert (caught.value.status, caught.value.kind) == (502, "key-refused")
+
+
 def test_unknown_model_and_no_reachable_agent() -> None:
     r = router(Agents(a="down", b="down"))
-    assert r.handle("nope", b"{}")[0] == 404
-    status, _, body = r.handle("x", b"{}")
-    assert status == 503 and json.loads(body)["kind"] == "unavailable"
+    with pytest.raises(ServeError) as unknown:
+        r.handle("nope", b"{}")
+    assert (unknown.value.status, unknown.value.kind) == (404, "unknown-model")
+    with pytest.raises(ServeError) as unreachable:
+        r.handle("x", b"{}")
+    assert (unreachable.value.status, unreachable.value.kind) == (503, "unavailable")
+    assert unreachable.value.retry_after_s is not None
+
+
+def test_router_errors_are_problems() -> None:
+    client = create_router_app(router(Agents(a="down", b="down"))).test_client()
+    unknown = client.post("/v1/infer/nope", data=b"{}")
+    body = assert_problem(
+        unknown.status_code, unknown.content_type, unknown.data, 404, "unknown-model"
+    )
+    assert (body["detail"], body["instance"]) == ("no agent hosts model 'nope'", "/v1/infer/nope")
+    down = client.post("/v1/infer/x", data=b"{}")
+    assert_problem(down.status_code, down.content_type, down.data, 503, "unavailable")
+    assert down.headers["Retry-After"] == "1"
+    wrong = client.get("/v1/infer/x")
+    assert_problem(wrong.status_code, wrong.content_type, wrong.data, 405, "method-not-allowed")
+    missing = client.get("/v1/nothing")
+    assert_problem(missing.status_code, missing.content_type, missing.data, 404, "not-found")
+
+
+@contextmanager
+def raw_agent(answer: bytes) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server that reads each request and writes ``answer`` verbatim;
+    yields its URL and the paths it was asked for."""
+    paths: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            paths.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.wfile.write(answer)
+            self.close_connection = True
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_breaks_off_counts_as_an_unreachable_agent() -> None:
+    with raw_agent(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}") as (url, _):
+        with pytest.raises(ConnectionError, match="broken answer"):
+            http_forward(url, "x", b"{}")
+        r = Router(down_for_s=60.0)
+        r.update(PLAN, [Agent(url, frozenset(range(8)))])
+        with pytest.raises(ServeError) as caught:
+            r.handle("x", b"{}")
+    assert caught.value.status == 503
+    assert r.down_until[url] > time.monotonic()  # marked down, not a 500
+
+
+def test_model_names_are_quoted_in_the_forwarded_path() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    with raw_agent(ok) as (url, paths):
+        assert http_forward(url, "bert base?ü", b"{}")[0] == 200
+    assert paths == ["/v1/infer/bert%20base%3F%C3%BC"]
 
 
 def test_router_app_forwards_body_and_status() -> None:

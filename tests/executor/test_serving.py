@@ -5,38 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import jax
 import numpy as np
 import pytest
 
 from executor.group import GroupServer
 from executor.host import Host
-from executor.replica import Replica, reference_forward
+from executor.replica import reference_forward
 from executor.request import Request, ServeError
 from executor.runtime import ModelRuntime
 from executor.server import create_app
-from planner.autoparallel import Architecture, plan_parallel
-from planner.domain import ParallelConfig
-from tests.executor.helpers import gated
-
-ARCH = Architecture("bert", num_layers=1, hidden=32, heads=4, vocab=64, seq_len=8, dtype_bytes=4)
-CONFIG = ParallelConfig(1, 2)
-SEED = 11
+from tests.executor.helpers import assert_problem, gated
+from tests.executor.tiny import ARCH, SEED, tiny_group, tiny_runtime, tokens
 
 
 @pytest.fixture(scope="module")
 def runtime() -> ModelRuntime:
-    group_meshes = GroupServer((0, 1), jax.devices()[:2], CONFIG).meshes
-    plan = plan_parallel(ARCH, CONFIG, max_batch=4)
-    loaded = ModelRuntime("m", Replica(plan, group_meshes, SEED), max_batch=4, slo_s=30.0)
-    loaded.warm_up(repeats=1)
-    return loaded
+    return tiny_runtime()
 
 
 @pytest.fixture
 def group(runtime: ModelRuntime) -> Iterator[GroupServer]:
-    served = GroupServer((0, 1), jax.devices()[:2], CONFIG)
-    served.add(runtime)
+    served = tiny_group(runtime)
     yield served
     served.stop()
     served.join(10)
@@ -47,10 +36,6 @@ def host(group: GroupServer) -> Host:
     serving = Host()
     serving.add_group(group)
     return serving
-
-
-def tokens(rows: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, ARCH.vocab, (rows, ARCH.seq_len), np.int32)
 
 
 def test_buckets_and_latencies_cover_every_batch_size(runtime: ModelRuntime) -> None:
@@ -115,27 +100,58 @@ def test_stopping_a_group_answers_waiting_requests_with_a_retryable_error(
 
 
 @pytest.mark.parametrize(
-    ("model", "body", "status", "kind"),
+    ("model", "body", "status", "kind", "field"),
     [
-        ("nope", {"num_sequences": 1}, 404, "unknown-model"),
-        ("m", {"input_ids": [[1, 2, 3]]}, 400, "bad-input"),
-        ("m", {"input_ids": [[1] * 8, [2] * 7]}, 400, "bad-input"),
-        ("m", {"input_ids": [[64] * 8]}, 400, "bad-input"),
-        ("m", {"input_ids": [["a"] * 8]}, 400, "bad-input"),
-        ("m", [1, 2], 400, "bad-input"),
-        ("m", {"num_sequences": 5}, 413, "batch-too-large"),
-        ("m", {"num_sequences": 0}, 400, "bad-input"),
+        ("nope", {"num_sequences": 1}, 404, "unknown-model", None),
+        ("m", {"input_ids": [[1, 2, 3]]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[1] * 8, [2] * 7]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[64] * 8]}, 400, "bad-input", "input_ids"),
+        ("m", {"input_ids": [[2**32 + 5] * 8]}, 400, "bad-input", "input_ids"),  # not id 5
+        ("m", {"input_ids": [["a"] * 8]}, 400, "bad-input", "input_ids"),
+        ("m", {"seed": 1}, 400, "bad-input", "input_ids"),
+        ("m", [1, 2], 400, "bad-input", "body"),
+        ("m", {"num_sequences": 5}, 413, "batch-too-large", "num_sequences"),
+        ("m", {"num_sequences": 10**12}, 413, "batch-too-large", "num_sequences"),
+        ("m", {"num_sequences": 0}, 400, "bad-input", "num_sequences"),
+        ("m", {"num_sequences": 1, "seed": -1}, 400, "bad-input", "seed"),
     ],
 )
 def test_bad_requests_get_a_4xx_problem_and_leave_the_agent_serving(
-    host: Host, model: str, body: object, status: int, kind: str
+    host: Host, model: str, body: object, status: int, kind: str, field: str | None
 ) -> None:
     client = create_app(host, dict).test_client()
     answer = client.post(f"/v1/infer/{model}", json=body)
-    assert answer.status_code == status
-    assert answer.mimetype == "application/problem+json"
-    assert answer.json is not None and answer.json["kind"] == kind
+    problem = assert_problem(
+        answer.status_code, answer.content_type, answer.data, status, kind, field
+    )
+    assert problem["instance"] == f"/v1/infer/{model}"
     assert client.post("/v1/infer/m", json={"num_sequences": 2, "seed": 3}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b'{"num_sequences": 1', b"\xff\xfe{", b"[" * 100_000 + b"]" * 100_000]
+)
+def test_a_body_that_is_not_json_is_bad_input(host: Host, raw: bytes) -> None:
+    answer = create_app(host, dict).test_client().post("/v1/infer/m", data=raw)
+    problem = assert_problem(
+        answer.status_code, answer.content_type, answer.data, 400, "bad-input", "body"
+    )
+    assert problem["detail"].startswith("body: invalid JSON")
+
+
+def test_unknown_paths_methods_and_failures_are_problems(host: Host) -> None:
+    def broken_status() -> dict[str, object]:
+        raise RuntimeError("status unavailable")
+
+    client = create_app(host, broken_status).test_client()
+    missing = client.get("/v1/nothing")
+    assert_problem(missing.status_code, missing.content_type, missing.data, 404, "not-found")
+    wrong = client.get("/v1/infer/m")
+    assert_problem(wrong.status_code, wrong.content_type, wrong.data, 405, "method-not-allowed")
+    assert set(wrong.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    failed = client.get("/v1/status")
+    body = assert_problem(failed.status_code, failed.content_type, failed.data, 500, "internal")
+    assert body["detail"] == "internal error"  # nothing of the failure leaks
 
 
 def test_infer_answers_output_and_timings(host: Host) -> None:
@@ -155,5 +171,5 @@ def test_infer_answers_output_and_timings(host: Host) -> None:
 def test_loading_model_answers_503_with_retry_after(host: Host) -> None:
     host.loading.add("later")
     answer = create_app(host, dict).test_client().post("/v1/infer/later", json={"num_sequences": 1})
-    assert answer.status_code == 503
+    assert_problem(answer.status_code, answer.content_type, answer.data, 503, "unavailable")
     assert answer.headers["Retry-After"] == "2"

@@ -4,7 +4,10 @@ describing what the API really answers) and the docs page."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -97,12 +100,17 @@ def test_the_openapi_document_is_valid_and_complete(app: Flask, spec: dict[str, 
     rules = {
         (rule.rule.replace("<int:", "{").replace(">", "}"), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/v1/")
+        if not rule.rule.startswith(("/openapi.json", "/docs"))  # the document and its page
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
     }
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert documented == rules
+    assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
+    metrics_answer = spec["paths"]["/metrics"]["get"]["responses"]["200"]
+    assert metrics_answer["content"] == {"text/plain": {"schema": {"type": "string"}}}
     plans = spec["paths"]["/v1/plans"]["post"]
     assert plans["x-permission"] == "write"
     assert plans["requestBody"]["content"]["application/json"]["schema"] == {
@@ -175,10 +183,63 @@ def test_answers_match_the_document(
     )
 
 
-def test_the_docs_page_lists_the_operations(client: FlaskClient) -> None:
+class Resources(HTMLParser):
+    """The URLs of the scripts, style sheets and images a page loads, and
+    whether it has inline script."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline_script = False
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("script", "img", "iframe") and found.get("src"):
+            self.urls.append(str(found["src"]))
+        elif tag == "link" and found.get("href"):
+            self.urls.append(str(found["href"]))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        self.inline_script |= self._in_script and bool(data.strip())
+
+
+MEDIA = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
+
+
+def test_the_docs_page_loads_swagger_ui_from_its_own_origin(client: FlaskClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.mimetype == "text/html"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     page = response.data.decode()
-    assert "<code>/v1/clusters/{cluster_id}/plan</code>" in page
-    assert "If-None-Match" in page
+    assert 'data-spec="/openapi.json"' in page
+    found = Resources()
+    found.feed(page)
+    assert not found.inline_script
+    assert {url.rsplit("/", 1)[-1] for url in found.urls} >= {
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "init.js",
+    }
+    for url in found.urls:
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.netloc) == ("", ""), url  # same origin
+        assert url.startswith("/docs/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.mimetype == MEDIA[PurePosixPath(parts.path).suffix], url
+        assert len(asset.data) > 0
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js").data
+    assert b"SwaggerUIBundle" in bundle
+
+
+@pytest.mark.parametrize("name", ["index.css", "LICENSE", "..%2Fflask_swagger_ui.py", "nope.js"])
+def test_only_the_pages_assets_are_served(client: FlaskClient, name: str) -> None:
+    response = client.get(f"/docs/assets/{name}")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"

@@ -7,27 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from html import unescape
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from api.reporting.html import render_html
 from planner.evaluation.reports import Report
+from tests.browser import dump_dom, needs_chromium
 from tests.unit.test_report_html import sample_replan, sample_report
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (Debian package 'chromium'; `make test` installs it "
-    "with apt-get when run as root)",
-)
+pytestmark = needs_chromium
 
 PROBE = """<script>
 const figures = [...document.querySelectorAll('figure.plot')].map(f => {
@@ -44,31 +33,12 @@ document.body.setAttribute('data-probe', JSON.stringify(
 </script>
 """
 
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-)
-
 
 def rendered_probe(page: Path, profile: Path) -> dict[str, Any]:
     """Load ``page`` in headless Chromium and return what the probe saw."""
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    match = re.search(r'data-probe="([^"]*)"', done.stdout)
-    assert match, f"no probe in the DOM (exit {done.returncode}): {done.stderr[-2000:]}"
+    dom, log = dump_dom(page.as_uri(), profile)
+    match = re.search(r'data-probe="([^"]*)"', dom)
+    assert match, f"no probe in the DOM ({log})"
     data: dict[str, Any] = json.loads(unescape(match.group(1)))
     return data
 
