@@ -343,8 +343,6 @@ class StrategyRunner:
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)
         switches, cost = plan_switches(scored.cluster, self.models, timed)
-        if strategy.switching == "free":
-            cost = SwitchCost(cost.replicas_loaded)
         return Run(result.attainment, switches, cost, _unavailable(result))
 
     def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> SolveResult:

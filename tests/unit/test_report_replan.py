@@ -92,7 +92,10 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
     lines = {t.strategy: t for t in report.timelines}
     assert list(lines) == ["static", "clockwork", "clockwork-free"]
     assert lines["static"].switches == ()
-    assert all(s.lost_requests == 0 and s.load_s < 1e-200 for s in lines["clockwork-free"].switches)
+    free = lines["clockwork-free"].switches
+    assert free and all(
+        (s.lost_requests, s.load_s, s.lost_replica_s) == (0, 0.0, 0.0) for s in free
+    )
     assert lines["clockwork"].switches and all(s.load_s > 0 for s in lines["clockwork"].switches)
     assert [s.start_s for s in lines["clockwork"].switches] == [
         s.start_s for s in lines["clockwork-free"].switches
@@ -103,6 +106,7 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
     for row in rows.values():
         assert row.ratio_to_static == pytest.approx(row.max_rate / static)
     assert rows["clockwork-free"].note.startswith("switches at no cost")
+    assert rows["clockwork-free"].lost_replica_s == 0.0
 
 
 def test_static_timeline_is_the_static_plan(report: ReplanReport) -> None:
