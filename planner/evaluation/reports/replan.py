@@ -34,7 +34,7 @@ from planner.codec import encode
 from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.baselines import clockwork_plan
-from planner.evaluation.capacity import max_rate_scale
+from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.evaluation.reports.replan_data import (
     CapacityRow,
@@ -57,7 +57,7 @@ Progress = Callable[[int, int, str], None]
 MIN_RATE_SCALE = 1 / 16
 MAX_RATE_SCALE = 64.0
 """The capacity search tries rate scales in this range (a strategy that
-fails at the lowest gets 0.0)."""
+fails at the lowest gets no max rate: it lies below the lowest tried)."""
 
 NOTES = {
     "clockwork": "real switching cost",
@@ -244,7 +244,7 @@ def capacity_rows(
     case: ReplanCase, settings: ReplanSettings, steps: _Steps
 ) -> tuple[CapacityRow, ...]:
     """Each strategy's largest rate scale at the target attainment."""
-    found: dict[str, tuple[float, Run | None]] = {}
+    found: dict[str, tuple[MaxScale, Run | None]] = {}
     for strategy in settings.strategies:
         runs: dict[float, Run] = {}
 
@@ -262,25 +262,35 @@ def capacity_rows(
             min_scale=MIN_RATE_SCALE,
             max_scale=MAX_RATE_SCALE,
         )
-        found[strategy] = (search.scale, runs.get(search.scale))
-        steps.say(f"{strategy}: max rate x{search.scale:.3g}", advance=True)
-    static = found.get("static", (0.0, None))[0]
+        found[strategy] = (search, None if search.scale is None else runs[search.scale])
+        steps.say(f"{strategy}: max rate {rate_words(search)}", advance=True)
+    static = found["static"][0].scale if "static" in found else None
     rows = []
-    for strategy, (scale, run) in found.items():
+    for strategy, (search, run) in found.items():
         losses = () if run is None else switch_losses(run, case.models, settings.window_s)
+        scale = search.scale
         rows.append(
             CapacityRow(
                 model_set=case.model_set,
                 workload=case.workload_name,
                 strategy=strategy,
                 max_rate=scale,
-                ratio_to_static=scale / static if static > 0 else None,
+                ratio_to_static=None if scale is None or static is None else scale / static,
                 switches=len(losses),
                 lost_replica_s=sum(loss.lost_replica_s for loss in losses),
                 note=NOTES.get(strategy, ""),
+                lowest_rate_tried=search.lowest_tried,
             )
         )
     return tuple(rows)
+
+
+def rate_words(search: MaxScale) -> str:
+    """The search's answer for a progress line: ``x1.41``, or that even
+    the lowest scale tried failed."""
+    if search.scale is None:
+        return f"below the lowest rate tried (x{search.lowest_tried:.3g})"
+    return f"x{search.scale:.3g}"
 
 
 def build_replan(

@@ -23,21 +23,28 @@ class CapacityRow:
     """``max_rate``: the largest load at which ``strategy`` kept attainment at
     or above the report's target on ``workload`` with ``model_set``, in
     ``rate_unit`` (``"x"``: a scale of the workload's rates; ``"req/s"``:
-    requests per second); 0.0 when even the smallest load tried failed.
-    ``ratio_to_static`` divides it by the static plan's (None without a
-    static row or when that is 0). ``switches`` and ``lost_replica_s``
-    (replica-seconds of lost service while loading) are those of the run at
-    ``max_rate``. ``note`` says how switching was counted."""
+    requests per second); None when even ``lowest_rate_tried``, the
+    smallest load the search tried, failed (the capacity lies below it,
+    which is not 0). ``ratio_to_static`` divides it by the static plan's
+    (None without a static row or when either is None). ``switches`` and
+    ``lost_replica_s`` (replica-seconds of lost service while loading) are
+    those of the run at ``max_rate`` (0 without one). ``note`` says how
+    switching was counted."""
 
     model_set: str
     workload: str
     strategy: str
-    max_rate: float
+    max_rate: float | None
     ratio_to_static: float | None
     switches: int
     lost_replica_s: float
     note: str = ""
     rate_unit: str = "x"
+    lowest_rate_tried: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_rate is None and self.lowest_rate_tried is None:
+            raise ValueError("lowest_rate_tried: is required when max_rate is None")
 
 
 @dataclass(frozen=True)
