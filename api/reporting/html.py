@@ -230,6 +230,24 @@ def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def provenance(report: ReplanReport) -> list[str]:
+    """What the capacity rows were measured on, in words: with the runs of
+    a case below (they agree with its table at its rate) or apart."""
+    cases = list(dict.fromkeys(row.case for row in report.capacity if row.case))
+    words = [
+        f"Rows of {case}: measured on the same traffic as that case below, starting "
+        "from its very runs, so at the case's rate a strategy meets the target in both "
+        "tables or in neither."
+        for case in cases
+    ]
+    if any(not row.case for row in report.capacity):
+        words.append(
+            "Rows without a case below come from the re-placement experiment, measured "
+            "on its own traces; the cases below were run apart and need not agree with them."
+        )
+    return words
+
+
 def replan_html(report: ReplanReport) -> str:
     """The re-placement page: capacity, then per case the timeline, the
     losses per switch and the tables."""
@@ -250,6 +268,7 @@ def replan_html(report: ReplanReport) -> str:
             '<h2 id="capacity-heading">Capacity</h2>',
             f"<p>Largest load each strategy sustains with at least {target} of requests "
             "within SLO; ratio to the static plan; switches and lost service at that load.</p>",
+            *(f'<p class="provenance">{escape(text)}</p>' for text in provenance(report)),
             table("capacity", CAPACITY_COLUMNS, report.capacity),
             figure_html(
                 "capacity-figure",

@@ -125,7 +125,13 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
 
 def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
     """The experiment's capacity table and sweeps with the timelines (and
-    any capacity rows) of ``runs``; the experiment's target attainment."""
+    any capacity rows) of ``runs``; the experiment's target attainment,
+    which capacity rows of ``runs`` must share (else ValueError)."""
+    if runs.capacity and runs.target_attainment != experiment.target_attainment:
+        raise ValueError(
+            f"target_attainment: the capacity rows were searched at {runs.target_attainment:g}, "
+            f"the experiment's at {experiment.target_attainment:g}"
+        )
     return ReplanReport(
         title=runs.title,
         inputs={**runs.inputs, **experiment.inputs},

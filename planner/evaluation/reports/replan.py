@@ -19,12 +19,16 @@ Every run is scored with the first window left out (``warmup_s =
 window_s``: re-placement bootstraps on it). A case at rate scale ``s`` uses
 the workload itself for ``s = 1`` and otherwise fresh Gamma arrivals fitted
 per window with every rate times ``s`` (:func:`planner.workloads.redraw`).
+Each strategy's capacity search starts at the timelines' rate scale with
+the timeline's own run, so the capacity row and the case table rest on one
+measurement there (plans solved under a wall-clock deadline differ from
+run to run when a solve is cut short).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,9 +219,15 @@ def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tup
 
 
 def timeline(
-    case: str, strategy: str, run: Run, models: Sequence[ModelSpec], window_s: float
+    case: str,
+    strategy: str,
+    run: Run,
+    models: Sequence[ModelSpec],
+    window_s: float,
+    rate_scale: float = 1.0,
 ) -> StrategyTimeline:
-    """The run's attainment per window and its switches."""
+    """The run's attainment per window and its switches; the run was on
+    the case's traffic at ``rate_scale``."""
     per_window = run.sim.per_window_attainment(window_s)
     return StrategyTimeline(
         case=case,
@@ -227,6 +237,7 @@ def timeline(
         window_attainment=tuple(None if np.isnan(a) else float(a) for a in per_window),
         switches=switch_losses(run, models, window_s),
         note=NOTES.get(strategy, ""),
+        rate_scale=rate_scale,
     )
 
 
@@ -241,26 +252,37 @@ class _Steps:
 
 
 def capacity_rows(
-    case: ReplanCase, settings: ReplanSettings, steps: _Steps
+    case: ReplanCase,
+    label: str,
+    shared: Mapping[str, Run],
+    settings: ReplanSettings,
+    steps: _Steps,
 ) -> tuple[CapacityRow, ...]:
-    """Each strategy's largest rate scale at the target attainment."""
+    """Each strategy's largest rate scale at the target attainment. The
+    search starts at ``settings.rate_scale`` with the run ``shared`` holds
+    for the strategy, the one of the timeline on ``label``: measured once,
+    a strategy meets the target at that scale in both tables or in neither
+    (a solve stopped by its wall-clock deadline need not repeat its plan)."""
     found: dict[str, tuple[MaxScale, Run | None]] = {}
     for strategy in settings.strategies:
-        runs: dict[float, Run] = {}
+        runs = {settings.rate_scale: shared[strategy]}
 
         def evaluate(
             scale: float, strategy: str = strategy, runs: dict[float, Run] = runs
         ) -> float:
-            runs[scale] = run_strategy(strategy, case_instance(case, settings, scale), settings)
+            if scale not in runs:
+                instance = case_instance(case, settings, scale)
+                runs[scale] = run_strategy(strategy, instance, settings)
             steps.say(f"{case.model_set}/{case.workload_name} {strategy}: rate x{scale:.3g}")
             return runs[scale].sim.attainment
 
         search = max_rate_scale(
             evaluate,
             target=settings.target_attainment,
+            start=settings.rate_scale,
             rel_tol=settings.rel_tol,
-            min_scale=MIN_RATE_SCALE,
-            max_scale=MAX_RATE_SCALE,
+            min_scale=min(MIN_RATE_SCALE, settings.rate_scale),
+            max_scale=max(MAX_RATE_SCALE, settings.rate_scale),
         )
         found[strategy] = (search, None if search.scale is None else runs[search.scale])
         steps.say(f"{strategy}: max rate {rate_words(search)}", advance=True)
@@ -277,9 +299,10 @@ def capacity_rows(
                 max_rate=scale,
                 ratio_to_static=None if scale is None or static is None else scale / static,
                 switches=len(losses),
-                lost_replica_s=sum(loss.lost_replica_s for loss in losses),
+                lost_replica_s=sum((loss.lost_replica_s for loss in losses), 0.0),
                 note=NOTES.get(strategy, ""),
                 lowest_rate_tried=search.lowest_tried,
+                case=label,
             )
         )
     return tuple(rows)
@@ -311,12 +334,15 @@ def build_replan(
     for case in cases:
         instance = case_instance(case, settings, settings.rate_scale)
         label = case.label(settings.rate_scale)
+        runs: dict[str, Run] = {}
         for strategy in settings.strategies:
-            run = run_strategy(strategy, instance, settings)
-            timelines.append(timeline(label, strategy, run, case.models, settings.window_s))
+            runs[strategy] = run = run_strategy(strategy, instance, settings)
+            timelines.append(
+                timeline(label, strategy, run, case.models, settings.window_s, settings.rate_scale)
+            )
             steps.say(f"{label}: {strategy} {run.sim.attainment:.4f}", advance=True)
         if settings.capacity:
-            capacity += capacity_rows(case, settings, steps)
+            capacity += capacity_rows(case, label, runs, settings, steps)
     inputs = {
         "cases": [
             {

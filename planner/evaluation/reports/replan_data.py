@@ -29,7 +29,11 @@ class CapacityRow:
     (None without a static row or when either is None). ``switches`` and
     ``lost_replica_s`` (replica-seconds of lost service while loading) are
     those of the run at ``max_rate`` (0 without one). ``note`` says how
-    switching was counted."""
+    switching was counted. ``case`` names the timelines measured on the
+    same traffic with the same runs: the search's run at their rate scale
+    is theirs, so the row meets the target at that scale exactly when their
+    ``attainment`` does. Empty when the row was measured apart (the
+    experiment's own traces)."""
 
     model_set: str
     workload: str
@@ -41,6 +45,7 @@ class CapacityRow:
     note: str = ""
     rate_unit: str = "x"
     lowest_rate_tried: float | None = None
+    case: str = ""
 
     def __post_init__(self) -> None:
         if self.max_rate is None and self.lowest_rate_tried is None:
@@ -87,9 +92,10 @@ class SwitchLoss:
 @dataclass(frozen=True)
 class StrategyTimeline:
     """One strategy on one case (``case`` names the model set, workload and
-    rate scale): overall ``attainment``, ``window_attainment[j]`` of the
-    requests arriving in ``[j * window_s, (j + 1) * window_s)`` (None when
-    none arrived) and every switch."""
+    rate scale, ``rate_scale`` the scale itself): overall ``attainment``,
+    ``window_attainment[j]`` of the requests arriving in
+    ``[j * window_s, (j + 1) * window_s)`` (None when none arrived) and
+    every switch."""
 
     case: str
     strategy: str
@@ -98,10 +104,11 @@ class StrategyTimeline:
     window_attainment: tuple[float | None, ...]
     switches: tuple[SwitchLoss, ...]
     note: str = ""
+    rate_scale: float = 1.0
 
     @property
     def lost_replica_s(self) -> float:
-        return sum(s.lost_replica_s for s in self.switches)
+        return sum((s.lost_replica_s for s in self.switches), 0.0)
 
 
 @dataclass(frozen=True)
