@@ -27,14 +27,14 @@ from planner.evaluation.reports import CompareReport, ReplanReport, Report
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
-table { border-collapse: collapse; font-size: 0.85rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0 0 1rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 th.num, td.num { text-align: right; }
 tr.best td { font-weight: bold; }
 dl.inputs { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dl.inputs dt { font-weight: bold; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; } figcaption { font-size: 0.8rem; color: #555; max-width: 40rem; }
+figure { margin: 0 0 1rem; } figcaption { font-size: 0.8rem; color: #555; max-width: 40rem; }
 svg { max-width: 100%; height: auto; }
 """
 
