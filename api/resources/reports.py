@@ -5,7 +5,9 @@ vs re-placement) as the JSON data of :mod:`planner.evaluation.reports`.
 to the data's own and must agree with it); the data must parse as a report
 of its kind, else 422 naming the field (``data.rows[0].attainment``).
 ``GET /v1/reports/{id}`` answers JSON, or the self-contained HTML page when
-the ``Accept`` header prefers ``text/html`` (a browser does)."""
+the ``Accept`` header prefers ``text/html`` (a browser does); a service
+installed without the ``report`` extra (matplotlib) answers that with 406
+and starts without it."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
-from api.reporting.html import render_html
+from api.reporting.renderer import RendererMissing, load_renderer
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view
 from planner.evaluation.reports import parse_report
@@ -94,6 +96,12 @@ def get_report(report_id: int) -> Response:
     if media is None:
         raise Problem(406, f"Accept: a report is served as {' or '.join(MEDIA_TYPES)}")
     if media == "text/html":
+        try:
+            render_html = load_renderer()
+        except RendererMissing as error:
+            raise Problem(
+                406, f"Accept: text/html: {error}; this service answers application/json"
+            ) from None
         page = render_html(parse_report(row.data, "data"))
         return Response(page, mimetype="text/html", headers={"Vary": "Accept"})
     response = reply(render(ReportDetail, row))

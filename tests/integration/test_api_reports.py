@@ -4,6 +4,9 @@ field with nothing stored."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -83,6 +86,46 @@ def test_unsupported_accept_is_406(
     assert response.get_json()["detail"].startswith("Accept: a report is served as")
     missing = client.get("/v1/reports/77", headers={**auth["reader"], "Accept": "text/html"})
     assert missing.status_code == 404
+
+
+WITHOUT_MATPLOTLIB = """
+import json, sys
+sys.modules["matplotlib"] = None  # as if the 'report' extra were not installed
+from api.app import create_app
+import api.commands.service  # what `meshplan serve` imports
+given = json.load(sys.stdin)
+client = create_app({"DATABASE_URL": given["url"], "TESTING": True}).test_client()
+auth = {"Authorization": "Bearer " + given["key"]}
+url = client.post("/v1/reports", json={"data": given["data"]}, headers=auth).headers["Location"]
+answers = [client.get(url, headers={**auth, "Accept": accept}) for accept in given["accepts"]]
+print(json.dumps([[a.status_code, a.mimetype, a.get_json()] for a in answers]))
+"""
+
+
+def test_the_service_starts_and_answers_json_without_matplotlib(
+    database_url: str, keys: dict[str, str], compare: CompareReport
+) -> None:
+    given = {
+        "url": database_url,
+        "key": keys["admin"],
+        "data": encode(compare),
+        "accepts": ["application/json", "text/html", "text/html,*/*;q=0.8"],
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB],
+        input=json.dumps(given),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    as_json, *as_html = json.loads(done.stdout)
+    assert as_json[:2] == [200, "application/json"] and as_json[2]["data"] == given["data"]
+    for status, mimetype, problem in as_html:
+        assert (status, mimetype) == (406, "application/problem+json")
+        assert "the 'report' extra" in problem["detail"]
+        assert "pip install 'meshplan[report]'" in problem["detail"]
 
 
 def _bad_attainment(data: dict[str, Any]) -> None:
