@@ -42,7 +42,7 @@ from typing import Any
 
 from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
-from planner.evaluation.baselines import clockwork_plan
+from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
 from planner.placement.bound import attainment_bound
@@ -338,7 +338,7 @@ class StrategyRunner:
             found = self.solve(planning, config.solver, solving)
             result = compile_case(scored).run(found.placement)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
-        timed = clockwork_plan(scored, config.window_s, config.time_limit_s, self.cache)
+        timed = clockwork_run(scored, config.window_s, config.time_limit_s, self.cache).plan
         if strategy.switching == "free":
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)

@@ -105,6 +105,7 @@ def test_a_solve_cut_short_once_cannot_set_the_tables_apart(
     (line,) = report.timelines
     (row,) = report.capacity
     assert line.attainment < 0.5  # the partial plan serves c alone
+    assert line.note == "a solve stopped at its time limit"  # and the table says why
     assert row.max_rate is not None and row.max_rate < 1.0  # not a second, full solve at x1
     check_consistent(report)
 

@@ -37,7 +37,7 @@ import numpy as np
 from planner.codec import encode
 from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
-from planner.evaluation.baselines import clockwork_plan
+from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.evaluation.reports.replan_data import (
@@ -67,6 +67,7 @@ NOTES = {
     "clockwork": "real switching cost",
     "clockwork-free": "switches at no cost (as published)",
 }
+CUT_SHORT = "a solve stopped at its time limit"
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,19 @@ class ReplanCase:
 @dataclass(frozen=True)
 class Run:
     """A strategy's plan and its simulation; ``cluster`` is the one it was
-    simulated on (instant loads for ``clockwork-free``)."""
+    simulated on (instant loads for ``clockwork-free``); ``cut_short``: a
+    solve stopped at its time limit, so the plan is what it had by then."""
 
     plan: TimedPlan
     sim: SimResult
     cluster: Cluster
+    cut_short: bool = False
+
+    def note(self, strategy: str) -> str:
+        """How the strategy's switching was counted, and whether a solve
+        was cut short (the report's ``note`` column)."""
+        notes = [NOTES.get(strategy, ""), CUT_SHORT if self.cut_short else ""]
+        return "; ".join(note for note in notes if note)
 
 
 def scaled(workload: Workload, rate_scale: float, window_s: float, seed: int) -> Workload:
@@ -170,12 +179,14 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         deadline = Deadline.after(settings.time_limit_s)
         found = solve(instance, solver=settings.solver, deadline=deadline)
         plan = as_timed_plan(found.placement)
-        return Run(plan, compile_case(instance).run(plan), instance.cluster)
+        sim = compile_case(instance).run(plan)
+        return Run(plan, sim, instance.cluster, found.status == "timeout")
     if strategy.startswith("clockwork"):
-        plan = clockwork_plan(instance, settings.window_s, settings.time_limit_s)
+        timed = clockwork_run(instance, settings.window_s, settings.time_limit_s)
         if strategy == "clockwork-free":
             instance = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
-        return Run(plan, compile_case(instance).run(plan), instance.cluster)
+        sim = compile_case(instance).run(timed.plan)
+        return Run(timed.plan, sim, instance.cluster, timed.status == "timeout")
     trigger, information = strategy.split("/")
     options = ReplanOptions(
         window_s=settings.window_s,
@@ -187,7 +198,7 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         seed=settings.seed,
     )
     result = plan_over_time(instance, options)
-    return Run(result.plan, result.result, instance.cluster)
+    return Run(result.plan, result.result, instance.cluster, result.status == "timeout")
 
 
 def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tuple[SwitchLoss, ...]:
@@ -236,7 +247,7 @@ def timeline(
         window_s=window_s,
         window_attainment=tuple(None if np.isnan(a) else float(a) for a in per_window),
         switches=switch_losses(run, models, window_s),
-        note=NOTES.get(strategy, ""),
+        note=run.note(strategy),
         rate_scale=rate_scale,
     )
 
@@ -300,7 +311,7 @@ def capacity_rows(
                 ratio_to_static=None if scale is None or static is None else scale / static,
                 switches=len(losses),
                 lost_replica_s=sum((loss.lost_replica_s for loss in losses), 0.0),
-                note=NOTES.get(strategy, ""),
+                note=NOTES.get(strategy, "") if run is None else run.note(strategy),
                 lowest_rate_tried=search.lowest_tried,
                 case=label,
             )
