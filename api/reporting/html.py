@@ -242,8 +242,8 @@ def provenance(report: ReplanReport) -> list[str]:
     ]
     if any(not row.case for row in report.capacity):
         words.append(
-            "Rows without a case below come from the re-placement experiment, measured "
-            "on its own traces; the cases below were run apart and need not agree with them."
+            "Rows tied to no case below (the re-placement experiment's) were measured "
+            "apart, on traffic of their own; the cases below need not agree with them."
         )
     return words
 

@@ -47,7 +47,7 @@ def check_consistent(report: ReplanReport) -> None:
         else:
             assert row.max_rate > 0
         if not row.case:
-            assert "measured on its own traces" in page
+            assert "were measured apart, on traffic of their own" in page
             continue
         assert f"Rows of {row.case}: measured on the same traffic as that case below" in page
         (line,) = [t for t in report.timelines if (t.case, t.strategy) == (row.case, row.strategy)]
@@ -113,6 +113,6 @@ def test_a_solve_cut_short_once_cannot_set_the_tables_apart(
 def test_rows_measured_apart_are_said_to_be() -> None:
     report = from_experiment(EXPERIMENT)
     page = render_html(report)
-    assert "measured on its own traces" in page and "Rows of " not in page
+    assert "were measured apart, on traffic of their own" in page and "Rows of " not in page
     assert all(row.case == "" for row in report.capacity)
     check_consistent(report)
