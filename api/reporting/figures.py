@@ -7,8 +7,8 @@
   per device with one block per model replica's weights (a colour per
   model) and the activation workspace hatched, groups outlined and labelled
   with their parallel config and number of models (``op2xpp1`` over ``3
-  models``; ``1x1`` alone over a single device), the device memory drawn as a dashed line,
-  the models' legend outside the plot.
+  models``; ``1x1`` alone over a single device), the device memory drawn
+  as a dashed line, the models' legend outside the plot.
 """
 
 from __future__ import annotations
@@ -85,11 +85,16 @@ def legend_names(names: Sequence[str]) -> tuple[str, list[str]]:
     return first[:cut], [name[cut:] for name in names]
 
 
+def hosted_models(row: SolverRow) -> list[str]:
+    """The names of the models whose weights some device holds, sorted."""
+    return sorted({name for use in row.devices for name, _ in use.weights})
+
+
 def placement_svg(
     row: SolverRow, device_mem_bytes: int, colours: dict[str, tuple[float, ...]]
 ) -> str:
     """The placement of ``row`` as devices × memory (module docstring)."""
-    hosted = sorted({name for use in row.devices for name, _ in use.weights})
+    hosted = hosted_models(row)
     width = max(4.0, min(14.0, 0.35 * len(row.devices) + 2.0))
     rows = math.ceil(len(hosted) / LEGEND_COLUMNS) if len(hosted) > LEGEND_MAX_MODELS else 0
     with figure(width, 3.2 + 0.16 * rows) as fig:
@@ -157,7 +162,7 @@ def draw_placement(
     ax.set_ylabel("Memory (GB)")
     ax.grid(axis="x", visible=False)
     ax.set_title(f"{row.label}: {row.replicas} replicas on {row.num_groups} groups")
-    hosted = sorted({name for use in devices for name, _ in use.weights})
+    hosted = hosted_models(row)
     if not hosted:
         return
     handles = [Rectangle((0, 0), 1, 1, color=colours[name]) for name in hosted]
