@@ -294,3 +294,19 @@ class Report(Base):
     title: Mapped[str] = mapped_column(String(200))
     data: Mapped[Any]
     created_at: Mapped[created_at]
+
+
+class ReportPage(Base):
+    """A report's HTML page, rendered once by the renderer version
+    ``renderer`` (reports never change once stored, so the page holds until
+    the renderer changes); ``etag`` is the SHA-256 of its UTF-8 bytes (hex)."""
+
+    __tablename__ = "report_pages"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    renderer: Mapped[str] = mapped_column(String(64))
+    etag: Mapped[str] = mapped_column(String(64))
+    html: Mapped[str] = mapped_column(Text, deferred=True)
+    created_at: Mapped[created_at]

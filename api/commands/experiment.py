@@ -21,6 +21,7 @@ from planner.evaluation.experiment import (
     WORKLOADS,
     ExperimentConfig,
     Strategy,
+    rate_text,
     run_experiment,
     table_rows,
 )
@@ -179,7 +180,7 @@ def replan_command(
                     row["knob"],
                     row["value"],
                     row["strategy"],
-                    f"{row['max_rate_rps']:.1f}",
+                    rate_text(row),
                     "-" if row["ratio_to_static"] is None else f"{row['ratio_to_static']:.3f}",
                 )
                 for row in result["sweeps"]

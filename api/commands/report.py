@@ -103,6 +103,12 @@ def print_compare(report: CompareReport) -> None:
 
 
 def _write(report: Report, out: str) -> None:
+    from api.reporting.renderer import RendererMissing, load_renderer
+
+    try:
+        load_renderer()  # say what is missing before any file is written
+    except RendererMissing as error:
+        raise click.ClickException(str(error)) from None
     from api.reporting.files import write_report
 
     paths = write_report(report, out)

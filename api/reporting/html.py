@@ -27,14 +27,14 @@ from planner.evaluation.reports import CompareReport, ReplanReport, Report
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
-table { border-collapse: collapse; font-size: 0.85rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0 0 1rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 th.num, td.num { text-align: right; }
 tr.best td { font-weight: bold; }
 dl.inputs { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dl.inputs dt { font-weight: bold; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; } figcaption { font-size: 0.8rem; color: #555; max-width: 40rem; }
+figure { margin: 0 0 1rem; } figcaption { font-size: 0.8rem; color: #555; max-width: 40rem; }
 svg { max-width: 100%; height: auto; }
 """
 
@@ -230,6 +230,24 @@ def replan_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def provenance(report: ReplanReport) -> list[str]:
+    """What the capacity rows were measured on, in words: with the runs of
+    a case below (they agree with its table at its rate) or apart."""
+    cases = list(dict.fromkeys(row.case for row in report.capacity if row.case))
+    words = [
+        f"Rows of {case}: measured on the same traffic as that case below, starting "
+        "from its very runs, so at the case's rate a strategy meets the target in both "
+        "tables or in neither."
+        for case in cases
+    ]
+    if any(not row.case for row in report.capacity):
+        words.append(
+            "Rows tied to no case below (the re-placement experiment's) were measured "
+            "apart, on traffic of their own; the cases below need not agree with them."
+        )
+    return words
+
+
 def replan_html(report: ReplanReport) -> str:
     """The re-placement page: capacity, then per case the timeline, the
     losses per switch and the tables."""
@@ -250,6 +268,7 @@ def replan_html(report: ReplanReport) -> str:
             '<h2 id="capacity-heading">Capacity</h2>',
             f"<p>Largest load each strategy sustains with at least {target} of requests "
             "within SLO; ratio to the static plan; switches and lost service at that load.</p>",
+            *(f'<p class="provenance">{escape(text)}</p>' for text in provenance(report)),
             table("capacity", CAPACITY_COLUMNS, report.capacity),
             figure_html(
                 "capacity-figure",

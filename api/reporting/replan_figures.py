@@ -2,7 +2,8 @@
 
 - :func:`capacity_svg`: the largest rate scale each strategy sustains at the
   target attainment, bars grouped by model set and workload, each labelled
-  with its ratio to the static plan;
+  with its ratio to the static plan (no bar but "below" the lowest rate
+  tried where none reached the target);
 - :func:`timeline_svg`: attainment (%) window by window for every strategy
   of one case, a triangle on a line where that strategy switched placement;
 - :func:`losses_svg`: service lost at every switch (replica-seconds spent
@@ -42,6 +43,18 @@ def capacity_svg(rows: Sequence[CapacityRow], target: float, colours: dict[str, 
                     continue
                 x = g - 0.4 + (i + 0.5) * width
                 label = strategy if g == 0 else None
+                if row.max_rate is None:
+                    ax.bar(x, 0.0, width=width, color=colours[strategy], label=label)
+                    ax.text(
+                        x,
+                        0.0,
+                        f"below {row.lowest_rate_tried:.3g}",
+                        ha="center",
+                        va="bottom",
+                        rotation=90,
+                        fontsize=6,
+                    )
+                    continue
                 ax.bar(x, row.max_rate, width=width, color=colours[strategy], label=label)
                 if row.ratio_to_static is not None:
                     ax.text(

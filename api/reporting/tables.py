@@ -26,11 +26,13 @@ R = TypeVar("R")
 @dataclass(frozen=True)
 class Column(Generic[R]):
     """One table column: its header, the raw value of a row (for CSV) and
-    how the value is shown (for HTML)."""
+    how the value is shown (for HTML); ``cell``, when given, shows the
+    whole row instead (a value that needs words from another field)."""
 
     header: str
     value: Callable[[R], Any]
     show: Callable[[Any], str] = str
+    cell: Callable[[R], str] | None = None
 
 
 def percent(value: float | None) -> str:
@@ -84,7 +86,9 @@ CSV_VALUES: dict[str, Callable[[Any], Any]] = {
 
 def html_cells(columns: Sequence[Column[R]], row: R) -> list[str]:
     """The shown (unescaped) text of every cell of ``row``."""
-    return [column.show(column.value(row)) for column in columns]
+    return [
+        column.cell(row) if column.cell else column.show(column.value(row)) for column in columns
+    ]
 
 
 def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -129,11 +133,19 @@ def sweeps_csv(report: CompareReport) -> str:
     return csv_text(("axis", "value", "solver", "attainment"), rows)
 
 
+def max_rate_words(row: CapacityRow) -> str:
+    """``2.378``, or ``below 0.062 (lowest tried)`` when no load tried
+    reached the target."""
+    if row.max_rate is None:
+        return f"below {row.lowest_rate_tried:.3g} (lowest tried)"
+    return f"{row.max_rate:.3f}"
+
+
 CAPACITY_COLUMNS: tuple[Column[CapacityRow], ...] = (
     Column("model_set", lambda r: r.model_set),
     Column("workload", lambda r: r.workload),
     Column("strategy", lambda r: r.strategy),
-    Column("max_rate", lambda r: r.max_rate, fixed(3)),
+    Column("max_rate", lambda r: r.max_rate, cell=max_rate_words),
     Column("unit", lambda r: r.rate_unit),
     Column("ratio_to_static", lambda r: r.ratio_to_static, fixed(2)),
     Column("switches", lambda r: r.switches),
@@ -141,6 +153,10 @@ CAPACITY_COLUMNS: tuple[Column[CapacityRow], ...] = (
     Column("note", lambda r: r.note),
 )
 """The capacity table: one row per model set, workload and strategy."""
+
+LOWEST_TRIED: Column[CapacityRow] = Column("lowest_rate_tried", lambda r: r.lowest_rate_tried)
+"""The capacity CSV's last column: where ``max_rate`` is empty, the
+capacity lies below it."""
 
 STRATEGY_COLUMNS: tuple[Column[StrategyTimeline], ...] = (
     Column("strategy", lambda t: t.strategy),
@@ -186,7 +202,7 @@ def replan_csv_files(report: ReplanReport) -> dict[str, str]:
         for i, value in enumerate(sweep.values)
     ]
     return {
-        "capacity.csv": raw_csv(CAPACITY_COLUMNS, report.capacity),
+        "capacity.csv": raw_csv((*CAPACITY_COLUMNS, LOWEST_TRIED), report.capacity),
         "timelines.csv": csv_text(("case", "strategy", "window", "start_s", "attainment"), windows),
         "switches.csv": csv_text(
             ("case", *(c.header for c in SWITCH_COLUMNS)),

@@ -5,7 +5,11 @@ vs re-placement) as the JSON data of :mod:`planner.evaluation.reports`.
 to the data's own and must agree with it); the data must parse as a report
 of its kind, else 422 naming the field (``data.rows[0].attainment``).
 ``GET /v1/reports/{id}`` answers JSON, or the self-contained HTML page when
-the ``Accept`` header prefers ``text/html`` (a browser does)."""
+the ``Accept`` header prefers ``text/html`` (a browser does). The page is
+rendered on the first such request and kept (:mod:`api.report_pages`); it
+comes with its ``ETag``, and ``If-None-Match`` with that tag gets 304. A
+service installed without the ``report`` extra (matplotlib) starts without
+it and answers a page that was never rendered with 406."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
-from api.reporting.html import render_html
+from api.report_pages import report_page
+from api.reporting.renderer import RendererMissing
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view
 from planner.evaluation.reports import parse_report
@@ -94,8 +99,16 @@ def get_report(report_id: int) -> Response:
     if media is None:
         raise Problem(406, f"Accept: a report is served as {' or '.join(MEDIA_TYPES)}")
     if media == "text/html":
-        page = render_html(parse_report(row.data, "data"))
-        return Response(page, mimetype="text/html", headers={"Vary": "Accept"})
+        try:
+            page = report_page(row)
+        except RendererMissing as error:
+            raise Problem(
+                406, f"Accept: text/html: {error}; this service answers application/json"
+            ) from None
+        headers = {"Vary": "Accept", "ETag": f'"{page.etag}"', "Cache-Control": "no-cache"}
+        if request.if_none_match.contains_weak(page.etag):
+            return Response(status=304, headers=headers)
+        return Response(page.html, mimetype="text/html", headers=headers)
     response = reply(render(ReportDetail, row))
     response.headers["Vary"] = "Accept"
     return response

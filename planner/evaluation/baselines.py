@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from planner.domain import TimedPlan
 from planner.replan.clockwork import ClockworkOptions
 from planner.replan.solvecache import SolveCache
-from planner.replan.timed import plan_over_time
+from planner.replan.timed import TimedResult, plan_over_time
 from planner.sim import Instance, SimOptions
 
 
-def clockwork_plan(
+def clockwork_run(
     scored: Instance, window_s: float, time_limit_s: float, cache: SolveCache | None = None
-) -> TimedPlan:
-    """Clockwork++'s timed plan for the workload of ``scored`` with windows
-    of ``window_s`` seconds and ``time_limit_s`` seconds in all (module
-    docstring); ``cache`` shares runs."""
+) -> TimedResult:
+    """Clockwork++ on the workload of ``scored`` with windows of
+    ``window_s`` seconds and ``time_limit_s`` seconds in all (module
+    docstring): its timed plan and status; ``cache`` shares runs."""
     per_window = SimOptions(max_batch=scored.options.max_batch)
     options = ClockworkOptions(window_s=window_s, time_limit_s=time_limit_s)
-    found = plan_over_time(dataclasses.replace(scored, options=per_window), options, cache=cache)
-    return found.plan
+    return plan_over_time(dataclasses.replace(scored, options=per_window), options, cache=cache)

@@ -28,14 +28,20 @@ class Probe:
 
 @dataclass(frozen=True)
 class MaxScale:
-    """The largest passing scale found (0.0 when even ``min_scale`` fails),
+    """The largest passing scale found (None when even the lowest scale
+    tried failed: the capacity lies below :attr:`lowest_tried`, not at 0),
     the smallest failing one (``inf`` when ``max_scale`` passes), and every
     probe in order."""
 
-    scale: float
+    scale: float | None
     failing_scale: float
     target: float
     probes: tuple[Probe, ...]
+
+    @property
+    def lowest_tried(self) -> float:
+        """The smallest scale evaluated."""
+        return min(p.scale for p in self.probes)
 
     @property
     def attainment(self) -> float | None:
@@ -84,7 +90,8 @@ def max_rate_scale(
         probes.append(Probe(scale, attainment))
         return attainment >= target
 
-    low, high = 0.0, math.inf
+    low: float | None = None
+    high = math.inf
     scale = start
     if passes(scale):
         low = scale
@@ -96,13 +103,13 @@ def max_rate_scale(
                 high = scale
     else:
         high = scale
-        while low == 0.0 and scale > min_scale:
+        while low is None and scale > min_scale:
             scale = max(scale / factor, min_scale)
             if passes(scale):
                 low = scale
             else:
                 high = scale
-    while low > 0 and not math.isinf(high) and high > low * (1 + rel_tol):
+    while low is not None and not math.isinf(high) and high > low * (1 + rel_tol):
         middle = math.sqrt(low * high)
         if passes(middle):
             low = middle

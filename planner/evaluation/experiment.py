@@ -42,7 +42,7 @@ from typing import Any
 
 from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
-from planner.evaluation.baselines import clockwork_plan
+from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
 from planner.placement.bound import attainment_bound
@@ -338,13 +338,11 @@ class StrategyRunner:
             found = self.solve(planning, config.solver, solving)
             result = compile_case(scored).run(found.placement)
             return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
-        timed = clockwork_plan(scored, config.window_s, config.time_limit_s, self.cache)
+        timed = clockwork_run(scored, config.window_s, config.time_limit_s, self.cache).plan
         if strategy.switching == "free":
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)
         switches, cost = plan_switches(scored.cluster, self.models, timed)
-        if strategy.switching == "free":
-            cost = SwitchCost(cost.replicas_loaded)
         return Run(result.attainment, switches, cost, _unavailable(result))
 
     def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> SolveResult:
@@ -373,7 +371,7 @@ class StrategyRunner:
         """One row per strategy; the first must be static (the baseline).
         With the config's ``bound`` a last row holds :meth:`bound_capacity`."""
         rows: list[dict[str, Any]] = []
-        static_rps: float | None = None
+        static: MaxScale | None = None
         for strategy in strategies:
             started = time.monotonic()
             runs: dict[float, Run] = {}
@@ -384,9 +382,8 @@ class StrategyRunner:
                     progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
                 return runs[rate].attainment
 
-            found = self.search(evaluate, static_rps)
-            if static_rps is None:
-                static_rps = found.scale
+            found = self.search(evaluate, None if static is None else static.scale)
+            static = static or found
             replans = strategy.kind == "replan"
             described = {
                 "strategy": strategy.name,
@@ -401,9 +398,10 @@ class StrategyRunner:
                 "policy": strategy.policy,
                 "switching": strategy.switching if strategy.kind != "static" else None,
             }
-            rows.append(_row(described, found, static_rps, runs.get(found.scale), started))
-        if self.config.bound and static_rps is not None:
-            rows.append(self.bound_capacity(static_rps, progress))
+            at_max = None if found.scale is None else runs[found.scale]
+            rows.append(_row(described, found, static.scale, at_max, started))
+        if self.config.bound and static is not None:
+            rows.append(self.bound_capacity(static.scale, progress))
         return rows
 
     def search(self, evaluate: Callable[[float], float], static_rps: float | None) -> MaxScale:
@@ -420,7 +418,7 @@ class StrategyRunner:
             max_scale=start * MAX_SHRINK,
         )
 
-    def bound_capacity(self, static_rps: float, progress: Progress | None) -> dict[str, Any]:
+    def bound_capacity(self, static_rps: float | None, progress: Progress | None) -> dict[str, Any]:
         """The row of the upper bound (:mod:`planner.placement.bound`): the largest
         rate at which no plan whatsoever, re-placed at will with free
         switches, could exceed the target attainment on this traffic."""
@@ -461,7 +459,10 @@ def _row(
         **described,
         "max_rate_rps": found.scale,
         "failing_rate_rps": None if math.isinf(found.failing_scale) else found.failing_scale,
-        "ratio_to_static": found.scale / static_rps if static_rps else None,
+        "lowest_rate_rps": found.lowest_tried,
+        "ratio_to_static": (
+            None if found.scale is None or static_rps is None else found.scale / static_rps
+        ),
         "probes": [[p.scale, p.attainment] for p in found.probes],
         "attainment": None if at_max is None else at_max.attainment,
         "switches": 0 if at_max is None else at_max.switches,
@@ -631,6 +632,14 @@ TABLE_COLUMNS = (
 )
 
 
+def rate_text(row: Mapping[str, Any]) -> str:
+    """A row's max rate for a table: ``12.5``, or ``< 3.1`` (below the
+    lowest rate tried) when no rate tried reached the target."""
+    if row["max_rate_rps"] is None:
+        return f"< {row['lowest_rate_rps']:.1f}"
+    return f"{row['max_rate_rps']:.1f}"
+
+
 def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """The experiment's capacity table (:data:`TABLE_COLUMNS`), one row per
     model set × workload × strategy, from :func:`run_experiment`'s data."""
@@ -653,7 +662,7 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
                 row["workload"],
                 row["strategy"],
                 information,
-                f"{row['max_rate_rps']:.1f}",
+                rate_text(row),
                 "-" if ratio is None else f"{ratio:.3f}",
                 row["switches"],
                 f"{row['lost_replica_s']:.1f}",

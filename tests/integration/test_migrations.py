@@ -22,6 +22,7 @@ TABLES = {
     "plan_jobs",
     "plans",
     "profiles",
+    "report_pages",
     "reports",
     "workload_windows",
     "workloads",
@@ -90,5 +91,39 @@ def test_executor_errors_column_comes_and_goes_keeping_rows(empty_database_url: 
         assert "errors" not in {c["name"] for c in inspect(engine).get_columns("executors")}
         with engine.connect() as connection:
             assert connection.execute(text("SELECT name FROM executors")).scalar_one() == "a"
+    finally:
+        engine.dispose()
+
+
+def test_report_pages_come_and_go_keeping_reports(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO reports (id, kind, title, data, created_at)"
+                    " VALUES (1, 'compare', 't', '{}', CURRENT_TIMESTAMP),"
+                    " (2, 'replan', 'u', '{}', CURRENT_TIMESTAMP)"
+                )
+            )
+        migrate.upgrade(engine, "0003")
+        migrate.check(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO report_pages (report_id, renderer, etag, html, created_at)"
+                    " VALUES (1, 'r', 'e', '<html></html>', CURRENT_TIMESTAMP),"
+                    " (2, 'r', 'f', '<html></html>', CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(text("DELETE FROM reports WHERE id = 2"))
+        with engine.connect() as connection:
+            pages = connection.execute(text("SELECT report_id, etag FROM report_pages")).all()
+        assert [tuple(page) for page in pages] == [(1, "e")]  # a report's page goes with it
+        migrate.downgrade(engine, "0002")
+        assert "report_pages" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT title FROM reports")).scalar_one() == "t"
     finally:
         engine.dispose()

@@ -47,10 +47,12 @@ def test_a_smaller_factor_brackets_near_a_good_start() -> None:
 def test_nothing_passes_or_everything_passes() -> None:
     _, never = step_at(-1.0)
     found = max_rate_scale(never, start=1.0, min_scale=0.1)
-    assert (found.scale, found.failing_scale, found.attainment) == (0.0, 0.1, None)
+    # nothing passed: "below the lowest scale tried", a value apart from any scale
+    assert (found.scale, found.failing_scale, found.attainment) == (None, 0.1, None)
+    assert found.lowest_tried == 0.1 and found.to_json()["scale"] is None
     _, always = step_at(math.inf)
     found = max_rate_scale(always, start=1.0, max_scale=5.0)
-    assert (found.scale, found.failing_scale) == (5.0, math.inf)
+    assert (found.scale, found.failing_scale, found.lowest_tried) == (5.0, math.inf, 1.0)
     assert [p.scale for p in found.probes] == [1.0, 2.0, 4.0, 5.0]
     assert found.to_json()["failing_scale"] is None
 

@@ -178,7 +178,8 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     # planned on window 0 (all a), it never serves the scored b traffic
     assert first_window["strategy"] == "static (first window)"
     assert first_window["forecaster"] is None  # it forecasts nothing
-    assert first_window["max_rate_rps"] == 0.0 and first_window["ratio_to_static"] == 0.0
+    assert first_window["max_rate_rps"] is None and first_window["ratio_to_static"] is None
+    assert first_window["lowest_rate_rps"] == min(rate for rate, _ in first_window["probes"])
     # The scored windows 1-2 are all b at the mean rate; the static plan
     # hosts b (the busier model over the trace), which serves 0.1 s requests
     # within a 1 s SLO up to about 10 rps.
@@ -200,6 +201,7 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
     ]
     assert table[0][4] == "oracle (whole trace)" and table[0][6] == "1.000"
     assert table[1][4] == "first window only"
+    assert table[1][5] == f"< {first_window['lowest_rate_rps']:.1f}"  # below the lowest tried
 
 
 @pytest.mark.parametrize(
@@ -258,6 +260,29 @@ def test_cli_replays_the_shipped_sample_by_default(monkeypatch: pytest.MonkeyPat
     path = Path(seen["config"].azure2019_path)
     assert path.name == "azure2019_sample.csv" and path.is_file()
     assert seen["open_trace"] is open_lines
+
+
+def test_cli_tables_say_below_the_lowest_rate_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    row = {
+        "model_set": "s1",
+        "devices": 8,
+        "workload": "synthetic",
+        "strategy": "static",
+        "kind": "static",
+        "information": "oracle",
+        "forecaster": None,
+        "max_rate_rps": None,
+        "lowest_rate_rps": 3.5,
+        "ratio_to_static": None,
+        "switches": 0,
+        "lost_replica_s": 0.0,
+        "unavailable_requests": 0,
+    }
+    result = {"rows": [row], "sweeps": [{**row, "knob": "cv", "value": 4.0}]}
+    monkeypatch.setattr("api.commands.experiment.run_experiment", lambda *_: result)
+    printed = CliRunner().invoke(main, ["experiment", "replan", "--quick"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.count("< 3.5") == 2  # the capacity table and the sweeps'
 
 
 def test_run_experiment_end_to_end_with_checkpoints() -> None:

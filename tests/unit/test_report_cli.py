@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -127,3 +129,19 @@ def test_replan_renders_experiment_data(tmp_path: Path) -> None:
     assert "experiment.rows[0].devices: is required" in result.output
     result = CliRunner().invoke(main, ["report", "replan"])
     assert result.exit_code == 2 and "give --experiment, or --cluster" in result.output
+
+
+def test_render_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    data = tmp_path / "experiment.json"
+    data.write_text(json.dumps(EXPERIMENT))
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from api.cli import main; "
+        f"main(['report', 'replan', '--experiment', {str(data)!r}, '--out', {str(tmp_path)!r}])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "Error: rendering a report as HTML needs matplotlib, from the 'report' extra" in (
+        done.stderr
+    )
+    assert "pip install 'meshplan[report]'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "report.html").exists()

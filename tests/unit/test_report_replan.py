@@ -3,16 +3,22 @@ attainment against the simulator, strategies and the capacity table."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from api.reporting.files import write_report
+from api.reporting.html import render_html
 from planner.codec import encode
 from planner.domain import Group, Placement, TimedPlan
 from planner.evaluation.reports import (
+    CapacityRow,
     ReplanCase,
     ReplanReport,
     ReplanSettings,
@@ -23,6 +29,7 @@ from planner.evaluation.reports import (
     with_timelines,
 )
 from planner.evaluation.reports.replan import (
+    MIN_RATE_SCALE,
     Run,
     case_instance,
     run_strategy,
@@ -31,13 +38,14 @@ from planner.evaluation.reports.replan import (
     timeline,
 )
 from planner.sim import SimOptions, simulate
-from tests.unit.placement_cases import GB
+from tests.unit.placement_cases import GB, model, workload
 from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, P11, P12, PLACEMENT, WORK
 
 SLOW_LOADS = dataclasses.replace(CLUSTER, load_bw_bytes_per_s=1e9)
 LOAD_2GB_S = 2 * GB / 1e9
 MOVED = Placement((Group((0, 1), P12, ("a",)), Group((2,), P11, ("b", "c"))))
 """b moves from the pipeline group to device 2, where it is the only replica."""
+HOPELESS_RATES = {"a": 8.0, "b": 4.0, "c": 2.0, "z": 4.0}
 
 
 def run_of(plan: TimedPlan, window_s: float = 10.0) -> Run:
@@ -92,7 +100,10 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
     lines = {t.strategy: t for t in report.timelines}
     assert list(lines) == ["static", "clockwork", "clockwork-free"]
     assert lines["static"].switches == ()
-    assert all(s.lost_requests == 0 and s.load_s < 1e-200 for s in lines["clockwork-free"].switches)
+    free = lines["clockwork-free"].switches
+    assert free and all(
+        (s.lost_requests, s.load_s, s.lost_replica_s) == (0, 0.0, 0.0) for s in free
+    )
     assert lines["clockwork"].switches and all(s.load_s > 0 for s in lines["clockwork"].switches)
     assert [s.start_s for s in lines["clockwork"].switches] == [
         s.start_s for s in lines["clockwork-free"].switches
@@ -103,6 +114,32 @@ def test_strategies_and_capacity(report: ReplanReport) -> None:
     for row in rows.values():
         assert row.ratio_to_static == pytest.approx(row.max_rate / static)
     assert rows["clockwork-free"].note.startswith("switches at no cost")
+    assert rows["clockwork-free"].lost_replica_s == 0.0
+
+
+def test_a_strategy_failing_at_every_rate_tried_has_no_max_rate(tmp_path: Path) -> None:
+    # z's SLO is half its latency: a fifth of all requests always fail
+    models = (*MODELS, model("z", slo_s=0.05))
+    case = ReplanCase("hopeless", "gamma", SLOW_LOADS, models, workload(HOPELESS_RATES))
+    settings = dataclasses.replace(SETTINGS, strategies=("static",))
+    (row,) = build_replan([case], settings).capacity
+    assert (row.max_rate, row.ratio_to_static, row.switches) == (None, None, 0)
+    assert row.lowest_rate_tried == MIN_RATE_SCALE
+    page = render_html(report_of(row))
+    assert f">below {MIN_RATE_SCALE:.3g} (lowest tried)</td>" in page
+    assert f">below {MIN_RATE_SCALE:.3g}</text>" in page  # its place in the bar chart
+    files = write_report(report_of(row), tmp_path)
+    (written,) = csv.DictReader(io.StringIO(files["capacity.csv"].read_text()))
+    assert (written["max_rate"], written["lowest_rate_tried"]) == ("", str(MIN_RATE_SCALE))
+
+
+def report_of(row: CapacityRow) -> ReplanReport:
+    return ReplanReport("one row", {}, 0.99, (row,), ())
+
+
+def test_no_max_rate_needs_the_lowest_rate_tried() -> None:
+    with pytest.raises(ValueError, match=r"^lowest_rate_tried: is required when max_rate is None"):
+        CapacityRow("s", "w", "static", None, None, 0, 0.0)
 
 
 def test_static_timeline_is_the_static_plan(report: ReplanReport) -> None:
@@ -196,10 +233,23 @@ def test_experiment_data_becomes_a_report() -> None:
     assert merged.target_attainment == 0.99
 
 
+def test_an_experiment_row_that_passed_nowhere_is_below_its_lowest_rate() -> None:
+    data = json.loads(json.dumps(EXPERIMENT))
+    data["rows"][1].update(max_rate_rps=None, lowest_rate_rps=3.0, ratio_to_static=None)
+    data["rows"][2].update(max_rate_rps=0.0, probes=[[44.0, 0.9], [11.0, 0.95]])  # older data
+    _, new, old, _ = from_experiment(data).capacity
+    assert (new.max_rate, new.lowest_rate_tried) == (None, 3.0)
+    assert (old.max_rate, old.lowest_rate_tried) == (None, 11.0)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (lambda d: d.update(kind="compare"), "experiment.kind: must be 'replan-experiment'"),
+        (
+            lambda d: d["rows"][1].update(max_rate_rps=None, probes=[]),
+            "experiment.rows[1].probes: must be a non-empty list of [rate, attainment]",
+        ),
         (
             lambda d: d["rows"][1].pop("max_rate_rps"),
             "experiment.rows[1].max_rate_rps: is required",

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from planner.deadline import Deadline
-from planner.domain import Cluster, Workload
+from planner.domain import Cluster, Group, ParallelConfig, Placement, Workload
 from planner.placement.solution import InfeasibleError
 from planner.placement.solve import solve
 from planner.replan.clockwork import ClockworkOptions, ClockworkResult, instant_load
 from planner.replan.options import ReplanOptions, ReplanResult
 from planner.replan.solvecache import SolveCache
 from planner.replan.timed import TimedResult, plan_over_time
+from planner.replan.transition import SwitchCost, switch_cost
 from planner.sim import Instance, SimOptions, compile_case
 from planner.validation import validate_plan
 from tests.unit.placement_cases import GB, model
@@ -24,6 +25,7 @@ from tests.unit.placement_cases import GB, model
 # "a" is busy in the first half, "b" in the second; one device holds one
 # model, so a static plan must split the devices.
 MODELS = (model("a", weight_bytes=6 * GB), model("b", weight_bytes=6 * GB))
+P11 = ParallelConfig(1, 1)
 CLUSTER = Cluster(2, 10 * GB, devices_per_node=2, load_bw_bytes_per_s=1e9)
 _rng = np.random.default_rng(0)
 _first = np.sort(_rng.uniform(0, 10, 300))
@@ -33,6 +35,11 @@ SHIFTING = Workload.merge(
     20.0,
 )
 INSTANCE = Instance(CLUSTER, MODELS, SHIFTING)
+INSTANCE_PLACEMENTS = (
+    Placement((Group((0,), P11, ("a",)), Group((1,), P11, ("b",)))),
+    Placement((Group((0,), P11, ("b",)), Group((1,), P11, ("a",)))),
+)
+"""Two placements of the instance: the second swaps the devices' models."""
 
 
 def shape(result: TimedResult) -> tuple[object, ...]:
@@ -58,8 +65,13 @@ def test_clockwork_replaces_per_window_and_follows_shifting_popularity() -> None
 
 
 def test_instant_load_takes_no_time() -> None:
-    cluster = instant_load(Cluster(4, 20 * GB, load_bw_bytes_per_s=1e9, load_overhead_s=2.0))
-    assert 5.0 + cluster.load_time_s(20 * GB) == 5.0
+    slow = Cluster(4, 20 * GB, load_bw_bytes_per_s=1e9, load_overhead_s=2.0)
+    cluster = instant_load(slow)
+    assert cluster.load_time_s(20 * GB) == 0.0  # exactly: no residue of a finite bandwidth
+    assert cluster != slow and cluster.num_devices == 4
+    before, after = INSTANCE_PLACEMENTS
+    assert switch_cost(instant_load(CLUSTER), MODELS, before, after) == SwitchCost(2, 0.0, 0.0)
+    assert switch_cost(CLUSTER, MODELS, before, after).load_s == 2 * 6 * GB / 1e9
 
 
 def test_replacement_answers_in_the_same_shape() -> None:

@@ -50,18 +50,36 @@ def _note(row: Mapping[str, Any]) -> str:
     return f"forecaster {forecaster}" if forecaster else ""
 
 
+def lowest_rate(row: Any, where: str) -> float:
+    """The smallest rate the row's search tried: ``lowest_rate_rps``, or in
+    data written before it was recorded the smallest of its ``probes``."""
+    if isinstance(row, Mapping) and row.get("lowest_rate_rps") is not None:
+        lowest = _number(row, "lowest_rate_rps", where)
+        assert lowest is not None
+        return lowest
+    probes = _list(row, "probes", where)
+    try:
+        return min(float(scale) for scale, _ in probes)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where}.probes: must be a non-empty list of [rate, attainment]"
+        ) from None
+
+
 def capacity_row(row: Any, where: str) -> CapacityRow:
-    """One experiment row as a capacity row."""
+    """One experiment row as a capacity row; a max rate of None (0 in data
+    written before) means even the lowest rate tried failed."""
     return CapacityRow(
         model_set=f"{_field(row, 'model_set', where)} ({_field(row, 'devices', where)} dev)",
         workload=str(_field(row, "workload", where)),
         strategy=str(_field(row, "strategy", where)),
-        max_rate=_number(row, "max_rate_rps", where) or 0.0,
+        max_rate=_number(row, "max_rate_rps", where, optional=True) or None,
         ratio_to_static=_number(row, "ratio_to_static", where, optional=True),
         switches=int(_number(row, "switches", where) or 0),
         lost_replica_s=_number(row, "lost_replica_s", where) or 0.0,
         note=_note(row),
         rate_unit="req/s",
+        lowest_rate_tried=lowest_rate(row, where),
     )
 
 
@@ -107,7 +125,13 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
 
 def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
     """The experiment's capacity table and sweeps with the timelines (and
-    any capacity rows) of ``runs``; the experiment's target attainment."""
+    any capacity rows) of ``runs``; the experiment's target attainment,
+    which capacity rows of ``runs`` must share (else ValueError)."""
+    if runs.capacity and runs.target_attainment != experiment.target_attainment:
+        raise ValueError(
+            f"target_attainment: the capacity rows were searched at {runs.target_attainment:g}, "
+            f"the experiment's at {experiment.target_attainment:g}"
+        )
     return ReplanReport(
         title=runs.title,
         inputs={**runs.inputs, **experiment.inputs},

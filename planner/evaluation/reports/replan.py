@@ -19,12 +19,16 @@ Every run is scored with the first window left out (``warmup_s =
 window_s``: re-placement bootstraps on it). A case at rate scale ``s`` uses
 the workload itself for ``s = 1`` and otherwise fresh Gamma arrivals fitted
 per window with every rate times ``s`` (:func:`planner.workloads.redraw`).
+Each strategy's capacity search starts at the timelines' rate scale with
+the timeline's own run, so the capacity row and the case table rest on one
+measurement there (plans solved under a wall-clock deadline differ from
+run to run when a solve is cut short).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +37,8 @@ import numpy as np
 from planner.codec import encode
 from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
-from planner.evaluation.baselines import clockwork_plan
-from planner.evaluation.capacity import max_rate_scale
+from planner.evaluation.baselines import clockwork_run
+from planner.evaluation.capacity import MaxScale, max_rate_scale
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, STRATEGIES
 from planner.evaluation.reports.replan_data import (
     CapacityRow,
@@ -57,12 +61,13 @@ Progress = Callable[[int, int, str], None]
 MIN_RATE_SCALE = 1 / 16
 MAX_RATE_SCALE = 64.0
 """The capacity search tries rate scales in this range (a strategy that
-fails at the lowest gets 0.0)."""
+fails at the lowest gets no max rate: it lies below the lowest tried)."""
 
 NOTES = {
     "clockwork": "real switching cost",
     "clockwork-free": "switches at no cost (as published)",
 }
+CUT_SHORT = "a solve stopped at its time limit"
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,19 @@ class ReplanCase:
 @dataclass(frozen=True)
 class Run:
     """A strategy's plan and its simulation; ``cluster`` is the one it was
-    simulated on (instant loads for ``clockwork-free``)."""
+    simulated on (instant loads for ``clockwork-free``); ``cut_short``: a
+    solve stopped at its time limit, so the plan is what it had by then."""
 
     plan: TimedPlan
     sim: SimResult
     cluster: Cluster
+    cut_short: bool = False
+
+    def note(self, strategy: str) -> str:
+        """How the strategy's switching was counted, and whether a solve
+        was cut short (the report's ``note`` column)."""
+        notes = [NOTES.get(strategy, ""), CUT_SHORT if self.cut_short else ""]
+        return "; ".join(note for note in notes if note)
 
 
 def scaled(workload: Workload, rate_scale: float, window_s: float, seed: int) -> Workload:
@@ -166,12 +179,14 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         deadline = Deadline.after(settings.time_limit_s)
         found = solve(instance, solver=settings.solver, deadline=deadline)
         plan = as_timed_plan(found.placement)
-        return Run(plan, compile_case(instance).run(plan), instance.cluster)
+        sim = compile_case(instance).run(plan)
+        return Run(plan, sim, instance.cluster, found.status == "timeout")
     if strategy.startswith("clockwork"):
-        plan = clockwork_plan(instance, settings.window_s, settings.time_limit_s)
+        timed = clockwork_run(instance, settings.window_s, settings.time_limit_s)
         if strategy == "clockwork-free":
             instance = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
-        return Run(plan, compile_case(instance).run(plan), instance.cluster)
+        sim = compile_case(instance).run(timed.plan)
+        return Run(timed.plan, sim, instance.cluster, timed.status == "timeout")
     trigger, information = strategy.split("/")
     options = ReplanOptions(
         window_s=settings.window_s,
@@ -183,7 +198,7 @@ def run_strategy(strategy: str, instance: Instance, settings: ReplanSettings) ->
         seed=settings.seed,
     )
     result = plan_over_time(instance, options)
-    return Run(result.plan, result.result, instance.cluster)
+    return Run(result.plan, result.result, instance.cluster, result.status == "timeout")
 
 
 def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tuple[SwitchLoss, ...]:
@@ -215,9 +230,15 @@ def switch_losses(run: Run, models: Sequence[ModelSpec], window_s: float) -> tup
 
 
 def timeline(
-    case: str, strategy: str, run: Run, models: Sequence[ModelSpec], window_s: float
+    case: str,
+    strategy: str,
+    run: Run,
+    models: Sequence[ModelSpec],
+    window_s: float,
+    rate_scale: float = 1.0,
 ) -> StrategyTimeline:
-    """The run's attainment per window and its switches."""
+    """The run's attainment per window and its switches; the run was on
+    the case's traffic at ``rate_scale``."""
     per_window = run.sim.per_window_attainment(window_s)
     return StrategyTimeline(
         case=case,
@@ -226,7 +247,8 @@ def timeline(
         window_s=window_s,
         window_attainment=tuple(None if np.isnan(a) else float(a) for a in per_window),
         switches=switch_losses(run, models, window_s),
-        note=NOTES.get(strategy, ""),
+        note=run.note(strategy),
+        rate_scale=rate_scale,
     )
 
 
@@ -241,46 +263,68 @@ class _Steps:
 
 
 def capacity_rows(
-    case: ReplanCase, settings: ReplanSettings, steps: _Steps
+    case: ReplanCase,
+    label: str,
+    shared: Mapping[str, Run],
+    settings: ReplanSettings,
+    steps: _Steps,
 ) -> tuple[CapacityRow, ...]:
-    """Each strategy's largest rate scale at the target attainment."""
-    found: dict[str, tuple[float, Run | None]] = {}
+    """Each strategy's largest rate scale at the target attainment. The
+    search starts at ``settings.rate_scale`` with the run ``shared`` holds
+    for the strategy, the one of the timeline on ``label``: measured once,
+    a strategy meets the target at that scale in both tables or in neither
+    (a solve stopped by its wall-clock deadline need not repeat its plan)."""
+    found: dict[str, tuple[MaxScale, Run | None]] = {}
     for strategy in settings.strategies:
-        runs: dict[float, Run] = {}
+        runs = {settings.rate_scale: shared[strategy]}
 
         def evaluate(
             scale: float, strategy: str = strategy, runs: dict[float, Run] = runs
         ) -> float:
-            runs[scale] = run_strategy(strategy, case_instance(case, settings, scale), settings)
+            if scale not in runs:
+                instance = case_instance(case, settings, scale)
+                runs[scale] = run_strategy(strategy, instance, settings)
             steps.say(f"{case.model_set}/{case.workload_name} {strategy}: rate x{scale:.3g}")
             return runs[scale].sim.attainment
 
         search = max_rate_scale(
             evaluate,
             target=settings.target_attainment,
+            start=settings.rate_scale,
             rel_tol=settings.rel_tol,
-            min_scale=MIN_RATE_SCALE,
-            max_scale=MAX_RATE_SCALE,
+            min_scale=min(MIN_RATE_SCALE, settings.rate_scale),
+            max_scale=max(MAX_RATE_SCALE, settings.rate_scale),
         )
-        found[strategy] = (search.scale, runs.get(search.scale))
-        steps.say(f"{strategy}: max rate x{search.scale:.3g}", advance=True)
-    static = found.get("static", (0.0, None))[0]
+        found[strategy] = (search, None if search.scale is None else runs[search.scale])
+        steps.say(f"{strategy}: max rate {rate_words(search)}", advance=True)
+    static = found["static"][0].scale if "static" in found else None
     rows = []
-    for strategy, (scale, run) in found.items():
+    for strategy, (search, run) in found.items():
         losses = () if run is None else switch_losses(run, case.models, settings.window_s)
+        scale = search.scale
         rows.append(
             CapacityRow(
                 model_set=case.model_set,
                 workload=case.workload_name,
                 strategy=strategy,
                 max_rate=scale,
-                ratio_to_static=scale / static if static > 0 else None,
+                ratio_to_static=None if scale is None or static is None else scale / static,
                 switches=len(losses),
-                lost_replica_s=sum(loss.lost_replica_s for loss in losses),
-                note=NOTES.get(strategy, ""),
+                lost_replica_s=sum((loss.lost_replica_s for loss in losses), 0.0),
+                note=NOTES.get(strategy, "") if run is None else run.note(strategy),
+                lowest_rate_tried=search.lowest_tried,
+                case=label,
             )
         )
     return tuple(rows)
+
+
+def rate_words(search: MaxScale) -> str:
+    """The search's answer for a progress line: ``x1.41``, or that even
+    the lowest scale tried failed."""
+    if search.scale is None:
+        return f"below the lowest rate tried (x{search.lowest_tried:.3g})"
+    return f"x{search.scale:.3g}"
 
 
 def build_replan(
@@ -301,12 +345,15 @@ def build_replan(
     for case in cases:
         instance = case_instance(case, settings, settings.rate_scale)
         label = case.label(settings.rate_scale)
+        runs: dict[str, Run] = {}
         for strategy in settings.strategies:
-            run = run_strategy(strategy, instance, settings)
-            timelines.append(timeline(label, strategy, run, case.models, settings.window_s))
+            runs[strategy] = run = run_strategy(strategy, instance, settings)
+            timelines.append(
+                timeline(label, strategy, run, case.models, settings.window_s, settings.rate_scale)
+            )
             steps.say(f"{label}: {strategy} {run.sim.attainment:.4f}", advance=True)
         if settings.capacity:
-            capacity += capacity_rows(case, settings, steps)
+            capacity += capacity_rows(case, label, runs, settings, steps)
     inputs = {
         "cases": [
             {

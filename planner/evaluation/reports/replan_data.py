@@ -23,21 +23,33 @@ class CapacityRow:
     """``max_rate``: the largest load at which ``strategy`` kept attainment at
     or above the report's target on ``workload`` with ``model_set``, in
     ``rate_unit`` (``"x"``: a scale of the workload's rates; ``"req/s"``:
-    requests per second); 0.0 when even the smallest load tried failed.
-    ``ratio_to_static`` divides it by the static plan's (None without a
-    static row or when that is 0). ``switches`` and ``lost_replica_s``
-    (replica-seconds of lost service while loading) are those of the run at
-    ``max_rate``. ``note`` says how switching was counted."""
+    requests per second); None when even ``lowest_rate_tried``, the
+    smallest load the search tried, failed (the capacity lies below it,
+    which is not 0). ``ratio_to_static`` divides it by the static plan's
+    (None without a static row or when either is None). ``switches`` and
+    ``lost_replica_s`` (replica-seconds of lost service while loading) are
+    those of the run at ``max_rate`` (0 without one). ``note`` says how
+    switching was counted. ``case`` names the timelines measured on the
+    same traffic with the same runs: the search's run at their rate scale
+    is theirs, so the row meets the target at that scale exactly when their
+    ``attainment`` does. Empty when the row was measured apart (the
+    experiment's own traces)."""
 
     model_set: str
     workload: str
     strategy: str
-    max_rate: float
+    max_rate: float | None
     ratio_to_static: float | None
     switches: int
     lost_replica_s: float
     note: str = ""
     rate_unit: str = "x"
+    lowest_rate_tried: float | None = None
+    case: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_rate is None and self.lowest_rate_tried is None:
+            raise ValueError("lowest_rate_tried: is required when max_rate is None")
 
 
 @dataclass(frozen=True)
@@ -80,9 +92,10 @@ class SwitchLoss:
 @dataclass(frozen=True)
 class StrategyTimeline:
     """One strategy on one case (``case`` names the model set, workload and
-    rate scale): overall ``attainment``, ``window_attainment[j]`` of the
-    requests arriving in ``[j * window_s, (j + 1) * window_s)`` (None when
-    none arrived) and every switch."""
+    rate scale, ``rate_scale`` the scale itself): overall ``attainment``,
+    ``window_attainment[j]`` of the requests arriving in
+    ``[j * window_s, (j + 1) * window_s)`` (None when none arrived) and
+    every switch."""
 
     case: str
     strategy: str
@@ -91,10 +104,11 @@ class StrategyTimeline:
     window_attainment: tuple[float | None, ...]
     switches: tuple[SwitchLoss, ...]
     note: str = ""
+    rate_scale: float = 1.0
 
     @property
     def lost_replica_s(self) -> float:
-        return sum(s.lost_replica_s for s in self.switches)
+        return sum((s.lost_replica_s for s in self.switches), 0.0)
 
 
 @dataclass(frozen=True)
