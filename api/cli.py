@@ -32,3 +32,7 @@ def main(verbose: int) -> None:
     """meshplan: plan and serve many models on a GPU cluster with model parallelism."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    main()

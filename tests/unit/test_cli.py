@@ -39,3 +39,12 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["nosuch"])
     assert result.exit_code == 2
     assert "No such command 'nosuch'" in result.output
+
+
+def test_python_m_api_cli_runs_the_command_line() -> None:
+    # `python -m api.cli` is the same program as the `meshplan` script
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plan and serve many models" in done.stdout
