@@ -11,15 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from api.auth import Permission, require
+from api.bodies import read_body
 from api.errors import Problem, from_validation_error, invalid
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., Any]
+
+BODY_ERRORS = (400, 413, 415, 422)
+"""What any JSON body may get: malformed, too large, not JSON, invalid."""
 
 
 class Body(BaseModel):
@@ -94,7 +98,8 @@ def operation(
                 kwargs["body"] = parse(body, json_body(), "body")
             return view(**kwargs)
 
-        documented = tuple(sorted({*errors, *((401, 403) if permission else ())}))
+        implied = {*((401, 403) if permission else ()), *(BODY_ERRORS if body else ())}
+        documented = tuple(sorted({*errors, *implied}))
         media = body_media or ("application/json" if body is not None else None)
         wrapper.operation = Operation(  # type: ignore[attr-defined]
             method,
@@ -115,11 +120,11 @@ def operation(
 
 
 def json_body() -> Any:
-    """The request body parsed as JSON: 415 unless it is JSON, 400 when
-    malformed (with line and column)."""
+    """The request body parsed as JSON: 415 unless it is JSON, 413 over
+    ``MAX_CONTENT_LENGTH`` bytes, 400 when malformed (with line and column)."""
     if not request.is_json:
         raise Problem(415, "body: send JSON with Content-Type: application/json")
-    raw = request.get_data(cache=True)
+    raw = read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -1,7 +1,7 @@
 """Trace uploads: the request body is read as UTF-8 lines, one at a time,
 through the Azure Functions trace readers of :mod:`planner.workloads`; the
 body is never held whole, and its size is capped by ``MAX_UPLOAD_BYTES``
-(413 beyond it)."""
+(413 beyond it, :mod:`api.bodies`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import enum
 import io
 from collections.abc import Iterator, Sequence
 
-from flask import current_app, request
+from flask import current_app
 
+from api.bodies import body_stream
 from api.errors import invalid
 from planner.workloads import (
     TimeRange,
@@ -30,15 +31,12 @@ class TraceFormat(enum.StrEnum):
 def body_lines() -> Iterator[str]:
     """The request body as text lines; 413 when longer than
     ``MAX_UPLOAD_BYTES``, 422 when not UTF-8."""
-    limit = int(current_app.config["MAX_UPLOAD_BYTES"])
-    if request.content_length is not None and request.content_length > limit:
-        raise invalid("body", f"the upload is larger than {limit} bytes", status=413)
-    request.max_content_length = limit
-    text = io.TextIOWrapper(request.stream, encoding="utf-8", newline="")
-    try:
-        yield from text
-    except UnicodeDecodeError:
-        raise invalid("body", "the upload is not UTF-8 text") from None
+    with body_stream(int(current_app.config["MAX_UPLOAD_BYTES"])) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        try:
+            yield from text
+        except UnicodeDecodeError:
+            raise invalid("body", "the upload is not UTF-8 text") from None
 
 
 def read_trace(
