@@ -5,9 +5,10 @@ while it is read. A body of exactly the cap is read whole."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import cast
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,15 +21,19 @@ def too_large(limit: int) -> Problem:
     return invalid("body", f"larger than {limit} bytes", status=413)
 
 
+READ_BYTES = 1 << 16
+
+
 @contextmanager
-def body_stream(limit: int) -> Iterator[IO[bytes]]:
-    """The body as a binary stream that ends after at most ``limit + 1``
-    bytes; reading past them, or a declared length over ``limit``, raises
-    :func:`too_large` (inside the ``with`` block)."""
+def body_stream(limit: int) -> Iterator[io.BufferedReader]:
+    """The body as a buffered binary stream that ends after at most
+    ``limit + 1`` bytes; reading past them, or a declared length over
+    ``limit``, raises :func:`too_large` (inside the ``with`` block)."""
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
+    raw = get_input_stream(request.environ, max_content_length=limit + 1)
     try:
-        yield get_input_stream(request.environ, max_content_length=limit + 1)
+        yield io.BufferedReader(cast(io.RawIOBase, raw), READ_BYTES)
     except RequestEntityTooLarge:
         raise too_large(limit) from None
 

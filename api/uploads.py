@@ -6,13 +6,11 @@ body is never held whole, and its size is capped by ``MAX_UPLOAD_BYTES``
 from __future__ import annotations
 
 import enum
-import io
 from collections.abc import Iterator, Sequence
 
 from flask import current_app
 
 from api.bodies import body_stream
-from api.errors import invalid
 from planner.workloads import (
     TimeRange,
     Workload,
@@ -20,7 +18,11 @@ from planner.workloads import (
     read_azure2021,
     redraw,
     replay_azure2019,
+    utf8_lines,
 )
+
+SOURCE = "upload"
+"""How errors name the uploaded file: ``upload, line 3, column 'func': ...``."""
 
 
 class TraceFormat(enum.StrEnum):
@@ -30,13 +32,10 @@ class TraceFormat(enum.StrEnum):
 
 def body_lines() -> Iterator[str]:
     """The request body as text lines; 413 when longer than
-    ``MAX_UPLOAD_BYTES``, 422 when not UTF-8."""
+    ``MAX_UPLOAD_BYTES``; a line that is not UTF-8 is a ValueError naming
+    it (:func:`planner.workloads.utf8_lines`)."""
     with body_stream(int(current_app.config["MAX_UPLOAD_BYTES"])) as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        try:
-            yield from text
-        except UnicodeDecodeError:
-            raise invalid("body", "the upload is not UTF-8 text") from None
+        yield from utf8_lines(stream, SOURCE)
 
 
 def read_trace(
@@ -56,9 +55,8 @@ def read_trace(
     evaluation (2019: per-window rates; 2021: per-window Gamma fits, or the
     trace's own arrivals when ``replay`` is False). ValueError names the
     line and column of bad input."""
-    source = "upload"
     if trace_format == TraceFormat.AZURE2019:
-        counts = count_minutes([(day, source, lines)], len(model_names), time_range)
+        counts = count_minutes([(day, SOURCE, lines)], len(model_names), time_range)
         return replay_azure2019(counts, model_names, seed, window_s, rate_scale, cv_scale)
-    trace = read_azure2021(lines, model_names, time_range, source)
+    trace = read_azure2021(lines, model_names, time_range, SOURCE)
     return redraw(trace, window_s, seed, rate_scale, cv_scale) if replay else trace

@@ -39,12 +39,13 @@ from planner.profiles import models_from_json, models_to_json
 from planner.workloads.arrivals import Seed
 from planner.workloads.azure2019 import count_minutes, day_of_file, replay_azure2019
 from planner.workloads.azure2021 import DEFAULT_WINDOW_S, read_azure2021
+from planner.workloads.csvtext import utf8_lines
 from planner.workloads.scaling import redraw
 from planner.workloads.timerange import TimeRange
 
 T = TypeVar("T")
 Progress = Callable[[int], None]
-"""Called with the characters of every line read."""
+"""Called with the bytes of every line read."""
 
 WORKLOAD_SUFFIXES = (".json", ".npz")
 _NPZ_KEYS = ("arrivals_s", "model_ids", "model_names", "duration_s", "meta")
@@ -170,22 +171,23 @@ def load_workload(path: str | Path) -> Workload:
 
 @contextmanager
 def open_lines(path: str | Path, progress: Progress | None = None) -> Iterator[Iterator[str]]:
-    """Open a text trace file and yield an iterator over its lines, calling
-    ``progress(characters)`` after each line; the file is closed on exit
-    even when the reader stops early."""
+    """Open a UTF-8 trace file and yield an iterator over its lines, calling
+    ``progress(bytes)`` after each line; the file is closed on exit even
+    when the reader stops early. An undecodable byte is a ValueError naming
+    the file, line and column (:func:`planner.workloads.utf8_lines`)."""
     try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        handle = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as error:
         raise ValueError(f"{path}: cannot read: {error.strerror}") from None
 
-    def lines() -> Iterator[str]:
+    def lines() -> Iterator[bytes]:
         for line in handle:
             if progress is not None:
                 progress(len(line))
             yield line
 
     with handle:
-        yield lines()
+        yield utf8_lines(lines(), str(path))
 
 
 def load_azure2019(

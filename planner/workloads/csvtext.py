@@ -1,7 +1,10 @@
 """Streaming CSV rows of a trace file, with errors that name the source,
 the line and the column: ``"trace.csv, line 7, column 'duration': must be
 a number >= 0, got 'x'"``. Rows are produced one at a time from any iterable
-of lines (an open file, a generator), so a file is never held whole."""
+of lines (an open file, a generator), so a file is never held whole; the
+edges that read bytes (:mod:`planner.files`, the API's upload) decode them
+line by line with :func:`utf8_lines`, so an undecodable byte is reported
+at its own line, not where a decoder's read-ahead met it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,30 @@ def trace_error(source: str, line: int, column: str | None, message: str) -> Val
     """A ValueError whose message starts with source, line and column."""
     where = f"{source}, line {line}" + (f", column {column!r}" if column is not None else "")
     return ValueError(f"{where}: {message}")
+
+
+def utf8_lines(lines: Iterable[bytes], source: str) -> Iterator[str]:
+    """Each line of ``lines`` decoded as UTF-8. An undecodable byte raises
+    ValueError naming its line and column: the header's name of the field
+    it falls in (fields counted by the commas before it), or the field's
+    number on the header line itself."""
+    header: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _not_utf8(source, number, raw, error.start, header) from None
+        if number == 1:
+            header = [name.strip() for name in next(csv.reader([text]), [])]
+        yield text
+
+
+def _not_utf8(source: str, line: int, raw: bytes, at: int, header: Sequence[str]) -> ValueError:
+    field = raw.count(b",", 0, at)
+    byte = f"byte 0x{raw[at]:02x} at byte {at + 1} of the line"
+    if field < len(header):
+        return trace_error(source, line, header[field], f"is not UTF-8 text ({byte})")
+    return trace_error(source, line, None, f"is not UTF-8 text ({byte}, field {field + 1})")
 
 
 def _check_header(source: str, row: list[str] | None, header: Sequence[str]) -> None:

@@ -203,7 +203,14 @@ def test_upload_an_azure_2021_trace_as_recorded(client: FlaskClient, admin: dict
             "end",
             "end: '0.0.1' must be after start '0.0.2'",
         ),
-        (b"app,func\n\xff\xfe\n", {"format": "azure2021", "end": "0.0.1"}, 422, "body", None),
+        (
+            b"app,func,end_timestamp,duration\na,f1,10,0\na,\xff\xfe,11,0\n",
+            {"format": "azure2021", "end": "0.0.1"},
+            422,
+            "body",
+            "body: upload, line 3, column 'func': is not UTF-8 text "
+            "(byte 0xff at byte 3 of the line)",
+        ),
         ("x", {"format": "azure2030", "end": "0.0.1"}, 422, "query.format", None),
     ],
     ids=["bad-field", "unknown-model", "empty-range", "not-utf8", "format"],
