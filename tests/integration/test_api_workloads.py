@@ -168,15 +168,20 @@ def test_upload_an_azure_2019_trace(client: FlaskClient, admin: dict[str, str]) 
     assert stored["model_ids"] == expected.model_ids.tolist()
 
 
-def test_upload_an_azure_2021_trace_as_recorded(client: FlaskClient, admin: dict[str, str]) -> None:
-    text = "app,func,end_timestamp,duration\na,f1,10.5,0.5\na,f2,20,1\na,f1,30,0\nb,f1,70,1\n"
+def test_upload_an_azure_2021_trace_as_published(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    # In end order: b,f1 ends after a,f2 but arrived first (at 5 s).
+    rows = "a,f1,10.5,0.5\na,f2,20,1\nb,f1,25,20\na,f1,30,0\nc,f1,70,1\n"
+    text = "app,func,end_timestamp,duration\n" + rows
     response = upload(client, admin, text, format="azure2021", end="0.0.1", replay="false")
     assert response.status_code == 201, response.get_json()
     data = response.get_json()
     stored = client.get(f"/v1/workloads/{data['id']}/arrivals", headers=admin).get_json()
-    assert stored["arrivals_s"] == [10.0, 19.0, 30.0]
-    assert stored["model_ids"] == [0, 1, 0]
-    assert data["windows"][0]["rates_rps"] == {"m0": 2 / 60, "m1": 1 / 60}
+    assert stored["arrivals_s"] == [5.0, 10.0, 19.0, 30.0]
+    assert stored["model_ids"] == [0, 1, 0, 1]  # dealt by first arrival: b,f1 a,f1 a,f2
+    assert data["meta"]["num_functions"] == 3
+    assert data["windows"][0]["rates_rps"] == {"m0": 2 / 60, "m1": 2 / 60}
 
 
 @pytest.mark.parametrize(
