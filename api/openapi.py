@@ -113,6 +113,9 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
                 },
             }
         success["content"] = _json(schema)
+    for media, what in op.other_media.items():
+        binary = {"type": "string", "contentMediaType": media, "description": what}
+        success.setdefault("content", {}).update(_json(binary, media))
     responses: dict[str, Any] = {str(op.status): success}
     for status, model in op.alternatives.items():
         responses[str(status)] = {

@@ -65,6 +65,7 @@ class Operation:
     errors: tuple[int, ...]
     body_media: str | None
     alternatives: Mapping[int, type[BaseModel]]
+    other_media: Mapping[str, str]
 
 
 def operation(
@@ -81,11 +82,13 @@ def operation(
     errors: Sequence[int] = (),
     body_media: str | None = None,
     alternatives: Mapping[int, type[BaseModel]] | None = None,
+    other_media: Mapping[str, str] | None = None,
 ) -> Callable[[View], View]:
     """Register ``view`` for ``method rule``. The view receives the path
     parameters, plus ``body`` and ``query`` (validated models) if declared.
     It answers ``status`` with ``response``, or another success status with
-    the model ``alternatives`` gives for it."""
+    the model ``alternatives`` gives for it; ``other_media`` are media types
+    (with what they hold) it may answer ``status`` with instead of JSON."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -112,6 +115,7 @@ def operation(
             documented,
             media,
             dict(alternatives or {}),
+            dict(other_media or {}),
         )
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
         return wrapper
