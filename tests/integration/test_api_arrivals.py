@@ -1,10 +1,12 @@
 """A workload's arrivals through ``GET /v1/workloads/{id}/arrivals``: the
 whole workload as a ``.npz`` file (``format=npz`` or ``Accept``), or JSON
 pages of a capped size that follow each other by ``next`` links; a page
-costs the server memory of the page, not of the workload."""
+costs the server memory of the page, not of the workload. Bench-generated
+traces (the published formats, 2021 in end order) go up and come back."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import tracemalloc
 from collections.abc import Callable
@@ -19,11 +21,16 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import Engine, select
 
+from bench.traces import azure2019_day, azure2021_by_end
 from planner import domain
 from planner.files import load_workload
 from planner.workloads import (
     ProcessSpec,
+    TimeRange,
+    count_minutes,
     process_workload,
+    read_azure2021,
+    replay_azure2019,
 )
 from store.db import session_factory
 from store.models import Workload
@@ -241,3 +248,51 @@ def test_a_download_never_holds_the_stored_blob(
     status, start, peak = served_peak(client, admin, path, format="npz")
     assert status == 200 and start.startswith(b"PK")
     assert peak < bound, (peak, blob)
+
+
+def test_generated_traces_go_up_and_come_back_whole(
+    client: FlaskClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    day = "".join(azure2019_day(functions=300, per_minute=60.0, seed=1))
+    query = {"name": "day", "format": "azure2019", "models": "m0,m1", "end": "1.0.0", "seed": 5}
+    response = client.post(
+        "/v1/workloads/upload",
+        query_string=query,
+        data=day.encode(),
+        content_type="text/csv",
+        headers=admin,
+    )
+    assert response.status_code == 201, response.get_json()
+    counts = count_minutes([(0, "day", io.StringIO(day))], 2, TimeRange.parse("0.0.0", "1.0.0"))
+    want = replay_azure2019(counts, ("m0", "m1"), 5)
+    assert want.num_requests > 50_000
+    npz = client.get(
+        f"/v1/workloads/{response.get_json()['id']}/arrivals?format=npz", headers=admin
+    )
+    same(saved(tmp_path, npz), want)
+
+    invocations = "".join(azure2021_by_end(rows=20_000, functions=40, seed=2))
+    rows = np.loadtxt(io.StringIO(invocations), delimiter=",", skiprows=1, usecols=(2, 3))
+    assert np.all(np.diff(rows[:, 0]) >= 0)  # in end order, so
+    assert np.any(np.diff(rows[:, 0] - rows[:, 1]) < 0)  # arrivals are not in order
+    query = {
+        "name": "inv",
+        "format": "azure2021",
+        "models": "m0,m1",
+        "end": "1.0.0",
+        "replay": "false",
+    }
+    response = client.post(
+        "/v1/workloads/upload",
+        query_string=query,
+        data=invocations.encode(),
+        content_type="text/csv",
+        headers=admin,
+    )
+    assert response.status_code == 201, response.get_json()
+    want = read_azure2021(io.StringIO(invocations), ("m0", "m1"), TimeRange.parse("0.0.0", "1.0.0"))
+    assert want.num_requests > 19_000
+    page = client.get(
+        f"/v1/workloads/{response.get_json()['id']}/arrivals?limit=20000", headers=admin
+    ).get_json()
+    assert page["arrivals_s"] == want.arrivals_s.tolist() and page["next"] is None
