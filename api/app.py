@@ -15,6 +15,7 @@ from store.settings import database_url
 
 DEFAULTS: dict[str, Any] = {
     "PAGE_LIMIT_MAX": 200,
+    "ARRIVALS_PAGE_MAX": 1_000_000,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MAX_UPLOAD_BYTES": 256 * 1024 * 1024,
     "MAX_WINDOWS": 10_000,
@@ -23,7 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "AUTH_CACHE_S": 5.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
-or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
+or the ``config`` mapping: page size cap, arrivals per JSON page cap (about
+20 MB of JSON), JSON body cap (bytes), trace
 upload cap (bytes), windows per workload, solver time limit cap (s),
 after how long without a heartbeat an executor is unhealthy (s), and how
 long a process remembers a valid API key (s; 0: never)."""

@@ -101,8 +101,6 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
             "content": _json({"type": "string"}, op.body_media),
         }
     success: dict[str, Any] = {"description": "success"}
-    if op.response_media is not None:
-        success["content"] = _json({"type": "string"}, op.response_media)
     if op.response is not None:
         schema = refs[(op.response, "serialization")]
         if op.query is not None and issubclass(op.query, PageQuery):
@@ -114,6 +112,9 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
                 },
             }
         success["content"] = _json(schema)
+    for media, what in op.other_media.items():
+        binary = {"type": "string", "contentMediaType": media, "description": what}
+        success.setdefault("content", {}).update(_json(binary, media))
     responses: dict[str, Any] = {str(op.status): success}
     for status, model in op.alternatives.items():
         responses[str(status)] = {

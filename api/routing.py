@@ -11,15 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from api.auth import Permission, require
+from api.bodies import read_body
 from api.errors import Problem, from_validation_error, invalid
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., Any]
+
+BODY_ERRORS = (400, 413, 415, 422)
+"""What any JSON body may get: malformed, too large, not JSON, invalid."""
 
 
 class Body(BaseModel):
@@ -61,7 +65,7 @@ class Operation:
     errors: tuple[int, ...]
     body_media: str | None
     alternatives: Mapping[int, type[BaseModel]]
-    response_media: str | None = None
+    other_media: Mapping[str, str]
 
 
 def operation(
@@ -78,13 +82,13 @@ def operation(
     errors: Sequence[int] = (),
     body_media: str | None = None,
     alternatives: Mapping[int, type[BaseModel]] | None = None,
-    response_media: str | None = None,
+    other_media: Mapping[str, str] | None = None,
 ) -> Callable[[View], View]:
     """Register ``view`` for ``method rule``. The view receives the path
     parameters, plus ``body`` and ``query`` (validated models) if declared.
     It answers ``status`` with ``response``, or another success status with
-    the model ``alternatives`` gives for it; or, with ``response_media``,
-    text of that media type."""
+    the model ``alternatives`` gives for it; ``other_media`` are media types
+    (with what they hold) it may answer ``status`` with instead of JSON."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -97,7 +101,8 @@ def operation(
                 kwargs["body"] = parse(body, json_body(), "body")
             return view(**kwargs)
 
-        documented = tuple(sorted({*errors, *((401, 403) if permission else ())}))
+        implied = {*((401, 403) if permission else ()), *(BODY_ERRORS if body else ())}
+        documented = tuple(sorted({*errors, *implied}))
         media = body_media or ("application/json" if body is not None else None)
         wrapper.operation = Operation(  # type: ignore[attr-defined]
             method,
@@ -110,7 +115,7 @@ def operation(
             documented,
             media,
             dict(alternatives or {}),
-            response_media,
+            dict(other_media or {}),
         )
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
         return wrapper
@@ -119,11 +124,11 @@ def operation(
 
 
 def json_body() -> Any:
-    """The request body parsed as JSON: 415 unless it is JSON, 400 when
-    malformed (with line and column)."""
+    """The request body parsed as JSON: 415 unless it is JSON, 413 over
+    ``MAX_CONTENT_LENGTH`` bytes, 400 when malformed (with line and column)."""
     if not request.is_json:
         raise Problem(415, "body: send JSON with Content-Type: application/json")
-    raw = request.get_data(cache=True)
+    raw = read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -1,17 +1,16 @@
 """Trace uploads: the request body is read as UTF-8 lines, one at a time,
 through the Azure Functions trace readers of :mod:`planner.workloads`; the
 body is never held whole, and its size is capped by ``MAX_UPLOAD_BYTES``
-(413 beyond it)."""
+(413 beyond it, :mod:`api.bodies`)."""
 
 from __future__ import annotations
 
 import enum
-import io
 from collections.abc import Iterator, Sequence
 
-from flask import current_app, request
+from flask import current_app
 
-from api.errors import invalid
+from api.bodies import body_stream
 from planner.workloads import (
     TimeRange,
     Workload,
@@ -19,7 +18,11 @@ from planner.workloads import (
     read_azure2021,
     redraw,
     replay_azure2019,
+    utf8_lines,
 )
+
+SOURCE = "upload"
+"""How errors name the uploaded file: ``upload, line 3, column 'func': ...``."""
 
 
 class TraceFormat(enum.StrEnum):
@@ -29,16 +32,10 @@ class TraceFormat(enum.StrEnum):
 
 def body_lines() -> Iterator[str]:
     """The request body as text lines; 413 when longer than
-    ``MAX_UPLOAD_BYTES``, 422 when not UTF-8."""
-    limit = int(current_app.config["MAX_UPLOAD_BYTES"])
-    if request.content_length is not None and request.content_length > limit:
-        raise invalid("body", f"the upload is larger than {limit} bytes", status=413)
-    request.max_content_length = limit
-    text = io.TextIOWrapper(request.stream, encoding="utf-8", newline="")
-    try:
-        yield from text
-    except UnicodeDecodeError:
-        raise invalid("body", "the upload is not UTF-8 text") from None
+    ``MAX_UPLOAD_BYTES``; a line that is not UTF-8 is a ValueError naming
+    it (:func:`planner.workloads.utf8_lines`)."""
+    with body_stream(int(current_app.config["MAX_UPLOAD_BYTES"])) as stream:
+        yield from utf8_lines(stream, SOURCE)
 
 
 def read_trace(
@@ -58,9 +55,8 @@ def read_trace(
     evaluation (2019: per-window rates; 2021: per-window Gamma fits, or the
     trace's own arrivals when ``replay`` is False). ValueError names the
     line and column of bad input."""
-    source = "upload"
     if trace_format == TraceFormat.AZURE2019:
-        counts = count_minutes([(day, source, lines)], len(model_names), time_range)
+        counts = count_minutes([(day, SOURCE, lines)], len(model_names), time_range)
         return replay_azure2019(counts, model_names, seed, window_s, rate_scale, cv_scale)
-    trace = read_azure2021(lines, model_names, time_range, source)
+    trace = read_azure2021(lines, model_names, time_range, SOURCE)
     return redraw(trace, window_s, seed, rate_scale, cv_scale) if replay else trace

@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "fidelity",
     "replan",
     "service",
+    "traces",
 ]
 
 

@@ -118,8 +118,9 @@ def prepare(url: str) -> tuple[str, dict[str, Any]]:
 
 
 @contextmanager
-def serving(url: str) -> Iterator[int]:
-    """``meshplan serve`` (gunicorn) on a free loopback port."""
+def serving(url: str) -> Iterator[tuple[int, int]]:
+    """``meshplan serve`` (gunicorn) on a free loopback port: yields the
+    port and the pid of the gunicorn master."""
     port = free_port()
     argv = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
     argv += ["--port", str(port), "--database-url", url, "--workers", "2", "--threads", "4"]
@@ -140,7 +141,7 @@ def serving(url: str) -> Iterator[int]:
             time.sleep(0.2)
         else:
             raise RuntimeError("meshplan serve did not become ready")
-        yield port
+        yield port, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
@@ -213,7 +214,7 @@ def run_backend(name: str, url: str, duration_s: float, jobs: int) -> bool:
     key, bodies = prepare(url)
     plan_path = f"/v1/clusters/{bodies['cluster_id']}/plan"
     auth = {"Authorization": f"Bearer {key}"}
-    with serving(url) as port:
+    with serving(url) as (port, _):
         first = http.client.HTTPConnection("127.0.0.1", port)
         status, headers, _ = call(first, "GET", plan_path, auth)
         assert status == 200

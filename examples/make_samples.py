@@ -6,7 +6,8 @@ reproducible (nothing is downloaded):
   functions with a flat count and some functions idle in the first hour.
 - ``azure2021_sample.csv``: 2021 invocation format, about 4000 rows over
   three hours from 12 functions in 5 apps (Gamma arrivals with CVs from 0.5
-  to 4), in arrival order as the published trace is.
+  to 4), in end order (``end_timestamp``) as the published trace is, so
+  arrivals (end - duration) are not in order.
 
 Run ``python examples/make_samples.py [--out DIR]``.
 """
@@ -51,7 +52,7 @@ def azure2019_lines(seed: int = SEED, functions: int = 40) -> list[str]:
 
 
 def azure2021_lines(seed: int = SEED, duration_s: float = 10800.0) -> list[str]:
-    """The lines of the 2021 sample (header first), ordered by arrival."""
+    """The lines of the 2021 sample (header first), ordered by end time."""
     rng = np.random.default_rng(seed)
     cvs = (0.5, 1.0, 2.0, 4.0)
     arrivals: list[np.ndarray] = []
@@ -62,12 +63,12 @@ def azure2021_lines(seed: int = SEED, duration_s: float = 10800.0) -> list[str]:
         functions.append((_hash(f"app{f % 5}"), _hash(f"func{f}")))
     times = np.concatenate(arrivals)
     which = np.repeat(np.arange(len(arrivals)), [a.size for a in arrivals])
-    order = np.lexsort((which, times))
     durations = np.round(rng.lognormal(-1.5, 1.0, times.size), 3)
+    ends = np.round(times + durations, 6)
     lines = [",".join(azure2021.HEADER) + "\n"]
-    for i in order:
+    for i in np.lexsort((which, ends)):
         app, func = functions[which[i]]
-        lines.append(f"{app},{func},{times[i] + durations[i]:.6f},{durations[i]:.3f}\n")
+        lines.append(f"{app},{func},{ends[i]:.6f},{durations[i]:.3f}\n")
     return lines
 
 

@@ -16,7 +16,8 @@ where there is one (``models.json: models[3].slo_s: must be > 0, got -1``).
   compressed numpy archive with arrays ``arrivals_s`` (float64),
   ``model_ids`` (int32), ``model_names`` (unicode), ``duration_s``
   (scalar) and ``meta`` (its JSON text): :func:`load_workload`,
-  :func:`save_workload`.
+  :func:`save_workload`; :func:`npz_header` gives the last three (the API
+  adds them to its stored arrivals to serve this file).
 - Trace files, read one line at a time: :func:`open_lines`, and the Azure
   Functions replays :func:`load_azure2019` (one file per day) and
   :func:`load_azure2021`.
@@ -26,12 +27,13 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, Profile, Workload
@@ -39,12 +41,13 @@ from planner.profiles import models_from_json, models_to_json
 from planner.workloads.arrivals import Seed
 from planner.workloads.azure2019 import count_minutes, day_of_file, replay_azure2019
 from planner.workloads.azure2021 import DEFAULT_WINDOW_S, read_azure2021
+from planner.workloads.csvtext import utf8_lines
 from planner.workloads.scaling import redraw
 from planner.workloads.timerange import TimeRange
 
 T = TypeVar("T")
 Progress = Callable[[int], None]
-"""Called with the characters of every line read."""
+"""Called with the bytes of every line read."""
 
 WORKLOAD_SUFFIXES = (".json", ".npz")
 _NPZ_KEYS = ("arrivals_s", "model_ids", "model_names", "duration_s", "meta")
@@ -120,21 +123,31 @@ def _workload_suffix(path: Path) -> str:
     return suffix
 
 
+def npz_header(
+    model_names: Sequence[str], duration_s: float, meta: Mapping[str, Any]
+) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of a workload ``.npz`` besides ``arrivals_s`` and
+    ``model_ids``: ``model_names``, ``duration_s`` and ``meta``."""
+    return {
+        "model_names": np.array(model_names, dtype=str),
+        "duration_s": np.array(duration_s, dtype=np.float64),
+        "meta": np.array(json.dumps(dict(meta), allow_nan=False)),
+    }
+
+
 def save_workload(path: str | Path, workload: Workload) -> None:
     """Write ``workload`` to ``path`` (format by suffix)."""
     path = Path(path)
     if _workload_suffix(path) == ".json":
         write_json(path, encode(workload), allow_nan=False)
         return
+    arrays: dict[str, Any] = {
+        "arrivals_s": workload.arrivals_s,
+        "model_ids": workload.model_ids,
+        **npz_header(workload.model_names, workload.duration_s, workload.meta),
+    }
     with path.open("wb") as handle:
-        np.savez_compressed(
-            handle,
-            arrivals_s=workload.arrivals_s,
-            model_ids=workload.model_ids,
-            model_names=np.array(workload.model_names, dtype=str),
-            duration_s=np.float64(workload.duration_s),
-            meta=np.array(json.dumps(dict(workload.meta), allow_nan=False)),
-        )
+        np.savez_compressed(handle, **arrays)
 
 
 def _read_npz(path: Path) -> Workload:
@@ -170,22 +183,23 @@ def load_workload(path: str | Path) -> Workload:
 
 @contextmanager
 def open_lines(path: str | Path, progress: Progress | None = None) -> Iterator[Iterator[str]]:
-    """Open a text trace file and yield an iterator over its lines, calling
-    ``progress(characters)`` after each line; the file is closed on exit
-    even when the reader stops early."""
+    """Open a UTF-8 trace file and yield an iterator over its lines, calling
+    ``progress(bytes)`` after each line; the file is closed on exit even
+    when the reader stops early. An undecodable byte is a ValueError naming
+    the file, line and column (:func:`planner.workloads.utf8_lines`)."""
     try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        handle = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as error:
         raise ValueError(f"{path}: cannot read: {error.strerror}") from None
 
-    def lines() -> Iterator[str]:
+    def lines() -> Iterator[bytes]:
         for line in handle:
             if progress is not None:
                 progress(len(line))
             yield line
 
     with handle:
-        yield lines()
+        yield utf8_lines(lines(), str(path))
 
 
 def load_azure2019(

@@ -142,6 +142,18 @@ def upload_trace(api: ApiClient, path: Path, query: dict[str, Any]) -> dict[str,
         return data
 
 
+def download_workload(api: ApiClient, workload_id: int, path: Path) -> Workload:
+    """GET a workload's arrivals as its ``.npz`` file, save it at ``path``
+    and read it."""
+    request = urllib.request.Request(
+        f"{api.base_url}/v1/workloads/{workload_id}/arrivals?format=npz",
+        headers={"Authorization": f"Bearer {api.key}"},
+    )
+    with urllib.request.urlopen(request, timeout=api.timeout_s) as response:
+        path.write_bytes(response.read())
+    return files.load_workload(path)
+
+
 def follow_jobs(
     api: ApiClient, job_ids: dict[str, int], timeout_s: float, say: Say
 ) -> dict[str, dict[str, Any]]:
@@ -270,9 +282,7 @@ class Demo:
             "cv_scale": s.cv_scale,
         }
         uploaded = upload_trace(api, s.trace_file, query)
-        workload = decode(
-            Workload, api.call("GET", f"/v1/workloads/{uploaded['id']}/arrivals")[2], "workload"
-        )
+        workload = download_workload(api, uploaded["id"], s.workdir / "workload.npz")
         self.say(
             f"  workload {uploaded['id']}: {workload.num_requests} requests over "
             f"{workload.duration_s:g} s"

@@ -8,6 +8,9 @@ CLI starts without them."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +22,9 @@ import click
 from store.db import make_engine, session_factory, transaction
 from store.enums import Role
 from store.settings import database_url as default_url
+
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal a process gets when its parent dies (Linux)."""
 
 database_option = click.option(
     "--database-url",
@@ -163,6 +169,24 @@ def _gunicorn(config: dict[str, Any], factory: Callable[[], Any]) -> None:
     Server().run()
 
 
+def _terminated_with(parent: int) -> Callable[[], None]:
+    """For ``Popen(preexec_fn=...)``: the child gets SIGTERM (a worker's
+    graceful stop) when ``parent`` dies, even by SIGKILL, which runs no
+    ``finally``. Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``,
+    tied to the thread that starts the child: here the main thread, which
+    serves until the process ends); elsewhere nothing."""
+
+    def arm() -> None:
+        prctl = getattr(ctypes.CDLL(None), "prctl", None)
+        if prctl is None:
+            return
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 @click.command("serve")
 @database_option
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -173,7 +197,8 @@ def _gunicorn(config: dict[str, Any], factory: Callable[[], Any]) -> None:
 @click.option(
     "--with-worker",
     is_flag=True,
-    help="Also run one job worker (a thread with --dev, a child process under gunicorn).",
+    help="Also run one job worker (a thread with --dev, a child process under gunicorn "
+    "that stops with the server, even when it is killed).",
 )
 def serve_command(
     database_url: str | None,
@@ -201,7 +226,10 @@ def serve_command(
     if with_worker:
         # Only the worker's imports, not the whole CLI's: it starts faster.
         code = "import sys; from api.worker import run_until_signalled as run; run(sys.argv[1])"
-        child = subprocess.Popen([sys.executable, "-c", code, database_url or default_url()])
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, database_url or default_url()],
+            preexec_fn=_terminated_with(os.getpid()),
+        )
     try:
         _gunicorn(
             {

@@ -28,7 +28,7 @@ _OPTIONS_OF_KIND = {
     "azure2021": _TRACE_OPTIONS,
 }
 _KIND_OPTIONS = set().union(*_OPTIONS_OF_KIND.values())
-_PROGRESS_STEP_CHARS = 1 << 20
+_PROGRESS_STEP_BYTES = 1 << 20
 
 
 @click.group("workload")
@@ -60,7 +60,7 @@ def _check_options(ctx: click.Context, kind: str) -> None:
 @contextmanager
 def _trace_progress(paths: tuple[str, ...]) -> Iterator[Callable[[int], None]]:
     """A progress bar over the trace files' total size; yields the callback
-    the readers call with characters read."""
+    the readers call with bytes read."""
     total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -70,7 +70,7 @@ def _trace_progress(paths: tuple[str, ...]) -> Iterator[Callable[[int], None]]:
         def advance(chars: int) -> None:
             nonlocal pending
             pending += chars
-            if pending >= _PROGRESS_STEP_CHARS:
+            if pending >= _PROGRESS_STEP_BYTES:
                 progress.advance(task, pending)
                 pending = 0
 

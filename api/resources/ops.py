@@ -67,7 +67,7 @@ def readyz() -> Response:
     "GET",
     summary="Prometheus metrics: requests of this process, jobs, executors, plan versions",
     permission=None,
-    response_media=CONTENT_TYPE_LATEST.split(";")[0],
+    other_media={CONTENT_TYPE_LATEST.split(";")[0]: "the Prometheus text exposition"},
 )
 def prometheus() -> Response:
     return metrics.exposition(current_app._get_current_object())  # type: ignore[attr-defined]

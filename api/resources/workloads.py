@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, url_for
 from pydantic import Field, model_validator
 
+from api.arrivals import NPZ_MEDIA, ArrivalsFormat, chosen_format, json_page, npz_file
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error, invalid
@@ -18,12 +19,14 @@ from api.routing import Body, Out, Query, found, name_free, operation, render, r
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
-from planner.codec import encode
 from planner.workloads import ProcessSpec, TimeRange, process_workload
 from store.models import Workload
 from store.repositories import catalog, workloads
 
 bp = Blueprint("workloads", __name__)
+
+ARRIVALS_PAGE = 100_000
+"""Arrivals per JSON page unless ``limit`` says otherwise (about 2 MB)."""
 
 
 class ProcessIn(Body):
@@ -62,6 +65,30 @@ class UploadQuery(Query):
     rate_scale: float = Field(1.0, ge=0)
     cv_scale: float = Field(1.0, ge=0)
     replay: bool = Field(True, description="azure2021: redraw from per-window fits")
+
+
+class ArrivalsQuery(Query):
+    format: ArrivalsFormat | None = Field(
+        None, description="json or npz (default: as Accept prefers, else json)"
+    )
+    offset: int = Field(0, ge=0, description="json: index of the page's first arrival")
+    limit: int = Field(
+        ARRIVALS_PAGE, ge=1, description="json: arrivals per page (capped by ARRIVALS_PAGE_MAX)"
+    )
+
+
+class ArrivalsPage(Out):
+    """Arrivals ``[offset, offset + len(arrivals_s))`` of a workload; the
+    workload's JSON form (planner.domain.Workload) when it is one page."""
+
+    model_names: list[str]
+    duration_s: float
+    meta: dict[str, Any]
+    num_requests: int = Field(description="arrivals in the whole workload")
+    offset: int
+    arrivals_s: list[float] = Field(description="arrival times (s), non-decreasing")
+    model_ids: list[int] = Field(description="index into model_names of each arrival")
+    next: str | None = Field(description="the next page, or null on the last")
 
 
 class WindowOut(Out):
@@ -211,10 +238,20 @@ show_view(
     bp,
     "/workloads/<int:workload_id>/arrivals",
     "GET",
-    summary="A workload's arrivals (planner.domain.Workload JSON)",
+    summary="A workload's arrivals: JSON pages, or the whole workload as a .npz file "
+    "(format=npz or Accept: application/x-npz)",
     permission=Permission.READ,
-    errors=(404,),
+    query=ArrivalsQuery,
+    response=ArrivalsPage,
+    errors=(404, 406, 422),
+    other_media={NPZ_MEDIA: "the workload file of planner.files (load_workload reads it)"},
 )
-def get_arrivals(workload_id: int) -> Response:
+def get_arrivals(workload_id: int, query: ArrivalsQuery) -> Response:
     row = found(session(), Workload, workload_id, "workload")
-    return reply(encode(workloads.workload_value(row)))
+    if chosen_format(query.format) == ArrivalsFormat.JSON:
+        limit = min(query.limit, int(current_app.config["ARRIVALS_PAGE_MAX"]))
+        return json_page(session(), row, query.offset, limit)
+    paged = sorted(query.model_fields_set & {"offset", "limit"})
+    if paged:
+        raise invalid(paged[0], "pages are for format=json; npz is the whole workload")
+    return npz_file(session(), row)

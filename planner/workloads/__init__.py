@@ -7,7 +7,8 @@
   streamed line by line and replayed as in the AlpaServe evaluation
   (:func:`count_minutes` and :func:`replay_azure2019`;
   :func:`read_azure2021` and :func:`redraw`). The files themselves are read
-  by :mod:`planner.files`.
+  by :mod:`planner.files`; bytes become text lines through
+  :func:`utf8_lines`, which names the line and column of a bad byte.
 - A synthetic Azure-like generator with a daily trend, bursts and drifting
   Zipf popularity (:func:`azure_like_workload`).
 - Windows and their per-model rate/CV statistics (:func:`window_stats`).
@@ -36,6 +37,7 @@ from planner.workloads.azure2019 import (
     window_rates,
 )
 from planner.workloads.azure2021 import read_azure2021
+from planner.workloads.csvtext import utf8_lines
 from planner.workloads.fit import fit_windows
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.scaling import redraw, scale_rate
@@ -67,6 +69,7 @@ __all__ = [
     "replay_azure2019",
     "scale_rate",
     "split_windows",
+    "utf8_lines",
     "window_counts",
     "window_rates",
     "window_stats",

@@ -3,7 +3,12 @@
 Each file holds one day: header ``HashOwner,HashApp,HashFunction,Trigger,1,
 2,...,1440`` and one row per function with its invocation count in every
 minute of the day. ``dXX`` in the file name is the day, ``d01`` being day 0
-of a ``"day.hour.minute"`` time range; a name without it is day 0.
+of a ``"day.hour.minute"`` time range; a name without it is day 0. A file
+may hold any subset of the minute columns, in any order, each at most
+once: a minute without a column counts zero invocations. The replay takes
+a window's rate as its count over its whole length, so an absent minute is
+a minute without traffic (as the reference evaluation pads the minutes a
+function's rows lack with zeros).
 
 Replay, as in the reference evaluation: functions with traffic in the range
 (key: owner, app and function hashes) are dealt to models round-robin
@@ -31,14 +36,17 @@ import numpy.typing as npt
 
 from planner.domain import Workload
 from planner.workloads.arrivals import Seed, non_negative, seed_meta, windowed_workload
-from planner.workloads.csvtext import check_filled, read_rows, trace_error
+from planner.workloads.csvtext import check_filled, read_table, trace_error
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_bounds
 
 MINUTES_PER_DAY = 1440
 KEY_COLUMNS = ("HashOwner", "HashApp", "HashFunction")
-HEADER = (*KEY_COLUMNS, "Trigger", *(str(m) for m in range(1, MINUTES_PER_DAY + 1)))
+LEADING = (*KEY_COLUMNS, "Trigger")
+HEADER = (*LEADING, *(str(m) for m in range(1, MINUTES_PER_DAY + 1)))
+"""The published header: every minute of the day."""
+_MINUTES = f"1,2,...,{MINUTES_PER_DAY}"
 _DAY_IN_NAME = re.compile(r"\.d(\d+)\.")
 
 IntArray = npt.NDArray[np.int64]
@@ -75,6 +83,28 @@ def _minute_range(time_range: TimeRange) -> tuple[int, int]:
     return int(time_range.start_s) // 60, int(time_range.end_s) // 60
 
 
+def _minute_columns(source: str, header: Sequence[str]) -> IntArray:
+    """The minute of the day (0-based) each column after :data:`LEADING`
+    counts; ValueError naming a column that is not a minute 1..1440 or
+    repeats one."""
+    minutes: dict[int, int] = {}
+    for column, name in enumerate(header[len(LEADING) :], start=len(LEADING) + 1):
+        minute = int(name) if name.isdecimal() else 0
+        if not (1 <= minute <= MINUTES_PER_DAY and str(minute) == name):
+            raise trace_error(
+                source, 1, name, f"header column {column} must be a minute 1..{MINUTES_PER_DAY}"
+            )
+        if minute in minutes:
+            raise trace_error(
+                source,
+                1,
+                name,
+                f"header names minute {minute} twice (columns {minutes[minute]} and {column})",
+            )
+        minutes[minute] = column
+    return np.array(list(minutes), dtype=np.int64) - 1
+
+
 def _is_count(text: str) -> bool:
     try:
         return 0 <= int(text) < 2**63
@@ -82,16 +112,19 @@ def _is_count(text: str) -> bool:
         return False
 
 
-def _row_counts(source: str, line: int, row: list[str]) -> IntArray:
-    fields = row[len(KEY_COLUMNS) + 1 :]
+def _row_counts(source: str, line: int, row: list[str], header: Sequence[str]) -> IntArray:
+    fields = row[len(LEADING) :]
     try:
         values: IntArray | None = np.array(fields, dtype=np.int64)
     except (ValueError, OverflowError):
         values = None
-    if values is None or values.min() < 0:
-        minute = next(m for m, text in enumerate(fields, start=1) if not _is_count(text))
+    if values is None or np.any(values < 0):
+        k = next(k for k, text in enumerate(fields) if not _is_count(text))
         raise trace_error(
-            source, line, str(minute), f"must be a non-negative integer, got {fields[minute - 1]!r}"
+            source,
+            line,
+            header[len(LEADING) + k],
+            f"must be a non-negative integer, got {fields[k]!r}",
         )
     return values
 
@@ -117,15 +150,17 @@ def count_minutes(
     counts = np.zeros((num_models, stop - first), dtype=np.int64)
     for day in needed:
         name, lines = by_day[day]
-        lo = max(first - day * MINUTES_PER_DAY, 0)
-        hi = min(stop - day * MINUTES_PER_DAY, MINUTES_PER_DAY)
-        column = day * MINUTES_PER_DAY + lo - first
-        for line, row in read_rows(lines, HEADER, name):
+        header, rows = read_table(lines, LEADING, name, _MINUTES)
+        # Each minute field's column in ``counts``; the range's fields.
+        columns = _minute_columns(name, header) + day * MINUTES_PER_DAY - first
+        inside = np.flatnonzero((columns >= 0) & (columns < stop - first))
+        columns = columns[inside]
+        for line, row in rows:
             check_filled(name, line, row, KEY_COLUMNS)
-            part = _row_counts(name, line, row)[lo:hi]
+            part = _row_counts(name, line, row, header)[inside]
             if part.any():
                 model = mapper.model_of(tuple(row[: len(KEY_COLUMNS)]))
-                counts[model, column : column + hi - lo] += part
+                counts[model, columns] += part
     return MinuteCounts(time_range, counts, mapper.num_functions)
 
 

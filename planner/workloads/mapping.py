@@ -1,9 +1,9 @@
 """How trace functions become models, as in the reference evaluation:
 only functions with traffic inside the chosen time range count, and they are
 dealt out round-robin. Functions are numbered 0, 1, 2, ... in the order in
-which they first show traffic in the range while the trace is read (files in
-day order, rows in file order); function ``i`` serves model
-``i mod num_models``."""
+which they first show traffic in the range (2019: files in day order, rows
+in file order; 2021: by first arrival, whatever the row order); function
+``i`` serves model ``i mod num_models``."""
 
 from __future__ import annotations
 

@@ -9,8 +9,12 @@ from sqlalchemy.orm import Session
 
 from planner import domain
 from planner.workloads import window_stats
+from store.blobfile import BlobFile
 from store.blobs import pack_arrivals, unpack_arrivals
 from store.models import Workload, WorkloadWindow
+
+READ_BYTES = 4 << 20
+"""Bytes of a stored blob to fetch per query (:class:`store.blobfile.BlobFile`)."""
 
 
 def add_workload(
@@ -38,6 +42,13 @@ def workload_value(row: Workload) -> domain.Workload:
     """The domain value of a stored workload."""
     arrivals_s, model_ids = unpack_arrivals(row.arrivals)
     return domain.Workload(arrivals_s, model_ids, tuple(row.model_names), row.duration_s, row.meta)
+
+
+def arrivals_file(session: Session, workload_id: int) -> BlobFile:
+    """A stored workload's arrivals blob (:mod:`store.blobs`) as a seekable
+    file that reads from the database only what is asked; read it
+    :data:`READ_BYTES` at a time."""
+    return BlobFile(session, Workload.arrivals, Workload.id == workload_id)
 
 
 def window_rows(workload: domain.Workload, window_s: float) -> list[WorkloadWindow]:

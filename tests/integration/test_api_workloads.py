@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -168,15 +169,35 @@ def test_upload_an_azure_2019_trace(client: FlaskClient, admin: dict[str, str]) 
     assert stored["model_ids"] == expected.model_ids.tolist()
 
 
-def test_upload_an_azure_2021_trace_as_recorded(client: FlaskClient, admin: dict[str, str]) -> None:
-    text = "app,func,end_timestamp,duration\na,f1,10.5,0.5\na,f2,20,1\na,f1,30,0\nb,f1,70,1\n"
+def test_upload_a_2019_trace_with_some_minutes(client: FlaskClient, admin: dict[str, str]) -> None:
+    text = "HashOwner,HashApp,HashFunction,Trigger,2,1\no,a,f,http,0,120\no,b,f,http,60,0\n"
+    response = upload(client, admin, text, format="azure2019", end="0.0.3", cv_scale=0.0)
+    assert response.status_code == 201, response.get_json()
+    data = response.get_json()
+    # Minute 1 (column "1"): 120 calls of a,f -> m0; minute 2: 60 of b,f -> m1; minute 3
+    # has no column: none. CV 0 spaces a minute's arrivals 60/count s apart from its
+    # start; the last one falls on the minute's end, outside it.
+    assert data["meta"]["num_functions"] == 2
+    arrivals = client.get(f"/v1/workloads/{data['id']}/arrivals", headers=admin).get_json()
+    times, ids = np.array(arrivals["arrivals_s"]), np.array(arrivals["model_ids"])
+    assert np.histogram(times[ids == 0], [0, 60, 120, 180])[0].tolist() == [119, 0, 0]
+    assert np.histogram(times[ids == 1], [0, 60, 120, 180])[0].tolist() == [0, 59, 0]
+
+
+def test_upload_an_azure_2021_trace_as_published(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    # In end order: b,f1 ends after a,f2 but arrived first (at 5 s).
+    rows = "a,f1,10.5,0.5\na,f2,20,1\nb,f1,25,20\na,f1,30,0\nc,f1,70,1\n"
+    text = "app,func,end_timestamp,duration\n" + rows
     response = upload(client, admin, text, format="azure2021", end="0.0.1", replay="false")
     assert response.status_code == 201, response.get_json()
     data = response.get_json()
     stored = client.get(f"/v1/workloads/{data['id']}/arrivals", headers=admin).get_json()
-    assert stored["arrivals_s"] == [10.0, 19.0, 30.0]
-    assert stored["model_ids"] == [0, 1, 0]
-    assert data["windows"][0]["rates_rps"] == {"m0": 2 / 60, "m1": 1 / 60}
+    assert stored["arrivals_s"] == [5.0, 10.0, 19.0, 30.0]
+    assert stored["model_ids"] == [0, 1, 0, 1]  # dealt by first arrival: b,f1 a,f1 a,f2
+    assert data["meta"]["num_functions"] == 3
+    assert data["windows"][0]["rates_rps"] == {"m0": 2 / 60, "m1": 2 / 60}
 
 
 @pytest.mark.parametrize(
@@ -188,6 +209,13 @@ def test_upload_an_azure_2021_trace_as_recorded(client: FlaskClient, admin: dict
             422,
             "body",
             "body: upload, line 3, column 'duration': must be a finite number >= 0, got 'x'",
+        ),
+        (
+            "HashOwner,HashApp,HashFunction,Trigger,1,2,3\no,a,f,http,1,2,3\no,a,g,http,4,x,6\n",
+            {"format": "azure2019", "end": "0.0.1"},
+            422,
+            "body",
+            "body: upload, line 3, column '2': must be a non-negative integer, got 'x'",
         ),
         (
             "app,func,end_timestamp,duration\n",
@@ -203,10 +231,17 @@ def test_upload_an_azure_2021_trace_as_recorded(client: FlaskClient, admin: dict
             "end",
             "end: '0.0.1' must be after start '0.0.2'",
         ),
-        (b"app,func\n\xff\xfe\n", {"format": "azure2021", "end": "0.0.1"}, 422, "body", None),
+        (
+            b"app,func,end_timestamp,duration\na,f1,10,0\na,\xff\xfe,11,0\n",
+            {"format": "azure2021", "end": "0.0.1"},
+            422,
+            "body",
+            "body: upload, line 3, column 'func': is not UTF-8 text "
+            "(byte 0xff at byte 3 of the line)",
+        ),
         ("x", {"format": "azure2030", "end": "0.0.1"}, 422, "query.format", None),
     ],
-    ids=["bad-field", "unknown-model", "empty-range", "not-utf8", "format"],
+    ids=["bad-field", "2019-few-minutes", "unknown-model", "empty-range", "not-utf8", "format"],
 )
 def test_bad_uploads_store_nothing(
     client: FlaskClient,
@@ -236,7 +271,7 @@ def test_an_oversized_upload_is_413(
     response = upload(client, auth["admin"], text, format="azure2021", end="0.1.0", models="m0")
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
-    assert response.get_json()["detail"] == "body: the upload is larger than 1000 bytes"
+    assert response.get_json()["detail"] == "body: larger than 1000 bytes"
     assert stored_workloads(engine) == 0
     small = upload(
         client,

@@ -5,6 +5,7 @@ request to an active plan with the real greedy solver."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -185,3 +186,55 @@ def test_serve_with_a_worker_plans_end_to_end(
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process nobody reaped is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="reads /proc; the parent-death signal is Linux's"
+)
+def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/meshplan.db"
+    assert meshplan("db", "upgrade", "--database-url", url).exit_code == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--with-worker", "--database-url", url],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        http = Http(f"http://127.0.0.1:{port}", "")
+        wait_until(lambda: http("GET", "/readyz")[0] == 200, 60)
+        worker = wait_until(
+            lambda: next(
+                (
+                    pid
+                    for pid in children(process.pid)
+                    if b"run_until_signalled" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                ),
+                None,
+            ),
+            10,
+        )
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        wait_until(lambda: not running(worker), 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the worker child, if it survived
+            os.killpg(process.pid, signal.SIGKILL)

@@ -1,5 +1,6 @@
 """The 2019 Azure Functions reader: round-robin mapping, exact per-window
-rates, days from file names, malformed input and streaming."""
+rates, days from file names, any subset of minute columns, malformed input
+and streaming."""
 
 from __future__ import annotations
 
@@ -173,7 +174,26 @@ GOOD = _row("g", {0: 1})
             [HEADER_LINE.replace("HashApp", "App")],
             "t.csv, line 1, column 'HashApp': header has 'App' in column 2",
         ),
-        ([",".join(HEADER[:1004]) + "\n"], "t.csv, line 1, column '1001': header is missing"),
+        (
+            ["HashOwner,HashApp,HashFunction\n"],
+            "t.csv, line 1, column 'Trigger': header is missing",
+        ),
+        (
+            [",".join(HEADER[:6]) + ",x\n"],
+            "t.csv, line 1, column 'x': header column 7 must be a minute 1..1440",
+        ),
+        (
+            [",".join(HEADER[:6]) + ",1441\n"],
+            "t.csv, line 1, column '1441': header column 7 must be a minute 1..1440",
+        ),
+        (
+            [",".join(HEADER[:4]) + ",0\n"],
+            "t.csv, line 1, column '0': header column 5 must be a minute 1..1440",
+        ),
+        (
+            [",".join(HEADER[:7]) + ",2\n"],
+            "t.csv, line 1, column '2': header names minute 2 twice (columns 6 and 8)",
+        ),
         ([HEADER_LINE, GOOD, "o,a,f,http,1,2\n"], "t.csv, line 3, column '3': missing (6 of 1444"),
         ([HEADER_LINE, "o,a,f\n"], "t.csv, line 2, column 'Trigger': missing (3 of 1444 fields)"),
         ([HEADER_LINE, _minutes_with(7, "x")], "t.csv, line 2, column '7': must be a non-negative"),
@@ -193,6 +213,41 @@ GOOD = _row("g", {0: 1})
 def test_malformed_input_names_line_and_column(lines: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=r"^" + re.escape(message)):
         count_minutes([(0, "t.csv", iter(lines))], 2, FIRST_FIVE_MINUTES)
+
+
+def _partial(minutes: list[int], rows: list[list[str]]) -> list[str]:
+    """A trace with only the minute columns ``minutes`` (1-based)."""
+    header = ",".join([*HEADER[:4], *map(str, minutes)]) + "\n"
+    return [header, *(",".join(row) + "\n" for row in rows)]
+
+
+def test_any_subset_of_minute_columns_reads_and_absent_minutes_count_zero() -> None:
+    lines = _partial(
+        [4, 1, 2], [["o", "a", "f", "http", "7", "3", "5"], ["o", "a", "g", "http", "0", "0", "2"]]
+    )
+    counts = count_minutes([(0, "t.csv", iter(lines))], 2, FIRST_FIVE_MINUTES)
+    np.testing.assert_array_equal(counts.counts, [[3, 5, 0, 7, 0], [0, 2, 0, 0, 0]])
+    assert counts.num_functions == 2
+    nothing = count_minutes(
+        [(0, "t.csv", iter(_partial([], [["o", "a", "f", "http"]])))], 1, FIRST_FIVE_MINUTES
+    )
+    np.testing.assert_array_equal(nothing.counts, [[0, 0, 0, 0, 0]])
+
+
+def test_a_file_with_a_few_minutes_reports_its_real_error_first() -> None:
+    rows = [["o", "a", "f", "http", *"1234567890"], ["o", "a", "g", "http", *"12345x7890"]]
+    lines = _partial(list(range(1, 11)), rows)
+    with pytest.raises(
+        ValueError,
+        match=r"^"
+        + re.escape("t.csv, line 3, column '6': must be a non-negative integer, got 'x'"),
+    ):
+        count_minutes([(0, "t.csv", iter(lines))], 2, FIRST_FIVE_MINUTES)
+    short = _partial(list(range(1, 11)), [rows[0][:-1]])
+    with pytest.raises(
+        ValueError, match=r"^" + re.escape("t.csv, line 2, column '10': missing (13 of 14 fields)")
+    ):
+        count_minutes([(0, "t.csv", iter(short))], 2, FIRST_FIVE_MINUTES)
 
 
 def test_rows_outside_the_range_are_checked_too() -> None:

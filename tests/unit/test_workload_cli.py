@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from planner.files import load_workload
-from planner.workloads import workload_stats
+from planner.workloads import azure2019, workload_stats
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -169,6 +169,48 @@ def test_malformed_trace_reports_line_and_column(tmp_path: Path) -> None:
     )
     assert code == 1
     assert f"{trace}, line 3, column 'end_timestamp': must be a finite number >= 0" in output
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines", "where"),
+    [
+        (
+            "azure2021",
+            [b"app,func,end_timestamp,duration\n", b"a,f,1.0,0.5\n", b"a,f\xff\xfe,2.0,0.5\n"],
+            "line 3, column 'func': is not UTF-8 text (byte 0xff at byte 4 of the line)",
+        ),
+        (
+            "azure2019",
+            [",".join(azure2019.HEADER).encode() + b"\n", b"o,\xe9t\xe9,f,http,1\n"],
+            "line 2, column 'HashApp': is not UTF-8 text (byte 0xe9 at byte 3 of the line)",
+        ),
+        (
+            "azure2021",
+            [b"app,f\xfcnc,end_timestamp,duration\n"],
+            "line 1: is not UTF-8 text (byte 0xfc at byte 6 of the line, field 2)",
+        ),
+    ],
+    ids=["2021-row", "2019-row", "header"],
+)
+def test_undecodable_trace_bytes_name_file_line_and_column(
+    tmp_path: Path, kind: str, lines: list[bytes], where: str
+) -> None:
+    trace = tmp_path / "latin1.csv"
+    trace.write_bytes(b"".join(lines))
+    code, output = _run(
+        "generate",
+        "--kind",
+        kind,
+        "--end",
+        "0.0.1",
+        "--trace",
+        str(trace),
+        "-o",
+        str(tmp_path / "w.json"),
+    )
+    assert code == 1
+    assert f"Error: {trace}, {where}" in " ".join(output.split())
+    assert not (tmp_path / "w.json").exists()
 
 
 def test_unknown_output_suffix_is_an_error(tmp_path: Path) -> None:
