@@ -1,9 +1,10 @@
 """The service through database outages, on a private PostgreSQL server the
 tests stop and start: while it is down every endpoint that needs it answers
 503 problem+json with ``Retry-After`` (never 500, never the URL), a write
-cut off mid-request stores nothing, and the API recovers without a
-restart. Also: connecting gives up after the connect timeout, and a SQLite
-write behind a lock held past the busy timeout is a 503 too."""
+cut off mid-request stores nothing, the API recovers without a restart,
+and workers wait the outage out and finish their jobs exactly once. Also:
+connecting gives up after the connect timeout, and a SQLite write behind a
+lock held past the busy timeout is a 503 too."""
 
 from __future__ import annotations
 
@@ -19,24 +20,32 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, make_url, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from api.database import database
 from api.errors import RETRY_AFTER_S
+from api.worker import SolveFunction, Worker, WorkerSettings
 from planner.codec import encode
 from store import migrate
 from store.db import CONNECT_TIMEOUT_S, make_engine, session_factory, transaction
-from store.enums import Role
-from store.models import ActivePlan, Base
+from store.enums import JobStatus, Role
+from store.models import ActivePlan, Base, PlanJob
 from store.repositories.keys import create_key
-from tests.integration.builders import cluster_json, model_json, problem, profile_json
+from store.types import utcnow
+from tests.integration.builders import add_jobs, cluster_json, model_json, problem, profile_json
 from tests.integration.postgres_server import PostgresServer, private_postgres, server_binaries
+from tests.integration.solvers import Gate, instant
+from tests.integration.test_worker import Running, wait_for
 from tests.unit.test_report_html import sample_replan
 
 PASSWORD = "s3cret-pw"
 """Sent with every connection (trust authentication ignores it): no answer
 may show it."""
+
+OUTAGE = WorkerSettings(lease_s=1.0, heartbeat_s=0.05, poll_s=0.05, grace_s=0.3, backoff_max_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +73,26 @@ def engine(url: str) -> Iterator[Engine]:
     none is left over from before a restart."""
     engine = make_engine(url, poolclass=NullPool)
     yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def start_worker(url: str) -> Iterator[Callable[[str, SolveFunction], Running]]:
+    """Starts a worker for one job on a pooled engine, as a worker process
+    has; every worker is stopped after the test, whatever happened."""
+    engine = make_engine(url)
+    started: list[Running] = []
+
+    def start(name: str, solve: SolveFunction) -> Running:
+        worker = Worker(session_factory(engine), name=name, settings=OUTAGE, solve=solve)
+        started.append(Running(worker))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop.set()
+    for running in started:
+        running.join()
     engine.dispose()
 
 
@@ -303,6 +332,115 @@ def test_a_restart_between_requests_costs_at_most_one_503(
     if first.status_code != 200:
         assert_unavailable(first)
     assert client.get("/v1/clusters", headers=admin).status_code == 200
+
+
+def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)
+
+
+def job_row(engine: Engine, job_id: int) -> PlanJob:
+    with session_factory(engine)() as session:
+        return session.get_one(PlanJob, job_id)
+
+
+def queued_job(engine: Engine) -> int:
+    with transaction(session_factory(engine), write=True) as session:
+        return add_jobs(session, 1)[0].id
+
+
+def test_a_worker_rides_out_outages_and_finishes_its_job_once(
+    server: PostgresServer,
+    engine: Engine,
+    start_worker: Callable[[str, SolveFunction], Running],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job_id = queued_job(engine)
+    gate = Gate()
+    running = start_worker("w1", gate)
+    assert gate.started.wait(15)
+    server.stop()
+    stopped_at = utcnow()
+    time.sleep(OUTAGE.lease_s + 0.2)  # renewals fail; the lease expires
+    server.start()
+    # Renewals resume and keep the lease: nobody else claimed the job.
+    wait_for(lambda: job_row(engine, job_id).heartbeat_at > stopped_at)
+    server.stop()
+    gate.open()  # the solve ends while recording its result fails
+    wait_for(lambda: logged(caplog, f"job {job_id}: cannot record the outcome; retrying"))
+    server.start()
+    running.join()
+    ended = job_row(engine, job_id)
+    assert (ended.status, ended.attempts, ended.lease_owner) == (JobStatus.SUCCEEDED, 1, "w1")
+    assert row_counts(engine)["plans"] == 1
+
+
+def test_a_worker_stopped_in_an_outage_leaves_its_job_to_another(
+    server: PostgresServer,
+    engine: Engine,
+    start_worker: Callable[[str, SolveFunction], Running],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job_id = queued_job(engine)
+    gate = Gate()
+    first = start_worker("first", gate)
+    assert gate.started.wait(15)
+    server.stop()
+    second = start_worker("second", instant)
+    gate.open()  # the first worker cannot record its result...
+    wait_for(lambda: logged(caplog, f"job {job_id}: cannot record the outcome; retrying"))
+    first.stop.set()  # ... and is told to stop before the database is back
+    first.join()
+    time.sleep(OUTAGE.lease_s)  # its lease expires; the second one's claims keep failing
+    assert logged(caplog, "worker second: database error; retrying")
+    assert second.thread.is_alive()
+    server.start()
+    second.join()
+    ended = job_row(engine, job_id)
+    assert (ended.status, ended.attempts, ended.lease_owner) == (JobStatus.SUCCEEDED, 2, "second")
+    assert row_counts(engine)["plans"] == 1
+
+
+class FailingCalls:
+    """A session factory whose calls numbered in ``failing`` (from 1) raise
+    the error of a refused connection."""
+
+    def __init__(self, factory: sessionmaker[Session], failing: set[int]) -> None:
+        self.factory = factory
+        self.failing = failing
+        self.calls = 0
+
+    def __call__(self) -> Session:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise OperationalError("connect", None, ConnectionRefusedError("refused"))
+        return self.factory()
+
+
+class RecordedWaits(threading.Event):
+    """A stop event that records each wait asked of it (s), returns at once
+    and sets itself at the ``limit``-th wait."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        if len(self.waits) >= self.limit:
+            self.set()
+        return self.is_set()
+
+
+def test_a_worker_backs_off_exponentially_while_the_database_fails(database_url: str) -> None:
+    engine = make_engine(database_url)
+    # Claims 1-3 fail, 4 finds the queue empty, 5 fails again.
+    factory = FailingCalls(session_factory(engine), failing={1, 2, 3, 5})
+    stop = RecordedWaits(limit=5)
+    settings = WorkerSettings(poll_s=0.1, backoff_max_s=0.3)
+    assert Worker(factory, settings=settings, solve=instant).run(stop) == 0  # type: ignore[arg-type]
+    engine.dispose()
+    assert stop.waits == [0.1, 0.2, 0.3, 0.1, 0.1]
 
 
 def test_connecting_gives_up_after_the_connect_timeout() -> None:
