@@ -1,7 +1,9 @@
 """Every error leaves the API as ``application/problem+json`` (RFC 9457,
 :mod:`wire.problems`): ``type``, ``title``, ``status``, ``detail``,
 ``instance``, and for bad input ``field`` (the first offending field) and
-``errors`` (all of them)."""
+``errors`` (all of them). A database that cannot serve now
+(:data:`store.db.UNAVAILABLE`) gives 503 with ``Retry-After``, on every
+endpoint."""
 
 from __future__ import annotations
 
@@ -11,10 +13,14 @@ from collections.abc import Mapping, Sequence
 
 from flask import Flask, Response, request
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from store.db import UNAVAILABLE, error_summary
 from wire.problems import problem_response
+
+RETRY_AFTER_S = 5
+"""What ``Retry-After`` asks of clients while the database is unavailable (s)."""
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,23 @@ def _unexpected(error: Exception) -> Response:
     return Problem(500, "internal error").response()
 
 
+def database_unavailable(error: SQLAlchemyError) -> Problem:
+    """503 with ``Retry-After`` naming only the error's class: never the
+    driver's message, which may hold the server's address."""
+    return Problem(
+        503,
+        f"the database is unavailable ({type(error).__name__}); retry later",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _unavailable(error: SQLAlchemyError) -> Response:
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, error_summary(error)
+    )
+    return database_unavailable(error).response()
+
+
 def _conflict(error: IntegrityError) -> Response:
     log.info("integrity error on %s %s: %s", request.method, request.path, error.orig)
     return Problem(409, "conflicts with stored data (a concurrent change?)").response()
@@ -100,5 +123,7 @@ def init_app(app: Flask) -> None:
     """Answer every error with problem+json."""
     app.register_error_handler(Problem, lambda error: error.response())
     app.register_error_handler(IntegrityError, _conflict)
+    for family in UNAVAILABLE:
+        app.register_error_handler(family, _unavailable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

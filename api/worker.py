@@ -12,7 +12,13 @@ claims the job again, and the dead worker's late result (if any) is thrown
 away, so every job ends exactly once. The job's time limit becomes the
 solver's deadline when the solve starts; a cancel request, a lost lease or
 that deadline + ``grace_s`` makes the next progress report raise
-:class:`JobAborted`, which stops the solver."""
+:class:`JobAborted`, which stops the solver.
+
+The worker outlives database outages: claims back off exponentially
+(``poll_s`` doubling up to ``backoff_max_s``), failed lease renewals are
+retried every ``heartbeat_s``, and a finished job's outcome is written with
+the same backoff until the database answers (or the worker is stopped; the
+job is then claimed again once its lease expires)."""
 
 from __future__ import annotations
 
@@ -26,23 +32,26 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.backoff import Backoff
 from planner.codec import encode
 from planner.deadline import Deadline
 from planner.placement.options import SolveOptions, split_options
 from planner.sim import Instance
 from planner.validation import validate
-from store.db import make_engine, session_factory, transaction
+from store.db import UNAVAILABLE, error_summary, make_engine, session_factory, transaction
 from store.enums import JobStatus
 from store.models import Cluster, PlanJob, Workload
 from store.repositories import catalog, jobs, plans, workloads
 from store.repositories.jobs import Lease, LeaseState
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SolveFunction = Callable[..., Any]
 """``solve(instance, *, solver, deadline, options, progress)`` returning
@@ -66,9 +75,12 @@ class WorkerSettings:
     poll_s: float = field(default=1.0, metadata={"help": "wait when the queue is empty (s)"})
     max_attempts: int = field(default=3, metadata={"help": "claims before a job fails"})
     grace_s: float = field(default=30.0, metadata={"help": "deadline past the time limit (s)"})
+    backoff_max_s: float = field(
+        default=30.0, metadata={"help": "longest wait between retries while the database fails (s)"}
+    )
 
     def __post_init__(self) -> None:
-        for name in ("lease_s", "heartbeat_s", "poll_s", "grace_s"):
+        for name in ("lease_s", "heartbeat_s", "poll_s", "grace_s", "backoff_max_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: must be > 0, got {value!r}")
@@ -78,6 +90,15 @@ class WorkerSettings:
             )
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts: must be >= 1, got {self.max_attempts}")
+        if self.backoff_max_s < self.poll_s:
+            raise ValueError(
+                f"backoff_max_s: must be at least poll_s={self.poll_s}, got {self.backoff_max_s}"
+            )
+
+    def backoff(self) -> Backoff:
+        """Waits after consecutive database errors: ``poll_s`` doubling up
+        to ``backoff_max_s``."""
+        return Backoff(self.poll_s, self.backoff_max_s)
 
 
 class JobAborted(Exception):
@@ -161,8 +182,12 @@ class LeaseKeeper:
                     progress=fraction,
                     message=message,
                 )
-        except SQLAlchemyError:
-            log.warning("job %d: lease renewal failed; retrying", self.lease.job_id, exc_info=True)
+        except SQLAlchemyError as error:
+            log.warning(
+                "job %d: lease renewal failed; retrying: %s",
+                self.lease.job_id,
+                error_summary(error),
+            )
             return
         if state == LeaseState.LOST:
             self.reason = "lease lost"
@@ -191,23 +216,35 @@ class Worker:
 
     def run(self, stop: threading.Event | None = None, max_jobs: int | None = None) -> int:
         """Work until ``stop`` is set (or ``max_jobs`` jobs are done);
-        returns how many jobs this worker finished or gave up."""
+        returns how many jobs this worker finished or gave up. Database
+        errors are logged and waited out with backoff."""
         stop = stop or threading.Event()
+        backoff = self.settings.backoff()
         done = 0
         while not stop.is_set() and (max_jobs is None or done < max_jobs):
             try:
-                worked = self.run_once()
-            except SQLAlchemyError:
-                log.warning("worker %s: database error; retrying", self.name, exc_info=True)
-                worked = False
+                worked = self.run_once(stop)
+            except SQLAlchemyError as error:
+                wait_s = backoff.next_wait()
+                log.warning(
+                    "worker %s: database error; retrying in %g s: %s",
+                    self.name,
+                    wait_s,
+                    error_summary(error),
+                )
+                stop.wait(wait_s)
+                continue
+            backoff.reset()
             if worked:
                 done += 1
             else:
                 stop.wait(self.settings.poll_s)
         return done
 
-    def run_once(self) -> bool:
-        """Claim one job and work on it; False when none was claimable."""
+    def run_once(self, stop: threading.Event | None = None) -> bool:
+        """Claim one job and work on it; False when none was claimable.
+        Setting ``stop`` ends retries of writing the outcome (see
+        :meth:`process`)."""
         with transaction(self.factory, write=True) as session:
             lease = jobs.claim(
                 session,
@@ -218,16 +255,19 @@ class Worker:
         if lease is None:
             return False
         log.info("worker %s: claimed job %d", self.name, lease.job_id)
-        self.process(lease)
+        self.process(lease, stop or threading.Event())
         return True
 
-    def process(self, lease: Lease) -> None:
-        """Solve a claimed job and record how it ended."""
+    def process(self, lease: Lease, stop: threading.Event) -> None:
+        """Solve a claimed job and record how it ended; while the database
+        is unavailable, retry the record with backoff until it is written
+        or ``stop`` is set (then raise the database error)."""
         try:
             with self.factory() as session:
                 inputs = load_inputs(session, session.get_one(PlanJob, lease.job_id))
         except ValueError as error:
-            self._end(lease, JobStatus.FAILED, error=f"cannot load the job's inputs: {error}")
+            message = f"cannot load the job's inputs: {error}"
+            self._end(lease, stop, JobStatus.FAILED, error=message)
             return
         deadline = Deadline.after(inputs.time_limit_s)
         abort = deadline.extended(self.settings.grace_s)
@@ -244,65 +284,98 @@ class Worker:
                 result = None
             except Exception as error:
                 log.exception("job %d: the solver failed", lease.job_id)
-                self._end(lease, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+                message = f"{type(error).__name__}: {error}"
+                self._end(lease, stop, JobStatus.FAILED, error=message)
                 return
         if keeper.reason is not None:
-            self._end_aborted(lease, keeper.reason, inputs.time_limit_s)
-        else:
-            self._succeed(lease, inputs, result)
+            self._end_aborted(lease, stop, keeper.reason, inputs.time_limit_s)
+            return
+        plan_id = self._write(
+            lease, stop, lambda session: _store_result(session, lease, inputs, result)
+        )
+        if plan_id is not None:
+            log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan_id, result.attainment)
 
-    def _end(self, lease: Lease, status: JobStatus, *, error: str | None = None) -> None:
-        with transaction(self.factory, write=True) as session:
+    def _write(self, lease: Lease, stop: threading.Event, write: Callable[[Session], T]) -> T:
+        """``write(session)`` in one write transaction, committed; while the
+        database is unavailable, retried with backoff until ``stop`` is set."""
+        backoff = self.settings.backoff()
+        while True:
+            try:
+                with transaction(self.factory, write=True) as session:
+                    return write(session)
+            except UNAVAILABLE as error:
+                wait_s = backoff.next_wait()
+                log.warning(
+                    "job %d: cannot record the outcome; retrying in %g s: %s",
+                    lease.job_id,
+                    wait_s,
+                    error_summary(error),
+                )
+                if stop.wait(wait_s):
+                    raise
+
+    def _end(
+        self, lease: Lease, stop: threading.Event, status: JobStatus, *, error: str | None = None
+    ) -> None:
+        def write(session: Session) -> None:
             job = jobs.held(session, lease)
             if job is None:
                 log.warning("job %d: lease lost; its outcome is dropped", lease.job_id)
                 return
             jobs.finish(job, status, error=error)
 
-    def _end_aborted(self, lease: Lease, reason: str, time_limit_s: float) -> None:
+        self._write(lease, stop, write)
+
+    def _end_aborted(
+        self, lease: Lease, stop: threading.Event, reason: str, time_limit_s: float
+    ) -> None:
         if reason == "cancelled":
-            self._end(lease, JobStatus.CANCELLED)
+            self._end(lease, stop, JobStatus.CANCELLED)
         elif reason == "timed out":
             limit_s = time_limit_s + self.settings.grace_s
-            self._end(lease, JobStatus.FAILED, error=f"timed out after {limit_s:g} s")
+            self._end(lease, stop, JobStatus.FAILED, error=f"timed out after {limit_s:g} s")
         else:
             log.warning("job %d: lease lost; another worker owns it", lease.job_id)
 
-    def _succeed(self, lease: Lease, inputs: SolveInputs, result: Any) -> None:
-        with transaction(self.factory, write=True) as session:
-            job = jobs.held(session, lease)
-            if job is None:
-                log.warning("job %d: lease lost; its result is dropped", lease.job_id)
-                return
-            if job.cancel_requested:
-                jobs.finish(job, JobStatus.CANCELLED)
-                return
-            try:
-                validate(inputs.instance.cluster, inputs.instance.models, result.placement)
-            except ValueError as error:
-                jobs.finish(job, JobStatus.FAILED, error=f"invalid placement: {error}")
-                return
-            plan = plans.add_plan(
-                session,
-                job.cluster_id,
-                result.placement,
-                plans.model_snapshot(session, job.models),
-                job=job,
-                solver=result.solver,
-                attainment=finite_json(result.attainment),
-                objective=finite_json(result.proxy_objective),
-            )
-            job.attainment = finite_json(result.attainment)
-            job.objective = finite_json(result.proxy_objective)
-            job.bound = finite_json(result.bound)
-            job.gap = finite_json(result.gap)
-            job.wall_s = finite_json(result.wall_s)
-            job.solve_status = result.status
-            job.result = finite_json(encode(result))
-            jobs.finish(job, JobStatus.SUCCEEDED)
-            if job.activate:
-                plans.activate(session, plan)
-        log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan.id, result.attainment)
+
+def _store_result(session: Session, lease: Lease, inputs: SolveInputs, result: Any) -> int | None:
+    """Store the plan and mark the job succeeded (or cancelled, or failed on
+    an invalid placement) if ``lease`` still holds it; the plan's id."""
+    job = jobs.held(session, lease)
+    if job is None:
+        log.warning("job %d: lease lost; its result is dropped", lease.job_id)
+        return None
+    if job.cancel_requested:
+        jobs.finish(job, JobStatus.CANCELLED)
+        return None
+    try:
+        validate(inputs.instance.cluster, inputs.instance.models, result.placement)
+    except ValueError as error:
+        jobs.finish(job, JobStatus.FAILED, error=f"invalid placement: {error}")
+        return None
+    plan = plans.add_plan(
+        session,
+        job.cluster_id,
+        result.placement,
+        plans.model_snapshot(session, job.models),
+        job=job,
+        solver=result.solver,
+        attainment=finite_json(result.attainment),
+        objective=finite_json(result.proxy_objective),
+    )
+    job.attainment = finite_json(result.attainment)
+    job.objective = finite_json(result.proxy_objective)
+    job.bound = finite_json(result.bound)
+    job.gap = finite_json(result.gap)
+    job.wall_s = finite_json(result.wall_s)
+    job.solve_status = result.status
+    job.result = finite_json(encode(result))
+    jobs.finish(job, JobStatus.SUCCEEDED)
+    if job.activate:
+        plans.activate(session, plan)
+    session.flush()
+    return plan.id
 
 
 def finite_json(value: Any) -> Any:

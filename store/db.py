@@ -1,7 +1,9 @@
 """Engines and sessions. SQLite gets WAL, foreign keys and a busy timeout;
 its transactions begin ``DEFERRED`` (readers never block) unless a
 connection asks for the write lock up front with :data:`WRITE_LOCK`, which
-is how SQLite's single writer stands in for PostgreSQL's row locks."""
+is how SQLite's single writer stands in for PostgreSQL's row locks.
+PostgreSQL connections give up connecting after :data:`CONNECT_TIMEOUT_S`.
+:data:`UNAVAILABLE` are the errors that say the database cannot serve now."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.settings import database_url
@@ -19,21 +21,57 @@ WRITE_LOCK: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"}
 ``IMMEDIATE`` (takes the write lock at once, so its reads are never stale);
 elsewhere it changes nothing."""
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite statement waits for another connection's lock before
+it fails with "database is locked" (s); ``?timeout=`` in the URL overrides it."""
+
+CONNECT_TIMEOUT_S = 5
+"""How long opening a PostgreSQL connection may take before it fails (s,
+at least 2); ``?connect_timeout=`` in the URL overrides it."""
+
+UNAVAILABLE: tuple[type[exc.SQLAlchemyError], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.DisconnectionError,
+    exc.TimeoutError,
+)
+"""Errors that say the database cannot serve now (connection refused, lost
+or timed out, the pool exhausted, SQLite's lock held past the busy
+timeout): the same work may succeed later."""
+
+
+def error_summary(error: exc.SQLAlchemyError) -> str:
+    """The driver's error class and the first line of its message, for logs
+    (no SQL, no parameters)."""
+    cause = getattr(error, "orig", None) or error
+    first_line = next(iter(str(cause).splitlines()), "")
+    return f"{type(cause).__name__}: {first_line}"
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (default: :func:`store.settings.database_url`)."""
-    url = url or database_url()
-    if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        engine = create_engine(url, connect_args=connect_args, **kwargs)
+    """An engine for ``url`` (default: :func:`store.settings.database_url`).
+
+    No pre-ping (it would cost a round trip per request): when the server
+    drops connections, the first statement that meets one fails with an
+    :data:`UNAVAILABLE` error and the whole pool is invalidated, so once the
+    server is back new connections are made."""
+    parsed = make_url(url or database_url())
+    if parsed.get_backend_name() == "sqlite":
+        connect_args = {
+            "check_same_thread": False,
+            **_unless_set(parsed, "timeout", SQLITE_BUSY_TIMEOUT_S),
+        }
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # No pre-ping: it would cost a round trip per request; a connection the
-    # server dropped fails one request and the pool is then refreshed.
-    return create_engine(url, **kwargs)
+    connect_args = _unless_set(parsed, "connect_timeout", CONNECT_TIMEOUT_S)
+    return create_engine(parsed, connect_args=connect_args, **kwargs)
+
+
+def _unless_set(url: URL, name: str, value: float) -> dict[str, float]:
+    """``{name: value}``, or nothing when ``url``'s query sets ``name``."""
+    return {} if name in url.query else {name: value}
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -44,7 +82,6 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

@@ -116,7 +116,7 @@ def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
     from api.worker import WorkerSettings
 
     defaults = WorkerSettings()
-    for name in ("grace_s", "max_attempts", "poll_s", "heartbeat_s", "lease_s"):
+    for name in ("backoff_max_s", "grace_s", "max_attempts", "poll_s", "heartbeat_s", "lease_s"):
         flag = "--" + name.replace("_", "-")
         kind = int if name == "max_attempts" else float
         meta = WorkerSettings.__dataclass_fields__[name].metadata

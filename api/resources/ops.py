@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import docs, metrics, openapi
 from api.database import database
-from api.errors import Problem
+from api.errors import Problem, database_unavailable
 from api.routing import Out, operation, reply
 from store import migrate
 
@@ -52,7 +52,7 @@ def readyz() -> Response:
             connection.execute(text("SELECT 1"))
         revision = migrate.current_revision(engine)
     except SQLAlchemyError as error:
-        raise Problem(503, f"database unreachable: {type(error).__name__}") from None
+        raise database_unavailable(error) from None
     head = current_app.config["SCHEMA_HEAD"]
     if revision != head:
         raise Problem(

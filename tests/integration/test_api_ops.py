@@ -52,7 +52,11 @@ def test_readyz_reports_an_unreachable_database() -> None:
     app = create_app({"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["detail"] == "database unreachable: OperationalError"
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["detail"] == (
+        "the database is unavailable (OperationalError); retry later"
+    )
+    database(app).engine.dispose()
 
 
 def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

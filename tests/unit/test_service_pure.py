@@ -1,6 +1,6 @@
 """Pure helpers of the service: error field names, problem parsing of
-domain errors, JSON sanitising of solver results, worker settings and the
-API key format."""
+domain errors, JSON sanitising of solver results, worker settings and
+backoff, and the API key format."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.backoff import Backoff
 from api.errors import from_value_error, location
 from api.worker import WorkerSettings, finite_json
 from store.repositories.keys import prefix_of
@@ -74,12 +75,31 @@ def test_finite_json_keeps_every_finite_value(value: object) -> None:
         ),
         ({"max_attempts": 0}, "max_attempts: must be >= 1, got 0"),
         ({"poll_s": math.nan}, "poll_s: must be > 0, got nan"),
+        (
+            {"poll_s": 2.0, "backoff_max_s": 1.0},
+            "backoff_max_s: must be at least poll_s=2.0, got 1.0",
+        ),
     ],
 )
 def test_worker_settings_are_checked(fields: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError) as raised:
         WorkerSettings(**fields)  # type: ignore[arg-type]
     assert str(raised.value) == message
+
+
+def test_backoff_doubles_up_to_its_cap_and_restarts_after_a_success() -> None:
+    backoff = WorkerSettings(poll_s=0.5, backoff_max_s=3.0).backoff()
+    assert [backoff.next_wait() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.reset()
+    assert [backoff.next_wait() for _ in range(2)] == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(("first_s", "max_s"), [(0.0, 1.0), (2.0, 1.0), (1.0, math.inf)])
+def test_backoff_needs_a_positive_first_wait_below_a_finite_cap(
+    first_s: float, max_s: float
+) -> None:
+    with pytest.raises(ValueError, match="need 0 < first_s <= max_s"):
+        Backoff(first_s, max_s)
 
 
 def test_only_well_formed_keys_have_a_lookup_prefix() -> None:
