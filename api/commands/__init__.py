@@ -37,6 +37,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "api.commands.simulate:simulate_command", "Simulate a plan on a workload."
     ),
     "plan": CommandEntry("api.commands.plan:plan_command", "Solve a placement with any solver."),
+    "capacity": CommandEntry(
+        "api.commands.capacity:capacity_command", "Find the fewest devices for a target."
+    ),
     "replan": CommandEntry(
         "api.commands.replan:replan_command", "Re-place models window by window."
     ),

@@ -88,8 +88,12 @@ class Answer:
     def describe(self) -> str:
         """``"12 devices"`` or ``"above 64 devices"``."""
         if self.devices is None:
-            return f"above {self.largest_tried} devices"
-        return f"{self.devices} devices"
+            return f"above {_devices(self.largest_tried)}"
+        return _devices(self.devices)
+
+
+def _devices(count: int) -> str:
+    return f"{count} device" if count == 1 else f"{count} devices"
 
 
 @dataclass(frozen=True)
