@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import capacity_jobs
 from api.backoff import Backoff
 from planner.codec import encode
 from planner.deadline import Deadline
@@ -44,7 +45,7 @@ from planner.placement.options import SolveOptions, split_options
 from planner.sim import Instance
 from planner.validation import validate
 from store.db import UNAVAILABLE, error_summary, make_engine, session_factory, transaction
-from store.enums import JobStatus
+from store.enums import JobKind, JobStatus
 from store.models import Cluster, PlanJob, Workload
 from store.repositories import catalog, jobs, plans, workloads
 from store.repositories.jobs import Lease, LeaseState
@@ -261,42 +262,88 @@ class Worker:
     def process(self, lease: Lease, stop: threading.Event) -> None:
         """Solve a claimed job and record how it ended; while the database
         is unavailable, retry the record with backoff until it is written
-        or ``stop`` is set (then raise the database error)."""
+        or ``stop`` is set (then raise the database error). A capacity job
+        is searched by :mod:`api.capacity_jobs`."""
+        inputs: SolveInputs | capacity_jobs.CapacityInputs
         try:
             with self.factory() as session:
-                inputs = load_inputs(session, session.get_one(PlanJob, lease.job_id))
+                job = session.get_one(PlanJob, lease.job_id)
+                if job.kind == JobKind.CAPACITY:
+                    inputs = capacity_jobs.load_inputs(session, job)
+                else:
+                    inputs = load_inputs(session, job)
         except ValueError as error:
             message = f"cannot load the job's inputs: {error}"
             self._end(lease, stop, JobStatus.FAILED, error=message)
             return
-        deadline = Deadline.after(inputs.time_limit_s)
-        abort = deadline.extended(self.settings.grace_s)
-        with LeaseKeeper(self.factory, lease, self.settings, abort) as keeper:
-            try:
-                result = self.solve(
-                    inputs.instance,
-                    solver=inputs.solver,
-                    deadline=deadline,
-                    options=inputs.options,
-                    progress=keeper.progress,
-                )
-            except JobAborted:
-                result = None
-            except Exception as error:
-                log.exception("job %d: the solver failed", lease.job_id)
-                message = f"{type(error).__name__}: {error}"
-                self._end(lease, stop, JobStatus.FAILED, error=message)
-                return
-        if keeper.reason is not None:
-            self._end_aborted(lease, stop, keeper.reason, inputs.time_limit_s)
+        if isinstance(inputs, capacity_jobs.CapacityInputs):
+            self._search(lease, stop, inputs)
+        else:
+            self._solve(lease, stop, inputs)
+
+    def _search(
+        self, lease: Lease, stop: threading.Event, inputs: capacity_jobs.CapacityInputs
+    ) -> None:
+        done, need = self.supervise(
+            lease,
+            stop,
+            inputs.time_limit_s,
+            lambda deadline, progress: capacity_jobs.search(inputs, deadline, progress),
+        )
+        if done and need is not None:
+            self.write(lease, stop, lambda session: capacity_jobs.store(session, lease, need))
+
+    def _solve(self, lease: Lease, stop: threading.Event, inputs: SolveInputs) -> None:
+        def run(deadline: Deadline, progress: Callable[[float, str], None]) -> Any:
+            return self.solve(
+                inputs.instance,
+                solver=inputs.solver,
+                deadline=deadline,
+                options=inputs.options,
+                progress=progress,
+            )
+
+        done, result = self.supervise(lease, stop, inputs.time_limit_s, run)
+        if not done or result is None:
             return
-        plan_id = self._write(
+        plan_id = self.write(
             lease, stop, lambda session: _store_result(session, lease, inputs, result)
         )
         if plan_id is not None:
             log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan_id, result.attainment)
 
-    def _write(self, lease: Lease, stop: threading.Event, write: Callable[[Session], T]) -> T:
+    def supervise(
+        self,
+        lease: Lease,
+        stop: threading.Event,
+        time_limit_s: float,
+        run: Callable[[Deadline, Callable[[float, str], None]], T],
+    ) -> tuple[bool, T | None]:
+        """``run(deadline, progress)`` while the lease is kept: the deadline
+        is ``time_limit_s`` from now, and ``progress`` raises
+        :class:`JobAborted` on a cancel, a lost lease or the deadline +
+        ``grace_s``. ``(True, result)`` when it finished; otherwise the job's
+        end (failed, cancelled or timed out) is recorded and ``(False, None)``
+        returned."""
+        deadline = Deadline.after(time_limit_s)
+        abort = deadline.extended(self.settings.grace_s)
+        result: T | None = None
+        with LeaseKeeper(self.factory, lease, self.settings, abort) as keeper:
+            try:
+                result = run(deadline, keeper.progress)
+            except JobAborted:
+                pass
+            except Exception as error:
+                log.exception("job %d: the solver failed", lease.job_id)
+                message = f"{type(error).__name__}: {error}"
+                self._end(lease, stop, JobStatus.FAILED, error=message)
+                return False, None
+        if keeper.reason is not None:
+            self._end_aborted(lease, stop, keeper.reason, time_limit_s)
+            return False, None
+        return True, result
+
+    def write(self, lease: Lease, stop: threading.Event, write: Callable[[Session], T]) -> T:
         """``write(session)`` in one write transaction, committed; while the
         database is unavailable, retried with backoff until ``stop`` is set."""
         backoff = self.settings.backoff()
@@ -325,7 +372,7 @@ class Worker:
                 return
             jobs.finish(job, status, error=error)
 
-        self._write(lease, stop, write)
+        self.write(lease, stop, write)
 
     def _end_aborted(
         self, lease: Lease, stop: threading.Event, reason: str, time_limit_s: float

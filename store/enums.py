@@ -36,3 +36,11 @@ class ExecutorState(enum.StrEnum):
     LOADING = "loading"
     SERVING = "serving"
     DEGRADED = "degraded"
+
+
+class JobKind(enum.StrEnum):
+    """What a job computes: a placement (``plan``) or the fewest devices
+    for a target attainment (``capacity``)."""
+
+    PLAN = "plan"
+    CAPACITY = "capacity"

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from store.enums import ExecutorState, JobStatus, ProfileSource, Role
+from store.enums import ExecutorState, JobKind, JobStatus, ProfileSource, Role
 from store.types import NAMING_CONVENTION, JSONType, UTCDateTime, created_at, intpk, name128
 
 
@@ -162,7 +162,10 @@ plan_job_models = Table(
 
 
 class PlanJob(Base):
-    """A request to solve a placement. Workers claim it with a lease
+    """A request to solve a placement (``kind`` plan) or to find the fewest
+    devices for a target attainment (``kind`` capacity: ``options`` holds
+    ``target`` and ``max_devices``, the cluster is the template, ``result``
+    the answer and no plan is stored). Workers claim it with a lease
     (``lease_token`` until ``lease_expires_at``); a running job whose lease
     expired may be claimed again."""
 
@@ -178,6 +181,9 @@ class PlanJob(Base):
     workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), index=True)
     status: Mapped[JobStatus] = mapped_column(
         _str_enum(JobStatus, "status"), default=JobStatus.QUEUED, index=True
+    )
+    kind: Mapped[JobKind] = mapped_column(
+        _str_enum(JobKind, "kind"), default=JobKind.PLAN, server_default=JobKind.PLAN.value
     )
     solver: Mapped[str] = mapped_column(String(32))
     time_limit_s: Mapped[float] = mapped_column(Float)

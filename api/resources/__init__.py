@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from api.resources import clusters, executors, jobs, keys, models, plans, reports, workloads
+from api.resources import (
+    capacity,
+    clusters,
+    executors,
+    jobs,
+    keys,
+    models,
+    plans,
+    reports,
+    workloads,
+)
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     clusters.bp,
@@ -12,6 +22,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     workloads.bp,
     plans.bp,
     jobs.bp,
+    capacity.bp,
     executors.bp,
     keys.bp,
     reports.bp,

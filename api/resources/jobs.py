@@ -1,4 +1,5 @@
-"""Plan jobs: ``/v1/jobs``. Jobs are created by ``POST /v1/plans``."""
+"""Jobs: ``/v1/jobs``. Jobs are created by ``POST /v1/plans`` and
+``POST /v1/capacity``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from api.database import session
 from api.errors import Problem
 from api.routing import Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
-from store.enums import JobStatus
+from store.enums import JobKind, JobStatus
 from store.models import PlanJob
 from store.repositories import jobs
 
@@ -33,6 +34,7 @@ class ModelRef(Out):
 
 class JobOut(Out):
     id: int
+    kind: JobKind = Field(description="plan: a placement; capacity: the fewest devices")
     status: JobStatus
     cluster_id: int
     workload_id: int
@@ -59,7 +61,9 @@ class JobOut(Out):
 
 
 class JobDetail(JobOut):
-    result: dict[str, Any] | None = Field(description="the solver's full result")
+    result: dict[str, Any] | None = Field(
+        description="the solver's full result; a capacity job's answer per strategy"
+    )
 
 
 list_view(

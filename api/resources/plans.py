@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import Field, model_validator
@@ -101,14 +101,21 @@ def solver_names() -> tuple[str, ...]:
     return tuple(SOLVERS)
 
 
-def _referenced(model: type[Any], ident: int, field: str, label: str) -> Any:
+class ModelChoice(Protocol):
+    """A body naming models by ``model_ids`` or ``model_names`` (or neither)."""
+
+    model_ids: list[int] | None
+    model_names: list[str] | None
+
+
+def referenced(model: type[Any], ident: int, field: str, label: str) -> Any:
     row = session().get(model, ident)
     if row is None:
         raise invalid(field, f"{label} {ident} does not exist")
     return row
 
 
-def _chosen_models(body: PlanIn, default_names: Sequence[str]) -> list[Model]:
+def chosen_models(body: ModelChoice, default_names: Sequence[str]) -> list[Model]:
     """The models named by ``model_ids`` or ``model_names`` (422 for an
     unknown one), else the stored ones among ``default_names``."""
     db = session()
@@ -139,12 +146,12 @@ def _chosen_models(body: PlanIn, default_names: Sequence[str]) -> list[Model]:
     errors=(400, 409, 415, 422),
 )
 def create_plan(body: PlanIn) -> Response:
-    cluster = _referenced(Cluster, body.cluster_id, "cluster_id", "cluster")
+    cluster = referenced(Cluster, body.cluster_id, "cluster_id", "cluster")
     if body.placement is not None:
         return _store_placement(body, cluster, body.placement)
     assert body.workload_id is not None
-    workload = _referenced(Workload, body.workload_id, "workload_id", "workload")
-    models = _chosen_models(body, workload.model_names)
+    workload = referenced(Workload, body.workload_id, "workload_id", "workload")
+    models = chosen_models(body, workload.model_names)
     if body.solver not in solver_names():
         choices = ", ".join(solver_names())
         if body.solver in timed.TIMED_STRATEGIES:
@@ -189,7 +196,7 @@ def _store_placement(body: PlanIn, cluster: Cluster, data: dict[str, Any]) -> Re
         placement = decode(domain.Placement, data, "placement")
     except ValueError as error:
         raise from_value_error(error) from None
-    models = _chosen_models(body, sorted(placement.model_names))
+    models = chosen_models(body, sorted(placement.model_names))
     try:
         validate(catalog.cluster_value(cluster), catalog.model_values(db, models), placement)
     except ValueError as error:
@@ -238,7 +245,7 @@ show_view(
 def activate_plan(cluster_id: int, body: ActivateIn) -> Response:
     db = session()
     found(db, Cluster, cluster_id, "cluster")
-    plan = _referenced(Plan, body.plan_id, "plan_id", "plan")
+    plan = referenced(Plan, body.plan_id, "plan_id", "plan")
     if plan.cluster_id != cluster_id:
         raise invalid("plan_id", f"plan {plan.id} is for cluster {plan.cluster_id}")
     active = plans.activate(db, plan)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from store.enums import JobStatus
+from store.enums import JobKind, JobStatus
 from store.models import Model, PlanJob
 from store.types import utcnow
 
@@ -50,9 +50,11 @@ def enqueue(
     time_limit_s: float,
     options: Mapping[str, Any],
     activate: bool,
+    kind: JobKind = JobKind.PLAN,
 ) -> PlanJob:
-    """Queue a solve job for ``models`` on a cluster and workload."""
+    """Queue a job of ``kind`` for ``models`` on a cluster and workload."""
     job = PlanJob(
+        kind=kind,
         cluster_id=cluster_id,
         workload_id=workload_id,
         models=list(models),

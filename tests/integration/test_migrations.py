@@ -107,7 +107,7 @@ def test_report_pages_come_and_go_keeping_reports(empty_database_url: str) -> No
                     " (2, 'replan', 'u', '{}', CURRENT_TIMESTAMP)"
                 )
             )
-        migrate.upgrade(engine, "0003")
+        migrate.upgrade(engine, "head")
         migrate.check(engine)
         with engine.begin() as connection:
             connection.execute(
