@@ -43,6 +43,7 @@ ENDPOINTS: list[tuple[str, str, str, Any, str | None]] = [
     ("GET", "/v1/workloads/999/arrivals", READ, None, "workload 999"),
     ("GET", "/v1/plans", READ, None, None),
     ("POST", "/v1/plans", WRITE, None, None),
+    ("POST", "/v1/capacity", WRITE, None, None),
     ("GET", "/v1/plans/999", READ, None, "plan 999"),
     ("GET", "/v1/jobs", READ, None, None),
     ("GET", "/v1/jobs/999", READ, None, "job 999"),

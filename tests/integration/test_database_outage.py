@@ -230,6 +230,7 @@ def examples(ids: dict[str, int]) -> list[Call]:
         Call("GET", "/v1/workloads/<int:workload_id>/arrivals", f"/v1/workloads/{w}/arrivals", 200),
         Call("GET", "/v1/plans", "/v1/plans", 200),
         Call("POST", "/v1/plans", "/v1/plans", 202, {"cluster_id": c, "workload_id": w}),
+        Call("POST", "/v1/capacity", "/v1/capacity", 202, {"cluster_id": c, "workload_id": w}),
         Call("GET", "/v1/plans/<int:plan_id>", f"/v1/plans/{ids['plan']}", 200),
         Call("GET", "/v1/jobs", "/v1/jobs", 200),
         Call("GET", "/v1/jobs/<int:job_id>", f"/v1/jobs/{ids['job']}", 200),
