@@ -50,6 +50,20 @@ class _Seconds(click.ParamType):
 SECONDS = _Seconds()
 """The type of every time limit option (seconds, finite, > 0)."""
 
+
+class SolverChoice(click.Choice[str]):
+    """A solver name among ``choices``; an old spelling of a MILP backend as
+    a solver (``milp-highs``) is refused with how to ask for it now."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from planner.placement.options import backend_hint
+
+        hint = backend_hint(value) if isinstance(value, str) else ""
+        if hint and value not in self.choices:
+            self.fail(f"{value!r} is not a solver{hint}", param, ctx)
+        return str(super().convert(value, param, ctx))
+
+
 console = Console(stderr=False)
 
 

@@ -16,10 +16,19 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import INPUT_FILE, SECONDS, load_cluster, planning_inputs, read_json
+from api.commands.common import (
+    INPUT_FILE,
+    SECONDS,
+    SolverChoice,
+    load_cluster,
+    planning_inputs,
+    read_json,
+)
+from api.commands.plan import parse_options
 from planner import files
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
+from planner.placement.solve import SOLVERS
 
 if TYPE_CHECKING:
     from planner.evaluation.reports import CompareReport, ReplanCase, Report
@@ -30,15 +39,24 @@ _err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+OUTPUT_FOLDER = click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default="out/report",
+    show_default=True,
+    help="Folder (created) for report.html, report.json and the CSV files.",
+)
+"""Where a report command writes: a folder, not a file."""
+
+
 def run_options(command: F) -> F:
     """Options every report run takes: batching, seed and output folder."""
     for option in reversed(
         (
             click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True),
             click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
-            click.option(
-                "--out", default="out/report", show_default=True, help="Folder for the files."
-            ),
+            OUTPUT_FOLDER,
         )
     ):
         command = option(command)
@@ -126,6 +144,13 @@ def _write(report: Report, out: str) -> None:
 )
 @click.option("--sweep-solvers", default=None, help="Solvers of the sweeps (default: --solvers).")
 @click.option(
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Solver option for every solve, repeatable (e.g. milp_backend=highs).",
+)
+@click.option(
     "--time-limit",
     type=SECONDS,
     help="Seconds per solve [60; quick 10].",
@@ -149,6 +174,7 @@ def compare_command(
     workload_path: str,
     solvers: str,
     sweep_solvers: str | None,
+    option_pairs: tuple[str, ...],
     time_limit: float | None,
     sweep_time_limit: float | None,
     rate_scales: str | None,
@@ -160,7 +186,7 @@ def compare_command(
     seed: int,
     quick: bool,
     title: str,
-    out: str,
+    output: str,
 ) -> None:
     """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
     from planner.evaluation.reports import CompareSettings, build_compare, parse_solvers
@@ -171,7 +197,7 @@ def compare_command(
     changes: dict[str, Any] = {
         "solvers": _run(lambda: parse_solvers(solvers, "--solvers")),
         "seed": seed,
-        "options": {"max_batch": max_batch, "seed": seed},
+        "options": {**parse_options(option_pairs), "max_batch": max_batch, "seed": seed},
     }
     if sweep_solvers is not None:
         changes["sweep_solvers"] = _run(lambda: parse_solvers(sweep_solvers, "--sweep-solvers"))
@@ -200,13 +226,13 @@ def compare_command(
             )
         )
     print_compare(result)
-    _write(result, out)
+    _write(result, output)
 
 
 @report.command("render")
 @click.option("--data", "data_path", type=INPUT_FILE, required=True, help="A report's JSON data.")
-@click.option("--out", default="out/report", show_default=True, help="Folder for the files.")
-def render_command(data_path: str, out: str) -> None:
+@OUTPUT_FOLDER
+def render_command(data_path: str, output: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
     from planner.evaluation.reports import parse_report
 
@@ -214,7 +240,7 @@ def render_command(data_path: str, out: str) -> None:
         parsed = parse_report(read_json(data_path))
     except ValueError as error:
         raise click.BadParameter(f"{Path(data_path).name}: {error}", param_hint="--data") from None
-    _write(parsed, out)
+    _write(parsed, output)
 
 
 def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
@@ -253,7 +279,13 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
 )
 @click.option("--window", type=_POSITIVE, default=60.0, show_default=True, help="Window (s).")
-@click.option("--solver", default="greedy", show_default=True, help="Solver of every plan.")
+@click.option(
+    "--solver",
+    type=SolverChoice(SOLVERS),
+    default="greedy",
+    show_default=True,
+    help="Solver of every plan.",
+)
 @click.option("--time-limit", type=SECONDS, help="Seconds per solve [10; quick 3].")
 @click.option(
     "--rate-scale", type=_POSITIVE, default=1.0, show_default=True, help="Timelines' rate scale."
@@ -294,7 +326,7 @@ def replan_command(
     title: str,
     max_batch: int,
     seed: int,
-    out: str,
+    output: str,
 ) -> None:
     """Static plan against periodic and forecast-triggered re-placement:
     capacity at the target attainment, attainment over time, lost service.
@@ -319,7 +351,7 @@ def replan_command(
             raise click.BadParameter(str(error), param_hint="--experiment") from None
     if not models_paths:
         assert experiment is not None
-        _write(dataclasses.replace(experiment, title=title), out)
+        _write(dataclasses.replace(experiment, title=title), output)
         return
     if cluster_path is None:
         raise click.UsageError("--cluster is required with --models")
@@ -341,4 +373,4 @@ def replan_command(
     settings = _run(lambda: ReplanSettings.quick(**changes) if quick else ReplanSettings(**changes))
     with progress_bar("re-placing") as progress:
         result = _run(lambda: build_replan(cases, settings, title=title, progress=progress))
-    _write(result if experiment is None else with_timelines(experiment, result), out)
+    _write(result if experiment is None else with_timelines(experiment, result), output)

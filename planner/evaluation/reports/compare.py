@@ -26,7 +26,7 @@ from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
 from planner.evaluation.reports.names import CLOCKWORK, SOLVER_CHOICES
-from planner.placement.options import split_options
+from planner.placement.options import backend_hint, split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
 from planner.profiles import reference_latency_s
@@ -54,7 +54,8 @@ def check_solvers(labels: Sequence[str], field_name: str = "solvers") -> tuple[s
     for label in labels:
         if label not in SOLVER_CHOICES:
             raise ValueError(
-                f"{field_name}: unknown solver {label!r}; choose from {', '.join(SOLVER_CHOICES)}"
+                f"{field_name}: unknown solver {label!r}{backend_hint(label)}; "
+                f"choose from {', '.join(SOLVER_CHOICES)}"
             )
     if len(set(labels)) != len(labels):
         raise ValueError(f"{field_name}: lists a solver twice: {', '.join(labels)}")
