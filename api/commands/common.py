@@ -131,29 +131,38 @@ def fraction_bar(console: Console, label: str) -> Iterator[Callable[[float, str]
         yield update
 
 
-def planning_inputs(command: C) -> C:
-    """Add the required ``--cluster``, ``--models`` and ``--workload`` file
-    options (passed as ``cluster_path``, ``models_path``, ``workload_path``)
-    of a command that plans or simulates."""
+def planning_options(required: bool = True) -> Callable[[C], C]:
+    """The ``--cluster``, ``--models`` and ``--workload`` file options
+    (passed as ``cluster_path``, ``models_path``, ``workload_path``) of a
+    command that plans or simulates; ``required=False`` where the command
+    can take its inputs elsewhere."""
     options = (
         click.option(
-            "--cluster", "cluster_path", type=INPUT_FILE, required=True, help="Cluster JSON."
+            "--cluster", "cluster_path", type=INPUT_FILE, required=required, help="Cluster JSON."
         ),
         click.option(
             "--models",
             "models_path",
             type=INPUT_FILE,
-            required=True,
+            required=required,
             help='Models JSON {"models": [...]}.',
         ),
         click.option(
             "--workload",
             "workload_path",
             type=INPUT_FILE,
-            required=True,
+            required=required,
             help="Workload .json or .npz.",
         ),
     )
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def add(command: C) -> C:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
+planning_inputs = planning_options()
+"""The required ``--cluster``, ``--models`` and ``--workload`` options."""

@@ -7,12 +7,14 @@ without them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -21,7 +23,7 @@ from api.commands.common import (
     SECONDS,
     SolverChoice,
     load_cluster,
-    planning_inputs,
+    planning_options,
     read_json,
 )
 from api.commands.plan import parse_options
@@ -134,8 +136,94 @@ def _write(report: Report, out: str) -> None:
     click.echo(f"data:   {', '.join(str(p) for name, p in paths.items() if name != 'report.html')}")
 
 
+def _ids(text: str | None, option: str) -> tuple[int, ...]:
+    """``"1,2"`` → ids; a usage error naming ``option`` otherwise."""
+    if text is None:
+        return ()
+    try:
+        ids = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected ids like 1,2; got {text!r}", param_hint=option
+        ) from None
+    if not ids:
+        raise click.BadParameter("needs at least one id", param_hint=option)
+    return ids
+
+
+def _api_key(key_file: str | None) -> str:
+    """The key from ``--key-file``, else from ``MESHPLAN_API_KEY``."""
+    if key_file is not None:
+        key = Path(key_file).read_text().strip()
+    else:
+        key = os.environ.get("MESHPLAN_API_KEY", "").strip()
+    if not key:
+        raise click.UsageError("--api needs a key: --key-file FILE or MESHPLAN_API_KEY")
+    return key
+
+
+LOCAL_ONLY = (
+    "solvers",
+    "sweep_solvers",
+    "option_pairs",
+    "time_limit",
+    "sweep_time_limit",
+    "rate_scales",
+    "cv_scales",
+    "slo_scales",
+    "device_factors",
+    "window",
+    "quick",
+    "max_batch",
+    "seed",
+)
+"""Options of a local comparison, which one of stored plans (``--api``) refuses."""
+
+
+def _compare_stored(
+    ctx: click.Context, api_url: str, key_file: str | None, jobs: str | None, plans: str | None
+) -> CompareReport:
+    """The comparison of the plans the service at ``api_url`` made."""
+    from api.commands.remote import RemoteError, compare_remote, http_get
+
+    for name in LOCAL_ONLY:
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+            option = "--option" if name == "option_pairs" else "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{option}: not with --api (stored plans are simulated as their jobs made "
+                "them, not solved again)"
+            )
+    for name in ("cluster_path", "models_path", "workload_path"):
+        if ctx.params[name] is not None:
+            raise click.UsageError(f"--{name.removesuffix('_path')}: not with --api")
+    if (jobs is None) == (plans is None):
+        raise click.UsageError("--api needs one of --jobs and --plans")
+    get = http_get(api_url, _api_key(key_file))
+    try:
+        return compare_remote(
+            get,
+            job_ids=_ids(jobs, "--jobs"),
+            plan_ids=_ids(plans, "--plans"),
+            title=ctx.params["title"],
+        )
+    except (RemoteError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 @report.command("compare")
-@planning_inputs
+@planning_options(required=False)
+@click.option(
+    "--api",
+    "api_url",
+    help="Compare plans this planning API made (with --jobs or --plans), without solving.",
+)
+@click.option("--jobs", help="With --api: plan job ids, comma-separated.")
+@click.option("--plans", help="With --api: plan ids (each made by a job), comma-separated.")
+@click.option(
+    "--key-file",
+    type=INPUT_FILE,
+    help="With --api: file holding the API key (default: $MESHPLAN_API_KEY).",
+)
 @click.option(
     "--solvers",
     default=",".join(SOLVER_CHOICES),
@@ -168,10 +256,16 @@ def _write(report: Report, out: str) -> None:
 @click.option("--quick", is_flag=True, help="Fewer sweep points and shorter solves.")
 @click.option("--title", default="Solver comparison", show_default=True)
 @run_options
+@click.pass_context
 def compare_command(
-    cluster_path: str,
-    models_path: str,
-    workload_path: str,
+    ctx: click.Context,
+    cluster_path: str | None,
+    models_path: str | None,
+    workload_path: str | None,
+    api_url: str | None,
+    jobs: str | None,
+    plans: str | None,
+    key_file: str | None,
     solvers: str,
     sweep_solvers: str | None,
     option_pairs: tuple[str, ...],
@@ -188,9 +282,20 @@ def compare_command(
     title: str,
     output: str,
 ) -> None:
-    """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
+    """Run several solvers on one instance and sweep rate, CV, SLO and devices;
+    or, with --api, compare the plans a planning service made (simulated on
+    their stored workload, not solved again; no sweeps)."""
     from planner.evaluation.reports import CompareSettings, build_compare, parse_solvers
 
+    if api_url is not None:
+        stored = _compare_stored(ctx, api_url, key_file, jobs, plans)
+        print_compare(stored)
+        _write(stored, output)
+        return
+    if jobs is not None or plans is not None or key_file is not None:
+        raise click.UsageError("--jobs, --plans and --key-file go with --api")
+    if cluster_path is None or models_path is None or workload_path is None:
+        raise click.UsageError("give --cluster, --models and --workload (or --api with --jobs)")
     cluster = load_cluster(cluster_path)
     models = _run(lambda: files.load_models(models_path))
     workload = _run(lambda: files.load_workload(workload_path))
