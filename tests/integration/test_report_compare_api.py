@@ -22,7 +22,7 @@ from planner.sim import SimOptions, simulate
 from store.db import session_factory
 from store.models import Cluster, Plan, PlanJob, Workload
 from store.repositories import catalog, workloads
-from tests.integration.builders import post_job
+from tests.integration.builders import post_job, problem
 
 FAST = WorkerSettings(lease_s=5.0, heartbeat_s=0.05, poll_s=0.02, grace_s=0.3)
 
@@ -115,3 +115,51 @@ def test_local_options_are_refused_with_api(cli: CliRunner) -> None:
     result = cli.invoke(main, args)
     assert result.exit_code == 2
     assert "--quick: not with --api" in result.output
+
+
+def test_the_service_builds_the_same_comparison(
+    cli: CliRunner,
+    client: FlaskClient,
+    admin: dict[str, str],
+    solved: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    ids = [job["id"] for job in solved]
+    response = client.post("/v1/reports", json={"compare": {"job_ids": ids}}, headers=admin)
+    assert response.status_code == 201, response.get_json()
+    stored = response.get_json()
+    assert stored["kind"] == "compare"
+    args = ["report", "compare", "--api", "http://api.test", "--jobs", ",".join(map(str, ids))]
+    assert cli.invoke(main, [*args, "-o", str(tmp_path)]).exit_code == 0
+    assert stored["data"]["rows"] == json.loads((tmp_path / "report.json").read_text())["rows"]
+
+
+@pytest.mark.parametrize(
+    ("job_ids", "detail"),
+    [
+        ([1, 99], "compare.job_ids[1]: job 99 does not exist"),
+        ([], None),
+    ],
+)
+def test_the_service_names_a_job_it_cannot_compare(
+    client: FlaskClient,
+    admin: dict[str, str],
+    solved: list[dict[str, Any]],
+    job_ids: list[int],
+    detail: str | None,
+) -> None:
+    response = client.post("/v1/reports", json={"compare": {"job_ids": job_ids}}, headers=admin)
+    data = problem(response, 422)
+    if detail is not None:
+        assert data["detail"] == detail and data["field"] == "compare.job_ids[1]"
+    assert client.get("/v1/reports", headers=admin).get_json()["items"] == []
+
+
+def test_a_queued_job_has_no_plan_to_compare(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    queued = post_job(client, admin, seeded)
+    response = client.post("/v1/reports", json={"compare": {"job_ids": [queued]}}, headers=admin)
+    assert problem(response, 422, "compare.job_ids[0]")["detail"] == (
+        f"compare.job_ids[0]: job {queued} is queued, it has no plan to compare"
+    )
