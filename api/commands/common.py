@@ -50,6 +50,20 @@ class _Seconds(click.ParamType):
 SECONDS = _Seconds()
 """The type of every time limit option (seconds, finite, > 0)."""
 
+
+class SolverChoice(click.Choice[str]):
+    """A solver name among ``choices``; an old spelling of a MILP backend as
+    a solver (``milp-highs``) is refused with how to ask for it now."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from planner.placement.options import backend_hint
+
+        hint = backend_hint(value) if isinstance(value, str) else ""
+        if hint and value not in self.choices:
+            self.fail(f"{value!r} is not a solver{hint}", param, ctx)
+        return str(super().convert(value, param, ctx))
+
+
 console = Console(stderr=False)
 
 
@@ -117,29 +131,38 @@ def fraction_bar(console: Console, label: str) -> Iterator[Callable[[float, str]
         yield update
 
 
-def planning_inputs(command: C) -> C:
-    """Add the required ``--cluster``, ``--models`` and ``--workload`` file
-    options (passed as ``cluster_path``, ``models_path``, ``workload_path``)
-    of a command that plans or simulates."""
+def planning_options(required: bool = True) -> Callable[[C], C]:
+    """The ``--cluster``, ``--models`` and ``--workload`` file options
+    (passed as ``cluster_path``, ``models_path``, ``workload_path``) of a
+    command that plans or simulates; ``required=False`` where the command
+    can take its inputs elsewhere."""
     options = (
         click.option(
-            "--cluster", "cluster_path", type=INPUT_FILE, required=True, help="Cluster JSON."
+            "--cluster", "cluster_path", type=INPUT_FILE, required=required, help="Cluster JSON."
         ),
         click.option(
             "--models",
             "models_path",
             type=INPUT_FILE,
-            required=True,
+            required=required,
             help='Models JSON {"models": [...]}.',
         ),
         click.option(
             "--workload",
             "workload_path",
             type=INPUT_FILE,
-            required=True,
+            required=required,
             help="Workload .json or .npz.",
         ),
     )
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def add(command: C) -> C:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
+planning_inputs = planning_options()
+"""The required ``--cluster``, ``--models`` and ``--workload`` options."""

@@ -17,11 +17,12 @@ MARKER = ".meshplan-demo"
 
 @click.command("demo")
 @click.option(
-    "--out",
+    "-o",
+    "--output",
     type=click.Path(file_okay=False),
     default="out/demo",
     show_default=True,
-    help="Work folder: database, logs, report (a previous demo folder is emptied first).",
+    help="Folder for the database, logs and report (a previous demo folder is emptied first).",
 )
 @click.option(
     "--examples",
@@ -39,15 +40,17 @@ MARKER = ".meshplan-demo"
 )
 @click.option("--no-sweeps", is_flag=True, help="Skip the report's sweeps (faster).")
 def demo_command(
-    out: str, examples: str | None, time_limit: float, replay: float, no_sweeps: bool
+    output: str, examples: str | None, time_limit: float, replay: float, no_sweeps: bool
 ) -> None:
     """Plan, compare, serve and report on this machine, end to end."""
     from api.commands.demo_run import Demo, DemoSettings
 
-    workdir = Path(out)
+    workdir = Path(output)
     if workdir.exists() and any(workdir.iterdir()):
         if not (workdir / MARKER).exists():
-            raise click.UsageError(f"--out {out}: not empty and not a demo folder; choose another")
+            raise click.UsageError(
+                f"--output {output}: not empty and not a demo folder; choose another"
+            )
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / MARKER).write_text("meshplan demo output; `meshplan demo` may delete this folder\n")

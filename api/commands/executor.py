@@ -239,7 +239,13 @@ def router_command(
 @click.option("--max-batch", type=click.IntRange(min=1), default=None, help="Default: the model's.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @scale_option
-@click.option("--output", default=None, help="Also write {model name: Profile JSON} here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write {model name: Profile JSON} here.",
+)
 @click.option("--no-upload", is_flag=True, help="Measure only; do not PUT the profiles.")
 def measure_command(
     api_url: str,

@@ -92,7 +92,7 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
 @click.option("--strategies", default=None, help="Strategy names, comma-separated, static first.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Trace seconds.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Re-plan window (s).")
-@click.option("--forecast", default=None, help="Forecaster: last, ewma[:alpha], seasonal:N.")
+@click.option("--forecaster", default=None, help="last, ewma[:alpha], seasonal:N.")
 @click.option("--rel-tol", type=click.FloatRange(min=0, min_open=True), help="Search tolerance.")
 @click.option("--time-limit", type=SECONDS, help="Seconds a solve.")
 @click.option(
@@ -117,7 +117,7 @@ def replan_command(
     strategies: str | None,
     duration: float | None,
     window: float | None,
-    forecast: str | None,
+    forecaster: str | None,
     rel_tol: float | None,
     time_limit: float | None,
     azure2019_path: str | None,
@@ -147,7 +147,7 @@ def replan_command(
     for key, value in (
         ("duration_s", duration),
         ("window_s", window),
-        ("forecaster", forecast),
+        ("forecaster", forecaster),
         ("rel_tol", rel_tol),
         ("time_limit_s", time_limit),
         ("seed", seed),

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from api.commands.common import (
     SECONDS,
+    SolverChoice,
     fraction_bar,
     load_cluster,
     planning_inputs,
@@ -83,7 +84,13 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
 
 @click.command("plan")
 @planning_inputs
-@click.option("--solver", type=click.Choice(SOLVERS), default="auto", show_default=True)
+@click.option(
+    "--solver",
+    type=SolverChoice(SOLVERS),
+    default="auto",
+    show_default=True,
+    help="milp: choose its backend with --option milp_backend=cbc|highs.",
+)
 @click.option(
     "--time-limit",
     type=SECONDS,

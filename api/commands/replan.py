@@ -11,6 +11,7 @@ from rich.console import Console
 
 from api.commands.common import (
     SECONDS,
+    SolverChoice,
     fraction_bar,
     load_cluster,
     planning_inputs,
@@ -78,7 +79,10 @@ def _print_summary(result: ReplanResult) -> None:
     "--information", type=click.Choice(INFORMATION), default="forecast", show_default=True
 )
 @click.option(
-    "--forecast", default="ewma", show_default=True, help="last, ewma[:a], holt[:a], seasonal:N."
+    "--forecaster",
+    default="ewma",
+    show_default=True,
+    help="last, ewma[:alpha], holt[:alpha], seasonal:N.",
 )
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="periodic", show_default=True)
 @click.option(
@@ -89,7 +93,7 @@ def _print_summary(result: ReplanResult) -> None:
     help="Forecast mode: react inside a window after this many requests of an unplaced model.",
 )
 @click.option("--no-hedge", is_flag=True, help="Do not also judge the plan of all traffic seen.")
-@click.option("--solver", type=click.Choice(SOLVERS), default="greedy", show_default=True)
+@click.option("--solver", type=SolverChoice(SOLVERS), default="greedy", show_default=True)
 @click.option("--time-limit", type=SECONDS, default=30.0, show_default=True)
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Solver option.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True)
@@ -103,7 +107,7 @@ def replan_command(
     workload_path: str,
     window: float,
     information: str,
-    forecast: str,
+    forecaster: str,
     trigger: str,
     react_after: int,
     no_hedge: bool,
@@ -125,7 +129,7 @@ def replan_command(
         options = ReplanOptions(
             window_s=window,
             information=information,
-            forecaster=make_forecaster(forecast),
+            forecaster=make_forecaster(forecaster),
             trigger=trigger,
             react_after=react_after,
             hedge=not no_hedge,

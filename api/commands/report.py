@@ -7,19 +7,30 @@ without them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import INPUT_FILE, SECONDS, load_cluster, planning_inputs, read_json
+from api.commands.common import (
+    INPUT_FILE,
+    SECONDS,
+    SolverChoice,
+    load_cluster,
+    planning_options,
+    read_json,
+)
+from api.commands.plan import parse_options
 from planner import files
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
+from planner.placement.solve import SOLVERS
 
 if TYPE_CHECKING:
     from planner.evaluation.reports import CompareReport, ReplanCase, Report
@@ -30,15 +41,24 @@ _err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+OUTPUT_FOLDER = click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default="out/report",
+    show_default=True,
+    help="Folder (created) for report.html, report.json and the CSV files.",
+)
+"""Where a report command writes: a folder, not a file."""
+
+
 def run_options(command: F) -> F:
     """Options every report run takes: batching, seed and output folder."""
     for option in reversed(
         (
             click.option("--max-batch", type=click.IntRange(min=1), default=1, show_default=True),
             click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
-            click.option(
-                "--out", default="out/report", show_default=True, help="Folder for the files."
-            ),
+            OUTPUT_FOLDER,
         )
     ):
         command = option(command)
@@ -116,8 +136,94 @@ def _write(report: Report, out: str) -> None:
     click.echo(f"data:   {', '.join(str(p) for name, p in paths.items() if name != 'report.html')}")
 
 
+def _ids(text: str | None, option: str) -> tuple[int, ...]:
+    """``"1,2"`` → ids; a usage error naming ``option`` otherwise."""
+    if text is None:
+        return ()
+    try:
+        ids = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected ids like 1,2; got {text!r}", param_hint=option
+        ) from None
+    if not ids:
+        raise click.BadParameter("needs at least one id", param_hint=option)
+    return ids
+
+
+def _api_key(key_file: str | None) -> str:
+    """The key from ``--key-file``, else from ``MESHPLAN_API_KEY``."""
+    if key_file is not None:
+        key = Path(key_file).read_text().strip()
+    else:
+        key = os.environ.get("MESHPLAN_API_KEY", "").strip()
+    if not key:
+        raise click.UsageError("--api needs a key: --key-file FILE or MESHPLAN_API_KEY")
+    return key
+
+
+LOCAL_ONLY = (
+    "solvers",
+    "sweep_solvers",
+    "option_pairs",
+    "time_limit",
+    "sweep_time_limit",
+    "rate_scales",
+    "cv_scales",
+    "slo_scales",
+    "device_factors",
+    "window",
+    "quick",
+    "max_batch",
+    "seed",
+)
+"""Options of a local comparison, which one of stored plans (``--api``) refuses."""
+
+
+def _compare_stored(
+    ctx: click.Context, api_url: str, key_file: str | None, jobs: str | None, plans: str | None
+) -> CompareReport:
+    """The comparison of the plans the service at ``api_url`` made."""
+    from api.commands.remote import RemoteError, compare_remote, http_get
+
+    for name in LOCAL_ONLY:
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+            option = "--option" if name == "option_pairs" else "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{option}: not with --api (stored plans are simulated as their jobs made "
+                "them, not solved again)"
+            )
+    for name in ("cluster_path", "models_path", "workload_path"):
+        if ctx.params[name] is not None:
+            raise click.UsageError(f"--{name.removesuffix('_path')}: not with --api")
+    if (jobs is None) == (plans is None):
+        raise click.UsageError("--api needs one of --jobs and --plans")
+    get = http_get(api_url, _api_key(key_file))
+    try:
+        return compare_remote(
+            get,
+            job_ids=_ids(jobs, "--jobs"),
+            plan_ids=_ids(plans, "--plans"),
+            title=ctx.params["title"],
+        )
+    except (RemoteError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 @report.command("compare")
-@planning_inputs
+@planning_options(required=False)
+@click.option(
+    "--api",
+    "api_url",
+    help="Compare plans this planning API made (with --jobs or --plans), without solving.",
+)
+@click.option("--jobs", help="With --api: plan job ids, comma-separated.")
+@click.option("--plans", help="With --api: plan ids (each made by a job), comma-separated.")
+@click.option(
+    "--key-file",
+    type=INPUT_FILE,
+    help="With --api: file holding the API key (default: $MESHPLAN_API_KEY).",
+)
 @click.option(
     "--solvers",
     default=",".join(SOLVER_CHOICES),
@@ -125,6 +231,13 @@ def _write(report: Report, out: str) -> None:
     help="Solvers of the table, comma-separated.",
 )
 @click.option("--sweep-solvers", default=None, help="Solvers of the sweeps (default: --solvers).")
+@click.option(
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Solver option for every solve, repeatable (e.g. milp_backend=highs).",
+)
 @click.option(
     "--time-limit",
     type=SECONDS,
@@ -143,12 +256,19 @@ def _write(report: Report, out: str) -> None:
 @click.option("--quick", is_flag=True, help="Fewer sweep points and shorter solves.")
 @click.option("--title", default="Solver comparison", show_default=True)
 @run_options
+@click.pass_context
 def compare_command(
-    cluster_path: str,
-    models_path: str,
-    workload_path: str,
+    ctx: click.Context,
+    cluster_path: str | None,
+    models_path: str | None,
+    workload_path: str | None,
+    api_url: str | None,
+    jobs: str | None,
+    plans: str | None,
+    key_file: str | None,
     solvers: str,
     sweep_solvers: str | None,
+    option_pairs: tuple[str, ...],
     time_limit: float | None,
     sweep_time_limit: float | None,
     rate_scales: str | None,
@@ -160,18 +280,29 @@ def compare_command(
     seed: int,
     quick: bool,
     title: str,
-    out: str,
+    output: str,
 ) -> None:
-    """Run several solvers on one instance and sweep rate, CV, SLO and devices."""
+    """Run several solvers on one instance and sweep rate, CV, SLO and devices;
+    or, with --api, compare the plans a planning service made (simulated on
+    their stored workload, not solved again; no sweeps)."""
     from planner.evaluation.reports import CompareSettings, build_compare, parse_solvers
 
+    if api_url is not None:
+        stored = _compare_stored(ctx, api_url, key_file, jobs, plans)
+        print_compare(stored)
+        _write(stored, output)
+        return
+    if jobs is not None or plans is not None or key_file is not None:
+        raise click.UsageError("--jobs, --plans and --key-file go with --api")
+    if cluster_path is None or models_path is None or workload_path is None:
+        raise click.UsageError("give --cluster, --models and --workload (or --api with --jobs)")
     cluster = load_cluster(cluster_path)
     models = _run(lambda: files.load_models(models_path))
     workload = _run(lambda: files.load_workload(workload_path))
     changes: dict[str, Any] = {
         "solvers": _run(lambda: parse_solvers(solvers, "--solvers")),
         "seed": seed,
-        "options": {"max_batch": max_batch, "seed": seed},
+        "options": {**parse_options(option_pairs), "max_batch": max_batch, "seed": seed},
     }
     if sweep_solvers is not None:
         changes["sweep_solvers"] = _run(lambda: parse_solvers(sweep_solvers, "--sweep-solvers"))
@@ -200,13 +331,13 @@ def compare_command(
             )
         )
     print_compare(result)
-    _write(result, out)
+    _write(result, output)
 
 
 @report.command("render")
 @click.option("--data", "data_path", type=INPUT_FILE, required=True, help="A report's JSON data.")
-@click.option("--out", default="out/report", show_default=True, help="Folder for the files.")
-def render_command(data_path: str, out: str) -> None:
+@OUTPUT_FOLDER
+def render_command(data_path: str, output: str) -> None:
     """Render a report's JSON data (from any ``report`` command) again."""
     from planner.evaluation.reports import parse_report
 
@@ -214,7 +345,7 @@ def render_command(data_path: str, out: str) -> None:
         parsed = parse_report(read_json(data_path))
     except ValueError as error:
         raise click.BadParameter(f"{Path(data_path).name}: {error}", param_hint="--data") from None
-    _write(parsed, out)
+    _write(parsed, output)
 
 
 def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
@@ -253,7 +384,13 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
 )
 @click.option("--window", type=_POSITIVE, default=60.0, show_default=True, help="Window (s).")
-@click.option("--solver", default="greedy", show_default=True, help="Solver of every plan.")
+@click.option(
+    "--solver",
+    type=SolverChoice(SOLVERS),
+    default="greedy",
+    show_default=True,
+    help="Solver of every plan.",
+)
 @click.option("--time-limit", type=SECONDS, help="Seconds per solve [10; quick 3].")
 @click.option(
     "--rate-scale", type=_POSITIVE, default=1.0, show_default=True, help="Timelines' rate scale."
@@ -294,7 +431,7 @@ def replan_command(
     title: str,
     max_batch: int,
     seed: int,
-    out: str,
+    output: str,
 ) -> None:
     """Static plan against periodic and forecast-triggered re-placement:
     capacity at the target attainment, attainment over time, lost service.
@@ -319,7 +456,7 @@ def replan_command(
             raise click.BadParameter(str(error), param_hint="--experiment") from None
     if not models_paths:
         assert experiment is not None
-        _write(dataclasses.replace(experiment, title=title), out)
+        _write(dataclasses.replace(experiment, title=title), output)
         return
     if cluster_path is None:
         raise click.UsageError("--cluster is required with --models")
@@ -341,4 +478,4 @@ def replan_command(
     settings = _run(lambda: ReplanSettings.quick(**changes) if quick else ReplanSettings(**changes))
     with progress_bar("re-placing") as progress:
         result = _run(lambda: build_replan(cases, settings, title=title, progress=progress))
-    _write(result if experiment is None else with_timelines(experiment, result), out)
+    _write(result if experiment is None else with_timelines(experiment, result), output)

@@ -139,9 +139,17 @@ def _generate(kind: str, names: tuple[str, ...], opts: dict[str, Any]) -> wl.Wor
     help="Seconds (poisson, gamma, azure-synthetic).",
 )
 @click.option(
-    "--start", default="0.0.0", show_default=True, help="Trace range start, day.hour.minute."
+    "--start",
+    default="0.0.0",
+    show_default=True,
+    help=f"Start of the trace range kept, a {wl.TRACE_TIME_HELP}.",
 )
-@click.option("--end", default="0.1.0", show_default=True, help="Trace range end, day.hour.minute.")
+@click.option(
+    "--end",
+    default="0.1.0",
+    show_default=True,
+    help=f"End of the trace range kept (exclusive), a {wl.TRACE_TIME_HELP}.",
+)
 @click.option(
     "--window",
     type=click.FloatRange(min=0, min_open=True),

@@ -142,6 +142,16 @@ def compare_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"profiles ({100 * serving['simulated_plan_profiles']:.2f}% with the plan's)",
             )
         )
+    source = inputs.get("source")
+    if source:
+        items.append(
+            (
+                "Plans",
+                f"stored plans {', '.join(map(str, source['plans']))} of jobs "
+                f"{', '.join(map(str, source['jobs']))}, simulated on their workload "
+                "(not solved again; solve times and gaps as the jobs reported them)",
+            )
+        )
     if settings:
         items.append(
             (

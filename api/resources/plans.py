@@ -20,7 +20,7 @@ from api.views import list_view, show_view
 from planner import domain
 from planner.codec import decode
 from planner.placement.feasibility import check_models_fit
-from planner.placement.options import split_options
+from planner.placement.options import backend_hint, split_options
 from planner.replan import timed
 from planner.sim import check_models
 from planner.validation import validate
@@ -160,7 +160,10 @@ def create_plan(body: PlanIn) -> Response:
                 f"{body.solver!r} is a time-varying strategy, not a static solver; "
                 f"choose one of {choices}",
             )
-        raise invalid("solver", f"must be one of {choices}; got {body.solver!r}")
+        raise invalid(
+            "solver",
+            f"must be one of {choices}; got {body.solver!r}{backend_hint(body.solver)}",
+        )
     limit = float(current_app.config["TIME_LIMIT_MAX_S"])
     if body.time_limit_s > limit:
         raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")

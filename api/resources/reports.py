@@ -1,7 +1,9 @@
 """Reports: ``/v1/reports``, stored comparisons (solver vs solver, static
 vs re-placement) as the JSON data of :mod:`planner.evaluation.reports`.
 
-``POST`` takes ``{"data": <report JSON>}`` (``kind`` and ``title`` default
+``POST`` takes ``{"compare": {"job_ids": [1, 2]}}`` to build the
+comparison of those jobs' plans in the request (simulation only, no solve:
+:mod:`api.stored_compare`), or ``{"data": <report JSON>}`` (``kind`` and ``title`` default
 to the data's own and must agree with it); the data must parse as a report
 of its kind, else 422 naming the field (``data.rows[0].attainment``).
 ``GET /v1/reports/{id}`` answers JSON, or the self-contained HTML page when
@@ -17,17 +19,22 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from api import stored_compare
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
 from api.report_pages import report_page
 from api.reporting.renderer import RendererMissing
+from api.resources.jobs import JobOut
+from api.resources.plans import PlanOut
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view
-from planner.evaluation.reports import parse_report
-from store.models import Report
+from planner.codec import encode
+from planner.evaluation.reports import CompareReport, parse_report
+from store.models import Cluster, Plan, PlanJob, Report, Workload
+from store.repositories import catalog, workloads
 
 bp = Blueprint("reports", __name__)
 
@@ -35,10 +42,32 @@ MEDIA_TYPES = ("application/json", "text/html")
 """What ``GET /v1/reports/{id}`` can answer, the default first."""
 
 
+COMPARE_JOBS_MAX = 16
+"""Most jobs one server-side comparison simulates."""
+
+
+class CompareIn(Body):
+    job_ids: list[int] = Field(
+        min_length=1,
+        max_length=COMPARE_JOBS_MAX,
+        description="succeeded plan jobs on one cluster and workload; their plans are "
+        "simulated on it, not solved again",
+    )
+
+
 class ReportIn(Body):
     kind: str | None = Field(None, min_length=1, max_length=32)
     title: str | None = Field(None, min_length=1, max_length=200)
-    data: dict[str, Any]
+    data: dict[str, Any] | None = Field(None, description="a report's JSON data to store")
+    compare: CompareIn | None = Field(
+        None, description="build and store the comparison of these jobs' plans"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReportIn:
+        if (self.data is None) == (self.compare is None):
+            raise ValueError("give exactly one of data and compare")
+        return self
 
 
 class ReportOut(Out):
@@ -64,18 +93,52 @@ class ReportDetail(ReportOut):
     errors=(422,),
 )
 def create_report(body: ReportIn) -> Response:
+    if body.compare is not None:
+        data = encode(_compared(body.compare.job_ids, body.title or "Solver comparison"))
+    else:
+        assert body.data is not None
+        data = body.data
     try:
-        report = parse_report(body.data, "data")
+        report = parse_report(data, "data")
     except ValueError as error:
         raise from_value_error(error) from None
     if body.kind is not None and body.kind != report.kind:
         raise invalid("kind", f"{body.kind!r} differs from data.kind {report.kind!r}")
     db = session()
-    row = Report(kind=report.kind, title=body.title or report.title, data=body.data)
+    row = Report(kind=report.kind, title=body.title or report.title, data=data)
     db.add(row)
     db.commit()
     location = url_for("reports.get_report", report_id=row.id)
     return reply(render(ReportDetail, row), 201, {"Location": location})
+
+
+def _compared(job_ids: list[int], title: str) -> CompareReport:
+    """The comparison of the jobs' plans (:mod:`api.stored_compare`); 422
+    naming ``compare.job_ids[i]`` for a job that is missing or cannot be
+    compared."""
+    db = session()
+    where = "compare.job_ids"
+    jobs = []
+    for i, ident in enumerate(job_ids):
+        row = db.get(PlanJob, ident)
+        if row is None:
+            raise invalid(f"{where}[{i}]", f"job {ident} does not exist")
+        jobs.append(render(JobOut, row))
+    try:
+        for i, job in enumerate(jobs):
+            stored_compare.check_job(job, f"{where}[{i}]")
+        plan_rows = [render(PlanOut, db.get_one(Plan, job["plan_id"])) for job in jobs]
+        stored = stored_compare.stored_plans(jobs, plan_rows, where)
+        by_id = catalog.models_with_ids(db, stored.model_ids)
+        return stored_compare.build(
+            stored,
+            catalog.cluster_value(db.get_one(Cluster, stored.cluster_id)),
+            catalog.model_values(db, [by_id[i] for i in stored.model_ids]),
+            workloads.workload_value(db.get_one(Workload, stored.workload_id)),
+            title,
+        )
+    except ValueError as error:
+        raise from_value_error(error) from None
 
 
 list_view(

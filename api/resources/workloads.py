@@ -19,7 +19,7 @@ from api.routing import Body, Out, Query, found, name_free, operation, render, r
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
-from planner.workloads import ProcessSpec, TimeRange, process_workload
+from planner.workloads import TRACE_TIME_HELP, ProcessSpec, TimeRange, process_workload
 from store.models import Workload
 from store.repositories import catalog, workloads
 
@@ -57,8 +57,8 @@ class UploadQuery(Query):
     name: str = Field(min_length=1, max_length=128)
     format: TraceFormat
     models: str = Field(description="comma-separated model names; functions go round-robin")
-    start: str = Field("0.0.0", description="range start, 'day.hour.minute'")
-    end: str = Field(description="range end, 'day.hour.minute'")
+    start: str = Field("0.0.0", description=f"start of the range kept: {TRACE_TIME_HELP}")
+    end: str = Field(description=f"end of the range kept (exclusive): {TRACE_TIME_HELP}")
     day: int = Field(0, ge=0, description="azure2019: the day the file holds (d01 is 0)")
     window_s: float = Field(60.0, gt=0)
     seed: int = Field(0, ge=0)

@@ -19,6 +19,19 @@ from planner.sim import SimOptions
 
 Check = Callable[[str, Any], Any]
 
+MILP_BACKENDS = ("cbc", "highs")
+"""The MILP backends behind solver ``milp``, chosen by option ``milp_backend``."""
+
+
+def backend_hint(name: str) -> str:
+    """For a MILP backend spelled as a solver name (``"milp-highs"``, as
+    reports once labelled them), a sentence saying how to ask for it;
+    ``""`` for any other name."""
+    backend = name.removeprefix("milp-")
+    if backend == name or backend not in MILP_BACKENDS:
+        return ""
+    return f" ({name!r} is solver 'milp' with option milp_backend={backend})"
+
 
 def _int_at_least(minimum: int) -> Check:
     def check(name: str, value: Any) -> int:
@@ -135,7 +148,9 @@ class SolveOptions:
     screen_keep: int = _option(
         2, _int_at_least(1), "Configs per bucket and device share kept after screening."
     )
-    milp_backend: str = _option("cbc", _one_of("cbc", "highs"), "MILP solver behind PuLP.")
+    milp_backend: str = _option(
+        "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."
+    )
     proxy_windows: int = _option(
         12, _int_at_least(1), "Demand scenarios (sampled time windows) in the CP-SAT/MILP proxy."
     )

@@ -42,10 +42,11 @@ from planner.workloads.fit import fit_windows
 from planner.workloads.mapping import RoundRobinMapper
 from planner.workloads.scaling import redraw, scale_rate
 from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates, azure_like_workload
-from planner.workloads.timerange import TimeRange, parse_trace_time
+from planner.workloads.timerange import TRACE_TIME_HELP, TimeRange, parse_trace_time
 from planner.workloads.windows import WindowStats, split_windows, window_stats, workload_stats
 
 __all__ = [
+    "TRACE_TIME_HELP",
     "AzureLikeConfig",
     "MinuteCounts",
     "ProcessSpec",

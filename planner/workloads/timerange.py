@@ -10,6 +10,12 @@ from dataclasses import dataclass
 
 SECONDS_PER_DAY = 86400
 
+TRACE_TIME_HELP = (
+    "trace time 'day.hour.minute', days counted from 0: '0.0.5' is minute 5 of the "
+    "first day, '1.2.30' is 02:30 on the second; hours 0..23, minutes 0..60"
+)
+"""How a trace time is written, for CLI help and API documents."""
+
 
 def parse_trace_time(text: str, field: str = "time") -> int:
     """Seconds from the trace start for ``"day.hour.minute"``; ValueError

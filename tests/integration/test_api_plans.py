@@ -122,6 +122,18 @@ def test_a_time_varying_strategy_is_not_a_solver(
     assert rows(engine, PlanJob) == 0
 
 
+def test_a_milp_backend_is_an_option_not_a_solver(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"]}
+    response = client.post("/v1/plans", json={**body, "solver": "milp-highs"}, headers=admin)
+    assert problem(response, 422, "solver")["detail"] == (
+        "solver: must be one of greedy, cpsat, milp, sr, auto; got 'milp-highs' "
+        "('milp-highs' is solver 'milp' with option milp_backend=highs)"
+    )
+    assert rows(engine, PlanJob) == 0
+
+
 def test_a_model_that_fits_no_device_is_refused(
     client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
 ) -> None:

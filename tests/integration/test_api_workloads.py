@@ -283,3 +283,12 @@ def test_an_oversized_upload_is_413(
     )
     assert small.status_code == 201
     assert small.get_json()["duration_s"] == 3600.0
+
+
+def test_the_document_explains_trace_times(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    operation = spec["paths"]["/v1/workloads/upload"]["post"]
+    described = {p["name"]: p["schema"].get("description", "") for p in operation["parameters"]}
+    for name in ("start", "end"):
+        assert "'day.hour.minute'" in described[name]
+        assert "'0.0.5' is minute 5 of the first day" in described[name]

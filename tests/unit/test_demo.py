@@ -29,7 +29,7 @@ def test_settings_find_the_shipped_examples(tmp_path: Path) -> None:
 
 def test_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path)])
     assert result.exit_code == 2
     assert "not empty and not a demo folder" in result.output
     assert (tmp_path / "thesis.tex").read_text() == "precious"
@@ -37,7 +37,7 @@ def test_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
 
 def test_missing_examples_fail_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--examples", str(tmp_path)])
+    result = CliRunner().invoke(main, ["demo", "--output", str(out), "--examples", str(tmp_path)])
     assert result.exit_code == 1
     assert "demo failed: examples:" in result.output
     assert (out / ".meshplan-demo").exists()

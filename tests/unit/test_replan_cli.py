@@ -52,5 +52,5 @@ def test_replan_bad_input(tmp_path: Path) -> None:
     )
     assert oracle_reacts.exit_code == 2
     assert "react_after: reactions are for forecast mode" in oracle_reacts.output
-    bad_forecast = runner.invoke(main, arguments(tmp_path, "--forecast", "tea-leaves"))
+    bad_forecast = runner.invoke(main, arguments(tmp_path, "--forecaster", "tea-leaves"))
     assert bad_forecast.exit_code == 2 and "forecast: unknown forecaster" in bad_forecast.output

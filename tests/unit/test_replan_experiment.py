@@ -212,7 +212,7 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
         (["--devices", "s1=8,x"], "expected SET=COUNT"),
         (["--strategies", "periodic/oracle"], "the first strategy must be static"),
         (["--strategies", "static,never/oracle"], "trigger: must be one of"),
-        (["--forecast", "arima"], "forecast: unknown forecaster 'arima'"),
+        (["--forecaster", "arima"], "forecast: unknown forecaster 'arima'"),
     ],
 )
 def test_cli_rejects_bad_arguments(args: list[str], message: str) -> None:

@@ -40,7 +40,7 @@ def test_compare_writes_page_and_data(tmp_path: Path) -> None:
         "",
         "--title",
         "Tiny",
-        "--out",
+        "--output",
         str(out),
     ]
     result = CliRunner().invoke(main, args)
@@ -59,7 +59,7 @@ def test_compare_writes_page_and_data(tmp_path: Path) -> None:
 
 def test_bad_solver_is_a_usage_error(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = [*write_inputs(tmp_path), "--solvers", "greedy,oracle", "--out", str(out)]
+    args = [*write_inputs(tmp_path), "--solvers", "greedy,oracle", "--output", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "--solvers: unknown solver 'oracle'" in result.output
@@ -82,7 +82,9 @@ def test_render_again_and_reject_malformed(tmp_path: Path) -> None:
     data["rows"] = []
     path.write_text(json.dumps(data))
     out = tmp_path / "page"
-    result = CliRunner().invoke(main, ["report", "render", "--data", str(path), "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["report", "render", "--data", str(path), "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "report.html").read_text().count("<tr") == 1  # the header row only
 
@@ -92,7 +94,7 @@ def test_replan_writes_page_and_data(tmp_path: Path) -> None:
     args[1] = "replan"
     out = tmp_path / "out"
     options = ["--strategies", "static,clockwork", "--window", "10", "--no-capacity"]
-    result = CliRunner().invoke(main, [*args, *options, "--quick", "--out", str(out)])
+    result = CliRunner().invoke(main, [*args, *options, "--quick", "--output", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "report.json").read_text())
     assert data["kind"] == "replan" and data["capacity"] == []
@@ -117,7 +119,7 @@ def test_replan_renders_experiment_data(tmp_path: Path) -> None:
     path = tmp_path / "experiment.json"
     path.write_text(json.dumps(EXPERIMENT))
     out = tmp_path / "out"
-    args = ["report", "replan", "--experiment", str(path), "--title", "Exp", "--out", str(out)]
+    args = ["report", "replan", "--experiment", str(path), "--title", "Exp", "--output", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "report.json").read_text())
@@ -136,7 +138,7 @@ def test_render_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
     data.write_text(json.dumps(EXPERIMENT))
     code = (
         "import sys; sys.modules['matplotlib'] = None; from api.cli import main; "
-        f"main(['report', 'replan', '--experiment', {str(data)!r}, '--out', {str(tmp_path)!r}])"
+        f"main(['report', 'replan', '--experiment', {str(data)!r}, '--output', {str(tmp_path)!r}])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 1

@@ -220,9 +220,20 @@ def test_bad_settings(changes: dict[str, Any], message: str) -> None:
 
 
 def test_parse_solvers_and_unknown_results() -> None:
-    assert parse_solvers(" greedy, milp-highs ,") == ("greedy", "milp-highs")
+    assert parse_solvers(" greedy, milp ,") == ("greedy", "milp")
     with pytest.raises(ValueError, match=r"^results\.cpsat: not one of the report's solvers"):
         build_compare(CLUSTER, MODELS, WORK, SETTINGS, results={"cpsat": result_of(PLACEMENT)})
+
+
+@pytest.mark.parametrize("old", ["milp-cbc", "milp-highs"])
+def test_old_milp_labels_say_the_backend_is_an_option(old: str) -> None:
+    backend = old.removeprefix("milp-")
+    with pytest.raises(ValueError) as error:
+        parse_solvers(f"greedy,{old}", "--solvers")
+    assert str(error.value).startswith(
+        f"--solvers: unknown solver {old!r} ({old!r} is solver 'milp' with option "
+        f"milp_backend={backend}); choose from greedy, cpsat, milp,"
+    )
 
 
 def test_quick_settings_are_smaller() -> None:

@@ -7,6 +7,8 @@ rendering lives in :mod:`api.reporting`.
 - :func:`build_replan` → :class:`ReplanReport` (:mod:`planner.evaluation.reports.replan`).
 - :func:`from_experiment` reads the re-placement experiment's JSON data
   (:mod:`planner.evaluation.experiment`) as a :class:`ReplanReport`.
+- :func:`compare_stored` → :class:`CompareReport` of plans made elsewhere,
+  simulated, not solved (:mod:`planner.evaluation.reports.stored`).
 - :func:`parse_report` reads any report's JSON form by its ``kind``.
 """
 
@@ -17,9 +19,11 @@ from typing import Any
 from planner.codec import decode
 from planner.evaluation.reports.compare import (
     CompareSettings,
+    SolveFacts,
     build_compare,
     device_uses,
     parse_solvers,
+    plan_row,
     solver_row,
 )
 from planner.evaluation.reports.data import SWEEP_AXES, CompareReport, DeviceUse, SolverRow, Sweep
@@ -37,6 +41,7 @@ from planner.evaluation.reports.replan_data import (
     StrategyTimeline,
     SwitchLoss,
 )
+from planner.evaluation.reports.stored import StoredPlan, compare_stored
 
 __all__ = [
     "REPORT_KINDS",
@@ -52,16 +57,20 @@ __all__ = [
     "ReplanReport",
     "ReplanSettings",
     "Report",
+    "SolveFacts",
     "SolverRow",
+    "StoredPlan",
     "StrategyTimeline",
     "Sweep",
     "SwitchLoss",
     "build_compare",
     "build_replan",
+    "compare_stored",
     "device_uses",
     "from_experiment",
     "parse_report",
     "parse_solvers",
+    "plan_row",
     "solver_row",
     "with_timelines",
 ]

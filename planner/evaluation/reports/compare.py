@@ -26,7 +26,7 @@ from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
 from planner.evaluation.reports.names import CLOCKWORK, SOLVER_CHOICES
-from planner.placement.options import split_options
+from planner.placement.options import backend_hint, split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
 from planner.profiles import reference_latency_s
@@ -54,7 +54,8 @@ def check_solvers(labels: Sequence[str], field_name: str = "solvers") -> tuple[s
     for label in labels:
         if label not in SOLVER_CHOICES:
             raise ValueError(
-                f"{field_name}: unknown solver {label!r}; choose from {', '.join(SOLVER_CHOICES)}"
+                f"{field_name}: unknown solver {label!r}{backend_hint(label)}; "
+                f"choose from {', '.join(SOLVER_CHOICES)}"
             )
     if len(set(labels)) != len(labels):
         raise ValueError(f"{field_name}: lists a solver twice: {', '.join(labels)}")
@@ -182,27 +183,52 @@ def plan_of(result: SolveResult | TimedResult) -> Placement | TimedPlan:
     return result.placement if isinstance(result, SolveResult) else result.plan
 
 
-def solver_row(label: str, result: SolveResult | TimedResult, instance: Instance) -> SolverRow:
-    """The table row of one solver's (or time-varying strategy's) result:
-    its plan simulated on ``instance``; a timed plan's first placement
-    stands for its groups and memory."""
+@dataclass(frozen=True)
+class SolveFacts:
+    """What a solve said about its plan, the plan aside: the solver (or
+    time-varying strategy), its status, the attainment it reported itself
+    (in [0, 1]), its wall time (s) and its relative optimality gap (None
+    for heuristics). A solve run here and a job the service ran both give
+    these."""
+
+    solver: str
+    status: str
+    attainment: float
+    wall_s: float
+    gap: float | None = None
+
+
+def facts_of(result: SolveResult | TimedResult) -> SolveFacts:
+    """The facts of a result solved here."""
+    if isinstance(result, SolveResult):
+        return SolveFacts(
+            result.solver, result.status, result.attainment, result.wall_s, result.gap
+        )
+    return SolveFacts(result.strategy, result.status, result.attainment, result.wall_s)
+
+
+def plan_row(
+    label: str, plan: Placement | TimedPlan, facts: SolveFacts, instance: Instance
+) -> SolverRow:
+    """The table row of one plan: ``plan`` simulated on ``instance`` next to
+    what its solve said; a timed plan's first placement stands for its
+    groups and memory. The placement must pass :func:`planner.validation.validate`."""
     cluster = instance.cluster
-    plan = plan_of(result)
     timed, placement = (plan, plan.steps[0][1]) if isinstance(plan, TimedPlan) else (None, plan)
     sim = compile_case(instance).run(plan)
     latency = sim.latency_percentiles_s()
     devices = device_uses(cluster, instance.models, placement)
     return SolverRow(
         label=label,
-        solver=result.solver if isinstance(result, SolveResult) else result.strategy,
-        status=result.status,
+        solver=facts.solver,
+        status=facts.status,
         attainment=sim.attainment,
-        solver_attainment=result.attainment,
+        solver_attainment=facts.attainment,
         goodput_rps=sim.goodput_rps,
         latency_p50_s=_none_if_nan(latency["p50"]),
         latency_p99_s=_none_if_nan(latency["p99"]),
-        solve_s=result.wall_s,
-        gap=result.gap if isinstance(result, SolveResult) else None,
+        solve_s=facts.wall_s,
+        gap=facts.gap,
         num_groups=len(placement.groups),
         replicas=placement.num_replicas,
         memory_used_bytes=sum(use.used_bytes for use in devices),
@@ -213,6 +239,12 @@ def solver_row(label: str, result: SolveResult | TimedResult, instance: Instance
         devices=devices,
         per_model_attainment=sim.per_model_attainment(),
     )
+
+
+def solver_row(label: str, result: SolveResult | TimedResult, instance: Instance) -> SolverRow:
+    """The table row of one solver's (or time-varying strategy's) result
+    (:func:`plan_row`)."""
+    return plan_row(label, plan_of(result), facts_of(result), instance)
 
 
 def solve_label(
@@ -305,8 +337,8 @@ def run_sweep(
     )
 
 
-def describe_inputs(instance: Instance, settings: CompareSettings) -> dict[str, Any]:
-    """The report header's data: cluster, model set, workload and settings."""
+def describe_inputs(instance: Instance) -> dict[str, Any]:
+    """The report header's data: cluster, model set and workload."""
     cluster, models, workload = instance.cluster, instance.models, instance.workload
     stats = workload_stats(workload)
     families: dict[str, int] = {}
@@ -325,7 +357,6 @@ def describe_inputs(instance: Instance, settings: CompareSettings) -> dict[str, 
             "rate_rps": stats.total_rate_rps,
             "kind": workload.meta.get("kind", "custom"),
         },
-        "settings": encode(settings),
     }
 
 
@@ -361,7 +392,7 @@ def build_compare(
     )
     return CompareReport(
         title=title,
-        inputs=describe_inputs(instance, settings),
+        inputs={**describe_inputs(instance), "settings": encode(settings)},
         rows=tuple(rows),
         sweeps=sweeps,
     )

@@ -13,13 +13,14 @@ CLOCKWORK = "clockwork"
 SOLVER_CHOICES: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "greedy": ("greedy", {}),
     "cpsat": ("cpsat", {}),
-    "milp-cbc": ("milp", {"milp_backend": "cbc"}),
-    "milp-highs": ("milp", {"milp_backend": "highs"}),
+    "milp": ("milp", {}),
     "sr": ("sr", {}),
     CLOCKWORK: (CLOCKWORK, {}),
 }
 """Comparison label → (solver of :func:`planner.placement.solve.solve`, or
-:data:`CLOCKWORK`, and its own options)."""
+:data:`CLOCKWORK`, and its own options). Labels are solver names: the MILP
+backend is the shared option ``milp_backend``, as for ``meshplan plan`` and
+``POST /v1/plans``."""
 
 STRATEGIES = (
     "static",
