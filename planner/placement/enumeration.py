@@ -1,7 +1,9 @@
 """Group and parallel-config enumeration around the greedy (AlpaServe
 Algorithm 2).
 
-1. **Buckets.** Models are sorted by size (smallest bytes any config needs
+1. **Buckets.** The models that fit some group alone
+   (:func:`planner.placement.feasibility.fitting_configs`; the others are
+   never placed) are sorted by size (smallest bytes any config needs
    over all its devices) and cut where two neighbours differ by more than
    :data:`BUCKET_RATIO` in size or in single-device latency; the closest
    neighbouring buckets are merged until at most ``max_buckets`` remain.
@@ -43,7 +45,7 @@ import numpy as np
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
-from planner.placement.feasibility import alone_bytes, config_realisable
+from planner.placement.feasibility import alone_bytes, config_realisable, fitting_configs
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
@@ -327,12 +329,15 @@ def _solve_blocks(
 def candidate_splits(
     cluster: Cluster, models: Sequence[ModelSpec], options: SolveOptions
 ) -> list[list[list[Block]]]:
-    """Every candidate (a bucketing and a device split) as, per bucket, the
-    blocks to try for its share."""
-    bucketings: list[tuple[tuple[int, ...], ...]] = [(tuple(range(len(models))),)]
-    buckets = bucket_models(models, options.max_buckets)
+    """Every candidate (a bucketing of the models that fit some group, and
+    a device split) as, per bucket, the blocks to try for its share."""
+    fit = tuple(j for j, model in enumerate(models) if fitting_configs(cluster, model))
+    if not fit:
+        return []
+    bucketings: list[tuple[tuple[int, ...], ...]] = [(fit,)]
+    buckets = bucket_models([models[j] for j in fit], options.max_buckets)
     if len(buckets) > 1:
-        bucketings.append(buckets)
+        bucketings.append(tuple(tuple(fit[k] for k in bucket) for bucket in buckets))
     quantum = share_quantum(cluster)
     candidates = []
     for bucketing in bucketings:
