@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, update
 from api.worker import SolveFunction, Worker, WorkerSettings
 from store.db import session_factory
 from store.models import Plan, PlanJob
-from tests.integration.builders import post_job
+from tests.integration.builders import GIB, model_json, post_job, profile_json
 from tests.integration.solvers import Gate, failing, hanging, instant, off_the_cluster
 from tests.integration.worker_process import CRASHING_WORKER
 
@@ -234,6 +234,29 @@ def test_the_planner_greedy_solver_end_to_end(
     hosted = {name for group in plan["placement"]["groups"] for name in group["models"]}
     assert hosted <= {"m0", "m1"}
     assert plan["solver"] == "greedy"
+
+
+def test_a_job_plans_the_models_that_fit_and_lists_the_others(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    big = {**model_json("big"), "profile": profile_json(weight_bytes=10 * GIB)}
+    assert client.post("/v1/models", json=big, headers=admin).status_code == 201
+    arrivals = {"big": [0.1, 0.2, 0.3], "m0": [0.1, 0.4, 0.7, 1.0, 1.3]}
+    body = {"name": "w-big", "duration_s": 2.0, "arrivals_s": arrivals}
+    workload_id = client.post("/v1/workloads", json=body, headers=admin).get_json()["id"]
+    job_id = post_job(client, admin, seeded, workload_id=workload_id, time_limit_s=20.0)
+    assert Worker(session_factory(engine), settings=FAST, solve=solve).run_once()
+    ended = job(client, admin, job_id)
+    assert ended["status"] == "succeeded", ended["error"]
+    assert ended["result"]["unplaced"] == {
+        "big": "needs 5.4 GB per device at best (op=1, pp=2), the device has 4.2 GB"
+    }
+    # m0's five requests are served (10 ms each, 100 ms SLO); big's three are missed
+    assert ended["attainment"] == 5 / 8
+    plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
+    assert {name for group in plan["placement"]["groups"] for name in group["models"]} == {"m0"}
 
 
 @pytest.fixture(autouse=True)
