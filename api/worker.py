@@ -3,7 +3,8 @@ queue in the database (:mod:`store.repositories.jobs`):
 
 1. claim the oldest claimable job with a lease of ``lease_s`` seconds;
 2. solve it, while a background thread renews the lease every
-   ``heartbeat_s`` seconds and writes the latest progress;
+   ``heartbeat_s`` seconds and writes the latest progress, and sooner when
+   the solver reports progress: at most :data:`RELAY_S` after it;
 3. store the plan and mark the job succeeded, in one transaction, only if
    the lease is still held.
 
@@ -23,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +45,11 @@ from store.repositories import catalog, jobs, plans, workloads
 from store.repositories.jobs import Lease, LeaseState
 
 log = logging.getLogger(__name__)
+
+RELAY_S = 0.5
+"""A solver's progress report reaches the job row, and a cancel request the
+solver (its next report raises), within about this many seconds while the
+solver reports at least this often, however long ``heartbeat_s`` is."""
 
 SolveFunction = Callable[..., Any]
 """``solve(instance, *, solver, deadline, options, progress)`` returning
@@ -106,8 +113,9 @@ def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
 
 
 class LeaseKeeper:
-    """Renews a lease from a background thread and relays progress. After a
-    lost lease, a cancel request or ``deadline`` (when the job is aborted),
+    """Renews a lease from a background thread and relays progress (every
+    ``heartbeat_s``, and within :data:`RELAY_S` of a progress report). After
+    a lost lease, a cancel request or ``deadline`` (when the job is aborted),
     ``reason`` says which and :meth:`progress` raises :class:`JobAborted`."""
 
     def __init__(
@@ -124,8 +132,10 @@ class LeaseKeeper:
         self.reason: str | None = None
         self._fraction: float | None = None
         self._message: str | None = None
+        self._relayed_s = -math.inf
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._due = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job_id}", daemon=True)
 
     def __enter__(self) -> LeaseKeeper:
@@ -134,24 +144,36 @@ class LeaseKeeper:
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
+        self._due.set()
         self._thread.join()
+
+    @property
+    def message(self) -> str | None:
+        """The solver's latest progress message."""
+        return self._message
 
     def progress(self, fraction: float, message: str = "") -> None:
         """The solver's progress callback: ``fraction`` done (0..1)."""
         with self._lock:
             self._fraction = fraction
             self._message = message
+        if time.monotonic() - self._relayed_s >= RELAY_S:
+            self._due.set()
         if self.reason is not None:
             raise JobAborted(self.reason)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_s):
-            self.renew()
+        while not self._stop.is_set():
+            self._due.wait(self.settings.heartbeat_s)
+            self._due.clear()
+            if not self._stop.is_set():
+                self.renew()
 
     def renew(self) -> None:
         """Extend the lease now and write the latest progress."""
         with self._lock:
             fraction, message = self._fraction, self._message
+        self._relayed_s = time.monotonic()
         try:
             with transaction(self.factory, write=True) as session:
                 state = jobs.renew(
@@ -249,7 +271,7 @@ class Worker:
         if keeper.reason is not None:
             self._end_aborted(lease, keeper.reason, inputs.time_limit_s)
         else:
-            self._succeed(lease, inputs, result)
+            self._succeed(lease, inputs, result, keeper.message)
 
     def _end(self, lease: Lease, status: JobStatus, *, error: str | None = None) -> None:
         with transaction(self.factory, write=True) as session:
@@ -268,7 +290,7 @@ class Worker:
         else:
             log.warning("job %d: lease lost; another worker owns it", lease.job_id)
 
-    def _succeed(self, lease: Lease, inputs: SolveInputs, result: Any) -> None:
+    def _succeed(self, lease: Lease, inputs: SolveInputs, result: Any, message: str | None) -> None:
         with transaction(self.factory, write=True) as session:
             job = jobs.held(session, lease)
             if job is None:
@@ -299,7 +321,7 @@ class Worker:
             job.wall_s = finite_json(result.wall_s)
             job.solve_status = result.status
             job.result = finite_json(encode(result))
-            jobs.finish(job, JobStatus.SUCCEEDED)
+            jobs.finish(job, JobStatus.SUCCEEDED, message=message)
             if job.activate:
                 plans.activate(session, plan)
         log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan.id, result.attainment)

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, update
 
 from api.worker import SolveFunction, Worker, WorkerSettings
+from planner.sim import Instance
 from store.db import session_factory
 from store.models import Plan, PlanJob
 from tests.integration.builders import GIB, model_json, post_job, profile_json
@@ -236,6 +237,71 @@ def test_the_planner_greedy_solver_end_to_end(
     assert plan["solver"] == "greedy"
 
 
+SLOW_HEARTBEAT = WorkerSettings(lease_s=60.0, heartbeat_s=30.0, poll_s=0.02, grace_s=5.0)
+"""Leases renewed far less often than progress must show."""
+
+
+def test_progress_of_a_real_solve_shows_while_it_runs(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    seen_midway = threading.Event()
+    reports: list[tuple[float, str]] = []
+
+    def held_midway(instance: Instance, **kwargs: Any) -> Any:
+        """The planner's solve, held at its first report strictly between 0
+        and 1 until the test has seen it through the API."""
+        relay = kwargs.pop("progress")
+
+        def progress(fraction: float, message: str) -> None:
+            reports.append((fraction, message))
+            relay(fraction, message)
+            if 0 < fraction < 1 and not seen_midway.is_set():
+                seen_midway.wait(10)
+
+        return solve(instance, progress=progress, **kwargs)
+
+    job_id = post_job(client, admin, seeded, solver="greedy", time_limit_s=20.0)
+    worker = Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=held_midway)
+    running = Running(worker)
+    try:
+        midway = wait_for(lambda: 0 < (j := job(client, admin, job_id))["progress"] < 1 and j, 5.0)
+    finally:
+        seen_midway.set()
+        running.join()
+    assert midway["status"] == "running"
+    assert (midway["progress"], midway["message"]) in reports
+    assert midway["message"].startswith("solving block 1/")
+    ended = job(client, admin, job_id)
+    assert ended["status"] == "succeeded"
+    assert (
+        (ended["progress"], ended["message"])
+        == reports[-1]
+        == (
+            1.0,
+            f"greedy: attainment {ended['attainment']:.4f} (heuristic)",
+        )
+    )
+
+
+def test_a_cancel_stops_a_reporting_solve_within_a_second(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    job_id = post_job(client, admin, seeded)
+    gate = Gate()  # reports progress every 10 ms until cancelled
+    running = Running(Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=gate))
+    assert gate.started.wait(15)
+    asked = time.monotonic()
+    try:
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=admin).status_code == 202
+        wait_for(lambda: job(client, admin, job_id)["status"] == "cancelled", 5.0)
+        assert time.monotonic() - asked < 1.5
+    finally:
+        gate.open()
+        running.join()
+
+
 def test_a_job_plans_the_models_that_fit_and_lists_the_others(
     client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
 ) -> None:
@@ -255,6 +321,7 @@ def test_a_job_plans_the_models_that_fit_and_lists_the_others(
     }
     # m0's five requests are served (10 ms each, 100 ms SLO); big's three are missed
     assert ended["attainment"] == 5 / 8
+    assert ended["message"] == "greedy: attainment 0.6250 (heuristic); 1 of 2 models fit nowhere"
     plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
     assert {name for group in plan["placement"]["groups"] for name in group["models"]} == {"m0"}
 

@@ -3,6 +3,8 @@ instances, invariants, bad and infeasible inputs, the AlpaServe effect."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -97,6 +99,25 @@ def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
     assert decode(SolveResult, encode(result), "result") == result
     assert result.attainment == simulate(cluster, models, result.placement, traffic).attainment
     assert result.solver == "greedy" and result.status == "heuristic"
+
+
+@pytest.mark.parametrize("solver", ["greedy", "cpsat"])
+def test_progress_rises_names_the_best_so_far_and_ends_at_one(solver: str) -> None:
+    cluster, models, traffic = tiny_instance(3)
+    calls: list[tuple[float, str]] = []
+    result = solve(
+        Instance(cluster, models, traffic),
+        solver=solver,
+        deadline=Deadline.after(30),
+        progress=lambda fraction, message: calls.append((fraction, message)),
+    )
+    fractions = [fraction for fraction, _ in calls]
+    assert fractions == sorted(fractions)
+    assert any(0 < fraction < 1 for fraction in fractions)
+    assert any(
+        re.search(r"block \d+/\d+: .*; best attainment so far \d\.\d{4}$", m) for _, m in calls
+    )
+    assert calls[-1] == (1.0, f"{solver}: attainment {result.attainment:.4f} ({result.status})")
 
 
 HUGE = model("huge", weight_bytes=100 * GB)
