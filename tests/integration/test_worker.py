@@ -22,6 +22,7 @@ from store.models import Plan, PlanJob
 from tests.integration.builders import GIB, model_json, post_job, profile_json
 from tests.integration.solvers import Gate, failing, hanging, instant, off_the_cluster
 from tests.integration.worker_process import CRASHING_WORKER
+from tests.unit.placement_cases import hard_instance
 
 FAST = WorkerSettings(lease_s=1.0, heartbeat_s=0.05, poll_s=0.02, grace_s=0.3)
 
@@ -299,6 +300,32 @@ def test_a_cancel_stops_a_reporting_solve_within_a_second(
         assert time.monotonic() - asked < 1.5
     finally:
         gate.open()
+        running.join()
+
+
+def test_cancelling_a_milp_job_stops_its_solver_within_seconds(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    hard = hard_instance()
+
+    def on_the_hard_instance(instance: Instance, **kwargs: Any) -> Any:
+        """The planner's solve, on an instance that keeps CBC busy for minutes."""
+        return solve(hard, **kwargs)
+
+    options = {"group_sizes": [1], "proxy_windows": 24}
+    job_id = post_job(client, admin, seeded, solver="milp", time_limit_s=120.0, options=options)
+    worker = Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=on_the_hard_instance)
+    running = Running(worker)
+    try:
+        wait_for(lambda: (job(client, admin, job_id)["message"] or "").startswith("milp(cbc): "))
+        time.sleep(1.0)
+        asked = time.monotonic()
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=admin).status_code == 202
+        wait_for(lambda: job(client, admin, job_id)["status"] == "cancelled", 10.0)
+        assert time.monotonic() - asked < 3.0
+    finally:
         running.join()
 
 
