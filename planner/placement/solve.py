@@ -96,7 +96,10 @@ def solve(
     """Choose a placement of the instance's models on its cluster maximising
     simulated SLO attainment on its workload; the solver stops searching at
     ``deadline``. ``progress(fraction, message)`` is called as work
-    completes. Raises ``ValueError`` for bad arguments
+    completes (at least every quarter second while CP-SAT or the MILP
+    searches; fractions rise to 1). An exception raised by ``progress``
+    stops the solve and passes on, the solver's search or process stopped
+    first (how callers cancel). Raises ``ValueError`` for bad arguments
     (naming them), :class:`InfeasibleError` when no model fits a group under
     any config, and :class:`SolveTimeoutError` when no placement was found
     in time. The returned placement passes :func:`planner.validation.validate`
