@@ -3,7 +3,8 @@ queue in the database (:mod:`store.repositories.jobs`):
 
 1. claim the oldest claimable job with a lease of ``lease_s`` seconds;
 2. solve it, while a background thread renews the lease every
-   ``heartbeat_s`` seconds and writes the latest progress;
+   ``heartbeat_s`` seconds and writes the latest progress, and sooner when
+   the solver reports progress: at most :data:`RELAY_S` after it;
 3. store the plan and mark the job succeeded, in one transaction, only if
    the lease is still held.
 
@@ -29,6 +30,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +55,10 @@ from store.repositories.jobs import Lease, LeaseState
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+RELAY_S = 0.5
+"""A solver's progress report reaches the job row, and a cancel request the
+solver (its next report raises), within about this many seconds while the
+solver reports at least this often, however long ``heartbeat_s`` is."""
 
 SolveFunction = Callable[..., Any]
 """``solve(instance, *, solver, deadline, options, progress)`` returning
@@ -128,8 +134,9 @@ def load_inputs(session: Session, job: PlanJob) -> SolveInputs:
 
 
 class LeaseKeeper:
-    """Renews a lease from a background thread and relays progress. After a
-    lost lease, a cancel request or ``deadline`` (when the job is aborted),
+    """Renews a lease from a background thread and relays progress (every
+    ``heartbeat_s``, and within :data:`RELAY_S` of a progress report). After
+    a lost lease, a cancel request or ``deadline`` (when the job is aborted),
     ``reason`` says which and :meth:`progress` raises :class:`JobAborted`."""
 
     def __init__(
@@ -146,8 +153,10 @@ class LeaseKeeper:
         self.reason: str | None = None
         self._fraction: float | None = None
         self._message: str | None = None
+        self._relayed_s = -math.inf
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._due = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job_id}", daemon=True)
 
     def __enter__(self) -> LeaseKeeper:
@@ -156,24 +165,39 @@ class LeaseKeeper:
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
+        self._due.set()
         self._thread.join()
+
+    @property
+    def message(self) -> str | None:
+        """The solver's latest progress message."""
+        return self._message
 
     def progress(self, fraction: float, message: str = "") -> None:
         """The solver's progress callback: ``fraction`` done (0..1)."""
         with self._lock:
             self._fraction = fraction
             self._message = message
+        self._due.set()
         if self.reason is not None:
             raise JobAborted(self.reason)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_s):
-            self.renew()
+        """Renew every ``heartbeat_s``, or soon after a report: at most one
+        write per :data:`RELAY_S`, and a report that came too soon after the
+        last write goes out when that much time has passed (never dropped)."""
+        while not self._stop.is_set():
+            self._due.wait(self.settings.heartbeat_s)
+            self._due.clear()
+            self._stop.wait(max(0.0, RELAY_S - (time.monotonic() - self._relayed_s)))
+            if not self._stop.is_set():
+                self.renew()
 
     def renew(self) -> None:
         """Extend the lease now and write the latest progress."""
         with self._lock:
             fraction, message = self._fraction, self._message
+        self._relayed_s = time.monotonic()
         try:
             with transaction(self.factory, write=True) as session:
                 state = jobs.renew(
@@ -284,7 +308,7 @@ class Worker:
     def _search(
         self, lease: Lease, stop: threading.Event, inputs: capacity_jobs.CapacityInputs
     ) -> None:
-        done, need = self.supervise(
+        done, need, _ = self.supervise(
             lease,
             stop,
             inputs.time_limit_s,
@@ -303,11 +327,11 @@ class Worker:
                 progress=progress,
             )
 
-        done, result = self.supervise(lease, stop, inputs.time_limit_s, run)
+        done, result, message = self.supervise(lease, stop, inputs.time_limit_s, run)
         if not done or result is None:
             return
         plan_id = self.write(
-            lease, stop, lambda session: _store_result(session, lease, inputs, result)
+            lease, stop, lambda session: _store_result(session, lease, inputs, result, message)
         )
         if plan_id is not None:
             log.info("job %d: plan %d, attainment %.4f", lease.job_id, plan_id, result.attainment)
@@ -318,13 +342,13 @@ class Worker:
         stop: threading.Event,
         time_limit_s: float,
         run: Callable[[Deadline, Callable[[float, str], None]], T],
-    ) -> tuple[bool, T | None]:
+    ) -> tuple[bool, T | None, str | None]:
         """``run(deadline, progress)`` while the lease is kept: the deadline
         is ``time_limit_s`` from now, and ``progress`` raises
         :class:`JobAborted` on a cancel, a lost lease or the deadline +
-        ``grace_s``. ``(True, result)`` when it finished; otherwise the job's
-        end (failed, cancelled or timed out) is recorded and ``(False, None)``
-        returned."""
+        ``grace_s``. ``(True, result, last progress message)`` when it
+        finished; otherwise the job's end (failed, cancelled or timed out) is
+        recorded and ``(False, None, None)`` returned."""
         deadline = Deadline.after(time_limit_s)
         abort = deadline.extended(self.settings.grace_s)
         result: T | None = None
@@ -337,11 +361,11 @@ class Worker:
                 log.exception("job %d: the solver failed", lease.job_id)
                 message = f"{type(error).__name__}: {error}"
                 self._end(lease, stop, JobStatus.FAILED, error=message)
-                return False, None
+                return False, None, None
         if keeper.reason is not None:
             self._end_aborted(lease, stop, keeper.reason, time_limit_s)
-            return False, None
-        return True, result
+            return False, None, None
+        return True, result, keeper.message
 
     def write(self, lease: Lease, stop: threading.Event, write: Callable[[Session], T]) -> T:
         """``write(session)`` in one write transaction, committed; while the
@@ -386,9 +410,12 @@ class Worker:
             log.warning("job %d: lease lost; another worker owns it", lease.job_id)
 
 
-def _store_result(session: Session, lease: Lease, inputs: SolveInputs, result: Any) -> int | None:
-    """Store the plan and mark the job succeeded (or cancelled, or failed on
-    an invalid placement) if ``lease`` still holds it; the plan's id."""
+def _store_result(
+    session: Session, lease: Lease, inputs: SolveInputs, result: Any, message: str | None
+) -> int | None:
+    """Store the plan and mark the job succeeded with the solve's last
+    progress ``message`` (or cancelled, or failed on an invalid placement) if
+    ``lease`` still holds it; the plan's id."""
     job = jobs.held(session, lease)
     if job is None:
         log.warning("job %d: lease lost; its result is dropped", lease.job_id)
@@ -418,7 +445,7 @@ def _store_result(session: Session, lease: Lease, inputs: SolveInputs, result: A
     job.wall_s = finite_json(result.wall_s)
     job.solve_status = result.status
     job.result = finite_json(encode(result))
-    jobs.finish(job, JobStatus.SUCCEEDED)
+    jobs.finish(job, JobStatus.SUCCEEDED, message=message)
     if job.activate:
         plans.activate(session, plan)
     session.flush()

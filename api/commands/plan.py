@@ -1,5 +1,6 @@
 """``meshplan plan``: choose a placement for a model set on a cluster with
-any static solver, write it and print a summary."""
+any static solver, write it and print a summary (groups, the models no
+group of the cluster can host and why, the plan's figures)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
         ["group", "devices", "config", "replicas", "memory used (GB/device)"],
         summary_rows(result, models),
     )
+    if result.unplaced:
+        print_table(
+            "Unplaced models (fit no group)", ["model", "why"], list(result.unplaced.items())
+        )
     overall = [
         ("solver", result.solver),
         ("status", result.status),

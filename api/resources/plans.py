@@ -19,7 +19,7 @@ from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
 from planner.codec import decode
-from planner.placement.feasibility import check_models_fit
+from planner.placement.feasibility import check_some_fit
 from planner.placement.options import backend_hint, split_options
 from planner.replan import timed
 from planner.sim import check_models
@@ -172,12 +172,15 @@ def create_plan(body: PlanIn) -> Response:
         split_options(body.options)
         specs = catalog.model_values(db, models)
         check_models(specs, workload.model_names)
-        check_models_fit(catalog.cluster_value(cluster), specs)
+        check_some_fit(catalog.cluster_value(cluster), specs)  # the solver sets the rest aside
     except ValueError as error:
-        # the checks number the chosen models as "models[i]", in the order
-        # they were given.
+        # the checks name the chosen models "models" ("models[i]": in the
+        # order they were given).
         given = "model_ids" if body.model_ids is not None else "model_names"
-        raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
+        text = str(error)
+        if text.startswith("models"):
+            text = given + text.removeprefix("models")
+        raise from_value_error(ValueError(text)) from None
     job = jobs.enqueue(
         db,
         cluster_id=cluster.id,

@@ -6,11 +6,17 @@ in a solution callback; the simulator, not the proxy, picks the returned
 plan, so it is never worse than the greedy seed. Status: ``optimal`` when
 CP-SAT proved the proxy optimum, ``feasible`` when it stopped at the time
 limit with a solution, ``seed_only`` when it found none.
+
+CP-SAT calls back only when it finds a solution, and may search for many
+seconds without one; so it searches on a background thread while the
+calling thread reports progress every quarter second
+(:func:`planner.placement.watch.in_thread`): when the progress callback
+raises (a cancel), the search is stopped (``stop_search``) and the
+exception passes on.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,8 +26,9 @@ from planner.deadline import Deadline
 from planner.placement.formulation import ProxyVars, build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import SEED_SHARE, Prepared, finish, prepare
+from planner.placement.seeded import Prepared, finish, prepare
 from planner.placement.solution import SolveResult
+from planner.placement.watch import in_thread
 
 Progress = Callable[[float, str], None]
 
@@ -49,27 +56,24 @@ class CpSatBackend:
 
 
 class _Rescore(cp_model.CpSolverSolutionCallback):
-    """Simulates every solution CP-SAT reports (they arrive improving)."""
+    """Simulates every solution CP-SAT reports (they arrive improving) and
+    keeps the latest proxy objective and bound for progress messages."""
 
-    def __init__(self, prepared: Prepared, variables: ProxyVars, progress: Progress | None) -> None:
+    def __init__(self, prepared: Prepared, variables: ProxyVars) -> None:
         super().__init__()
         self.prepared = prepared
         self.variables = variables
-        self.progress = progress
         self.solutions = 0
+        self.latest = "no solution yet"
 
     def on_solution_callback(self) -> None:
         self.solutions += 1
+        self.latest = (
+            f"solution {self.solutions}, proxy {self.objective_value:.0f}, "
+            f"bound {self.best_objective_bound:.0f}"
+        )
         layout = decode(self.prepared.data, self.variables, self.value)
         self.prepared.referee.offer(layout)
-        if self.progress is not None:
-            span = self.prepared.deadline.at_s - self.prepared.start
-            done = min(1.0, (time.monotonic() - self.prepared.start) / max(span, 1e-9))
-            self.progress(
-                SEED_SHARE + (1 - SEED_SHARE) * done,
-                f"cpsat: solution {self.solutions}, proxy {self.objective_value:.0f}, "
-                f"bound {self.best_objective_bound:.0f}",
-            )
 
 
 STATUS = {
@@ -92,8 +96,13 @@ def solve_cpsat(
     solver.parameters.max_time_in_seconds = max(0.1, deadline.remaining_s())
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
-    callback = _Rescore(prepared, variables, progress)
-    code = solver.solve(backend.model, callback)
+    callback = _Rescore(prepared, variables)
+
+    def report() -> None:
+        if progress is not None:
+            progress(prepared.fraction(), f"cpsat: {callback.latest}; {prepared.elapsed()}")
+
+    code = in_thread(lambda: solver.solve(backend.model, callback), report, solver.stop_search)
     if code not in STATUS:
         raise RuntimeError(f"cpsat: solver returned {solver.status_name(code)} on the proxy model")
     found = callback.solutions > 0

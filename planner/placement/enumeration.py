@@ -1,7 +1,9 @@
 """Group and parallel-config enumeration around the greedy (AlpaServe
 Algorithm 2).
 
-1. **Buckets.** Models are sorted by size (smallest bytes any config needs
+1. **Buckets.** The models that fit some group alone
+   (:func:`planner.placement.feasibility.fitting_configs`; the others are
+   never placed) are sorted by size (smallest bytes any config needs
    over all its devices) and cut where two neighbours differ by more than
    :data:`BUCKET_RATIO` in size or in single-device latency; the closest
    neighbouring buckets are merged until at most ``max_buckets`` remain.
@@ -43,7 +45,7 @@ import numpy as np
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
-from planner.placement.feasibility import alone_bytes, config_realisable
+from planner.placement.feasibility import alone_bytes, config_realisable, fitting_configs
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
@@ -280,12 +282,67 @@ def _pool(scorer: Scorer, options: SolveOptions, logs: list[str]) -> Any:
     return context.Pool(options.workers, initializer=_init_worker, initargs=initargs)
 
 
+class _Standing:
+    """Reports one pass over blocks as it goes: ``progress(fraction of the
+    blocks done, message)`` after every block, the message naming the block
+    and the attainment, on the pass's workload, of the best complete
+    candidate among the blocks solved so far (the one the search would
+    return if it stopped there)."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        label: str,
+        blocks: int,
+        candidates: Sequence[list[list[Block]]],
+        scorer: Scorer,
+    ) -> None:
+        self.progress = progress
+        self.label = label
+        self.where = " on the sample" if label == "screening" else ""
+        self.blocks = blocks
+        self.candidates = candidates
+        self.scorer = scorer
+        self.done = 0
+        self.best: float | None = None
+
+    def record(
+        self, block: Block, result: BlockResult | None, results: dict[Block, BlockResult]
+    ) -> None:
+        self.done += 1
+        if result is not None:
+            for per_bucket in self.candidates:
+                if not any(block in blocks for blocks in per_bucket):
+                    continue
+                choice = _best_combination(per_bucket, results, self.scorer.instance.cluster)
+                if choice is not None:
+                    served = np.sum([r.served for r in choice[1]], axis=0)
+                    self.best = max(self.best or 0.0, self.scorer.attainment(served))
+        outcome = "skipped (time limit)" if result is None else f"serves {result.total}"
+        best = "none yet" if self.best is None else f"{self.best:.4f}{self.where}"
+        self.progress(
+            self.done / self.blocks,
+            f"{self.label} block {self.done}/{self.blocks}: {block.describe()} {outcome}; "
+            f"best attainment so far {best}",
+        )
+
+
+def _standing(
+    progress: Progress | None,
+    label: str,
+    blocks: Sequence[Block],
+    candidates: Sequence[list[list[Block]]],
+    scorer: Scorer,
+) -> _Standing | None:
+    return None if progress is None else _Standing(progress, label, len(blocks), candidates, scorer)
+
+
 def _solve_blocks(
     blocks: Sequence[Block],
     scorer: Scorer,
     options: SolveOptions,
     deadline: Deadline,
-    progress: Progress | None,
+    standing: _Standing | None,
     logs: list[str],
 ) -> dict[Block, BlockResult]:
     """Solve every block, in a process pool when ``workers > 1`` (results
@@ -293,19 +350,12 @@ def _solve_blocks(
     _WORKER["scorer"] = scorer
     tasks = [(block, options, deadline) for block in blocks]
     results: dict[Block, BlockResult] = {}
-    finished = 0
 
     def record(block: Block, result: BlockResult | None) -> None:
-        nonlocal finished
-        finished += 1
         if result is not None:
             results[block] = result
-        if progress is not None:
-            progress(
-                finished / len(blocks),
-                f"block {finished}/{len(blocks)}: {block.describe()} "
-                + ("skipped (time limit)" if result is None else f"serves {result.total}"),
-            )
+        if standing is not None:
+            standing.record(block, result, results)
 
     if options.workers <= 1 or len(blocks) <= 1:
         for task in tasks:
@@ -327,12 +377,15 @@ def _solve_blocks(
 def candidate_splits(
     cluster: Cluster, models: Sequence[ModelSpec], options: SolveOptions
 ) -> list[list[list[Block]]]:
-    """Every candidate (a bucketing and a device split) as, per bucket, the
-    blocks to try for its share."""
-    bucketings: list[tuple[tuple[int, ...], ...]] = [(tuple(range(len(models))),)]
-    buckets = bucket_models(models, options.max_buckets)
+    """Every candidate (a bucketing of the models that fit some group, and
+    a device split) as, per bucket, the blocks to try for its share."""
+    fit = tuple(j for j, model in enumerate(models) if fitting_configs(cluster, model))
+    if not fit:
+        return []
+    bucketings: list[tuple[tuple[int, ...], ...]] = [(fit,)]
+    buckets = bucket_models([models[j] for j in fit], options.max_buckets)
     if len(buckets) > 1:
-        bucketings.append(buckets)
+        bucketings.append(tuple(tuple(fit[k] for k in bucket) for bucket in buckets))
     quantum = share_quantum(cluster)
     candidates = []
     for bucketing in bucketings:
@@ -377,15 +430,18 @@ def enumerate_placements(
         )
         unique = unique[: options.max_candidates]
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
+    if progress is not None:
+        progress(0.0, f"enumeration: {len(candidates)} device splits, {len(unique)} blocks")
     solving = progress
     screened: dict[Block, BlockResult] = {}
     distinct = len(unique)
     if _screens(scorer, options, unique):
         unique, screened = _screen(
-            unique, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
+            unique, candidates, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
         )
         solving = _scaled(progress, 0.5, 1.0)
-    results = _solve_blocks(unique, scorer, options, deadline, solving, logs)
+    standing = _standing(solving, "solving", unique, candidates, scorer)
+    results = _solve_blocks(unique, scorer, options, deadline, standing, logs)
     for block in unique:
         if block not in results and block in screened:
             # out of time after screening: its screening plan, scored on the whole workload
@@ -463,6 +519,7 @@ def _screens(scorer: Scorer, options: SolveOptions, blocks: Sequence[Block]) -> 
 
 def _screen(
     blocks: Sequence[Block],
+    candidates: Sequence[list[list[Block]]],
     scorer: Scorer,
     options: SolveOptions,
     deadline: Deadline,
@@ -470,14 +527,16 @@ def _screen(
     logs: list[str],
 ) -> tuple[list[Block], dict[Block, BlockResult]]:
     """The ``screen_keep`` blocks of each bucket and device share that serve
-    the most on the screening workload, and the screening results."""
+    the most on the screening workload, and the screening results; progress
+    names the best candidate's attainment on that sample."""
     instance = scorer.instance
     sample = screening_workload(instance.workload, options.screen_share)
     # The sample is slices laid end to end: a warm-up or cool-down window
     # means nothing on it (and may be longer than it), so it scores every request.
     unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
     screener = Scorer(replace(instance, workload=sample, options=unwindowed))
-    results = _solve_blocks(blocks, screener, options, deadline, progress, logs)
+    standing = _standing(progress, "screening", blocks, candidates, screener)
+    results = _solve_blocks(blocks, screener, options, deadline, standing, logs)
     kept = []
     for key in sorted({(b.models, b.num_devices) for b in blocks}):
         same = [b for b in blocks if (b.models, b.num_devices) == key]

@@ -1,6 +1,7 @@
-"""Can a model set be placed on a cluster at all? Checked before any solver
-runs, so that an impossible input gets one clear error instead of an empty
-plan (the instance itself is checked by :class:`planner.sim.Instance`).
+"""Which models can be placed on a cluster at all? Checked before any solver
+runs: a model that fits no group under any config is left out of the plan
+with a one-line reason, and only an instance where no model fits is an
+error (the instance itself is checked by :class:`planner.sim.Instance`).
 
 The per-device memory of a one-model group follows the validator's memory
 model (:mod:`planner.validation`): stage weights plus an activation
@@ -9,10 +10,13 @@ workspace of ``act_bytes * max_batch`` of the profile.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from planner.domain import Cluster, ModelSpec, ParallelConfig, StageProfile
 from planner.placement.solution import InfeasibleError
+
+GB = 1e9
 
 
 def workspace_bytes(stage: StageProfile) -> int:
@@ -43,19 +47,59 @@ def fitting_configs(cluster: Cluster, model: ModelSpec) -> tuple[ParallelConfig,
     )
 
 
-def check_models_fit(cluster: Cluster, models: Sequence[ModelSpec]) -> None:
-    """Raise :class:`InfeasibleError` unless every model fits some
-    realisable group of ``cluster`` under some config."""
-    for i, model in enumerate(models):
-        if fitting_configs(cluster, model):
-            continue
-        needs = [
-            f"{config}: {alone_bytes(stage)} bytes"
-            + ("" if config_realisable(cluster, config) else " (no such group on this cluster)")
-            for config, stage in model.profile.by_config.items()
-        ]
-        raise InfeasibleError(
-            f"models[{i}]: {model.name!r} fits no group of the cluster under any config "
-            f"(per device: {'; '.join(needs)}; device_mem_bytes={cluster.device_mem_bytes}, "
-            f"num_devices={cluster.num_devices}, devices_per_node={cluster.devices_per_node})"
+def why_unfit(cluster: Cluster, model: ModelSpec) -> str:
+    """Why a model that fits no group of ``cluster`` does not, as a clause
+    without a subject: the least memory per device it needs on a group the
+    cluster has (GB rounded up, the device's rounded down, so the two always
+    differ), or, when the cluster has no group of any of its configs, the
+    smallest such group."""
+    profile = model.profile.by_config
+    realisable = [c for c in profile if config_realisable(cluster, c)]
+    if realisable:
+        best = min(realisable, key=lambda c: (alone_bytes(profile[c]), c.size, c.pp))
+        need = math.ceil(alone_bytes(profile[best]) / GB * 10) / 10
+        has = math.floor(cluster.device_mem_bytes / GB * 10) / 10
+        return (
+            f"needs {need:g} GB per device at best (op={best.op}, pp={best.pp}), "
+            f"the device has {has:g} GB"
         )
+    smallest = min(profile, key=lambda c: (c.size, c.op, c.pp))
+    return (
+        f"needs a group of {smallest.size} devices with {smallest.op} in one node at least "
+        f"(op={smallest.op}, pp={smallest.pp}), the cluster has {cluster.num_devices} devices, "
+        f"{cluster.devices_per_node} per node"
+    )
+
+
+def check_some_fit(cluster: Cluster, models: Sequence[ModelSpec]) -> dict[str, str]:
+    """Model name → :func:`why_unfit`, for the models (in order) that fit no
+    realisable group of ``cluster`` under any config; raises
+    :class:`InfeasibleError` (one line, field ``models``) when no model fits."""
+    unfit = {
+        model.name: why_unfit(cluster, model)
+        for model in models
+        if not fitting_configs(cluster, model)
+    }
+    if models and len(unfit) == len(models):
+        name, reason = next(iter(unfit.items()))
+        if len(unfit) == 1:
+            raise InfeasibleError(
+                f"models: {name!r} fits no group of the cluster under any config: it {reason}"
+            )
+        raise InfeasibleError(
+            f"models: none of the {len(unfit)} models fits a group of the cluster under any "
+            f"config; the first, {name!r}, {reason}"
+        )
+    return unfit
+
+
+def check_models_fit(cluster: Cluster, models: Sequence[ModelSpec]) -> None:
+    """Raise :class:`InfeasibleError` (one line, field ``models[i]``)
+    unless every model fits some realisable group of ``cluster`` under
+    some config."""
+    for i, model in enumerate(models):
+        if not fitting_configs(cluster, model):
+            raise InfeasibleError(
+                f"models[{i}]: {model.name!r} fits no group of the cluster under any config: "
+                f"it {why_unfit(cluster, model)}"
+            )

@@ -4,7 +4,12 @@
 Same formulation as CP-SAT (:mod:`planner.placement.formulation`), on the same seeded
 groups, with the same integer variables, so the three solvers' proxy optima
 agree. Both backends start from the greedy seed (CBC ``warmStart``; HiGHS
-``setSolution``).
+``setSolution``) and run in a child process
+(:mod:`planner.placement.pulprun`) while progress is reported every
+quarter second: when the progress callback raises (a cancel), the solver
+is killed at once and the exception passes on; otherwise it stops at the
+deadline (and is killed, the seed returned with status ``seed_only``, when
+it runs a second past it).
 
 PuLP reports a time-limited HiGHS run as "integer feasible" even when no
 integer solution was found. The result is therefore trusted only when the
@@ -17,22 +22,15 @@ serves more requests than the seed.
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import re
-import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pulp
-from pulp.apis import coin_api
 
 from planner.deadline import Deadline
 from planner.placement.formulation import ProxyVars, build, decode, hint
 from planner.placement.options import SolveOptions
+from planner.placement.pulprun import Outcome, solve_in_child
 from planner.placement.scoring import Scorer
 from planner.placement.seeded import SEED_SHARE, Prepared, finish, prepare
 from planner.placement.solution import SolveResult
@@ -40,8 +38,6 @@ from planner.placement.solution import SolveResult
 Progress = Callable[[float, str], None]
 
 INTEGRALITY_TOLERANCE = 1e-6
-FEASIBLE_SOLUTION = 2
-"""HiGHS ``primal_solution_status`` of a feasible solution."""
 
 
 class PulpBackend:
@@ -66,54 +62,6 @@ class PulpBackend:
         self.problem.setObjective(objective)
 
 
-class _HighsFromStart(pulp.HiGHS):
-    """PuLP's HiGHS interface, handing the variables' initial values to
-    HiGHS as a starting solution."""
-
-    def callSolver(self, lp: Any) -> None:
-        start = [var.varValue if var.varValue is not None else 0.0 for var in lp.variables()]
-        lp.solverModel.setSolution(_highs_solution(start))
-        lp.solverModel.run()
-
-
-def _highs_solution(values: list[float]) -> Any:
-    import highspy
-
-    solution = highspy.HighsSolution()
-    solution.col_value = values
-    solution.value_valid = True
-    return solution
-
-
-def cbc_solver(**options: Any) -> Any:
-    """CBC through PuLP's ``COIN_CMD``: the ``cbc`` on ``PATH``, else the
-    binary that ships with PuLP."""
-    solver = pulp.COIN_CMD(**options)
-    if not solver.available():
-        solver = pulp.COIN_CMD(path=coin_api.pulp_cbc_path, **options)
-    return solver
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send what native code writes to file descriptor 1 to descriptor 2,
-    so that machine-readable standard output stays clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _cbc_bound(log_text: str) -> float | None:
-    """The best bound CBC printed in its final summary (maximisation)."""
-    match = re.search(r"^Upper bound:\s*(-?[\d.eE+-]+)", log_text, re.MULTILINE)
-    return float(match.group(1)) if match else None
-
-
 def _integral(variables: ProxyVars) -> bool:
     for var in (*variables.config.values(), *variables.replica.values()):
         value = var.varValue
@@ -123,36 +71,19 @@ def _integral(variables: ProxyVars) -> bool:
 
 
 def _run(
-    backend: PulpBackend, options: SolveOptions, seconds: float, log_path: Path
-) -> tuple[bool, float | None, str]:
-    """Solve; returns whether the solver claims a feasible solution, the
-    best bound (None when unknown) and a log line."""
-    problem = backend.problem
-    if options.milp_backend == "highs":
-        solver: Any = _HighsFromStart(msg=False, timeLimit=seconds, threads=options.workers)
-        with _stdout_to_stderr():  # HiGHS prints a banner before PuLP can silence it
-            problem.solve(solver)
-        highs = problem.solverModel
-        info = highs.getInfo()
-        bound = -info.mip_dual_bound  # PuLP hands HiGHS the negated (minimised) objective
-        status = highs.modelStatusToString(highs.getModelStatus())
-        has_solution = info.primal_solution_status == FEASIBLE_SOLUTION
-        return has_solution, (bound if math.isfinite(bound) else None), f"milp(highs): {status}"
-    solver = cbc_solver(
-        msg=False,
-        timeLimit=seconds,
-        threads=options.workers,
-        warmStart=True,
-        logPath=str(log_path),
+    backend: PulpBackend, options: SolveOptions, prepared: Prepared, progress: Progress | None
+) -> Outcome:
+    """Solve in a child process, reporting progress meanwhile; the
+    outcome's values are assigned to the problem."""
+    name = f"milp({options.milp_backend})"
+
+    def report() -> None:
+        if progress is not None:
+            progress(prepared.fraction(), f"{name}: solving, {prepared.elapsed()}")
+
+    return solve_in_child(
+        backend.problem, options.milp_backend, options.workers, prepared.deadline, report
     )
-    problem.solve(solver)
-    text = log_path.read_text() if log_path.exists() else ""
-    result = re.search(r"^Result - (.*)$", text, re.MULTILINE)
-    bound = _cbc_bound(text)
-    if bound is None and problem.sol_status == pulp.LpSolutionOptimal:
-        bound = pulp.value(problem.objective)
-    has_solution = problem.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    return has_solution, bound, f"milp(cbc): {result.group(1) if result else 'no result line'}"
 
 
 def solve_milp(
@@ -166,15 +97,13 @@ def solve_milp(
         var.setInitialValue(value)
     if progress is not None:
         progress(SEED_SHARE, f"milp({options.milp_backend}): solving")
-    seconds = max(1.0, deadline.remaining_s())
-    with tempfile.TemporaryDirectory() as folder:
-        claimed, bound, line = _run(backend, options, seconds, Path(folder) / "cbc.log")
-    found = claimed and _integral(variables)
+    outcome = _run(backend, options, prepared, progress)
+    found = outcome.has_solution and _integral(variables)
     objective = None
     if found:
         objective = pulp.value(variables.objective)
         prepared.referee.offer(decode(prepared.data, variables, lambda var: var.varValue))
-        status = "optimal" if backend.problem.sol_status == pulp.LpSolutionOptimal else "feasible"
+        status = "optimal" if outcome.sol_status == pulp.LpSolutionOptimal else "feasible"
     else:
         status = "seed_only"
     return finish(
@@ -182,7 +111,7 @@ def solve_milp(
         prepared,
         status=status,
         objective=objective,
-        bound=bound,
-        log=(line,),
+        bound=outcome.bound,
+        log=(outcome.line,),
         stats={"backend": options.milp_backend, "variables": len(backend.problem.variables())},
     )

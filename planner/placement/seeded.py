@@ -17,6 +17,7 @@ seed's groups, and the simulator as referee.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,19 @@ class Prepared:
     referee: Referee
     start: float
     deadline: Deadline
+
+    def fraction(self) -> float:
+        """Progress while the exact solver runs: :data:`SEED_SHARE`, plus the
+        rest in proportion to the share of the time limit used (at most 1)."""
+        span = self.deadline.at_s - self.start
+        done = min(1.0, (time.monotonic() - self.start) / max(span, 1e-9))
+        return SEED_SHARE + (1 - SEED_SHARE) * done
+
+    def elapsed(self) -> str:
+        """Seconds since the solver started, of its time limit: ``"4.2 of 60 s"``."""
+        used = time.monotonic() - self.start
+        span = self.deadline.at_s - self.start
+        return f"{used:.1f} of {span:.0f} s" if math.isfinite(span) else f"{used:.1f} s"
 
 
 def prepare(

@@ -3,9 +3,10 @@
 - :class:`SolveResult`: one frozen result type for greedy, enumeration,
   CP-SAT, MILP and Selective Replication: the placement, its simulated SLO
   attainment, the solver's proxy objective, best bound and gap (when the
-  solver has them), wall time, status and a log.
-- :class:`InfeasibleError`: the input admits no placement at all (a model
-  fits no group under any config). A ``ValueError`` so callers that treat
+  solver has them), wall time, status, a log, and the models no placement
+  on the cluster can host, with why.
+- :class:`InfeasibleError`: the input admits no placement at all (no model
+  fits a group under any config). A ``ValueError`` so callers that treat
   bad input uniformly keep working.
 - :class:`SolveTimeoutError`: the time limit ran out before any placement
   was found (CP-SAT and MILP never raise it: they fall back to their greedy
@@ -29,7 +30,8 @@ best plan so far; ``heuristic``: a heuristic ran to completion."""
 
 
 class InfeasibleError(ValueError):
-    """No placement can host every model: the message names the model."""
+    """No placement can host any model (or, for Clockwork++, every model):
+    a one-line message naming a model and why."""
 
 
 class SolveTimeoutError(RuntimeError):
@@ -41,7 +43,11 @@ class SolveResult:
     """A solver's answer.
 
     ``attainment`` is the simulated SLO attainment (fraction in [0, 1]) of
-    ``placement`` on the instance it was solved for. ``proxy_objective`` and
+    ``placement`` on the instance it was solved for: the requests of every
+    model, placed or not, count. ``unplaced`` maps each model that fits no
+    group of the cluster under any config to why (one line, e.g. ``needs
+    41.2 GB per device at best (op=8, pp=1), the device has 16 GB``); the
+    placement hosts none of them. ``proxy_objective`` and
     ``bound`` are in the solver's own proxy units (an estimated attainment
     for CP-SAT and MILP); ``gap = (bound - proxy_objective) / max(|bound|,
     1e-9)``.
@@ -58,6 +64,7 @@ class SolveResult:
     gap: float | None = None
     log: tuple[str, ...] = ()
     stats: Mapping[str, Any] = field(default_factory=dict)
+    unplaced: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -68,6 +75,10 @@ class SolveResult:
             raise ValueError(f"wall_s: must be finite and >= 0, got {self.wall_s!r}")
         object.__setattr__(self, "log", tuple(self.log))
         object.__setattr__(self, "stats", dict(self.stats))
+        object.__setattr__(self, "unplaced", dict(self.unplaced))
+        hosted = sorted(self.placement.model_names & set(self.unplaced))
+        if hosted:
+            raise ValueError(f"unplaced.{hosted[0]}: the placement hosts this model")
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

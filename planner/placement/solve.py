@@ -1,8 +1,10 @@
 """One interface to every placement solver.
 
-``solve(instance, solver=..., deadline=..., options=...)`` checks that
-every model fits some group (:class:`planner.placement.solution.InfeasibleError`
-when one does not), runs the solver, validates the placement with
+``solve(instance, solver=..., deadline=..., options=...)`` sets aside the
+models that fit no group of the cluster under any config (the result's
+``unplaced``, with why; their requests count as misses, so attainments stay
+comparable; :class:`planner.placement.solution.InfeasibleError` when no model
+fits), runs the solver on the rest, validates the placement with
 :func:`planner.validation.validate`, scores it with the simulator and
 returns a :class:`planner.placement.solution.SolveResult`.
 
@@ -23,6 +25,7 @@ are not solvers: see :mod:`planner.replan.timed`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import time
@@ -30,7 +33,7 @@ from collections.abc import Callable
 
 from planner.deadline import Deadline
 from planner.placement.enumeration import enumerate_placements
-from planner.placement.feasibility import check_models_fit
+from planner.placement.feasibility import check_some_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import SolveResult
@@ -93,14 +96,18 @@ def solve(
     """Choose a placement of the instance's models on its cluster maximising
     simulated SLO attainment on its workload; the solver stops searching at
     ``deadline``. ``progress(fraction, message)`` is called as work
-    completes. Raises ``ValueError`` for bad arguments
-    (naming them), :class:`InfeasibleError` when a model fits no group under
+    completes (at least every quarter second while CP-SAT or the MILP
+    searches; fractions rise to 1). An exception raised by ``progress``
+    stops the solve and passes on, the solver's search or process stopped
+    first (how callers cancel). Raises ``ValueError`` for bad arguments
+    (naming them), :class:`InfeasibleError` when no model fits a group under
     any config, and :class:`SolveTimeoutError` when no placement was found
     in time. The returned placement passes :func:`planner.validation.validate`
-    and its ``attainment`` is the simulator's."""
+    and its ``attainment`` is the simulator's; the models that fit nowhere
+    are its ``unplaced``."""
     if solver not in SOLVERS:
         raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
-    check_models_fit(instance.cluster, instance.models)
+    unplaced = check_some_fit(instance.cluster, instance.models)
     scorer = Scorer(instance)
     if solver == "auto":
         small = len(instance.models) * instance.cluster.num_devices <= AUTO_CPSAT_PAIRS
@@ -108,9 +115,15 @@ def solve(
     module, function = RUNNERS[solver].split(":")
     runner = getattr(importlib.import_module(module), function)
     result: SolveResult = runner(scorer, options, deadline, progress)
+    result = dataclasses.replace(result, unplaced=unplaced)
     _check(scorer, result)
     if progress is not None:
-        progress(1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status})")
+        left_out = (
+            f"; {len(unplaced)} of {len(instance.models)} models fit nowhere" if unplaced else ""
+        )
+        progress(
+            1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status}){left_out}"
+        )
     return result
 
 

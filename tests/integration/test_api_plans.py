@@ -134,20 +134,35 @@ def test_a_milp_backend_is_an_option_not_a_solver(
     assert rows(engine, PlanJob) == 0
 
 
-def test_a_model_that_fits_no_device_is_refused(
+def test_a_solve_is_refused_only_when_no_model_fits(
     client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
 ) -> None:
     big = {**model_json("big"), "profile": profile_json(weight_bytes=10 * GIB)}
     big_id = client.post("/v1/models", json=big, headers=admin).get_json()["id"]
-    workload = {"name": "w-big", "duration_s": 1.0, "arrivals_s": {"big": [0.5]}}
-    workload_id = client.post("/v1/workloads", json=workload, headers=admin).get_json()["id"]
-    body = {"cluster_id": seeded["cluster_id"], "workload_id": workload_id, "model_ids": [big_id]}
-    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, "model_ids[0]")[
+    workload_ids = [
+        client.post("/v1/workloads", json=workload, headers=admin).get_json()["id"]
+        for workload in (
+            {"name": "w-big", "duration_s": 1.0, "arrivals_s": {"big": [0.5]}},
+            {"name": "w-both", "duration_s": 1.0, "arrivals_s": {"big": [0.5], "m0": [0.5]}},
+        )
+    ]
+    body = {
+        "cluster_id": seeded["cluster_id"],
+        "workload_id": workload_ids[0],
+        "model_ids": [big_id],
+    }
+    message = problem(client.post("/v1/plans", json=body, headers=admin), 422, "model_ids")[
         "detail"
     ]
-    assert message.startswith("model_ids[0]: 'big' fits no group of the cluster under any config")
-    assert "device_mem_bytes=4294967296" in message
+    # 5 GiB per device on two stages, 4 GiB devices
+    assert message == (
+        "model_ids: 'big' fits no group of the cluster under any config: it needs 5.4 GB "
+        "per device at best (op=1, pp=2), the device has 4.2 GB"
+    )
     assert rows(engine, PlanJob) == 0
+    both = {"cluster_id": seeded["cluster_id"], "workload_id": workload_ids[1]}  # big and m0
+    assert client.post("/v1/plans", json=both, headers=admin).status_code == 202
+    assert rows(engine, PlanJob) == 1
 
 
 def test_given_placements_activation_and_etags(

@@ -16,11 +16,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, update
 
 from api.worker import SolveFunction, Worker, WorkerSettings
+from planner.sim import Instance
 from store.db import session_factory
 from store.models import Plan, PlanJob
-from tests.integration.builders import post_job
+from tests.integration.builders import GIB, model_json, post_job, profile_json
 from tests.integration.solvers import Gate, failing, hanging, instant, off_the_cluster
 from tests.integration.worker_process import CRASHING_WORKER
+from tests.unit.placement_cases import hard_instance
 
 FAST = WorkerSettings(lease_s=1.0, heartbeat_s=0.05, poll_s=0.02, grace_s=0.3)
 
@@ -234,6 +236,125 @@ def test_the_planner_greedy_solver_end_to_end(
     hosted = {name for group in plan["placement"]["groups"] for name in group["models"]}
     assert hosted <= {"m0", "m1"}
     assert plan["solver"] == "greedy"
+
+
+SLOW_HEARTBEAT = WorkerSettings(lease_s=60.0, heartbeat_s=30.0, poll_s=0.02, grace_s=5.0)
+"""Leases renewed far less often than progress must show."""
+
+
+def test_progress_of_a_real_solve_shows_while_it_runs(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    held = threading.Event()
+    seen_midway = threading.Event()
+    reports: list[tuple[float, str]] = []
+
+    def held_midway(instance: Instance, **kwargs: Any) -> Any:
+        """The planner's solve, held at its first report strictly between 0
+        and 1 until the test has seen it through the API."""
+        relay = kwargs.pop("progress")
+
+        def progress(fraction: float, message: str) -> None:
+            reports.append((fraction, message))
+            relay(fraction, message)
+            if 0 < fraction < 1 and not seen_midway.is_set():
+                held.set()
+                seen_midway.wait(10)
+
+        return solve(instance, progress=progress, **kwargs)
+
+    job_id = post_job(client, admin, seeded, solver="greedy", time_limit_s=20.0)
+    worker = Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=held_midway)
+    running = Running(worker)
+    try:
+        assert held.wait(60)  # the solve reported midway and waits
+        # the report shows within the relay's half second, not the 30 s heartbeat
+        midway = wait_for(lambda: 0 < (j := job(client, admin, job_id))["progress"] < 1 and j, 3.0)
+    finally:
+        seen_midway.set()
+        running.join()
+    assert midway["status"] == "running"
+    assert (midway["progress"], midway["message"]) in reports
+    assert midway["message"].startswith("solving block 1/")
+    ended = job(client, admin, job_id)
+    assert ended["status"] == "succeeded"
+    assert (
+        (ended["progress"], ended["message"])
+        == reports[-1]
+        == (
+            1.0,
+            f"greedy: attainment {ended['attainment']:.4f} (heuristic)",
+        )
+    )
+
+
+def test_a_cancel_stops_a_reporting_solve_within_seconds(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    job_id = post_job(client, admin, seeded)
+    gate = Gate()  # reports progress every 10 ms until cancelled
+    running = Running(Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=gate))
+    assert gate.started.wait(15)
+    asked = time.monotonic()
+    try:
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=admin).status_code == 202
+        wait_for(lambda: job(client, admin, job_id)["status"] == "cancelled", 5.0)
+        assert time.monotonic() - asked < 2.0
+    finally:
+        gate.open()
+        running.join()
+
+
+def test_cancelling_a_milp_job_stops_its_solver_within_seconds(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    hard = hard_instance()
+
+    def on_the_hard_instance(instance: Instance, **kwargs: Any) -> Any:
+        """The planner's solve, on an instance that keeps CBC busy for minutes."""
+        return solve(hard, **kwargs)
+
+    options = {"group_sizes": [1], "proxy_windows": 24}
+    job_id = post_job(client, admin, seeded, solver="milp", time_limit_s=120.0, options=options)
+    worker = Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=on_the_hard_instance)
+    running = Running(worker)
+    try:
+        wait_for(lambda: (job(client, admin, job_id)["message"] or "").startswith("milp(cbc): "))
+        time.sleep(1.0)
+        asked = time.monotonic()
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=admin).status_code == 202
+        wait_for(lambda: job(client, admin, job_id)["status"] == "cancelled", 10.0)
+        assert time.monotonic() - asked < 3.0
+    finally:
+        running.join()
+
+
+def test_a_job_plans_the_models_that_fit_and_lists_the_others(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    from planner.placement.solve import solve
+
+    big = {**model_json("big"), "profile": profile_json(weight_bytes=10 * GIB)}
+    assert client.post("/v1/models", json=big, headers=admin).status_code == 201
+    arrivals = {"big": [0.1, 0.2, 0.3], "m0": [0.1, 0.4, 0.7, 1.0, 1.3]}
+    body = {"name": "w-big", "duration_s": 2.0, "arrivals_s": arrivals}
+    workload_id = client.post("/v1/workloads", json=body, headers=admin).get_json()["id"]
+    job_id = post_job(client, admin, seeded, workload_id=workload_id, time_limit_s=20.0)
+    assert Worker(session_factory(engine), settings=FAST, solve=solve).run_once()
+    ended = job(client, admin, job_id)
+    assert ended["status"] == "succeeded", ended["error"]
+    assert ended["result"]["unplaced"] == {
+        "big": "needs 5.4 GB per device at best (op=1, pp=2), the device has 4.2 GB"
+    }
+    # m0's five requests are served (10 ms each, 100 ms SLO); big's three are missed
+    assert ended["attainment"] == 5 / 8
+    assert ended["message"] == "greedy: attainment 0.6250 (heuristic); 1 of 2 models fit nowhere"
+    plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
+    assert {name for group in plan["placement"]["groups"] for name in group["models"]} == {"m0"}
 
 
 @pytest.fixture(autouse=True)

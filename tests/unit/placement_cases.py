@@ -5,7 +5,8 @@ for each config ``(op, pp)``, ``pp`` equal stages of latency
 ``L / (op * pp) * (1 + OP_OVERHEAD * (op - 1)) + PP_HANDOFF_S * (pp > 1)``
 and ``W / (op * pp)`` bytes per device (rounded up); batch ``b`` costs
 ``b ** 0.5`` times batch 1. Numbers are round so tests can reason about
-them by hand.
+them by hand. :func:`hard_instance` is the exception: one on which the
+exact solvers search for seconds to minutes, for the cancel tests.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from planner.domain import (
     Cluster,
@@ -24,6 +27,8 @@ from planner.domain import (
     StageProfile,
     Workload,
 )
+from planner.profiles import model_set, reference_latency_s
+from planner.sim import Instance
 from planner.validation import validate
 from planner.workloads import ProcessSpec, process_workload
 
@@ -97,3 +102,19 @@ def every_placement(cluster: Cluster, models: Sequence[ModelSpec]) -> Iterator[P
             per_group.append(options)
         for groups in itertools.product(*per_group):
             yield Placement(tuple(groups))
+
+
+def hard_instance() -> Instance:
+    """32 BERT-1.3B models on 32 devices of 20 GB, Gamma traffic (CV 3) at
+    80 % of the devices' capacity, popularity ~ rank ** -0.5: with one
+    device per group and 24 demand windows, CBC takes minutes and HiGHS
+    and CP-SAT several seconds to settle the proxy optimum."""
+    models = model_set("s1", 2.5)[:32]
+    shares = 1.0 / np.arange(1, len(models) + 1) ** 0.5
+    capacity_rps = 32 / float(np.mean([reference_latency_s(m.profile) for m in models]))
+    specs = {
+        m.name: ProcessSpec(float(0.8 * capacity_rps * share / shares.sum()), 3.0)
+        for m, share in zip(models, shares, strict=True)
+    }
+    cluster = Cluster(32, 20 * 10**9, devices_per_node=8)
+    return Instance(cluster, tuple(models), process_workload(specs, 5.0, 0))

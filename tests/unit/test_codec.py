@@ -275,7 +275,9 @@ def test_wire_forms() -> None:
         "model_ids": [1, 0],
         "meta": {"k": 1},
     }
-    result = SolveResult(PLACEMENT, 0.75, "cpsat", "optimal", 1.5, 0.8, 0.8, 0.0, ("x",), {"n": 2})
+    result = SolveResult(
+        PLACEMENT, 0.75, "cpsat", "optimal", 1.5, 0.8, 0.8, 0.0, ("x",), {"n": 2}, {"z": "why"}
+    )
     assert encode(result) == {
         "solver": "cpsat",
         "status": "optimal",
@@ -287,6 +289,7 @@ def test_wire_forms() -> None:
         "placement": placement,
         "log": ["x"],
         "stats": {"n": 2},
+        "unplaced": {"z": "why"},
     }
     decision = WindowDecision(2, 20.0, "switch", "gain", True, drift=math.nan, cost=SwitchCost(1))
     assert encode(decision) == {

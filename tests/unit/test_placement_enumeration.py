@@ -114,9 +114,17 @@ def test_enumeration_returns_a_valid_placement_scored_exactly() -> None:
         scorer.instance.cluster, scorer.instance.models, found.placement, scorer.instance.workload
     )
     assert scorer.attainment(found.served) == result.attainment
-    assert found.blocks_solved == found.blocks_total == len(calls)
+    # a first report before any block, then one per block
+    assert calls[0] == (
+        0.0,
+        f"enumeration: {found.candidates} device splits, {found.blocks_total} blocks",
+    )
+    assert found.blocks_solved == found.blocks_total == len(calls) - 1
     fractions = [f for f, _ in calls]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert fractions == sorted(fractions) and 0 < fractions[1] < 1 and fractions[-1] == 1.0
+    assert calls[-1][1].startswith(f"solving block {found.blocks_total}/{found.blocks_total}: ")
+    # once every block is solved, the best so far is the answer
+    assert calls[-1][1].endswith(f"; best attainment so far {result.attainment:.4f}")
     assert not found.timed_out
 
 
@@ -152,7 +160,10 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     scorer = Scorer(
         Instance(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions())
     )
-    screened = enumerate_placements(scorer, SolveOptions(screen_keep=1))
+    calls: list[tuple[float, str]] = []
+    screened = enumerate_placements(
+        scorer, SolveOptions(screen_keep=1), progress=lambda f, m: calls.append((f, m))
+    )
     full = enumerate_placements(scorer, SolveOptions(screen_share=1.0))
     assert any(line.startswith("screening on ") for line in screened.log)
     assert not any(line.startswith("screening on ") for line in full.log)
@@ -160,6 +171,15 @@ def test_large_workloads_are_screened_before_the_full_greedy() -> None:
     assert full.blocks_screened == 0
     assert screened.blocks_solved < full.blocks_solved == full.blocks_total
     assert screened.served.sum() >= 0.98 * full.served.sum()
+    # screening is the first half of the progress, with the sample's attainment
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    total = screened.blocks_total
+    halfway = calls[total]
+    assert halfway[0] == 0.5
+    assert halfway[1].startswith(f"screening block {total}/{total}: ")
+    assert halfway[1].endswith(" on the sample")
+    assert calls[-1][1].endswith(f"best attainment so far {scorer.attainment(screened.served):.4f}")
 
 
 def test_screening_ignores_a_warm_up_longer_than_its_sample() -> None:

@@ -17,6 +17,7 @@ from planner.placement.cpsat import CpSatBackend
 from planner.placement.formulation import build
 from planner.placement.options import SolveOptions
 from planner.placement.proxy import ProxyData
+from planner.placement.pulprun import Outcome
 from planner.placement.scoring import Scorer
 from planner.placement.seeded import Referee, prepare
 from planner.placement.solution import SolveResult
@@ -157,14 +158,13 @@ def test_milp_never_rounds_an_unfinished_relaxation(monkeypatch: pytest.MonkeyPa
     cluster, models, traffic = instance()
     greedy = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
 
-    def relaxed(backend: milp.PulpBackend, options: Any, seconds: float, log: Any) -> tuple:
+    def relaxed(backend: milp.PulpBackend, *args: Any) -> Outcome:
         # What PuLP reports for a HiGHS run stopped at the time limit in the
         # middle of its relaxation: a "solution" of fractional replicas that,
         # rounded up, would put every model everywhere.
-        for var in backend.problem.variables():
-            var.varValue = 0.6
-        backend.problem.sol_status = 2
-        return True, None, "milp: stopped"
+        values = {var.name: 0.6 for var in backend.problem.variables()}
+        backend.problem.assignVarsVals(values)
+        return Outcome(values, 1, 2, True, None, "milp: stopped")
 
     monkeypatch.setattr(milp, "_run", relaxed)
     result = solve(Instance(cluster, models, traffic), solver="milp", deadline=Deadline.after(5))

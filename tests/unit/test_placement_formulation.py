@@ -24,8 +24,9 @@ from planner.placement.formulation import (
     hint,
     proxy_value,
 )
-from planner.placement.milp import PulpBackend, cbc_solver
+from planner.placement.milp import PulpBackend
 from planner.placement.proxy import ProxyData, ProxyGroup
+from planner.placement.pulprun import cbc_solver
 from planner.placement.scoring import Layout
 
 ONE = ParallelConfig(1, 1)

@@ -3,6 +3,8 @@ instances, invariants, bad and infeasible inputs, the AlpaServe effect."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,8 @@ from hypothesis import strategies as st
 
 from planner.codec import decode, encode
 from planner.deadline import Deadline
-from planner.domain import Cluster, ModelSpec, Workload
+from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
+from planner.placement.feasibility import why_unfit
 from planner.placement.options import SolveOptions, split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
@@ -98,12 +101,84 @@ def test_result_round_trips_through_json_and_matches_the_simulator() -> None:
     assert result.solver == "greedy" and result.status == "heuristic"
 
 
-def test_a_model_larger_than_any_group_is_infeasible() -> None:
-    models = [model("ok"), model("huge", weight_bytes=100 * GB)]
+@pytest.mark.parametrize("solver", ["greedy", "cpsat"])
+def test_progress_rises_names_the_best_so_far_and_ends_at_one(solver: str) -> None:
+    cluster, models, traffic = tiny_instance(3)
+    calls: list[tuple[float, str]] = []
+    result = solve(
+        Instance(cluster, models, traffic),
+        solver=solver,
+        deadline=Deadline.after(30),
+        progress=lambda fraction, message: calls.append((fraction, message)),
+    )
+    fractions = [fraction for fraction, _ in calls]
+    assert fractions == sorted(fractions)
+    assert any(0 < fraction < 1 for fraction in fractions)
+    assert any(
+        re.search(r"block \d+/\d+: .*; best attainment so far \d\.\d{4}$", m) for _, m in calls
+    )
+    assert calls[-1] == (1.0, f"{solver}: attainment {result.attainment:.4f} ({result.status})")
+
+
+HUGE = model("huge", weight_bytes=100 * GB)
+"""50 GiB (53.7 GB) per device on the two devices of a group: fits no group
+of a 2-device, 20 GiB (21.47 GB) cluster."""
+HUGE_WHY = "needs 53.7 GB per device at best (op=2, pp=1), the device has 21.4 GB"
+
+
+@pytest.mark.parametrize("solver", ["greedy", "cpsat", "milp", "sr"])
+def test_models_that_fit_nowhere_are_left_out_and_their_requests_missed(solver: str) -> None:
     cluster = Cluster(2, 20 * GB, devices_per_node=2)
-    traffic = workload({"ok": 1.0, "huge": 1.0})
-    with pytest.raises(InfeasibleError, match=r"^models\[1\]: 'huge' fits no group"):
+    models = [model("ok"), HUGE]
+    traffic = workload({"ok": 4.0, "huge": 2.0}, duration_s=20)
+    result = solve(Instance(cluster, models, traffic), solver=solver, deadline=Deadline.after(30))
+    assert result.unplaced == {"huge": HUGE_WHY}
+    assert result.placement.model_names == {"ok"}
+    validate(cluster, models, result.placement)
+    # every request of "huge" is a miss: the attainment of "ok" alone, scaled
+    # by its share of the requests
+    ok_only = _restrict(traffic, models[:1])
+    served_ok = simulate(cluster, [models[0]], result.placement, ok_only).attainment
+    share = ok_only.num_requests / traffic.num_requests
+    assert 0 < result.attainment == pytest.approx(served_ok * share, abs=1e-12)
+    assert decode(SolveResult, encode(result), "result") == result
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (
+            [HUGE],
+            f"models: 'huge' fits no group of the cluster under any config: it {HUGE_WHY}",
+        ),
+        (
+            [HUGE, model("wide", weight_bytes=GB, configs=[ParallelConfig(4, 1)])],
+            "models: none of the 2 models fits a group of the cluster under any config; "
+            f"the first, 'huge', {HUGE_WHY}",
+        ),
+    ],
+)
+def test_no_model_fitting_is_one_short_line(models: list[ModelSpec], message: str) -> None:
+    cluster = Cluster(2, 20 * GB, devices_per_node=2)
+    traffic = workload({m.name: 1.0 for m in models})
+    with pytest.raises(InfeasibleError) as caught:
         solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
+    assert str(caught.value) == message
+
+
+def test_a_model_whose_configs_need_more_devices_says_which_group() -> None:
+    cluster = Cluster(8, 20 * GB, devices_per_node=4)
+    wide = model("wide", weight_bytes=GB, configs=[ParallelConfig(8, 1), ParallelConfig(8, 2)])
+    assert why_unfit(cluster, wide) == (
+        "needs a group of 8 devices with 8 in one node at least (op=8, pp=1), "
+        "the cluster has 8 devices, 4 per node"
+    )
+
+
+def test_a_result_never_lists_a_hosted_model_as_unplaced() -> None:
+    group = Group((0,), ParallelConfig(1, 1), ("a",))
+    with pytest.raises(ValueError, match=r"^unplaced\.a: the placement hosts this model$"):
+        SolveResult(Placement((group,)), 0.5, "greedy", "heuristic", 0.1, unplaced={"a": "why"})
 
 
 def test_zero_devices_is_refused_by_the_cluster() -> None:

@@ -41,6 +41,24 @@ def test_plan_writes_a_valid_placement_and_prints_the_summary(tmp_path: Path) ->
     assert f"{attainment:.4g}" in result.output
 
 
+def test_plan_places_what_fits_and_lists_the_rest(tmp_path: Path) -> None:
+    models = [model("a", weight_bytes=50 * GB), MODELS[1]]
+    result = CliRunner().invoke(main, arguments(tmp_path, "--solver", "greedy", models=models))
+    assert result.exit_code == 0, result.output
+    unplaced, plan = result.output.split("Unplaced models (fit no group)")[1].split("Plan")
+    # one row per model; a narrow terminal wraps the reason onto more lines
+    cells = [line.split("│")[1:3] for line in unplaced.splitlines() if "│" in line]
+    assert [name.strip() for name, _ in cells if name.strip()] == ["a"]
+    assert " ".join(why.strip() for _, why in cells) == (
+        "needs 26.9 GB per device at best (op=2, pp=1), the device has 21.4 GB"
+    )
+    assert "models placed      │ 1/2" in plan
+    as_json = CliRunner().invoke(main, arguments(tmp_path, "--json", models=models))
+    assert json.loads(as_json.output)["unplaced"] == {
+        "a": "needs 26.9 GB per device at best (op=2, pp=1), the device has 21.4 GB"
+    }
+
+
 def test_plan_json_is_the_solve_result(tmp_path: Path) -> None:
     args = arguments(tmp_path, "--solver", "cpsat", "--json", "--option", "seed=2")
     result = CliRunner().invoke(main, args)
@@ -64,7 +82,13 @@ def test_clockwork_is_not_a_solver_choice(tmp_path: Path) -> None:
         (("--option", "nonsense"), None, "expected KEY=VALUE"),
         (("--time-limit", "inf"), None, "'inf' is not a finite number > 0"),
         (("--time-limit", "0"), None, "'0' is not a finite number > 0"),
-        ((), [model("a", weight_bytes=50 * GB), MODELS[1]], "models[0]: 'a' fits no group"),
+        (
+            (),
+            [model("a", weight_bytes=50 * GB), model("b", weight_bytes=50 * GB)],
+            "Error: models: none of the 2 models fits a group of the cluster under any config; "
+            "the first, 'a', needs 26.9 GB per device at best (op=2, pp=1), the device has "
+            "21.4 GB\n",
+        ),
     ],
 )
 def test_bad_input_is_an_error_naming_the_field(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from planner.codec import encode
-from planner.domain import TimedPlan
+from planner.domain import ModelSpec, TimedPlan
 from planner.evaluation.reports import (
     CompareReport,
     CompareSettings,
@@ -122,15 +122,22 @@ def test_sweeps_move_the_right_way() -> None:
     assert devices[0] < devices[1] <= devices[2]  # type: ignore[operator]
 
 
-def test_infeasible_sweep_point_is_none() -> None:
-    models = (model("huge", weight_bytes=8 * GB), model("a"))
+@pytest.mark.parametrize(
+    ("other", "on_one_device"),
+    [(model("a"), 1 / 3), (model("wide", weight_bytes=8 * GB), None)],
+    ids=["one-fits", "none-fit"],
+)
+def test_a_sweep_point_misses_models_that_fit_nowhere_and_is_none_when_none_fit(
+    other: ModelSpec, on_one_device: float | None
+) -> None:
+    # 8 GiB fits no 5 GiB device alone: "huge" fits one device only when split
+    models = (model("huge", weight_bytes=8 * GB), other)
     settings = dataclasses.replace(SETTINGS, device_factors=(0.25, 1.0))
-    work = WORK.merge({"huge": [1.0, 2.0], "a": [1.5]}, 30.0)
+    work = WORK.merge({"huge": [1.0, 2.0], other.name: [1.5]}, 30.0)
     report = build_compare(CLUSTER, models, work, settings)
     (sweep,) = report.sweeps
     assert sweep.values == (1.0, 4.0)
-    assert sweep.attainment["greedy"][0] is None
-    assert sweep.attainment["greedy"][1] == 1.0
+    assert sweep.attainment["greedy"] == (on_one_device, 1.0)
 
 
 def test_sweep_variants() -> None:

@@ -316,7 +316,7 @@ def run_sweep(
     steps: _Steps,
 ) -> Sweep:
     """Re-solve every sweep solver at every setting of ``axis``; a setting
-    with no feasible placement (or none found in time) gives None."""
+    where no model fits (or no placement is found in time) gives None."""
     series: dict[str, list[float | None]] = {label: [] for label in settings.sweep_labels}
     for value in values:
         variant = sweep_variant(axis, value, instance, settings)

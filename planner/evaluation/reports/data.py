@@ -97,8 +97,9 @@ class Sweep:
 
     ``values[i]`` is the i-th setting of ``axis`` (one of
     :data:`SWEEP_AXES`); ``attainment[label][i]`` the simulated attainment
-    of that solver's plan, re-solved for that setting, or None when the
-    setting admits no placement (e.g. too few devices for a model).
+    of that solver's plan, re-solved for that setting (the requests of
+    models that fit no group there count as misses), or None when the
+    setting admits no placement (e.g. too few devices for every model).
     ``note`` says how the setting was applied."""
 
     axis: str
