@@ -20,6 +20,11 @@ once every replica of the plan is in place (state ``"serving"``; a replica
 that cannot be built leaves it ``"degraded"`` and is retried on the next
 poll). When the API cannot be reached
 the agent keeps serving the last plan it applied.
+
+:meth:`Agent.run` heartbeats from a thread of its own, from its first
+second on: while replicas load the fleet sees state ``"loading"`` and the
+replicas ready so far. :meth:`Agent.stop` ends the loop and skips the
+replicas not yet started, so an agent stops within one replica's compile.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ TINY = {"bert": TINY_BERT, "moe": TINY_MOE}
 TINY_MIN_LAYERS = 3
 SCALES = ("tiny", "full")
 DRAIN_TIMEOUT_S = 30.0
+"""How long a group removed by a new plan may take to finish its started batches."""
 
 
 class PlanSource(Protocol):
@@ -114,6 +120,7 @@ class Agent:
         self.errors: dict[str, str] = {}
         self._loaded: dict[tuple[GroupKey, str], Loaded] = {}
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def poll(self) -> bool:
         """Fetch the plan and apply it if it changed; False when the API is
@@ -168,6 +175,8 @@ class Agent:
                 group.remove(name)
                 self._loaded.pop((key, name), None)
         for name, loaded in wanted.items():
+            if self.stopping.is_set():
+                return
             if name in group.models:
                 group.models[name].slo_s = plan.models[name].slo_s
                 continue
@@ -217,13 +226,32 @@ class Agent:
             return False
         return True
 
-    def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
-        """Poll and heartbeat every ``interval_s`` until ``stop`` is set."""
-        while not stop.is_set():
-            self.poll()
-            self.report()
-            stop.wait(interval_s)
+    def run(self, interval_s: float = 1.0) -> None:
+        """Poll every ``interval_s`` and heartbeat every ``interval_s`` from
+        a thread of its own (so also while a plan loads) until :meth:`stop`."""
+        beat = threading.Thread(
+            target=self._heartbeat, args=(interval_s,), daemon=True, name="heartbeat"
+        )
+        beat.start()
+        try:
+            while not self.stopping.is_set():
+                self.poll()
+                self.stopping.wait(interval_s)
+        finally:
+            beat.join()
 
-    def shutdown(self) -> None:
+    def _heartbeat(self, interval_s: float) -> None:
+        while not self.stopping.is_set():
+            self.report()
+            self.stopping.wait(interval_s)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return: loading ends after the replica being
+        compiled (the others of the plan are skipped)."""
+        self.stopping.set()
+
+    def shutdown(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop every group: waiting requests get a retryable 503, started
+        batches get ``drain_timeout_s`` seconds per group to finish."""
         for group in self.host.remove_groups(list(self.host.groups)):
-            group.join(DRAIN_TIMEOUT_S)
+            group.join(drain_timeout_s)

@@ -32,6 +32,11 @@ from planner.domain import ParallelConfig
 log = logging.getLogger(__name__)
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+SIGNAL_CHECK_S = 0.2
+STOP_DRAIN_S = 0.5
+"""On SIGTERM an agent's groups get this long each to finish started
+batches, and a replica being compiled this long to finish; after that the
+process exits without waiting for it, within about a second at any phase."""
 
 api_option = click.option("--api", "api_url", required=True, help="Planning API base URL.")
 key_option = click.option(
@@ -182,11 +187,21 @@ def agent_command(
         f"agent serving devices {devices} at {source.url} ({describe_guard(guard)})", err=True
     )
     stop = stop_on_signals()
+    loop = threading.Thread(target=agent.run, args=(interval_s,), daemon=True, name="reconcile")
+    loop.start()
     try:
-        agent.run(stop, interval_s)
+        while loop.is_alive() and not stop.wait(SIGNAL_CHECK_S):
+            pass
     finally:
+        agent.stop()
+        agent.shutdown(STOP_DRAIN_S)
         server.stop()
-        agent.shutdown()
+    loop.join(STOP_DRAIN_S)
+    if loop.is_alive():  # compiling: XLA would abort at interpreter exit
+        log.info("leaving the replica being compiled behind")
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @click.command("router")
