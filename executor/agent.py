@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -140,6 +141,7 @@ class Agent:
 
     def apply(self, plan: ServedPlan) -> None:
         """Reconcile with ``plan`` (module docstring) and record it as applied."""
+        started = time.monotonic()
         with self._lock:
             self.state = "loading"
             self.errors = {}
@@ -155,7 +157,13 @@ class Agent:
             # replicas retried on the next poll.
             self.applied = dataclasses.replace(plan, etag=None) if self.errors else plan
             self.state = "degraded" if self.errors else "serving"
-            log.info("applied plan %d v%d: %s", plan.plan_id, plan.version, self.host.groups)
+            log.info(
+                "applied plan %d v%d in %.1f s: %s",
+                plan.plan_id,
+                plan.version,
+                time.monotonic() - started,
+                self.host.groups,
+            )
 
     def _reconcile_group(self, key: GroupKey, models: Sequence[str], plan: ServedPlan) -> None:
         group = self.host.groups.get(key)
