@@ -85,14 +85,28 @@ def answers(url: str) -> bool:
 @dataclass
 class Deployment:
     """Processes of one loopback deployment; logs go to ``workdir``. Agents
-    and the router ask for ``inference_key`` (a fresh one by default)."""
+    and the router ask for ``inference_key`` (a fresh one by default). With
+    ``base_port`` the parts listen on consecutive ports from it, in the order
+    they start (API, agents, router); without, each on a free port."""
 
     workdir: Path
+    base_port: int | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
     api_url: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     inference_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def __post_init__(self) -> None:
+        self._next_port = self.base_port
+
+    def next_port(self) -> int:
+        """The port of the next part to start: ``base_port`` + the number of
+        parts started so far, or a free one without ``base_port``."""
+        if self._next_port is None:
+            return free_port()
+        self._next_port += 1
+        return self._next_port - 1
 
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
@@ -136,7 +150,7 @@ class Deployment:
         database = f"sqlite:///{self.workdir / 'meshplan.db'}"
         self._run("db", "upgrade", "--database-url", database)
         admin = self._run("keys", "create", "--role", "admin", "--database-url", database)
-        port = free_port()
+        port = self.next_port()
         self.api_url = f"http://127.0.0.1:{port}"
         args = ["serve", "--dev", "--with-worker", "--port", str(port), "--database-url", database]
         self._spawn("api", args)
@@ -148,14 +162,16 @@ class Deployment:
 
     def start_agent(self, cluster_id: int, first: int, count: int, scale: str) -> None:
         """An agent driving global devices ``first .. first + count - 1`` on
-        ``count`` emulated CPU devices of its own."""
+        ``count`` emulated CPU devices of its own (logging at info level:
+        its log says how long each plan took to load)."""
         devices = f"{first}-{first + count - 1}"
-        args = ["agent", "--api", self.api_url, "--key", self.keys["executor"], "--scale", scale]
+        args = ["-v", "agent", "--api", self.api_url, "--key", self.keys["executor"]]
         args += ["--cluster", str(cluster_id), "--devices", devices, "--name", f"agent-{devices}"]
+        args += ["--scale", scale, "--port", str(self.next_port())]
         self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count)))
 
     def start_router(self, cluster_id: int) -> str:
-        port = free_port()
+        port = self.next_port()
         args = ["router", "--api", self.api_url, "--key", self.keys["admin"]]
         self._spawn(
             "router",
