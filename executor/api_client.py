@@ -16,6 +16,8 @@ from planner.codec import decode
 from planner.domain import Placement
 
 TIMEOUT_S = 5.0
+API_KEY_ENV = "MESHPLAN_API_KEY"
+"""Where commands that call the API find its key when not given a key file."""
 
 
 class ApiUnavailable(Exception):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from executor.api_client import ApiClient, ApiError, ApiUnavailable
+from executor.api_client import API_KEY_ENV, ApiClient, ApiError, ApiUnavailable
 from executor.endpoint import KEY_ENV
 from executor.replay import Sent, attainment, replay
 from planner.autoparallel import Architecture
@@ -130,18 +130,27 @@ class Deployment:
         flags = f"--xla_force_host_platform_device_count={devices} {XLA_ONE_THREAD}"
         return {**os.environ, "XLA_FLAGS": flags}
 
-    def keyed(self, env: dict[str, str]) -> dict[str, str]:
-        """``env`` with the inference key, for an agent or the router."""
-        return {**env, KEY_ENV: self.inference_key}
+    def keyed(self, env: dict[str, str], role: str) -> dict[str, str]:
+        """``env`` with the inference key and the API key of ``role``: keys
+        travel in the environment, not on command lines (which ps shows)."""
+        return {**env, KEY_ENV: self.inference_key, API_KEY_ENV: self.keys[role]}
 
     def measure(self, model_ids: Sequence[int], configs: Sequence[str], scale: str) -> None:
         """Profile models with ``meshplan profile measure`` (uploads them)."""
         devices = max(ParallelConfig.parse(c).size for c in configs)
-        args = ["profile", "measure", "--api", self.api_url, "--key", self.keys["executor"]]
-        args += ["--configs", ",".join(configs), "--scale", scale]
+        args = [
+            "profile",
+            "measure",
+            "--api",
+            self.api_url,
+            "--configs",
+            ",".join(configs),
+            "--scale",
+            scale,
+        ]
         args += ["--repeats", str(PROFILE_REPEATS)]
         args += [arg for model_id in model_ids for arg in ("--model", str(model_id))]
-        self._run(*args, env=self.jax_env(devices))
+        self._run(*args, env=self.keyed(self.jax_env(devices), "executor"))
 
     def start_api(self) -> ApiClient:
         """Migrate a SQLite database, create an admin key, serve the API with
@@ -165,19 +174,25 @@ class Deployment:
         ``count`` emulated CPU devices of its own (logging at info level:
         its log says how long each plan took to load)."""
         devices = f"{first}-{first + count - 1}"
-        args = ["-v", "agent", "--api", self.api_url, "--key", self.keys["executor"]]
-        args += ["--cluster", str(cluster_id), "--devices", devices, "--name", f"agent-{devices}"]
+        args = [
+            "-v",
+            "agent",
+            "--api",
+            self.api_url,
+            "--cluster",
+            str(cluster_id),
+            "--devices",
+            devices,
+            "--name",
+            f"agent-{devices}",
+        ]
         args += ["--scale", scale, "--port", str(self.next_port())]
-        self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count)))
+        self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count), "executor"))
 
     def start_router(self, cluster_id: int) -> str:
         port = self.next_port()
-        args = ["router", "--api", self.api_url, "--key", self.keys["admin"]]
-        self._spawn(
-            "router",
-            [*args, "--cluster", str(cluster_id), "--port", str(port)],
-            self.keyed(dict(os.environ)),
-        )
+        args = ["router", "--api", self.api_url, "--cluster", str(cluster_id), "--port", str(port)]
+        self._spawn("router", args, self.keyed(dict(os.environ), "admin"))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(f"{url}/healthz"), START_TIMEOUT_S, "router")
         return url

@@ -208,11 +208,15 @@ def measure_families(
     ``meshplan profile measure``, without uploading."""
     devices = max(c.size for c in configs)
     args = [MESHPLAN, "profile", "measure", "--api", deployment.api_url]
-    args += ["--key", deployment.keys["executor"], "--scale", "tiny", "--no-upload"]
+    args += ["--scale", "tiny", "--no-upload"]
     args += ["--configs", ",".join(str(c) for c in configs), "--output", str(out)]
     args += [arg for model_id, _ in probes.values() for arg in ("--model", str(model_id))]
     done = subprocess.run(
-        args, capture_output=True, text=True, env=deployment.jax_env(devices), check=False
+        args,
+        capture_output=True,
+        text=True,
+        env=deployment.keyed(deployment.jax_env(devices), "executor"),
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"meshplan profile measure failed: {done.stderr[-2000:]}")

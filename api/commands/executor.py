@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -24,6 +23,7 @@ import click
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
+from api.commands.secrets import api_key_options, inference_key
 from executor.endpoint import KEY_ENV, MAX_BODY_BYTES, Guard
 from executor.schedule import POLICIES
 from planner.codec import encode
@@ -39,9 +39,6 @@ batches, and a replica being compiled this long to finish; after that the
 process exits without waiting for it, within about a second at any phase."""
 
 api_option = click.option("--api", "api_url", required=True, help="Planning API base URL.")
-key_option = click.option(
-    "--key", envvar="MESHPLAN_API_KEY", required=True, help="API key (or MESHPLAN_API_KEY)."
-)
 cluster_option = click.option(
     "--cluster", "cluster_id", type=int, required=True, help="Cluster id."
 )
@@ -102,14 +99,8 @@ def inference_guard(key_file: str | None, max_body_bytes: int) -> Guard:
     """The guard of an inference endpoint: the key in ``key_file`` (else in
     ``$MESHPLAN_INFERENCE_KEY``; neither: no key), surrounding whitespace
     dropped."""
-    if key_file is not None:
-        key = Path(key_file).read_text().strip()
-        if not key:
-            raise click.BadParameter("the file is empty", param_hint="--inference-key-file")
-    else:
-        key = os.environ.get(KEY_ENV, "").strip()
     try:
-        return Guard(key or None, max_body_bytes)
+        return Guard(inference_key(key_file), max_body_bytes)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--inference-key-file") from None
 
@@ -132,7 +123,7 @@ def stop_on_signals() -> threading.Event:
 
 @click.command("agent")
 @api_option
-@key_option
+@api_key_options
 @cluster_option
 @click.option("--devices", "devices_text", required=True, help="Global device ids, e.g. 0-3.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
@@ -206,7 +197,7 @@ def agent_command(
 
 @click.command("router")
 @api_option
-@key_option
+@api_key_options
 @cluster_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=8100, show_default=True, help="Port (0: any free one).")
@@ -246,7 +237,7 @@ def router_command(
 
 @click.command("measure")
 @api_option
-@key_option
+@api_key_options
 @click.option("--model", "model_ids", type=int, multiple=True, required=True, help="Model id.")
 @click.option(
     "--configs", "configs_text", default="op1xpp1", show_default=True, help="e.g. op1xpp1,op2xpp2."
