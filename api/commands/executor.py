@@ -23,8 +23,8 @@ import click
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
-from api.commands.secrets import api_key_options, inference_key
-from executor.endpoint import KEY_ENV, MAX_BODY_BYTES, Guard
+from api.commands.secrets import api_key_options, inference_key, inference_key_option
+from executor.endpoint import MAX_BODY_BYTES, Guard
 from executor.schedule import POLICIES
 from planner.codec import encode
 from planner.domain import ParallelConfig
@@ -41,14 +41,6 @@ process exits without waiting for it, within about a second at any phase."""
 api_option = click.option("--api", "api_url", required=True, help="Planning API base URL.")
 cluster_option = click.option(
     "--cluster", "cluster_id", type=int, required=True, help="Cluster id."
-)
-inference_key_option = click.option(
-    "--inference-key-file",
-    "key_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the key inference clients must present (Authorization: Bearer); "
-    f"default: ${KEY_ENV}; neither: no key is asked for.",
 )
 max_body_option = click.option(
     "--max-body-bytes",
@@ -152,13 +144,13 @@ def agent_command(
     scale: str,
     policy: str,
     interval_s: float,
-    key_file: str | None,
+    inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Serve the plan groups that lie on DEVICES: pull the cluster's plan,
     load replicas, answer POST /v1/infer/<model>, heartbeat."""
     devices = parse_devices(devices_text)
-    guard = inference_guard(key_file, max_body_bytes)
+    guard = inference_guard(inference_key_file, max_body_bytes)
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
     from executor.api_client import ApiClient, ApiPlanSource
@@ -211,12 +203,12 @@ def router_command(
     host: str,
     port: int,
     interval_s: float,
-    key_file: str | None,
+    inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Spread POST /v1/infer/<model> over the agents hosting each model by
     the active plan, retrying on another replica when an agent is down."""
-    guard = inference_guard(key_file, max_body_bytes)
+    guard = inference_guard(inference_key_file, max_body_bytes)
     from executor.api_client import ApiClient
     from executor.router import Router, http_forward, refresh
     from executor.server import create_router_app

@@ -19,6 +19,16 @@ from executor.endpoint import KEY_ENV
 C = TypeVar("C", bound=Callable[..., Any])
 
 
+inference_key_option = click.option(
+    "--inference-key-file",
+    "inference_key_file",
+    type=INPUT_FILE,
+    default=None,
+    help="File holding the inference key (Authorization: Bearer) the endpoints ask for; "
+    f"default: ${KEY_ENV}; neither: no key.",
+)
+
+
 def read_key_file(path: str, option: str) -> str:
     """The key in ``path``, surrounding whitespace dropped; an empty file is
     a usage error naming ``option``."""
@@ -56,13 +66,13 @@ def api_key_options(command: C) -> C:
     is passed the key (:func:`api_key`) as ``key``."""
 
     @functools.wraps(command)
-    def with_key(*args: Any, key: str | None, key_file: str | None, **kwargs: Any) -> Any:
-        return command(*args, key=api_key(key, key_file), **kwargs)
+    def with_key(*args: Any, key: str | None, api_key_file: str | None, **kwargs: Any) -> Any:
+        return command(*args, key=api_key(key, api_key_file), **kwargs)
 
     options = (
         click.option(
             "--key-file",
-            "key_file",
+            "api_key_file",
             type=INPUT_FILE,
             default=None,
             help=f"File holding the API key (default: ${API_KEY_ENV}).",

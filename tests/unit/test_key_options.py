@@ -69,3 +69,12 @@ def test_no_key_at_all_names_where_to_put_one() -> None:
 def test_every_command_with_an_api_key_takes_a_key_file(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and re.search(r"^\s+--key-file\b", result.output, re.MULTILINE)
+
+
+def test_api_and_inference_key_files_reach_different_parameters() -> None:
+    from api.commands.executor import agent_command, router_command
+
+    for command in (agent_command, router_command):
+        names = [param.name for param in command.params]
+        assert len(names) == len(set(names))
+        assert {"api_key_file", "inference_key_file"} <= set(names)
