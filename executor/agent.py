@@ -153,6 +153,8 @@ class Agent:
             self._loaded = {k: v for k, v in self._loaded.items() if k[0] not in gone}
             for key, models in wanted.items():
                 self._reconcile_group(key, models, plan)
+            if self.stopping.is_set():
+                return  # stopped part way: the plan is not applied
             # Without its entity tag the plan is fetched again and the failed
             # replicas retried on the next poll.
             self.applied = dataclasses.replace(plan, etag=None) if self.errors else plan
