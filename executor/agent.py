@@ -20,6 +20,11 @@ once every replica of the plan is in place (state ``"serving"``; a replica
 that cannot be built leaves it ``"degraded"`` and is retried on the next
 poll). When the API cannot be reached
 the agent keeps serving the last plan it applied.
+
+:meth:`Agent.run` heartbeats from a thread of its own, from its first
+second on: while replicas load the fleet sees state ``"loading"`` and the
+replicas ready so far. :meth:`Agent.stop` ends the loop and skips the
+replicas not yet started, so an agent stops within one replica's compile.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -46,6 +52,7 @@ TINY = {"bert": TINY_BERT, "moe": TINY_MOE}
 TINY_MIN_LAYERS = 3
 SCALES = ("tiny", "full")
 DRAIN_TIMEOUT_S = 30.0
+"""How long a group removed by a new plan may take to finish its started batches."""
 
 
 class PlanSource(Protocol):
@@ -114,6 +121,7 @@ class Agent:
         self.errors: dict[str, str] = {}
         self._loaded: dict[tuple[GroupKey, str], Loaded] = {}
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def poll(self) -> bool:
         """Fetch the plan and apply it if it changed; False when the API is
@@ -133,6 +141,7 @@ class Agent:
 
     def apply(self, plan: ServedPlan) -> None:
         """Reconcile with ``plan`` (module docstring) and record it as applied."""
+        started = time.monotonic()
         with self._lock:
             self.state = "loading"
             self.errors = {}
@@ -144,11 +153,19 @@ class Agent:
             self._loaded = {k: v for k, v in self._loaded.items() if k[0] not in gone}
             for key, models in wanted.items():
                 self._reconcile_group(key, models, plan)
+            if self.stopping.is_set():
+                return  # stopped part way: the plan is not applied
             # Without its entity tag the plan is fetched again and the failed
             # replicas retried on the next poll.
             self.applied = dataclasses.replace(plan, etag=None) if self.errors else plan
             self.state = "degraded" if self.errors else "serving"
-            log.info("applied plan %d v%d: %s", plan.plan_id, plan.version, self.host.groups)
+            log.info(
+                "applied plan %d v%d in %.1f s: %s",
+                plan.plan_id,
+                plan.version,
+                time.monotonic() - started,
+                self.host.groups,
+            )
 
     def _reconcile_group(self, key: GroupKey, models: Sequence[str], plan: ServedPlan) -> None:
         group = self.host.groups.get(key)
@@ -168,6 +185,8 @@ class Agent:
                 group.remove(name)
                 self._loaded.pop((key, name), None)
         for name, loaded in wanted.items():
+            if self.stopping.is_set():
+                return
             if name in group.models:
                 group.models[name].slo_s = plan.models[name].slo_s
                 continue
@@ -217,13 +236,32 @@ class Agent:
             return False
         return True
 
-    def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
-        """Poll and heartbeat every ``interval_s`` until ``stop`` is set."""
-        while not stop.is_set():
-            self.poll()
-            self.report()
-            stop.wait(interval_s)
+    def run(self, interval_s: float = 1.0) -> None:
+        """Poll every ``interval_s`` and heartbeat every ``interval_s`` from
+        a thread of its own (so also while a plan loads) until :meth:`stop`."""
+        beat = threading.Thread(
+            target=self._heartbeat, args=(interval_s,), daemon=True, name="heartbeat"
+        )
+        beat.start()
+        try:
+            while not self.stopping.is_set():
+                self.poll()
+                self.stopping.wait(interval_s)
+        finally:
+            beat.join()
 
-    def shutdown(self) -> None:
+    def _heartbeat(self, interval_s: float) -> None:
+        while not self.stopping.is_set():
+            self.report()
+            self.stopping.wait(interval_s)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return: loading ends after the replica being
+        compiled (the others of the plan are skipped)."""
+        self.stopping.set()
+
+    def shutdown(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop every group: waiting requests get a retryable 503, started
+        batches get ``drain_timeout_s`` seconds per group to finish."""
         for group in self.host.remove_groups(list(self.host.groups)):
-            group.join(DRAIN_TIMEOUT_S)
+            group.join(drain_timeout_s)

@@ -6,6 +6,7 @@ model, upload a measured profile. Every call sends ``Authorization: Bearer
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from planner.codec import decode
 from planner.domain import Placement
 
 TIMEOUT_S = 5.0
+API_KEY_ENV = "MESHPLAN_API_KEY"
+"""Where commands that call the API find its key when not given a key file."""
 
 
 class ApiUnavailable(Exception):
@@ -173,15 +176,19 @@ class ApiPlanSource:
         self.devices = devices
         self.url: str | None = None
         self.executor_id: int | None = None
+        self._lock = threading.Lock()
 
     def _registered(self) -> int:
-        if self.executor_id is None:
-            if self.url is None:
-                raise ApiUnavailable("the executor's own URL is not known yet")
-            self.executor_id = self.client.register(
-                self.name, self.cluster_id, self.devices, self.url
-            )
-        return self.executor_id
+        """The executor id, registering once (heartbeats and polls come
+        from different threads)."""
+        with self._lock:
+            if self.executor_id is None:
+                if self.url is None:
+                    raise ApiUnavailable("the executor's own URL is not known yet")
+                self.executor_id = self.client.register(
+                    self.name, self.cluster_id, self.devices, self.url
+                )
+            return self.executor_id
 
     def fetch_plan(self, etag: str | None) -> ServedPlan | None:
         self._registered()

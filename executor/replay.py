@@ -95,3 +95,12 @@ def replay(
 def attainment(sent: Sequence[Sent]) -> float:
     """Fraction of requests answered 200 within their SLO."""
     return sum(s.attained for s in sent) / len(sent) if sent else 1.0
+
+
+def attainment_by_model(sent: Sequence[Sent]) -> dict[str, tuple[int, int]]:
+    """Model → (requests sent, requests attained), models in name order."""
+    counts: dict[str, tuple[int, int]] = {}
+    for s in sorted(sent, key=lambda s: s.model):
+        requests, attained = counts.get(s.model, (0, 0))
+        counts[s.model] = (requests + 1, attained + s.attained)
+    return counts

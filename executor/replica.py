@@ -2,6 +2,12 @@
 weights drawn on the host and placed shard by shard, one jitted function
 per stage.
 
+Stage functions are shared within a process (:func:`stage_function`): every
+replica of one architecture laid out by the same rules on the same mesh
+runs the same jitted function, so JAX compiles each (stage split, batch
+bucket) once for all of them. A mesh of other devices gets its own function
+and compiles again: an XLA executable is bound to its devices.
+
 Stage ``k`` runs layers ``[start, end)`` of ``["embed", "block0", ...]`` (as
 the :class:`ParallelPlan` from :func:`planner.autoparallel.plan_parallel`
 says) on mesh ``k``; its output moves to mesh ``k + 1`` (replicated there, or split as
@@ -11,10 +17,10 @@ model's within float tolerance for any stage split and any rules.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import jax
 import jax.stages
@@ -113,11 +119,19 @@ def _load_stage(
     for index in range(start, end):
         layout = zoo.layer_axes(arch, index, sharding.sharding)
         weights.append(jax.device_put(zoo.init_layer(arch, index, seed), layout))
-    run = jax.jit(
-        partial(zoo.forward, arch, constrain=sharding.constrain),
+    return Stage(start, end, sharding, weights, stage_function(arch, sharding))
+
+
+@functools.cache
+def stage_function(arch: Architecture, sharding: StageSharding) -> jax.stages.Wrapped:
+    """The jitted forward of any consecutive layers of ``arch`` on
+    ``sharding``'s mesh and rules, one per process: JAX caches its compiled
+    executables per input shapes and layouts, which every replica of this
+    shape shares."""
+    return jax.jit(
+        functools.partial(zoo.forward, arch, constrain=sharding.constrain),
         out_shardings=sharding.sharding(ACTIVATION),
     )
-    return Stage(start, end, sharding, weights, run)
 
 
 def reference_forward(arch: Architecture, seed: int, token_ids: np.ndarray) -> jax.Array:
@@ -129,4 +143,4 @@ def reference_forward(arch: Architecture, seed: int, token_ids: np.ndarray) -> j
         for index in range(arch.num_layers + 1)
     ]
     ids = jax.device_put(np.asarray(token_ids, dtype=np.int32), device)
-    return jax.jit(partial(zoo.forward, arch))(weights, ids)
+    return jax.jit(functools.partial(zoo.forward, arch))(weights, ids)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from executor.api_client import ApiClient, ApiError, ApiUnavailable
+from executor.api_client import API_KEY_ENV, ApiClient, ApiError, ApiUnavailable
 from executor.endpoint import KEY_ENV
 from executor.replay import Sent, attainment, replay
 from planner.autoparallel import Architecture
@@ -85,14 +85,28 @@ def answers(url: str) -> bool:
 @dataclass
 class Deployment:
     """Processes of one loopback deployment; logs go to ``workdir``. Agents
-    and the router ask for ``inference_key`` (a fresh one by default)."""
+    and the router ask for ``inference_key`` (a fresh one by default). With
+    ``base_port`` the parts listen on consecutive ports from it, in the order
+    they start (API, agents, router); without, each on a free port."""
 
     workdir: Path
+    base_port: int | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
     api_url: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     inference_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def __post_init__(self) -> None:
+        self._next_port = self.base_port
+
+    def next_port(self) -> int:
+        """The port of the next part to start: ``base_port`` + the number of
+        parts started so far, or a free one without ``base_port``."""
+        if self._next_port is None:
+            return free_port()
+        self._next_port += 1
+        return self._next_port - 1
 
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
@@ -116,18 +130,27 @@ class Deployment:
         flags = f"--xla_force_host_platform_device_count={devices} {XLA_ONE_THREAD}"
         return {**os.environ, "XLA_FLAGS": flags}
 
-    def keyed(self, env: dict[str, str]) -> dict[str, str]:
-        """``env`` with the inference key, for an agent or the router."""
-        return {**env, KEY_ENV: self.inference_key}
+    def keyed(self, env: dict[str, str], role: str) -> dict[str, str]:
+        """``env`` with the inference key and the API key of ``role``: keys
+        travel in the environment, not on command lines (which ps shows)."""
+        return {**env, KEY_ENV: self.inference_key, API_KEY_ENV: self.keys[role]}
 
     def measure(self, model_ids: Sequence[int], configs: Sequence[str], scale: str) -> None:
         """Profile models with ``meshplan profile measure`` (uploads them)."""
         devices = max(ParallelConfig.parse(c).size for c in configs)
-        args = ["profile", "measure", "--api", self.api_url, "--key", self.keys["executor"]]
-        args += ["--configs", ",".join(configs), "--scale", scale]
+        args = [
+            "profile",
+            "measure",
+            "--api",
+            self.api_url,
+            "--configs",
+            ",".join(configs),
+            "--scale",
+            scale,
+        ]
         args += ["--repeats", str(PROFILE_REPEATS)]
         args += [arg for model_id in model_ids for arg in ("--model", str(model_id))]
-        self._run(*args, env=self.jax_env(devices))
+        self._run(*args, env=self.keyed(self.jax_env(devices), "executor"))
 
     def start_api(self) -> ApiClient:
         """Migrate a SQLite database, create an admin key, serve the API with
@@ -136,7 +159,7 @@ class Deployment:
         database = f"sqlite:///{self.workdir / 'meshplan.db'}"
         self._run("db", "upgrade", "--database-url", database)
         admin = self._run("keys", "create", "--role", "admin", "--database-url", database)
-        port = free_port()
+        port = self.next_port()
         self.api_url = f"http://127.0.0.1:{port}"
         args = ["serve", "--dev", "--with-worker", "--port", str(port), "--database-url", database]
         self._spawn("api", args)
@@ -148,20 +171,28 @@ class Deployment:
 
     def start_agent(self, cluster_id: int, first: int, count: int, scale: str) -> None:
         """An agent driving global devices ``first .. first + count - 1`` on
-        ``count`` emulated CPU devices of its own."""
+        ``count`` emulated CPU devices of its own (logging at info level:
+        its log says how long each plan took to load)."""
         devices = f"{first}-{first + count - 1}"
-        args = ["agent", "--api", self.api_url, "--key", self.keys["executor"], "--scale", scale]
-        args += ["--cluster", str(cluster_id), "--devices", devices, "--name", f"agent-{devices}"]
-        self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count)))
+        args = [
+            "-v",
+            "agent",
+            "--api",
+            self.api_url,
+            "--cluster",
+            str(cluster_id),
+            "--devices",
+            devices,
+            "--name",
+            f"agent-{devices}",
+        ]
+        args += ["--scale", scale, "--port", str(self.next_port())]
+        self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count), "executor"))
 
     def start_router(self, cluster_id: int) -> str:
-        port = free_port()
-        args = ["router", "--api", self.api_url, "--key", self.keys["admin"]]
-        self._spawn(
-            "router",
-            [*args, "--cluster", str(cluster_id), "--port", str(port)],
-            self.keyed(dict(os.environ)),
-        )
+        port = self.next_port()
+        args = ["router", "--api", self.api_url, "--cluster", str(cluster_id), "--port", str(port)]
+        self._spawn("router", args, self.keyed(dict(os.environ), "admin"))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(f"{url}/healthz"), START_TIMEOUT_S, "router")
         return url

@@ -53,5 +53,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "worker": CommandEntry("api.commands.service:worker_command", "Run a solve-job worker."),
     "agent": CommandEntry("api.commands.executor:agent_command", "Run an executor agent."),
     "router": CommandEntry("api.commands.executor:router_command", "Route requests over agents."),
+    "replay": CommandEntry(
+        "api.commands.replay:replay_command", "Replay a workload through a router."
+    ),
     "demo": CommandEntry("api.commands.demo:demo_command", "Run the end-to-end demo."),
 }

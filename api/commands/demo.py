@@ -39,8 +39,19 @@ MARKER = ".meshplan-demo"
     help="Seconds of trace to serve.",
 )
 @click.option("--no-sweeps", is_flag=True, help="Skip the report's sweeps (faster).")
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65533),
+    default=None,
+    help="The API, agent and router listen on this port and the next two [free ports].",
+)
 def demo_command(
-    output: str, examples: str | None, time_limit: float, replay: float, no_sweeps: bool
+    output: str,
+    examples: str | None,
+    time_limit: float,
+    replay: float,
+    no_sweeps: bool,
+    base_port: int | None,
 ) -> None:
     """Plan, compare, serve and report on this machine, end to end."""
     from api.commands.demo_run import Demo, DemoSettings
@@ -61,6 +72,7 @@ def demo_command(
         time_limit_s=time_limit,
         replay_s=replay,
         sweeps=not no_sweeps,
+        base_port=base_port,
     )
     started = time.monotonic()
     try:

@@ -68,7 +68,9 @@ class DemoSettings:
     trace files; the trace's ``trace_end`` first minutes (``"day.hour.minute"``)
     are replayed at ``rate_scale`` times their rate; the first ``replay_s``
     seconds of it, thinned to about ``replay_rps`` requests per second (what
-    a CPU agent serves comfortably), are sent to the agent."""
+    a CPU agent serves comfortably), are sent to the agent. The API, the
+    agent and the router listen on ``base_port`` and the two ports after it
+    (on free ports when None)."""
 
     workdir: Path
     examples: Path
@@ -80,6 +82,7 @@ class DemoSettings:
     replay_s: float = 20.0
     replay_rps: float = 10.0
     sweeps: bool = True
+    base_port: int | None = None
 
     @property
     def cluster_file(self) -> Path:
@@ -205,11 +208,15 @@ def measure_families(
     ``meshplan profile measure``, without uploading."""
     devices = max(c.size for c in configs)
     args = [MESHPLAN, "profile", "measure", "--api", deployment.api_url]
-    args += ["--key", deployment.keys["executor"], "--scale", "tiny", "--no-upload"]
+    args += ["--scale", "tiny", "--no-upload"]
     args += ["--configs", ",".join(str(c) for c in configs), "--output", str(out)]
     args += [arg for model_id, _ in probes.values() for arg in ("--model", str(model_id))]
     done = subprocess.run(
-        args, capture_output=True, text=True, env=deployment.jax_env(devices), check=False
+        args,
+        capture_output=True,
+        text=True,
+        env=deployment.keyed(deployment.jax_env(devices), "executor"),
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"meshplan profile measure failed: {done.stderr[-2000:]}")
@@ -235,7 +242,7 @@ class Demo:
         self.console = console
         self.started = time.monotonic()
         self.step_number = 0
-        self.deployment = Deployment(settings.workdir)
+        self.deployment = Deployment(settings.workdir, settings.base_port)
 
     def say(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False)
@@ -346,6 +353,7 @@ class Demo:
         self.deployment.start_agent(cluster_id, 0, AGENT_DEVICES, "tiny")
         wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
         router = self.deployment.start_router(cluster_id)
+        self.say(f"  router at {router}")
 
         self.step(f"replaying the first {s.replay_s:g} s of the trace through the router")
         part = window_workload(workload, 0.0, s.replay_s)

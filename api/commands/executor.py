@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -24,7 +23,8 @@ import click
 from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
-from executor.endpoint import KEY_ENV, MAX_BODY_BYTES, Guard
+from api.commands.secrets import api_key_options, inference_key, inference_key_option
+from executor.endpoint import MAX_BODY_BYTES, Guard
 from executor.schedule import POLICIES
 from planner.codec import encode
 from planner.domain import ParallelConfig
@@ -32,21 +32,15 @@ from planner.domain import ParallelConfig
 log = logging.getLogger(__name__)
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+SIGNAL_CHECK_S = 0.2
+STOP_DRAIN_S = 0.5
+"""On SIGTERM an agent's groups get this long each to finish started
+batches, and a replica being compiled this long to finish; after that the
+process exits without waiting for it, within about a second at any phase."""
 
 api_option = click.option("--api", "api_url", required=True, help="Planning API base URL.")
-key_option = click.option(
-    "--key", envvar="MESHPLAN_API_KEY", required=True, help="API key (or MESHPLAN_API_KEY)."
-)
 cluster_option = click.option(
     "--cluster", "cluster_id", type=int, required=True, help="Cluster id."
-)
-inference_key_option = click.option(
-    "--inference-key-file",
-    "key_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the key inference clients must present (Authorization: Bearer); "
-    f"default: ${KEY_ENV}; neither: no key is asked for.",
 )
 max_body_option = click.option(
     "--max-body-bytes",
@@ -97,14 +91,8 @@ def inference_guard(key_file: str | None, max_body_bytes: int) -> Guard:
     """The guard of an inference endpoint: the key in ``key_file`` (else in
     ``$MESHPLAN_INFERENCE_KEY``; neither: no key), surrounding whitespace
     dropped."""
-    if key_file is not None:
-        key = Path(key_file).read_text().strip()
-        if not key:
-            raise click.BadParameter("the file is empty", param_hint="--inference-key-file")
-    else:
-        key = os.environ.get(KEY_ENV, "").strip()
     try:
-        return Guard(key or None, max_body_bytes)
+        return Guard(inference_key(key_file), max_body_bytes)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--inference-key-file") from None
 
@@ -127,7 +115,7 @@ def stop_on_signals() -> threading.Event:
 
 @click.command("agent")
 @api_option
-@key_option
+@api_key_options
 @cluster_option
 @click.option("--devices", "devices_text", required=True, help="Global device ids, e.g. 0-3.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
@@ -156,13 +144,13 @@ def agent_command(
     scale: str,
     policy: str,
     interval_s: float,
-    key_file: str | None,
+    inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Serve the plan groups that lie on DEVICES: pull the cluster's plan,
     load replicas, answer POST /v1/infer/<model>, heartbeat."""
     devices = parse_devices(devices_text)
-    guard = inference_guard(key_file, max_body_bytes)
+    guard = inference_guard(inference_key_file, max_body_bytes)
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
     from executor.api_client import ApiClient, ApiPlanSource
@@ -182,16 +170,26 @@ def agent_command(
         f"agent serving devices {devices} at {source.url} ({describe_guard(guard)})", err=True
     )
     stop = stop_on_signals()
+    loop = threading.Thread(target=agent.run, args=(interval_s,), daemon=True, name="reconcile")
+    loop.start()
     try:
-        agent.run(stop, interval_s)
+        while loop.is_alive() and not stop.wait(SIGNAL_CHECK_S):
+            pass
     finally:
+        agent.stop()
+        agent.shutdown(STOP_DRAIN_S)
         server.stop()
-        agent.shutdown()
+    loop.join(STOP_DRAIN_S)
+    if loop.is_alive():  # compiling: XLA would abort at interpreter exit
+        log.info("leaving the replica being compiled behind")
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @click.command("router")
 @api_option
-@key_option
+@api_key_options
 @cluster_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=8100, show_default=True, help="Port (0: any free one).")
@@ -205,12 +203,12 @@ def router_command(
     host: str,
     port: int,
     interval_s: float,
-    key_file: str | None,
+    inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Spread POST /v1/infer/<model> over the agents hosting each model by
     the active plan, retrying on another replica when an agent is down."""
-    guard = inference_guard(key_file, max_body_bytes)
+    guard = inference_guard(inference_key_file, max_body_bytes)
     from executor.api_client import ApiClient
     from executor.router import Router, http_forward, refresh
     from executor.server import create_router_app
@@ -231,7 +229,7 @@ def router_command(
 
 @click.command("measure")
 @api_option
-@key_option
+@api_key_options
 @click.option("--model", "model_ids", type=int, multiple=True, required=True, help="Model id.")
 @click.option(
     "--configs", "configs_text", default="op1xpp1", show_default=True, help="e.g. op1xpp1,op2xpp2."

@@ -179,3 +179,10 @@ def test_architecture_and_group_selection() -> None:
         ((3,), OP1PP1),
     }
     assert set(my_groups(V2, [4, 5, 6])) == {((4, 5), OP2PP1)}
+
+
+def test_a_stopped_agent_loads_nothing_more_and_applies_no_plan(agent: Agent) -> None:
+    agent.stop()
+    agent.apply(V1)
+    assert agent.applied is None and agent.state == "loading"
+    assert all(not group.models for group in agent.host.groups.values())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -138,3 +140,36 @@ def test_errors_name_the_field() -> None:
         StageSharding(mesh, ShardingRules(experts="op")).check_divisible({"experts": 6})
     with pytest.raises(ValueError, match=r"^layer: index 4 is outside 0..3"):
         init_layer(SMALL["bert"], 4, seed=0)
+
+
+@contextlib.contextmanager
+def counted_compiles() -> Iterator[list[str]]:
+    """The XLA compilations started inside the block (one entry each)."""
+    compiles: list[str] = []
+
+    def listen(event: str, duration_secs: float, **kwargs: str | int) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield compiles
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def test_identical_replicas_compile_once_per_mesh() -> None:
+    arch = dataclasses.replace(SMALL["bert"], vocab=96)  # compiled by no other test
+    config = ParallelConfig(2, 2)
+    plan = plan_parallel(arch, config, max_batch=2)
+    here, there = stage_meshes(jax.devices()[:4], config), stage_meshes(jax.devices()[4:], config)
+    ids = np.random.default_rng(0).integers(0, arch.vocab, (2, arch.seq_len))
+    with counted_compiles() as first:
+        first_out = Replica(plan, here, seed=1).forward(ids)
+    with counted_compiles() as same_mesh:
+        second_out = Replica(plan, here, seed=2).forward(ids)
+    with counted_compiles() as other_devices:
+        Replica(plan, there, seed=3).forward(ids)
+    assert len(first) >= config.pp and same_mesh == []
+    assert len(other_devices) >= config.pp  # an executable is bound to its devices
+    assert not np.allclose(first_out, second_out)  # the weights are each model's own

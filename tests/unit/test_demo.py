@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from api.commands.demo_run import DemoSettings, family_probes, solve_result
+from api.commands.demo_run import Demo, DemoSettings, family_probes, solve_result
+from harness import loopback
+from harness.loopback import Deployment
 from planner.codec import encode
 from planner.domain import Placement
 from tests.unit.placement_cases import model
@@ -57,3 +59,44 @@ def test_one_probe_per_family() -> None:
     specs = [dataclasses.replace(model(name), family=f) for name, f in families.items()]
     probes = family_probes(specs, {"a": 1, "b": 2, "c": 3})
     assert probes == {"bert": (1, "a"), "moe": (2, "b")}
+
+
+def port_of(args: list[str]) -> int:
+    return int(args[args.index("--port") + 1])
+
+
+def test_a_base_port_puts_api_agent_and_router_on_consecutive_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: list[list[str]] = []
+    monkeypatch.setattr(
+        Deployment, "_spawn", lambda _self, _name, args, _env=None: spawned.append(list(args))
+    )
+    monkeypatch.setattr(loopback, "answers", lambda _url: True)
+    deployment = Deployment(tmp_path, base_port=47100, keys={"admin": "a", "executor": "e"})
+    assert deployment.next_port() == 47100  # what start_api serves the API on
+    deployment.start_agent(1, 0, 8, "tiny")
+    assert deployment.start_router(1) == "http://127.0.0.1:47102"
+    assert [port_of(args) for args in spawned] == [47101, 47102]
+
+
+def test_without_a_base_port_each_part_gets_a_free_port(tmp_path: Path) -> None:
+    deployment = Deployment(tmp_path)
+    ports = [deployment.next_port() for _ in range(3)]
+    assert all(1024 <= port < 65536 for port in ports)
+
+
+def test_the_demo_passes_its_base_port_to_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int | None] = []
+
+    def run(self: Demo) -> None:
+        seen.append(self.deployment.base_port)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(Demo, "run", run)
+    result = CliRunner().invoke(
+        main, ["demo", "--output", str(tmp_path / "d"), "--base-port", "47200"]
+    )
+    assert "stop here" in result.output and seen == [47200]
