@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from api import auth, database, errors, metrics
+from api.fields import IdConverter
 from api.resources import BLUEPRINTS
 from api.resources.ops import bp as ops_blueprint
 from store import migrate
@@ -26,7 +27,9 @@ DEFAULTS: dict[str, Any] = {
 or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
 upload cap (bytes), windows per workload, solver time limit cap (s),
 after how long without a heartbeat an executor is unhealthy (s), and how
-long a process remembers a valid API key (s; 0: never)."""
+long a process remembers a valid API key (s; 0: never).
+
+Integers in paths are row ids (:class:`api.fields.IdConverter`)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     environment variables, then ``config``. ``DATABASE_URL`` defaults to
     :func:`store.settings.database_url`."""
     app = Flask("meshplan", static_folder=None)
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(DEFAULTS)
     app.config["DATABASE_URL"] = database_url()
     app.config.from_prefixed_env("MESHPLAN")

@@ -1,7 +1,7 @@
 """Declaring operations: :func:`operation` registers a view on a blueprint,
 enforces its permission, parses and validates its JSON body and query
-string with pydantic models, and records what the OpenAPI document says
-about it (:mod:`api.openapi`)."""
+string with pydantic models (of the bounded types of :mod:`api.fields`),
+and records what the OpenAPI document says about it (:mod:`api.openapi`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from api.auth import Permission, require
 from api.errors import Problem, from_validation_error, invalid
+from api.fields import Count, Positive
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., Any]
@@ -24,21 +25,22 @@ View = Callable[..., Any]
 
 class Body(BaseModel):
     """Base of request bodies: strict types (no "1" for 1; enum fields opt
-    out with ``Field(strict=False)`` to take their values), unknown fields
-    refused."""
+    out with ``Field(strict=False)`` to take their values), finite numbers,
+    unknown fields refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Query(BaseModel):
-    """Base of query strings (values arrive as text and are converted)."""
+    """Base of query strings (values arrive as text and are converted;
+    numbers must be finite)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PageQuery(Query):
-    limit: int = Field(50, ge=1, description="items per page (capped by PAGE_LIMIT_MAX)")
-    after: int | None = Field(None, ge=0, description="continue after this id")
+    limit: Positive = Field(50, description="items per page (capped by PAGE_LIMIT_MAX)")
+    after: Count | None = Field(None, description="continue after this id")
 
 
 class Out(BaseModel):
@@ -116,18 +118,23 @@ def operation(
 
 def json_body() -> Any:
     """The request body parsed as JSON: 415 unless it is JSON, 400 when
-    malformed (with line and column)."""
+    malformed (with line and column) or beyond the parser (integers of
+    thousands of digits, nesting deeper than the recursion limit). NaN and
+    Infinity are parsed; the fields refuse them (:mod:`api.fields`)."""
     if not request.is_json:
         raise Problem(415, "body: send JSON with Content-Type: application/json")
     raw = request.get_data(cache=True)
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        if isinstance(error, json.JSONDecodeError):
-            where = f"line {error.lineno} column {error.colno}: {error.msg}"
-        else:
-            where = "not UTF-8"
-        raise invalid("body", f"invalid JSON at {where}", status=400) from None
+    except json.JSONDecodeError as error:
+        message = f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+    except UnicodeDecodeError:
+        message = "invalid JSON: not UTF-8"
+    except ValueError:
+        message = "invalid JSON: a number has too many digits"
+    except RecursionError:
+        message = "invalid JSON: nested too deeply"
+    raise invalid("body", message, status=400) from None
 
 
 def parse(model: type[M], data: Any, where: str) -> M:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem
+from api.fields import Id
 from api.routing import Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import JobStatus
@@ -23,7 +24,7 @@ bp = Blueprint("jobs", __name__)
 
 class JobQuery(PageQuery):
     status: JobStatus | None = None
-    cluster_id: int | None = None
+    cluster_id: Id | None = None
 
 
 class ModelRef(Out):

@@ -11,6 +11,7 @@ from pydantic import Field
 from api.auth import Permission, key_cache
 from api.database import session
 from api.errors import Problem
+from api.fields import Text
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import Role
@@ -22,7 +23,7 @@ bp = Blueprint("keys", __name__)
 
 
 class KeyIn(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     role: Role = Field(strict=False)
 
 

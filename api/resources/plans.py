@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
+from api.fields import Id, JsonObject, Text
 from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
@@ -31,22 +32,26 @@ bp = Blueprint("plans", __name__)
 
 
 class PlanIn(Body):
-    cluster_id: int
-    workload_id: int | None = Field(None, description="solve for this workload (202 + job)")
-    placement: dict[str, Any] | None = Field(
+    cluster_id: Id
+    workload_id: Id | None = Field(None, description="solve for this workload (202 + job)")
+    placement: JsonObject | None = Field(
         None, description="store this Placement JSON as a plan (201)"
     )
-    model_ids: list[int] | None = Field(None, description="default: the workload's models")
-    model_names: list[str] | None = None
+    model_ids: list[Id] | None = Field(
+        None, min_length=1, description="default: the workload's models"
+    )
+    model_names: list[Text] | None = Field(None, min_length=1)
     solver: str = Field(
         "auto",
         description="a static solver (time-varying strategies plan elsewhere)",
         json_schema_extra=lambda schema: schema.update(enum=list(solver_names())),
     )
     time_limit_s: float = Field(
-        60.0, gt=0, allow_inf_nan=False, description="solver wall-time limit (s)"
+        60.0,
+        gt=0,
+        description="solver wall-time limit (s)",
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="planner SolveOptions")
+    options: JsonObject = Field(default_factory=dict, description="planner SolveOptions")
     activate: bool = Field(False, description="activate the plan once it exists")
 
     @model_validator(mode="after")
@@ -59,7 +64,7 @@ class PlanIn(Body):
 
 
 class PlanQuery(PageQuery):
-    cluster_id: int | None = None
+    cluster_id: Id | None = None
 
 
 class PlanOut(Out):
@@ -75,7 +80,7 @@ class PlanOut(Out):
 
 
 class ActivateIn(Body):
-    plan_id: int
+    plan_id: Id
 
 
 class ActivatedOut(Out):
@@ -126,6 +131,20 @@ def _chosen_models(body: PlanIn, default_names: Sequence[str]) -> list[Model]:
     return [by_name[name] for name in dict.fromkeys(names) if name in by_name]
 
 
+def _as_chosen(message: str, body: PlanIn) -> str:
+    """A check's message on the chosen models, naming the field that chose
+    them (the workload's, when none is given): the checks say ``models``
+    (numbered in the order given) and ``workload.model_names`` (a workload
+    model left out)."""
+    field, sep, rest = message.partition(": ")
+    if not (field.startswith("models") or field == "workload.model_names"):
+        return message
+    if body.model_ids is None and body.model_names is None:
+        return f"workload_id{sep}{rest}"
+    chosen = "model_ids" if body.model_ids is not None else "model_names"
+    return f"{chosen}{field.removeprefix('models').removeprefix('workload.model_names')}{sep}{rest}"
+
+
 @operation(
     bp,
     "/plans",
@@ -164,10 +183,7 @@ def create_plan(body: PlanIn) -> Response:
         check_models(specs, workload.model_names)
         check_models_fit(catalog.cluster_value(cluster), specs)
     except ValueError as error:
-        # the checks number the chosen models as "models[i]", in the order
-        # they were given.
-        given = "model_ids" if body.model_ids is not None else "model_names"
-        raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
+        raise from_value_error(ValueError(_as_chosen(str(error), body))) from None
     job = jobs.enqueue(
         db,
         cluster_id=cluster.id,

@@ -18,6 +18,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
+from api.fields import JsonObject, Text
 from api.reporting.html import render_html
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view
@@ -31,9 +32,9 @@ MEDIA_TYPES = ("application/json", "text/html")
 
 
 class ReportIn(Body):
-    kind: str | None = Field(None, min_length=1, max_length=32)
-    title: str | None = Field(None, min_length=1, max_length=200)
-    data: dict[str, Any]
+    kind: Text | None = Field(None, min_length=1, max_length=32)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    data: JsonObject
 
 
 class ReportOut(Out):

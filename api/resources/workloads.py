@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error, invalid
+from api.fields import Count, Seed, Text
 from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
@@ -32,16 +33,20 @@ class ProcessIn(Body):
 
 
 class WorkloadIn(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     duration_s: float = Field(gt=0)
     window_s: float | None = Field(None, gt=0, description="statistics window (default 60 s)")
-    arrivals_s: dict[str, list[float]] | None = Field(
-        None, description="per model, its request arrival times (s, in [0, duration_s))"
+    arrivals_s: dict[Text, list[float]] | None = Field(
+        None,
+        min_length=1,
+        description="per model, its request arrival times (s, in [0, duration_s))",
     )
-    processes: dict[str, ProcessIn] | None = Field(
-        None, description="per model, a Gamma arrival process to draw from"
+    processes: dict[Text, ProcessIn] | None = Field(
+        None,
+        min_length=1,
+        description="per model, a Gamma arrival process to draw from",
     )
-    seed: int = Field(0, ge=0, description="seed of the draw (with processes)")
+    seed: Seed = Field(0, description="seed of the draw (with processes)")
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadIn:
@@ -51,14 +56,14 @@ class WorkloadIn(Body):
 
 
 class UploadQuery(Query):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     format: TraceFormat
-    models: str = Field(description="comma-separated model names; functions go round-robin")
-    start: str = Field("0.0.0", description="range start, 'day.hour.minute'")
-    end: str = Field(description="range end, 'day.hour.minute'")
-    day: int = Field(0, ge=0, description="azure2019: the day the file holds (d01 is 0)")
+    models: Text = Field(description="comma-separated model names; functions go round-robin")
+    start: Text = Field("0.0.0", description="range start, 'day.hour.minute'")
+    end: Text = Field(description="range end, 'day.hour.minute'")
+    day: Count = Field(0, description="azure2019: the day the file holds (d01 is 0)")
     window_s: float = Field(60.0, gt=0)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     rate_scale: float = Field(1.0, ge=0)
     cv_scale: float = Field(1.0, ge=0)
     replay: bool = Field(True, description="azure2021: redraw from per-window fits")
