@@ -19,15 +19,18 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MAX_UPLOAD_BYTES": 256 * 1024 * 1024,
     "MAX_WINDOWS": 10_000,
+    "MAX_GENERATED_ARRIVALS": 10_000_000,
     "TIME_LIMIT_MAX_S": 3600.0,
     "EXECUTOR_STALE_S": 30.0,
     "AUTH_CACHE_S": 5.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
 or the ``config`` mapping: page size cap, JSON body cap (bytes), trace
-upload cap (bytes), windows per workload, solver time limit cap (s),
-after how long without a heartbeat an executor is unhealthy (s), and how
-long a process remembers a valid API key (s; 0: never).
+upload cap (bytes), windows per workload, arrivals that a workload's
+arrival processes may generate (estimated as rate × duration before
+drawing; 10^7 arrivals take about 120 MB), solver time limit cap (s), after
+how long without a heartbeat an executor is unhealthy (s), and how long a
+process remembers a valid API key (s; 0: never).
 
 Integers in paths are row ids (:class:`api.fields.IdConverter`)."""
 

@@ -21,6 +21,7 @@ from api.views import list_view, show_view
 from planner import domain
 from planner.codec import encode
 from planner.workloads import ProcessSpec, TimeRange, process_workload
+from planner.workloads.arrivals import MAX_CV
 from store.models import Workload
 from store.repositories import catalog, workloads
 
@@ -29,7 +30,7 @@ bp = Blueprint("workloads", __name__)
 
 class ProcessIn(Body):
     rate_rps: float = Field(ge=0, description="mean request rate (req/s)")
-    cv: float = Field(1.0, ge=0, description="CV of inter-arrival gaps (1 = Poisson)")
+    cv: float = Field(1.0, ge=0, le=MAX_CV, description="CV of inter-arrival gaps (1 = Poisson)")
 
 
 class WorkloadIn(Body):
@@ -44,7 +45,8 @@ class WorkloadIn(Body):
     processes: dict[Text, ProcessIn] | None = Field(
         None,
         min_length=1,
-        description="per model, a Gamma arrival process to draw from",
+        description="per model, a Gamma arrival process to draw from; at most "
+        "MAX_GENERATED_ARRIVALS arrivals in all (sum of rate_rps × duration_s)",
     )
     seed: Seed = Field(0, description="seed of the draw (with processes)")
 
@@ -117,6 +119,19 @@ def _store(name: str, value: domain.Workload, source: str, window_s: float) -> R
     return reply(render(WorkloadDetail, row), 201, {"Location": location})
 
 
+def _check_budget(processes: dict[str, ProcessIn], duration_s: float) -> None:
+    """422 naming ``processes`` when they would draw more arrivals than
+    ``MAX_GENERATED_ARRIVALS`` (expected count: rates times duration)."""
+    limit = int(current_app.config["MAX_GENERATED_ARRIVALS"])
+    expected = duration_s * sum(p.rate_rps for p in processes.values())
+    if expected > limit:
+        raise invalid(
+            "processes",
+            f"would generate about {expected:.3g} arrivals (rate_rps × duration_s), "
+            f"more than MAX_GENERATED_ARRIVALS = {limit}",
+        )
+
+
 def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domain.Workload:
     for name, times in arrivals.items():
         for i, t in enumerate(times):
@@ -145,6 +160,7 @@ def create_workload(body: WorkloadIn) -> Response:
         return _store(body.name, value, "json", window_s)
     assert body.processes is not None
     _check_models(body.processes, "processes")
+    _check_budget(body.processes, body.duration_s)
     specs = {n: ProcessSpec(p.rate_rps, p.cv) for n, p in body.processes.items()}
     try:
         value = process_workload(specs, body.duration_s, body.seed)

@@ -1,19 +1,22 @@
 """Input bounded at the edge, on both backends: integers beyond the columns
-they land in, NUL characters, non-finite numbers and JSON beyond the parser are
+they land in, NUL characters, non-finite numbers, JSON beyond the parser
+and workloads whose arrival processes would draw too many arrivals are
 refused with problems naming the field as it was sent (404 for a path id),
 and nothing is stored."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from store.models import Cluster, Executor, Model, Report, Workload
-from tests.integration.builders import cluster_json, model_json, problem, rows
+from tests.integration.builders import cluster_json, model_json, problem, rows, seed_api
 
 BEYOND_INTEGER = 2**31
 BEYOND_BIGINT = 2**63
@@ -169,4 +172,61 @@ def test_a_nul_in_a_model_name_of_arrivals_names_the_mapping(
     body = {"name": "w2", "duration_s": 1.0, "arrivals_s": {"m\x00": [0.5]}}
     answer = problem(client.post("/v1/workloads", json=body, headers=admin), 422, "arrivals_s")
     assert answer["detail"] == "arrivals_s: key 'm\\x00' must not contain NUL characters"
+    assert rows(engine, Workload) == 1
+
+
+def processes(**rates_rps: float) -> dict[str, Any]:
+    return {name: {"rate_rps": rate} for name, rate in rates_rps.items()}
+
+
+def test_arrival_processes_beyond_the_budget_are_refused(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {"name": "huge", "duration_s": 1e5, "processes": processes(m0=1e6, m1=1.0)}
+    answer = problem(client.post("/v1/workloads", json=body, headers=admin), 422, "processes")
+    assert answer["detail"] == (
+        "processes: would generate about 1e+11 arrivals (rate_rps × duration_s), "
+        "more than MAX_GENERATED_ARRIVALS = 10000000"
+    )
+    assert rows(engine, Workload) == 1
+
+
+def test_the_arrivals_budget_is_a_setting(
+    make_app: Callable[..., Flask], engine: Engine, admin: dict[str, str]
+) -> None:
+    client = make_app(MAX_GENERATED_ARRIVALS=100).test_client()
+    seed_api(client, admin)
+    over = {"name": "over", "duration_s": 20.0, "processes": processes(m0=3.0, m1=2.1)}
+    problem(client.post("/v1/workloads", json=over, headers=admin), 422, "processes")
+    within = {"name": "within", "duration_s": 20.0, "processes": processes(m0=3.0, m1=2.0)}
+    assert client.post("/v1/workloads", json=within, headers=admin).status_code == 201
+    assert rows(engine, Workload) == 2
+
+
+@pytest.mark.parametrize(
+    ("process", "field", "message"),
+    [
+        (
+            {"rate_rps": 1.0, "cv": 1e308},
+            "processes.m0.cv",
+            "Input should be less than or equal to 100",
+        ),
+        ({"rate_rps": -1.0}, "processes.m0.rate_rps", None),
+        ({"rate_rps": float("inf")}, "processes.m0.rate_rps", "Input should be a finite number"),
+    ],
+)
+def test_bad_processes_name_the_field(
+    client: FlaskClient,
+    engine: Engine,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    process: dict[str, float],
+    field: str,
+    message: str | None,
+) -> None:
+    body = json.dumps({"name": "w2", "duration_s": 10.0, "processes": {"m0": process}})
+    headers = {**admin, "Content-Type": "application/json"}
+    answer = problem(client.post("/v1/workloads", data=body, headers=headers), 422, field)
+    if message is not None:
+        assert answer["errors"][0]["message"] == message
     assert rows(engine, Workload) == 1
