@@ -6,9 +6,9 @@ versions :data:`store.types.INT_MAX`, byte sizes and seeds
 PostgreSQL's text and JSONB refuse; free-form JSON documents
 (:data:`JsonObject`, :data:`JsonList`) hold only such strings and finite
 numbers. Request models refuse non-finite floats by their configuration
-(:class:`api.routing.Body`). Each type states its bounds in its JSON
-Schema, and a path id outside ``1..INT_MAX`` matches no route, so it is
-simply not found (:class:`IdConverter`)."""
+(:class:`api.routing.Body`). Each type states its bounds in the OpenAPI
+document (:class:`SchemaGenerator`), and a path id outside ``1..INT_MAX``
+matches no route, so it is simply not found (:class:`IdConverter`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     SkipValidation,
 )
-from pydantic.json_schema import JsonSchemaValue
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from typing_extensions import TypeAliasType
 from werkzeug.routing import IntegerConverter, Map
@@ -150,3 +150,41 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map: Map) -> None:
         super().__init__(url_map, min=1, max=INT_MAX)
+
+
+class SchemaGenerator(GenerateJsonSchema):
+    """pydantic's JSON Schema, with a mapping's key type said as
+    ``propertyNames`` (pydantic writes ``patternProperties``, which lets
+    other keys through)."""
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        json_schema = super().dict_schema(schema)
+        patterns = json_schema.pop("patternProperties", None)
+        if patterns:
+            ((pattern, values),) = patterns.items()
+            json_schema["propertyNames"] = {"pattern": pattern}
+            json_schema["additionalProperties"] = values
+        return json_schema
+
+
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+"""What the document says of a path id."""
+
+
+MAXIMUM_SETTING = "x-maximum-setting"
+"""Marks a number whose maximum is an app setting; the document says the
+setting's value (:func:`api.openapi.document`)."""
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema of a body giving exactly one of ``names`` (not null)."""
+    return {"oneOf": [_given(name) for name in names]}
+
+
+def at_most_one(*names: str) -> dict[str, Any]:
+    """JSON Schema of a body giving at most one of ``names`` (not null)."""
+    return {"not": {"allOf": [_given(name) for name in names]}}

@@ -1,7 +1,8 @@
 """Declaring operations: :func:`operation` registers a view on a blueprint,
 enforces its permission, parses and validates its JSON body and query
 string with pydantic models (of the bounded types of :mod:`api.fields`),
-and records what the OpenAPI document says about it (:mod:`api.openapi`)."""
+and records what the OpenAPI document says about it (:mod:`api.openapi`),
+every status it can answer included."""
 
 from __future__ import annotations
 
@@ -63,6 +64,34 @@ class Operation:
     errors: tuple[int, ...]
     body_media: str | None
     alternatives: Mapping[int, type[BaseModel]]
+    response_media: str
+
+
+def error_statuses(
+    rule: str,
+    permission: Permission | None,
+    query: type[BaseModel] | None,
+    body: type[BaseModel] | None,
+    body_media: str | None,
+    database: bool,
+) -> set[int]:
+    """The error statuses an operation declared so can answer: 401/403 with
+    a permission, 404 for a path id, 422 for a query or a body, 400/415 for
+    a JSON body, 413 for any body, 503 when it needs the database."""
+    statuses: set[int] = set()
+    if permission is not None:
+        statuses |= {401, 403}
+    if "<" in rule:
+        statuses.add(404)
+    if query is not None or body is not None or body_media is not None:
+        statuses.add(422)
+    if body is not None:
+        statuses |= {400, 415}
+    if body is not None or body_media is not None:
+        statuses.add(413)
+    if database:
+        statuses.add(503)
+    return statuses
 
 
 def operation(
@@ -79,11 +108,15 @@ def operation(
     errors: Sequence[int] = (),
     body_media: str | None = None,
     alternatives: Mapping[int, type[BaseModel]] | None = None,
+    response_media: str = "application/json",
+    database: bool = True,
 ) -> Callable[[View], View]:
     """Register ``view`` for ``method rule``. The view receives the path
     parameters, plus ``body`` and ``query`` (validated models) if declared.
     It answers ``status`` with ``response``, or another success status with
-    the model ``alternatives`` gives for it."""
+    the model ``alternatives`` gives for it. ``errors`` names the statuses
+    the declaration does not imply (:func:`error_statuses`), such as 304,
+    406 or 409; ``database`` is False for a view that never reads it."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -96,7 +129,7 @@ def operation(
                 kwargs["body"] = parse(body, json_body(), "body")
             return view(**kwargs)
 
-        documented = tuple(sorted({*errors, *((401, 403) if permission else ())}))
+        implied = error_statuses(rule, permission, query, body, body_media, database)
         media = body_media or ("application/json" if body is not None else None)
         wrapper.operation = Operation(  # type: ignore[attr-defined]
             method,
@@ -106,9 +139,10 @@ def operation(
             query,
             response,
             status,
-            documented,
+            tuple(sorted({*errors, *implied})),
             media,
             dict(alternatives or {}),
+            response_media,
         )
         blueprint.add_url_rule(rule, view.__name__, wrapper, methods=[method])
         return wrapper

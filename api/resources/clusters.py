@@ -57,7 +57,7 @@ class ClusterOut(Out):
     body=ClusterIn,
     response=ClusterOut,
     status=201,
-    errors=(409, 422),
+    errors=(409,),
 )
 def create_cluster(body: ClusterIn) -> Response:
     db = session()

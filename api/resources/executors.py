@@ -90,7 +90,7 @@ def _out(row: Executor) -> dict[str, Any]:
     response=ExecutorOut,
     status=201,
     alternatives={200: ExecutorOut},
-    errors=(422,),
+    errors=(409,),
 )
 def register_executor(body: ExecutorIn) -> Response:
     db = session()
@@ -141,7 +141,6 @@ show_view(
     permission=Permission.EXECUTE,
     body=HeartbeatIn,
     response=HeartbeatOut,
-    errors=(404, 422),
 )
 def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
     db = session()
@@ -167,7 +166,6 @@ def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
     summary="Deregister an executor",
     permission=Permission.EXECUTE,
     status=204,
-    errors=(404,),
 )
 def delete_executor(executor_id: int) -> Response:
     db = session()

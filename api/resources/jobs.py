@@ -96,7 +96,7 @@ show_view(
     response=JobDetail,
     status=202,
     alternatives={200: JobDetail},
-    errors=(404, 409),
+    errors=(409,),
 )
 def cancel_job(job_id: int) -> Response:
     db = session()

@@ -49,7 +49,6 @@ class NewKeyOut(KeyOut):
     body=KeyIn,
     response=NewKeyOut,
     status=201,
-    errors=(422,),
 )
 def create_key(body: KeyIn) -> Response:
     db = session()
@@ -91,7 +90,7 @@ show_view(
     summary="Revoke an API key",
     permission=Permission.WRITE,
     status=204,
-    errors=(404, 409),
+    errors=(409,),
 )
 def revoke_key(key_id: int) -> Response:
     db = session()

@@ -78,7 +78,7 @@ def _detail(row: Model) -> dict[str, Any]:
     body=ModelIn,
     response=ModelDetail,
     status=201,
-    errors=(409, 422),
+    errors=(409,),
 )
 def create_model(body: ModelIn) -> Response:
     db = session()
@@ -116,7 +116,6 @@ show_view(
     body=ProfileIn,
     query=ProfileQuery,
     response=ModelDetail,
-    errors=(404, 422),
 )
 def put_profile(model_id: int, body: ProfileIn, query: ProfileQuery) -> Response:
     db = session()

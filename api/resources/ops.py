@@ -1,28 +1,57 @@
 """Operational endpoints, outside /v1 and without keys: ``/healthz``
 (the process answers), ``/readyz`` (database reachable and migrated to the
-newest revision), ``/metrics``, ``/openapi.json`` and ``/docs``."""
+newest revision), ``/metrics``, ``/openapi.json`` and ``/docs``. The first
+three are operations of the OpenAPI document."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import metrics, openapi
 from api.database import database
 from api.errors import Problem
-from api.routing import reply
+from api.routing import Out, operation, reply
 from store import migrate
 
 bp = Blueprint("ops", __name__)
 
 
-@bp.get("/healthz")
+class HealthOut(Out):
+    status: Literal["ok"]
+
+
+class ReadyOut(Out):
+    status: Literal["ready"]
+    revision: str | None = Field(description="the database's schema revision")
+
+
+@operation(
+    bp,
+    "/healthz",
+    "GET",
+    summary="The process answers",
+    permission=None,
+    response=HealthOut,
+    database=False,
+)
 def healthz() -> Response:
     return reply({"status": "ok"})
 
 
-@bp.get("/readyz")
+@operation(
+    bp,
+    "/readyz",
+    "GET",
+    summary="Ready: the database answers and is at the newest schema revision (else 503)",
+    permission=None,
+    response=ReadyOut,
+)
 def readyz() -> Response:
     engine = database().engine
     try:
@@ -39,7 +68,14 @@ def readyz() -> Response:
     return reply({"status": "ready", "revision": revision})
 
 
-@bp.get("/metrics")
+@operation(
+    bp,
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics: requests, latencies, jobs by status",
+    permission=None,
+    response_media=CONTENT_TYPE_LATEST.split(";")[0],
+)
 def prometheus() -> Response:
     return metrics.exposition(current_app._get_current_object())  # type: ignore[attr-defined]
 

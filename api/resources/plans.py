@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
-from api.fields import Id, JsonObject, Text
+from api.fields import MAXIMUM_SETTING, Id, JsonObject, Text, at_most_one, exactly_one
 from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
@@ -32,6 +32,13 @@ bp = Blueprint("plans", __name__)
 
 
 class PlanIn(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            **exactly_one("workload_id", "placement"),
+            **at_most_one("model_ids", "model_names"),
+        }
+    )
+
     cluster_id: Id
     workload_id: Id | None = Field(None, description="solve for this workload (202 + job)")
     placement: JsonObject | None = Field(
@@ -49,7 +56,8 @@ class PlanIn(Body):
     time_limit_s: float = Field(
         60.0,
         gt=0,
-        description="solver wall-time limit (s)",
+        description="solver wall-time limit (s), at most TIME_LIMIT_MAX_S",
+        json_schema_extra={MAXIMUM_SETTING: "TIME_LIMIT_MAX_S"},
     )
     options: JsonObject = Field(default_factory=dict, description="planner SolveOptions")
     activate: bool = Field(False, description="activate the plan once it exists")
@@ -155,7 +163,7 @@ def _as_chosen(message: str, body: PlanIn) -> str:
     response=JobDetail,
     status=202,
     alternatives={201: PlanOut},
-    errors=(400, 409, 415, 422),
+    errors=(409,),
 )
 def create_plan(body: PlanIn) -> Response:
     cluster = _referenced(Cluster, body.cluster_id, "cluster_id", "cluster")
@@ -249,7 +257,6 @@ show_view(
     permission=Permission.WRITE,
     body=ActivateIn,
     response=ActivatedOut,
-    errors=(404, 422),
 )
 def activate_plan(cluster_id: int, body: ActivateIn) -> Response:
     db = session()
@@ -274,7 +281,7 @@ def etag_of(plan_id: int, version: int) -> str:
     summary="The cluster's active plan, for executors (ETag; If-None-Match gives 304)",
     permission=Permission.READ,
     response=ServedPlanOut,
-    errors=(304, 404),
+    errors=(304,),
 )
 def served_plan(cluster_id: int) -> Response:
     db = session()

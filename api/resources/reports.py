@@ -57,7 +57,6 @@ class ReportDetail(ReportOut):
     body=ReportIn,
     response=ReportDetail,
     status=201,
-    errors=(422,),
 )
 def create_report(body: ReportIn) -> Response:
     try:
@@ -86,7 +85,7 @@ list_view(
     summary="Show a report: its JSON data, or its HTML page (Accept: text/html)",
     permission=Permission.READ,
     response=ReportDetail,
-    errors=(404, 406),
+    errors=(406,),
 )
 def get_report(report_id: int) -> Response:
     row = found(session(), Report, report_id, "report")

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error, invalid
-from api.fields import Count, Seed, Text
+from api.fields import Count, Seed, Text, exactly_one
 from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
@@ -34,6 +34,8 @@ class ProcessIn(Body):
 
 
 class WorkloadIn(Body):
+    model_config = ConfigDict(json_schema_extra=exactly_one("arrivals_s", "processes"))
+
     name: Text = Field(min_length=1, max_length=128)
     duration_s: float = Field(gt=0)
     window_s: float | None = Field(None, gt=0, description="statistics window (default 60 s)")
@@ -149,7 +151,7 @@ def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domai
     body=WorkloadIn,
     response=WorkloadDetail,
     status=201,
-    errors=(400, 409, 413, 415, 422),
+    errors=(409,),
 )
 def create_workload(body: WorkloadIn) -> Response:
     name_free(session(), Workload, body.name, "workload")
@@ -178,7 +180,7 @@ def create_workload(body: WorkloadIn) -> Response:
     query=UploadQuery,
     response=WorkloadDetail,
     status=201,
-    errors=(409, 413, 422),
+    errors=(409,),
     body_media="text/csv",
 )
 def upload_workload(query: UploadQuery) -> Response:
@@ -234,7 +236,6 @@ show_view(
     "GET",
     summary="A workload's arrivals (planner.domain.Workload JSON)",
     permission=Permission.READ,
-    errors=(404,),
 )
 def get_arrivals(workload_id: int) -> Response:
     row = found(session(), Workload, workload_id, "workload")
