@@ -2,10 +2,12 @@
 
 Integers fit the column they land in on every backend (ids, counts and
 versions :data:`store.types.INT_MAX`, byte sizes and seeds
-:data:`store.types.BIGINT_MAX`); strings hold no NUL character, which
+:data:`store.types.BIGINT_MAX`) and are taken as JSON Schema counts them
+(``2.0`` is the integer 2); strings hold no NUL character, which
 PostgreSQL's text and JSONB refuse; free-form JSON documents
-(:data:`JsonObject`, :data:`JsonList`) hold only such strings and finite
-numbers. Request models refuse non-finite floats by their configuration
+(:data:`JsonObject`, :data:`JsonList`) hold only such strings, with no lone
+surrogate (which neither database can encode), and finite numbers. Request
+models refuse non-finite floats by their configuration
 (:class:`api.routing.Body`). Each type states its bounds in the OpenAPI
 document (:class:`SchemaGenerator`), and a path id outside ``1..INT_MAX``
 matches no route, so it is simply not found (:class:`IdConverter`)."""
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
@@ -59,19 +62,30 @@ class _NoNul:
 Text = Annotated[str, _NoNul()]
 """A string without NUL characters (lengths are the field's own)."""
 
-Id = Annotated[int, Field(ge=1, le=INT_MAX)]
+
+def _integral(value: Any) -> Any:
+    """A float without a fractional part as its integer (JSON Schema counts
+    ``2.0`` as an integer); anything else as it is, for the type to judge."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_INTEGRAL = BeforeValidator(_integral)
+
+Id = Annotated[int, Field(ge=1, le=INT_MAX), _INTEGRAL]
 """A row id."""
 
-Count = Annotated[int, Field(ge=0, le=INT_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT_MAX), _INTEGRAL]
 """A non-negative integer stored in an ``Integer`` column (or bounded like one)."""
 
-Positive = Annotated[int, Field(ge=1, le=INT_MAX)]
+Positive = Annotated[int, Field(ge=1, le=INT_MAX), _INTEGRAL]
 """A positive integer stored in an ``Integer`` column (or bounded like one)."""
 
-Bytes = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+Bytes = Annotated[int, Field(ge=1, le=BIGINT_MAX), _INTEGRAL]
 """A positive byte size (a ``BigInteger`` column)."""
 
-Seed = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+Seed = Annotated[int, Field(ge=0, le=BIGINT_MAX), _INTEGRAL]
 """A random seed."""
 
 if TYPE_CHECKING:
@@ -85,20 +99,33 @@ else:
     are finite: what the document says of free-form members."""
 
 
+def _text_flaw(text: str) -> str:
+    """What is wrong with a free-form string, or ``""``."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it holds a lone surrogate)"
+    return ""
+
+
 def _first_flaw(value: Any) -> tuple[tuple[int | str, ...], str] | None:
-    """Where in ``value`` (a path) a string holds NUL or a number is not
-    finite, and what is wrong; None when clean. Iterative: JSON nests deep."""
+    """Where in ``value`` (a path) a string or key is flawed
+    (:func:`_text_flaw`) or a number is not finite, and what is wrong; None
+    when clean. Iterative: JSON nests deep."""
     stack: list[tuple[tuple[int | str, ...], Any]] = [((), value)]
     while stack:
         at, item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return at, "must not contain NUL characters"
+        flaw = _text_flaw(item) if isinstance(item, str) else ""
+        if flaw:
+            return at, flaw
         if isinstance(item, float) and not math.isfinite(item):
             return at, "must be a finite number"
         if isinstance(item, dict):
             for key in item:
-                if "\x00" in key:
-                    return at, f"key {key!r} must not contain NUL characters"
+                if flaw := _text_flaw(key):
+                    return at, f"key {key!r} {flaw}"
             stack.extend(((*at, key), child) for key, child in reversed(item.items()))
         elif isinstance(item, list):
             stack.extend(((*at, i), child) for i, child in reversed(list(enumerate(item))))

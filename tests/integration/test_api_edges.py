@@ -78,6 +78,7 @@ def test_bad_clusters_name_the_field_and_store_nothing(
         ({"architecture": {"layers": ["dense", "re\x00lu"]}}, "architecture.layers[1]"),
         ({"architecture": {"width": float("nan")}}, "architecture.width"),
         ({"architecture": {"width": float("inf")}}, "architecture.width"),
+        ({"architecture": {"name": "\ud800"}}, "architecture.name"),
     ],
 )
 def test_bad_models_name_the_field_and_store_nothing(
@@ -160,6 +161,16 @@ def test_json_beyond_the_parser_is_a_bad_request(
     assert rows(engine, Cluster) == 0
 
 
+def test_integers_may_be_written_as_integral_numbers(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    body = {**cluster_json(), "num_devices": 4.0, "device_mem_bytes": 2.0**32}
+    created = client.post("/v1/clusters", json=body, headers=admin)
+    assert created.status_code == 201, created.get_json()
+    assert (created.get_json()["num_devices"], created.get_json()["device_mem_bytes"]) == (4, 2**32)
+    problem(client.post("/v1/clusters", json={**body, "num_devices": 4.5}, headers=admin), 422)
+
+
 def test_keys_that_are_not_well_formed_are_refused_unseen(client: FlaskClient) -> None:
     for key in ("mp_" + "\x00" * 12 + "_secret", "mp_0123456789zz_secret"):
         response = client.get("/v1/clusters", headers={"Authorization": f"Bearer {key}"})
@@ -172,6 +183,15 @@ def test_a_nul_in_a_model_name_of_arrivals_names_the_mapping(
     body = {"name": "w2", "duration_s": 1.0, "arrivals_s": {"m\x00": [0.5]}}
     answer = problem(client.post("/v1/workloads", json=body, headers=admin), 422, "arrivals_s")
     assert answer["detail"] == "arrivals_s: key 'm\\x00' must not contain NUL characters"
+    assert rows(engine, Workload) == 1
+
+
+def test_windows_too_many_to_count_name_the_window(
+    client: FlaskClient, engine: Engine, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    body = {"name": "w2", "duration_s": 1e308, "window_s": 1e-300, "arrivals_s": {"m0": [0.5]}}
+    answer = problem(client.post("/v1/workloads", json=body, headers=admin), 422, "window_s")
+    assert answer["detail"] == "window_s: gives more than 10000 windows over 1e+308 s"
     assert rows(engine, Workload) == 1
 
 

@@ -122,6 +122,7 @@ class _Doc(BaseModel):
         ({"doc": {"a": [1, {"b": "\x00"}]}}, "doc.a[1].b", "must not contain NUL characters"),
         ({"doc": {"a": {"\x00": 1}}}, "doc.a", "key '\\x00' must not contain NUL characters"),
         ({"doc": {"a": [0.5, math.inf]}}, "doc.a[1]", "must be a finite number"),
+        ({"doc": {"a": "\ud800"}}, "doc.a", "must be valid Unicode (it holds a lone surrogate)"),
         ({"doc": [1]}, "doc", "must be a JSON object"),
     ],
 )
