@@ -124,7 +124,7 @@ def operation(
             if permission is not None:
                 require(permission)
             if query is not None:
-                kwargs["query"] = parse(query, request.args.to_dict(), "query")
+                kwargs["query"] = parse(query, query_args(), "query")
             if body is not None:
                 kwargs["body"] = parse(body, json_body(), "body")
             return view(**kwargs)
@@ -169,6 +169,16 @@ def json_body() -> Any:
     except RecursionError:
         message = "invalid JSON: nested too deeply"
     raise invalid("body", message, status=400) from None
+
+
+def query_args() -> dict[str, str]:
+    """The query string's parameters; 422 naming one given more than once
+    (the document gives each parameter one value)."""
+    args = request.args.to_dict(flat=False)
+    for name, values in args.items():
+        if len(values) > 1:
+            raise invalid(f"query.{name}", f"is given {len(values)} times; give it once")
+    return {name: values[0] for name, values in args.items()}
 
 
 def parse(model: type[M], data: Any, where: str) -> M:

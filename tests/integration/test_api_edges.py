@@ -44,7 +44,13 @@ def test_path_ids_beyond_the_columns_are_not_found(
 
 @pytest.mark.parametrize(
     "query",
-    [f"after={BEYOND_BIGINT}", f"cluster_id={BEYOND_INTEGER}", "after=-1", "limit=0"],
+    [
+        f"after={BEYOND_BIGINT}",
+        f"cluster_id={BEYOND_INTEGER}",
+        "after=-1",
+        "limit=0",
+        "cluster_id=1&cluster_id=2",
+    ],
 )
 def test_query_integers_beyond_the_columns_name_the_parameter(
     client: FlaskClient, admin: dict[str, str], query: str
