@@ -88,7 +88,7 @@ def from_validation_error(error: ValidationError, prefix: Sequence[int | str] = 
 
 def _item(item: ErrorDetails, prefix: Sequence[int | str]) -> dict[str, str]:
     loc, message = list(item["loc"]), item["msg"]
-    if loc[-1:] == ["[key]"]:
+    if len(loc) >= 2 and loc[-1] == "[key]" and loc[-2] == item["input"]:
         loc, message = loc[:-2], f"key {loc[-2]!r} {message}"
     loc += item.get("ctx", {}).get(JSON_PATH, ())
     return {"field": location([*prefix, *loc]), "message": message}

@@ -50,9 +50,10 @@ def test_path_ids_beyond_the_columns_are_not_found(
         "after=-1",
         "limit=0",
         "cluster_id=1&cluster_id=2",
+        "[key]=1",
     ],
 )
-def test_query_integers_beyond_the_columns_name_the_parameter(
+def test_bad_query_parameters_are_named(
     client: FlaskClient, admin: dict[str, str], query: str
 ) -> None:
     name = query.partition("=")[0]
