@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from api import auth, database, errors, metrics
+from api.fields import IdConverter
 from api.resources import BLUEPRINTS
 from api.resources.ops import bp as ops_blueprint
 from store import migrate
@@ -19,16 +20,21 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "MAX_UPLOAD_BYTES": 256 * 1024 * 1024,
     "MAX_WINDOWS": 10_000,
+    "MAX_GENERATED_ARRIVALS": 10_000_000,
     "TIME_LIMIT_MAX_S": 3600.0,
     "EXECUTOR_STALE_S": 30.0,
     "AUTH_CACHE_S": 5.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
 or the ``config`` mapping: page size cap, arrivals per JSON page cap (about
-20 MB of JSON), JSON body cap (bytes), trace
-upload cap (bytes), windows per workload, solver time limit cap (s),
-after how long without a heartbeat an executor is unhealthy (s), and how
-long a process remembers a valid API key (s; 0: never)."""
+20 MB of JSON), JSON body cap (bytes), trace upload cap (bytes), windows per
+workload, arrivals that a workload's arrival processes may generate
+(estimated as rate × duration before drawing; 10^7 arrivals take about 120
+MB), solver time limit cap (s), after how long without a heartbeat an
+executor is unhealthy (s), and how long a process remembers a valid API key
+(s; 0: never).
+
+Integers in paths are row ids (:class:`api.fields.IdConverter`)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     environment variables, then ``config``. ``DATABASE_URL`` defaults to
     :func:`store.settings.database_url`."""
     app = Flask("meshplan", static_folder=None)
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(DEFAULTS)
     app.config["DATABASE_URL"] = database_url()
     app.config.from_prefixed_env("MESHPLAN")

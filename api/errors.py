@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 
 from flask import Flask, Response, request
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from api.fields import JSON_PATH
 from store.db import UNAVAILABLE, error_summary
 from wire.problems import problem_response
 
@@ -75,13 +77,20 @@ def location(loc: Sequence[int | str]) -> str:
 
 
 def from_validation_error(error: ValidationError, prefix: Sequence[int | str] = ()) -> Problem:
-    """A pydantic validation error as a problem naming every field."""
-    errors = [
-        {"field": location([*prefix, *item["loc"]]), "message": item["msg"]}
-        for item in error.errors(include_url=False)
-    ]
+    """A pydantic validation error as a problem naming every field: a bad
+    key names its mapping, a flaw inside a free-form JSON member the path
+    to it (:data:`api.fields.JSON_PATH`)."""
+    errors = [_item(item, prefix) for item in error.errors(include_url=False)]
     first = errors[0]
     return Problem(422, f"{first['field']}: {first['message']}", errors=errors)
+
+
+def _item(item: ErrorDetails, prefix: Sequence[int | str]) -> dict[str, str]:
+    loc, message = list(item["loc"]), item["msg"]
+    if len(loc) >= 2 and loc[-1] == "[key]" and loc[-2] == item["input"]:
+        loc, message = loc[:-2], f"key {loc[-2]!r} {message}"
+    loc += item.get("ctx", {}).get(JSON_PATH, ())
+    return {"field": location([*prefix, *loc]), "message": message}
 
 
 def _http_error(error: HTTPException) -> Response:

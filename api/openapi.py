@@ -5,12 +5,14 @@ docs page that shows it: :mod:`api.docs`)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.fields import ID_SCHEMA, MAXIMUM_SETTING, SchemaGenerator
 from api.routing import Operation, PageQuery
 
 _PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -60,13 +62,28 @@ def _schemas(ops: list[tuple[str, list[str], Operation]]) -> tuple[dict[Any, Any
     keys, definitions = models_json_schema(
         sorted(wanted, key=lambda pair: (pair[0].__name__, pair[1])),  # type: ignore[arg-type]
         ref_template=_REF,
+        schema_generator=SchemaGenerator,
     )
     schemas = dict(definitions.get("$defs", {}))
     for _, _, op in ops:
         if op.query is not None:
-            schemas.update(op.query.model_json_schema(ref_template=_REF).get("$defs", {}))
+            schemas.update(_query_schema(op.query).get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
     return keys, schemas
+
+
+def _query_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(ref_template=_REF, schema_generator=SchemaGenerator)
+
+
+def _omittable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without its ``null`` branch: a query
+    string has no null, the parameter is left out instead."""
+    branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1 or "anyOf" not in schema:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**branches[0], **rest}
 
 
 def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
@@ -75,18 +92,17 @@ def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
 
 def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-        for name in ints
+        {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA} for name in ints
     ]
     if op.query is not None:
-        properties = op.query.model_json_schema(ref_template=_REF)["properties"]
+        properties = _query_schema(op.query)["properties"]
         for name, field in op.query.model_fields.items():
             parameters.append(
                 {
                     "name": name,
                     "in": "query",
                     "required": field.is_required(),
-                    "schema": properties[name],
+                    "schema": _omittable(properties[name]),
                 }
             )
     body: dict[str, Any] = {"summary": op.summary, "parameters": parameters}
@@ -135,11 +151,25 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
     return body
 
 
+def _settled(node: Any, config: Mapping[str, Any]) -> Any:
+    """``node`` with each number's maximum setting (:data:`MAXIMUM_SETTING`)
+    replaced by its value in ``config``."""
+    if isinstance(node, list):
+        return [_settled(item, config) for item in node]
+    if not isinstance(node, dict):
+        return node
+    settled = {k: _settled(v, config) for k, v in node.items() if k != MAXIMUM_SETTING}
+    if MAXIMUM_SETTING in node:
+        settled["maximum"] = config[node[MAXIMUM_SETTING]]
+    return settled
+
+
 def document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of ``app``'s declared operations: the /v1
     resources and the operational routes."""
     ops = _operations(app)
     refs, schemas = _schemas(ops)
+    schemas = _settled(schemas, app.config)
     paths: dict[str, dict[str, Any]] = {}
     for path, ints, op in ops:
         paths.setdefault(path, {})[op.method.lower()] = _operation_object(op, ints, refs)

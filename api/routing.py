@@ -1,7 +1,8 @@
 """Declaring operations: :func:`operation` registers a view on a blueprint,
 enforces its permission, parses and validates its JSON body and query
-string with pydantic models, and records what the OpenAPI document says
-about it (:mod:`api.openapi`)."""
+string with pydantic models (of the bounded types of :mod:`api.fields`),
+and records what the OpenAPI document says about it (:mod:`api.openapi`),
+every status it can answer included."""
 
 from __future__ import annotations
 
@@ -18,31 +19,32 @@ from sqlalchemy import select
 from api.auth import Permission, require
 from api.bodies import read_body
 from api.errors import Problem, from_validation_error, invalid
+from api.fields import Count, Positive
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., Any]
 
-BODY_ERRORS = (400, 413, 415, 422)
 """What any JSON body may get: malformed, too large, not JSON, invalid."""
 
 
 class Body(BaseModel):
     """Base of request bodies: strict types (no "1" for 1; enum fields opt
-    out with ``Field(strict=False)`` to take their values), unknown fields
-    refused."""
+    out with ``Field(strict=False)`` to take their values), finite numbers,
+    unknown fields refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Query(BaseModel):
-    """Base of query strings (values arrive as text and are converted)."""
+    """Base of query strings (values arrive as text and are converted;
+    numbers must be finite)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PageQuery(Query):
-    limit: int = Field(50, ge=1, description="items per page (capped by PAGE_LIMIT_MAX)")
-    after: int | None = Field(None, ge=0, description="continue after this id")
+    limit: Positive = Field(50, description="items per page (capped by PAGE_LIMIT_MAX)")
+    after: Count | None = Field(None, description="continue after this id")
 
 
 class Out(BaseModel):
@@ -68,6 +70,33 @@ class Operation:
     other_media: Mapping[str, str]
 
 
+def error_statuses(
+    rule: str,
+    permission: Permission | None,
+    query: type[BaseModel] | None,
+    body: type[BaseModel] | None,
+    body_media: str | None,
+    database: bool,
+) -> set[int]:
+    """The error statuses an operation declared so can answer: 401/403 with
+    a permission, 404 for a path id, 422 for a query or a body, 400/415 for
+    a JSON body, 413 for any body, 503 when it needs the database."""
+    statuses: set[int] = set()
+    if permission is not None:
+        statuses |= {401, 403}
+    if "<" in rule:
+        statuses.add(404)
+    if query is not None or body is not None or body_media is not None:
+        statuses.add(422)
+    if body is not None:
+        statuses |= {400, 415}
+    if body is not None or body_media is not None:
+        statuses.add(413)
+    if database:
+        statuses.add(503)
+    return statuses
+
+
 def operation(
     blueprint: Blueprint,
     rule: str,
@@ -83,12 +112,16 @@ def operation(
     body_media: str | None = None,
     alternatives: Mapping[int, type[BaseModel]] | None = None,
     other_media: Mapping[str, str] | None = None,
+    database: bool = True,
 ) -> Callable[[View], View]:
     """Register ``view`` for ``method rule``. The view receives the path
     parameters, plus ``body`` and ``query`` (validated models) if declared.
     It answers ``status`` with ``response``, or another success status with
     the model ``alternatives`` gives for it; ``other_media`` are media types
-    (with what they hold) it may answer ``status`` with instead of JSON."""
+    (with what they hold) it may answer ``status`` with instead of JSON.
+    ``errors`` names the statuses the declaration does not imply
+    (:func:`error_statuses`), such as 304, 406 or 409; ``database`` is False
+    for a view that never reads it."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -96,13 +129,12 @@ def operation(
             if permission is not None:
                 require(permission)
             if query is not None:
-                kwargs["query"] = parse(query, request.args.to_dict(), "query")
+                kwargs["query"] = parse(query, query_args(), "query")
             if body is not None:
                 kwargs["body"] = parse(body, json_body(), "body")
             return view(**kwargs)
 
-        implied = {*((401, 403) if permission else ()), *(BODY_ERRORS if body else ())}
-        documented = tuple(sorted({*errors, *implied}))
+        implied = error_statuses(rule, permission, query, body, body_media, database)
         media = body_media or ("application/json" if body is not None else None)
         wrapper.operation = Operation(  # type: ignore[attr-defined]
             method,
@@ -112,7 +144,7 @@ def operation(
             query,
             response,
             status,
-            documented,
+            tuple(sorted({*errors, *implied})),
             media,
             dict(alternatives or {}),
             dict(other_media or {}),
@@ -125,18 +157,33 @@ def operation(
 
 def json_body() -> Any:
     """The request body parsed as JSON: 415 unless it is JSON, 413 over
-    ``MAX_CONTENT_LENGTH`` bytes, 400 when malformed (with line and column)."""
+    ``MAX_CONTENT_LENGTH`` bytes, 400 when malformed (with line and column) or beyond the parser (integers of
+    thousands of digits, nesting deeper than the recursion limit). NaN and
+    Infinity are parsed; the fields refuse them (:mod:`api.fields`)."""
     if not request.is_json:
         raise Problem(415, "body: send JSON with Content-Type: application/json")
     raw = read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        if isinstance(error, json.JSONDecodeError):
-            where = f"line {error.lineno} column {error.colno}: {error.msg}"
-        else:
-            where = "not UTF-8"
-        raise invalid("body", f"invalid JSON at {where}", status=400) from None
+    except json.JSONDecodeError as error:
+        message = f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+    except UnicodeDecodeError:
+        message = "invalid JSON: not UTF-8"
+    except ValueError:
+        message = "invalid JSON: a number has too many digits"
+    except RecursionError:
+        message = "invalid JSON: nested too deeply"
+    raise invalid("body", message, status=400) from None
+
+
+def query_args() -> dict[str, str]:
+    """The query string's parameters; 422 naming one given more than once
+    (the document gives each parameter one value)."""
+    args = request.args.to_dict(flat=False)
+    for name, values in args.items():
+        if len(values) > 1:
+            raise invalid(f"query.{name}", f"is given {len(values)} times; give it once")
+    return {name: values[0] for name, values in args.items()}
 
 
 def parse(model: type[M], data: Any, where: str) -> M:

@@ -20,6 +20,13 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+INT_MAX = 2**31 - 1
+"""The largest value every backend stores in an ``Integer`` column (ids,
+counts, versions): PostgreSQL's INTEGER is 32-bit, SQLite's 64-bit."""
+
+BIGINT_MAX = 2**63 - 1
+"""The largest value of a ``BigInteger`` column (byte sizes) on every backend."""
+
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 """JSON documents; JSONB on PostgreSQL."""
 

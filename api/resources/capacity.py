@@ -4,16 +4,18 @@ a target SLO attainment (202 + the job's URL; :mod:`api.capacity_jobs`)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 from flask import Blueprint, Response, current_app, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.auth import Permission
 from api.capacity_jobs import capacity_options
 from api.database import session
 from api.errors import from_value_error, invalid
+from api.fields import INTEGRAL, MAXIMUM_SETTING, Id, Text, at_most_one
 from api.resources.jobs import JobDetail
-from api.resources.plans import chosen_models, referenced, solver_names
+from api.resources.plans import as_chosen, chosen_models, referenced, solver_names
 from api.routing import Body, operation, render, reply
 from planner.placement.feasibility import check_models_fit
 from planner.sim import check_models
@@ -28,21 +30,28 @@ MAX_DEVICES = 4096
 
 
 class CapacityIn(Body):
-    cluster_id: int = Field(description="the template: memory, devices per node, bandwidth")
-    workload_id: int
-    model_ids: list[int] | None = Field(None, description="default: the workload's models")
-    model_names: list[str] | None = None
+    model_config = ConfigDict(json_schema_extra=at_most_one("model_ids", "model_names"))
+
+    cluster_id: Id = Field(description="the template: memory, devices per node, bandwidth")
+    workload_id: Id
+    model_ids: list[Id] | None = Field(
+        None, min_length=1, description="default: the workload's models"
+    )
+    model_names: list[Text] | None = Field(None, min_length=1)
     target: float = Field(0.99, gt=0, le=1, description="SLO attainment to reach")
     solver: str = Field(
         "greedy",
         description="a static solver, searched beside sr and clockwork",
         json_schema_extra=lambda schema: schema.update(enum=list(solver_names())),
     )
-    max_devices: int | None = Field(
-        None, ge=1, le=MAX_DEVICES, description="largest count tried (default: the cluster's)"
+    max_devices: Annotated[int, Field(ge=1, le=MAX_DEVICES), INTEGRAL] | None = Field(
+        None, description="largest count tried (default: the cluster's)"
     )
     time_limit_s: float = Field(
-        300.0, gt=0, allow_inf_nan=False, description="seconds for the whole search"
+        300.0,
+        gt=0,
+        description="seconds for the whole search, at most TIME_LIMIT_MAX_S",
+        json_schema_extra={MAXIMUM_SETTING: "TIME_LIMIT_MAX_S"},
     )
 
     @model_validator(mode="after")
@@ -81,8 +90,7 @@ def create_capacity_job(body: CapacityIn) -> Response:
         check_models(specs, workload.model_names)
         check_models_fit(dataclasses.replace(template, num_devices=max_devices), specs)
     except ValueError as error:
-        given = "model_ids" if body.model_ids is not None else "model_names"
-        raise from_value_error(ValueError(str(error).replace("models[", f"{given}[", 1))) from None
+        raise from_value_error(ValueError(as_chosen(str(error), body))) from None
     job = jobs.enqueue(
         db,
         cluster_id=cluster.id,

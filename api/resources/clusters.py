@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error
+from api.fields import Bytes, Positive, Text
 from api.routing import Body, Out, name_free, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
@@ -21,10 +22,10 @@ bp = Blueprint("clusters", __name__)
 
 
 class ClusterIn(Body):
-    name: str = Field(min_length=1, max_length=128)
-    num_devices: int = Field(gt=0)
-    device_mem_bytes: int = Field(gt=0, description="memory per device (bytes)")
-    devices_per_node: int = Field(8, gt=0)
+    name: Text = Field(min_length=1, max_length=128)
+    num_devices: Positive
+    device_mem_bytes: Bytes = Field(description="memory per device (bytes)")
+    devices_per_node: Positive = 8
     load_bw_bytes_per_s: float = Field(8e9, gt=0, description="host-to-device load bandwidth")
     load_overhead_s: float = Field(0.0, ge=0, description="fixed cost of loading a replica")
 
@@ -56,7 +57,7 @@ class ClusterOut(Out):
     body=ClusterIn,
     response=ClusterOut,
     status=201,
-    errors=(409, 422),
+    errors=(409,),
 )
 def create_cluster(body: ClusterIn) -> Response:
     db = session()

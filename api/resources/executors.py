@@ -12,6 +12,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
+from api.fields import Count, Id, JsonList, Text
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import ExecutorState
@@ -22,30 +23,34 @@ bp = Blueprint("executors", __name__)
 
 
 class ExecutorIn(Body):
-    name: str = Field(min_length=1, max_length=128)
-    cluster_id: int
-    devices: list[int] = Field(min_length=1, description="global device ids it drives")
-    url: str = Field(min_length=1, max_length=512, description="where it serves inference")
+    name: Text = Field(min_length=1, max_length=128)
+    cluster_id: Id
+    devices: list[Count] = Field(
+        min_length=1,
+        description="global device ids it drives, each once",
+        json_schema_extra={"uniqueItems": True},
+    )
+    url: Text = Field(min_length=1, max_length=512, description="where it serves inference")
 
 
 class LatencyIn(Body):
     p50: float = Field(ge=0)
     p99: float = Field(ge=0)
-    count: int = Field(ge=0)
+    count: Count
 
 
 class HeartbeatIn(Body):
-    applied_version: int | None = Field(None, ge=0)
+    applied_version: Count | None = None
     state: ExecutorState = Field(strict=False)
-    groups: list[Any] = Field(default_factory=list)
-    latency_s: dict[str, LatencyIn] = Field(default_factory=dict)
-    errors: dict[str, str] = Field(
+    groups: JsonList = Field(default_factory=list)
+    latency_s: dict[Text, LatencyIn] = Field(default_factory=dict)
+    errors: dict[Text, Text] = Field(
         default_factory=dict, description="per model, why it could not be loaded"
     )
 
 
 class ExecutorQuery(PageQuery):
-    cluster_id: int | None = None
+    cluster_id: Id | None = None
 
 
 class ExecutorOut(Out):
@@ -85,7 +90,7 @@ def _out(row: Executor) -> dict[str, Any]:
     response=ExecutorOut,
     status=201,
     alternatives={200: ExecutorOut},
-    errors=(422,),
+    errors=(409,),
 )
 def register_executor(body: ExecutorIn) -> Response:
     db = session()
@@ -136,7 +141,6 @@ show_view(
     permission=Permission.EXECUTE,
     body=HeartbeatIn,
     response=HeartbeatOut,
-    errors=(404, 422),
 )
 def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
     db = session()
@@ -162,7 +166,6 @@ def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
     summary="Deregister an executor",
     permission=Permission.EXECUTE,
     status=204,
-    errors=(404,),
 )
 def delete_executor(executor_id: int) -> Response:
     db = session()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem
+from api.fields import Id
 from api.routing import Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import JobKind, JobStatus
@@ -24,7 +25,7 @@ bp = Blueprint("jobs", __name__)
 
 class JobQuery(PageQuery):
     status: JobStatus | None = None
-    cluster_id: int | None = None
+    cluster_id: Id | None = None
 
 
 class ModelRef(Out):
@@ -99,7 +100,7 @@ show_view(
     response=JobDetail,
     status=202,
     alternatives={200: JobDetail},
-    errors=(404, 409),
+    errors=(409,),
 )
 def cancel_job(job_id: int) -> Response:
     db = session()

@@ -11,6 +11,7 @@ from pydantic import Field
 from api.auth import Permission, key_cache
 from api.database import session
 from api.errors import Problem
+from api.fields import Text
 from api.routing import Body, Out, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import Role
@@ -22,7 +23,7 @@ bp = Blueprint("keys", __name__)
 
 
 class KeyIn(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     role: Role = Field(strict=False)
 
 
@@ -48,7 +49,6 @@ class NewKeyOut(KeyOut):
     body=KeyIn,
     response=NewKeyOut,
     status=201,
-    errors=(422,),
 )
 def create_key(body: KeyIn) -> Response:
     db = session()
@@ -90,7 +90,7 @@ show_view(
     summary="Revoke an API key",
     permission=Permission.WRITE,
     status=204,
-    errors=(404, 409),
+    errors=(409,),
 )
 def revoke_key(key_id: int) -> Response:
     db = session()

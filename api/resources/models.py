@@ -11,6 +11,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error
+from api.fields import JsonObject, Positive, Text
 from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
@@ -23,18 +24,18 @@ bp = Blueprint("models", __name__)
 
 
 class ModelIn(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     slo_s: float = Field(gt=0, description="latency SLO, end to end from arrival (s)")
-    family: str = Field("custom", min_length=1, max_length=64)
-    profile: dict[str, Any] = Field(description="Profile JSON (planner.domain.Profile)")
-    architecture: dict[str, Any] | None = Field(
+    family: Text = Field("custom", min_length=1, max_length=64)
+    profile: JsonObject = Field(description="Profile JSON (planner.domain.Profile)")
+    architecture: JsonObject | None = Field(
         None, description="what the executor needs to build the network"
     )
-    max_batch: int | None = Field(None, gt=0, description="batch size cap (default: profile's)")
+    max_batch: Positive | None = Field(None, description="batch size cap (default: profile's)")
 
 
 class ProfileIn(Body):
-    configs: list[dict[str, Any]] = Field(description="one entry per parallel config")
+    configs: list[JsonObject] = Field(description="one entry per parallel config")
 
 
 class ProfileQuery(Query):
@@ -77,7 +78,7 @@ def _detail(row: Model) -> dict[str, Any]:
     body=ModelIn,
     response=ModelDetail,
     status=201,
-    errors=(409, 422),
+    errors=(409,),
 )
 def create_model(body: ModelIn) -> Response:
     db = session()
@@ -115,7 +116,6 @@ show_view(
     body=ProfileIn,
     query=ProfileQuery,
     response=ModelDetail,
-    errors=(404, 422),
 )
 def put_profile(model_id: int, body: ProfileIn, query: ProfileQuery) -> Response:
     db = session()

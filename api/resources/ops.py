@@ -6,8 +6,11 @@ document itself at ``/openapi.json`` and the docs page showing it at
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,16 +24,22 @@ bp = Blueprint("ops", __name__)
 
 
 class HealthOut(Out):
-    status: str
+    status: Literal["ok"]
 
 
 class ReadyOut(Out):
-    status: str
-    revision: str | None
+    status: Literal["ready"]
+    revision: str | None = Field(description="the database's schema revision")
 
 
 @operation(
-    bp, "/healthz", "GET", summary="The process answers", permission=None, response=HealthOut
+    bp,
+    "/healthz",
+    "GET",
+    summary="The process answers",
+    permission=None,
+    response=HealthOut,
+    database=False,
 )
 def healthz() -> Response:
     return reply({"status": "ok"})
@@ -40,10 +49,9 @@ def healthz() -> Response:
     bp,
     "/readyz",
     "GET",
-    summary="The database is reachable and migrated to the newest revision",
+    summary="Ready: the database answers and is at the newest schema revision (else 503)",
     permission=None,
     response=ReadyOut,
-    errors=(503,),
 )
 def readyz() -> Response:
     engine = database().engine

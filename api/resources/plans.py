@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from flask import Blueprint, Response, current_app, request, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
+from api.fields import MAXIMUM_SETTING, Id, JsonObject, Text, at_most_one, exactly_one
 from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
@@ -31,22 +32,34 @@ bp = Blueprint("plans", __name__)
 
 
 class PlanIn(Body):
-    cluster_id: int
-    workload_id: int | None = Field(None, description="solve for this workload (202 + job)")
-    placement: dict[str, Any] | None = Field(
+    model_config = ConfigDict(
+        json_schema_extra={
+            **exactly_one("workload_id", "placement"),
+            **at_most_one("model_ids", "model_names"),
+        }
+    )
+
+    cluster_id: Id
+    workload_id: Id | None = Field(None, description="solve for this workload (202 + job)")
+    placement: JsonObject | None = Field(
         None, description="store this Placement JSON as a plan (201)"
     )
-    model_ids: list[int] | None = Field(None, description="default: the workload's models")
-    model_names: list[str] | None = None
+    model_ids: list[Id] | None = Field(
+        None, min_length=1, description="default: the workload's models"
+    )
+    model_names: list[Text] | None = Field(None, min_length=1)
     solver: str = Field(
         "auto",
         description="a static solver (time-varying strategies plan elsewhere)",
         json_schema_extra=lambda schema: schema.update(enum=list(solver_names())),
     )
     time_limit_s: float = Field(
-        60.0, gt=0, allow_inf_nan=False, description="solver wall-time limit (s)"
+        60.0,
+        gt=0,
+        description="solver wall-time limit (s), at most TIME_LIMIT_MAX_S",
+        json_schema_extra={MAXIMUM_SETTING: "TIME_LIMIT_MAX_S"},
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="planner SolveOptions")
+    options: JsonObject = Field(default_factory=dict, description="planner SolveOptions")
     activate: bool = Field(False, description="activate the plan once it exists")
 
     @model_validator(mode="after")
@@ -59,7 +72,7 @@ class PlanIn(Body):
 
 
 class PlanQuery(PageQuery):
-    cluster_id: int | None = None
+    cluster_id: Id | None = None
 
 
 class PlanOut(Out):
@@ -75,7 +88,7 @@ class PlanOut(Out):
 
 
 class ActivateIn(Body):
-    plan_id: int
+    plan_id: Id
 
 
 class ActivatedOut(Out):
@@ -133,6 +146,20 @@ def chosen_models(body: ModelChoice, default_names: Sequence[str]) -> list[Model
     return [by_name[name] for name in dict.fromkeys(names) if name in by_name]
 
 
+def as_chosen(message: str, body: ModelChoice) -> str:
+    """A check's message on the chosen models, naming the field that chose
+    them (the workload's, when none is given): the checks say ``models``
+    (numbered in the order given) and ``workload.model_names`` (a workload
+    model left out)."""
+    field, sep, rest = message.partition(": ")
+    if not (field.startswith("models") or field == "workload.model_names"):
+        return message
+    if body.model_ids is None and body.model_names is None:
+        return f"workload_id{sep}{rest}"
+    chosen = "model_ids" if body.model_ids is not None else "model_names"
+    return f"{chosen}{field.removeprefix('models').removeprefix('workload.model_names')}{sep}{rest}"
+
+
 @operation(
     bp,
     "/plans",
@@ -143,7 +170,7 @@ def chosen_models(body: ModelChoice, default_names: Sequence[str]) -> list[Model
     response=JobDetail,
     status=202,
     alternatives={201: PlanOut},
-    errors=(400, 409, 415, 422),
+    errors=(409,),
 )
 def create_plan(body: PlanIn) -> Response:
     cluster = referenced(Cluster, body.cluster_id, "cluster_id", "cluster")
@@ -174,13 +201,7 @@ def create_plan(body: PlanIn) -> Response:
         check_models(specs, workload.model_names)
         check_some_fit(catalog.cluster_value(cluster), specs)  # the solver sets the rest aside
     except ValueError as error:
-        # the checks name the chosen models "models" ("models[i]": in the
-        # order they were given).
-        given = "model_ids" if body.model_ids is not None else "model_names"
-        text = str(error)
-        if text.startswith("models"):
-            text = given + text.removeprefix("models")
-        raise from_value_error(ValueError(text)) from None
+        raise from_value_error(ValueError(as_chosen(str(error), body))) from None
     job = jobs.enqueue(
         db,
         cluster_id=cluster.id,
@@ -246,7 +267,6 @@ show_view(
     permission=Permission.WRITE,
     body=ActivateIn,
     response=ActivatedOut,
-    errors=(404, 422),
 )
 def activate_plan(cluster_id: int, body: ActivateIn) -> Response:
     db = session()
@@ -271,7 +291,7 @@ def etag_of(plan_id: int, version: int) -> str:
     summary="The cluster's active plan, for executors (ETag; If-None-Match gives 304)",
     permission=Permission.READ,
     response=ServedPlanOut,
-    errors=(304, 404),
+    errors=(304,),
 )
 def served_plan(cluster_id: int) -> Response:
     db = session()

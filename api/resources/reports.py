@@ -19,12 +19,13 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api import stored_compare
 from api.auth import Permission
 from api.database import session
 from api.errors import Problem, from_value_error, invalid
+from api.fields import Id, JsonObject, Text, exactly_one
 from api.report_pages import report_page
 from api.reporting.renderer import RendererMissing
 from api.resources.jobs import JobOut
@@ -47,7 +48,7 @@ COMPARE_JOBS_MAX = 16
 
 
 class CompareIn(Body):
-    job_ids: list[int] = Field(
+    job_ids: list[Id] = Field(
         min_length=1,
         max_length=COMPARE_JOBS_MAX,
         description="succeeded plan jobs on one cluster and workload; their plans are "
@@ -56,9 +57,11 @@ class CompareIn(Body):
 
 
 class ReportIn(Body):
-    kind: str | None = Field(None, min_length=1, max_length=32)
-    title: str | None = Field(None, min_length=1, max_length=200)
-    data: dict[str, Any] | None = Field(None, description="a report's JSON data to store")
+    model_config = ConfigDict(json_schema_extra=exactly_one("data", "compare"))
+
+    kind: Text | None = Field(None, min_length=1, max_length=32)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    data: JsonObject | None = Field(None, description="a report's JSON data to store")
     compare: CompareIn | None = Field(
         None, description="build and store the comparison of these jobs' plans"
     )
@@ -90,7 +93,6 @@ class ReportDetail(ReportOut):
     body=ReportIn,
     response=ReportDetail,
     status=201,
-    errors=(422,),
 )
 def create_report(body: ReportIn) -> Response:
     if body.compare is not None:
@@ -153,7 +155,7 @@ list_view(
     summary="Show a report: its JSON data, or its HTML page (Accept: text/html)",
     permission=Permission.READ,
     response=ReportDetail,
-    errors=(404, 406),
+    errors=(406,),
 )
 def get_report(report_id: int) -> Response:
     row = found(session(), Report, report_id, "report")

@@ -9,17 +9,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.arrivals import NPZ_MEDIA, ArrivalsFormat, chosen_format, json_page, npz_file
 from api.auth import Permission
 from api.database import session
 from api.errors import from_value_error, invalid
+from api.fields import Count, Positive, Seed, Text, exactly_one
 from api.routing import Body, Out, Query, found, name_free, operation, render, reply
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
 from planner.workloads import TRACE_TIME_HELP, ProcessSpec, TimeRange, process_workload
+from planner.workloads.arrivals import MAX_CV
 from store.models import Workload
 from store.repositories import catalog, workloads
 
@@ -31,20 +33,27 @@ ARRIVALS_PAGE = 100_000
 
 class ProcessIn(Body):
     rate_rps: float = Field(ge=0, description="mean request rate (req/s)")
-    cv: float = Field(1.0, ge=0, description="CV of inter-arrival gaps (1 = Poisson)")
+    cv: float = Field(1.0, ge=0, le=MAX_CV, description="CV of inter-arrival gaps (1 = Poisson)")
 
 
 class WorkloadIn(Body):
-    name: str = Field(min_length=1, max_length=128)
+    model_config = ConfigDict(json_schema_extra=exactly_one("arrivals_s", "processes"))
+
+    name: Text = Field(min_length=1, max_length=128)
     duration_s: float = Field(gt=0)
     window_s: float | None = Field(None, gt=0, description="statistics window (default 60 s)")
-    arrivals_s: dict[str, list[float]] | None = Field(
-        None, description="per model, its request arrival times (s, in [0, duration_s))"
+    arrivals_s: dict[Text, list[float]] | None = Field(
+        None,
+        min_length=1,
+        description="per model, its request arrival times (s, in [0, duration_s))",
     )
-    processes: dict[str, ProcessIn] | None = Field(
-        None, description="per model, a Gamma arrival process to draw from"
+    processes: dict[Text, ProcessIn] | None = Field(
+        None,
+        min_length=1,
+        description="per model, a Gamma arrival process to draw from; at most "
+        "MAX_GENERATED_ARRIVALS arrivals in all (sum of rate_rps × duration_s)",
     )
-    seed: int = Field(0, ge=0, description="seed of the draw (with processes)")
+    seed: Seed = Field(0, description="seed of the draw (with processes)")
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadIn:
@@ -54,14 +63,14 @@ class WorkloadIn(Body):
 
 
 class UploadQuery(Query):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     format: TraceFormat
-    models: str = Field(description="comma-separated model names; functions go round-robin")
-    start: str = Field("0.0.0", description=f"start of the range kept: {TRACE_TIME_HELP}")
-    end: str = Field(description=f"end of the range kept (exclusive): {TRACE_TIME_HELP}")
-    day: int = Field(0, ge=0, description="azure2019: the day the file holds (d01 is 0)")
+    models: Text = Field(description="comma-separated model names; functions go round-robin")
+    start: Text = Field("0.0.0", description=f"start of the range kept: {TRACE_TIME_HELP}")
+    end: Text = Field(description=f"end of the range kept (exclusive): {TRACE_TIME_HELP}")
+    day: Count = Field(0, description="azure2019: the day the file holds (d01 is 0)")
     window_s: float = Field(60.0, gt=0)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     rate_scale: float = Field(1.0, ge=0)
     cv_scale: float = Field(1.0, ge=0)
     replay: bool = Field(True, description="azure2021: redraw from per-window fits")
@@ -71,9 +80,9 @@ class ArrivalsQuery(Query):
     format: ArrivalsFormat | None = Field(
         None, description="json or npz (default: as Accept prefers, else json)"
     )
-    offset: int = Field(0, ge=0, description="json: index of the page's first arrival")
-    limit: int = Field(
-        ARRIVALS_PAGE, ge=1, description="json: arrivals per page (capped by ARRIVALS_PAGE_MAX)"
+    offset: Count = Field(0, description="json: index of the page's first arrival")
+    limit: Positive = Field(
+        ARRIVALS_PAGE, description="json: arrivals per page (capped by ARRIVALS_PAGE_MAX)"
     )
 
 
@@ -126,7 +135,7 @@ def _check_models(names: Iterable[str], field: str) -> None:
 def _window_s(requested: float | None, duration_s: float) -> float:
     window_s = requested if requested is not None else min(60.0, duration_s)
     limit = int(current_app.config["MAX_WINDOWS"])
-    if math.ceil(duration_s / window_s) > limit:
+    if duration_s / window_s > limit:  # ceil(x) > limit iff x > limit; inf too
         raise invalid("window_s", f"gives more than {limit} windows over {duration_s} s")
     return window_s
 
@@ -137,6 +146,19 @@ def _store(name: str, value: domain.Workload, source: str, window_s: float) -> R
     db.commit()
     location = url_for("workloads.get_workload", workload_id=row.id)
     return reply(render(WorkloadDetail, row), 201, {"Location": location})
+
+
+def _check_budget(processes: dict[str, ProcessIn], duration_s: float) -> None:
+    """422 naming ``processes`` when they would draw more arrivals than
+    ``MAX_GENERATED_ARRIVALS`` (expected count: rates times duration)."""
+    limit = int(current_app.config["MAX_GENERATED_ARRIVALS"])
+    expected = duration_s * sum(p.rate_rps for p in processes.values())
+    if expected > limit:
+        raise invalid(
+            "processes",
+            f"would generate about {expected:.3g} arrivals (rate_rps × duration_s), "
+            f"more than MAX_GENERATED_ARRIVALS = {limit}",
+        )
 
 
 def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domain.Workload:
@@ -156,7 +178,7 @@ def _from_arrivals(arrivals: dict[str, list[float]], duration_s: float) -> domai
     body=WorkloadIn,
     response=WorkloadDetail,
     status=201,
-    errors=(400, 409, 413, 415, 422),
+    errors=(409,),
 )
 def create_workload(body: WorkloadIn) -> Response:
     name_free(session(), Workload, body.name, "workload")
@@ -167,6 +189,7 @@ def create_workload(body: WorkloadIn) -> Response:
         return _store(body.name, value, "json", window_s)
     assert body.processes is not None
     _check_models(body.processes, "processes")
+    _check_budget(body.processes, body.duration_s)
     specs = {n: ProcessSpec(p.rate_rps, p.cv) for n, p in body.processes.items()}
     try:
         value = process_workload(specs, body.duration_s, body.seed)
@@ -184,7 +207,7 @@ def create_workload(body: WorkloadIn) -> Response:
     query=UploadQuery,
     response=WorkloadDetail,
     status=201,
-    errors=(409, 413, 422),
+    errors=(409,),
     body_media="text/csv",
 )
 def upload_workload(query: UploadQuery) -> Response:
@@ -243,7 +266,7 @@ show_view(
     permission=Permission.READ,
     query=ArrivalsQuery,
     response=ArrivalsPage,
-    errors=(404, 406, 422),
+    errors=(406,),
     other_media={NPZ_MEDIA: "the workload file of planner.files (load_workload reads it)"},
 )
 def get_arrivals(workload_id: int, query: ArrivalsQuery) -> Response:

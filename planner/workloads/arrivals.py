@@ -6,7 +6,8 @@ mean gap is ``1 / rate`` seconds and the gaps' coefficient of variation is
 ``cv``. ``cv = 1`` is the Poisson process; ``cv = 0`` (any cv below
 :data:`MIN_CV`) is the deterministic process with gaps of exactly
 ``1 / rate``. A process started at ``start_s`` has its first arrival one gap
-after ``start_s``. Rates so small that a gap overflows draw nothing.
+after ``start_s``. Rates so small that a gap overflows draw nothing. A
+process's CV is at most :data:`MAX_CV`.
 
 Every function takes an explicit seed or ``numpy.random.Generator``; the same
 seed gives the same arrivals.
@@ -25,6 +26,9 @@ import numpy.typing as npt
 from planner.domain import Workload
 
 MIN_CV = 1e-9
+MAX_CV = 100.0
+"""The largest CV of a process: beyond it almost every gap is 0 and the
+draw batches, sized by the CV, grow without bound."""
 
 Seed = int | np.random.Generator
 FloatArray = npt.NDArray[np.float64]
@@ -54,6 +58,15 @@ def non_negative(field: str, value: object) -> float:
     return float(value)
 
 
+def process_cv(value: object) -> float:
+    """``value`` as a process's CV; ValueError naming ``cv`` unless finite and
+    in ``[0, MAX_CV]``."""
+    cv = non_negative("cv", value)
+    if cv > MAX_CV:
+        raise ValueError(f"cv: must be at most {MAX_CV:g}, got {cv!r}")
+    return cv
+
+
 def default_model_names(count: int) -> tuple[str, ...]:
     """``("m0", "m1", ...)``: names for ``count`` anonymous models."""
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
@@ -71,7 +84,7 @@ class ProcessSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rate_rps", non_negative("rate_rps", self.rate_rps))
-        object.__setattr__(self, "cv", non_negative("cv", self.cv))
+        object.__setattr__(self, "cv", process_cv(self.cv))
 
 
 def _gamma_gaps(rate_rps: FloatArray, cv: FloatArray, rng: np.random.Generator) -> FloatArray:
@@ -187,7 +200,7 @@ def gamma_arrivals(
     """Sorted arrival times (s) of a Gamma(rate_rps, cv) process in
     ``[start_s, start_s + duration_s)``."""
     non_negative("rate_rps", rate_rps)
-    non_negative("cv", cv)
+    process_cv(cv)
     if not duration_s > 0:
         raise ValueError(f"duration_s: must be > 0, got {duration_s!r}")
     times, _ = renewal_cells(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from store.enums import Role
 from store.models import ApiKey
 
 _PREFIX_BYTES = 6
+_HEX = frozenset(string.hexdigits)
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 
@@ -35,11 +37,11 @@ def create_key(session: Session, name: str, role: Role) -> tuple[ApiKey, str]:
 
 
 def prefix_of(key: str) -> str | None:
-    """The lookup prefix of a well-formed key, else None."""
+    """The lookup prefix (hex digits) of a well-formed key, else None."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != "mp" or len(parts[1]) != 2 * _PREFIX_BYTES:
         return None
-    return parts[1]
+    return parts[1] if set(parts[1]) <= _HEX else None
 
 
 def authenticate(session: Session, key: str) -> ApiKey | None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from planner import domain
 from planner.codec import decode
+from store.db import session_factory
 from store.models import Cluster, Model, PlanJob, Workload
 from store.repositories import catalog, jobs, workloads
 
@@ -123,6 +125,12 @@ def post_job(
     assert response.status_code == 202, response.get_json()
     job_id: int = response.get_json()["id"]
     return job_id
+
+
+def rows(engine: Engine, table: Any) -> int:
+    """How many rows ``table`` holds."""
+    with session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(table)) or 0
 
 
 def problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:

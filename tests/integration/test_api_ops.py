@@ -129,12 +129,63 @@ def test_the_openapi_document_is_valid_and_complete(app: Flask, spec: dict[str, 
         "name": "cluster_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer"},
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     }
     assert "304" in served["responses"]
     upload = spec["paths"]["/v1/workloads/upload"]["post"]
     assert "text/csv" in upload["requestBody"]["content"]
     assert {p["name"] for p in upload["parameters"]} >= {"name", "format", "models", "end"}
+
+
+def implied_statuses(path: str, operation: dict[str, Any]) -> set[str]:
+    """What every operation of its kind can answer besides success."""
+    statuses = {"503"} if path != "/healthz" else set()
+    if "security" in operation:
+        statuses |= {"401", "403"}
+    if "{" in path:
+        statuses.add("404")
+    if operation["parameters"] and any(p["in"] == "query" for p in operation["parameters"]):
+        statuses.add("422")
+    media = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in media:
+        statuses |= {"400", "413", "415", "422"}
+    elif media:
+        statuses |= {"413", "422"}
+    return statuses
+
+
+def test_every_operation_documents_what_it_can_answer(spec: dict[str, Any]) -> None:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            missing = implied_statuses(path, operation) - documented
+            assert not missing, f"{method.upper()} {path} leaves out {sorted(missing)}"
+    assert set(spec["paths"]["/healthz"]["get"]["responses"]) == {"200"}
+    assert set(spec["paths"]["/v1/reports/{report_id}"]["get"]["responses"]) >= {"406"}
+    assert set(spec["paths"]["/v1/keys/{key_id}"]["delete"]["responses"]) >= {"409"}
+
+
+def test_the_document_states_the_bounds_the_api_enforces(make_app: Any) -> None:
+    spec = make_app(TIME_LIMIT_MAX_S=90.0).test_client().get("/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["PlanIn"]["properties"]["time_limit_s"]["maximum"] == 90.0
+    cluster = schemas["ClusterIn"]["properties"]
+    assert cluster["num_devices"]["maximum"] == 2**31 - 1
+    assert cluster["device_mem_bytes"]["maximum"] == 2**63 - 1
+    assert cluster["name"]["pattern"] == r"^[^\x00]*$"
+    workload = schemas["WorkloadIn"]
+    assert workload["properties"]["processes"]["anyOf"][0]["propertyNames"] == {
+        "pattern": r"^[^\x00]*$"
+    }
+    assert len(workload["oneOf"]) == 2
+    assert schemas["ProcessIn"]["properties"]["cv"]["maximum"] == 100.0
+    jobs = {p["name"]: p["schema"] for p in spec["paths"]["/v1/jobs"]["get"]["parameters"]}
+    assert jobs["cluster_id"] == {
+        "maximum": 2**31 - 1,
+        "minimum": 1,
+        "type": "integer",
+        "title": "Cluster Id",
+    }
 
 
 def conforms(spec: dict[str, Any], path: str, method: str, response: Any) -> None:

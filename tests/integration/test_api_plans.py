@@ -8,17 +8,19 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from store.db import session_factory
 from store.enums import JobStatus
 from store.models import ActivePlan, Plan, PlanJob, plan_job_models
-from tests.integration.builders import GIB, cluster_json, model_json, problem, profile_json
-
-
-def rows(engine: Engine, table: Any) -> int:
-    with session_factory(engine)() as session:
-        return session.scalar(select(func.count()).select_from(table)) or 0
+from tests.integration.builders import (
+    GIB,
+    cluster_json,
+    model_json,
+    problem,
+    profile_json,
+    rows,
+)
 
 
 def group(devices: list[int], models: list[str], op: int = 1, pp: int = 1) -> dict[str, Any]:
@@ -62,9 +64,15 @@ def test_a_solve_request_is_queued(
         ({"model_names": ["m0", "x"]}, "model_names[1]", "model_names[1]: unknown model 'x'"),
         (
             {"model_names": ["m0"]},
-            "workload.model_names",
-            "workload.model_names: model 'm1' is not in the model set",
+            "model_names",
+            "model_names: model 'm1' is not in the model set",
         ),
+        ({"model_ids": []}, "model_ids", None),
+        ({"cluster_id": 2**31}, "cluster_id", None),
+        ({"model_ids": [1, 2**31]}, "model_ids[1]", None),
+        ({"model_names": ["m0", "m1\x00"]}, "model_names[1]", None),
+        ({"options": {"seed\x00": 1}}, "options", None),
+        ({"options": {"a": [1, {"b": "\x00"}]}}, "options.a[1].b", None),
         ({"solver": "magic"}, "solver", None),
         (
             {"time_limit_s": 7200.0},
@@ -84,6 +92,12 @@ def test_a_solve_request_is_queued(
         "model-id",
         "model-name",
         "workload-model-left-out",
+        "no-models",
+        "cluster-id-beyond-integer",
+        "model-id-beyond-integer",
+        "nul-in-model-name",
+        "nul-in-option-key",
+        "nul-in-option-value",
         "solver",
         "time-limit-cap",
         "time-limit-negative",

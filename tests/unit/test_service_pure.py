@@ -1,17 +1,21 @@
 """Pure helpers of the service: error field names, problem parsing of
-domain errors, JSON sanitising of solver results, worker settings and
-backoff, and the API key format."""
+domain errors, JSON sanitising of solver results, worker settings and backoff, the
+API key format and the bounded input types."""
 
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
 from api.backoff import Backoff
-from api.errors import from_value_error, location
+from api.errors import from_validation_error, from_value_error, location
+from api.fields import JsonObject, Text, decimals_up_to
 from api.worker import WorkerSettings, finite_json
 from store.repositories.keys import prefix_of
 
@@ -106,3 +110,53 @@ def test_only_well_formed_keys_have_a_lookup_prefix() -> None:
     assert prefix_of("mp_0123456789ab_secret_with_underscores") == "0123456789ab"
     for bad in ("0123456789ab_secret", "mp_short_secret", "xx_0123456789ab_s", ""):
         assert prefix_of(bad) is None
+    for not_hex in ("mp_0123456789a\x00_s", "mp_0123456789aé_s", "mp_0123456789aZ_s"):
+        assert prefix_of(not_hex) is None
+
+
+@pytest.mark.parametrize("limit", [1, 9, 10, 19, 20, 57, 100, 305, 1000, 2999])
+def test_decimals_up_to_matches_exactly_one_to_the_limit(limit: int) -> None:
+    pattern = re.compile(decimals_up_to(limit))
+    assert [n for n in range(3200) if pattern.fullmatch(str(n))] == list(range(1, limit + 1))
+    assert pattern.fullmatch("01") is None
+
+
+@given(st.integers(min_value=-(2**40), max_value=2**40))
+def test_decimals_up_to_bounds_row_ids(n: int) -> None:
+    pattern = re.compile(decimals_up_to(2**31 - 1))
+    assert (pattern.fullmatch(str(n)) is not None) == (1 <= n < 2**31)
+
+
+class _Doc(BaseModel):
+    name: Text = "x"
+    tags: dict[Text, Text] = {}
+    doc: JsonObject = {}
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"name": "a\x00b"}, "name", "must not contain NUL characters"),
+        ({"tags": {"k\x00": "v"}}, "tags", "key 'k\\x00' must not contain NUL characters"),
+        ({"tags": {"k": "\x00"}}, "tags.k", "must not contain NUL characters"),
+        ({"doc": {"a": [1, {"b": "\x00"}]}}, "doc.a[1].b", "must not contain NUL characters"),
+        ({"doc": {"a": {"\x00": 1}}}, "doc.a", "key '\\x00' must not contain NUL characters"),
+        ({"doc": {"a": [0.5, math.inf]}}, "doc.a[1]", "must be a finite number"),
+        ({"doc": {"a": "\ud800"}}, "doc.a", "must be valid Unicode (it holds a lone surrogate)"),
+        ({"doc": [1]}, "doc", "must be a JSON object"),
+    ],
+)
+def test_bounded_types_name_the_field_as_sent(data: Any, field: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _Doc.model_validate(data)
+    problem = from_validation_error(caught.value)
+    assert problem.errors[0] == {"field": field, "message": message}
+
+
+def test_free_form_json_nests_deeper_than_the_recursion_limit() -> None:
+    deep: Any = "\x00"
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValidationError) as caught:
+        _Doc.model_validate({"doc": {"d": deep}})
+    assert from_validation_error(caught.value).errors[0]["field"] == "doc.d" + "[0]" * 5000

@@ -71,6 +71,8 @@ def test_rate_zero_gives_no_arrivals() -> None:
         (lambda: poisson_arrivals(1.0, 10.0, -2), "seed: must be a non-negative integer"),
         (lambda: ProcessSpec(float("inf")), "rate_rps: must be finite and >= 0"),
         (lambda: ProcessSpec(1.0, "2"), "cv: must be a number, got '2'"),  # type: ignore[arg-type]
+        (lambda: ProcessSpec(1.0, 1e308), "cv: must be at most 100, got 1e+308"),
+        (lambda: gamma_arrivals(1.0, 101.0, 10.0, 0), "cv: must be at most 100, got 101.0"),
         (lambda: process_workload({}, 10.0, 0), "specs: needs at least one model"),
     ],
 )
