@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.scratch import postgres_schema, unreachable
@@ -42,6 +43,19 @@ POSTGRES_URL = os.environ.get(
     "MESHPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 GIB = 1024**3
+
+
+def databases(folder: Path) -> Iterator[tuple[str, str]]:
+    """``(backend, url)``: a SQLite file in ``folder``, then a throw-away
+    schema on the PostgreSQL server at :data:`POSTGRES_URL` (dropped when
+    the caller moves on), or a line saying why it is skipped."""
+    yield "sqlite", f"sqlite:///{folder}/meshplan.db"
+    reason = unreachable(POSTGRES_URL)
+    if reason is not None:
+        print(f"postgresql: skipped ({reason})")
+        return
+    with postgres_schema(POSTGRES_URL, "meshplan_bench") as url:
+        yield "postgresql", url
 
 
 @dataclass(frozen=True)
@@ -250,13 +264,8 @@ def main(argv: list[str]) -> None:
     duration_s, jobs = (2.0, 100) if args.quick else (8.0, 400)
     print(f"{CLIENTS} keep-alive clients, {duration_s:g} s per measurement, {jobs} job requests")
     with tempfile.TemporaryDirectory() as workdir:
-        run_backend("sqlite", f"sqlite:///{workdir}/meshplan.db", duration_s, jobs)
-    reason = unreachable(POSTGRES_URL)
-    if reason is not None:
-        print(f"postgresql: skipped ({reason})")
-        return
-    with postgres_schema(POSTGRES_URL, "meshplan_bench") as url:
-        run_backend("postgresql", url, duration_s, jobs)
+        for backend, url in databases(Path(workdir)):
+            run_backend(backend, url, duration_s, jobs)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.service import POSTGRES_URL, call, prepare, serving
-from harness.scratch import postgres_schema, unreachable
+from bench.service import call, databases, prepare, serving
 from planner.files import load_workload
 from planner.workloads import azure2019, azure2021
 
@@ -253,13 +252,8 @@ def main(argv: list[str]) -> None:
         day = write(folder / "day.d01.csv", azure2019_day(functions, per_minute))
         invocations = write(folder / "invocations.txt", azure2021_by_end(rows, 400))
         print(f"traces generated in {time.perf_counter() - began:.1f} s", flush=True)
-        run_backend("sqlite", f"sqlite:///{folder}/meshplan.db", day, invocations)
-        reason = unreachable(POSTGRES_URL)
-        if reason is not None:
-            print(f"postgresql: skipped ({reason})")
-            return
-        with postgres_schema(POSTGRES_URL, "meshplan_bench") as url:
-            run_backend("postgresql", url, day, invocations)
+        for backend, url in databases(folder):
+            run_backend(backend, url, day, invocations)
 
 
 if __name__ == "__main__":
