@@ -195,6 +195,10 @@ class SchemaGenerator(GenerateJsonSchema):
         return json_schema
 
 
+MAX_REQUEST_LINE = 8190
+"""The longest request line (method, path, query; bytes) the HTTP server
+accepts; longer ones get 414 from the server itself."""
+
 ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
 """What the document says of a path id."""
 

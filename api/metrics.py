@@ -1,7 +1,9 @@
 """Prometheus metrics at ``/metrics``: request counts and latencies of this
 process, plus gauges read from the database at scrape time (jobs by status,
 executors by state and health, each cluster's plan version), which are the
-same whichever process answers."""
+same whichever process answers. While the database is unavailable the
+scrape still answers: ``meshplan_database_up`` is 0 and the gauges read
+from it are left out, so the request counts (503s included) keep flowing."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from api.database import database
+from store.db import UNAVAILABLE
 from store.enums import JobStatus
 from store.models import ActivePlan, Executor, PlanJob
 
@@ -35,6 +38,20 @@ class StoreCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "meshplan_database_up", "1 when the database answered this scrape, else 0"
+        )
+        try:
+            gauges = list(self._read())
+        except UNAVAILABLE:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from gauges
+
+    def _read(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("meshplan_jobs", "Plan jobs by status", labels=["status"])
         executors = GaugeMetricFamily(
             "meshplan_executors", "Registered executors by reported state", labels=["state"]

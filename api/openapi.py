@@ -12,7 +12,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.fields import ID_SCHEMA, MAXIMUM_SETTING, SchemaGenerator
+from api.fields import ID_SCHEMA, MAX_REQUEST_LINE, MAXIMUM_SETTING, SchemaGenerator
 from api.routing import Operation, PageQuery
 
 _PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -37,6 +37,19 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
     "required": ["type", "title", "status", "detail"],
+}
+
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+REQUEST_LINE_TOO_LONG: dict[str, Any] = {
+    "description": (
+        f"the request line (method, path and query) is longer than {MAX_REQUEST_LINE} "
+        "bytes; the HTTP server answers before the API, without a problem body"
+    )
 }
 
 
@@ -147,6 +160,9 @@ def _operation_object(op: Operation, ints: list[str], refs: dict[Any, Any]) -> d
                     {"$ref": _REF.format(model="Problem")}, "application/problem+json"
                 ),
             }
+    if "503" in responses:
+        responses["503"]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+    responses["414"] = REQUEST_LINE_TOO_LONG
     body["responses"] = responses
     return body
 

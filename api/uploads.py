@@ -50,13 +50,19 @@ def read_trace(
     rate_scale: float,
     cv_scale: float,
     replay: bool,
+    max_arrivals: int,
 ) -> Workload:
     """A workload from an uploaded trace, replayed as in the AlpaServe
     evaluation (2019: per-window rates; 2021: per-window Gamma fits, or the
     trace's own arrivals when ``replay`` is False). ValueError names the
-    line and column of bad input."""
+    line and column of bad input; a replay expected to draw more than
+    ``max_arrivals`` arrivals raises ArrivalBudgetError before drawing."""
     if trace_format == TraceFormat.AZURE2019:
         counts = count_minutes([(day, SOURCE, lines)], len(model_names), time_range)
-        return replay_azure2019(counts, model_names, seed, window_s, rate_scale, cv_scale)
+        return replay_azure2019(
+            counts, model_names, seed, window_s, rate_scale, cv_scale, max_arrivals
+        )
     trace = read_azure2021(lines, model_names, time_range, SOURCE)
-    return redraw(trace, window_s, seed, rate_scale, cv_scale) if replay else trace
+    if not replay:
+        return trace
+    return redraw(trace, window_s, seed, rate_scale, cv_scale, max_arrivals)

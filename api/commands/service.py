@@ -211,6 +211,7 @@ def serve_command(
 ) -> None:
     """Serve the HTTP API (gunicorn; --dev for Flask's server)."""
     from api.app import create_app
+    from api.fields import MAX_REQUEST_LINE
     from api.worker import Worker
 
     config = {"DATABASE_URL": database_url} if database_url else {}
@@ -238,6 +239,7 @@ def serve_command(
                 "threads": threads,
                 "worker_class": "gthread",
                 "accesslog": None,
+                "limit_request_line": MAX_REQUEST_LINE,
                 # Several servers may run on one host (tests, benchmarks).
                 "control_socket_disable": True,
             },

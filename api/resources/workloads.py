@@ -20,7 +20,13 @@ from api.routing import Body, Out, Query, found, name_free, operation, render, r
 from api.uploads import TraceFormat, body_lines, read_trace
 from api.views import list_view, show_view
 from planner import domain
-from planner.workloads import TRACE_TIME_HELP, ProcessSpec, TimeRange, process_workload
+from planner.workloads import (
+    TRACE_TIME_HELP,
+    ArrivalBudgetError,
+    ProcessSpec,
+    TimeRange,
+    process_workload,
+)
 from planner.workloads.arrivals import MAX_CV
 from store.models import Workload
 from store.repositories import catalog, workloads
@@ -71,8 +77,10 @@ class UploadQuery(Query):
     day: Count = Field(0, description="azure2019: the day the file holds (d01 is 0)")
     window_s: float = Field(60.0, gt=0)
     seed: Seed = 0
-    rate_scale: float = Field(1.0, ge=0)
-    cv_scale: float = Field(1.0, ge=0)
+    rate_scale: float = Field(
+        1.0, ge=0, description="replayed rates × this; at most MAX_GENERATED_ARRIVALS in all"
+    )
+    cv_scale: float = Field(1.0, ge=0, le=MAX_CV, description="fitted CVs × this")
     replay: bool = Field(True, description="azure2021: redraw from per-window fits")
 
 
@@ -229,7 +237,14 @@ def upload_workload(query: UploadQuery) -> Response:
             rate_scale=query.rate_scale,
             cv_scale=query.cv_scale,
             replay=query.replay,
+            max_arrivals=int(current_app.config["MAX_GENERATED_ARRIVALS"]),
         )
+    except ArrivalBudgetError as error:
+        raise invalid(
+            "query.rate_scale",
+            f"the replay would generate about {error.expected:.3g} arrivals, more than "
+            f"MAX_GENERATED_ARRIVALS = {error.limit}; lower rate_scale or the time range",
+        ) from None
     except ValueError as error:
         raise from_value_error(error) from None
     window_s = _window_s(query.window_s, value.duration_s)

@@ -20,6 +20,7 @@ sorted and lie in ``[0, duration_s)``.
 
 from planner.domain import Workload
 from planner.workloads.arrivals import (
+    ArrivalBudgetError,
     ProcessSpec,
     as_generator,
     default_model_names,
@@ -47,6 +48,7 @@ from planner.workloads.windows import WindowStats, split_windows, window_stats, 
 
 __all__ = [
     "TRACE_TIME_HELP",
+    "ArrivalBudgetError",
     "AzureLikeConfig",
     "MinuteCounts",
     "ProcessSpec",

@@ -159,6 +159,16 @@ def assemble(
     return Workload(times_s[order], ids[order], tuple(model_names), duration_s, meta)
 
 
+class ArrivalBudgetError(ValueError):
+    """A generator would draw more arrivals than its caller allows: the
+    expected count (rates times window lengths) exceeds ``limit``."""
+
+    def __init__(self, expected: float, limit: int) -> None:
+        super().__init__(f"would generate about {expected:.3g} arrivals, more than {limit}")
+        self.expected = expected
+        self.limit = limit
+
+
 def windowed_workload(
     rates_rps: npt.ArrayLike,
     cvs: npt.ArrayLike,
@@ -167,11 +177,14 @@ def windowed_workload(
     model_names: Sequence[str],
     seed: Seed,
     meta: Mapping[str, Any],
+    max_arrivals: int | None = None,
 ) -> Workload:
     """A Workload over ``[0, ends_s[-1])`` in which model ``m`` follows a
     Gamma(``rates_rps[m, k]``, ``cvs[m, k]``) process restarted at the start
     of every window ``k = [starts_s[k], ends_s[k])``. ``cvs`` may be a scalar
-    or broadcast to the rates' shape ``(num_models, num_windows)``."""
+    or broadcast to the rates' shape ``(num_models, num_windows)``. With
+    ``max_arrivals``, :class:`ArrivalBudgetError` is raised before anything
+    is drawn when the expected count exceeds it."""
     rates = np.asarray(rates_rps, dtype=np.float64)
     windows = starts_s.size
     if rates.shape != (len(model_names), windows):
@@ -179,6 +192,11 @@ def windowed_workload(
             f"rates_rps: shape {rates.shape} is not (models, windows) = "
             f"({len(model_names)}, {windows})"
         )
+    if max_arrivals is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = float(np.sum(rates * (ends_s - starts_s)))
+        if not expected <= max_arrivals:
+            raise ArrivalBudgetError(expected, max_arrivals)
     cv = np.broadcast_to(np.asarray(cvs, dtype=np.float64), rates.shape)
     if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
         raise ValueError("rates_rps: must be finite and >= 0")

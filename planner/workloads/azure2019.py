@@ -196,9 +196,11 @@ def replay_azure2019(
     window_s: float = 60.0,
     rate_scale: float = 1.0,
     cv_scale: float = 1.0,
+    max_arrivals: int | None = None,
 ) -> Workload:
     """Draw a Workload over the range from per-window rates; the Gamma CV
-    of every window is ``cv_scale``."""
+    of every window is ``cv_scale``; at most about ``max_arrivals``
+    (:class:`~planner.workloads.arrivals.ArrivalBudgetError`)."""
     if len(model_names) != counts.counts.shape[0]:
         raise ValueError(
             f"model_names: {len(model_names)} names for {counts.counts.shape[0]} counted models"
@@ -215,4 +217,4 @@ def replay_azure2019(
         "num_functions": counts.num_functions,
         "seed": seed_meta(seed),
     }
-    return windowed_workload(rates, cv_scale, starts, ends, model_names, seed, meta)
+    return windowed_workload(rates, cv_scale, starts, ends, model_names, seed, meta, max_arrivals)

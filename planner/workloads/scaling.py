@@ -51,9 +51,11 @@ def redraw(
     seed: Seed,
     rate_scale: float = 1.0,
     cv_scale: float = 1.0,
+    max_arrivals: int | None = None,
 ) -> Workload:
     """Fresh arrivals from per-window Gamma fits of ``workload`` with every
-    rate times ``rate_scale`` and every CV times ``cv_scale``."""
+    rate times ``rate_scale`` and every CV times ``cv_scale``; at most about
+    ``max_arrivals`` (:class:`~planner.workloads.arrivals.ArrivalBudgetError`)."""
     rate_scale = non_negative("rate_scale", rate_scale)
     cv_scale = non_negative("cv_scale", cv_scale)
     table, rates, cvs = fit_windows(workload, window_s)
@@ -74,4 +76,5 @@ def redraw(
         workload.model_names,
         seed,
         meta,
+        max_arrivals,
     )

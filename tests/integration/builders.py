@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.testing import FlaskClient
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -144,3 +146,15 @@ def problem(response: Any, status: int, field: str | None = None) -> dict[str, A
         assert data["field"] == field
         assert data["detail"].startswith(f"{field}: ")
     return data
+
+
+def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples of ``GET /metrics``, keyed by name and sorted labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.data.decode())
+        for sample in family.samples
+    }

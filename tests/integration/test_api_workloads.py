@@ -169,6 +169,40 @@ def test_upload_an_azure_2019_trace(client: FlaskClient, admin: dict[str, str]) 
     assert stored["model_ids"] == expected.model_ids.tolist()
 
 
+@pytest.mark.parametrize(
+    ("trace_format", "rate_scale", "expected"),
+    [("azure2019", 1e6, "1.8e+08"), ("azure2021", 1e308, "inf")],
+)
+def test_replays_beyond_the_arrivals_budget_are_refused(
+    client: FlaskClient,
+    admin: dict[str, str],
+    engine: Engine,
+    trace_format: str,
+    rate_scale: float,
+    expected: str,
+) -> None:
+    # 2019: 120 + 60 calls in two minutes are 180 expected arrivals at scale 1.
+    if trace_format == "azure2019":
+        text = azure2019_csv([("a", {1: 120, 2: 60})])
+    else:
+        text = "app,func,end_timestamp,duration\na,f1,10.5,0.5\na,f1,30,0\n"
+    response = upload(client, admin, text, format=trace_format, end="0.0.2", rate_scale=rate_scale)
+    answer = problem(response, 422, "query.rate_scale")
+    assert answer["detail"] == (
+        f"query.rate_scale: the replay would generate about {expected} arrivals, more than "
+        "MAX_GENERATED_ARRIVALS = 10000000; lower rate_scale or the time range"
+    )
+    assert stored_workloads(engine) == 0
+
+
+def test_a_cv_scale_beyond_the_largest_cv_is_refused(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    text = azure2019_csv([("a", {1: 120})])
+    response = upload(client, admin, text, format="azure2019", end="0.0.1", cv_scale=1e308)
+    problem(response, 422, "query.cv_scale")
+
+
 def test_upload_a_2019_trace_with_some_minutes(client: FlaskClient, admin: dict[str, str]) -> None:
     text = "HashOwner,HashApp,HashFunction,Trigger,2,1\no,a,f,http,0,120\no,b,f,http,60,0\n"
     response = upload(client, admin, text, format="azure2019", end="0.0.3", cv_scale=0.0)

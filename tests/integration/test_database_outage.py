@@ -35,7 +35,14 @@ from store.enums import JobStatus, Role
 from store.models import ActivePlan, Base, PlanJob
 from store.repositories.keys import create_key
 from store.types import utcnow
-from tests.integration.builders import add_jobs, cluster_json, model_json, problem, profile_json
+from tests.integration.builders import (
+    add_jobs,
+    cluster_json,
+    model_json,
+    problem,
+    profile_json,
+    samples,
+)
 from tests.integration.postgres_server import PostgresServer, private_postgres, server_binaries
 from tests.integration.solvers import Gate, instant
 from tests.integration.test_worker import Running, wait_for
@@ -150,8 +157,15 @@ class Call:
         )
 
 
-NO_DATABASE = {"/healthz", "/openapi.json", "/docs", "/docs/init.js", "/docs/assets/<name>"}
-"""Routes that answer without the database."""
+NO_DATABASE = {
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/init.js",
+    "/docs/assets/<name>",
+}
+"""Routes that answer without the database (``/metrics`` says it is down)."""
 
 
 def seed(client: FlaskClient, admin: dict[str, str]) -> dict[str, int]:
@@ -284,6 +298,20 @@ def test_every_route_answers_503_while_the_database_is_down_then_recovers(
     for call in calls:
         response = call.send(client, admin)
         assert response.status_code == call.expected, (call, response.get_data(as_text=True))
+
+
+def test_metrics_answer_while_the_database_is_down(
+    server: PostgresServer, app: Flask, admin: dict[str, str]
+) -> None:
+    client = app.test_client()
+    assert samples(client)[("meshplan_database_up", ())] == 1
+    server.stop()
+    assert_unavailable(client.get("/v1/clusters", headers=admin))
+    found = samples(client)
+    assert found[("meshplan_database_up", ())] == 0
+    assert not [name for name, _ in found if name == "meshplan_jobs"]
+    refused = (("endpoint", "/v1/clusters"), ("method", "GET"), ("status", "503"))
+    assert found[("meshplan_http_requests_total", refused)] == 1
 
 
 def test_a_key_not_yet_remembered_needs_the_database_503(

@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 
 from api.cli import main
+from api.fields import MAX_REQUEST_LINE
 from store.db import make_engine, session_factory, transaction
 from store.enums import Role
 from store.migrate import MIGRATIONS_DIR
@@ -89,8 +90,14 @@ class Http:
         self.key = key
 
     def __call__(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> tuple[int, dict[str, str], Any]:
+        """Status, headers and body (parsed JSON unless ``raw``)."""
         request = urllib.request.Request(
             self.base + path,
             data=None if body is None else json.dumps(body).encode(),
@@ -103,11 +110,14 @@ class Http:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                raw = response.read()
-                return response.status, dict(response.headers), json.loads(raw) if raw else None
+                data = response.read()
+                return response.status, dict(response.headers), _parsed(data, raw)
         except urllib.error.HTTPError as error:
-            raw = error.read()
-            return error.code, dict(error.headers), json.loads(raw) if raw else None
+            return error.code, dict(error.headers), _parsed(error.read(), raw)
+
+
+def _parsed(data: bytes, raw: bool) -> Any:
+    return data if raw or not data else json.loads(data)
 
 
 def wait_until(condition: Any, timeout_s: float) -> Any:
@@ -177,6 +187,9 @@ def test_serve_with_a_worker_plans_end_to_end(
             "GET", f"/v1/clusters/{cluster['id']}/plan", headers={"If-None-Match": headers["ETag"]}
         )
         assert cached[0] == 304
+        if backend != "sqlite":  # gunicorn bounds the request line, as documented
+            long_query = f"/v1/clusters?after={'9' * MAX_REQUEST_LINE}"
+            assert http("GET", long_query, raw=True)[0] == 414
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
