@@ -41,7 +41,7 @@ def run_online() -> None:
     if connection is not None:
         run_on(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(config.get_main_option("sqlalchemy.url"), statement_timeout_s=None)
     try:
         with engine.connect() as new_connection:
             run_on(new_connection)

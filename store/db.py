@@ -2,7 +2,10 @@
 its transactions begin ``DEFERRED`` (readers never block) unless a
 connection asks for the write lock up front with :data:`WRITE_LOCK`, which
 is how SQLite's single writer stands in for PostgreSQL's row locks.
-PostgreSQL connections give up connecting after :data:`CONNECT_TIMEOUT_S`.
+PostgreSQL connections give up connecting after :data:`CONNECT_TIMEOUT_S`
+and cancel any statement that runs longer than :data:`STATEMENT_TIMEOUT_S`
+(a query stuck behind a lock then fails like an outage instead of holding
+its request forever).
 :data:`UNAVAILABLE` are the errors that say the database cannot serve now."""
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ CONNECT_TIMEOUT_S = 5
 """How long opening a PostgreSQL connection may take before it fails (s,
 at least 2); ``?connect_timeout=`` in the URL overrides it."""
 
+STATEMENT_TIMEOUT_S = 30.0
+"""How long one PostgreSQL statement may run before the server cancels it
+(s); a ``statement_timeout`` in the URL's ``?options=`` overrides it, and
+migrations run without it.
+A cancelled statement raises an :data:`UNAVAILABLE` error."""
+
 UNAVAILABLE: tuple[type[exc.SQLAlchemyError], ...] = (
     exc.OperationalError,
     exc.InterfaceError,
@@ -48,8 +57,14 @@ def error_summary(error: exc.SQLAlchemyError) -> str:
     return f"{type(cause).__name__}: {first_line}"
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (default: :func:`store.settings.database_url`).
+def make_engine(
+    url: str | None = None,
+    *,
+    statement_timeout_s: float | None = STATEMENT_TIMEOUT_S,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url`` (default: :func:`store.settings.database_url`);
+    on PostgreSQL with ``statement_timeout_s`` (None: no limit).
 
     No pre-ping (it would cost a round trip per request): when the server
     drops connections, the first statement that meets one fails with an
@@ -65,7 +80,11 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    connect_args = _unless_set(parsed, "connect_timeout", CONNECT_TIMEOUT_S)
+    connect_args: dict[str, Any] = _unless_set(parsed, "connect_timeout", CONNECT_TIMEOUT_S)
+    options = str(parsed.query.get("options", ""))
+    if statement_timeout_s is not None and "statement_timeout" not in options:
+        limit = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+        connect_args["options"] = f"{options} {limit}".strip()
     return create_engine(parsed, connect_args=connect_args, **kwargs)
 
 

@@ -498,6 +498,27 @@ def test_connecting_gives_up_after_the_connect_timeout() -> None:
     assert CONNECT_TIMEOUT_S - 1 < elapsed_s < CONNECT_TIMEOUT_S + 5
 
 
+@pytest.mark.postgres
+def test_a_statement_stuck_behind_a_lock_answers_503(
+    postgres_migrated: str, make_app: Callable[..., Flask]
+) -> None:
+    engine = make_engine(postgres_migrated)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "30s"
+    quick = f"{postgres_migrated}%20-cstatement_timeout%3D300"
+    app = make_app(DATABASE_URL=quick, AUTH_CACHE_S=3600.0)
+    with transaction(session_factory(database(app).engine), write=True) as session:
+        headers = {"Authorization": f"Bearer {create_key(session, 'a', Role.ADMIN)[1]}"}
+    client = app.test_client()
+    with engine.begin() as holder:
+        holder.exec_driver_sql("LOCK TABLE clusters IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        assert_unavailable(client.get("/v1/clusters", headers=headers))
+        assert time.monotonic() - started < 5
+    engine.dispose()
+    assert client.get("/v1/clusters", headers=headers).status_code == 200
+
+
 @pytest.fixture
 def backend() -> str:
     """The SQLite tests below use the shared fixtures on SQLite only."""
