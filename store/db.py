@@ -80,12 +80,12 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    connect_args: dict[str, Any] = _unless_set(parsed, "connect_timeout", CONNECT_TIMEOUT_S)
+    postgres_args: dict[str, Any] = _unless_set(parsed, "connect_timeout", CONNECT_TIMEOUT_S)
     options = str(parsed.query.get("options", ""))
     if statement_timeout_s is not None and "statement_timeout" not in options:
         limit = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
-        connect_args["options"] = f"{options} {limit}".strip()
-    return create_engine(parsed, connect_args=connect_args, **kwargs)
+        postgres_args["options"] = f"{options} {limit}".strip()
+    return create_engine(parsed, connect_args=postgres_args, **kwargs)
 
 
 def _unless_set(url: URL, name: str, value: float) -> dict[str, float]:
