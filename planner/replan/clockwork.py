@@ -21,7 +21,7 @@ import numpy as np
 from planner.deadline import Deadline
 from planner.domain import Cluster, TimedPlan
 from planner.placement.baselines import replicate
-from planner.placement.feasibility import check_models_fit
+from planner.placement.feasibility import check_some_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.replan.options import check_seconds
@@ -74,7 +74,9 @@ class ClockworkResult:
     """A Clockwork++ run: the timed plan (one step per window), its
     attainment simulated on the instance with switches at no cost, wall
     seconds, ``status`` (``timeout`` when a window's solve stopped at its
-    deadline, else ``heuristic``), a log and ``stats`` (windows, window_s)."""
+    deadline, else ``heuristic``), a log, ``stats`` (windows, window_s) and
+    ``unplaced``: model name → why it fits no group (its requests are
+    misses), as in a static solve's result."""
 
     plan: TimedPlan
     attainment: float
@@ -82,6 +84,7 @@ class ClockworkResult:
     wall_s: float
     log: tuple[str, ...]
     stats: Mapping[str, Any]
+    unplaced: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def strategy(self) -> str:
@@ -92,10 +95,11 @@ def clockwork(
     instance: Instance, options: ClockworkOptions, progress: Progress | None = None
 ) -> ClockworkResult:
     """Clockwork++ on ``instance`` (module docstring); ``progress(fraction,
-    message)`` is called after every window. Raises
-    :class:`planner.placement.solution.InfeasibleError` when a model fits
-    no group of the cluster under any config."""
-    check_models_fit(instance.cluster, instance.models)
+    message)`` is called after every window. The models that fit no group
+    of the cluster under any config are left out and listed in
+    ``unplaced``; :class:`planner.placement.solution.InfeasibleError` when
+    none fits."""
+    unplaced = check_some_fit(instance.cluster, instance.models)
     start = time.monotonic()
     deadline = Deadline.after(options.time_limit_s)
     workload = instance.workload
@@ -116,12 +120,15 @@ def clockwork(
         if progress is not None:
             progress((k + 1) / len(starts), f"window {k + 1}/{len(starts)} placed")
     plan = TimedPlan(tuple(steps))
+    log = [f"clockwork: {len(steps)} windows of {window_s:g} s, switching at no cost"]
+    log += [f"{name}: fits nowhere, not placed: it {why}" for name, why in unplaced.items()]
     free = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
     return ClockworkResult(
         plan=plan,
         attainment=compile_case(free).run(plan).attainment,
         status="timeout" if timed_out else "heuristic",
         wall_s=time.monotonic() - start,
-        log=(f"clockwork: {len(steps)} windows of {window_s:g} s, switching at no cost",),
+        log=tuple(log),
         stats={"windows": len(steps), "window_s": window_s},
+        unplaced=unplaced,
     )

@@ -11,6 +11,7 @@ import pytest
 
 from planner.deadline import Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement, Workload
+from planner.placement.feasibility import why_unfit
 from planner.placement.solution import InfeasibleError
 from planner.placement.solve import solve
 from planner.replan.clockwork import ClockworkOptions, ClockworkResult, instant_load
@@ -96,9 +97,24 @@ def test_a_shared_cache_runs_clockwork_once() -> None:
     assert cache.solves == 2
 
 
-def test_clockwork_refuses_a_model_that_fits_no_group() -> None:
+def test_clockwork_places_what_fits_and_lists_the_rest() -> None:
     huge = (model("a", weight_bytes=60 * GB), MODELS[1])
-    with pytest.raises(InfeasibleError, match=r"^models\[0\]: 'a' fits no group"):
+    result = plan_over_time(Instance(CLUSTER, huge, SHIFTING), ClockworkOptions(window_s=10.0))
+    assert isinstance(result, ClockworkResult)
+    assert result.unplaced == {"a": why_unfit(CLUSTER, huge[0])}
+    hosted = [{name for g in p.groups for name in g.models} for _, p in result.plan.steps]
+    assert hosted == [{"b"}, {"b"}]
+    assert any(line.startswith("a: fits nowhere, not placed") for line in result.log)
+    # a's requests are misses; b's are served as when b is planned alone.
+    b_only = Workload.merge({"b": SHIFTING.arrivals_s[SHIFTING.model_ids == 1]}, 20.0)
+    alone = plan_over_time(Instance(CLUSTER, huge[1:], b_only), ClockworkOptions(window_s=10.0))
+    b_share = b_only.num_requests / SHIFTING.num_requests
+    assert result.attainment == pytest.approx(alone.attainment * b_share, abs=1e-12)
+
+
+def test_clockwork_refuses_when_no_model_fits() -> None:
+    huge = (model("a", weight_bytes=60 * GB), model("b", weight_bytes=60 * GB))
+    with pytest.raises(InfeasibleError, match=r"^models: none of the 2 models fits"):
         plan_over_time(Instance(CLUSTER, huge, SHIFTING), ClockworkOptions())
 
 
