@@ -1,0 +1,79 @@
+"""A two-node Ray cluster on 127.0.0.1 for tests: one CPU per node, every
+file under a temp dir the test owns, and a check after shutdown that no
+Ray process (raylet, GCS, workers) is left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+SETTLE_S = 20.0
+"""How long shutdown may take to reap the cluster's processes."""
+
+
+def processes_under(root: Path) -> list[tuple[int, str]]:
+    """Live processes whose command line mentions ``root`` (pid, command)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(root) in command:
+            found.append((int(entry.name), command[:120]))
+    return found
+
+
+def ray_entries() -> set[str]:
+    """What Ray's default temp dir holds (a cluster that leaks writes there)."""
+    default = Path(tempfile.gettempdir()) / "ray"
+    return {p.name for p in default.iterdir()} if default.is_dir() else set()
+
+
+@contextmanager
+def two_node_cluster() -> Iterator[str]:
+    """Start the cluster, yield its address, stop it and check it left
+    nothing: no process mentioning its temp dir, nothing new in /tmp/ray."""
+    pytest.importorskip("ray")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    # Ray's socket paths must stay under 107 characters: a short temp dir.
+    root = Path(tempfile.mkdtemp(prefix="mp-ray-"))
+    before = ray_entries()
+    saved = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(root)
+    (root / "ray").mkdir()  # where Ray writes the address of the cluster
+    cluster = None
+    try:
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "temp_dir": str(root), "include_dashboard": False},
+        )
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        ray.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
+        if saved is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = saved
+        settle = time.monotonic() + SETTLE_S
+        while processes_under(root) and time.monotonic() < settle:
+            time.sleep(0.2)
+        left = processes_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+        assert not left, f"Ray left processes behind: {left}"
+        assert ray_entries() <= before, f"Ray wrote to the default temp dir: {ray_entries() - before}"
