@@ -47,6 +47,11 @@ PROBE_TIMEOUT_S = 2.0
 """How long :func:`check_backend` waits for a TCP connection to a Ray head."""
 
 
+def as_is(context: C) -> C:
+    """The setup whose state is the context itself."""
+    return context
+
+
 class FanOut(Protocol):
     """Runs ``work(setup(context), task)`` for every task; see the module."""
 
