@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[2]
+
 SETTLE_S = 20.0
 """How long shutdown may take to reap the cluster's processes."""
 
@@ -50,8 +52,10 @@ def two_node_cluster() -> Iterator[str]:
     # Ray's socket paths must stay under 107 characters: a short temp dir.
     root = Path(tempfile.mkdtemp(prefix="mp-ray-"))
     before = ray_entries()
-    saved = os.environ.get("RAY_TMPDIR")
+    saved = {name: os.environ.get(name) for name in ("RAY_TMPDIR", "PYTHONPATH")}
     os.environ["RAY_TMPDIR"] = str(root)
+    # Ray's workers import the planner (and test helpers) by name.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved["PYTHONPATH"]]))
     (root / "ray").mkdir()  # where Ray writes the address of the cluster
     cluster = None
     try:
@@ -66,14 +70,17 @@ def two_node_cluster() -> Iterator[str]:
         ray.shutdown()
         if cluster is not None:
             cluster.shutdown()
-        if saved is None:
-            os.environ.pop("RAY_TMPDIR", None)
-        else:
-            os.environ["RAY_TMPDIR"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         settle = time.monotonic() + SETTLE_S
         while processes_under(root) and time.monotonic() < settle:
             time.sleep(0.2)
         left = processes_under(root)
         shutil.rmtree(root, ignore_errors=True)
         assert not left, f"Ray left processes behind: {left}"
-        assert ray_entries() <= before, f"Ray wrote to the default temp dir: {ray_entries() - before}"
+        assert ray_entries() <= before, (
+            f"Ray wrote to the default temp dir: {ray_entries() - before}"
+        )
