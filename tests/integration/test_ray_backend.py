@@ -67,7 +67,8 @@ def enumeration_case() -> Scorer:
         model("d", latency_s=0.2, weight_bytes=3 * GB),
     ]
     traffic = workload({"a": 8.0, "b": 4.0, "c": 2.0, "d": 6.0}, cv=3.0, duration_s=20)
-    return Scorer(Instance(Cluster(8, 16 * GB, devices_per_node=4), models, traffic, SimOptions()))
+    cluster = Cluster(8, 16 * GB, devices_per_node=4)
+    return Scorer(Instance(cluster, tuple(models), traffic, SimOptions()))
 
 
 def test_enumeration_on_ray_gives_the_local_plan(ray_address: str) -> None:
