@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api.worker import Worker
+from harness.ray_local import two_node_cluster
 from planner.domain import Cluster
 from planner.evaluation.experiment import ExperimentConfig, Strategy, run_experiment
 from planner.evaluation.reports import build_compare
@@ -30,7 +31,6 @@ from planner.sim import Instance, SimOptions
 from store.db import session_factory
 from store.models import PlanJob
 from tests.integration.builders import post_job, problem, rows
-from tests.integration.ray_cluster import two_node_cluster
 from tests.integration.test_worker import FAST, Running, job, wait_for
 from tests.unit.placement_cases import GB, model, workload
 from tests.unit.report_cases import CLUSTER, MODELS, SETTINGS, WORK
@@ -40,6 +40,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
+    pytest.importorskip("ray")
     with two_node_cluster() as address:
         yield address
 

@@ -1,6 +1,8 @@
-"""A two-node Ray cluster on 127.0.0.1 for tests: one CPU per node, every
-file under a temp dir the test owns, and a check after shutdown that no
-Ray process (raylet, GCS, workers) is left behind."""
+"""A two-node Ray cluster on this machine for tests and benchmarks: one
+CPU per node by default, every file under a temp dir of its own (removed
+afterwards), and a check after shutdown that no Ray process (raylet, GCS,
+workers) is left behind and nothing was written to Ray's default temp
+dir. Needs the ``ray`` extra."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
+"""The checkout, put on the nodes' PYTHONPATH: their workers import the planner
+(and the callers' task functions, test modules included) by name."""
 
 SETTLE_S = 20.0
 """How long shutdown may take to reap the cluster's processes."""
@@ -42,10 +44,10 @@ def ray_entries() -> set[str]:
 
 
 @contextmanager
-def two_node_cluster() -> Iterator[str]:
-    """Start the cluster, yield its address, stop it and check it left
-    nothing: no process mentioning its temp dir, nothing new in /tmp/ray."""
-    pytest.importorskip("ray")
+def two_node_cluster(cpus_per_node: int = 1) -> Iterator[str]:
+    """Start the cluster, yield its address, stop it (and this process's
+    connection to it) and check it left nothing: RuntimeError naming what
+    when a process mentioning its temp dir lives on or /tmp/ray changed."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -54,16 +56,19 @@ def two_node_cluster() -> Iterator[str]:
     before = ray_entries()
     saved = {name: os.environ.get(name) for name in ("RAY_TMPDIR", "PYTHONPATH")}
     os.environ["RAY_TMPDIR"] = str(root)
-    # Ray's workers import the planner (and test helpers) by name.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved["PYTHONPATH"]]))
     (root / "ray").mkdir()  # where Ray writes the address of the cluster
     cluster = None
     try:
         cluster = Cluster(
             initialize_head=True,
-            head_node_args={"num_cpus": 1, "temp_dir": str(root), "include_dashboard": False},
+            head_node_args={
+                "num_cpus": cpus_per_node,
+                "temp_dir": str(root),
+                "include_dashboard": False,
+            },
         )
-        cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=cpus_per_node)
         cluster.wait_for_nodes()
         yield cluster.address
     finally:
@@ -80,7 +85,7 @@ def two_node_cluster() -> Iterator[str]:
             time.sleep(0.2)
         left = processes_under(root)
         shutil.rmtree(root, ignore_errors=True)
-        assert not left, f"Ray left processes behind: {left}"
-        assert ray_entries() <= before, (
-            f"Ray wrote to the default temp dir: {ray_entries() - before}"
-        )
+        if left:
+            raise RuntimeError(f"Ray left processes behind: {left}")
+        if not ray_entries() <= before:
+            raise RuntimeError(f"Ray wrote to its default temp dir: {ray_entries() - before}")
