@@ -62,8 +62,8 @@ class PlanIn(Body):
     )
     options: JsonObject = Field(
         default_factory=dict,
-        description="planner SolveOptions; backend ray (with ray_address) needs Ray installed "
-        "and a reachable cluster, else 422",
+        description="planner SolveOptions; backend ray needs Ray installed (else 422); a "
+        "worker that cannot join the cluster fails the job",
     )
     activate: bool = Field(False, description="activate the plan once it exists")
 
@@ -202,7 +202,7 @@ def create_plan(body: PlanIn) -> Response:
     db = session()
     try:
         _, solving = split_options(body.options)
-        check_backend(solving.backend, solving.ray_address)
+        check_backend(solving.backend, solving.ray_address, probe=False)
         specs = catalog.model_values(db, models)
         check_models(specs, workload.model_names)
         check_some_fit(catalog.cluster_value(cluster), specs)  # the solver sets the rest aside

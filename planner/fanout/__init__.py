@@ -132,11 +132,14 @@ def head_endpoint(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def check_backend(name: str, address: str | None) -> None:
+def check_backend(name: str, address: str | None, *, probe: bool = True) -> None:
     """Raise ValueError naming ``options.backend`` when ``name`` is ``ray``
     and Ray is not installed here, or ``options.ray_address`` when the
-    address is malformed or no Ray head answers on it (a TCP probe of
-    :data:`PROBE_TIMEOUT_S`). Cheap: starts and joins nothing."""
+    address is malformed or (with ``probe``) no Ray head answers on it (a
+    TCP connection of at most :data:`PROBE_TIMEOUT_S`). Starts and joins
+    nothing. The service checks without ``probe``: the workers, not it,
+    must reach the cluster, and it must not open connections that a
+    request names."""
     if name != "ray":
         return
     if not ray_installed():
@@ -147,7 +150,7 @@ def check_backend(name: str, address: str | None) -> None:
         endpoint = head_endpoint(address)
     except ValueError as error:
         raise ValueError(f"options.ray_address: {error}") from None
-    if endpoint is None:
+    if endpoint is None or not probe:
         return
     try:
         socket.create_connection(endpoint, timeout=PROBE_TIMEOUT_S).close()

@@ -2,7 +2,9 @@
 node, files under a temp dir the test owns, no process left behind): its
 tasks reach both nodes, and the enumeration's plan, a compare report's
 sweeps, the re-placement experiment's rows and two solve workers sharing
-one PostgreSQL queue give what the local run gives."""
+one PostgreSQL queue give what the local run gives. The service refuses a
+Ray job where Ray is not installed (422); a worker that cannot reach the
+named cluster fails the job saying so."""
 
 from __future__ import annotations
 
@@ -186,17 +188,37 @@ def test_two_workers_on_one_queue_solve_on_ray_as_a_local_worker_does(
     assert [placement_of(client, admin, j) for j in on_ray] == [expected, expected]
 
 
-def test_a_ray_job_naming_an_unreachable_cluster_is_refused(
-    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+def test_a_ray_job_is_refused_where_ray_is_not_installed(
+    client: FlaskClient,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("planner.fanout.ray_installed", lambda: False)
     body = {
         "cluster_id": seeded["cluster_id"],
         "workload_id": seeded["workload_id"],
         "solver": "greedy",
         "time_limit_s": 5.0,
-        "options": {"backend": "ray", "ray_address": "127.0.0.1:9"},
+        "options": {"backend": "ray"},
     }
     response = client.post("/v1/plans", json=body, headers=admin)
-    detail = problem(response, 422, "options.ray_address")["detail"]
-    assert detail.startswith("options.ray_address: no Ray cluster answers at 127.0.0.1:9")
+    detail = problem(response, 422, "options.backend")["detail"]
+    assert detail == "options.backend: Ray is not installed (pip install 'meshplan[ray]')"
     assert rows(engine, PlanJob) == 0
+
+
+def test_a_job_naming_an_unreachable_ray_cluster_fails_saying_so(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+) -> None:
+    job_id = post_job(
+        client, admin, seeded, options={"backend": "ray", "ray_address": "127.0.0.1:9"}
+    )
+    running = Running(Worker(session_factory(engine), name="here", settings=FAST))
+    running.join()
+    ended = job(client, admin, job_id)
+    assert ended["status"] == "failed"
+    assert ended["error"].startswith(
+        "ValueError: options.ray_address: no Ray cluster answers at 127.0.0.1:9 "
+    )
