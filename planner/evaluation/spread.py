@@ -5,8 +5,9 @@ one after another in this process, as each solve may itself use the local
 process pool (whose workers cannot start pools of their own).
 
 On Ray, the solves inside a point or case run where the task runs, with
-backend ``local`` and the same ``workers``; their results equal the local
-run's (the enumeration's do not depend on where its blocks run)."""
+backend ``local`` and ``workers=1`` (a task holds one CPU); their results
+equal the local run's (the enumeration's depend neither on where its blocks
+run nor on how many workers run them)."""
 
 from __future__ import annotations
 
@@ -26,4 +27,4 @@ def remote_fan_out(options: Mapping[str, Any]) -> tuple[FanOut | None, dict[str,
         return None, dict(options)
     runner = fan_out(solving.backend, workers=solving.workers, address=solving.ray_address)
     inner = {key: value for key, value in options.items() if key != "ray_address"}
-    return runner, {**inner, "backend": "local"}
+    return runner, {**inner, "backend": "local", "workers": 1}

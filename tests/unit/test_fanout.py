@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from planner.evaluation.spread import remote_fan_out
 from planner.fanout import LocalPool, Serial, check_backend, fan_out, head_endpoint
 from planner.placement.options import split_options
 
@@ -86,3 +87,16 @@ def test_head_endpoint(address: str, endpoint: tuple[str, int] | None) -> None:
 def test_head_endpoint_rejects(address: str) -> None:
     with pytest.raises(ValueError, match="must be host:port"):
         head_endpoint(address)
+
+
+def test_remote_fan_out_only_for_ray_and_its_tasks_solve_locally_on_one_cpu() -> None:
+    options = {"greedy_mode": "fast", "workers": 4}
+    assert remote_fan_out(options) == (None, options)
+    pytest.importorskip("ray")
+    with socket.socket() as head:  # something answers where the head would
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        address = f"127.0.0.1:{head.getsockname()[1]}"
+        runner, inner = remote_fan_out({**options, "backend": "ray", "ray_address": address})
+    assert type(runner).__name__ == "RayFanOut" and runner.address == address  # type: ignore[union-attr]
+    assert inner == {"greedy_mode": "fast", "workers": 1, "backend": "local"}
