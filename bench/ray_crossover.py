@@ -13,7 +13,9 @@ it: seconds). Ray pays when a block's greedy outweighs shipping its task
 and result; on one host it cannot beat the pool, it only spreads the same
 cores.
 
-Run: ``python -m bench.ray_crossover [--quick] [--sizes 64x32,128x64]``
+Run: ``python -m bench.ray_crossover [--quick] [--sizes 64x32,128x64]
+[--repeats N]`` (with repeats, the two backends alternate and each
+reports its fastest run)
 (needs the ``ray`` extra).
 """
 
@@ -53,7 +55,9 @@ def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple((int(m), int(d)) for m, d in pairs)
 
 
-def measure(sizes: Sequence[tuple[int, int]], duration_s: float, address: str) -> None:
+def measure(
+    sizes: Sequence[tuple[int, int]], duration_s: float, address: str, repeats: int
+) -> None:
     ray = {"backend": "ray", "ray_address": address}
     first_models, first_devices = sizes[0]
     warm = s1_like(first_models)
@@ -66,8 +70,13 @@ def measure(sizes: Sequence[tuple[int, int]], duration_s: float, address: str) -
     for models_count, devices in sizes:
         models = s1_like(models_count)
         workload = traffic(models, devices, 3.0, duration_s)
-        pool, pool_s, _ = timed("greedy", models, devices, workload, NEVER_S)
-        spread, ray_s, _ = timed("greedy", models, devices, workload, NEVER_S, **ray)
+        pool_times, ray_times = [], []
+        for _ in range(repeats):  # interleaved, so both see the same load
+            pool, pool_s, _ = timed("greedy", models, devices, workload, NEVER_S)
+            spread, ray_s, _ = timed("greedy", models, devices, workload, NEVER_S, **ray)
+            pool_times.append(pool_s)
+            ray_times.append(ray_s)
+        pool_s, ray_s = min(pool_times), min(ray_times)
         same = spread.placement == pool.placement
         print(
             f"{models_count:>8} x {devices:<6} {workload.num_requests:>9} {pool_s:>8.2f} "
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ray_crossover")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", type=parse_sizes, default=None, help="e.g. 64x32,128x64")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per backend (the fastest)")
     args = parser.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     duration_s = QUICK_DURATION_S if args.quick else DURATION_S
@@ -90,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     with two_node_cluster() as address:
         print(f"  two-node Ray cluster up in {time.monotonic() - started:.1f} s")
-        measure(sizes, duration_s, address)
+        measure(sizes, duration_s, address, args.repeats)
 
 
 if __name__ == "__main__":
