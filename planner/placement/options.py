@@ -34,6 +34,10 @@ def backend_hint(name: str) -> str:
     return f" ({name!r} is solver 'milp' with option milp_backend={backend})"
 
 
+RENAMED = {"use_ray": "backend=ray (and ray_address for an existing cluster)"}
+"""Options that were renamed: the old name → what to write instead."""
+
+
 def _int_at_least(minimum: int) -> Check:
     def check(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -192,6 +196,8 @@ def split_options(options: Mapping[str, Any] | None) -> tuple[SimOptions, SolveO
     known = _fields()
     values: dict[type[Any], dict[str, Any]] = {_SimKnobs: {}, SolveOptions: {}}
     for name, value in options.items():
+        if name in RENAMED:
+            raise ValueError(f"options.{name}: replaced by {RENAMED[name]}")
         if name not in known:
             raise ValueError(f"options.{name}: unknown option; known: {', '.join(sorted(known))}")
         kind, spec = known[name]

@@ -66,7 +66,7 @@ def test_ray_options_are_validated() -> None:
         split_options({"backend": "dask"})
     with pytest.raises(ValueError, match=r"^options\.ray_address: must be host:port"):
         split_options({"ray_address": "10.0.0.5"})
-    with pytest.raises(ValueError, match=r"^options\.use_ray: unknown option"):
+    with pytest.raises(ValueError, match=r"^options\.use_ray: replaced by backend=ray "):
         split_options({"use_ray": True})
 
 
