@@ -57,9 +57,9 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in ("RAY_TMPDIR", "PYTHONPATH")}
     os.environ["RAY_TMPDIR"] = str(root)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved["PYTHONPATH"]]))
-    (root / "ray").mkdir()  # where Ray writes the address of the cluster
     cluster = None
     try:
+        (root / "ray").mkdir()  # where Ray writes the address of the cluster
         cluster = Cluster(
             initialize_head=True,
             head_node_args={
