@@ -23,17 +23,22 @@ SETTLE_S = 20.0
 
 
 def processes_under(root: Path) -> list[tuple[int, str]]:
-    """Live processes whose command line mentions ``root`` (pid, command)."""
+    """Live processes whose command line or initial environment mentions
+    ``root`` (pid, command): the raylets and GCS name their session dir,
+    and Ray's workers, which retitle themselves ``ray::...``, inherit
+    ``RAY_TMPDIR``."""
     found = []
+    mark = str(root).encode()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = (entry / "cmdline").read_bytes()
+            environment = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if str(root) in command:
-            found.append((int(entry.name), command[:120]))
+        if mark in command or mark in environment:
+            found.append((int(entry.name), command.replace(b"\0", b" ").decode()[:120]))
     return found
 
 
