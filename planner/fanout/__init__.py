@@ -21,7 +21,7 @@ Backends, chosen by name (:data:`BACKENDS`, the solve option ``backend``):
   machine of the cluster must have meshplan installed.
 
 A deadline must not travel inside a task to another host (monotonic clocks
-differ between hosts); send the seconds left instead.
+differ between hosts); send :meth:`planner.deadline.Deadline.wall_s`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -236,9 +235,9 @@ def _solve_block(
     scorer: Scorer, task: tuple[Block, SolveOptions, float]
 ) -> tuple[Block, BlockResult | None]:
     """Greedy on one block (None past the deadline). The task carries the
-    seconds left, not a deadline, because it may run on another host."""
-    block, options, remaining_s = task
-    deadline = Deadline(time.monotonic() + remaining_s)
+    deadline on the wall clock because it may run on another host."""
+    block, options, wall_s = task
+    deadline = Deadline.from_wall_s(wall_s)
     if deadline.expired():
         return block, None
     mode = options.greedy_mode
@@ -330,17 +329,15 @@ def _solve_blocks(
         if standing is not None:
             standing.record(block, result, results)
 
-    def tasks() -> list[tuple[Block, SolveOptions, float]]:
-        return [(block, options, deadline.remaining_s()) for block in blocks]
-
+    tasks = [(block, options, deadline.wall_s()) for block in blocks]
     if options.backend == "local" and (options.workers <= 1 or len(blocks) <= 1):
-        for task in tasks():
+        for task in tasks:
             record(*_solve_block(scorer, task))
         return results
     # Compile (or load) the simulator kernel once, before local workers fork.
     scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
     runner = fan_out(options.backend, workers=options.workers, address=options.ray_address)
-    for _, (block, result) in runner.map_unordered(Scorer, _solve_block, scorer.instance, tasks()):
+    for _, (block, result) in runner.map_unordered(Scorer, _solve_block, scorer.instance, tasks):
         record(block, result)
     return results
 
