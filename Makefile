@@ -13,7 +13,7 @@ APT := DEBIAN_FRONTEND=noninteractive apt-get
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[solvers,service,postgres,executor,report,dev]'
+	$(BIN)/python -m pip install -q -e '.[solvers,service,postgres,executor,report,ray,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "executor_overhead",
     "fidelity",
     "replan",
+    "ray_crossover",
     "service",
     "traces",
 ]

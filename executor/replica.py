@@ -73,7 +73,7 @@ class Replica:
             raise ValueError(f"meshes: {len(meshes)} meshes for {len(plan.stages)} stages")
         self.plan = plan
         self.stages = tuple(
-            _load_stage(plan.arch, stage.start, stage.end, StageSharding(mesh, plan.rules), seed)
+            load_stage(plan.arch, stage.start, stage.end, StageSharding(mesh, plan.rules), seed)
             for stage, mesh in zip(plan.stages, meshes, strict=True)
         )
 
@@ -111,7 +111,7 @@ class Replica:
         return tuple(stage.weight_bytes_per_device() for stage in self.stages)
 
 
-def _load_stage(
+def load_stage(
     arch: Architecture, start: int, end: int, sharding: StageSharding, seed: int
 ) -> Stage:
     sharding.check_divisible(arch.dims())

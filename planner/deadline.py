@@ -40,6 +40,17 @@ class Deadline:
         now = time.monotonic()
         return Deadline(now + fraction * max(0.0, self.at_s - now))
 
+    def wall_s(self) -> float:
+        """This deadline on the wall clock (:func:`time.time`, s): the form
+        in which it crosses to another host, whose monotonic clock differs
+        (hosts are assumed to keep their wall clocks synchronised, e.g. by NTP)."""
+        return time.time() + (self.at_s - time.monotonic())
+
+    @classmethod
+    def from_wall_s(cls, wall_s: float) -> Deadline:
+        """The deadline that :meth:`wall_s` gave, on this host's monotonic clock."""
+        return cls(time.monotonic() + (wall_s - time.time()))
+
     def extended(self, seconds: float) -> Deadline:
         """This deadline ``seconds`` later."""
         return Deadline(self.at_s + seconds)

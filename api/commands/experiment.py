@@ -25,6 +25,8 @@ from planner.evaluation.experiment import (
     run_experiment,
     table_rows,
 )
+from planner.fanout import ADDRESS_ENV, BACKENDS, check_backend
+from planner.placement.options import split_options
 from planner.profiles import MODEL_SETS
 
 
@@ -76,6 +78,21 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
         yield update
 
 
+def _where(
+    options: Mapping[str, Any], backend: str | None, ray_address: str | None
+) -> dict[str, Any]:
+    """``options`` with the backend and Ray address given, checked."""
+    chosen = {**options, "backend": backend or options.get("backend", "local")}
+    if ray_address is not None:
+        chosen["ray_address"] = ray_address
+    try:
+        _, solving = split_options(chosen)
+        check_backend(solving.backend, solving.ray_address)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    return chosen
+
+
 @experiment.command("replan")
 @click.option("--quick", is_flag=True, help="Shorter traces and a coarser search (minutes).")
 @click.option("--sets", default=None, help="Model sets, comma-separated (default s1,s2,s3).")
@@ -104,6 +121,17 @@ def _progress(console: Console) -> Iterator[Callable[[str], None]]:
 @click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
 @click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
 @click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Where the cases run: local (one after another) or ray (tasks on a Ray cluster).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help=f"Ray cluster host:port for --backend ray (default: ${ADDRESS_ENV}, else a local Ray).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
@@ -123,6 +151,8 @@ def replan_command(
     azure2019_path: str | None,
     no_sweeps: bool,
     seed: int | None,
+    backend: str | None,
+    ray_address: str | None,
     output: str | None,
 ) -> None:
     """Static plan against periodic and forecast-triggered re-placement (and
@@ -156,6 +186,8 @@ def replan_command(
             changes[key] = value
     if no_sweeps:
         changes["sweeps"] = {}
+    if backend is not None or ray_address is not None:
+        changes["solver_options"] = _where(config.solver_options, backend, ray_address)
     try:
         config = dataclasses.replace(config, **changes)
     except ValueError as error:

@@ -20,6 +20,7 @@ from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from planner import domain
 from planner.codec import decode
+from planner.fanout import check_backend
 from planner.placement.feasibility import check_some_fit
 from planner.placement.options import backend_hint, split_options
 from planner.replan import timed
@@ -59,7 +60,11 @@ class PlanIn(Body):
         description="solver wall-time limit (s), at most TIME_LIMIT_MAX_S",
         json_schema_extra={MAXIMUM_SETTING: "TIME_LIMIT_MAX_S"},
     )
-    options: JsonObject = Field(default_factory=dict, description="planner SolveOptions")
+    options: JsonObject = Field(
+        default_factory=dict,
+        description="planner SolveOptions; backend ray needs Ray installed (else 422); a "
+        "worker that cannot join the cluster fails the job",
+    )
     activate: bool = Field(False, description="activate the plan once it exists")
 
     @model_validator(mode="after")
@@ -196,7 +201,8 @@ def create_plan(body: PlanIn) -> Response:
         raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
     db = session()
     try:
-        split_options(body.options)
+        _, solving = split_options(body.options)
+        check_backend(solving.backend, solving.ray_address, probe=False)
         specs = catalog.model_values(db, models)
         check_models(specs, workload.model_names)
         check_some_fit(catalog.cluster_value(cluster), specs)  # the solver sets the rest aside

@@ -44,7 +44,9 @@ from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
+from planner.evaluation.spread import remote_fan_out
 from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
+from planner.fanout import as_is
 from planner.placement.bound import attainment_bound
 from planner.placement.options import split_options
 from planner.placement.solution import SolveResult
@@ -522,6 +524,58 @@ def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
     )
 
 
+Case = tuple[str, int, str] | tuple[str, float]
+"""One unit of the experiment: ``(model set, devices, workload)`` or a
+sweep point ``(knob, value)``."""
+
+
+def experiment_cases(config: ExperimentConfig) -> list[Case]:
+    """Every model set × devices × workload, then every sweep point, in order."""
+    cases: list[Case] = [
+        (set_name, devices, workload)
+        for set_name in config.model_sets
+        for devices in config.device_counts(set_name)
+        for workload in config.workloads
+    ]
+    return cases + list(sweep_points(config))
+
+
+def run_case(
+    config: ExperimentConfig,
+    case: Case,
+    cache: SolveCache,
+    progress: Progress | None,
+    open_trace: OpenTrace | None,
+) -> list[dict[str, Any]]:
+    """The rows of one case (:func:`experiment_cases`)."""
+    if len(case) == 2:
+        return run_sweep_point(config, case, cache, progress)
+    set_name, devices, workload = case
+    models = model_set(set_name, slo_scale=config.slo_scale)
+    cluster = _cluster(config, devices)
+    runner = StrategyRunner(
+        cluster, models, make_traffic(workload, models, config, open_trace), config, cache
+    )
+    say = None
+    if progress is not None:
+        say = lambda message: progress(f"{set_name}/{workload}: {message}")  # noqa: E731
+    return [
+        {"model_set": set_name, "devices": cluster.num_devices, "workload": workload, **row}
+        for row in runner.capacity(config.strategies, say)
+    ]
+
+
+def run_remote_case(
+    state: tuple[ExperimentConfig, OpenTrace | None], case: Case
+) -> tuple[list[dict[str, Any]], int, float]:
+    """One case as a task elsewhere, with its own solve cache: ``(rows,
+    solves, solve seconds)``."""
+    config, open_trace = state
+    cache = SolveCache()
+    rows = run_case(config, case, cache, None, open_trace)
+    return rows, cache.solves, cache.solve_s
+
+
 def run_experiment(
     config: ExperimentConfig,
     progress: Progress | None = None,
@@ -530,25 +584,31 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run the experiment (module docstring) and return it as JSON data;
     ``checkpoint`` receives the data so far (with ``"partial": true``)
-    after every model set × workload and every sweep point. The
-    ``azure2019`` workload reads its trace through ``open_trace``."""
+    after every case (model set × workload, sweep point). The ``azure2019``
+    workload reads its trace through ``open_trace``. With solver option
+    ``backend=ray`` the cases run as tasks on a Ray cluster, each with its
+    own solve cache (``solves`` and ``solve_s`` then add up the cases';
+    a solve two cases share is made twice), and the rows are the same."""
     if "azure2019" in config.workloads:
         _azure2019_trace(config, open_trace)
     started = time.monotonic()
+    cases = experiment_cases(config)
+    done: dict[int, list[dict[str, Any]]] = {}
     cache = SolveCache()
-    rows: list[dict[str, Any]] = []
-    sweeps: list[dict[str, Any]] = []
+    totals = [0, 0.0]
 
     def result(partial: bool) -> dict[str, Any]:
+        rows = [done[i] for i in sorted(done) if len(cases[i]) == 3]
+        sweeps = [done[i] for i in sorted(done) if len(cases[i]) == 2]
         return {
             "kind": "replan-experiment",
             "partial": partial,
             "target_attainment": config.target_attainment,
             "config": encode(config),
-            "rows": list(rows),
-            "sweeps": list(sweeps),
-            "solves": cache.solves,
-            "solve_s": cache.solve_s,
+            "rows": [row for case_rows in rows for row in case_rows],
+            "sweeps": [row for case_rows in sweeps for row in case_rows],
+            "solves": cache.solves + totals[0],
+            "solve_s": cache.solve_s + totals[1],
             "wall_s": time.monotonic() - started,
         }
 
@@ -556,28 +616,21 @@ def run_experiment(
         if checkpoint is not None:
             checkpoint(result(partial=True))
 
-    def say(prefix: str) -> Progress | None:
-        return None if progress is None else (lambda message: progress(f"{prefix}: {message}"))
-
-    for set_name, devices in [(s, n) for s in config.model_sets for n in config.device_counts(s)]:
-        models = model_set(set_name, slo_scale=config.slo_scale)
-        cluster = _cluster(config, devices)
-        for workload in config.workloads:
-            runner = StrategyRunner(
-                cluster, models, make_traffic(workload, models, config, open_trace), config, cache
-            )
-            for row in runner.capacity(config.strategies, say(f"{set_name}/{workload}")):
-                rows.append(
-                    {
-                        "model_set": set_name,
-                        "devices": cluster.num_devices,
-                        "workload": workload,
-                        **row,
-                    }
-                )
+    runner, inner = remote_fan_out(config.solver_options)
+    if runner is None:
+        for index, case in enumerate(cases):
+            done[index] = run_case(config, case, cache, progress, open_trace)
             save()
-    for point in sweep_points(config):
-        sweeps.extend(run_sweep_point(config, point, cache, progress))
+        return result(partial=False)
+    state = (dataclasses.replace(config, solver_options=inner), open_trace)
+    for index, (rows, solves, solve_s) in runner.map_unordered(
+        as_is, run_remote_case, state, cases
+    ):
+        done[index] = rows
+        totals[0] += solves
+        totals[1] += solve_s
+        if progress is not None:
+            progress(f"case {len(done)}/{len(cases)} done: {cases[index]}")
         save()
     return result(partial=False)
 
@@ -588,7 +641,10 @@ def sweep_points(config: ExperimentConfig) -> list[tuple[str, float]]:
 
 
 def run_sweep_point(
-    config: ExperimentConfig, point: tuple[str, float], cache: SolveCache, progress: Progress | None
+    config: ExperimentConfig,
+    point: tuple[str, float],
+    cache: SolveCache,
+    progress: Progress | None,
 ) -> list[dict[str, Any]]:
     """The capacity of ``sweep_strategies`` for ``sweep_set`` on the
     synthetic workload with one knob (devices, SLO scale or CV) changed."""

@@ -36,21 +36,19 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
+from planner.fanout import fan_out
 from planner.placement.feasibility import alone_bytes, config_realisable, fitting_configs
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
-from planner.sim import Instance
 from planner.validation import validate
 from planner.workloads.windows import into_horizon
 
@@ -233,19 +231,13 @@ def assign_devices(
     return configs, devices, owners
 
 
-# Worker side: the scorer is built once per process by the initializer.
-_WORKER: dict[str, object] = {}
-
-
-def _init_worker(instance: Instance) -> None:
-    _WORKER["scorer"] = Scorer(instance)
-
-
-def _solve_block(task: tuple[Block, SolveOptions, Deadline]) -> tuple[Block, BlockResult | None]:
-    """Greedy on one block in the current process (None past the deadline)."""
-    block, options, deadline = task
-    scorer = _WORKER["scorer"]
-    assert isinstance(scorer, Scorer)
+def _solve_block(
+    scorer: Scorer, task: tuple[Block, SolveOptions, float]
+) -> tuple[Block, BlockResult | None]:
+    """Greedy on one block (None past the deadline). The task carries the
+    deadline on the wall clock because it may run on another host."""
+    block, options, wall_s = task
+    deadline = Deadline.from_wall_s(wall_s)
     if deadline.expired():
         return block, None
     mode = options.greedy_mode
@@ -262,24 +254,6 @@ def _solve_block(task: tuple[Block, SolveOptions, Deadline]) -> tuple[Block, Blo
         deadline=deadline,
     )
     return block, BlockResult(block, result.served, result.layout.hosted, result.timed_out)
-
-
-def _pool(scorer: Scorer, options: SolveOptions, logs: list[str]) -> Any:
-    """A process pool whose workers each hold a scorer: Ray's
-    ``ray.util.multiprocessing.Pool`` when asked for and installed, else the
-    standard library's (forked where possible, so workers inherit the
-    compiled simulator kernel); the two have the same interface."""
-    initargs = (scorer.instance,)
-    if options.use_ray:
-        try:
-            from ray.util.multiprocessing import Pool as RayPool
-        except ImportError:
-            logs.append("use_ray: Ray is not installed; using a local process pool")
-        else:
-            return RayPool(options.workers, initializer=_init_worker, initargs=initargs)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return context.Pool(options.workers, initializer=_init_worker, initargs=initargs)
 
 
 class _Standing:
@@ -343,12 +317,10 @@ def _solve_blocks(
     options: SolveOptions,
     deadline: Deadline,
     standing: _Standing | None,
-    logs: list[str],
 ) -> dict[Block, BlockResult]:
-    """Solve every block, in a process pool when ``workers > 1`` (results
-    do not depend on the order in which blocks finish)."""
-    _WORKER["scorer"] = scorer
-    tasks = [(block, options, deadline) for block in blocks]
+    """Solve every block: here when ``workers = 1`` on the local backend,
+    else on the fan-out ``options.backend`` names (results do not depend on
+    the order in which blocks finish)."""
     results: dict[Block, BlockResult] = {}
 
     def record(block: Block, result: BlockResult | None) -> None:
@@ -357,20 +329,16 @@ def _solve_blocks(
         if standing is not None:
             standing.record(block, result, results)
 
-    if options.workers <= 1 or len(blocks) <= 1:
+    tasks = [(block, options, deadline.wall_s()) for block in blocks]
+    if options.backend == "local" and (options.workers <= 1 or len(blocks) <= 1):
         for task in tasks:
-            record(*_solve_block(task))
+            record(*_solve_block(scorer, task))
         return results
-    # Compile (or load) the simulator kernel once, before the workers fork.
+    # Compile (or load) the simulator kernel once, before local workers fork.
     scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
-    pool = _pool(scorer, options, logs)
-    try:
-        for block, result in pool.imap_unordered(_solve_block, tasks):
-            record(block, result)
-        pool.close()
-        pool.join()
-    finally:
-        pool.terminate()
+    runner = fan_out(options.backend, workers=options.workers, address=options.ray_address)
+    for _, (block, result) in runner.map_unordered(Scorer, _solve_block, scorer.instance, tasks):
+        record(block, result)
     return results
 
 
@@ -441,7 +409,7 @@ def enumerate_placements(
         )
         solving = _scaled(progress, 0.5, 1.0)
     standing = _standing(solving, "solving", unique, candidates, scorer)
-    results = _solve_blocks(unique, scorer, options, deadline, standing, logs)
+    results = _solve_blocks(unique, scorer, options, deadline, standing)
     for block in unique:
         if block not in results and block in screened:
             # out of time after screening: its screening plan, scored on the whole workload
@@ -536,7 +504,7 @@ def _screen(
     unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
     screener = Scorer(replace(instance, workload=sample, options=unwindowed))
     standing = _standing(progress, "screening", blocks, candidates, screener)
-    results = _solve_blocks(blocks, screener, options, deadline, standing, logs)
+    results = _solve_blocks(blocks, screener, options, deadline, standing)
     kept = []
     for key in sorted({(b.models, b.num_devices) for b in blocks}):
         same = [b for b in blocks if (b.models, b.num_devices) == key]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
+from planner.fanout import ADDRESS_ENV, BACKENDS, head_endpoint
 from planner.sim import SimOptions
 
 Check = Callable[[str, Any], Any]
@@ -31,6 +32,10 @@ def backend_hint(name: str) -> str:
     if backend == name or backend not in MILP_BACKENDS:
         return ""
     return f" ({name!r} is solver 'milp' with option milp_backend={backend})"
+
+
+RENAMED = {"use_ray": "backend=ray (and ray_address for an existing cluster)"}
+"""Options that were renamed: the old name → what to write instead."""
 
 
 def _int_at_least(minimum: int) -> Check:
@@ -75,18 +80,24 @@ def _share(name: str, value: Any) -> float:
     return number
 
 
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: must be true or false, got {value!r}")
-    return value
-
-
 def _int_list(name: str, value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list | tuple) or not value:
         raise ValueError(f"{name}: must be a non-empty list of positive integers, got {value!r}")
     return tuple(_int_at_least(1)(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def _ray_address(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 255:
+        raise ValueError(f"{name}: must be host:port (at most 255 characters), got {value!r}")
+    try:
+        head_endpoint(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    return value
 
 
 def _option(default: Any, check: Check, help: str) -> Any:
@@ -113,8 +124,17 @@ class SolveOptions:
     workers: int = _option(
         1, _int_at_least(1), "Processes for the enumeration and search workers for CP-SAT."
     )
-    use_ray: bool = _option(
-        False, _bool, "Evaluate enumeration candidates with Ray when it is installed."
+    backend: str = _option(
+        "local",
+        _one_of(*BACKENDS),
+        "Where the enumeration's blocks, a report's sweep points and an experiment's cases "
+        "run: local (a pool of `workers` processes) or ray (a Ray cluster).",
+    )
+    ray_address: str | None = _option(
+        None,
+        _ray_address,
+        f"Ray cluster (host:port) for backend ray; default: ${ADDRESS_ENV}, else a Ray "
+        "started for the solve.",
     )
     greedy_mode: str = _option(
         "auto",
@@ -176,6 +196,8 @@ def split_options(options: Mapping[str, Any] | None) -> tuple[SimOptions, SolveO
     known = _fields()
     values: dict[type[Any], dict[str, Any]] = {_SimKnobs: {}, SolveOptions: {}}
     for name, value in options.items():
+        if name in RENAMED:
+            raise ValueError(f"options.{name}: replaced by {RENAMED[name]}")
         if name not in known:
             raise ValueError(f"options.{name}: unknown option; known: {', '.join(sorted(known))}")
         kind, spec = known[name]

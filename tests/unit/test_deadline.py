@@ -37,3 +37,15 @@ def test_an_extension_moves_the_deadline_later() -> None:
 def test_never_is_never_reached() -> None:
     assert not NEVER.expired()
     assert math.isinf(NEVER.remaining_s()) and math.isinf(NEVER.share(0.5).at_s)
+
+
+def test_a_deadline_crosses_hosts_on_the_wall_clock_and_keeps_its_instant() -> None:
+    deadline = Deadline.after(40.0)
+    wall_s = deadline.wall_s()
+    assert wall_s == pytest.approx(time.time() + 40.0, abs=0.5)
+    # received later, it still ends at the same instant: no extension by transit time
+    time.sleep(0.05)
+    assert Deadline.from_wall_s(wall_s).at_s == pytest.approx(deadline.at_s, abs=1e-3)
+    assert Deadline.from_wall_s(deadline.wall_s()).remaining_s() < 40.0
+    assert math.isinf(Deadline.from_wall_s(NEVER.wall_s()).at_s)
+    assert Deadline.from_wall_s(Deadline(time.monotonic() - 5.0).wall_s()).expired()

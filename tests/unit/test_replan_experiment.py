@@ -213,6 +213,8 @@ def test_bench_capacity_on_a_popularity_flip() -> None:
         (["--strategies", "periodic/oracle"], "the first strategy must be static"),
         (["--strategies", "static,never/oracle"], "trigger: must be one of"),
         (["--forecaster", "arima"], "forecast: unknown forecaster 'arima'"),
+        (["--ray-address", "nowhere"], "options.ray_address: must be host:port"),
+        (["--backend", "ray", "--ray-address", "127.0.0.1:9"], "options.ray_address: no Ray"),
     ],
 )
 def test_cli_rejects_bad_arguments(args: list[str], message: str) -> None:

@@ -11,6 +11,9 @@ Sweep settings (each point re-solves every sweep solver from scratch):
   latency (:func:`planner.profiles.reference_latency_s`);
 - ``num_devices``: the cluster with that many devices (``device_factors``
   times the cluster's, rounded, at least 1).
+
+With solver option ``backend=ray`` the sweep points run as tasks on a Ray
+cluster (:mod:`planner.evaluation.spread`); the report is the same.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
 from planner.evaluation.reports.data import CompareReport, DeviceUse, SolverRow, Sweep
 from planner.evaluation.reports.names import CLOCKWORK, SOLVER_CHOICES
+from planner.evaluation.spread import remote_fan_out
+from planner.fanout import Serial, as_is
 from planner.placement.options import backend_hint, split_options
 from planner.placement.solution import InfeasibleError, SolveResult, SolveTimeoutError
 from planner.placement.solve import solve
@@ -308,32 +313,54 @@ class _Steps:
             self.progress(self.done, self.total, message)
 
 
-def run_sweep(
-    axis: str,
-    values: tuple[float, ...],
-    instance: Instance,
-    settings: CompareSettings,
-    steps: _Steps,
-) -> Sweep:
-    """Re-solve every sweep solver at every setting of ``axis``; a setting
-    where no model fits (or no placement is found in time) gives None."""
-    series: dict[str, list[float | None]] = {label: [] for label in settings.sweep_labels}
-    for value in values:
-        variant = sweep_variant(axis, value, instance, settings)
-        for label in settings.sweep_labels:
-            try:
-                result = solve_label(label, variant, settings, settings.sweep_time_limit_s)
-            except (InfeasibleError, SolveTimeoutError):
-                series[label].append(None)
-            else:
-                series[label].append(compile_case(variant).run(plan_of(result)).attainment)
-            steps.step(f"{axis}={value:g}: {label}")
+def sweep_tasks(settings: CompareSettings, cluster: Cluster) -> list[tuple[str, float, str]]:
+    """Every ``(axis, value, solver label)`` the sweeps solve, in report order."""
+    return [
+        (axis, value, label)
+        for axis, values in settings.axes(cluster)
+        for value in values
+        for label in settings.sweep_labels
+    ]
+
+
+def solve_sweep_point(
+    state: tuple[Instance, CompareSettings], task: tuple[str, float, str]
+) -> float | None:
+    """The attainment of one solver at one sweep setting; None where no
+    model fits (or no placement is found in time)."""
+    instance, settings = state
+    axis, value, label = task
+    variant = sweep_variant(axis, value, instance, settings)
+    try:
+        result = solve_label(label, variant, settings, settings.sweep_time_limit_s)
+    except (InfeasibleError, SolveTimeoutError):
+        return None
+    return compile_case(variant).run(plan_of(result)).attainment
+
+
+def run_sweeps(instance: Instance, settings: CompareSettings, steps: _Steps) -> tuple[Sweep, ...]:
+    """Re-solve every sweep solver at every setting of every axis: here, or
+    on Ray when the settings' options ask for it (:mod:`planner.evaluation.spread`)."""
+    tasks = sweep_tasks(settings, instance.cluster)
+    runner, inner = remote_fan_out(settings.options)
+    state = (instance, dataclasses.replace(settings, options=inner))
+    attainment: dict[tuple[str, float, str], float | None] = {}
+    for index, value in (runner or Serial()).map_unordered(as_is, solve_sweep_point, state, tasks):
+        axis, point, label = tasks[index]
+        attainment[tasks[index]] = value
+        steps.step(f"{axis}={point:g}: {label}")
     window_s = min(settings.window_s, instance.workload.duration_s)
-    return Sweep(
-        axis=axis,
-        values=values,
-        attainment={label: tuple(points) for label, points in series.items()},
-        note=SWEEP_NOTES[axis].format(window=window_s),
+    return tuple(
+        Sweep(
+            axis=axis,
+            values=values,
+            attainment={
+                label: tuple(attainment[axis, value, label] for value in values)
+                for label in settings.sweep_labels
+            },
+            note=SWEEP_NOTES[axis].format(window=window_s),
+        )
+        for axis, values in settings.axes(instance.cluster)
     )
 
 
@@ -386,10 +413,7 @@ def build_compare(
         result = given.get(label) or solve_label(label, instance, settings, settings.time_limit_s)
         rows.append(solver_row(label, result, instance))
         steps.step(f"{label}: attainment {rows[-1].attainment:.4f}")
-    sweeps = tuple(
-        run_sweep(axis, values, instance, settings, steps)
-        for axis, values in settings.axes(cluster)
-    )
+    sweeps = run_sweeps(instance, settings, steps)
     return CompareReport(
         title=title,
         inputs={**describe_inputs(instance), "settings": encode(settings)},
