@@ -210,8 +210,9 @@ class StaticBound:
     ``attainment``: the bound (fraction in [0, 1]); ``device_time``: the
     memory-free :func:`attainment_bound` on its own; ``hostable``: models
     that some SLO-feasible config can host (the rest are never served);
-    ``method``: ``"milp"`` (HiGHS proved its programme's optimum),
-    ``"milp-dual"`` (HiGHS stopped at its limit; its dual bound is used),
+    ``method``: ``"lp"`` (the linear relaxation's optimum), ``"milp"``
+    (HiGHS proved the integer programme's optimum), ``"milp-dual"`` (HiGHS
+    stopped at its limit; its dual bound is used),
     ``"knapsack"`` (no HiGHS) or ``"device-time"`` (memory part unusable);
     ``widths_s``: bin widths in the programme; ``wall_s``: time taken."""
 
@@ -313,7 +314,10 @@ def milp_served(
 ) -> tuple[float, str] | None:
     """The relaxation's largest ``served`` (module docstring) as HiGHS
     proves it: ``(dual bound, "milp" or "milp-dual")``; None when HiGHS is
-    not installed or proves nothing in time."""
+    not installed or proves nothing in time. The linear relaxation (``h``
+    continuous) is solved first; the integer programme only when its
+    ``h`` is fractional (memory binds), in the time left."""
+    start = time.monotonic()
     try:
         import highspy
     except ImportError:
@@ -370,17 +374,14 @@ def milp_served(
     solver = highspy._core._Highs()  # the wrapper class prints a banner; the core does not
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("time_limit", max(time_limit_s, 0.05))
+    solver.setOptionValue("solver", "simplex")
     solver.setOptionValue("threads", 1)
     empty_i, empty_f = np.empty(0, np.int32), np.empty(0, np.float64)
     solver.addCols(served + 1, cost, lower, upper, 0, empty_i, empty_i, empty_f)
-    solver.changeColsIntegrality(
-        num_models, np.arange(num_models, dtype=np.int32), np.ones(num_models, np.uint8)
-    )
-    row_upper = np.concatenate(rows.upper)
     solver.addRows(
         rows.count,
         np.full(rows.count, -highspy.kHighsInf),
-        row_upper,
+        np.concatenate(rows.upper),
         val.size,
         starts,
         col.astype(np.int32),
@@ -388,12 +389,25 @@ def milp_served(
     )
     solver.changeObjectiveSense(highspy.ObjSense.kMaximize)
     solver.run()
-    status = solver.getModelStatus()
-    info = solver.getInfo()
-    dual = info.mip_dual_bound
-    if not math.isfinite(dual):
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    return dual, "milp" if status == highspy.HighsModelStatus.kOptimal else "milp-dual"
+    relaxed = solver.getInfo().objective_function_value
+    values = np.asarray(solver.getSolution().col_value)
+    hosted, devices_of = values[h : h + num_models] > 1e-9, values[x : x + num_models]
+    if np.maximum(replica * hosted, per_device * devices_of).sum() <= devices:
+        return relaxed, "lp"  # h rounded up still fits memory: the programme's optimum too
+    left_s = time_limit_s - (time.monotonic() - start)
+    if left_s <= 0.05:
+        return relaxed, "lp"
+    solver.setOptionValue("time_limit", left_s)
+    solver.changeColsIntegrality(
+        num_models, np.arange(num_models, dtype=np.int32), np.ones(num_models, np.uint8)
+    )
+    solver.run()
+    dual = solver.getInfo().mip_dual_bound
+    if not math.isfinite(dual) or dual >= relaxed:
+        return relaxed, "lp"
+    return dual, "milp" if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal else "milp-dual"
 
 
 def static_bound(instance: Instance, *, time_limit_s: float = STATIC_BOUND_TIME_S) -> StaticBound:
