@@ -335,7 +335,13 @@ def milp_served(
     n, served = 3 * num_models, 3 * num_models + num_cells
     lower = np.zeros(served + 1)
     upper = np.concatenate(
-        [servable, devices * servable, np.full(num_models, np.inf), cells.count, [cells.count.sum()]]
+        [
+            servable,
+            devices * servable,
+            np.full(num_models, np.inf),
+            cells.count,
+            [cells.count.sum()],
+        ]
     )
     cost = np.zeros(served + 1)
     cost[served] = 1.0
@@ -407,7 +413,10 @@ def milp_served(
     dual = solver.getInfo().mip_dual_bound
     if not math.isfinite(dual) or dual >= relaxed:
         return relaxed, "lp"
-    return dual, "milp" if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal else "milp-dual"
+    return (
+        dual,
+        "milp" if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal else "milp-dual",
+    )
 
 
 def static_bound(instance: Instance, *, time_limit_s: float = STATIC_BOUND_TIME_S) -> StaticBound:

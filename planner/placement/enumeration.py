@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import weakref
 import math
 import multiprocessing
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any

@@ -155,7 +155,9 @@ def solve(
     return result
 
 
-def _runner(solver: str) -> Callable[[Scorer, SolveOptions, Deadline, Progress | None], SolveResult]:
+def _runner(
+    solver: str,
+) -> Callable[[Scorer, SolveOptions, Deadline, Progress | None], SolveResult]:
     module, function = RUNNERS[solver].split(":")
     runner: Callable[[Scorer, SolveOptions, Deadline, Progress | None], SolveResult] = getattr(
         importlib.import_module(module), function
@@ -194,7 +196,11 @@ def solve_auto(
     best = solve_greedy(scorer, options, deadline, _stage(progress, 0.0, 0.2))
     ran, log = ["greedy"], list(best.log)
     mode = options.greedy_mode
-    if mode == "auto" and models * devices > FULL_GREEDY_PAIRS and bound - best.attainment > tolerance:
+    if (
+        mode == "auto"
+        and models * devices > FULL_GREEDY_PAIRS
+        and bound - best.attainment > tolerance
+    ):
         estimate_s = full_greedy_estimate_s(best.wall_s, models, devices)
         if estimate_s <= deadline.remaining_s():
             mode, options = "full", dataclasses.replace(options, greedy_mode="full")

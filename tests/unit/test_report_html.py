@@ -105,7 +105,14 @@ def sample_report() -> CompareReport:
             (0.5, 1.0, 2.0),
             {"greedy": (1.0, 0.9, 0.5), "clockwork": (0.99, None, 0.4)},
         ),
-        Sweep("num_devices", (2.0, 4.0), {"greedy": (0.7, 0.9), "clockwork": (0.6, 0.8)}),
+        Sweep(
+            "num_devices",
+            (2.0, 4.0),
+            {"greedy": (0.7, 0.9), "clockwork": (0.6, 0.8)},
+            status={"greedy": ("timeout", "heuristic")},
+            gap_points={"greedy": (None, 1.5)},
+            solve_s={"greedy": (2.0, 0.25)},
+        ),
     )
     return dataclasses.replace(base, sweeps=sweeps)
 
@@ -193,10 +200,14 @@ def test_files(report: CompareReport, tmp_path: Path) -> None:
     assert float(table[0]["p99_ms"]) == pytest.approx(1000 * greedy.latency_p99_s)
     assert table[0]["gap"] == ""
     sweeps = list(csv.reader(io.StringIO(paths["sweeps.csv"].read_text())))
-    assert sweeps[0] == ["axis", "value", "solver", "attainment"]
+    header = ["axis", "value", "solver", "attainment", "status", "gap_points", "solve_s"]
+    assert sweeps[0] == header
     assert len(sweeps) == 1 + 3 * 2 + 2 * 2
-    assert ["rate_scale", "1.0", "clockwork", ""] in sweeps
-    assert ["num_devices", "4.0", "greedy", "0.9"] in sweeps
+    assert ["rate_scale", "1.0", "clockwork", "", "", "", ""] in sweeps
+    # a point cut short by its time limit is told from a worse plan by its status
+    assert ["num_devices", "2.0", "greedy", "0.7", "timeout", "", "2.0"] in sweeps
+    assert ["num_devices", "4.0", "greedy", "0.9", "heuristic", "1.5", "0.25"] in sweeps
+    assert ["num_devices", "4.0", "clockwork", "0.8", "", "", ""] in sweeps
 
 
 def sample_replan() -> ReplanReport:

@@ -187,22 +187,35 @@ def plan_of(result: SolveResult | TimedResult) -> Placement | TimedPlan:
 class SolveFacts:
     """What a solve said about its plan, the plan aside: the solver (or
     time-varying strategy), its status, the attainment it reported itself
-    (in [0, 1]), its wall time (s) and its relative optimality gap (None
-    for heuristics). A solve run here and a job the service ran both give
-    these."""
+    (in [0, 1]), its wall time (s), its relative optimality gap on its
+    proxy (None for heuristics), the certified upper bound on attainment
+    and the gap to it in points (None when unknown) and the proxy-simulator
+    rank correlation (None when not measured). A solve run here and a job
+    the service ran both give these."""
 
     solver: str
     status: str
     attainment: float
     wall_s: float
     gap: float | None = None
+    upper_bound: float | None = None
+    gap_points: float | None = None
+    proxy_rank_correlation: float | None = None
 
 
 def facts_of(result: SolveResult | TimedResult) -> SolveFacts:
     """The facts of a result solved here."""
     if isinstance(result, SolveResult):
+        correlation = result.stats.get("proxy_rank_correlation")
         return SolveFacts(
-            result.solver, result.status, result.attainment, result.wall_s, result.gap
+            result.solver,
+            result.status,
+            result.attainment,
+            result.wall_s,
+            result.gap,
+            result.upper_bound,
+            result.gap_points,
+            float(correlation) if isinstance(correlation, int | float) else None,
         )
     return SolveFacts(result.strategy, result.status, result.attainment, result.wall_s)
 
@@ -238,6 +251,9 @@ def plan_row(
         timed_plan=timed,
         devices=devices,
         per_model_attainment=sim.per_model_attainment(),
+        upper_bound=facts.upper_bound,
+        gap_points=facts.gap_points,
+        proxy_rank_correlation=facts.proxy_rank_correlation,
     )
 
 
@@ -316,17 +332,32 @@ def run_sweep(
     steps: _Steps,
 ) -> Sweep:
     """Re-solve every sweep solver at every setting of ``axis``; a setting
-    where no model fits (or no placement is found in time) gives None."""
-    series: dict[str, list[float | None]] = {label: [] for label in settings.sweep_labels}
+    where no model fits (status ``infeasible``) or no placement is found in
+    time (``no_solution``) gives None. Each point records the solve's
+    status, certified gap (points) and wall time."""
+    labels = settings.sweep_labels
+    series: dict[str, list[float | None]] = {label: [] for label in labels}
+    status: dict[str, list[str]] = {label: [] for label in labels}
+    gaps: dict[str, list[float | None]] = {label: [] for label in labels}
+    times: dict[str, list[float | None]] = {label: [] for label in labels}
     for value in values:
         variant = sweep_variant(axis, value, instance, settings)
-        for label in settings.sweep_labels:
+        for label in labels:
             try:
                 result = solve_label(label, variant, settings, settings.sweep_time_limit_s)
-            except (InfeasibleError, SolveTimeoutError):
+            except (InfeasibleError, SolveTimeoutError) as error:
                 series[label].append(None)
+                status[label].append(
+                    "infeasible" if isinstance(error, InfeasibleError) else "no_solution"
+                )
+                gaps[label].append(None)
+                times[label].append(None)
             else:
+                facts = facts_of(result)
                 series[label].append(compile_case(variant).run(plan_of(result)).attainment)
+                status[label].append(facts.status)
+                gaps[label].append(facts.gap_points)
+                times[label].append(facts.wall_s)
             steps.step(f"{axis}={value:g}: {label}")
     window_s = min(settings.window_s, instance.workload.duration_s)
     return Sweep(
@@ -334,6 +365,9 @@ def run_sweep(
         values=values,
         attainment={label: tuple(points) for label, points in series.items()},
         note=SWEEP_NOTES[axis].format(window=window_s),
+        status={label: tuple(points) for label, points in status.items()},
+        gap_points={label: tuple(points) for label, points in gaps.items()},
+        solve_s={label: tuple(points) for label, points in times.items()},
     )
 
 
