@@ -231,7 +231,12 @@ def test_the_planner_greedy_solver_end_to_end(
     assert Worker(session_factory(engine), settings=FAST, solve=solve).run_once()
     ended = job(client, admin, job_id)
     assert ended["status"] == "succeeded", ended["error"]
-    assert 0.0 <= ended["attainment"] <= 1.0
+    assert 0.0 <= ended["attainment"] <= ended["upper_bound"] <= 1.0
+    # the certified gap, in points, beside the attainment, in the job and its result
+    assert ended["gap_points"] == pytest.approx(100 * (ended["upper_bound"] - ended["attainment"]))
+    assert ended["result"]["gap_points"] == ended["gap_points"]
+    listed = client.get("/v1/jobs", headers=admin).get_json()
+    assert any(j["id"] == job_id and j["upper_bound"] is not None for j in listed["items"])
     plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
     hosted = {name for group in plan["placement"]["groups"] for name in group["models"]}
     assert hosted <= {"m0", "m1"}
