@@ -11,6 +11,7 @@ BENCHMARKS: list[str] = [
     "autoparallel",
     "autoparallel_fidelity",
     "placement",
+    "solvers",
     "executor_overhead",
     "fidelity",
     "replan",
