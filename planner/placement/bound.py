@@ -21,12 +21,11 @@ most the SLO, and its share of the batch's device time is at least
 the pairs (config, ``b``) a group can run it at within its SLO (``b`` up to
 ``min(max_batch, profile cap)``, the config realisable on the cluster and
 fitting device memory alone). A model with no such pair is never served.
-The requests arriving in a time bin ``[a, a + W)`` that are served all run
-inside ``[a, a + W + slo)``: summed over models at most ``D x (W + max
-SLO)`` device-seconds on ``D`` devices, and for model ``m`` at most ``x_m x
-(W + slo_m)``, where ``x_m`` counts the devices of the groups hosting ``m``
-(only they run its requests). Bins are disjoint, so the served requests of
-all bins add up; every width ``W`` gives a valid bound.
+The served requests arriving in a window ``[a, a + T)`` all run inside
+``[a, a + T + slo)``: summed over models at most ``D x (T + max SLO)``
+device-seconds on ``D`` devices, and for model ``m`` at most ``x_m x (T +
+slo_m)``, where ``x_m`` counts the devices of the groups hosting ``m``
+(only they run its requests).
 
 **Memory** (:mod:`planner.validation`): a device holds the stage weights of
 every model its group hosts, plus a workspace, within
@@ -36,33 +35,35 @@ group, so the replicas of all models hold at most ``D x M`` bytes; a hosted
 model holds at least ``R_m = min_c B(m, c)`` and, on ``x_m`` devices, at
 least ``x_m x min_c B(m, c) / size(c)`` (over its SLO-feasible configs).
 
-**The relaxation.** For any valid static placement set ``h_m = 1`` when
-``m`` is hosted on a group of an SLO-feasible config, ``x_m`` the devices of
-those groups, ``z_m`` the bytes of those replicas and ``n_{W,m,k}`` the
-scored requests of ``m`` arriving in bin ``k`` of width ``W`` that it
-serves. They satisfy::
+**The relaxation.** Cut the scored span into bins of width ``w`` (half the
+smallest SLO, doubled until the programme is small enough). For any valid
+static placement set ``h_m = 1`` when ``m`` is hosted on a group of an
+SLO-feasible config, ``x_m`` the devices of those groups, ``z_m`` the bytes
+of those replicas and ``n_{m,k}`` the scored requests of ``m`` arriving in
+bin ``k`` that it serves. For every window ``K`` of ``L`` consecutive bins
+(:func:`windows`: lengths 1, 2, 4, ..., half-overlapping) they satisfy::
 
     x_m <= D h_m,  z_m >= R_m h_m,  z_m >= x_m min_c B(m,c)/size(c),  sum_m z_m <= D M
-    sum_m work_m n_{W,m,k} <= D (W + max slo)        (every W, k)
-    work_m n_{W,m,k} <= x_m (W + slo_m),  0 <= n_{W,m,k} <= requests of m in bin k
-    served <= sum_{m,k} n_{W,m,k}                    (every W)
+    sum_m sum_{k in K} work_m n_{m,k} <= D (L w + max slo)
+    sum_{k in K} work_m n_{m,k} <= x_m (L w + slo_m)
+    0 <= n_{m,k} <= requests of m in bin k
 
-so the largest ``served`` of this mixed-integer programme (``h`` binary, the
-rest continuous) over the scored requests bounds the attainment of every
-static placement. HiGHS solves it; what is reported is its proven dual
-bound (valid at a time limit too), widened by a relative ``1e-6`` for
-solver tolerances; bytes are in units of ``M`` there. Bin widths are multiples of the largest SLO (narrow bins
-see bursts, wide ones the mean load), as many as keep the programme under
-:data:`MAX_BIN_VARIABLES` variables. Without HiGHS (the ``solvers`` extra)
-the memory part falls back to a fractional knapsack on ``R_m`` (hosting
-alone), still valid, and the result is the least of it and
-:func:`attainment_bound`.
+so the largest ``sum n`` of this mixed-integer programme (``h`` binary, the
+rest continuous) bounds the scored requests any static placement serves.
+HiGHS solves its linear relaxation, and the integer programme only when
+memory binds (rounding ``h`` up breaks memory); what is reported is the
+proven bound (the integer programme's dual bound is valid at a time limit
+too), widened by a relative ``1e-6`` for solver tolerances; bytes are in
+units of ``M`` there. Without HiGHS (the ``solvers`` extra) the memory part
+falls back to a fractional knapsack on ``R_m`` (hosting alone), still
+valid. The result is never above :func:`attainment_bound`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,9 +79,8 @@ BIN_WIDTHS_IN_SLOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 """Bin widths tried, in multiples of the largest SLO (plus one bin over
 the whole scored span)."""
 
-MAX_BIN_VARIABLES = 40_000
-"""Most (model, bin) variables the static bound's programme takes; the
-narrowest widths are left out first."""
+MAX_BIN_VARIABLES = 8_000
+"""Most (model, bin) variables the static bound's programme takes."""
 
 STATIC_BOUND_TIME_S = 5.0
 """Default time limit (s) of the static bound's HiGHS solve."""
@@ -214,56 +214,66 @@ class StaticBound:
     (HiGHS proved the integer programme's optimum), ``"milp-dual"`` (HiGHS
     stopped at its limit; its dual bound is used),
     ``"knapsack"`` (no HiGHS) or ``"device-time"`` (memory part unusable);
-    ``widths_s``: bin widths in the programme; ``wall_s``: time taken."""
+    ``bin_s``: the programme's bin width (None without it); ``wall_s``: time taken."""
 
     attainment: float
     device_time: float
     hostable: int
     method: str
-    widths_s: tuple[float, ...]
+    bin_s: float | None
     wall_s: float
 
 
 @dataclass(frozen=True)
 class Cells:
-    """The scored requests of servable models counted per (width, bin,
-    model): cell ``i`` holds ``count[i]`` requests of model ``model[i]``
-    arriving in bin ``bin[i]`` of width ``widths_s[width[i]]``."""
+    """The scored requests of servable models counted per (bin, model):
+    cell ``i`` holds ``count[i]`` requests of model ``model[i]`` arriving in
+    bin ``bin[i]``, ``[start + bin x width_s, start + (bin + 1) x width_s)``."""
 
-    widths_s: tuple[float, ...]
-    width: npt.NDArray[np.int64]
+    width_s: float
     bin: npt.NDArray[np.int64]
     model: npt.NDArray[np.int64]
     count: FloatArray
 
+    @property
+    def num_bins(self) -> int:
+        return int(self.bin.max()) + 1 if self.bin.size else 0
+
 
 def request_cells(instance: Instance, servable: npt.NDArray[np.bool_]) -> Cells:
-    """The :class:`Cells` of the scored requests of ``servable`` models, for
-    the widest bin widths that together give at most
-    :data:`MAX_BIN_VARIABLES` cells (the whole span always)."""
+    """The :class:`Cells` of the scored requests of ``servable`` models, in
+    bins of half the smallest SLO, or twice, four times... that, the
+    narrowest giving at most :data:`MAX_BIN_VARIABLES` cells."""
     work = compile_workload(instance)
     keep = work.scored & servable[work.model]
     arrival_s, model = work.arrival_s[keep], work.model[keep].astype(np.int64)
     start_s = float(arrival_s.min()) if arrival_s.size else 0.0
     num_models = len(instance.models)
-    widths: list[float] = []
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
-    cells = 0
-    for width_s in reversed(bin_widths_s(instance)):
+    width_s = min(m.slo_s for m in instance.models) / 2
+    while True:
         bins = np.floor((arrival_s - start_s) / width_s).astype(np.int64)
         keys, counts = np.unique(bins * num_models + model, return_counts=True)
-        if widths and cells + keys.size > MAX_BIN_VARIABLES:
+        if keys.size <= MAX_BIN_VARIABLES or width_s >= work.scored_span_s:
             break
-        cells += keys.size
-        widths.append(width_s)
-        parts.append((keys // num_models, keys % num_models, counts.astype(np.int64)))
-    return Cells(
-        widths_s=tuple(widths),
-        width=np.concatenate([np.full(p[0].size, i, np.int64) for i, p in enumerate(parts)]),
-        bin=np.concatenate([p[0] for p in parts]),
-        model=np.concatenate([p[1] for p in parts]),
-        count=np.concatenate([p[2] for p in parts]).astype(np.float64),
-    )
+        width_s *= 2
+    return Cells(width_s, keys // num_models, keys % num_models, counts.astype(np.float64))
+
+
+def windows(cells: Cells) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """The windows of consecutive bins the device-time rows cover: for
+    every length ``L`` of 1, 2, 4, ... bins (up to all of them), windows
+    starting every ``max(1, L // 2)`` bins. Yields ``(L, cell, window)``:
+    each cell with the index of a window (within its length) holding it."""
+    length = 1
+    while True:
+        step = max(1, length // 2)
+        for offset in range(length // step):
+            window = cells.bin // step - offset
+            inside = (window >= 0) & (window * step + length > cells.bin)
+            yield length, np.flatnonzero(inside), window[inside]
+        if length >= cells.num_bins:
+            return
+        length *= 2
 
 
 def knapsack_served(capacities: list[ModelCapacity], requests: FloatArray, budget: float) -> float:
@@ -330,21 +340,13 @@ def milp_served(
     replica = np.array([c.replica_bytes / memory if c.servable else 0.0 for c in capacities])
     per_device = np.array([c.bytes_per_device / memory if c.servable else 0.0 for c in capacities])
     servable = np.array([c.servable for c in capacities], np.float64)
-    # columns: h (models), x (models), z (models), n (cells), served
-    h, x, z = 0, num_models, 2 * num_models
-    n, served = 3 * num_models, 3 * num_models + num_cells
-    lower = np.zeros(served + 1)
-    upper = np.concatenate(
-        [
-            servable,
-            devices * servable,
-            np.full(num_models, np.inf),
-            cells.count,
-            [cells.count.sum()],
-        ]
-    )
-    cost = np.zeros(served + 1)
-    cost[served] = 1.0
+    # columns: h (models), x (models), z (models), n (cells); maximise sum n
+    h, x, z, n = 0, num_models, 2 * num_models, 3 * num_models
+    columns = n + num_cells
+    lower = np.zeros(columns)
+    upper = np.concatenate([servable, devices * servable, np.full(num_models, np.inf), cells.count])
+    cost = np.zeros(columns)
+    cost[n:] = 1.0
     models_ = np.arange(num_models)
     rows = _Rows()
     rows.add(models_, x + models_, 1.0)  # x_m <= D h_m
@@ -358,21 +360,19 @@ def milp_served(
     rows.close(np.zeros(num_models))
     rows.add(np.zeros(num_models), z + models_, 1.0)  # sum z_m <= D (in units of M)
     rows.close([float(devices)])
-    widths = np.asarray(cells.widths_s)[cells.width]
-    bin_keys, bin_row = np.unique(np.stack([cells.width, cells.bin]), axis=1, return_inverse=True)
-    bin_width = np.asarray(cells.widths_s)[bin_keys[0]]
-    rows.add(bin_row.ravel(), n + np.arange(num_cells), work[cells.model])  # device time per bin
-    rows.close(devices * (bin_width + max_slo_s))
     slo = np.array([m.slo_s for m in models])
-    cell_rows = np.arange(num_cells)
-    rows.add(cell_rows, n + cell_rows, work[cells.model])  # the model's own devices
-    rows.add(cell_rows, x + cells.model, -(widths + slo[cells.model]))
-    rows.close(np.zeros(num_cells))
-    width_rows = np.arange(len(cells.widths_s))
-    rows.add(width_rows, np.full(width_rows.size, served), 1.0)  # served <= sum n, every width
-    rows.add(cells.width, n + cell_rows, -1.0)
-    rows.close(np.zeros(width_rows.size))
-
+    for length, cell, window in windows(cells):
+        span_s = length * cells.width_s
+        # device time of the window's requests, on all devices
+        numbers, row = np.unique(window, return_inverse=True)
+        rows.add(row, n + cell, work[cells.model[cell]])
+        rows.close(np.full(numbers.size, devices * (span_s + max_slo_s)))
+        # ... and on each model's own devices
+        keys, row = np.unique(window * num_models + cells.model[cell], return_inverse=True)
+        rows.add(row, n + cell, work[cells.model[cell]])
+        owner = keys % num_models
+        rows.add(np.arange(keys.size), x + owner, -(span_s + slo[owner]))
+        rows.close(np.zeros(keys.size))
     row = np.concatenate(rows.rows)
     order = np.argsort(row, kind="stable")
     row, col, val = row[order], np.concatenate(rows.cols)[order], np.concatenate(rows.vals)[order]
@@ -383,7 +383,7 @@ def milp_served(
     solver.setOptionValue("solver", "simplex")
     solver.setOptionValue("threads", 1)
     empty_i, empty_f = np.empty(0, np.int32), np.empty(0, np.float64)
-    solver.addCols(served + 1, cost, lower, upper, 0, empty_i, empty_i, empty_f)
+    solver.addCols(columns, cost, lower, upper, 0, empty_i, empty_i, empty_f)
     solver.addRows(
         rows.count,
         np.full(rows.count, -highspy.kHighsInf),
@@ -436,19 +436,19 @@ def static_bound(instance: Instance, *, time_limit_s: float = STATIC_BOUND_TIME_
         work.model[work.scored & servable[work.model]], minlength=len(models)
     ).astype(np.float64)
     budget = float(cluster.num_devices) * cluster.device_mem_bytes
-    widths: tuple[float, ...] = ()
+    bin_s: float | None = None
     served, method = knapsack_served(capacities, requests, budget), "knapsack"
     if total and servable.any():
         cells = request_cells(instance, servable)
         relaxed = milp_served(instance, capacities, cells, time_limit_s)
         if relaxed is not None:
-            (served, method), widths = relaxed, cells.widths_s
+            (served, method), bin_s = relaxed, cells.width_s
     memory = 1.0 if total == 0 else min(1.0, served * (1 + SOLVER_TOLERANCE) / total)
     return StaticBound(
         attainment=min(device_time, memory),
         device_time=device_time,
         hostable=int(servable.sum()),
         method=method,
-        widths_s=widths,
+        bin_s=bin_s,
         wall_s=time.monotonic() - start,
     )
