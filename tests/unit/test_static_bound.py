@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
+from planner.placement import solve as solve_module
 from planner.placement.bound import attainment_bound, knapsack_served, static_bound
 from planner.placement.options import SolveOptions
 from planner.placement.solve import solve
@@ -186,3 +187,26 @@ def test_auto_goes_on_to_the_exact_solvers_while_the_bound_leaves_room() -> None
     assert auto["ran"][0] == "greedy" and "cpsat" in auto["ran"]
     assert auto["stopped"] in ("done", "bound")
     assert result.attainment <= result.upper_bound  # type: ignore[operator]
+
+
+def _busy_instance() -> Instance:
+    """6 models on 4 devices under a bursty load the bound stays above."""
+    models = [model(f"m{i}", 0.1, (2 + i) * GB) for i in range(6)]
+    traffic = workload({m.name: 12.0 for m in models}, cv=4.0, duration_s=10)
+    return Instance(Cluster(4, 10 * GB, devices_per_node=4), tuple(models), traffic)
+
+
+def test_auto_runs_the_full_greedy_when_its_estimate_fits() -> None:
+    options = SolveOptions(auto_tolerance_points=0.0)
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    auto = result.stats["auto"]
+    assert auto["ran"][:2] == ["greedy", "greedy-full"] and auto["greedy_mode"] == "full"
+    assert any(line.startswith("auto: full greedy (estimated") for line in result.log)
+
+
+def test_auto_skips_the_full_greedy_when_it_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(solve_module, "FULL_GREEDY_PAIRS_PER_SLOWDOWN", 1e-9)
+    options = SolveOptions(auto_tolerance_points=0.0)
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(20), options=options)
+    assert "greedy-full" not in result.stats["auto"]["ran"]
+    assert any("more than the time left" in line for line in result.log)
