@@ -57,9 +57,9 @@ skipped, so adding a solver to auto is adding its name here."""
 
 FULL_GREEDY_PAIRS_PER_SLOWDOWN = 16.0
 """``solver="auto"`` estimates the full greedy's time as the default
-greedy's measured time × models × devices / this (measured on S1: 64 models
-× 32 devices, the default greedy about 2 s, the full one over 120 s; 16 models × 4 devices: 0.8 s and
-3.3 s)."""
+greedy's measured time × models × devices / this (measured in
+``bench.solvers``: S1, 64 models × 32 devices, the default greedy about 2 s
+and the full one over 120 s; S3, 16 models × 4 devices, 0.8 s and 3.3 s)."""
 
 BOUND_SHARE = 0.1
 """Most of the remaining time the certified bound may take (and at most
