@@ -13,7 +13,7 @@ from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement import solve as solve_module
 from planner.placement.bound import attainment_bound, knapsack_served, static_bound
-from planner.placement.options import SolveOptions
+from planner.placement.options import SolveOptions, split_options
 from planner.placement.solve import solve
 from planner.sim import Instance, SimOptions, compile_case
 from tests.unit.placement_cases import GB, every_placement, model, workload
@@ -210,3 +210,12 @@ def test_auto_skips_the_full_greedy_when_it_would_not_fit(monkeypatch: pytest.Mo
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(20), options=options)
     assert "greedy-full" not in result.stats["auto"]["ran"]
     assert any("more than the time left" in line for line in result.log)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(-1, "must be >= 0"), ("1", "must be a finite number"), (float("inf"), "finite")],
+)
+def test_a_bad_auto_tolerance_names_the_option(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"^options\.auto_tolerance_points: .*{message}"):
+        split_options({"auto_tolerance_points": value})
