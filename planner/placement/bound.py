@@ -212,8 +212,8 @@ class StaticBound:
     that some SLO-feasible config can host (the rest are never served);
     ``method``: ``"lp"`` (the linear relaxation's optimum), ``"milp"``
     (HiGHS proved the integer programme's optimum), ``"milp-dual"`` (HiGHS
-    stopped at its limit; its dual bound is used),
-    ``"knapsack"`` (no HiGHS) or ``"device-time"`` (memory part unusable);
+    stopped at its limit; its dual bound is used), ``"knapsack"`` (no
+    HiGHS, or it proved nothing in time) or ``"none"`` (nothing scored);
     ``bin_s``: the programme's bin width (None without it); ``wall_s``: time taken."""
 
     attainment: float
@@ -437,7 +437,7 @@ def static_bound(instance: Instance, *, time_limit_s: float = STATIC_BOUND_TIME_
     ).astype(np.float64)
     budget = float(cluster.num_devices) * cluster.device_mem_bytes
     bin_s: float | None = None
-    served, method = knapsack_served(capacities, requests, budget), "knapsack"
+    served, method = knapsack_served(capacities, requests, budget), "knapsack" if total else "none"
     if total and servable.any():
         cells = request_cells(instance, servable)
         relaxed = milp_served(instance, capacities, cells, time_limit_s)

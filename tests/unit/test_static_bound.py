@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
+from planner.placement import bound as bound_module
 from planner.placement import solve as solve_module
 from planner.placement.bound import attainment_bound, knapsack_served, static_bound
 from planner.placement.options import SolveOptions, split_options
@@ -100,7 +101,17 @@ def test_the_fractional_knapsack_without_highs() -> None:
 def test_nothing_scored_bounds_at_one() -> None:
     a = model("a", 0.1, 2 * GB, slo_s=0.5, configs=SINGLE)
     traffic = Workload(np.array([1.0]), np.zeros(1, np.int32), ("a",), 10.0)
-    assert static_bound(Instance(ONE, (a,), traffic, SimOptions(warmup_s=5.0))).attainment == 1.0
+    bound = static_bound(Instance(ONE, (a,), traffic, SimOptions(warmup_s=5.0)))
+    assert (bound.attainment, bound.method) == (1.0, "none")
+
+
+def test_without_highs_the_knapsack_still_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bound_module, "milp_served", lambda *args: None)
+    models = [model(n, 0.1, 6 * GB, slo_s=0.5, configs=SINGLE) for n in ("a", "b")]
+    bound = static_bound(Instance(ONE, tuple(models), _spaced({"a": 30, "b": 10}, 30.0)))
+    # a's 30 and 4/6 of b's 10 of 40
+    assert bound.method == "knapsack"
+    assert bound.attainment == pytest.approx((30 + 10 * 4 / 6) / 40, rel=1e-5)
 
 
 MAX_MODELS_BY_DEVICES = {1: 4, 2: 4, 3: 3, 4: 2}
