@@ -290,7 +290,8 @@ def test_progress_of_a_real_solve_shows_while_it_runs(
         == reports[-1]
         == (
             1.0,
-            f"greedy: attainment {ended['attainment']:.4f} (heuristic)",
+            f"greedy: attainment {ended['attainment']:.4f} (heuristic), "
+            f"bound {ended['upper_bound']:.4f}",
         )
     )
 
@@ -357,7 +358,11 @@ def test_a_job_plans_the_models_that_fit_and_lists_the_others(
     }
     # m0's five requests are served (10 ms each, 100 ms SLO); big's three are missed
     assert ended["attainment"] == 5 / 8
-    assert ended["message"] == "greedy: attainment 0.6250 (heuristic); 1 of 2 models fit nowhere"
+    # big fits nowhere, so no placement serves more than m0's five: the bound proves 5 / 8
+    assert ended["upper_bound"] == pytest.approx(5 / 8, abs=1e-5)
+    assert ended["message"] == (
+        "greedy: attainment 0.6250 (heuristic), bound 0.6250; 1 of 2 models fit nowhere"
+    )
     plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
     assert {name for group in plan["placement"]["groups"] for name in group["models"]} == {"m0"}
 
