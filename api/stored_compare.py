@@ -82,6 +82,8 @@ def stored_plans(jobs: Sequence[Json], plans: Sequence[Json], where: str) -> Sto
                 attainment=float(job["attainment"]),
                 wall_s=float(job["wall_s"]),
                 gap=job["gap"],
+                upper_bound=job.get("upper_bound"),
+                gap_points=job.get("gap_points"),
             ),
         )
         for job, plan in zip(jobs, plans, strict=True)

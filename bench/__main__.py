@@ -12,6 +12,7 @@ BENCHMARKS: list[str] = [
     "autoparallel_fidelity",
     "placement",
     "capacity",
+    "solvers",
     "executor_overhead",
     "fidelity",
     "replan",

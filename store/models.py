@@ -217,6 +217,22 @@ class PlanJob(Base):
         """The plan this job produced, if it succeeded."""
         return self.plan.id if self.plan is not None else None
 
+    def _result_number(self, name: str) -> float | None:
+        value = self.result.get(name) if isinstance(self.result, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def upper_bound(self) -> float | None:
+        """The certified upper bound on any static placement's attainment
+        (a plan job's result, :attr:`planner.placement.solution.SolveResult.upper_bound`)."""
+        return self._result_number("upper_bound")
+
+    @property
+    def gap_points(self) -> float | None:
+        """``100 x (upper_bound - attainment)``: how far the plan may be
+        from optimal, in attainment points."""
+        return self._result_number("gap_points")
+
 
 class Plan(Base):
     """A placement for a cluster, from a solve job or given directly.

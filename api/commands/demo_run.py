@@ -194,6 +194,7 @@ def solve_result(solver: str, job: dict[str, Any], plan: dict[str, Any]) -> Solv
         proxy_objective=job["objective"],
         bound=job["bound"],
         gap=job["gap"],
+        upper_bound=job.get("upper_bound"),
     )
 
 

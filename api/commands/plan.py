@@ -25,7 +25,7 @@ from planner.codec import encode
 from planner.deadline import Deadline
 from planner.domain import Cluster, ModelSpec
 from planner.placement.options import option_help, split_options
-from planner.placement.solution import SolveResult, SolveTimeoutError
+from planner.placement.solution import SolveResult, SolveTimeoutError, certificate
 from planner.placement.solve import SOLVERS, solve
 from planner.sim import Instance
 from planner.validation import models_by_name, stage_memory_bytes
@@ -78,13 +78,20 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
         ("models placed", f"{len(result.placement.model_names)}/{len(models)}"),
         ("device memory (GB)", f"{cluster.device_mem_bytes / GB:.2f}"),
         ("attainment", result.attainment),
+        ("upper bound", result.upper_bound),
+        ("gap (points)", result.gap_points),
         ("solve time (s)", result.wall_s),
     ]
-    for name in ("proxy_objective", "bound", "gap"):
+    for name, label in (
+        ("proxy_objective", "proxy objective"),
+        ("bound", "proxy bound"),
+        ("gap", "proxy gap"),
+    ):
         value = getattr(result, name)
         if value is not None:
-            overall.append((name.replace("_", " "), value))
+            overall.append((label, value))
     print_table("Plan", ["", "value"], overall)
+    click.echo(certificate(result))
 
 
 @click.command("plan")

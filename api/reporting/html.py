@@ -163,6 +163,27 @@ def compare_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def optimality_notes(report: CompareReport) -> list[str]:
+    """How far from optimal: a paragraph per row with a certified bound
+    ("bound" column: no static placement scores higher; "gap_pts": how far
+    below it the plan is), and the proxy-simulator agreement where measured."""
+    notes = []
+    for row in report.rows:
+        if row.upper_bound is None or row.gap_points is None:
+            continue
+        text = (
+            f"{escape(row.label)} is within {max(row.gap_points, 0.0):.2f} points of optimal: "
+            f"no static placement exceeds {100 * row.upper_bound:.2f}% attainment"
+        )
+        if row.proxy_rank_correlation is not None:
+            text += (
+                f"; its proxy ranks the plans it visited as the simulator does with rank "
+                f"correlation {row.proxy_rank_correlation:.2f}"
+            )
+        notes.append(f'<p class="optimality">{text}.</p>')
+    return notes
+
+
 def compare_html(report: CompareReport) -> str:
     """The comparison page: inputs, table, sweep figures, placement pictures."""
     labels = [row.label for row in report.rows]
@@ -181,6 +202,7 @@ def compare_html(report: CompareReport) -> str:
         "<p>Every plan is simulated on the same workload; attainment is the share of "
         "requests served within their SLO. Best attainment in bold.</p>",
         table("comparison", COMPARE_COLUMNS, report.rows, best),
+        *optimality_notes(report),
     ]
     if report.sweeps:
         body += ['<h2 id="sweeps-heading">Attainment sweeps</h2>', '<div class="figures">']

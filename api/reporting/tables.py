@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -68,6 +68,9 @@ COMPARE_COLUMNS: tuple[Column[SolverRow], ...] = (
     Column("p99_ms", lambda r: r.latency_p99_s, millis),
     Column("solve_s", lambda r: r.solve_s, fixed(2)),
     Column("gap", lambda r: r.gap, percent),
+    Column("bound", lambda r: r.upper_bound, percent),
+    Column("gap_pts", lambda r: r.gap_points, fixed(2)),
+    Column("proxy_rho", lambda r: r.proxy_rank_correlation, fixed(2)),
     Column("groups", lambda r: r.num_groups),
     Column("replicas", lambda r: r.replicas),
     Column("memory_used", memory, show_memory),
@@ -122,15 +125,30 @@ def compare_table_csv(report: CompareReport) -> str:
 
 
 def sweeps_csv(report: CompareReport) -> str:
-    """Every sweep point as ``axis,value,solver,attainment`` (attainment
-    empty where the setting had no feasible placement)."""
+    """Every sweep point as ``axis,value,solver,attainment,status,gap_points,
+    solve_s`` (attainment empty where the setting had no feasible
+    placement; the status says why, or whether the solve was cut short by
+    its time limit; gap_points is the certified gap to the upper bound)."""
+
+    def at(series: Mapping[str, Sequence[Any]], label: str, i: int) -> Any:
+        return series[label][i] if label in series else None
+
     rows = [
-        (sweep.axis, value, label, points[i])
+        (
+            sweep.axis,
+            value,
+            label,
+            points[i],
+            at(sweep.status, label, i),
+            at(sweep.gap_points, label, i),
+            at(sweep.solve_s, label, i),
+        )
         for sweep in report.sweeps
         for label, points in sweep.attainment.items()
         for i, value in enumerate(sweep.values)
     ]
-    return csv_text(("axis", "value", "solver", "attainment"), rows)
+    header = ("axis", "value", "solver", "attainment", "status", "gap_points", "solve_s")
+    return csv_text(header, rows)
 
 
 def max_rate_words(row: CapacityRow) -> str:

@@ -50,8 +50,14 @@ class JobOut(Out):
     cancel_requested: bool
     attainment: float | None = Field(description="simulated SLO attainment of the plan")
     objective: float | None = Field(description="the solver's proxy objective")
-    bound: float | None
-    gap: float | None
+    bound: float | None = Field(description="the exact solver's best bound on its proxy objective")
+    gap: float | None = Field(description="relative gap between proxy objective and proxy bound")
+    upper_bound: float | None = Field(
+        description="certified upper bound on the simulated attainment of any static placement"
+    )
+    gap_points: float | None = Field(
+        description="upper_bound - attainment, in attainment points: how far from optimal"
+    )
     solve_status: str | None
     wall_s: float | None
     error: str | None

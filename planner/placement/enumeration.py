@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -372,6 +373,14 @@ def candidate_splits(
     return candidates
 
 
+_FINISHED: weakref.WeakKeyDictionary[Scorer, dict[SolveOptions, EnumerationResult]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Finished enumerations per scorer and options: the search is deterministic
+for both, so a second ask (``solver="auto"`` handing its greedy plan to an
+exact solver's seed) returns the first answer instead of searching again."""
+
+
 def enumerate_placements(
     scorer: Scorer,
     options: SolveOptions,
@@ -382,7 +391,22 @@ def enumerate_placements(
     """Run the greedy over the enumerated group partitions and configs and
     return the placement serving the most requests (module docstring).
     Raises :class:`SolveTimeoutError` when the deadline passes before one
-    complete candidate is solved."""
+    complete candidate is solved. A search that finished within its
+    deadline is remembered for the scorer and options (:data:`_FINISHED`)."""
+    finished = _FINISHED.setdefault(scorer, {})
+    if options in finished:
+        if progress is not None:
+            progress(1.0, "enumeration: already solved for these options")
+        return finished[options]
+    result = _enumerate(scorer, options, deadline, progress)
+    if not result.timed_out:
+        finished[options] = result
+    return result
+
+
+def _enumerate(
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+) -> EnumerationResult:
     cluster, models = scorer.instance.cluster, scorer.instance.models
     logs: list[str] = []
     candidates = candidate_splits(cluster, models, options)

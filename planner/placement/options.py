@@ -174,6 +174,12 @@ class SolveOptions:
     proxy_windows: int = _option(
         12, _int_at_least(1), "Demand scenarios (sampled time windows) in the CP-SAT/MILP proxy."
     )
+    auto_tolerance_points: float = _option(
+        0.5,
+        _non_negative_float,
+        "solver auto stops once the certified bound is within this many attainment points "
+        "of its best plan.",
+    )
     window_s: float | None = _option(
         None,
         _optional_positive_float,

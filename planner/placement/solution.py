@@ -51,6 +51,13 @@ class SolveResult:
     ``bound`` are in the solver's own proxy units (an estimated attainment
     for CP-SAT and MILP); ``gap = (bound - proxy_objective) / max(|bound|,
     1e-9)``.
+    ``upper_bound`` is the certified upper bound on the simulated attainment
+    of any static placement of the instance
+    (:func:`planner.placement.bound.static_bound`, a fraction; every
+    :func:`planner.placement.solve.solve` sets it) and ``gap_points`` is
+    ``100 x (upper_bound - attainment)``: the attainment no placement can
+    beat this one's by more than, in percentage points (derived, set
+    whenever ``upper_bound`` is).
     ``stats`` holds solver-specific numbers (candidates tried, simulations
     run, ...)."""
 
@@ -65,6 +72,8 @@ class SolveResult:
     log: tuple[str, ...] = ()
     stats: Mapping[str, Any] = field(default_factory=dict)
     unplaced: Mapping[str, str] = field(default_factory=dict)
+    upper_bound: float | None = None
+    gap_points: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -73,6 +82,12 @@ class SolveResult:
             raise ValueError(f"attainment: must be in [0, 1], got {self.attainment!r}")
         if self.wall_s < 0 or not math.isfinite(self.wall_s):
             raise ValueError(f"wall_s: must be finite and >= 0, got {self.wall_s!r}")
+        if self.upper_bound is not None:
+            if not 0.0 <= self.upper_bound <= 1.0:
+                raise ValueError(f"upper_bound: must be in [0, 1], got {self.upper_bound!r}")
+            object.__setattr__(self, "gap_points", 100 * (self.upper_bound - self.attainment))
+        else:
+            object.__setattr__(self, "gap_points", None)
         object.__setattr__(self, "log", tuple(self.log))
         object.__setattr__(self, "stats", dict(self.stats))
         object.__setattr__(self, "unplaced", dict(self.unplaced))
@@ -87,3 +102,14 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     if objective is None or bound is None:
         return None
     return max(0.0, (bound - objective) / max(abs(bound), 1e-9))
+
+
+def certificate(result: SolveResult) -> str:
+    """What the certified bound proves about ``result``, one sentence for
+    people: "within X points of optimal" when its gap is known."""
+    if result.gap_points is None:
+        return "no certified bound"
+    return (
+        f"{result.solver} is within {max(result.gap_points, 0.0):.2f} points of optimal "
+        f"(no static placement exceeds {100 * (result.upper_bound or 0.0):.2f}% attainment)"
+    )

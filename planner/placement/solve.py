@@ -16,8 +16,16 @@ Solvers:
   the simulator picks the returned plan (:mod:`planner.placement.cpsat`).
 - ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
-- ``auto``: ``cpsat`` on instances of at most :data:`AUTO_CPSAT_PAIRS`
-  models × devices, ``greedy`` otherwise.
+- ``auto``: decides by measured value (:func:`solve_auto`): the greedy;
+  the full greedy when its estimated time fits; stops as soon as the
+  certified bound is within ``auto_tolerance_points`` of the best plan;
+  otherwise the exact solvers of :data:`AUTO_EXACT_SOLVERS` in turn with
+  the time left.
+
+Every result carries the certified upper bound on the attainment of any
+static placement (``upper_bound``, :func:`planner.placement.bound.static_bound`)
+and its gap to the plan's attainment in points (``gap_points``); the
+bound is computed first, with at most :data:`BOUND_SHARE` of the time.
 
 Strategies that change the placement over time (Clockwork++, re-placement)
 are not solvers: see :mod:`planner.replan.timed`.
@@ -32,7 +40,8 @@ import time
 from collections.abc import Callable
 
 from planner.deadline import Deadline
-from planner.placement.enumeration import enumerate_placements
+from planner.placement.bound import STATIC_BOUND_TIME_S, static_bound
+from planner.placement.enumeration import FULL_GREEDY_PAIRS, enumerate_placements
 from planner.placement.feasibility import check_some_fit
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
@@ -41,8 +50,20 @@ from planner.sim import Instance
 
 SOLVERS = ("greedy", "cpsat", "milp", "sr", "auto")
 
-AUTO_CPSAT_PAIRS = 2048
-"""``solver="auto"`` uses CP-SAT up to this many models × devices."""
+AUTO_EXACT_SOLVERS = ("cpsat", "lns")
+"""The solvers ``solver="auto"`` runs after the greedy, in this order, while
+the bound leaves room and time is left; a name not in :data:`RUNNERS` is
+skipped, so adding a solver to auto is adding its name here."""
+
+FULL_GREEDY_PAIRS_PER_SLOWDOWN = 16.0
+"""``solver="auto"`` estimates the full greedy's time as the default
+greedy's measured time × models × devices / this (measured in
+``bench.solvers``: S1, 64 models × 32 devices, the default greedy about 2 s
+and the full one over 120 s; S3, 16 models × 4 devices, 0.8 s and 3.3 s)."""
+
+BOUND_SHARE = 0.1
+"""Most of the remaining time the certified bound may take (and at most
+:data:`planner.placement.bound.STATIC_BOUND_TIME_S`)."""
 
 RUNNERS = {
     "greedy": "planner.placement.solve:solve_greedy",
@@ -109,22 +130,113 @@ def solve(
         raise ValueError(f"solver: must be one of {', '.join(SOLVERS)}; got {solver!r}")
     unplaced = check_some_fit(instance.cluster, instance.models)
     scorer = Scorer(instance)
+    bound = static_bound(
+        instance, time_limit_s=min(STATIC_BOUND_TIME_S, BOUND_SHARE * deadline.remaining_s())
+    )
     if solver == "auto":
-        small = len(instance.models) * instance.cluster.num_devices <= AUTO_CPSAT_PAIRS
-        solver = "cpsat" if small else "greedy"
-    module, function = RUNNERS[solver].split(":")
-    runner = getattr(importlib.import_module(module), function)
-    result: SolveResult = runner(scorer, options, deadline, progress)
-    result = dataclasses.replace(result, unplaced=unplaced)
+        result = solve_auto(scorer, options, deadline, progress, bound.attainment)
+    else:
+        result = _runner(solver)(scorer, options, deadline, progress)
+    result = dataclasses.replace(
+        result,
+        unplaced=unplaced,
+        upper_bound=bound.attainment,
+        stats={**result.stats, "bound_method": bound.method, "bound_s": bound.wall_s},
+    )
     _check(scorer, result)
     if progress is not None:
         left_out = (
             f"; {len(unplaced)} of {len(instance.models)} models fit nowhere" if unplaced else ""
         )
         progress(
-            1.0, f"{result.solver}: attainment {result.attainment:.4f} ({result.status}){left_out}"
+            1.0,
+            f"{result.solver}: attainment {result.attainment:.4f} ({result.status}), "
+            f"bound {bound.attainment:.4f}{left_out}",
         )
     return result
+
+
+def _runner(
+    solver: str,
+) -> Callable[[Scorer, SolveOptions, Deadline, Progress | None], SolveResult]:
+    module, function = RUNNERS[solver].split(":")
+    runner: Callable[[Scorer, SolveOptions, Deadline, Progress | None], SolveResult] = getattr(
+        importlib.import_module(module), function
+    )
+    return runner
+
+
+def _stage(progress: Progress | None, low: float, high: float) -> Progress | None:
+    """Progress of one stage of ``auto``, reported into ``[low, high]``."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(low + (high - low) * fraction, message)
+
+
+def full_greedy_estimate_s(greedy_s: float, num_models: int, num_devices: int) -> float:
+    """Estimated wall time (s) of the full greedy on an instance where the
+    default greedy took ``greedy_s`` (:data:`FULL_GREEDY_PAIRS_PER_SLOWDOWN`)."""
+    return greedy_s * num_models * num_devices / FULL_GREEDY_PAIRS_PER_SLOWDOWN
+
+
+def solve_auto(
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None,
+    bound: float,
+) -> SolveResult:
+    """The ``auto`` policy (module docstring). ``bound`` is the certified
+    bound on attainment; the result is the best plan by the simulator, its
+    ``stats["auto"]`` says what ran (``ran``), the greedy mode used and why
+    it stopped (``stopped``: ``"bound"``, ``"time"`` or ``"done"``)."""
+    start = time.monotonic()
+    instance = scorer.instance
+    models, devices = len(instance.models), instance.cluster.num_devices
+    tolerance = options.auto_tolerance_points / 100
+    best = solve_greedy(scorer, options, deadline, _stage(progress, 0.0, 0.2))
+    ran, log = ["greedy"], list(best.log)
+    mode = options.greedy_mode
+    if (
+        mode == "auto"
+        and models * devices > FULL_GREEDY_PAIRS
+        and bound - best.attainment > tolerance
+    ):
+        estimate_s = full_greedy_estimate_s(best.wall_s, models, devices)
+        if estimate_s <= deadline.remaining_s():
+            mode, options = "full", dataclasses.replace(options, greedy_mode="full")
+            full = solve_greedy(scorer, options, deadline, _stage(progress, 0.2, 0.5))
+            ran.append("greedy-full")
+            log.append(f"auto: full greedy (estimated {estimate_s:.1f} s) {full.attainment:.4f}")
+            best = full if full.attainment > best.attainment else best
+        else:
+            log.append(f"auto: full greedy estimated {estimate_s:.1f} s, more than the time left")
+    stopped = "done"
+    for name in (name for name in AUTO_EXACT_SOLVERS if name in RUNNERS):
+        if bound - best.attainment <= tolerance:
+            break
+        if deadline.expired():
+            stopped = "time"
+            break
+        result = _runner(name)(scorer, options, deadline, _stage(progress, 0.5, 1.0))
+        ran.append(name)
+        log.append(f"auto: {name} {result.attainment:.4f} ({result.status})")
+        best = result if result.attainment > best.attainment else best
+    if bound - best.attainment <= tolerance:
+        stopped = "bound"
+    log.append(
+        f"auto: ran {', '.join(ran)}; best {best.solver} {best.attainment:.4f}, bound "
+        f"{bound:.4f}, stopped: {stopped}"
+    )
+    return dataclasses.replace(
+        best,
+        wall_s=time.monotonic() - start,
+        log=tuple(log) if best.solver == "greedy" else (*log, *best.log),
+        stats={
+            **best.stats,
+            "auto": {"ran": ran, "greedy_mode": mode, "stopped": stopped},
+        },
+    )
 
 
 def _check(scorer: Scorer, result: SolveResult) -> None:
@@ -135,4 +247,9 @@ def _check(scorer: Scorer, result: SolveResult) -> None:
         raise RuntimeError(
             f"{result.solver}: reported attainment {result.attainment} but the simulator "
             f"gives {simulated}"
+        )
+    if result.upper_bound is not None and simulated > result.upper_bound + 1e-9:
+        raise RuntimeError(
+            f"{result.solver}: attainment {simulated} beats the certified bound "
+            f"{result.upper_bound} (a bound bug)"
         )

@@ -231,7 +231,12 @@ def test_the_planner_greedy_solver_end_to_end(
     assert Worker(session_factory(engine), settings=FAST, solve=solve).run_once()
     ended = job(client, admin, job_id)
     assert ended["status"] == "succeeded", ended["error"]
-    assert 0.0 <= ended["attainment"] <= 1.0
+    assert 0.0 <= ended["attainment"] <= ended["upper_bound"] <= 1.0
+    # the certified gap, in points, beside the attainment, in the job and its result
+    assert ended["gap_points"] == pytest.approx(100 * (ended["upper_bound"] - ended["attainment"]))
+    assert ended["result"]["gap_points"] == ended["gap_points"]
+    listed = client.get("/v1/jobs", headers=admin).get_json()
+    assert any(j["id"] == job_id and j["upper_bound"] is not None for j in listed["items"])
     plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
     hosted = {name for group in plan["placement"]["groups"] for name in group["models"]}
     assert hosted <= {"m0", "m1"}
@@ -285,7 +290,8 @@ def test_progress_of_a_real_solve_shows_while_it_runs(
         == reports[-1]
         == (
             1.0,
-            f"greedy: attainment {ended['attainment']:.4f} (heuristic)",
+            f"greedy: attainment {ended['attainment']:.4f} (heuristic), "
+            f"bound {ended['upper_bound']:.4f}",
         )
     )
 
@@ -352,7 +358,11 @@ def test_a_job_plans_the_models_that_fit_and_lists_the_others(
     }
     # m0's five requests are served (10 ms each, 100 ms SLO); big's three are missed
     assert ended["attainment"] == 5 / 8
-    assert ended["message"] == "greedy: attainment 0.6250 (heuristic); 1 of 2 models fit nowhere"
+    # big fits nowhere, so no placement serves more than m0's five: the bound proves 5 / 8
+    assert ended["upper_bound"] == pytest.approx(5 / 8, abs=1e-5)
+    assert ended["message"] == (
+        "greedy: attainment 0.6250 (heuristic), bound 0.6250; 1 of 2 models fit nowhere"
+    )
     plan = client.get(f"/v1/plans/{ended['plan_id']}", headers=admin).get_json()
     assert {name for group in plan["placement"]["groups"] for name in group["models"]} == {"m0"}
 

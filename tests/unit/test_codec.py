@@ -276,7 +276,18 @@ def test_wire_forms() -> None:
         "meta": {"k": 1},
     }
     result = SolveResult(
-        PLACEMENT, 0.75, "cpsat", "optimal", 1.5, 0.8, 0.8, 0.0, ("x",), {"n": 2}, {"z": "why"}
+        PLACEMENT,
+        0.75,
+        "cpsat",
+        "optimal",
+        1.5,
+        0.8,
+        0.8,
+        0.0,
+        ("x",),
+        {"n": 2},
+        {"z": "why"},
+        upper_bound=0.8,
     )
     assert encode(result) == {
         "solver": "cpsat",
@@ -290,7 +301,10 @@ def test_wire_forms() -> None:
         "log": ["x"],
         "stats": {"n": 2},
         "unplaced": {"z": "why"},
+        "upper_bound": 0.8,
+        "gap_points": pytest.approx(5.0),
     }
+    assert decode(SolveResult, encode(result), "result") == result
     decision = WindowDecision(2, 20.0, "switch", "gain", True, drift=math.nan, cost=SwitchCost(1))
     assert encode(decision) == {
         "window": 2,

@@ -117,7 +117,12 @@ def test_progress_rises_names_the_best_so_far_and_ends_at_one(solver: str) -> No
     assert any(
         re.search(r"block \d+/\d+: .*; best attainment so far \d\.\d{4}$", m) for _, m in calls
     )
-    assert calls[-1] == (1.0, f"{solver}: attainment {result.attainment:.4f} ({result.status})")
+    assert result.upper_bound is not None
+    assert calls[-1] == (
+        1.0,
+        f"{solver}: attainment {result.attainment:.4f} ({result.status}), "
+        f"bound {result.upper_bound:.4f}",
+    )
 
 
 HUGE = model("huge", weight_bytes=100 * GB)
@@ -201,7 +206,10 @@ def test_a_deadline_already_past_finds_no_placement() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"beam": 2}, r"^options\.beam: unknown option; known: beam_width, .*max_batch"),
+        (
+            {"beam": 2},
+            r"^options\.beam: unknown option; known: auto_tolerance_points, beam_width, .*max_batch",
+        ),
         ({"beam_width": 0}, r"^options\.beam_width: must be an integer >= 1"),
         ({"milp_backend": "gurobi"}, r"^options\.milp_backend: must be one of"),
         ({"max_batch": 0}, r"^options\.max_batch: must be an integer >= 1"),

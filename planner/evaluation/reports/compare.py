@@ -192,22 +192,35 @@ def plan_of(result: SolveResult | TimedResult) -> Placement | TimedPlan:
 class SolveFacts:
     """What a solve said about its plan, the plan aside: the solver (or
     time-varying strategy), its status, the attainment it reported itself
-    (in [0, 1]), its wall time (s) and its relative optimality gap (None
-    for heuristics). A solve run here and a job the service ran both give
-    these."""
+    (in [0, 1]), its wall time (s), its relative optimality gap on its
+    proxy (None for heuristics), the certified upper bound on attainment
+    and the gap to it in points (None when unknown) and the proxy-simulator
+    rank correlation (None when not measured). A solve run here and a job
+    the service ran both give these."""
 
     solver: str
     status: str
     attainment: float
     wall_s: float
     gap: float | None = None
+    upper_bound: float | None = None
+    gap_points: float | None = None
+    proxy_rank_correlation: float | None = None
 
 
 def facts_of(result: SolveResult | TimedResult) -> SolveFacts:
     """The facts of a result solved here."""
     if isinstance(result, SolveResult):
+        correlation = result.stats.get("proxy_rank_correlation")
         return SolveFacts(
-            result.solver, result.status, result.attainment, result.wall_s, result.gap
+            result.solver,
+            result.status,
+            result.attainment,
+            result.wall_s,
+            result.gap,
+            result.upper_bound,
+            result.gap_points,
+            float(correlation) if isinstance(correlation, int | float) else None,
         )
     return SolveFacts(result.strategy, result.status, result.attainment, result.wall_s)
 
@@ -243,6 +256,9 @@ def plan_row(
         timed_plan=timed,
         devices=devices,
         per_model_attainment=sim.per_model_attainment(),
+        upper_bound=facts.upper_bound,
+        gap_points=facts.gap_points,
+        proxy_rank_correlation=facts.proxy_rank_correlation,
     )
 
 
@@ -323,42 +339,59 @@ def sweep_tasks(settings: CompareSettings, cluster: Cluster) -> list[tuple[str, 
     ]
 
 
+SweepPoint = tuple[float | None, str, float | None, float | None]
+"""One solve of a sweep: attainment, status, certified gap (points) and wall
+time (s); attainment, gap and time are None when no model fits (status
+``infeasible``) or no placement is found in time (``no_solution``)."""
+
+
 def solve_sweep_point(
     state: tuple[Instance, CompareSettings], task: tuple[str, float, str]
-) -> float | None:
-    """The attainment of one solver at one sweep setting; None where no
-    model fits (or no placement is found in time)."""
+) -> SweepPoint:
+    """One solver at one sweep setting (:data:`SweepPoint`)."""
     instance, settings = state
     axis, value, label = task
     variant = sweep_variant(axis, value, instance, settings)
     try:
         result = solve_label(label, variant, settings, settings.sweep_time_limit_s)
-    except (InfeasibleError, SolveTimeoutError):
-        return None
-    return compile_case(variant).run(plan_of(result)).attainment
+    except InfeasibleError:
+        return None, "infeasible", None, None
+    except SolveTimeoutError:
+        return None, "no_solution", None, None
+    facts = facts_of(result)
+    attainment = compile_case(variant).run(plan_of(result)).attainment
+    return attainment, facts.status, facts.gap_points, facts.wall_s
 
 
 def run_sweeps(instance: Instance, settings: CompareSettings, steps: _Steps) -> tuple[Sweep, ...]:
     """Re-solve every sweep solver at every setting of every axis: here, or
-    on Ray when the settings' options ask for it (:mod:`planner.evaluation.spread`)."""
+    on Ray when the settings' options ask for it (:mod:`planner.evaluation.spread`).
+    Each point records the solve's status, certified gap and wall time."""
     tasks = sweep_tasks(settings, instance.cluster)
     runner, inner = remote_fan_out(settings.options)
     state = (instance, dataclasses.replace(settings, options=inner))
-    attainment: dict[tuple[str, float, str], float | None] = {}
-    for index, value in (runner or Serial()).map_unordered(as_is, solve_sweep_point, state, tasks):
-        axis, point, label = tasks[index]
-        attainment[tasks[index]] = value
-        steps.step(f"{axis}={point:g}: {label}")
+    points: dict[tuple[str, float, str], SweepPoint] = {}
+    for index, point in (runner or Serial()).map_unordered(as_is, solve_sweep_point, state, tasks):
+        axis, value, label = tasks[index]
+        points[tasks[index]] = point
+        steps.step(f"{axis}={value:g}: {label}")
     window_s = min(settings.window_s, instance.workload.duration_s)
+
+    def series(axis: str, values: tuple[float, ...], field: int) -> dict[str, tuple[Any, ...]]:
+        return {
+            label: tuple(points[axis, value, label][field] for value in values)
+            for label in settings.sweep_labels
+        }
+
     return tuple(
         Sweep(
             axis=axis,
             values=values,
-            attainment={
-                label: tuple(attainment[axis, value, label] for value in values)
-                for label in settings.sweep_labels
-            },
+            attainment=series(axis, values, 0),
             note=SWEEP_NOTES[axis].format(window=window_s),
+            status=series(axis, values, 1),
+            gap_points=series(axis, values, 2),
+            solve_s=series(axis, values, 3),
         )
         for axis, values in settings.axes(instance.cluster)
     )

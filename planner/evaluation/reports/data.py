@@ -54,6 +54,12 @@ class SolverRow:
     reported (Clockwork++ scores its plan with free switching, so the two
     differ for it). ``solve_s`` is the solver's wall time, ``gap`` its
     relative optimality gap on its proxy objective (None for heuristics).
+    ``upper_bound`` is the certified upper bound on the attainment of any
+    static placement on the instance and ``gap_points`` ``100 x
+    (upper_bound - solver_attainment)``: how far from optimal the plan may
+    be (None where the solve gave no bound). ``proxy_rank_correlation`` is
+    the exact solver's rank correlation between its proxy and the simulator
+    over the plans it visited (None when it does not measure it).
     ``memory_used_bytes`` sums :attr:`DeviceUse.used_bytes` over the devices
     of the first placement. ``switches`` counts plan changes (0 for a static
     plan)."""
@@ -77,6 +83,9 @@ class SolverRow:
     devices: tuple[DeviceUse, ...]
     timed_plan: TimedPlan | None = None
     per_model_attainment: Mapping[str, float] = field(default_factory=dict)
+    upper_bound: float | None = None
+    gap_points: float | None = None
+    proxy_rank_correlation: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("attainment", "solver_attainment"):
@@ -100,24 +109,34 @@ class Sweep:
     of that solver's plan, re-solved for that setting (the requests of
     models that fit no group there count as misses), or None when the
     setting admits no placement (e.g. too few devices for every model).
-    ``note`` says how the setting was applied."""
+    ``note`` says how the setting was applied. Per label and point, as
+    ``attainment``: ``status`` the solve's status (``"infeasible"`` or
+    ``"no_solution"`` where it found no placement; a solver that hit its
+    time limit says ``timeout`` or ``seed_only``, so a cut-short solve is
+    told from a worse plan), ``gap_points`` its certified gap to the bound
+    (points) and ``solve_s`` its wall time (s); empty mappings in reports
+    made before they were recorded."""
 
     axis: str
     values: tuple[float, ...]
     attainment: Mapping[str, tuple[float | None, ...]]
     note: str = ""
+    status: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    gap_points: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
+    solve_s: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.axis not in SWEEP_AXES:
             raise ValueError(f"axis: must be one of {', '.join(SWEEP_AXES)}; got {self.axis!r}")
         if not self.values:
             raise ValueError("values: needs at least one setting")
-        for label, series in self.attainment.items():
-            if len(series) != len(self.values):
-                raise ValueError(
-                    f"attainment.{label}: has {len(series)} points for {len(self.values)} values"
-                )
-        object.__setattr__(self, "attainment", dict(self.attainment))
+        for name in ("attainment", "status", "gap_points", "solve_s"):
+            for label, series in getattr(self, name).items():
+                if len(series) != len(self.values):
+                    raise ValueError(
+                        f"{name}.{label}: has {len(series)} points for {len(self.values)} values"
+                    )
+            object.__setattr__(self, name, dict(getattr(self, name)))
 
 
 @dataclass(frozen=True)
