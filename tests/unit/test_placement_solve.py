@@ -208,7 +208,7 @@ def test_a_deadline_already_past_finds_no_placement() -> None:
     [
         (
             {"beam": 2},
-            r"^options\.beam: unknown option; known: auto_tolerance_points, beam_width, .*max_batch",
+            r"^options\.beam: unknown option; known: auto_tolerance_points, backend, beam_width, .*max_batch",
         ),
         ({"beam_width": 0}, r"^options\.beam_width: must be an integer >= 1"),
         ({"milp_backend": "gurobi"}, r"^options\.milp_backend: must be one of"),
