@@ -152,11 +152,11 @@ def test_the_switch_cap_holds() -> None:
 
 
 def test_settings_name_the_bad_field() -> None:
-    with pytest.raises(ValueError, match="^forecast: unknown forecaster"):
+    with pytest.raises(ValueError, match=r"^forecast: unknown forecaster"):
         LiveSettings(forecaster="crystal-ball")
-    with pytest.raises(ValueError, match="^revert_margin"):
+    with pytest.raises(ValueError, match=r"^revert_margin"):
         LiveSettings(revert_margin=2.0)
-    with pytest.raises(ValueError, match="^window_s"):
+    with pytest.raises(ValueError, match=r"^window_s"):
         LiveSettings(window_s=0.0)
 
 
