@@ -106,7 +106,7 @@ def observed_workload(
     names = tuple(counts)
     rng = np.random.default_rng(seed)
     times: list[FloatArray] = []
-    ids: list[npt.NDArray[np.int64]] = []
+    ids: list[npt.NDArray[np.int32]] = []
     for m, name in enumerate(names):
         series = counts[name]
         if len(series) * window_s > duration_s + 1e-9:
@@ -117,9 +117,9 @@ def observed_workload(
             if count < 0:
                 raise ValueError(f"counts.{name}[{w}]: must be >= 0, got {count}")
             times.append(w * window_s + rng.uniform(0.0, window_s, int(count)))
-            ids.append(np.full(int(count), m, dtype=np.int64))
+            ids.append(np.full(int(count), m, dtype=np.int32))
     arrivals = np.concatenate(times) if times else np.zeros(0)
-    model_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    model_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
     order = np.argsort(arrivals, kind="stable")
     clipped = np.minimum(arrivals[order], np.nextafter(duration_s, 0.0))
     return Workload(clipped, model_ids[order], names, duration_s)
