@@ -398,7 +398,8 @@ class ReplanDecision(Base):
     """What the live re-planner decided for the window starting at
     ``window_start`` (unix s), at most one per cluster and window: the
     forecast and observed requests, the judged attainments, the switch's
-    cost and steps, and the plan version it activated (when it moved)."""
+    cost and steps, the serving plan and version it decided from, and the
+    plan and version it activated (when it moved)."""
 
     __tablename__ = "replan_decisions"
     __table_args__ = (UniqueConstraint("cluster_id", "window_start"),)
@@ -421,6 +422,7 @@ class ReplanDecision(Base):
     load_s: Mapped[Any]
     steps: Mapped[Any]
     from_version: Mapped[int | None]
+    from_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     version: Mapped[int | None]
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     created_at: Mapped[created_at]

@@ -163,9 +163,13 @@ def upgrade() -> None:
         sa.Column("load_s", JSON, nullable=False),
         sa.Column("steps", JSON, nullable=False),
         sa.Column("from_version", sa.Integer(), nullable=True),
+        sa.Column("from_plan_id", sa.Integer(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.Column("plan_id", sa.Integer(), nullable=True),
         _created(),
+        sa.ForeignKeyConstraint(
+            ["from_plan_id"], ["plans.id"], name=op.f("fk_replan_decisions_from_plan_id_plans")
+        ),
         sa.ForeignKeyConstraint(
             ["plan_id"], ["plans.id"], name=op.f("fk_replan_decisions_plan_id_plans")
         ),
