@@ -282,11 +282,11 @@ def store(
     else:
         message = f"skipped: {inputs.skip or 'the window is already decided'}"
     jobs.finish(job, JobStatus.SUCCEEDED, message=message)
-    schedule_next(session, inputs, exclude=job.id)
+    schedule_next(session, inputs)
     return row
 
 
-def schedule_next(session: Session, inputs: ReplanInputs, *, exclude: int = 0) -> None:
+def schedule_next(session: Session, inputs: ReplanInputs) -> None:
     """Queue the job of the window after the decided one (the current
     window when the worker fell behind) if the re-planner is still on."""
     values = replanner.settings_of(session, inputs.cluster_id)
@@ -295,6 +295,4 @@ def schedule_next(session: Session, inputs: ReplanInputs, *, exclude: int = 0) -
     window_s = int(values["window_s"])
     behind = math.floor(time.time()) // window_s * window_s
     start = max(inputs.window_start + window_s, behind)
-    replanner.schedule(
-        session, inputs.cluster_id, start, job_time_limit_s(live_settings(values)), exclude=exclude
-    )
+    replanner.schedule(session, inputs.cluster_id, start, job_time_limit_s(live_settings(values)))

@@ -67,15 +67,13 @@ def window_start_of(job: PlanJob) -> int:
 
 
 def schedule(
-    session: Session, cluster_id: int, window_start: int, time_limit_s: float, *, exclude: int = 0
+    session: Session, cluster_id: int, window_start: int, time_limit_s: float
 ) -> PlanJob | None:
     """Queue the replan job deciding the window from ``window_start`` (unix
     s), claimable from then, unless the cluster has a replan job queued or
-    running other than job ``exclude`` (the one now finishing); the new job,
-    or None."""
+    running; the new job, or None."""
     session.execute(select(Cluster.id).where(Cluster.id == cluster_id).with_for_update())
-    pending = pending_job(session, cluster_id)
-    if pending is not None and pending.id != exclude:
+    if pending_job(session, cluster_id) is not None:
         return None
     return jobs.enqueue(
         session,

@@ -19,7 +19,8 @@ from api.worker import Worker, WorkerSettings
 from store.db import session_factory, transaction
 from store.enums import JobKind, JobStatus
 from store.models import PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
-from store.repositories import jobs, replanner
+from store.repositories import jobs, loads, replanner
+from tests.integration.builders import seed_api
 
 WINDOW_S = 10
 
@@ -137,30 +138,15 @@ def test_bad_traffic_reports_store_nothing(
 def test_old_traffic_is_pruned(
     make_app: Any, engine: Engine, auth: dict[str, dict[str, str]]
 ) -> None:
-    from tests.integration.builders import seed_api
-
     client = make_app(TRAFFIC_RETENTION_S=100).test_client()
     seeded = seed_api(client, auth["admin"])
-    old = aligned_now() - 300
-    post_traffic(
-        client,
-        auth["admin"],
-        seeded["cluster_id"],
-        source="r",
-        bin_s=10,
-        start=old,
-        counts={"m0": [1]},
-    )
-    recent = aligned_now() - 50
-    post_traffic(
-        client,
-        auth["admin"],
-        seeded["cluster_id"],
-        source="r",
-        bin_s=10,
-        start=recent,
-        counts={"m0": [2]},
-    )
+    old, recent = aligned_now() - 300, aligned_now() - 50
+    for start, count in ((old, 1), (recent, 2)):
+        answer = post_traffic(
+            client, auth["admin"], seeded["cluster_id"], source="r", bin_s=10, start=start,
+            counts={"m0": [count]},
+        )  # fmt: skip
+        assert answer.status_code == 201
     assert stored_bins(engine) == [("m0", recent, 2)]
 
 
@@ -194,8 +180,6 @@ def test_heartbeat_loads_are_stored_once(
             select(ReplicaLoad.version, ReplicaLoad.seconds).order_by(ReplicaLoad.id)
         )
         assert [tuple(row) for row in rows] == [(1, 2.5), (2, 1.5)]
-        from store.repositories import loads
-
         assert loads.latest_seconds(session, seeded["cluster_id"]) == {"m0": 1.5}
     bad = {**beat, "loads": [{**load, "seconds": -1}]}
     answer = client.post(
