@@ -12,7 +12,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import INTEGRAL, Count, Id, JsonList, Positive, Text
+from api.fields import INTEGRAL, Count, Id, JsonList, Positive, StoredText, Text
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import ExecutorState
@@ -43,7 +43,7 @@ class LatencyIn(Body):
 class LoadIn(Body):
     """A replica load the agent measured (resending one changes nothing)."""
 
-    model: Text = Field(min_length=1, max_length=128)
+    model: StoredText = Field(min_length=1, max_length=128)
     group: Count = Field(description="the group's index in the plan version's placement")
     seconds: float = Field(ge=0, description="compile + weights until it served (s)")
     bytes: Annotated[int, Field(ge=0, le=BIGINT_MAX), INTEGRAL] = Field(

@@ -17,7 +17,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import INTEGRAL, Count, Text
+from api.fields import INTEGRAL, Count, StoredText, Text
 from api.routing import Body, Out, Query, found, operation, reply
 from store.models import Cluster
 from store.repositories import catalog, traffic
@@ -30,18 +30,17 @@ UNIX_MAX = 2**40
 BinSeconds = Annotated[int, Field(ge=1, le=3600), INTEGRAL]
 WindowSeconds = Annotated[int, Field(ge=1, le=86400), INTEGRAL]
 UnixSeconds = Annotated[int, Field(ge=0, le=UNIX_MAX), INTEGRAL]
-ModelName = Annotated[Text, Field(min_length=1, max_length=128)]
 Bins = Annotated[list[Count], Field(min_length=1, max_length=3600)]
 
 
 class TrafficIn(Body):
-    source: Text = Field(min_length=1, max_length=128, description="who counted, e.g. router")
+    source: StoredText = Field(min_length=1, max_length=128, description="who counted, e.g. router")
     bin_s: BinSeconds = Field(description="bin length (s)")
     start: UnixSeconds = Field(description="first bin's start (unix s), a multiple of bin_s")
-    counts: dict[ModelName, Bins] = Field(
+    counts: dict[StoredText, Bins] = Field(
         min_length=1,
-        description="per model, requests in bins [start + i*bin_s, start + (i+1)*bin_s); "
-        "every list the same length",
+        description="per model of the catalog, requests in bins "
+        "[start + i*bin_s, start + (i+1)*bin_s); every list the same length",
     )
 
 

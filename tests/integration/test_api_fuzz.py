@@ -28,7 +28,7 @@ from tests.integration.builders import seed_api
 RULES: dict[str, str] = {
     "POST /v1/clusters/{cluster_id}/active-plan": r"plan_id",  # an existing plan of the cluster
     # bins that have ended and start on a multiple of bin_s; stored models, lists of one length
-    "POST /v1/clusters/{cluster_id}/traffic": r"start|counts\..*",
+    "POST /v1/clusters/{cluster_id}/traffic": r"start|counts(\..*)?",
     # windows that have begun, at most MAX_WINDOWS of them
     "GET /v1/clusters/{cluster_id}/traffic": r"query\.(since|window_s)",
     "PUT /v1/clusters/{cluster_id}/replanner": r"forecaster",  # the forecaster grammar
