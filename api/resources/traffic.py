@@ -17,7 +17,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import INTEGRAL, Count, StoredText, Text
+from api.fields import INTEGRAL, Count, StoredText
 from api.routing import Body, Out, Query, found, operation, reply
 from store.models import Cluster
 from store.repositories import catalog, traffic
