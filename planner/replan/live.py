@@ -326,12 +326,12 @@ def decide_live(
     decision = choice.decision
     placement, reason = choice.placement, decision.reason
     candidate = decision.switch_attainment
-    if placement != inputs.current:
+    if _dropped_last_replicas(inputs, placement):
         judge = TransitionJudge(_instance(inputs, cluster, choice.judging))
         placement, candidate, note = _protect_last_replicas(
             inputs, cluster, judge, placement, forecast, settings.min_gain
         )
-        reason = f"{reason}; {note}" if note else reason
+        reason = f"{reason}; {note}"
     moved = placement != inputs.current
     return LiveDecision(
         action="switch" if moved else "keep",
@@ -347,6 +347,13 @@ def decide_live(
     )
 
 
+def _dropped_last_replicas(inputs: LiveInputs, placement: Placement) -> list[str]:
+    """The models served now that had requests in the last window and that
+    ``placement`` hosts nowhere (sorted)."""
+    busy = {name for name, count in inputs.last_window().items() if count > 0}
+    return sorted(busy & inputs.current.model_names - placement.model_names)
+
+
 def _protect_last_replicas(
     inputs: LiveInputs,
     cluster: Cluster,
@@ -358,14 +365,11 @@ def _protect_last_replicas(
     """``placement`` with the models that had requests in the last window
     and would lose their last replica put back where a group can take them
     without evicting another such model (module docstring, step 5); the
-    judged attainment of the result and a note (empty when nothing was
-    dropped). When the repaired switch no longer pays, the current
-    placement."""
+    judged attainment of the result and a note. When the repaired switch no
+    longer pays, the current placement."""
     busy = {name for name, count in inputs.last_window().items() if count > 0}
     protected = busy & inputs.current.model_names
-    dropped = sorted(protected - placement.model_names)
-    if not dropped:
-        return placement, judge.attainment(inputs.current, placement), ""
+    dropped = _dropped_last_replicas(inputs, placement)
     forced: list[str] = []
     for name in dropped:
         # a busy model ranks above every idle one, so swap_in evicts idle models first
