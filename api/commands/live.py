@@ -95,7 +95,10 @@ def _fraction(value: float | None) -> str:
 @cluster_option
 @click.option("--enable/--disable", "enabled", default=None, help="Turn the re-planner on or off.")
 @click.option(
-    "--window-s", type=click.IntRange(1, 86400), help="Decide every window of this many s."
+    "--window",
+    "window_s",
+    type=click.IntRange(1, 86400),
+    help="Decide every window of this many s.",
 )
 @click.option("--forecaster", help="last, ewma[:alpha], holt[:alpha] or seasonal:N.")
 @click.option("--min-gain", type=click.FloatRange(0, 1), help="Judged gain a switch needs.")
@@ -112,7 +115,7 @@ def _fraction(value: float | None) -> str:
 def replanner_command(
     api_url: str, cluster_id: int, decisions: int, key: str, **changes: Any
 ) -> None:
-    """Show or change a cluster's live re-planner (run ``meshplan worker`` to decide)."""
+    """Show or change a cluster's live re-planner; meshplan worker processes decide."""
     client = ApiClient(api_url, key)
     path = f"/v1/clusters/{cluster_id}/replanner"
     settings = _call(client, "GET", path)

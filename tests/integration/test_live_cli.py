@@ -65,7 +65,7 @@ def test_replanner_turns_on_with_settings_and_refuses_bad_ones(
     assert shown.exit_code == 0, shown.output
     assert "re-planner off, windows of 60 s, forecaster ewma" in shown.output
     on = run(
-        "replanner", "--cluster", cluster, "--enable", "--window-s", "30", "--forecaster", "last",
+        "replanner", "--cluster", cluster, "--enable", "--window", "30", "--forecaster", "last",
         key=keys["admin"],
     )  # fmt: skip
     assert on.exit_code == 0, on.output
