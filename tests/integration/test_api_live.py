@@ -364,3 +364,51 @@ def test_decisions_are_paged_and_need_a_cluster(
     assert answer.get_json() == {"items": [], "next": None}
     assert client.get("/v1/clusters/999/decisions", headers=auth["reader"]).status_code == 404
     assert client.get(f"/v1/clusters/{cluster}/decisions").status_code == 401
+
+
+def test_a_switch_that_served_worse_is_reverted_to_its_plan(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+
+    def activate(models: list[str]) -> int:
+        groups = [
+            {"devices": [d], "config": {"op": 1, "pp": 1}, "models": models} for d in range(4)
+        ]
+        body = {"cluster_id": cluster, "placement": {"groups": groups}, "activate": True}
+        answer = client.post("/v1/plans", json=body, headers=admin)
+        assert answer.status_code == 201
+        plan_id: int = answer.get_json()["id"]
+        return plan_id
+
+    both, only_m0 = activate(["m0", "m1"]), activate(["m0"])  # versions 1 and 2
+    window = aligned_now()
+    with transaction(session_factory(engine), write=True) as session:  # the switch 1 -> 2
+        session.add(
+            ReplanDecision(
+                cluster_id=cluster, window_start=window - WINDOW_S, window_s=WINDOW_S,
+                forecaster="last", action="switch", chosen=True, reason="dropped m1",
+                forecast_rps={}, observed={}, load_s={}, steps=[],
+                switch_cost={"replicas_loaded": 0, "load_s": 0.0, "lost_replica_s": 0.0},
+                from_version=1, from_plan_id=both, version=2, plan_id=only_m0,
+            )
+        )  # fmt: skip
+    counts = {"m0": [100], "m1": [300]}  # then m1 came back: its requests found no replica
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=WINDOW_S, start=window - WINDOW_S,
+        counts=counts,
+    )  # fmt: skip
+    assert answer.status_code == 201
+    enable(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()
+    decision = decisions(client, auth["reader"], cluster)[-1]
+    assert decision["action"] == "revert" and decision["chosen"], decision["reason"]
+    assert decision["replayed_switch"] == pytest.approx(0.25, abs=0.01)  # m0's 100 of 400
+    assert decision["replayed_keep"] == pytest.approx(1.0, abs=0.01)
+    assert decision["version"] == 3 and decision["plan_id"] == both
+    served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
+    assert served["plan_id"] == both and served["version"] == 3
+    assert served["transition"] == {
+        "from_version": 2,
+        "steps": [{"group": g, "action": "load", "model": "m1"} for g in range(4)],
+    }
