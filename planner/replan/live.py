@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
-from planner.replan.forecast import make_forecaster
+from planner.replan.forecast import Forecast, forecast_window, make_forecaster
 from planner.replan.loop import decide_window
 from planner.replan.options import ReplanOptions, check_seconds
 from planner.replan.solvecache import SolveCache
@@ -288,6 +288,11 @@ def _revert_check(
     )
 
 
+def _rates(forecast: Forecast) -> dict[str, float]:
+    """A forecast's rates (requests/s) by model name."""
+    return dict(zip(forecast.model_names, map(float, forecast.rates_rps), strict=True))
+
+
 def decide_live(
     inputs: LiveInputs, settings: LiveSettings, *, seed: int = 0, cache: SolveCache | None = None
 ) -> LiveDecision:
@@ -301,28 +306,25 @@ def decide_live(
         return reverted
     counts = _complete(inputs)
     n = inputs.windows
+    options = settings.replan_options(seed)
+    history = observed_workload(counts, settings.window_s, (n + 1) * settings.window_s, seed)
     if inputs.switches_last_hour >= settings.max_switches_per_hour:
+        held = forecast_window(
+            options.forecaster, history, settings.window_s, n, options.forecast_floor
+        )
         return LiveDecision(
             "hold",
             f"{inputs.switches_last_hour} switches in the last hour "
             f"(max_switches_per_hour {settings.max_switches_per_hour})",
             inputs.current,
+            forecast_rps=_rates(held),
         )
     if not any(sum(series) for series in counts.values()):
         return LiveDecision("keep", "no traffic observed", inputs.current)
-    history = observed_workload(counts, settings.window_s, (n + 1) * settings.window_s, seed)
     instance = _instance(inputs, cluster, history)
     last_rates = np.array([series[-1] for series in counts.values()], float) / settings.window_s
-    choice = decide_window(
-        instance, settings.replan_options(seed), n, inputs.current, last_rates, cache=cache
-    )
-    forecast = (
-        {}
-        if choice.forecast is None
-        else dict(
-            zip(choice.forecast.model_names, map(float, choice.forecast.rates_rps), strict=True)
-        )
-    )
+    choice = decide_window(instance, options, n, inputs.current, last_rates, cache=cache)
+    forecast = {} if choice.forecast is None else _rates(choice.forecast)
     decision = choice.decision
     placement, reason = choice.placement, decision.reason
     candidate = decision.switch_attainment

@@ -149,6 +149,7 @@ def test_the_switch_cap_holds() -> None:
     decision = decide_live(inputs, SETTINGS)
     assert decision.action == "hold"
     assert "max_switches_per_hour 6" in decision.reason
+    assert decision.forecast_rps == {"a": 0.0, "b": pytest.approx(15.0, rel=0.2), "c": 0.0}
 
 
 def test_settings_name_the_bad_field() -> None:
