@@ -31,7 +31,9 @@ seconds, the ``n`` before it observed):
    least requested models that had no traffic) and the repaired placement
    judged again; when no group can take it back, memory forces the
    eviction and the decision says so.
-6. **Transition.** :func:`transition_steps` orders the loads and evictions
+6. **Transition.** The new placement's groups are put at their old
+   indices where they are kept (:func:`keep_group_indices`), and
+   :func:`transition_steps` orders the loads and evictions
    so that no device ever holds more than its memory under the validator's
    model (:func:`planner.validation.stage_memory_bytes`).
 """
@@ -335,6 +337,7 @@ def decide_live(
         )
         reason = f"{reason}; {note}"
     moved = placement != inputs.current
+    placement = keep_group_indices(inputs.current, placement)
     return LiveDecision(
         action="switch" if moved else "keep",
         reason=reason,
@@ -398,6 +401,26 @@ def _protect_last_replicas(
     if kept_back and score <= keep + min_gain:
         return inputs.current, score, "; ".join([*notes, "the repaired switch does not pay"])
     return placement, score, "; ".join(notes)
+
+
+def keep_group_indices(before: Placement, after: Placement) -> Placement:
+    """``after`` with its groups reordered so that each group it keeps from
+    ``before`` (same devices and config) sits at its index in ``before``
+    where ``after`` has that index; the other groups fill the free indices
+    in their order. When no group is added or removed, every index then
+    names the same group in both, so a transition's loads and evictions in
+    one group share its index."""
+    old_index = {(g.devices, g.config): i for i, g in enumerate(before.groups)}
+    slots: list[Group | None] = [None] * len(after.groups)
+    rest: list[Group] = []
+    for group in after.groups:
+        i = old_index.get((group.devices, group.config))
+        if i is not None and i < len(slots):
+            slots[i] = group
+        else:
+            rest.append(group)
+    free = iter(rest)
+    return Placement(tuple(group if group is not None else next(free) for group in slots))
 
 
 @dataclass

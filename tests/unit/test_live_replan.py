@@ -21,6 +21,7 @@ from planner.replan.live import (
     MeasuredLoadCluster,
     Step,
     decide_live,
+    keep_group_indices,
     measured_cluster,
     observed_workload,
     transition_steps,
@@ -60,6 +61,30 @@ def test_a_popularity_flip_switches_to_the_hot_model() -> None:
     assert decision.cost.replicas_loaded == len(loaded)
     assert decision.cost.load_s == pytest.approx(2.0 * len(loaded))
     assert all(s.action == "evict" and s.model == "a" for s in decision.steps[:1])
+
+
+def test_kept_groups_keep_their_index() -> None:
+    before = placement(group([2], "a"), group([0], "b"), group([1], "c"))
+    rotated = placement(group([0], "a"), group([1], "b"), group([2], "c"))
+    ordered = keep_group_indices(before, rotated)
+    assert ordered == placement(group([2], "c"), group([0], "a"), group([1], "b"))
+    # one model per device: each group evicts its model, then loads the new one, at one index
+    three = Cluster(3, int(2.5 * GB), devices_per_node=3, load_bw_bytes_per_s=1e9)
+    steps = transition_steps(three, MODELS, before, ordered)
+    assert sorted(steps, key=lambda s: (s.group, s.action)) == [
+        Step(0, "evict", "a"), Step(0, "load", "c"),
+        Step(1, "evict", "b"), Step(1, "load", "a"),
+        Step(2, "evict", "c"), Step(2, "load", "b"),
+    ]  # fmt: skip
+    for g in range(3):
+        assert steps.index(Step(g, "evict", before.groups[g].models[0])) < steps.index(
+            Step(g, "load", ordered.groups[g].models[0])
+        )
+    # devices 0 and 1 become one pipeline: the kept group on device 2 keeps index 0
+    merged = placement(group([0, 1], "a", config=PIPE), group([2], "b"))
+    assert keep_group_indices(before, merged) == placement(
+        group([2], "b"), group([0, 1], "a", config=PIPE)
+    )
 
 
 def test_a_measured_load_longer_than_the_window_keeps_the_placement() -> None:
