@@ -133,21 +133,21 @@ def test_two_busy_last_replicas_keep_the_placement() -> None:
     assert "kept the last replica" in decision.reason
 
 
-def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
-    before = placement(group([0], "a"), group([1], "b"))
-    # the switch gave b's device to a, then b got 6 req/s: none of it served
-    inputs = LiveInputs(
-        CLUSTER,
-        MODELS,
-        BOTH_A,
-        {"a": [300, 300], "b": [0, 360]},
-        {},
-        switches_last_hour=1,
-        last_switch=LastSwitch(before, BOTH_A),
+A_AND_B = placement(group([0], "a"), group([1], "b"))
+
+
+def after_switch_to_both_a(counts: dict[str, list[int]]) -> LiveInputs:
+    """The window after a switch from a and b to a on both devices."""
+    return LiveInputs(
+        CLUSTER, MODELS, BOTH_A, counts, {}, 1, last_switch=LastSwitch(A_AND_B, BOTH_A)
     )
-    decision = decide_live(inputs, SETTINGS)
+
+
+def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
+    # then b got 6 req/s: none of it served
+    decision = decide_live(after_switch_to_both_a({"a": [300, 300], "b": [0, 360]}), SETTINGS)
     assert decision.action == "revert", decision.reason
-    assert decision.placement == before
+    assert decision.placement == A_AND_B
     assert decision.steps == (Step(1, "evict", "a"), Step(1, "load", "b"))
     assert decision.replayed_switch is not None and decision.replayed_keep is not None
     # b is 360 of the 660 replayed requests and lost all of them; a is served either way
@@ -156,17 +156,9 @@ def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
 
 
 def test_a_switch_that_did_as_predicted_is_not_reverted() -> None:
-    before = placement(group([0], "a"), group([1], "b"))
-    inputs = LiveInputs(
-        CLUSTER,
-        MODELS,
-        BOTH_A,
-        {"a": [300, 600], "b": [300, 0]},
-        {},
-        switches_last_hour=1,
-        last_switch=LastSwitch(before, BOTH_A),
-    )
-    assert decide_live(inputs, SETTINGS).action != "revert"
+    decision = decide_live(after_switch_to_both_a({"a": [300, 600], "b": [300, 0]}), SETTINGS)
+    assert decision.action != "revert"
+    assert decision.replayed_switch is None
 
 
 def test_the_switch_cap_holds() -> None:
