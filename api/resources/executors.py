@@ -12,7 +12,7 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import Count, Id, JsonList, Text
+from api.fields import Bytes, Count, Id, JsonList, Text
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import ExecutorState
@@ -39,6 +39,14 @@ class LatencyIn(Body):
     count: Count
 
 
+class LoadIn(Body):
+    model: Text = Field(min_length=1, max_length=128)
+    group: Count = Field(description="index of the group in the plan version it was loaded for")
+    seconds: float = Field(ge=0, le=10**6, description="measured load time: weights and compile")
+    bytes: Bytes = Field(description="weight bytes on the group's fullest device")
+    version: Count = Field(description="the plan version the replica was loaded for")
+
+
 class HeartbeatIn(Body):
     applied_version: Count | None = None
     state: ExecutorState = Field(strict=False)
@@ -46,6 +54,9 @@ class HeartbeatIn(Body):
     latency_s: dict[Text, LatencyIn] = Field(default_factory=dict)
     errors: dict[Text, Text] = Field(
         default_factory=dict, description="per model, why it could not be loaded"
+    )
+    loads: list[LoadIn] = Field(
+        default_factory=list, max_length=4096, description="per replica it serves, its load"
     )
 
 
