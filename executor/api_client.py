@@ -132,12 +132,15 @@ def parse_stages(data: list[Any], placement: Placement) -> tuple[dict[str, Stage
     if len(data) != len(placement.groups):
         raise ValueError(f"stages: has {len(data)} entries for {len(placement.groups)} groups")
     return tuple(
-        {
-            str(model): tuple((int(start), int(end)) for start, end in bounds)
-            for model, bounds in group.items()
-        }
-        for group in data
+        {str(model): _bounds(bounds, f"stages[{g}].{model}") for model, bounds in group.items()}
+        for g, group in enumerate(data)
     )
+
+
+def _bounds(data: list[Any], where: str) -> StageBounds:
+    if not all(isinstance(pair, list) and len(pair) == 2 for pair in data):
+        raise ValueError(f"{where}: must be a list of [start, end] pairs")
+    return tuple((int(start), int(end)) for start, end in data)
 
 
 class ApiClient:
