@@ -123,6 +123,11 @@ def layout_for(
     return plan_parallel(arch, config, max_batch=max_batch)
 
 
+def by_devices(item: tuple[GroupKey, Any]) -> tuple[int, ...]:
+    """Sort key of ``(group key, ...)`` pairs: the group's devices."""
+    return item[0][0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Loaded:
     """Identity of a loaded replica: a change of any field means a reload."""
@@ -323,15 +328,16 @@ class Agent:
         )
 
     def status(self) -> dict[str, Any]:
-        """The heartbeat body: state, applied version, groups, latencies and
-        the models that could not be loaded (with why)."""
+        """The heartbeat body: state, applied version, groups (by devices),
+        latencies, the models that could not be loaded (with why) and the
+        measured load of each replica (:class:`LoadRecord`)."""
         groups = [
             {
                 "devices": list(devices),
                 "config": encode(config),
                 "models": sorted(group.models),
             }
-            for (devices, config), group in list(self.host.groups.items())
+            for (devices, config), group in sorted(self.host.groups.items(), key=by_devices)
         ]
         return {
             "applied_version": self.applied.version if self.applied else None,
