@@ -50,6 +50,12 @@ Send = Callable[[dict[str, Any]], None]
 """Sends one report body; raises ApiUnavailable (try later) or ApiError (refused)."""
 
 
+def _require(field: str, holds: bool, rule: str, value: object) -> None:
+    """ValueError ``"<field>: <rule>, got <value>"`` unless ``holds``."""
+    if not holds:
+        raise ValueError(f"{field}: {rule}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class TrafficReport:
     """Arrivals of ``source`` per model in the ``len(counts[m])`` bins of
@@ -82,12 +88,9 @@ class TrafficCounter:
         max_bins: int = MAX_BINS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not 1 <= len(source) <= 128:
-            raise ValueError(f"source: must have 1 to 128 characters, got {len(source)}")
-        if not 1 <= bin_s <= 3600:
-            raise ValueError(f"bin_s: must be in 1..3600, got {bin_s}")
-        if max_bins < 1:
-            raise ValueError(f"max_bins: must be at least 1, got {max_bins}")
+        _require("source", 1 <= len(source) <= 128, "must have 1 to 128 characters", len(source))
+        _require("bin_s", 1 <= bin_s <= 3600, "must be in 1..3600", bin_s)
+        _require("max_bins", max_bins >= 1, "must be at least 1", max_bins)
         self.source = source
         self.bin_s = bin_s
         self.max_bins = max_bins
@@ -137,10 +140,8 @@ class TrafficReporter:
         every_s: float = EVERY_S,
         max_pending: int = MAX_PENDING,
     ) -> None:
-        if not every_s > 0:
-            raise ValueError(f"every_s: must be positive, got {every_s}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending: must be at least 1, got {max_pending}")
+        _require("every_s", every_s > 0, "must be positive", every_s)
+        _require("max_pending", max_pending >= 1, "must be at least 1", max_pending)
         self.counter = counter
         self.send = send
         self.every_s = every_s

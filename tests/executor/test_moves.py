@@ -14,8 +14,10 @@ from executor.moves import Move, Replicas, diff_moves, step_moves
 from planner.domain import ParallelConfig
 
 ONE = ParallelConfig(1, 1)
-A, B, C = ((0,), ONE), ((1,), ONE), ((2,), ONE)
-WIDE = ((1, 2), ParallelConfig(2, 1))
+A: GroupKey = ((0,), ONE)
+B: GroupKey = ((1,), ONE)
+C: GroupKey = ((2,), ONE)
+WIDE: GroupKey = ((1, 2), ParallelConfig(2, 1))
 
 
 def test_a_model_moving_to_a_free_group_loads_before_its_old_group_stops() -> None:
@@ -49,7 +51,7 @@ def test_a_group_evicts_before_it_loads_and_a_changed_replica_is_reloaded() -> N
 def test_steps_are_followed_in_their_order_and_only_where_they_apply() -> None:
     current = {A: {"x": 0, "y": 0}, WIDE: {"m": 0}}
     wanted = {A: {"x": 0, "z": 0}, C: {"m": 0}}
-    other = ((5,), ONE)  # another agent's group
+    other: GroupKey = ((5,), ONE)  # another agent's group
     steps = [
         (A, "load", "z"),  # the service knows z fits beside y: load first
         (A, "evict", "y"),

@@ -18,6 +18,7 @@ import pytest
 
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
 from executor.traffic import TrafficCounter, TrafficReport, TrafficReporter
+from tests.loopback_http import http_server
 
 
 class Clock:
@@ -76,9 +77,12 @@ def test_long_ranges_are_cut_and_empty_pieces_not_reported() -> None:
 def test_counts_from_many_threads_add_up() -> None:
     clock = Clock(50.5)
     counter = TrafficCounter("r", clock=clock)
-    threads = [
-        threading.Thread(target=lambda: [counter.count("m") for _ in range(1000)]) for _ in range(8)
-    ]
+
+    def thousand() -> None:
+        for _ in range(1000):
+            counter.count("m")
+
+    threads = [threading.Thread(target=thousand) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -179,14 +183,8 @@ def fake_api(statuses: list[int]) -> Iterator[tuple[str, list[tuple[str, str, An
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url, seen
 
 
 def test_reports_reach_the_traffic_route_and_a_repeat_after_a_lost_answer_is_harmless() -> None:

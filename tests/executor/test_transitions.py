@@ -17,7 +17,6 @@ import jax
 import numpy as np
 import pytest
 
-from executor import agent as agent_module
 from executor.agent import Agent, architecture_for
 from executor.api_client import ModelInfo, ServedPlan, Step, Transition
 from executor.group import GroupServer
@@ -27,7 +26,7 @@ from executor.router import Answer, Router
 from executor.runtime import ModelRuntime
 from executor.server import create_app, create_router_app
 from planner.domain import Group, ParallelConfig, Placement
-from tests.executor.helpers import assert_problem
+from tests.executor.helpers import assert_problem, held_warm_up
 from tests.executor.test_agent import FakeSource
 
 ONE = ParallelConfig(1, 1)
@@ -162,19 +161,6 @@ def test_a_transition_from_another_version_is_replaced_by_the_difference(
     # evict before load on the group that changes; the free group loads first
     assert events == [("add", "m2", (2,)), ("remove", "m2", (1,)), ("add", "m3", (1,))]
     assert agent.status()["applied_version"] == 2
-
-
-def held_warm_up(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Hold every replica's warm-up until the event is set."""
-    release = threading.Event()
-    warm_up = ModelRuntime.warm_up
-
-    def slow(self: ModelRuntime, *args: Any, **kwargs: Any) -> None:
-        release.wait(60)
-        warm_up(self, *args, **kwargs)
-
-    monkeypatch.setattr(agent_module.ModelRuntime, "warm_up", slow)
-    return release
 
 
 def test_the_router_passes_on_503_with_retry_after_while_the_only_replica_loads(
