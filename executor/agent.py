@@ -14,8 +14,8 @@ starts from the version this agent applied, else the difference between
 what it holds and what the plan wants; either way a group leaving the plan
 stops before anything loads on its devices, and the difference is
 reconciled last, so the agent always ends with exactly the plan's
-replicas. Meanwhile a request for a model whose only replica here is still
-loading gets 503 with ``Retry-After``.
+replicas. Meanwhile a request for a model the new plan puts here and
+whose first replica here is not ready yet gets 503 with ``Retry-After``.
 
 Each model is laid out as :func:`planner.autoparallel.plan_parallel` lays it
 out for its group's config, with the stage ranges the served plan carries
@@ -205,9 +205,14 @@ class Agent:
             self.errors = {}
             self.report()
             wanted = self._wanted(plan)
-            if plan.transition is not None and self._follows(plan.transition.from_version):
-                self._run(plan, wanted, step_moves(self._steps(plan), self._held(), wanted))
-            self._run(plan, wanted, diff_moves(self._held(), wanted))
+            # until its first replica here is ready, a model is loading (503)
+            self.host.loading.update(name for models in wanted.values() for name in models)
+            try:
+                if plan.transition is not None and self._follows(plan.transition.from_version):
+                    self._run(plan, wanted, step_moves(self._steps(plan), self._held(), wanted))
+                self._run(plan, wanted, diff_moves(self._held(), wanted))
+            finally:
+                self.host.loading.clear()
             if self.stopping.is_set():
                 return  # stopped part way: the plan is not applied
             for key, models in wanted.items():
@@ -305,7 +310,6 @@ class Agent:
         group = self._group(key)
         info = plan.models[name]
         started = time.monotonic()
-        self.host.loading.add(name)
         try:
             replica = Replica(loaded.layout, group.meshes, model_seed(name))
             runtime = ModelRuntime(name, replica, loaded.max_batch, info.slo_s)

@@ -167,7 +167,7 @@ def test_the_router_passes_on_503_with_retry_after_while_the_only_replica_loads(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = held_warm_up(monkeypatch)
-    only = ServedPlan(3, 1, Placement((Group((0,), ONE, ("m1",)),)), MODELS, etag="3-v1")
+    only = ServedPlan(3, 1, Placement((Group((0,), ONE, ("m1", "m2")),)), MODELS, etag="3-v1")
     loading = threading.Thread(target=agent.apply, args=(only,))
     loading.start()
     try:
@@ -194,6 +194,9 @@ def test_the_router_passes_on_503_with_retry_after_while_the_only_replica_loads(
         )
         assert answer.headers["Retry-After"] == "2"
         assert body["detail"] == "model 'm1' is loading here"
+        queued = agent_app.post("/v1/infer/m2", json={"num_sequences": 1})  # not started yet
+        assert (queued.status_code, queued.headers["Retry-After"]) == (503, "2")
+        assert agent_app.post("/v1/infer/m3", json={"num_sequences": 1}).status_code == 404
 
         both = dataclasses.replace(
             only,
