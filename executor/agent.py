@@ -91,12 +91,13 @@ def architecture_for(name: str, info: ModelInfo, scale: str) -> Architecture:
     return decode(Architecture, info.architecture, f"models.{name}.architecture")
 
 
-def my_groups(plan: ServedPlan, devices: Sequence[int]) -> dict[GroupKey, tuple[str, ...]]:
-    """The plan's groups that lie within ``devices``, with their models."""
+def my_groups(plan: ServedPlan, devices: Sequence[int]) -> dict[GroupKey, int]:
+    """The plan's groups that lie within ``devices``, with their index in
+    the placement."""
     mine = set(devices)
     return {
-        (group.devices, group.config): group.models
-        for group in plan.placement.groups
+        (group.devices, group.config): index
+        for index, group in enumerate(plan.placement.groups)
         if set(group.devices) <= mine
     }
 
@@ -248,10 +249,9 @@ class Agent:
         """Per group of this agent, the replicas ``plan`` puts there (a model
         that cannot be laid out is left out and named in :attr:`errors`)."""
         wanted: dict[GroupKey, dict[str, Loaded]] = {}
-        for index, group in enumerate(plan.placement.groups):
-            if not set(group.devices) <= set(self.devices):
-                continue
-            models = wanted[(group.devices, group.config)] = {}
+        for key, index in my_groups(plan, self.devices).items():
+            group = plan.placement.groups[index]
+            models = wanted[key] = {}
             served = plan.stages[index] if plan.stages is not None else {}
             for name in group.models:
                 try:
@@ -278,7 +278,8 @@ class Agent:
         for move in moves:
             if self.stopping.is_set():
                 return
-            log.info("plan v%d: %s %s on %s", plan.version, move.action, move.model, move.key[0])
+            what = move.model or "the group"
+            log.info("plan v%d: %s %s on %s", plan.version, move.action, what, list(move.key[0]))
             if move.action == "stop":
                 for group in self.host.remove_groups([move.key]):
                     group.join(DRAIN_TIMEOUT_S)
@@ -322,10 +323,9 @@ class Agent:
             self.host.loading.discard(name)
         group.add(runtime)
         self._loaded[(key, name)] = loaded
-        index = next(i for i, g in enumerate(plan.placement.groups) if (g.devices, g.config) == key)
         self.loads[(key, name)] = LoadRecord(
             name,
-            index,
+            my_groups(plan, self.devices)[key],
             time.monotonic() - started,
             max(replica.weight_bytes_per_device()),
             plan.version,
