@@ -19,6 +19,7 @@ from executor.router import Agent, Answer, Router, http_forward, routes
 from executor.server import create_router_app
 from planner.domain import Group, ParallelConfig, Placement
 from tests.executor.helpers import assert_problem
+from tests.loopback_http import http_server
 
 A, B = "http://a", "http://b"
 AGENTS = [Agent(A, frozenset({0, 1, 2, 3})), Agent(B, frozenset({4, 5, 6, 7}))]
@@ -101,6 +102,11 @@ def test_retryable_refusals_move_on_and_the_last_answer_wins_when_all_refuse() -
     assert status in (429, 503) and headers["Retry-After"] == "1"
     r = router(Agents(a=400))
     assert r.handle("y", b"{}")[0] == 400  # a client error is not retried
+    network = Agents(a=404)  # a no longer hosts x: its plan is newer than the table
+    r = router(network)
+    r.outstanding[B] = 10  # a is tried first
+    assert r.handle("x", b"{}")[0] == 200 and network.calls == [A, B]
+    assert router(Agents(a=404, b=404)).handle("x", b"{}")[0] == 404
 
 
 def test_an_agent_refusing_the_routers_key_is_passed_over_and_never_reported_as_401() -> None:
@@ -150,14 +156,8 @@ def raw_agent(answer: bytes) -> Iterator[tuple[str, list[str]]]:
             self.wfile.write(answer)
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", paths
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url, paths
 
 
 def test_an_answer_that_breaks_off_counts_as_an_unreachable_agent() -> None:
