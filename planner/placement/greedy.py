@@ -45,6 +45,11 @@ ROUND_MODELS_DIVISOR = 8
 count of replicas even when there are fewer groups."""
 
 
+FITTING_CACHE_LIMIT = 4096
+"""Most remembered answers of :meth:`ReplicaTable.fitting` (then forgotten
+all at once)."""
+
+
 class ReplicaTable:
     """Per parallel config: each model's stage weight bytes ``[M, pp]``,
     workspace bytes ``[M]``, whether it may be placed there (profiled and
@@ -57,6 +62,7 @@ class ReplicaTable:
         self.workspace: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.usable: dict[ParallelConfig, npt.NDArray[np.bool_]] = {}
         self.stage_s: dict[ParallelConfig, Floats] = {}
+        self._fitting: dict[tuple[ParallelConfig, tuple[int, ...]], npt.NDArray[np.bool_]] = {}
         size = scorer.num_models
         for config in set(configs):
             weights = np.zeros((size, config.pp), dtype=np.int64)
@@ -78,7 +84,20 @@ class ReplicaTable:
 
     def fitting(self, config: ParallelConfig, hosted: Sequence[int]) -> npt.NDArray[np.bool_]:
         """Models that could join a group of ``config`` hosting ``hosted``
-        without exceeding device memory (and are usable there, not hosted)."""
+        without exceeding device memory (and are usable there, not hosted).
+        Answers are remembered per config and set of hosted models (the
+        returned array is read-only)."""
+        key = (config, tuple(sorted(hosted)))
+        found = self._fitting.get(key)
+        if found is None:
+            if len(self._fitting) >= FITTING_CACHE_LIMIT:
+                self._fitting.clear()
+            found = self._fit(config, key[1])
+            found.flags.writeable = False
+            self._fitting[key] = found
+        return found
+
+    def _fit(self, config: ParallelConfig, hosted: Sequence[int]) -> npt.NDArray[np.bool_]:
         weights = self.weights[config]
         workspace = self.workspace[config]
         used = weights[list(hosted)].sum(axis=0) if hosted else np.zeros(config.pp, np.int64)
@@ -275,20 +294,25 @@ class Greedy:
         """The next round's (model, group) additions (module docstring)."""
         unserved = self._unserved(served)
         hosted = [list(h) for h in layout.hosted]
-        load = [
-            sum(self.rate[j] * self.table.stage_s[c][j] for j in h)
-            for c, h in zip(layout.configs, hosted, strict=True)
-        ]
-        fits = [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
+        load = np.array(
+            [
+                sum(self.rate[j] * self.table.stage_s[c][j] for j in h)
+                for c, h in zip(layout.configs, hosted, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        fits = np.array(
+            [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
+        )
         size = max(len(hosted), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
         moves: list[tuple[int, int]] = []
         for j in _ranked(unserved, self.model_order):
             if unserved[j] <= 0 or len(moves) == size:
                 break
-            options = [g for g in range(len(fits)) if fits[g][j]]
-            if not offered[j] or not options:
+            options = np.flatnonzero(fits[:, j])
+            if not offered[j] or not options.size:
                 continue
-            g = min(options, key=lambda g: (load[g], self.group_order[g]))
+            g = int(options[np.lexsort((self.group_order[options], load[options]))[0]])
             moves.append((j, g))
             config = layout.configs[g]
             hosted[g].append(j)
