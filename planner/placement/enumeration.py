@@ -21,10 +21,12 @@ Algorithm 2).
    on the other buckets (their groups share no model), so every
    ``(bucket, share, config)`` block is solved once, in parallel, and a
    candidate's score is the sum of its blocks' served requests.
-   When the workload is large, every block is first *screened* on a
-   ``screen_share`` sample of it (evenly spaced time slices); only the
-   ``screen_keep`` best configs of each bucket and share are then solved on
-   the whole workload.
+   Blocks of one bucket and share compete; each is first examined
+   without simulation (:mod:`planner.placement.triage`: a fluid estimate
+   and an upper bound), and :mod:`planner.placement.selection` decides
+   which the greedy solves: per bucket and share the ``screen_keep`` best
+   by estimate, skipping any whose bound shows it cannot win. Every block
+   not solved is logged with why.
 4. **Assembly.** The best candidate's blocks get devices from 0 upwards,
    largest groups first, and the placement is checked by
    :func:`planner.validation.validate` (a tensor-parallel stage that would
@@ -38,21 +40,22 @@ import logging
 import math
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from planner.deadline import NEVER, Deadline
-from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
+from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement
 from planner.placement.feasibility import alone_bytes, config_realisable, fitting_configs
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
+from planner.placement.selection import Selection
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
+from planner.placement.triage import BlockTriage
 from planner.sim import Instance
 from planner.validation import validate
-from planner.workloads.windows import into_horizon
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +66,6 @@ start a new bucket."""
 FULL_GREEDY_PAIRS = 16
 """``greedy_mode="auto"`` runs the full greedy when models × groups of a
 block is at most this, the fast greedy otherwise."""
-
-SCREEN_PIECES = 24
-"""Time slices of the workload from which the screening sample is taken."""
-
-SCREEN_MIN_REQUESTS = 5000
-"""Workloads smaller than this are never screened (it would not save time)."""
 
 Progress = Callable[[float, str], None]
 
@@ -86,8 +83,12 @@ class Block:
     def num_devices(self) -> int:
         return self.num_groups * self.config.size
 
+    @property
+    def shape(self) -> str:
+        return f"{self.num_groups} x {self.config}"
+
     def describe(self) -> str:
-        return f"{len(self.models)} models on {self.num_groups} x {self.config}"
+        return f"{len(self.models)} models on {self.shape}"
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,18 @@ class BlockResult:
 class EnumerationResult:
     """The best placement found, its per-model served counts, and what the
     search did: ``blocks_total`` distinct blocks, of which
-    ``blocks_screened`` were screened and ``blocks_solved`` solved on the
-    whole workload."""
+    ``blocks_solved`` were solved by the greedy, ``blocks_pruned_by_bound``
+    shown unable to win by their bound and ``blocks_ranked_out`` not solved
+    because better-estimated blocks of their bucket and share were (the
+    rest, if any, were left at the time limit)."""
 
     placement: Placement
     layout: Layout
     served: Counts
     blocks_solved: int
     blocks_total: int
-    blocks_screened: int
+    blocks_pruned_by_bound: int
+    blocks_ranked_out: int
     candidates: int
     timed_out: bool
     log: tuple[str, ...]
@@ -283,28 +287,25 @@ def _pool(scorer: Scorer, options: SolveOptions, logs: list[str]) -> Any:
 
 
 class _Standing:
-    """Reports one pass over blocks as it goes: ``progress(fraction of the
-    blocks done, message)`` after every block, the message naming the block
-    and the attainment, on the pass's workload, of the best complete
-    candidate among the blocks solved so far (the one the search would
-    return if it stopped there)."""
+    """The best complete candidate among the blocks solved so far (the one
+    the search would return if it stopped there): its total ``best_total``,
+    and, when ``progress`` is given, a report after every block solved:
+    ``progress(blocks done / most blocks to solve, message)``, the message
+    naming the block and that candidate's attainment."""
 
     def __init__(
         self,
-        progress: Progress,
-        label: str,
-        blocks: int,
+        progress: Progress | None,
+        most: int,
         candidates: Sequence[list[list[Block]]],
         scorer: Scorer,
     ) -> None:
         self.progress = progress
-        self.label = label
-        self.where = " on the sample" if label == "screening" else ""
-        self.blocks = blocks
+        self.most = max(most, 1)
         self.candidates = candidates
         self.scorer = scorer
         self.done = 0
-        self.best: float | None = None
+        self.best_total: int | None = None
 
     def record(
         self, block: Block, result: BlockResult | None, results: dict[Block, BlockResult]
@@ -316,25 +317,20 @@ class _Standing:
                     continue
                 choice = _best_combination(per_bucket, results, self.scorer.instance.cluster)
                 if choice is not None:
-                    served = np.sum([r.served for r in choice[1]], axis=0)
-                    self.best = max(self.best or 0.0, self.scorer.attainment(served))
+                    self.best_total = max(self.best_total or 0, choice[0])
+        if self.progress is None:
+            return
         outcome = "skipped (time limit)" if result is None else f"serves {result.total}"
-        best = "none yet" if self.best is None else f"{self.best:.4f}{self.where}"
         self.progress(
-            self.done / self.blocks,
-            f"{self.label} block {self.done}/{self.blocks}: {block.describe()} {outcome}; "
-            f"best attainment so far {best}",
+            min(self.done / self.most, 1.0),
+            f"solving block {self.done}/{self.most}: {block.describe()} {outcome}; "
+            f"best attainment so far {self.attainment()}",
         )
 
-
-def _standing(
-    progress: Progress | None,
-    label: str,
-    blocks: Sequence[Block],
-    candidates: Sequence[list[list[Block]]],
-    scorer: Scorer,
-) -> _Standing | None:
-    return None if progress is None else _Standing(progress, label, len(blocks), candidates, scorer)
+    def attainment(self) -> str:
+        if self.best_total is None:
+            return "none yet"
+        return f"{self.best_total / max(self.scorer.total_demand, 1):.4f}"
 
 
 def _solve_blocks(
@@ -342,25 +338,25 @@ def _solve_blocks(
     scorer: Scorer,
     options: SolveOptions,
     deadline: Deadline,
-    standing: _Standing | None,
+    standing: _Standing,
+    results: dict[Block, BlockResult],
     logs: list[str],
-) -> dict[Block, BlockResult]:
-    """Solve every block, in a process pool when ``workers > 1`` (results
-    do not depend on the order in which blocks finish)."""
+) -> None:
+    """Solve every block into ``results``, in a process pool when
+    ``workers > 1`` (results do not depend on the order in which blocks
+    finish)."""
     _WORKER["scorer"] = scorer
     tasks = [(block, options, deadline) for block in blocks]
-    results: dict[Block, BlockResult] = {}
 
     def record(block: Block, result: BlockResult | None) -> None:
         if result is not None:
             results[block] = result
-        if standing is not None:
-            standing.record(block, result, results)
+        standing.record(block, result, results)
 
     if options.workers <= 1 or len(blocks) <= 1:
         for task in tasks:
             record(*_solve_block(task))
-        return results
+        return
     # Compile (or load) the simulator kernel once, before the workers fork.
     scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
     pool = _pool(scorer, options, logs)
@@ -371,7 +367,6 @@ def _solve_blocks(
         pool.join()
     finally:
         pool.terminate()
-    return results
 
 
 def candidate_splits(
@@ -410,9 +405,11 @@ def enumerate_placements(
     *,
     deadline: Deadline = NEVER,
     progress: Progress | None = None,
+    prune: bool = True,
 ) -> EnumerationResult:
     """Run the greedy over the enumerated group partitions and configs and
-    return the placement serving the most requests (module docstring).
+    return the placement serving the most requests (module docstring;
+    ``prune=False`` solves blocks that the bound would prune, for tests).
     Raises :class:`SolveTimeoutError` when the deadline passes before one
     complete candidate is solved."""
     cluster, models = scorer.instance.cluster, scorer.instance.models
@@ -424,29 +421,22 @@ def enumerate_placements(
             "fits the models (check max_op, max_pp and group_sizes)"
         )
     unique = sorted({b for cand in candidates for per in cand for b in per})
-    if len(unique) > options.max_candidates:
-        logs.append(
-            f"enumeration: {len(unique)} blocks, keeping the first {options.max_candidates}"
-        )
-        unique = unique[: options.max_candidates]
+    triage = BlockTriage(scorer)
+    examined = {b: triage.examine(b.models, b.num_groups, b.config) for b in unique}
+    selection = Selection(candidates, examined, options.screen_keep, prune=prune)
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
     if progress is not None:
         progress(0.0, f"enumeration: {len(candidates)} device splits, {len(unique)} blocks")
-    solving = progress
-    screened: dict[Block, BlockResult] = {}
-    distinct = len(unique)
-    if _screens(scorer, options, unique):
-        unique, screened = _screen(
-            unique, candidates, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
-        )
-        solving = _scaled(progress, 0.5, 1.0)
-    standing = _standing(solving, "solving", unique, candidates, scorer)
-    results = _solve_blocks(unique, scorer, options, deadline, standing, logs)
-    for block in unique:
-        if block not in results and block in screened:
-            # out of time after screening: its screening plan, scored on the whole workload
-            results[block] = _rescore(scorer, screened[block])
-            logs.append(f"{block.describe()}: screening plan kept (time limit)")
+    most = sum(min(options.screen_keep, len(slot.blocks)) for slot in selection.slots.values())
+    standing = _Standing(progress, most, candidates, scorer)
+    results: dict[Block, BlockResult] = {}
+    while not deadline.expired():
+        chosen = selection.next_pass(results, standing.best_total)
+        if not chosen:
+            break
+        _solve_blocks(chosen, scorer, options, deadline, standing, results, logs)
+    counts, lines = selection.report(results, standing.best_total)
+    logs.extend(lines)
     best: tuple[int, list[BlockResult]] | None = None
     for per_bucket in candidates:
         choice = _best_combination(per_bucket, results, cluster)
@@ -456,6 +446,8 @@ def enumerate_placements(
         raise SolveTimeoutError(
             f"time limit: no complete candidate solved ({len(results)}/{len(unique)} blocks done)"
         )
+    if progress is not None and standing.done < most:
+        progress(1.0, f"solved {standing.done} blocks; best attainment {standing.attainment()}")
     chosen = best[1]
     configs, devices, owners = assign_devices([r.block for r in chosen])
     position = [0] * len(chosen)
@@ -468,92 +460,19 @@ def enumerate_placements(
     placement = layout_placement(layout, devices, models)
     for result in chosen:
         logs.append(f"chosen: {result.block.describe()} serves {result.total}")
+    unsolved = len(unique) - counts.solved - counts.pruned_by_bound - counts.ranked_out
     return EnumerationResult(
         placement=placement,
         layout=layout,
         served=served,
-        blocks_solved=len(results),
-        blocks_total=distinct,
-        blocks_screened=len(screened),
+        blocks_solved=counts.solved,
+        blocks_total=len(unique),
+        blocks_pruned_by_bound=counts.pruned_by_bound,
+        blocks_ranked_out=counts.ranked_out,
         candidates=len(candidates),
-        timed_out=any(r.timed_out for r in results.values()) or len(results) < len(unique),
+        timed_out=any(r.timed_out for r in results.values()) or unsolved > 0,
         log=tuple(logs),
     )
-
-
-def _scaled(progress: Progress | None, low: float, high: float) -> Progress | None:
-    """Progress reported into ``[low, high]`` of the caller's range."""
-    if progress is None:
-        return None
-    report = progress
-    return lambda fraction, message: report(low + (high - low) * fraction, message)
-
-
-def screening_workload(workload: Workload, share: float, pieces: int = SCREEN_PIECES) -> Workload:
-    """About ``share`` of the workload: ``pieces`` equal time slices, every
-    ``1 / share``-th kept and laid end to end."""
-    length = workload.duration_s / pieces
-    kept = [k for k in range(pieces) if math.floor((k + 1) * share) > math.floor(k * share)]
-    slot = np.minimum((workload.arrivals_s // length).astype(np.int64), pieces - 1)
-    position = np.full(pieces, -1)
-    position[kept] = np.arange(len(kept))
-    mask = position[slot] >= 0
-    shifted = workload.arrivals_s[mask] + (position[slot[mask]] - slot[mask]) * length
-    duration_s = len(kept) * length
-    return Workload(
-        into_horizon(np.maximum.accumulate(shifted), duration_s),  # float rounding at joins
-        workload.model_ids[mask],
-        workload.model_names,
-        duration_s,
-    )
-
-
-def _screens(scorer: Scorer, options: SolveOptions, blocks: Sequence[Block]) -> bool:
-    """Screening pays off: it is on, the workload is large, and some bucket
-    and device share has more configs than are kept."""
-    if options.screen_share >= 1 or scorer.total_demand < SCREEN_MIN_REQUESTS:
-        return False
-    shares = {(b.models, b.num_devices) for b in blocks}
-    return len(blocks) > options.screen_keep * len(shares)
-
-
-def _screen(
-    blocks: Sequence[Block],
-    candidates: Sequence[list[list[Block]]],
-    scorer: Scorer,
-    options: SolveOptions,
-    deadline: Deadline,
-    progress: Progress | None,
-    logs: list[str],
-) -> tuple[list[Block], dict[Block, BlockResult]]:
-    """The ``screen_keep`` blocks of each bucket and device share that serve
-    the most on the screening workload, and the screening results; progress
-    names the best candidate's attainment on that sample."""
-    instance = scorer.instance
-    sample = screening_workload(instance.workload, options.screen_share)
-    # The sample is slices laid end to end: a warm-up or cool-down window
-    # means nothing on it (and may be longer than it), so it scores every request.
-    unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
-    screener = Scorer(replace(instance, workload=sample, options=unwindowed))
-    standing = _standing(progress, "screening", blocks, candidates, screener)
-    results = _solve_blocks(blocks, screener, options, deadline, standing, logs)
-    kept = []
-    for key in sorted({(b.models, b.num_devices) for b in blocks}):
-        same = [b for b in blocks if (b.models, b.num_devices) == key]
-        ranked = sorted(same, key=lambda b: (-results[b].total if b in results else 1, b))
-        kept.extend(ranked[: options.screen_keep])
-    logs.append(
-        f"screening on {sample.num_requests} of {instance.workload.num_requests} requests: "
-        f"kept {len(kept)} of {len(blocks)} blocks"
-    )
-    return sorted(kept), results
-
-
-def _rescore(scorer: Scorer, result: BlockResult) -> BlockResult:
-    """A block's plan scored by ``scorer``; marked as timed out."""
-    block = result.block
-    layout = Layout((block.config,) * block.num_groups, result.hosted)
-    return BlockResult(block, scorer.served(layout), result.hosted, True)
 
 
 def _best_combination(

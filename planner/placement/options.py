@@ -136,17 +136,12 @@ class SolveOptions:
     max_buckets: int = _option(
         2, _int_at_least(1), "Most model buckets (by size and latency) the enumeration splits into."
     )
-    max_candidates: int = _option(
-        256, _int_at_least(1), "Most group/config candidates the enumeration runs greedy on."
-    )
-    screen_share: float = _option(
-        1 / 3,
-        _share,
-        "Share of a large workload on which the enumeration first screens every "
-        "config (1: no screening).",
-    )
     screen_keep: int = _option(
-        2, _int_at_least(1), "Configs per bucket and device share kept after screening."
+        2,
+        _int_at_least(1),
+        "Blocks (configs) per bucket and device share the enumeration solves with the "
+        "greedy, best fluid estimates first; blocks whose bound shows they cannot win are "
+        "skipped, and every block not solved is logged with why.",
     )
     milp_backend: str = _option(
         "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."

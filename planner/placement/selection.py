@@ -1,0 +1,200 @@
+"""Which enumeration blocks the greedy solves, and why the others are not.
+
+Blocks compete in *slots*: the blocks of one bucket on one device share
+(they differ in config) fill the same place in a candidate, and a candidate
+takes the best block of each of its slots. Every block is first examined
+without simulation (:mod:`planner.placement.triage`: a fluid estimate and
+an upper bound). Then the search runs in passes; each pass solves, in every
+slot, the next block in order of estimate (best first), until ``keep``
+blocks of the slot are solved. A block is never solved when
+
+- its bound is below what a solved block of its slot serves (*pruned by
+  bound*: exact, it cannot be the slot's best), or
+- every candidate using its slot is bounded (the sum over the candidate's
+  slots of their best bounds) below what the best complete candidate solved
+  so far serves (*pruned by bound*: exact, no candidate using it can win),
+  or
+- ``keep`` blocks of its slot were solved first (*ranked out by estimate*:
+  a heuristic, like the greedy itself).
+
+Every block that is not solved is reported by :meth:`Selection.report`,
+one line per slot, with why: its bound, its estimate, or the time limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from planner.placement.triage import Triage
+
+
+class SolvedBlock(Protocol):
+    """What the selection needs of a solved block: the requests it serves."""
+
+    @property
+    def total(self) -> int: ...
+
+
+class Slotted(Protocol):
+    """What the selection needs of a block: its bucket, devices and groups
+    (``shape``: ``"16 x op1xpp8"``)."""
+
+    @property
+    def models(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_devices(self) -> int: ...
+
+    @property
+    def shape(self) -> str: ...
+
+
+SlotKey = tuple[tuple[int, ...], int]
+B = TypeVar("B", bound=Slotted)
+
+
+@dataclass
+class _Slot(Generic[B]):
+    """One bucket on one device share: its blocks best estimate first."""
+
+    key: SlotKey
+    blocks: list[B]
+    bound: int
+    solved: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many blocks were solved, pruned by bound and ranked out."""
+
+    solved: int
+    pruned_by_bound: int
+    ranked_out: int
+
+
+class Selection(Generic[B]):
+    """The passes of the search over ``candidates`` (per bucket, the blocks
+    of its share) with ``examined[block]`` its triage (module docstring).
+    ``prune=False`` turns the pruning by bound off (for tests comparing the
+    two)."""
+
+    def __init__(
+        self,
+        candidates: Sequence[Sequence[Sequence[B]]],
+        examined: Mapping[B, Triage],
+        keep: int,
+        *,
+        prune: bool = True,
+    ) -> None:
+        self.examined = examined
+        self.keep = keep
+        self.prune = prune
+        self.slots: dict[SlotKey, _Slot[B]] = {}
+        for per_bucket in candidates:
+            for blocks in per_bucket:
+                key = (blocks[0].models, blocks[0].num_devices)
+                if key not in self.slots:
+                    ranked = sorted(
+                        blocks, key=lambda b: (-examined[b].estimate, b.shape)
+                    )
+                    bound = max(examined[b].bound for b in blocks)
+                    self.slots[key] = _Slot(key, ranked, bound)
+        self.candidates = [
+            [self.slots[(blocks[0].models, blocks[0].num_devices)] for blocks in per_bucket]
+            for per_bucket in candidates
+        ]
+
+    def next_pass(self, results: Mapping[B, SolvedBlock], best_total: int | None) -> list[B]:
+        """The blocks to solve next, at most one per slot, given the solved
+        ``results`` and the best complete candidate's total so far; [] when
+        the search is done."""
+        live = self._live_slots(best_total)
+        chosen = []
+        for slot in self.slots.values():
+            for index in range(slot.position, len(slot.blocks)):
+                block = slot.blocks[index]
+                if block in results:
+                    continue
+                if self._pruned(slot, block, results, live, best_total) is not None:
+                    continue
+                if slot.solved >= self.keep:
+                    break
+                chosen.append(block)
+                slot.solved += 1
+                slot.position = index + 1
+                break
+            else:
+                slot.position = len(slot.blocks)
+        return chosen
+
+    def _live_slots(self, best_total: int | None) -> set[SlotKey]:
+        """Slots used by a candidate whose bound reaches ``best_total``."""
+        if not self.prune or best_total is None:
+            return set(self.slots)
+        return {
+            slot.key
+            for slots in self.candidates
+            if sum(slot.bound for slot in slots) >= best_total
+            for slot in slots
+        }
+
+    def _pruned(
+        self,
+        slot: _Slot[B],
+        block: B,
+        results: Mapping[B, SolvedBlock],
+        live: set[SlotKey],
+        best_total: int | None,
+    ) -> str | None:
+        if not self.prune:
+            return None
+        bound = self.examined[block].bound
+        if slot.key not in live:
+            return (
+                f"{block.shape} (every device split using this share is bounded "
+                f"below {best_total}, served by the best split solved)"
+            )
+        solved = [results[b].total for b in slot.blocks if b in results]
+        if solved and bound < max(solved):
+            return f"{block.shape} (bound {bound} < {max(solved)} served in this share)"
+        return None
+
+    def report(
+        self, results: Mapping[B, SolvedBlock], best_total: int | None
+    ) -> tuple[Counts, list[str]]:
+        """Counts and one log line per slot naming its blocks not solved:
+        pruned by bound (with why), ranked out (with the estimate) or left
+        unsolved at the time limit."""
+        live = self._live_slots(best_total)
+        lines = []
+        pruned = ranked_out = 0
+        for slot in self.slots.values():
+            by_bound, below, late = [], [], []
+            for block in slot.blocks:
+                if block in results:
+                    continue
+                reason = self._pruned(slot, block, results, live, best_total)
+                if reason is not None:
+                    by_bound.append(reason)
+                    continue
+                named = f"{block.shape} (estimate {self.examined[block].estimate:.0f})"
+                (below if slot.solved >= self.keep else late).append(named)
+            pruned += len(by_bound)
+            ranked_out += len(below)
+            models, devices = slot.key
+            parts = [
+                (label + ", ".join(names))
+                for label, names in (
+                    ("pruned by bound: ", by_bound),
+                    (f"ranked below the {self.keep} solved by estimate: ", below),
+                    ("not solved (time limit): ", late),
+                )
+                if names
+            ]
+            if parts:
+                lines.append(f"enumeration: {len(models)} models on {devices} devices: " + "; ".join(parts))
+        solved = sum(1 for slot in self.slots.values() for b in slot.blocks if b in results)
+        return Counts(solved, pruned, ranked_out), lines
