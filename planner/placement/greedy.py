@@ -14,9 +14,12 @@ unchanged components are cached):
   order of most unserved requests each get one replica, on the group where
   it fits with the least expected load (bottleneck-stage utilisation of the
   replicas there, counting this round's additions); a round adds at most
-  ``max(groups, models / ROUND_MODELS_DIVISOR)`` replicas. A round that serves no more requests is undone and
-  its additions are tried one at a time; a model whose new replica served
-  nothing more is not offered again. Far fewer simulations than ``full``.
+  ``size`` replicas, ``size`` starting at ``max(groups, models /
+  ROUND_MODELS_DIVISOR)`` and doubling after a full round in which every
+  new replica served more (back to the start after any other). A round
+  that serves no more requests is undone and its additions are tried one at
+  a time; a model whose new replica served nothing more is not offered
+  again. Far fewer simulations than ``full``.
 
 Memory follows the validator's model (:mod:`planner.validation`): per
 device of stage ``s``, the sum of hosted models' stage weights plus the
@@ -265,10 +268,12 @@ class Greedy:
         layout, served = self._start()
         additions = 0
         offered = self.allowed.copy()
+        base = max(len(layout.configs), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
+        size = base
         while True:
             if self.deadline.expired():
                 return GreedyResult(layout, served, additions, True)
-            moves = self._round(layout, served, offered)
+            moves = self._round(layout, served, offered, size)
             if not moves:
                 break
             new_layout = layout
@@ -276,12 +281,17 @@ class Greedy:
                 new_layout = new_layout.add(j, g)
             new_served = _resimulate(self.cache, new_layout, served, [g for _, g in moves])
             if int(new_served.sum()) > int(served.sum()):
+                helped = 0
                 for j, _ in moves:
                     if new_served[j] <= served[j]:
                         offered[j] = False
+                    else:
+                        helped += 1
+                size = 2 * size if helped == len(moves) == size else base
                 layout, served = new_layout, new_served
                 additions += len(moves)
                 continue
+            size = base
             layout, served, made = self._one_by_one(layout, served, moves, offered)
             additions += made
             if not made:
@@ -289,7 +299,7 @@ class Greedy:
         return GreedyResult(layout, served, additions, False)
 
     def _round(
-        self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_]
+        self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_], size: int
     ) -> list[tuple[int, int]]:
         """The next round's (model, group) additions (module docstring)."""
         unserved = self._unserved(served)
@@ -304,7 +314,6 @@ class Greedy:
         fits = np.array(
             [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
         )
-        size = max(len(hosted), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
         moves: list[tuple[int, int]] = []
         for j in _ranked(unserved, self.model_order):
             if unserved[j] <= 0 or len(moves) == size:
