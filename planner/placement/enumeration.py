@@ -242,7 +242,10 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(instance: Instance) -> None:
-    _WORKER["scorer"] = Scorer(instance)
+    """Build the worker's scorer, unless it inherited the parent's (fork)."""
+    inherited = _WORKER.get("scorer")
+    if not isinstance(inherited, Scorer) or inherited.instance is not instance:
+        _WORKER["scorer"] = Scorer(instance)
 
 
 def _solve_block(task: tuple[Block, SolveOptions, Deadline]) -> tuple[Block, BlockResult | None]:
@@ -333,40 +336,54 @@ class _Standing:
         return f"{self.best_total / max(self.scorer.total_demand, 1):.4f}"
 
 
-def _solve_blocks(
-    blocks: Sequence[Block],
-    scorer: Scorer,
-    options: SolveOptions,
-    deadline: Deadline,
-    standing: _Standing,
-    results: dict[Block, BlockResult],
-    logs: list[str],
-) -> None:
-    """Solve every block into ``results``, in a process pool when
-    ``workers > 1`` (results do not depend on the order in which blocks
-    finish)."""
-    _WORKER["scorer"] = scorer
-    tasks = [(block, options, deadline) for block in blocks]
+class _BlockSolver:
+    """Solves blocks into ``results``, in this process or, when ``workers >
+    1`` and a pass has several blocks, in a process pool started on first
+    use and kept for later passes (results do not depend on the order in
+    which blocks finish). Use as a context manager: the pool stops on exit."""
 
-    def record(block: Block, result: BlockResult | None) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        options: SolveOptions,
+        deadline: Deadline,
+        standing: _Standing,
+        logs: list[str],
+    ) -> None:
+        self.scorer = scorer
+        self.options = options
+        self.deadline = deadline
+        self.standing = standing
+        self.logs = logs
+        self.results: dict[Block, BlockResult] = {}
+        self.pool: Any = None
+
+    def __enter__(self) -> _BlockSolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def solve(self, blocks: Sequence[Block]) -> None:
+        _WORKER["scorer"] = self.scorer
+        tasks = [(block, self.options, self.deadline) for block in blocks]
+        if self.options.workers <= 1 or len(blocks) <= 1:
+            for task in tasks:
+                self._record(*_solve_block(task))
+            return
+        if self.pool is None:
+            # Compile (or load) the simulator kernel once, before the workers fork.
+            self.scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
+            self.pool = _pool(self.scorer, self.options, self.logs)
+        for block, result in self.pool.imap_unordered(_solve_block, tasks):
+            self._record(block, result)
+
+    def _record(self, block: Block, result: BlockResult | None) -> None:
         if result is not None:
-            results[block] = result
-        standing.record(block, result, results)
-
-    if options.workers <= 1 or len(blocks) <= 1:
-        for task in tasks:
-            record(*_solve_block(task))
-        return
-    # Compile (or load) the simulator kernel once, before the workers fork.
-    scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
-    pool = _pool(scorer, options, logs)
-    try:
-        for block, result in pool.imap_unordered(_solve_block, tasks):
-            record(block, result)
-        pool.close()
-        pool.join()
-    finally:
-        pool.terminate()
+            self.results[block] = result
+        self.standing.record(block, result, self.results)
 
 
 def candidate_splits(
@@ -429,12 +446,13 @@ def enumerate_placements(
         progress(0.0, f"enumeration: {len(candidates)} device splits, {len(unique)} blocks")
     most = sum(min(options.screen_keep, len(slot.blocks)) for slot in selection.slots.values())
     standing = _Standing(progress, most, candidates, scorer)
-    results: dict[Block, BlockResult] = {}
-    while not deadline.expired():
-        chosen = selection.next_pass(results, standing.best_total)
-        if not chosen:
-            break
-        _solve_blocks(chosen, scorer, options, deadline, standing, results, logs)
+    with _BlockSolver(scorer, options, deadline, standing, logs) as solver:
+        while not deadline.expired():
+            chosen = selection.next_pass(solver.results, standing.best_total)
+            if not chosen:
+                break
+            solver.solve(chosen)
+    results = solver.results
     counts, lines = selection.report(results, standing.best_total)
     logs.extend(lines)
     best: tuple[int, list[BlockResult]] | None = None

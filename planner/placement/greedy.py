@@ -281,13 +281,11 @@ class Greedy:
                 new_layout = new_layout.add(j, g)
             new_served = _resimulate(self.cache, new_layout, served, [g for _, g in moves])
             if int(new_served.sum()) > int(served.sum()):
-                helped = 0
+                first = all(not layout.groups_of(j) for j, _ in moves)
                 for j, _ in moves:
                     if new_served[j] <= served[j]:
                         offered[j] = False
-                    else:
-                        helped += 1
-                size = 2 * size if helped == len(moves) == size else base
+                size = self._next_size(size, base, moves, first, offered, new_layout)
                 layout, served = new_layout, new_served
                 additions += len(moves)
                 continue
@@ -297,6 +295,23 @@ class Greedy:
             if not made:
                 break
         return GreedyResult(layout, served, additions, False)
+
+    def _next_size(
+        self,
+        size: int,
+        base: int,
+        moves: list[tuple[int, int]],
+        first: bool,
+        offered: npt.NDArray[np.bool_],
+        layout: Layout,
+    ) -> int:
+        """Double the round after a full round of first replicas that all
+        helped, up to the models still without one; otherwise ``base``."""
+        if not first or len(moves) < size or not offered[[j for j, _ in moves]].all():
+            return base
+        unhosted = offered.copy()
+        unhosted[[j for h in layout.hosted for j in h]] = False
+        return max(base, min(2 * size, int(unhosted.sum())))
 
     def _round(
         self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_], size: int

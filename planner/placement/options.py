@@ -11,6 +11,7 @@ unknown names and bad values with a ``ValueError`` whose message starts with
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
@@ -93,6 +94,14 @@ def _option(default: Any, check: Check, help: str) -> Any:
     return field(default=default, metadata={"check": check, "help": help})
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the
+    platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class _SimKnobs:
     """The simulator options a solve request may set (the instance's)."""
@@ -110,8 +119,13 @@ class SolveOptions:
     """Knobs shared by every solver; each solver reads the ones it needs."""
 
     seed: int = _option(0, _int_at_least(0), "Seed for tie-breaking and solver randomness.")
-    workers: int = _option(
-        1, _int_at_least(1), "Processes for the enumeration and search workers for CP-SAT."
+    workers: int = field(
+        default_factory=available_cores,
+        metadata={
+            "check": _int_at_least(1),
+            "help": "Processes for the enumeration and search workers for CP-SAT "
+            "(default: the cores this process may use). Plans do not depend on it.",
+        },
     )
     use_ray: bool = _option(
         False, _bool, "Evaluate enumeration candidates with Ray when it is installed."

@@ -4,9 +4,10 @@ Blocks compete in *slots*: the blocks of one bucket on one device share
 (they differ in config) fill the same place in a candidate, and a candidate
 takes the best block of each of its slots. Every block is first examined
 without simulation (:mod:`planner.placement.triage`: a fluid estimate and
-an upper bound). Then the search runs in passes; each pass solves, in every
-slot, the next block in order of estimate (best first), until ``keep``
-blocks of the slot are solved. A block is never solved when
+an upper bound). Then the search runs in two passes: the first solves the
+slots of the candidate with the best estimate, the second every other slot
+still live; a slot solves its blocks in order of estimate (best first),
+until ``keep`` are solved. A block is never solved when
 
 - its bound is below what a solved block of its slot serves (*pruned by
   bound*: exact, it cannot be the slot's best), or
@@ -15,7 +16,9 @@ blocks of the slot are solved. A block is never solved when
   so far serves (*pruned by bound*: exact, no candidate using it can win),
   or
 - ``keep`` blocks of its slot were solved first (*ranked out by estimate*:
-  a heuristic, like the greedy itself).
+  a heuristic, like the greedy itself). The order takes turns between
+  intra-op degrees, each in order of estimate (the fluid model does not
+  see queueing, which favours the shorter latency of a larger degree).
 
 Every block that is not solved is reported by :meth:`Selection.report`,
 one line per slot, with why: its bound, its estimate, or the time limit.
@@ -27,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from planner.domain import ParallelConfig
 from planner.placement.triage import Triage
 
 
@@ -50,6 +54,9 @@ class Slotted(Protocol):
     @property
     def shape(self) -> str: ...
 
+    @property
+    def config(self) -> ParallelConfig: ...
+
 
 SlotKey = tuple[tuple[int, ...], int]
 B = TypeVar("B", bound=Slotted)
@@ -62,8 +69,8 @@ class _Slot(Generic[B]):
     key: SlotKey
     blocks: list[B]
     bound: int
+    estimate: float
     solved: int = 0
-    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,20 @@ class Counts:
     solved: int
     pruned_by_bound: int
     ranked_out: int
+
+
+def _interleaved(blocks: Sequence[B], examined: Mapping[B, Triage]) -> list[B]:
+    """The blocks in solving order: by estimate, best first, but taking
+    turns between intra-op degrees (the best of each degree, then the
+    second best of each, ...): the fluid estimate does not see queueing,
+    which favours the shorter latency of a larger degree."""
+    ranked = sorted(blocks, key=lambda b: (-examined[b].estimate, b.shape))
+    turn: dict[int, int] = {}
+    order = []
+    for block in ranked:
+        turn[block.config.op] = turn.get(block.config.op, -1) + 1
+        order.append((turn[block.config.op], len(order), block))
+    return [block for *_, block in sorted(order, key=lambda item: item[:2])]
 
 
 class Selection(Generic[B]):
@@ -92,42 +113,47 @@ class Selection(Generic[B]):
         self.examined = examined
         self.keep = keep
         self.prune = prune
+        self.passes = 0
         self.slots: dict[SlotKey, _Slot[B]] = {}
         for per_bucket in candidates:
             for blocks in per_bucket:
                 key = (blocks[0].models, blocks[0].num_devices)
                 if key not in self.slots:
-                    ranked = sorted(
-                        blocks, key=lambda b: (-examined[b].estimate, b.shape)
-                    )
+                    ranked = _interleaved(blocks, examined)
                     bound = max(examined[b].bound for b in blocks)
-                    self.slots[key] = _Slot(key, ranked, bound)
+                    estimate = examined[ranked[0]].estimate
+                    self.slots[key] = _Slot(key, ranked, bound, estimate)
         self.candidates = [
             [self.slots[(blocks[0].models, blocks[0].num_devices)] for blocks in per_bucket]
             for per_bucket in candidates
         ]
 
     def next_pass(self, results: Mapping[B, SolvedBlock], best_total: int | None) -> list[B]:
-        """The blocks to solve next, at most one per slot, given the solved
-        ``results`` and the best complete candidate's total so far; [] when
-        the search is done."""
+        """The blocks to solve next given the solved ``results`` and the
+        best complete candidate's total so far; [] when the search is done.
+        The first pass takes the slots of the candidate with the best
+        estimate (the sum of its slots' best estimates), the second every
+        slot still live; each slot gives its best-estimated blocks not
+        pruned by bound, up to ``keep`` solved."""
+        self.passes += 1
+        if self.passes == 1:
+            first = max(self.candidates, key=lambda slots: sum(s.estimate for s in slots))
+            slots = list({slot.key: slot for slot in first}.values())
+        elif self.passes == 2:
+            slots = list(self.slots.values())
+        else:
+            return []
         live = self._live_slots(best_total)
         chosen = []
-        for slot in self.slots.values():
-            for index in range(slot.position, len(slot.blocks)):
-                block = slot.blocks[index]
-                if block in results:
-                    continue
-                if self._pruned(slot, block, results, live, best_total) is not None:
-                    continue
+        for slot in slots:
+            for block in slot.blocks:
                 if slot.solved >= self.keep:
                     break
-                chosen.append(block)
-                slot.solved += 1
-                slot.position = index + 1
-                break
-            else:
-                slot.position = len(slot.blocks)
+                if block in results or block in chosen:
+                    continue
+                if self._pruned(slot, block, results, live, best_total) is None:
+                    chosen.append(block)
+                    slot.solved += 1
         return chosen
 
     def _live_slots(self, best_total: int | None) -> set[SlotKey]:
@@ -195,6 +221,8 @@ class Selection(Generic[B]):
                 if names
             ]
             if parts:
-                lines.append(f"enumeration: {len(models)} models on {devices} devices: " + "; ".join(parts))
+                lines.append(
+                    f"enumeration: {len(models)} models on {devices} devices: " + "; ".join(parts)
+                )
         solved = sum(1 for slot in self.slots.values() for b in slot.blocks if b in results)
         return Counts(solved, pruned, ranked_out), lines

@@ -108,6 +108,8 @@ class BlockTriage:
         self.span_s = work.duration_s
         self.slo_s = np.array([m.slo_s for m in instance.models])
         self._tables: dict[ParallelConfig, _ConfigTable] = {}
+        self._binned: dict[tuple[int, ...], tuple[Ints, ...]] = {}
+        self._window_floats: dict[tuple[int, ...], Floats] = {}
 
     def _table(self, config: ParallelConfig) -> _ConfigTable:
         found = self._tables.get(config)
@@ -120,7 +122,13 @@ class BlockTriage:
         per_group = np.zeros(size, dtype=np.int64)
         stage_bytes = np.zeros(size, dtype=np.int64)
         max_batch = self.scorer.instance.options.max_batch
+        same: dict[tuple[int, float], int] = {}  # models sharing a profile and SLO
         for j, model in enumerate(self.scorer.instance.models):
+            twin = same.setdefault((id(model.profile), model.slo_s), j)
+            if twin != j:
+                for column in (usable, cost_s, work_s, per_group, stage_bytes):
+                    column[j] = column[twin]
+                continue
             if config not in model.profile:
                 continue
             stage = model.profile[config]
@@ -146,17 +154,45 @@ class BlockTriage:
         chosen = chosen[table.usable[chosen] & (self.scorer.demand[chosen] > 0)]
         if not chosen.size:
             return Triage(0.0, 0)
-        counts = self.counts[:, chosen]
-        estimate = self._estimate(table, chosen, counts, num_groups)
+        binned = self._bins(chosen)
+        estimate = self._estimate(table, chosen, self._window_counts(chosen), num_groups)
         bound = min(
             self._memory_bound(table, chosen, num_groups, config),
-            self._time_bound(table, chosen, counts, num_groups * config.size),
+            self._time_bound(table, chosen, binned, num_groups * config.size),
         )
         return Triage(estimate, bound)
 
-    def _estimate(
-        self, table: _ConfigTable, chosen: Ints, counts: Ints, num_groups: int
-    ) -> float:
+    def _window_counts(self, chosen: Ints) -> Floats:
+        """``counts[:, chosen]`` as floats (remembered per set of models)."""
+        key = tuple(int(j) for j in chosen)
+        found = self._window_floats.get(key)
+        if found is None:
+            found = self.counts[:, chosen].astype(np.float64)
+            self._window_floats[key] = found
+        return found
+
+    def _bins(self, chosen: Ints) -> tuple[Ints, ...]:
+        """Counts of the ``chosen`` models' requests per bin, one matrix per
+        width of :data:`BOUND_BINS_IN_WINDOWS` and one for the whole span
+        (remembered per set of models: blocks of a bucket share them)."""
+        key = tuple(int(j) for j in chosen)
+        found = self._binned.get(key)
+        if found is None:
+            counts = self.counts[:, chosen]
+            windows = counts.shape[0]
+            found = (
+                *(
+                    counts
+                    if width == 1
+                    else np.add.reduceat(counts, np.arange(0, windows, width), axis=0)
+                    for width in BOUND_BINS_IN_WINDOWS
+                ),
+                counts.sum(axis=0, keepdims=True),
+            )
+            self._binned[key] = found
+        return found
+
+    def _estimate(self, table: _ConfigTable, chosen: Ints, counts: Ints, num_groups: int) -> float:
         demand = self.scorer.demand[chosen].astype(np.float64)
         share = 1.0 / np.maximum(table.per_group[chosen], 1)
         cost = table.cost_s[chosen]
@@ -184,19 +220,23 @@ class BlockTriage:
         demand = np.sort(self.scorer.demand[chosen])[::-1]
         return int(demand[:hosted].sum())
 
-    def _time_bound(self, table: _ConfigTable, chosen: Ints, counts: Ints, devices: int) -> int:
+    def _time_bound(
+        self, table: _ConfigTable, chosen: Ints, binned: tuple[Ints, ...], devices: int
+    ) -> int:
+        # models of equal work are one column (cheapest-first cannot tell them apart)
         order = np.argsort(table.work_s[chosen], kind="stable")
         work = table.work_s[chosen][order]
-        counts = counts[:, order]
+        starts = np.flatnonzero(np.r_[True, work[1:] != work[:-1]])
         slack_s = float(self.slo_s[chosen].max())
-        windows = counts.shape[0]
-        bounds = []
-        for width in BOUND_BINS_IN_WINDOWS:
-            bins = np.add.reduceat(counts, np.arange(0, windows, width), axis=0)
-            bounds.append(_cheapest_first(bins, work, devices * (width * self.window_s + slack_s)))
-        whole = counts.sum(axis=0, keepdims=True)
-        bounds.append(_cheapest_first(whole, work, devices * (self.span_s + slack_s)))
-        return min(bounds)
+        widths = [w * self.window_s for w in BOUND_BINS_IN_WINDOWS] + [self.span_s]
+        return min(
+            _cheapest_first(
+                np.add.reduceat(bins[:, order], starts, axis=1),
+                work[starts],
+                devices * (width + slack_s),
+            )
+            for bins, width in zip(binned, widths, strict=True)
+        )
 
 
 def _cheapest_first(bins: Ints, work_s: Floats, budget_s: float) -> int:
