@@ -11,6 +11,7 @@ BENCHMARKS: list[str] = [
     "autoparallel",
     "autoparallel_fidelity",
     "placement",
+    "scale",
     "executor_overhead",
     "fidelity",
     "replan",

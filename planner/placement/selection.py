@@ -16,9 +16,9 @@ until ``keep`` are solved. A block is never solved when
   so far serves (*pruned by bound*: exact, no candidate using it can win),
   or
 - ``keep`` blocks of its slot were solved first (*ranked out by estimate*:
-  a heuristic, like the greedy itself). The order takes turns between
-  intra-op degrees, each in order of estimate (the fluid model does not
-  see queueing, which favours the shorter latency of a larger degree).
+  a heuristic, like the greedy itself). Intra-op degrees take turns, each
+  in order of estimate: the fluid model does not see queueing, which
+  favours the shorter latency of a larger degree.
 
 Every block that is not solved is reported by :meth:`Selection.report`,
 one line per slot, with why: its bound, its estimate, or the time limit.
@@ -83,10 +83,11 @@ class Counts:
 
 
 def _interleaved(blocks: Sequence[B], examined: Mapping[B, Triage]) -> list[B]:
-    """The blocks in solving order: by estimate, best first, but taking
-    turns between intra-op degrees (the best of each degree, then the
-    second best of each, ...): the fluid estimate does not see queueing,
-    which favours the shorter latency of a larger degree."""
+    """The blocks in solving order: intra-op degrees take turns (the best
+    of each degree, then the second best of each, ...), each degree's
+    blocks and each turn in order of estimate, best first. The fluid
+    estimate does not see queueing, which favours the shorter latency of a
+    larger degree, so it cannot be trusted to order blocks across degrees."""
     ranked = sorted(blocks, key=lambda b: (-examined[b].estimate, b.shape))
     turn: dict[int, int] = {}
     order = []
