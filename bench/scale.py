@@ -10,7 +10,8 @@ solve, CPU time (the solving process and its workers), peak resident
 memory (the largest of the process and its workers), attainment, and the
 blocks solved, pruned by bound and ranked out by estimate.
 
-Every point runs in a fresh child process (so peak memory is its own); the
+Every point runs in a fresh child process (so peak memory is its own,
+after one untimed warm-up run per tree that compiles its simulator); the
 baseline child imports the planner of ``--baseline`` (default: a ``git
 worktree`` of the commit before the cheaper greedy, :data:`BASELINE_COMMIT`,
 made under a temporary folder and removed after) and runs with ``workers=2``
@@ -180,6 +181,8 @@ def curve(args: argparse.Namespace) -> None:
         "blocks total/solved/pruned by bound/ranked out (old: dropped unexamined)"
     )
     with baseline_tree(args.baseline) as old_tree:
+        for tree in (ROOT, old_tree):  # compile or load each tree's simulator kernel
+            measure(tree, "s1", 16, 8, 2.0, 1, args.limit)
         for name in args.sets.split(","):
             for count, devices in sizes:
                 new = measure(ROOT, name, count, devices, duration_s, 0, args.limit)

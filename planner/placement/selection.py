@@ -175,18 +175,21 @@ class Selection(Generic[B]):
         results: Mapping[B, SolvedBlock],
         live: set[SlotKey],
         best_total: int | None,
-    ) -> str | None:
+    ) -> tuple[str, str] | None:
+        """Why ``block`` cannot win, as (the reason, the block named with
+        its bound), or None."""
         if not self.prune:
             return None
         bound = self.examined[block].bound
         if slot.key not in live:
             return (
-                f"{block.shape} (every device split using this share is bounded "
-                f"below {best_total}, served by the best split solved)"
+                f"every device split using this share is bounded below the {best_total} "
+                "served by the best split solved",
+                block.shape,
             )
         solved = [results[b].total for b in slot.blocks if b in results]
         if solved and bound < max(solved):
-            return f"{block.shape} (bound {bound} < {max(solved)} served in this share)"
+            return f"bound below the {max(solved)} served here", f"{block.shape} ({bound})"
         return None
 
     def report(
@@ -199,28 +202,29 @@ class Selection(Generic[B]):
         lines = []
         pruned = ranked_out = 0
         for slot in self.slots.values():
-            by_bound, below, late = [], [], []
+            by_bound: dict[str, list[str]] = {}
+            below, late = [], []
             for block in slot.blocks:
                 if block in results:
                     continue
-                reason = self._pruned(slot, block, results, live, best_total)
-                if reason is not None:
-                    by_bound.append(reason)
+                pruning = self._pruned(slot, block, results, live, best_total)
+                if pruning is not None:
+                    by_bound.setdefault(pruning[0], []).append(pruning[1])
                     continue
-                named = f"{block.shape} (estimate {self.examined[block].estimate:.0f})"
+                named = f"{block.shape} ({self.examined[block].estimate:.0f})"
                 (below if slot.solved >= self.keep else late).append(named)
-            pruned += len(by_bound)
+            pruned += sum(len(names) for names in by_bound.values())
             ranked_out += len(below)
             models, devices = slot.key
             parts = [
-                (label + ", ".join(names))
-                for label, names in (
-                    ("pruned by bound: ", by_bound),
-                    (f"ranked below the {self.keep} solved by estimate: ", below),
-                    ("not solved (time limit): ", late),
-                )
-                if names
+                f"pruned by bound ({why}): " + ", ".join(names) for why, names in by_bound.items()
             ]
+            if below:
+                parts.append(
+                    f"ranked below the {self.keep} solved by estimate: " + ", ".join(below)
+                )
+            if late:
+                parts.append("not solved (time limit): " + ", ".join(late))
             if parts:
                 lines.append(
                     f"enumeration: {len(models)} models on {devices} devices: " + "; ".join(parts)

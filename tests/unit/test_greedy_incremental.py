@@ -32,9 +32,7 @@ def instance(rates: list[float], latencies: list[float], max_batch: int, seed: i
 def full_counts(problem: Instance, layout: Layout) -> list[int]:
     """Served counts per model from one simulation of the whole placement."""
     placement = layout_placement(layout, stand_in_devices(layout.configs), problem.models)
-    result = simulate(
-        problem.cluster, problem.models, placement, problem.workload, problem.options
-    )
+    result = simulate(problem.cluster, problem.models, placement, problem.workload, problem.options)
     good = result.scored & (result.outcome == Outcome.SERVED)
     counts: list[int] = np.bincount(result.model[good], minlength=len(problem.models)).tolist()
     return counts
