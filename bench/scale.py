@@ -39,7 +39,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from planner.domain import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_COMMIT = "0b66cfd"
@@ -51,15 +54,14 @@ DROPPED = re.compile(r"enumeration: (\d+) blocks, keeping the first (\d+)")
 BLOCK_STATS = ("blocks_total", "blocks_solved", "blocks_pruned_by_bound", "blocks_ranked_out")
 
 
-def models_like(name: str, count: int) -> tuple[Any, ...]:
+def models_like(name: str, count: int) -> tuple[ModelSpec, ...]:
     """``count`` models shaped like set ``name`` (module docstring)."""
     from bench.placement import SLO_SCALE
-    from planner.domain import ModelSpec
     from planner.profiles import MODEL_SETS, profile_for, reference_latency_s
 
     kinds = MODEL_SETS[name]
     each = count // sum(n for _, n in kinds)
-    out = []
+    out: list[ModelSpec] = []
     for arch, n in kinds:
         profile = profile_for(arch)
         slo_s = SLO_SCALE * reference_latency_s(profile)

@@ -448,10 +448,10 @@ def enumerate_placements(
     standing = _Standing(progress, most, candidates, scorer)
     with _BlockSolver(scorer, options, deadline, standing, logs) as solver:
         while not deadline.expired():
-            chosen = selection.next_pass(solver.results, standing.best_total)
-            if not chosen:
+            next_blocks = selection.next_pass(solver.results, standing.best_total)
+            if not next_blocks:
                 break
-            solver.solve(chosen)
+            solver.solve(next_blocks)
     results = solver.results
     counts, lines = selection.report(results, standing.best_total)
     logs.extend(lines)

@@ -90,7 +90,7 @@ def _interleaved(blocks: Sequence[B], examined: Mapping[B, Triage]) -> list[B]:
     larger degree, so it cannot be trusted to order blocks across degrees."""
     ranked = sorted(blocks, key=lambda b: (-examined[b].estimate, b.shape))
     turn: dict[int, int] = {}
-    order = []
+    order: list[tuple[int, int, B]] = []
     for block in ranked:
         turn[block.config.op] = turn.get(block.config.op, -1) + 1
         order.append((turn[block.config.op], len(order), block))
@@ -203,7 +203,8 @@ class Selection(Generic[B]):
         pruned = ranked_out = 0
         for slot in self.slots.values():
             by_bound: dict[str, list[str]] = {}
-            below, late = [], []
+            below: list[str] = []
+            late: list[str] = []
             for block in slot.blocks:
                 if block in results:
                     continue

@@ -192,7 +192,9 @@ class BlockTriage:
             self._binned[key] = found
         return found
 
-    def _estimate(self, table: _ConfigTable, chosen: Ints, counts: Ints, num_groups: int) -> float:
+    def _estimate(
+        self, table: _ConfigTable, chosen: Ints, counts: Floats, num_groups: int
+    ) -> float:
         demand = self.scorer.demand[chosen].astype(np.float64)
         share = 1.0 / np.maximum(table.per_group[chosen], 1)
         cost = table.cost_s[chosen]
