@@ -184,7 +184,7 @@ def curve(args: argparse.Namespace) -> None:
     )
     with baseline_tree(args.baseline) as old_tree:
         for tree in (ROOT, old_tree):  # compile or load each tree's simulator kernel
-            measure(tree, "s1", 16, 8, 2.0, 1, args.limit)
+            measure(tree, "s1", 64, 32, 2.0, 1, args.limit)
         for name in args.sets.split(","):
             for count, devices in sizes:
                 new = measure(ROOT, name, count, devices, duration_s, 0, args.limit)
