@@ -57,6 +57,7 @@ BLOCK_STATS = ("blocks_total", "blocks_solved", "blocks_pruned_by_bound", "block
 def models_like(name: str, count: int) -> tuple[ModelSpec, ...]:
     """``count`` models shaped like set ``name`` (module docstring)."""
     from bench.placement import SLO_SCALE
+    from planner.domain import ModelSpec
     from planner.profiles import MODEL_SETS, profile_for, reference_latency_s
 
     kinds = MODEL_SETS[name]
