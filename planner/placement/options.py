@@ -151,7 +151,7 @@ class SolveOptions:
         2, _int_at_least(1), "Most model buckets (by size and latency) the enumeration splits into."
     )
     screen_keep: int = _option(
-        2,
+        3,
         _int_at_least(1),
         "Blocks (configs) per bucket and device share the enumeration solves with the "
         "greedy, best fluid estimates first; blocks whose bound shows they cannot win are "

@@ -16,9 +16,10 @@ until ``keep`` are solved. A block is never solved when
   so far serves (*pruned by bound*: exact, no candidate using it can win),
   or
 - ``keep`` blocks of its slot were solved first (*ranked out by estimate*:
-  a heuristic, like the greedy itself). Intra-op degrees take turns, each
-  in order of estimate: the fluid model does not see queueing, which
-  favours the shorter latency of a larger degree.
+  a heuristic, like the greedy itself). The two intra-op degrees with the
+  best estimates take turns, each in order of estimate: the fluid model
+  does not see queueing, which favours the shorter latency of a larger
+  degree.
 
 Every block that is not solved is reported by :meth:`Selection.report`,
 one line per slot, with why: its bound, its estimate, or the time limit.
@@ -83,17 +84,19 @@ class Counts:
 
 
 def _interleaved(blocks: Sequence[B], examined: Mapping[B, Triage]) -> list[B]:
-    """The blocks in solving order: intra-op degrees take turns (the best
-    of each degree, then the second best of each, ...), each degree's
-    blocks and each turn in order of estimate, best first. The fluid
+    """The blocks in solving order: the two intra-op degrees with the best
+    estimates take turns (the best of each, then the second best of each,
+    ...), then the other blocks, each in order of estimate. The fluid
     estimate does not see queueing, which favours the shorter latency of a
     larger degree, so it cannot be trusted to order blocks across degrees."""
     ranked = sorted(blocks, key=lambda b: (-examined[b].estimate, b.shape))
+    degrees = list(dict.fromkeys(b.config.op for b in ranked))[:2]
     turn: dict[int, int] = {}
     order: list[tuple[int, int, B]] = []
     for block in ranked:
-        turn[block.config.op] = turn.get(block.config.op, -1) + 1
-        order.append((turn[block.config.op], len(order), block))
+        op = block.config.op
+        turn[op] = turn.get(op, -1) + 1
+        order.append((turn[op] if op in degrees else len(ranked), len(order), block))
     return [block for *_, block in sorted(order, key=lambda item: item[:2])]
 
 

@@ -139,12 +139,13 @@ def test_degrees_take_turns_in_order_of_estimate() -> None:
     examined = {b: Triage(estimates[(b.config.op, b.config.pp)], 1000) for b in blocks}
     selection = Selection([[blocks]], examined, keep=2)
     (slot,) = selection.slots.values()
+    # the two best degrees take turns, then the rest
     assert [(b.config.op, b.config.pp) for b in slot.blocks] == [
         (1, 4),
         (2, 2),
-        (4, 1),
         (1, 8),
         (2, 4),
+        (4, 1),
     ]
     assert selection.next_pass({}, None) == slot.blocks[:2]
     assert selection.next_pass({}, None) == []
