@@ -24,9 +24,10 @@ Algorithm 2).
    Blocks of one bucket and share compete; each is first examined
    without simulation (:mod:`planner.placement.triage`: a fluid estimate
    and an upper bound), and :mod:`planner.placement.selection` decides
-   which the greedy solves: per bucket and share the ``screen_keep`` best
-   by estimate, skipping any whose bound shows it cannot win. Every block
-   not solved is logged with why.
+   which the greedy solves: per bucket and share ``screen_keep`` blocks,
+   the two intra-op degrees with the best estimates taking turns, skipping
+   any whose bound shows it cannot win. Every block not solved is logged
+   with why.
 4. **Assembly.** The best candidate's blocks get devices from 0 upwards,
    largest groups first, and the placement is checked by
    :func:`planner.validation.validate` (a tensor-parallel stage that would
