@@ -15,8 +15,9 @@ unchanged components are cached):
   it fits with the least expected load (bottleneck-stage utilisation of the
   replicas there, counting this round's additions); a round adds at most
   ``size`` replicas, ``size`` starting at ``max(groups, models /
-  ROUND_MODELS_DIVISOR)`` and doubling after a full round in which every
-  new replica served more (back to the start after any other). A round
+  ROUND_MODELS_DIVISOR)`` and doubling, up to the number of models still
+  without a replica, after a full round of first replicas that all served
+  more (back to the start after any other round). A round
   that serves no more requests is undone and its additions are tried one at
   a time; a model whose new replica served nothing more is not offered
   again. Far fewer simulations than ``full``.
