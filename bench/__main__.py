@@ -13,6 +13,7 @@ BENCHMARKS: list[str] = [
     "placement",
     "capacity",
     "solvers",
+    "scale",
     "executor_overhead",
     "fidelity",
     "replan",

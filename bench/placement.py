@@ -105,8 +105,9 @@ def speed(quick: bool) -> None:
         print(
             f"  {devices} devices, {workload.num_requests} requests: greedy {greedy_s:.2f} s wall "
             f"(target < {target_s:g} s: {verdict}), {greedy_cpu_s:.2f} s CPU on 2 workers, "
-            f"{greedy.stats['blocks_total']} blocks ({greedy.stats['blocks_screened']} screened, "
-            f"{greedy.stats['blocks_solved']} solved in full); selective replication {sr_s:.2f} s"
+            f"{greedy.stats['blocks_total']} blocks ({greedy.stats['blocks_solved']} solved, "
+            f"{greedy.stats['blocks_pruned_by_bound']} pruned by bound, "
+            f"{greedy.stats['blocks_ranked_out']} ranked out); selective replication {sr_s:.2f} s"
         )
         print(
             f"    attainment greedy {greedy.attainment:.4f} vs selective replication "

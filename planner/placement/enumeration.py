@@ -21,10 +21,13 @@ Algorithm 2).
    on the other buckets (their groups share no model), so every
    ``(bucket, share, config)`` block is solved once, in parallel, and a
    candidate's score is the sum of its blocks' served requests.
-   When the workload is large, every block is first *screened* on a
-   ``screen_share`` sample of it (evenly spaced time slices); only the
-   ``screen_keep`` best configs of each bucket and share are then solved on
-   the whole workload.
+   Blocks of one bucket and share compete; each is first examined
+   without simulation (:mod:`planner.placement.triage`: a fluid estimate
+   and an upper bound), and :mod:`planner.placement.selection` decides
+   which the greedy solves: per bucket and share ``screen_keep`` blocks,
+   the two intra-op degrees with the best estimates taking turns, skipping
+   any whose bound shows it cannot win. Every block not solved is logged
+   with why.
 4. **Assembly.** The best candidate's blocks get devices from 0 upwards,
    largest groups first, and the placement is checked by
    :func:`planner.validation.validate` (a tensor-parallel stage that would
@@ -38,20 +41,22 @@ import logging
 import math
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from planner.deadline import NEVER, Deadline
-from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, Workload
+from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement
 from planner.fanout import fan_out
 from planner.placement.feasibility import alone_bytes, config_realisable, fitting_configs
 from planner.placement.greedy import GreedyResult, run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
+from planner.placement.selection import Selection
 from planner.placement.solution import InfeasibleError, SolveTimeoutError
+from planner.placement.triage import BlockTriage
+from planner.sim import Instance
 from planner.validation import validate
-from planner.workloads.windows import into_horizon
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +67,6 @@ start a new bucket."""
 FULL_GREEDY_PAIRS = 16
 """``greedy_mode="auto"`` runs the full greedy when models × groups of a
 block is at most this, the fast greedy otherwise."""
-
-SCREEN_PIECES = 24
-"""Time slices of the workload from which the screening sample is taken."""
-
-SCREEN_MIN_REQUESTS = 5000
-"""Workloads smaller than this are never screened (it would not save time)."""
 
 Progress = Callable[[float, str], None]
 
@@ -85,8 +84,12 @@ class Block:
     def num_devices(self) -> int:
         return self.num_groups * self.config.size
 
+    @property
+    def shape(self) -> str:
+        return f"{self.num_groups} x {self.config}"
+
     def describe(self) -> str:
-        return f"{len(self.models)} models on {self.num_groups} x {self.config}"
+        return f"{len(self.models)} models on {self.shape}"
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,18 @@ class BlockResult:
 class EnumerationResult:
     """The best placement found, its per-model served counts, and what the
     search did: ``blocks_total`` distinct blocks, of which
-    ``blocks_screened`` were screened and ``blocks_solved`` solved on the
-    whole workload."""
+    ``blocks_solved`` were solved by the greedy, ``blocks_pruned_by_bound``
+    shown unable to win by their bound and ``blocks_ranked_out`` not solved
+    because better-estimated blocks of their bucket and share were (the
+    rest, if any, were left at the time limit)."""
 
     placement: Placement
     layout: Layout
     served: Counts
     blocks_solved: int
     blocks_total: int
-    blocks_screened: int
+    blocks_pruned_by_bound: int
+    blocks_ranked_out: int
     candidates: int
     timed_out: bool
     log: tuple[str, ...]
@@ -232,6 +238,20 @@ def assign_devices(
     return configs, devices, owners
 
 
+# Worker side: the scorer of the instance, inherited from the parent (fork)
+# or built once per process.
+_WORKER: dict[str, Scorer] = {}
+
+
+def _worker_scorer(instance: Instance) -> Scorer:
+    """The scorer of ``instance`` in a fan-out process: the parent's when
+    inherited with the same instance (fork), else one built here."""
+    inherited = _WORKER.get("scorer")
+    if inherited is None or inherited.instance is not instance:
+        _WORKER["scorer"] = inherited = Scorer(instance)
+    return inherited
+
+
 def _solve_block(
     scorer: Scorer, task: tuple[Block, SolveOptions, float]
 ) -> tuple[Block, BlockResult | None]:
@@ -258,28 +278,25 @@ def _solve_block(
 
 
 class _Standing:
-    """Reports one pass over blocks as it goes: ``progress(fraction of the
-    blocks done, message)`` after every block, the message naming the block
-    and the attainment, on the pass's workload, of the best complete
-    candidate among the blocks solved so far (the one the search would
-    return if it stopped there)."""
+    """The best complete candidate among the blocks solved so far (the one
+    the search would return if it stopped there): its total ``best_total``,
+    and, when ``progress`` is given, a report after every block solved:
+    ``progress(blocks done / most blocks to solve, message)``, the message
+    naming the block and that candidate's attainment."""
 
     def __init__(
         self,
-        progress: Progress,
-        label: str,
-        blocks: int,
+        progress: Progress | None,
+        most: int,
         candidates: Sequence[list[list[Block]]],
         scorer: Scorer,
     ) -> None:
         self.progress = progress
-        self.label = label
-        self.where = " on the sample" if label == "screening" else ""
-        self.blocks = blocks
+        self.most = max(most, 1)
         self.candidates = candidates
         self.scorer = scorer
         self.done = 0
-        self.best: float | None = None
+        self.best_total: int | None = None
 
     def record(
         self, block: Block, result: BlockResult | None, results: dict[Block, BlockResult]
@@ -291,56 +308,58 @@ class _Standing:
                     continue
                 choice = _best_combination(per_bucket, results, self.scorer.instance.cluster)
                 if choice is not None:
-                    served = np.sum([r.served for r in choice[1]], axis=0)
-                    self.best = max(self.best or 0.0, self.scorer.attainment(served))
+                    self.best_total = max(self.best_total or 0, choice[0])
+        if self.progress is None:
+            return
         outcome = "skipped (time limit)" if result is None else f"serves {result.total}"
-        best = "none yet" if self.best is None else f"{self.best:.4f}{self.where}"
         self.progress(
-            self.done / self.blocks,
-            f"{self.label} block {self.done}/{self.blocks}: {block.describe()} {outcome}; "
-            f"best attainment so far {best}",
+            min(self.done / self.most, 1.0),
+            f"solving block {self.done}/{self.most}: {block.describe()} {outcome}; "
+            f"best attainment so far {self.attainment()}",
         )
 
-
-def _standing(
-    progress: Progress | None,
-    label: str,
-    blocks: Sequence[Block],
-    candidates: Sequence[list[list[Block]]],
-    scorer: Scorer,
-) -> _Standing | None:
-    return None if progress is None else _Standing(progress, label, len(blocks), candidates, scorer)
+    def attainment(self) -> str:
+        if self.best_total is None:
+            return "none yet"
+        return f"{self.best_total / max(self.scorer.total_demand, 1):.4f}"
 
 
-def _solve_blocks(
-    blocks: Sequence[Block],
-    scorer: Scorer,
-    options: SolveOptions,
-    deadline: Deadline,
-    standing: _Standing | None,
-) -> dict[Block, BlockResult]:
-    """Solve every block: here when ``workers = 1`` on the local backend,
-    else on the fan-out ``options.backend`` names (results do not depend on
-    the order in which blocks finish)."""
-    results: dict[Block, BlockResult] = {}
+class _BlockSolver:
+    """Solves blocks into ``results``: in this process when ``workers = 1``
+    on the local backend (or a pass has one block), else on the fan-out
+    ``options.backend`` names (results do not depend on the order in which
+    blocks finish)."""
 
-    def record(block: Block, result: BlockResult | None) -> None:
+    def __init__(
+        self, scorer: Scorer, options: SolveOptions, deadline: Deadline, standing: _Standing
+    ) -> None:
+        self.scorer = scorer
+        self.options = options
+        self.deadline = deadline
+        self.standing = standing
+        self.results: dict[Block, BlockResult] = {}
+
+    def solve(self, blocks: Sequence[Block]) -> None:
+        tasks = [(block, self.options, self.deadline.wall_s()) for block in blocks]
+        local = self.options.backend == "local"
+        if local and (self.options.workers <= 1 or len(blocks) <= 1):
+            for task in tasks:
+                self._record(*_solve_block(self.scorer, task))
+            return
+        # Compile (or load) the simulator kernel once, before local workers fork.
+        self.scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
+        _WORKER["scorer"] = self.scorer
+        runner = fan_out(
+            self.options.backend, workers=self.options.workers, address=self.options.ray_address
+        )
+        work = runner.map_unordered(_worker_scorer, _solve_block, self.scorer.instance, tasks)
+        for _, (block, result) in work:
+            self._record(block, result)
+
+    def _record(self, block: Block, result: BlockResult | None) -> None:
         if result is not None:
-            results[block] = result
-        if standing is not None:
-            standing.record(block, result, results)
-
-    tasks = [(block, options, deadline.wall_s()) for block in blocks]
-    if options.backend == "local" and (options.workers <= 1 or len(blocks) <= 1):
-        for task in tasks:
-            record(*_solve_block(scorer, task))
-        return results
-    # Compile (or load) the simulator kernel once, before local workers fork.
-    scorer.served(Layout((blocks[0].config,), ((blocks[0].models[0],),)))
-    runner = fan_out(options.backend, workers=options.workers, address=options.ray_address)
-    for _, (block, result) in runner.map_unordered(Scorer, _solve_block, scorer.instance, tasks):
-        record(block, result)
-    return results
+            self.results[block] = result
+        self.standing.record(block, result, self.results)
 
 
 def candidate_splits(
@@ -373,7 +392,7 @@ def candidate_splits(
     return candidates
 
 
-_FINISHED: weakref.WeakKeyDictionary[Scorer, dict[SolveOptions, EnumerationResult]] = (
+_FINISHED: weakref.WeakKeyDictionary[Scorer, dict[tuple[SolveOptions, bool], EnumerationResult]] = (
     weakref.WeakKeyDictionary()
 )
 """Finished enumerations per scorer and options: the search is deterministic
@@ -387,25 +406,32 @@ def enumerate_placements(
     *,
     deadline: Deadline = NEVER,
     progress: Progress | None = None,
+    prune: bool = True,
 ) -> EnumerationResult:
     """Run the greedy over the enumerated group partitions and configs and
-    return the placement serving the most requests (module docstring).
+    return the placement serving the most requests (module docstring;
+    ``prune=False`` solves blocks that the bound would prune, for tests).
     Raises :class:`SolveTimeoutError` when the deadline passes before one
     complete candidate is solved. A search that finished within its
-    deadline is remembered for the scorer and options (:data:`_FINISHED`)."""
+    deadline is remembered for the scorer, options and ``prune``
+    (:data:`_FINISHED`)."""
     finished = _FINISHED.setdefault(scorer, {})
-    if options in finished:
+    if (options, prune) in finished:
         if progress is not None:
             progress(1.0, "enumeration: already solved for these options")
-        return finished[options]
-    result = _enumerate(scorer, options, deadline, progress)
+        return finished[options, prune]
+    result = _enumerate(scorer, options, deadline, progress, prune)
     if not result.timed_out:
-        finished[options] = result
+        finished[options, prune] = result
     return result
 
 
 def _enumerate(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None,
+    prune: bool,
 ) -> EnumerationResult:
     cluster, models = scorer.instance.cluster, scorer.instance.models
     logs: list[str] = []
@@ -416,29 +442,23 @@ def _enumerate(
             "fits the models (check max_op, max_pp and group_sizes)"
         )
     unique = sorted({b for cand in candidates for per in cand for b in per})
-    if len(unique) > options.max_candidates:
-        logs.append(
-            f"enumeration: {len(unique)} blocks, keeping the first {options.max_candidates}"
-        )
-        unique = unique[: options.max_candidates]
+    triage = BlockTriage(scorer)
+    examined = {b: triage.examine(b.models, b.num_groups, b.config) for b in unique}
+    selection = Selection(candidates, examined, options.screen_keep, prune=prune)
     logs.append(f"enumeration: {len(candidates)} device splits, {len(unique)} distinct blocks")
     if progress is not None:
         progress(0.0, f"enumeration: {len(candidates)} device splits, {len(unique)} blocks")
-    solving = progress
-    screened: dict[Block, BlockResult] = {}
-    distinct = len(unique)
-    if _screens(scorer, options, unique):
-        unique, screened = _screen(
-            unique, candidates, scorer, options, deadline, _scaled(progress, 0.0, 0.5), logs
-        )
-        solving = _scaled(progress, 0.5, 1.0)
-    standing = _standing(solving, "solving", unique, candidates, scorer)
-    results = _solve_blocks(unique, scorer, options, deadline, standing)
-    for block in unique:
-        if block not in results and block in screened:
-            # out of time after screening: its screening plan, scored on the whole workload
-            results[block] = _rescore(scorer, screened[block])
-            logs.append(f"{block.describe()}: screening plan kept (time limit)")
+    most = sum(min(options.screen_keep, len(slot.blocks)) for slot in selection.slots.values())
+    standing = _Standing(progress, most, candidates, scorer)
+    solver = _BlockSolver(scorer, options, deadline, standing)
+    while not deadline.expired():
+        next_blocks = selection.next_pass(solver.results, standing.best_total)
+        if not next_blocks:
+            break
+        solver.solve(next_blocks)
+    results = solver.results
+    counts, lines = selection.report(results, standing.best_total)
+    logs.extend(lines)
     best: tuple[int, list[BlockResult]] | None = None
     for per_bucket in candidates:
         choice = _best_combination(per_bucket, results, cluster)
@@ -448,6 +468,8 @@ def _enumerate(
         raise SolveTimeoutError(
             f"time limit: no complete candidate solved ({len(results)}/{len(unique)} blocks done)"
         )
+    if progress is not None and standing.done < most:
+        progress(1.0, f"solved {standing.done} blocks; best attainment {standing.attainment()}")
     chosen = best[1]
     configs, devices, owners = assign_devices([r.block for r in chosen])
     position = [0] * len(chosen)
@@ -460,92 +482,19 @@ def _enumerate(
     placement = layout_placement(layout, devices, models)
     for result in chosen:
         logs.append(f"chosen: {result.block.describe()} serves {result.total}")
+    unsolved = len(unique) - counts.solved - counts.pruned_by_bound - counts.ranked_out
     return EnumerationResult(
         placement=placement,
         layout=layout,
         served=served,
-        blocks_solved=len(results),
-        blocks_total=distinct,
-        blocks_screened=len(screened),
+        blocks_solved=counts.solved,
+        blocks_total=len(unique),
+        blocks_pruned_by_bound=counts.pruned_by_bound,
+        blocks_ranked_out=counts.ranked_out,
         candidates=len(candidates),
-        timed_out=any(r.timed_out for r in results.values()) or len(results) < len(unique),
+        timed_out=any(r.timed_out for r in results.values()) or unsolved > 0,
         log=tuple(logs),
     )
-
-
-def _scaled(progress: Progress | None, low: float, high: float) -> Progress | None:
-    """Progress reported into ``[low, high]`` of the caller's range."""
-    if progress is None:
-        return None
-    report = progress
-    return lambda fraction, message: report(low + (high - low) * fraction, message)
-
-
-def screening_workload(workload: Workload, share: float, pieces: int = SCREEN_PIECES) -> Workload:
-    """About ``share`` of the workload: ``pieces`` equal time slices, every
-    ``1 / share``-th kept and laid end to end."""
-    length = workload.duration_s / pieces
-    kept = [k for k in range(pieces) if math.floor((k + 1) * share) > math.floor(k * share)]
-    slot = np.minimum((workload.arrivals_s // length).astype(np.int64), pieces - 1)
-    position = np.full(pieces, -1)
-    position[kept] = np.arange(len(kept))
-    mask = position[slot] >= 0
-    shifted = workload.arrivals_s[mask] + (position[slot[mask]] - slot[mask]) * length
-    duration_s = len(kept) * length
-    return Workload(
-        into_horizon(np.maximum.accumulate(shifted), duration_s),  # float rounding at joins
-        workload.model_ids[mask],
-        workload.model_names,
-        duration_s,
-    )
-
-
-def _screens(scorer: Scorer, options: SolveOptions, blocks: Sequence[Block]) -> bool:
-    """Screening pays off: it is on, the workload is large, and some bucket
-    and device share has more configs than are kept."""
-    if options.screen_share >= 1 or scorer.total_demand < SCREEN_MIN_REQUESTS:
-        return False
-    shares = {(b.models, b.num_devices) for b in blocks}
-    return len(blocks) > options.screen_keep * len(shares)
-
-
-def _screen(
-    blocks: Sequence[Block],
-    candidates: Sequence[list[list[Block]]],
-    scorer: Scorer,
-    options: SolveOptions,
-    deadline: Deadline,
-    progress: Progress | None,
-    logs: list[str],
-) -> tuple[list[Block], dict[Block, BlockResult]]:
-    """The ``screen_keep`` blocks of each bucket and device share that serve
-    the most on the screening workload, and the screening results; progress
-    names the best candidate's attainment on that sample."""
-    instance = scorer.instance
-    sample = screening_workload(instance.workload, options.screen_share)
-    # The sample is slices laid end to end: a warm-up or cool-down window
-    # means nothing on it (and may be longer than it), so it scores every request.
-    unwindowed = replace(instance.options, warmup_s=0.0, cooldown_s=0.0)
-    screener = Scorer(replace(instance, workload=sample, options=unwindowed))
-    standing = _standing(progress, "screening", blocks, candidates, screener)
-    results = _solve_blocks(blocks, screener, options, deadline, standing)
-    kept = []
-    for key in sorted({(b.models, b.num_devices) for b in blocks}):
-        same = [b for b in blocks if (b.models, b.num_devices) == key]
-        ranked = sorted(same, key=lambda b: (-results[b].total if b in results else 1, b))
-        kept.extend(ranked[: options.screen_keep])
-    logs.append(
-        f"screening on {sample.num_requests} of {instance.workload.num_requests} requests: "
-        f"kept {len(kept)} of {len(blocks)} blocks"
-    )
-    return sorted(kept), results
-
-
-def _rescore(scorer: Scorer, result: BlockResult) -> BlockResult:
-    """A block's plan scored by ``scorer``; marked as timed out."""
-    block = result.block
-    layout = Layout((block.config,) * block.num_groups, result.hosted)
-    return BlockResult(block, scorer.served(layout), result.hosted, True)
 
 
 def _best_combination(

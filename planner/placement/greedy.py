@@ -14,9 +14,13 @@ unchanged components are cached):
   order of most unserved requests each get one replica, on the group where
   it fits with the least expected load (bottleneck-stage utilisation of the
   replicas there, counting this round's additions); a round adds at most
-  ``max(groups, models / ROUND_MODELS_DIVISOR)`` replicas. A round that serves no more requests is undone and
-  its additions are tried one at a time; a model whose new replica served
-  nothing more is not offered again. Far fewer simulations than ``full``.
+  ``size`` replicas, ``size`` starting at ``max(groups, models /
+  ROUND_MODELS_DIVISOR)`` and doubling, up to the number of models still
+  without a replica, after a full round of first replicas that all served
+  more (back to the start after any other round). A round
+  that serves no more requests is undone and its additions are tried one at
+  a time; a model whose new replica served nothing more is not offered
+  again. Far fewer simulations than ``full``.
 
 Memory follows the validator's model (:mod:`planner.validation`): per
 device of stage ``s``, the sum of hosted models' stage weights plus the
@@ -45,6 +49,11 @@ ROUND_MODELS_DIVISOR = 8
 count of replicas even when there are fewer groups."""
 
 
+FITTING_CACHE_LIMIT = 4096
+"""Most remembered answers of :meth:`ReplicaTable.fitting` (then forgotten
+all at once)."""
+
+
 class ReplicaTable:
     """Per parallel config: each model's stage weight bytes ``[M, pp]``,
     workspace bytes ``[M]``, whether it may be placed there (profiled and
@@ -57,6 +66,7 @@ class ReplicaTable:
         self.workspace: dict[ParallelConfig, npt.NDArray[np.int64]] = {}
         self.usable: dict[ParallelConfig, npt.NDArray[np.bool_]] = {}
         self.stage_s: dict[ParallelConfig, Floats] = {}
+        self._fitting: dict[tuple[ParallelConfig, tuple[int, ...]], npt.NDArray[np.bool_]] = {}
         size = scorer.num_models
         for config in set(configs):
             weights = np.zeros((size, config.pp), dtype=np.int64)
@@ -78,7 +88,20 @@ class ReplicaTable:
 
     def fitting(self, config: ParallelConfig, hosted: Sequence[int]) -> npt.NDArray[np.bool_]:
         """Models that could join a group of ``config`` hosting ``hosted``
-        without exceeding device memory (and are usable there, not hosted)."""
+        without exceeding device memory (and are usable there, not hosted).
+        Answers are remembered per config and set of hosted models (the
+        returned array is read-only)."""
+        key = (config, tuple(sorted(hosted)))
+        found = self._fitting.get(key)
+        if found is None:
+            if len(self._fitting) >= FITTING_CACHE_LIMIT:
+                self._fitting.clear()
+            found = self._fit(config, key[1])
+            found.flags.writeable = False
+            self._fitting[key] = found
+        return found
+
+    def _fit(self, config: ParallelConfig, hosted: Sequence[int]) -> npt.NDArray[np.bool_]:
         weights = self.weights[config]
         workspace = self.workspace[config]
         used = weights[list(hosted)].sum(axis=0) if hosted else np.zeros(config.pp, np.int64)
@@ -246,10 +269,12 @@ class Greedy:
         layout, served = self._start()
         additions = 0
         offered = self.allowed.copy()
+        base = max(len(layout.configs), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
+        size = base
         while True:
             if self.deadline.expired():
                 return GreedyResult(layout, served, additions, True)
-            moves = self._round(layout, served, offered)
+            moves = self._round(layout, served, offered, size)
             if not moves:
                 break
             new_layout = layout
@@ -257,38 +282,62 @@ class Greedy:
                 new_layout = new_layout.add(j, g)
             new_served = _resimulate(self.cache, new_layout, served, [g for _, g in moves])
             if int(new_served.sum()) > int(served.sum()):
+                first = all(not layout.groups_of(j) for j, _ in moves)
                 for j, _ in moves:
                     if new_served[j] <= served[j]:
                         offered[j] = False
+                size = self._next_size(size, base, moves, first, offered, new_layout)
                 layout, served = new_layout, new_served
                 additions += len(moves)
                 continue
+            size = base
             layout, served, made = self._one_by_one(layout, served, moves, offered)
             additions += made
             if not made:
                 break
         return GreedyResult(layout, served, additions, False)
 
+    def _next_size(
+        self,
+        size: int,
+        base: int,
+        moves: list[tuple[int, int]],
+        first: bool,
+        offered: npt.NDArray[np.bool_],
+        layout: Layout,
+    ) -> int:
+        """Double the round after a full round of first replicas that all
+        helped, up to the models still without one; otherwise ``base``."""
+        if not first or len(moves) < size or not offered[[j for j, _ in moves]].all():
+            return base
+        unhosted = offered.copy()
+        unhosted[[j for h in layout.hosted for j in h]] = False
+        return max(base, min(2 * size, int(unhosted.sum())))
+
     def _round(
-        self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_]
+        self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_], size: int
     ) -> list[tuple[int, int]]:
         """The next round's (model, group) additions (module docstring)."""
         unserved = self._unserved(served)
         hosted = [list(h) for h in layout.hosted]
-        load = [
-            sum(self.rate[j] * self.table.stage_s[c][j] for j in h)
-            for c, h in zip(layout.configs, hosted, strict=True)
-        ]
-        fits = [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
-        size = max(len(hosted), math.ceil(int(self.allowed.sum()) / ROUND_MODELS_DIVISOR))
+        load = np.array(
+            [
+                sum(self.rate[j] * self.table.stage_s[c][j] for j in h)
+                for c, h in zip(layout.configs, hosted, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        fits = np.array(
+            [self.table.fitting(c, h) for c, h in zip(layout.configs, hosted, strict=True)]
+        )
         moves: list[tuple[int, int]] = []
         for j in _ranked(unserved, self.model_order):
             if unserved[j] <= 0 or len(moves) == size:
                 break
-            options = [g for g in range(len(fits)) if fits[g][j]]
-            if not offered[j] or not options:
+            options = np.flatnonzero(fits[:, j])
+            if not offered[j] or not options.size:
                 continue
-            g = min(options, key=lambda g: (load[g], self.group_order[g]))
+            g = int(options[np.lexsort((self.group_order[options], load[options]))[0]])
             moves.append((j, g))
             config = layout.configs[g]
             hosted[g].append(j)

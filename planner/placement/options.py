@@ -11,6 +11,7 @@ unknown names and bad values with a ``ValueError`` whose message starts with
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
@@ -104,6 +105,14 @@ def _option(default: Any, check: Check, help: str) -> Any:
     return field(default=default, metadata={"check": check, "help": help})
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the
+    platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class _SimKnobs:
     """The simulator options a solve request may set (the instance's)."""
@@ -121,8 +130,13 @@ class SolveOptions:
     """Knobs shared by every solver; each solver reads the ones it needs."""
 
     seed: int = _option(0, _int_at_least(0), "Seed for tie-breaking and solver randomness.")
-    workers: int = _option(
-        1, _int_at_least(1), "Processes for the enumeration and search workers for CP-SAT."
+    workers: int = field(
+        default_factory=available_cores,
+        metadata={
+            "check": _int_at_least(1),
+            "help": "Processes for the enumeration and search workers for CP-SAT "
+            "(default: the cores this process may use). Plans do not depend on it.",
+        },
     )
     backend: str = _option(
         "local",
@@ -156,17 +170,12 @@ class SolveOptions:
     max_buckets: int = _option(
         2, _int_at_least(1), "Most model buckets (by size and latency) the enumeration splits into."
     )
-    max_candidates: int = _option(
-        256, _int_at_least(1), "Most group/config candidates the enumeration runs greedy on."
-    )
-    screen_share: float = _option(
-        1 / 3,
-        _share,
-        "Share of a large workload on which the enumeration first screens every "
-        "config (1: no screening).",
-    )
     screen_keep: int = _option(
-        2, _int_at_least(1), "Configs per bucket and device share kept after screening."
+        3,
+        _int_at_least(1),
+        "Blocks (configs) per bucket and device share the enumeration solves with the "
+        "greedy, best fluid estimates first; blocks whose bound shows they cannot win are "
+        "skipped, and every block not solved is logged with why.",
     )
     milp_backend: str = _option(
         "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."

@@ -57,14 +57,22 @@ class Layout:
 
     def component(self, seeds: Iterable[int]) -> tuple[int, ...]:
         """Groups connected to the ``seeds`` groups through shared models,
-        in group order."""
+        in group order (time linear in the number of replicas)."""
+        groups_of: dict[int, list[int]] = {}
+        for g, hosted in enumerate(self.hosted):
+            for model in hosted:
+                groups_of.setdefault(model, []).append(g)
         seen = set(seeds)
         frontier = list(seen)
+        reached: set[int] = set()
         while frontier:
             g = frontier.pop()
             for model in self.hosted[g]:
-                for other, hosted in enumerate(self.hosted):
-                    if other not in seen and model in hosted:
+                if model in reached:
+                    continue
+                reached.add(model)
+                for other in groups_of[model]:
+                    if other not in seen:
                         seen.add(other)
                         frontier.append(other)
         return tuple(sorted(seen))

@@ -98,7 +98,8 @@ def solve_greedy(
         log=found.log,
         stats={
             "blocks_solved": found.blocks_solved,
-            "blocks_screened": found.blocks_screened,
+            "blocks_pruned_by_bound": found.blocks_pruned_by_bound,
+            "blocks_ranked_out": found.blocks_ranked_out,
             "blocks_total": found.blocks_total,
             "candidates": found.candidates,
             "replicas": found.placement.num_replicas,
