@@ -44,6 +44,20 @@ IntArray = npt.NDArray[np.int64]
 
 FAMILIES = ("diurnal", "onoff", "rotating")
 MINUTE_S = 60.0
+FAMILY_DEFAULTS: dict[str, dict[str, float]] = {
+    "diurnal": {"trace_s": 86400.0, "period_s": 86400.0, "amplitude": 0.9},
+    "onoff": {"trace_s": 43200.0, "on_s": 7200.0, "off_s": 14400.0},
+    "rotating": {
+        "trace_s": 3600.0,
+        "rotate_every_s": 480.0,
+        "hot_fraction": 0.25,
+        "hot_share": 0.8,
+    },
+}
+"""The experiment's stated parameters per family: a day of diurnal cycles
+(amplitude 0.9); 12 hours of functions on for 2 hours and off for 4; an
+hour in which a quarter of the functions carries 80 % of the traffic and
+the hot set moves every 8 minutes."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,19 @@ class ShiftConfig:
     def duty(self) -> float:
         """The fraction of time an ``onoff`` function is on."""
         return self.on_s / (self.on_s + self.off_s)
+
+
+def family_config(family: str, num_models: int, total_requests: float) -> ShiftConfig:
+    """``family`` with :data:`FAMILY_DEFAULTS` for ``num_models`` functions,
+    its rate set so that the trace holds ``total_requests`` on average."""
+    defaults = FAMILY_DEFAULTS.get(family, {})
+    trace_s = defaults.get("trace_s", ShiftConfig.trace_s)
+    return ShiftConfig(
+        family,
+        num_models=num_models,
+        total_rate_rps=total_requests / trace_s,
+        **defaults,  # type: ignore[arg-type]
+    )
 
 
 def minute_rates(config: ShiftConfig) -> FloatArray:
