@@ -55,7 +55,9 @@ from planner.workloads.windows import window_bounds
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-BIN_SLOS = 10.0
+MIP_TIME_LIMIT_S = 5.0
+"""Seconds per window's programme; past it the solver's proven bound is used."""
+BIN_SLOS = 50.0
 """Bin width inside a window, in multiples of the largest SLO."""
 
 
@@ -122,49 +124,57 @@ class HeadroomBound:
 
 
 class _Programme:
-    """Columns and sparse rows of one window's LP (module docstring)."""
+    """Columns and sparse rows of one window's programme, built from
+    arrays: each row block gives, per entry, its row (within the block),
+    column and coefficient, and one limit per row."""
 
     def __init__(self) -> None:
+        self.upper: list[FloatArray] = []
+        self.integral: list[IntArray] = []
+        self.entries: list[tuple[IntArray, IntArray, FloatArray]] = []
+        self.limits: list[FloatArray] = []
+        self.rows = 0
         self.columns = 0
-        self.upper: list[float] = []
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.values: list[float] = []
-        self.limits: list[float] = []
 
-    def add_columns(self, count: int, upper: Sequence[float] | float) -> IntArray:
+    def add_columns(self, upper: FloatArray, integral: bool = False) -> IntArray:
+        """Columns in ``[0, upper]``; their indices."""
         first = self.columns
-        self.columns += count
-        self.upper.extend(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)).tolist())
-        return np.arange(first, first + count, dtype=np.int64)
+        self.columns += upper.size
+        self.upper.append(np.asarray(upper, dtype=np.float64))
+        self.integral.append(np.full(upper.size, int(integral), dtype=np.int64))
+        return np.arange(first, self.columns, dtype=np.int64)
 
-    def add_row(self, cols: Sequence[int], values: Sequence[float], limit: float) -> None:
-        """``sum values x columns <= limit``."""
-        row = len(self.limits)
-        self.rows.extend([row] * len(cols))
-        self.cols.extend(int(c) for c in cols)
-        self.values.extend(float(v) for v in values)
-        self.limits.append(limit)
+    def add_rows(self, row: IntArray, col: IntArray, value: FloatArray, limit: FloatArray) -> None:
+        """``sum value x column <= limit`` for every row of the block."""
+        self.entries.append((row + self.rows, col, np.asarray(value, dtype=np.float64)))
+        self.limits.append(np.asarray(limit, dtype=np.float64))
+        self.rows += limit.size
 
     def maximise(self, objective_cols: IntArray) -> float:
-        """The LP's optimum of the sum of ``objective_cols``."""
+        """The optimum (or, past the time limit, the proven bound) of the
+        sum of ``objective_cols``."""
         if objective_cols.size == 0:
             return 0.0
         cost = np.zeros(self.columns)
         cost[objective_cols] = -1.0
-        matrix = coo_matrix(
-            (self.values, (self.rows, self.cols)), shape=(len(self.limits), self.columns)
-        ).tocsr()
+        rows, cols, values = (np.concatenate(parts) for parts in zip(*self.entries, strict=True))
+        matrix = coo_matrix((values, (rows, cols)), shape=(self.rows, self.columns)).tocsr()
+        upper = np.concatenate(self.upper)
         result = linprog(
             cost,
-            A_ub=matrix if self.limits else None,
-            b_ub=np.array(self.limits) if self.limits else None,
-            bounds=list(zip([0.0] * self.columns, self.upper, strict=True)),
+            A_ub=matrix,
+            b_ub=np.concatenate(self.limits),
+            bounds=np.stack([np.zeros(self.columns), upper], axis=1),
             method="highs",
+            integrality=np.concatenate(self.integral),
+            options={"time_limit": MIP_TIME_LIMIT_S},
         )
-        if result.status != 0:
-            raise RuntimeError(f"headroom LP: {result.message}")
-        return float(-result.fun)
+        if result.status == 0:
+            return float(-result.fun)
+        dual = getattr(result, "mip_dual_bound", None)
+        if result.status == 1 and dual is not None and np.isfinite(dual):
+            return float(-dual)  # stopped at the time limit: the proven bound
+        raise RuntimeError(f"headroom programme: {result.message}")
 
 
 def _window_served(
@@ -176,69 +186,79 @@ def _window_served(
     slo_s: FloatArray,
     cluster: Cluster,
 ) -> float:
-    """The LP bound for the scored requests (``arrival_s``, ``model``) of
-    one window (module docstring)."""
+    """The programme's bound for the scored requests (``arrival_s``,
+    ``model``) of one window (module docstring)."""
     start_s, end_s = window
     max_slo = float(slo_s.max())
     devices = cluster.num_devices
     tail_s = max(start_s, end_s - max_slo)
-    width = BIN_SLOS * max_slo
-    edges = [*np.arange(start_s, tail_s, width).tolist(), tail_s, end_s]
-    edges = sorted(set(edges))
-    bins = np.searchsorted(np.asarray(edges), arrival_s, side="right") - 1
+    edges = np.unique(np.r_[np.arange(start_s, tail_s, BIN_SLOS * max_slo), tail_s, end_s])
+    lengths = np.diff(edges)
+    tail = edges.size - 2  # the last bin: [tail_s, end_s)
+    count = len(kinds)
+    keys, counts = np.unique(
+        (np.searchsorted(edges, arrival_s, side="right") - 1) * count + model, return_counts=True
+    )
+    bins, models = keys // count, keys % count
+    hostable = np.array([bool(kinds[m]) for m in range(len(kinds))])
+    keep = hostable[models] | (bins == tail)  # else no config meets the SLO
+    bins, models, counts = bins[keep], models[keep], counts[keep].astype(np.float64)
     lp = _Programme()
-    replicas: dict[int, tuple[IntArray, list[ReplicaKind]]] = {}
-    hosted: dict[int, int] = {}
-    memory_cols: list[int] = []
-    memory_values: list[float] = []
-    for m in np.unique(model).tolist():
-        if kinds[m]:
-            cols = lp.add_columns(len(kinds[m]), np.inf)
-            replicas[m] = cols, list(kinds[m])
-            memory_cols.extend(cols.tolist())
-            memory_values.extend(k.bytes_total for k in kinds[m])
-            hosted[m] = int(lp.add_columns(1, 1.0)[0])
-            lp.add_row([hosted[m], *cols.tolist()], [1.0, *([-1.0] * cols.size)], 0.0)
-    if memory_cols:
-        lp.add_row(memory_cols, memory_values, float(devices * cluster.device_mem_bytes))
-    served_cols: list[int] = []
-    per_bin: dict[int, tuple[list[int], list[float]]] = {}
-    per_model: dict[int, list[int]] = {}
-    pairs, counts = np.unique(np.stack([bins, model]), axis=1, return_counts=True)
-    tail = len(edges) - 2
-    for (b, m), n in zip(pairs.T.tolist(), counts.tolist(), strict=True):
-        is_tail = b == tail and tail_s < end_s
-        if m not in replicas and not is_tail:
-            continue  # no config of m can serve it within SLO
-        y = int(lp.add_columns(1, float(n))[0])
-        served_cols.append(y)
-        cols, values = per_bin.setdefault(b, ([], []))
-        cols.append(y)
-        values.append(float(work_s[m]))
-        if is_tail:
-            continue
-        per_model.setdefault(m, []).append(y)
-        lp.add_row([y, hosted[m]], [1.0, -float(n)], 0.0)
-        span_s = edges[b + 1] - edges[b] + float(slo_s[m])
-        r_cols, r_kinds = replicas[m]
-        lp.add_row(
-            [y, *r_cols.tolist()], [1.0, *(-k.throughput_rps * span_s for k in r_kinds)], 0.0
+    y = lp.add_columns(counts)
+    # device time per bin and over the window
+    lp.add_rows(bins, y, work_s[models], devices * (lengths + max_slo))
+    lp.add_rows(
+        np.zeros_like(y), y, work_s[models], np.array([devices * (end_s - start_s + max_slo)])
+    )
+    hosted_models = np.unique(models[bins != tail])
+    if hosted_models.size:
+        x = lp.add_columns(np.ones(hosted_models.size), integral=True)
+        x_of = dict(zip(hosted_models.tolist(), x.tolist(), strict=True))
+        options = [(m, k) for m in hosted_models.tolist() for k in kinds[m]]
+        r = lp.add_columns(np.full(len(options), np.inf))
+        owner = np.array([m for m, _ in options])
+        nbytes = np.array([k.bytes_total for _, k in options], dtype=np.float64)
+        throughput = np.array([k.throughput_rps for _, k in options])
+        # memory; hosting needs a replica: x[m] - sum_c r[m, c] <= 0
+        lp.add_rows(np.zeros_like(r), r, nbytes, np.array([devices * cluster.device_mem_bytes]))
+        link = np.searchsorted(hosted_models, owner)
+        lp.add_rows(
+            np.r_[np.arange(x.size), link],
+            np.r_[x, r],
+            np.r_[np.ones(x.size), -np.ones(r.size)],
+            np.zeros(x.size),
         )
-    for b, (cols, values) in per_bin.items():
-        lp.add_row(cols, values, devices * (edges[b + 1] - edges[b] + max_slo))
-    if served_cols:
-        all_cols = [c for cols, _ in per_bin.values() for c in cols]
-        all_values = [v for _, values in per_bin.values() for v in values]
-        lp.add_row(all_cols, all_values, devices * (end_s - start_s + max_slo))
-    for m, cols in per_model.items():
-        span_s = tail_s - start_s + float(slo_s[m])
-        r_cols, r_kinds = replicas[m]
-        lp.add_row(
-            [*cols, *r_cols.tolist()],
-            [*([1.0] * len(cols)), *(-k.throughput_rps * span_s for k in r_kinds)],
-            0.0,
+        core = np.flatnonzero(bins != tail)
+        cy, cm, cb = y[core], models[core], bins[core]
+        cx = np.array([x_of[m] for m in cm.tolist()], dtype=np.int64)
+        # hosting: y[m, b] - n[m, b] x[m] <= 0
+        rows = np.arange(core.size)
+        lp.add_rows(
+            np.r_[rows, rows],
+            np.r_[cy, cx],
+            np.r_[np.ones(core.size), -counts[core]],
+            np.zeros(core.size),
         )
-    return lp.maximise(np.array(served_cols, dtype=np.int64))
+        # replica throughput per bin: y[m, b] - sum_c thr x (len(b) + slo) r[m, c] <= 0
+        per_option = [np.flatnonzero(owner == m) for m in cm.tolist()]
+        sizes = np.array([o.size for o in per_option])
+        option_cols = np.concatenate(per_option)
+        span = np.repeat(lengths[cb] + slo_s[cm], sizes)
+        lp.add_rows(
+            np.r_[rows, np.repeat(rows, sizes)],
+            np.r_[cy, r[option_cols]],
+            np.r_[np.ones(core.size), -throughput[option_cols] * span],
+            np.zeros(core.size),
+        )
+        # and over the window's core
+        whole = tail_s - start_s + slo_s[owner]
+        lp.add_rows(
+            np.r_[np.searchsorted(hosted_models, cm), link],
+            np.r_[cy, r],
+            np.r_[np.ones(core.size), -throughput * whole],
+            np.zeros(hosted_models.size),
+        )
+    return lp.maximise(y)
 
 
 def headroom_bound(instance: Instance, window_s: float) -> HeadroomBound:
