@@ -35,11 +35,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from api.commands.common import AZURE2019_SAMPLE, default_examples
 from planner import files
+from planner.codec import encode
 from planner.evaluation.experiment import (
     GOODPUT_COLUMNS,
     TABLE_COLUMNS,
@@ -105,6 +108,60 @@ def memory_bound_verdicts(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def split_cases(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One config per model set x cluster size x workload of ``config``,
+    in its order (sweeps left out)."""
+    return [
+        dataclasses.replace(
+            config, model_sets=(name,), devices={name: devices}, workloads=(workload,), sweeps={}
+        )
+        for name in config.model_sets
+        for devices in config.device_counts(name)
+        for workload in config.workloads
+    ]
+
+
+def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
+    """One case in a worker process, printing its progress."""
+
+    def progress(message: str) -> None:
+        print(f"  [{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    return run_experiment(config, progress, None, files.open_lines)
+
+
+def run_cases(
+    config: ExperimentConfig, jobs: int, started: float, checkpoint: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """The experiment's cases (:func:`split_cases`) on ``jobs`` processes,
+    merged in order into one result; ``checkpoint`` gets the merged data
+    after every case."""
+    cases = split_cases(config)
+    done: list[dict[str, Any] | None] = [None] * len(cases)
+
+    def merged(partial: bool) -> dict[str, Any]:
+        parts = [part for part in done if part is not None]
+        return {
+            "kind": "replan-experiment",
+            "partial": partial,
+            "target_attainment": config.target_attainment,
+            "config": encode(config),
+            "rows": [row for part in parts for row in part["rows"]],
+            "goodput_rows": [row for part in parts for row in part["goodput_rows"]],
+            "sweeps": [],
+            "solves": sum(part["solves"] for part in parts),
+            "solve_s": sum(part["solve_s"] for part in parts),
+            "wall_s": time.monotonic() - started,
+        }
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_case, case, started): i for i, case in enumerate(cases)}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            checkpoint(merged(partial=True))
+    return merged(partial=False)
+
+
 def _print_table(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     widths = [max([len(str(c)), *(len(str(r[i])) for r in rows)]) for i, c in enumerate(columns)]
     print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
@@ -121,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="shorter traces, coarser search")
     parser.add_argument(
         "--memory-bound", action="store_true", help="the memory-bound cases, in goodput"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="processes for the memory-bound cases (default 2)"
     )
     parser.add_argument("--output", type=Path, help="write the JSON data here")
     parser.add_argument(
@@ -152,7 +212,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.output is not None:
             files.write_json(args.output, partial, indent=1)
 
-    result = run_experiment(config, progress, checkpoint, files.open_lines)
+    if args.memory_bound:
+        result = run_cases(config, max(1, args.jobs), started, checkpoint)
+    else:
+        result = run_experiment(config, progress, checkpoint, files.open_lines)
     if result["rows"]:
         _print_table(TABLE_COLUMNS, table_rows(result))
     if result.get("goodput_rows"):
