@@ -131,7 +131,10 @@ def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
 
 
 def run_cases(
-    config: ExperimentConfig, jobs: int, started: float, checkpoint: Callable[[dict[str, Any]], None]
+    config: ExperimentConfig,
+    jobs: int,
+    started: float,
+    checkpoint: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
     """The experiment's cases (:func:`split_cases`) on ``jobs`` processes,
     merged in order into one result; ``checkpoint`` gets the merged data

@@ -110,7 +110,9 @@ def goodput_rows(
     bounds: dict[float, float] = {}
     scored: dict[float, tuple[int, float]] = {}
     for rate in rates:
-        instance = Instance(runner.cluster, runner.models, runner.workload(rate), runner.sim("fcfs"))
+        instance = Instance(
+            runner.cluster, runner.models, runner.workload(rate), runner.sim("fcfs")
+        )
         found = headroom_bound(instance, config.window_s)
         bounds[rate] = found.goodput_rps
         scored[rate] = found.scored, found.scored_span_s

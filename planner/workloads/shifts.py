@@ -118,7 +118,7 @@ def family_config(family: str, num_models: int, total_requests: float) -> ShiftC
         family,
         num_models=num_models,
         total_rate_rps=total_requests / trace_s,
-        **defaults,  # type: ignore[arg-type]
+        **defaults,
     )
 
 
@@ -181,4 +181,3 @@ def azure2021_lines(counts: IntArray, seed: Seed) -> Iterator[str]:
     for m, at in zip(ids[order].tolist(), times[order].tolist(), strict=True):
         name = function_name(m)
         yield f"app-{name},{name},{at:.6f},0"
-

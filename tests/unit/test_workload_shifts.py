@@ -4,6 +4,8 @@ both trace formats after replay."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -27,7 +29,7 @@ def runs(active: npt.NDArray[np.bool_]) -> tuple[list[int], list[int]]:
     changes = np.flatnonzero(np.diff(active.astype(np.int8))) + 1
     bounds = np.r_[0, changes, active.size]
     on, off = [], []
-    for start, stop in zip(bounds[1:-2], bounds[2:-1], strict=True):
+    for start, stop in itertools.pairwise(bounds[1:-1]):
         (on if active[start] else off).append(int(stop - start))
     return on, off
 
