@@ -27,6 +27,14 @@ strategy's rate search starts from the static plan's result. Results are
 plain JSON data; ``rows`` holds one entry per model set × workload ×
 strategy, ``sweeps`` the ratio of re-placement to static while one knob
 (devices, SLO scale, CV) varies.
+
+Where the devices cannot host every model (``metric``; :meth:`ExperimentConfig.memory_bound`
+for the memory-bound cases), ``goodput_rows`` replace the capacity rows:
+goodput at the trace's rate and over a rate sweep, with the headroom bound
+and the share of it each strategy captures (:mod:`planner.evaluation.goodput`).
+Workloads: the synthetic generator, a 2019 trace file, or a traffic family
+of :mod:`planner.workloads.shifts` written in either trace format
+(:data:`SHIFTING_WORKLOADS`).
 """
 
 from __future__ import annotations
