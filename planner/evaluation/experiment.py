@@ -215,7 +215,7 @@ class ExperimentConfig:
     hedge: bool = True
     react_after: int = 8
     nowcast_s: float = 2.0
-    react_replan: bool = False
+    react_replan: bool = True
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -282,8 +282,9 @@ class ExperimentConfig:
     @classmethod
     def memory_bound(cls, quick: bool = False) -> ExperimentConfig:
         """The memory-bound cases (S1 on 4 and 8 devices, S3 on 4, S2 on 8)
-        in goodput on the shifting families, 60 s windows over 600 s
-        (S1 on 4 and S2 on 8 on two families, at two rates, with ``quick``)."""
+        in goodput on the shifting families, 60 s windows over 600 s, at
+        the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
+        with ``quick``)."""
         strategies = default_strategies(preemption=False)
         if quick:
             return cls(
@@ -308,6 +309,7 @@ class ExperimentConfig:
             strategies=strategies,
             sweeps={},
             metric="goodput",
+            goodput_rates=(1.0, 2.0),
         )
 
     def device_counts(self, model_set: str) -> tuple[int, ...]:

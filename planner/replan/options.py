@@ -84,6 +84,10 @@ class ReplanOptions:
     - ``react_replan``: a reaction also re-solves the placement on the
       nowcast and moves to the parts of it that pay, besides loading the
       one model (needs ``nowcast_s`` > 0).
+    - ``check_windows``: in forecast mode, a window-start switch must also
+      not lose judged attainment on the actual arrivals of the last
+      ``check_windows`` windows (a switch that only pays on the forecast
+      waits; reactions still move); 0 does not check.
     - ``seed``: seeds the forecast draws.
     """
 
@@ -104,6 +108,7 @@ class ReplanOptions:
     react_after: int = 0
     nowcast_s: float = 0.0
     react_replan: bool = False
+    check_windows: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -128,6 +133,9 @@ class ReplanOptions:
         _check_number("nowcast_s", self.nowcast_s, 0.0)
         if not isinstance(self.react_replan, bool):
             raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
+        check = self.check_windows
+        if isinstance(check, bool) or not isinstance(check, int) or check < 0:
+            raise ValueError(f"check_windows: must be an integer >= 0, got {check!r}")
         if self.react_replan and not self.nowcast_s:
             raise ValueError("react_replan: re-solving on a reaction needs nowcast_s > 0")
         if react and self.information != "forecast":
