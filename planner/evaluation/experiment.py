@@ -52,7 +52,7 @@ from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
-from planner.evaluation.goodput import RATE_FACTORS, goodput_rows
+from planner.evaluation.goodput import RATE_FACTORS, bound_described, goodput_rows
 from planner.evaluation.headroom import replica_kinds
 from planner.evaluation.traffic import (
     TRACE_FORMATS,
@@ -285,31 +285,27 @@ class ExperimentConfig:
         in goodput on the shifting families, 60 s windows over 600 s, at
         the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
         with ``quick``)."""
-        strategies = default_strategies(preemption=False)
+        common: dict[str, Any] = {
+            "duration_s": 600.0,
+            "window_s": 60.0,
+            "time_limit_s": 20.0,
+            "strategies": default_strategies(preemption=False),
+            "sweeps": {},
+            "metric": "goodput",
+            "goodput_rates": (1.0, 2.0),
+        }
         if quick:
             return cls(
                 model_sets=("s1", "s2"),
                 devices={"s1": 4, "s2": 8},
                 workloads=("rotating-2019", "onoff-2021"),
-                duration_s=600.0,
-                window_s=60.0,
-                time_limit_s=20.0,
-                strategies=strategies,
-                sweeps={},
-                metric="goodput",
-                goodput_rates=(1.0, 2.0),
+                **common,
             )
         return cls(
             model_sets=("s1", "s3", "s2"),
             devices={"s1": (4, 8), "s3": 4, "s2": 8},
             workloads=("rotating-2019", "onoff-2021", "diurnal-2019"),
-            duration_s=600.0,
-            window_s=60.0,
-            time_limit_s=20.0,
-            strategies=strategies,
-            sweeps={},
-            metric="goodput",
-            goodput_rates=(1.0, 2.0),
+            **common,
         )
 
     def device_counts(self, model_set: str) -> tuple[int, ...]:
@@ -510,15 +506,7 @@ class StrategyRunner:
             return value
 
         found = self.search(evaluate, static_rps)
-        described = {
-            "strategy": BOUND,
-            "kind": "bound",
-            "information": "oracle",
-            "forecaster": None,
-            "trigger": None,
-            "policy": None,
-            "switching": "free",
-        }
+        described = bound_described(BOUND)
         at_max = None if found.attainment is None else Run(found.attainment, 0, SwitchCost(), 0)
         return _row(described, found, static_rps, at_max, started)
 

@@ -84,6 +84,20 @@ class Runner(Protocol):
     def describe(self, strategy: Any) -> dict[str, Any]: ...
 
 
+def bound_described(name: str) -> dict[str, Any]:
+    """What a row says about an upper bound named ``name``: any plan,
+    known traffic, free switches."""
+    return {
+        "strategy": name,
+        "kind": "bound",
+        "information": "oracle",
+        "forecaster": None,
+        "trigger": None,
+        "policy": None,
+        "switching": "free",
+    }
+
+
 def goodput_rps(run: Run, scored: int, span_s: float) -> float:
     """Requests served within SLO per second of the scored span."""
     return run.attainment * scored / span_s if span_s > 0 else 0.0
@@ -146,18 +160,9 @@ def goodput_rows(
     bound_attainment = {
         rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1)) for rate in rates
     }
-    described = {
-        "strategy": HEADROOM_BOUND,
-        "kind": "bound",
-        "information": "oracle",
-        "forecaster": None,
-        "trigger": None,
-        "policy": None,
-        "switching": "free",
-    }
     rows.append(
         _row(
-            described,
+            bound_described(HEADROOM_BOUND),
             rate_rps,
             bounds,
             bound_attainment,
