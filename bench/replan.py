@@ -165,6 +165,32 @@ def run_cases(
     return merged(partial=False)
 
 
+def losing_windows(rows: list[dict[str, Any]], margin: float = 0.01) -> list[str]:
+    """Per forecast re-placement row below static: the windows where its
+    attainment falls more than ``margin`` under the static plan's, as
+    ``window k: forecast vs static``."""
+    static = {
+        (r["model_set"], r["devices"], r["workload"]): r["per_window_attainment"]
+        for r in rows
+        if r["kind"] == "static" and r["information"] == "oracle"
+    }
+    lines = []
+    for row in rows:
+        if row["kind"] != "replan" or row["information"] != "forecast" or row["x_static"] >= 1:
+            continue
+        base = static[(row["model_set"], row["devices"], row["workload"])]
+        worse = [
+            f"{k}: {mine:.3f} vs {theirs:.3f}"
+            for k, (mine, theirs) in enumerate(zip(row["per_window_attainment"], base, strict=True))
+            if mine is not None and theirs is not None and mine < theirs - margin
+        ]
+        lines.append(
+            f"{row['model_set']} ({row['devices']} devices)/{row['workload']} {row['strategy']}"
+            f" loses to static in windows " + (", ".join(worse) or "none by over 1 pt")
+        )
+    return lines
+
+
 def _print_table(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     widths = [max([len(str(c)), *(len(str(r[i])) for r in rows)]) for i, c in enumerate(columns)]
     print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
@@ -224,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     if result.get("goodput_rows"):
         _print_table(GOODPUT_COLUMNS, goodput_table_rows(result))
         print("\n".join(memory_bound_verdicts(result["goodput_rows"])))
+        print("\n".join(losing_windows(result["goodput_rows"])))
     for row in result["sweeps"]:
         ratio = row["ratio_to_static"]
         print(

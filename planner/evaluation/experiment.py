@@ -325,17 +325,27 @@ class ExperimentConfig:
 @dataclass(frozen=True)
 class Run:
     """One strategy at one rate: the simulated attainment, switches made,
-    their cost (loads the simulator counted; zero for free switching) and
-    the scored requests that found every replica of their model loading."""
+    their cost (loads the simulator counted; zero for free switching), the
+    scored requests that found every replica of their model loading, and
+    the attainment per window (``window_s``; None where nothing is scored)."""
 
     attainment: float
     switches: int
     cost: SwitchCost
     unavailable_requests: int
+    per_window: tuple[float | None, ...] = ()
 
 
 def _unavailable(result: SimResult) -> int:
     return int(((result.outcome == Outcome.UNAVAILABLE) & result.scored).sum())
+
+
+def _per_window(result: SimResult, window_s: float) -> tuple[float | None, ...]:
+    """Attainment per window of ``window_s`` (None where none is scored)."""
+    return tuple(
+        None if math.isnan(value) else float(value)
+        for value in result.per_window_attainment(window_s)
+    )
 
 
 def plan_switches(
@@ -400,7 +410,13 @@ class StrategyRunner:
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)
-            return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
+            return Run(
+                done.attainment,
+                done.switches,
+                done.cost,
+                done.unavailable_requests,
+                _per_window(done.result, config.window_s),
+            )
         if strategy.kind == "static":
             if strategy.information == "oracle":  # all that is scored: not the bootstrap
                 planning, solving = workload, {**self.options, "warmup_s": config.window_s}
@@ -408,13 +424,15 @@ class StrategyRunner:
                 planning, solving = window_workload(workload, 0.0, config.window_s), self.options
             found = self.solve(planning, config.solver, solving)
             result = compile_case(scored).run(found.placement)
-            return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
+            per_window = _per_window(result, config.window_s)
+            return Run(result.attainment, 0, SwitchCost(), _unavailable(result), per_window)
         timed = clockwork_run(scored, config.window_s, config.time_limit_s, self.cache).plan
         if strategy.switching == "free":
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)
         switches, cost = plan_switches(scored.cluster, self.models, timed)
-        return Run(result.attainment, switches, cost, _unavailable(result))
+        per_window = _per_window(result, config.window_s)
+        return Run(result.attainment, switches, cost, _unavailable(result), per_window)
 
     def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> SolveResult:
         """``solver`` on ``workload`` with the loose solver ``options``, cached."""

@@ -16,7 +16,9 @@ rate that does is no measure. A goodput row reports instead, per strategy:
   ``share_captured`` = (strategy - static) / (bound - static), None when
   the bound is within 0.1 % of static (nothing to capture);
 - the switches at the trace's rate and their cost, the information the
-  strategy plans with and its switching cost.
+  strategy plans with and its switching cost, and its attainment per
+  window at that rate (``per_window_attainment``; None where nothing is
+  scored: the bootstrap window), to tell where a strategy loses.
 
 A last row, ``headroom bound``, holds the bound itself at every rate.
 """
@@ -55,6 +57,9 @@ class Run(Protocol):
 
     @property
     def unavailable_requests(self) -> int: ...
+
+    @property
+    def per_window(self) -> tuple[float | None, ...]: ...
 
 
 class Config(Protocol):
@@ -207,5 +212,6 @@ def _row(
         "switches": 0 if at_rate is None else at_rate.switches,
         **encode(SwitchCost() if at_rate is None else at_rate.cost),
         "unavailable_requests": 0 if at_rate is None else at_rate.unavailable_requests,
+        "per_window_attainment": [] if at_rate is None else list(at_rate.per_window),
         "wall_s": time.monotonic() - started,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.replan import best_ratios, memory_bound_verdicts, split_cases
+from bench.replan import best_ratios, losing_windows, memory_bound_verdicts, split_cases
 from planner.evaluation.experiment import ExperimentConfig
 
 
@@ -80,4 +80,21 @@ def test_memory_bound_cases_split_one_per_process() -> None:
         (("s1",), {"s1": 4}, ("onoff-2021",)),
         (("s2",), {"s2": 8}, ("rotating-2019",)),
         (("s2",), {"s2": 8}, ("onoff-2021",)),
+    ]
+
+
+def test_losing_windows_name_where_forecast_falls_under_static() -> None:
+    static = {
+        **goodput_row("s3", None, 1.0, 1.1),
+        "kind": "static",
+        "information": "oracle",
+        "per_window_attainment": [None, 0.9, 0.95, 0.8],
+    }
+    forecast = {
+        **goodput_row("s3", -0.3, 0.96, 1.1),
+        "per_window_attainment": [None, 0.85, 0.945, 0.9],
+    }
+    winning = {**forecast, "x_static": 1.01}
+    assert losing_windows([static, forecast, winning]) == [
+        "s3 (4 devices)/rotating-2019 periodic/forecast loses to static in windows 1: 0.850 vs 0.900"
     ]

@@ -61,5 +61,9 @@ def test_cli_reports_goodput_on_four_devices(tmp_path: Path) -> None:
         assert row["max_rate_rps"] is None or row["max_rate_rps"] > 0
         assert row["goodput_rps"] <= bound["goodput_rps"] + 1e-9
         assert row["headroom"] == pytest.approx(bound["goodput_rps"] / static["goodput_rps"])
+    # 240 s in 60 s windows: the bootstrap window is not scored
+    assert static["per_window_attainment"][0] is None
+    assert len(static["per_window_attainment"]) == 4
+    assert bound["per_window_attainment"] == []
     # half the models fit: static misses the target at every rate swept
     assert static["max_rate_rps"] is None and "none reached" in printed.output
