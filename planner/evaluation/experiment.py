@@ -178,8 +178,8 @@ class ExperimentConfig:
     set is run on each). ``solver_options`` go to every solve;
     ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
     re-planner's and ``react_after`` the forecast re-planners'
-    (:class:`planner.replan.options.ReplanOptions`), as are ``nowcast_s``
-    and ``react_replan``. ``azure2019_path`` names
+    (:class:`planner.replan.options.ReplanOptions`), as are ``nowcast_s``,
+    ``react_replan`` and ``fill_spare``. ``azure2019_path`` names
     the trace file the ``azure2019`` workload replays (read through
     :func:`run_experiment`'s ``open_trace``).
 
@@ -216,6 +216,7 @@ class ExperimentConfig:
     react_after: int = 8
     nowcast_s: float = 2.0
     react_replan: bool = True
+    fill_spare: bool = True
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -407,6 +408,7 @@ class StrategyRunner:
                 react_after=config.react_after if strategy.information == "forecast" else 0,
                 nowcast_s=config.nowcast_s if strategy.information == "forecast" else 0.0,
                 react_replan=config.react_replan and strategy.information == "forecast",
+                fill_spare=config.fill_spare and strategy.information == "forecast",
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)

@@ -25,7 +25,9 @@ next:
    far: the actual arrivals before the end of the planning horizon in
    oracle mode, before window ``k`` in forecast mode. A plan fitted to one
    window (or one forecast draw) may drop models that the next window or a
-   burst needs; the history plan is the robust alternative.
+   burst needs; the history plan is the robust alternative. With
+   ``fill_spare`` each plan (and the bootstrap's) also hosts the models it
+   dropped wherever memory is left over.
    :func:`planner.replan.transition.align` keeps as many of each candidate's
    replicas where they already are as a renaming of groups allows.
 4. **Switch, if it pays.** For each candidate,
@@ -89,6 +91,7 @@ from planner.replan.transition import (
     TransitionJudge,
     align,
     choose_transition,
+    fill_spare,
     swap_in,
     switch_cost,
 )
@@ -195,7 +198,7 @@ class _Replanner:
         started = time.monotonic()
         solves_before = self.cache.solves + self.cache.hits
         first = window_workload(self.instance.workload, float(self.starts[0]), float(self.ends[0]))
-        current = self.solve(first)
+        current = self.filled(self.solve(first), window_rates(first))
         steps: list[tuple[float, Placement]] = [(0.0, current)]
         planned_for = window_rates(first)
         decisions = [
@@ -268,7 +271,7 @@ class _Replanner:
             plans["history"] = window_workload(self.instance.workload, 0.0, inputs.observed_s)
         judged: dict[Placement, tuple[str, Transition]] = {}
         for name, planning in plans.items():
-            target = align(current, self.solve(planning), weights)
+            target = align(current, self.filled(self.solve(planning), inputs.rates_rps), weights)
             if target not in judged:
                 judged[target] = name, choose_transition(judge, current, target, options.min_gain)
         self.judge_simulations += judge.simulations
@@ -369,6 +372,16 @@ class _Replanner:
                 ignored.add(model)
             first = at + 1
         return reactions
+
+    def filled(self, placement: Placement, rates_rps: FloatArray) -> Placement:
+        """With ``fill_spare``: ``placement`` with the models it drops
+        added where memory is spare (:func:`planner.replan.transition.fill_spare`,
+        by ``rates_rps``); else ``placement``."""
+        if not self.options.fill_spare:
+            return placement
+        names = self.instance.workload.model_names
+        weights = dict(zip(names, map(float, rates_rps), strict=True))
+        return fill_spare(self.instance.cluster, self.instance.models, placement, weights)
 
     def pays_on_recent(self, k: int, current: Placement, target: Placement) -> bool:
         """With ``check_windows`` in forecast mode: whether switching from

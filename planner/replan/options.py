@@ -88,6 +88,9 @@ class ReplanOptions:
       not lose judged attainment on the actual arrivals of the last
       ``check_windows`` windows (a switch that only pays on the forecast
       waits; reactions still move); 0 does not check.
+    - ``fill_spare``: every plan solved (the bootstrap's and each window
+      candidate) also hosts the models it drops wherever memory is spare,
+      so a model that turns hot finds a replica (step 3).
     - ``seed``: seeds the forecast draws.
     """
 
@@ -109,6 +112,7 @@ class ReplanOptions:
     nowcast_s: float = 0.0
     react_replan: bool = False
     check_windows: int = 0
+    fill_spare: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -136,6 +140,8 @@ class ReplanOptions:
         check = self.check_windows
         if isinstance(check, bool) or not isinstance(check, int) or check < 0:
             raise ValueError(f"check_windows: must be an integer >= 0, got {check!r}")
+        if not isinstance(self.fill_spare, bool):
+            raise ValueError(f"fill_spare: must be a bool, got {self.fill_spare!r}")
         if self.react_replan and not self.nowcast_s:
             raise ValueError("react_replan: re-solving on a reaction needs nowcast_s > 0")
         if react and self.information != "forecast":

@@ -342,3 +342,23 @@ def test_nowcast_options_are_checked() -> None:
         ValueError, match=r"^react_replan: re-solving on a reaction needs nowcast_s"
     ):
         options(react_replan=True)
+
+
+def test_fill_spare_hosts_a_cold_model_where_memory_is_left() -> None:
+    # a (4 GB) and b (1 GB) both fit 6 GB; window 0 has only a's traffic,
+    # window 1 only b's: the forecast (last window) gives b no traffic
+    roomy = dataclasses.replace(FAST, device_mem_bytes=6 * GB)
+    forecast = options(information="forecast", forecaster=LastWindow())
+    dropped = replan_on(roomy, MODELS, trace(["a", "b"]), forecast)
+    assert dropped.plan.steps == ((0.0, placement(group([0], "a"))),)
+    assert dropped.attainment == 0.0  # b's 40 scored requests find no replica
+    filled = replan_on(
+        roomy, MODELS, trace(["a", "b"]), dataclasses.replace(forecast, fill_spare=True)
+    )
+    assert filled.plan.steps == ((0.0, placement(group([0], "a", "b"))),)
+    assert filled.attainment == 1.0
+    # no room: nothing is added
+    tight = replan_on(
+        FAST, MODELS, trace(["a", "b"]), dataclasses.replace(forecast, fill_spare=True)
+    )
+    assert tight.plan.steps[0] == (0.0, placement(group([0], "a")))
