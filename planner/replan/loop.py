@@ -280,9 +280,7 @@ class _Replanner:
             judged.values(), key=lambda c: (c[1].attainment, -c[1].switched_blocks)
         )
         action, note, cost = "keep", "moving does not pay", SwitchCost()
-        if transition.switched and not self.pays_on_recent(k, current, transition.placement):
-            note = "moving would lose on the recent windows' own traffic"
-        elif transition.switched:
+        if transition.switched:
             action = "switch"
             note = (
                 f"{transition.switched_blocks}/{transition.blocks} blocks"
@@ -382,23 +380,6 @@ class _Replanner:
         names = self.instance.workload.model_names
         weights = dict(zip(names, map(float, rates_rps), strict=True))
         return fill_spare(self.instance.cluster, self.instance.models, placement, weights)
-
-    def pays_on_recent(self, k: int, current: Placement, target: Placement) -> bool:
-        """With ``check_windows`` in forecast mode: whether switching from
-        ``current`` to ``target`` at least keeps the judged attainment on
-        the actual arrivals of the last ``check_windows`` windows (real
-        traffic, no forecast error: a plan fitted to a forecast that is
-        robust to what the traffic did lately); always True otherwise."""
-        back = self.options.check_windows
-        if not back or self.options.information != "forecast":
-            return True
-        recent = window_workload(
-            self.instance.workload, float(self.starts[max(0, k - back)]), float(self.starts[k])
-        )
-        judge = TransitionJudge(self.on(recent, self.judge_options))
-        pays = judge.attainment(current, target) >= judge.attainment(current, current)
-        self.judge_simulations += judge.simulations
-        return pays
 
     @staticmethod
     def swap_note(current: Placement, g: int, swapped: Placement) -> str:

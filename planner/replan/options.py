@@ -84,10 +84,6 @@ class ReplanOptions:
     - ``react_replan``: a reaction also re-solves the placement on the
       nowcast and moves to the parts of it that pay, besides loading the
       one model (needs ``nowcast_s`` > 0).
-    - ``check_windows``: in forecast mode, a window-start switch must also
-      not lose judged attainment on the actual arrivals of the last
-      ``check_windows`` windows (a switch that only pays on the forecast
-      waits; reactions still move); 0 does not check.
     - ``fill_spare``: every plan solved (the bootstrap's and each window
       candidate) also hosts the models it drops wherever memory is spare,
       so a model that turns hot finds a replica (step 3).
@@ -111,7 +107,6 @@ class ReplanOptions:
     react_after: int = 0
     nowcast_s: float = 0.0
     react_replan: bool = False
-    check_windows: int = 0
     fill_spare: bool = False
     seed: int = 0
 
@@ -137,9 +132,6 @@ class ReplanOptions:
         _check_number("nowcast_s", self.nowcast_s, 0.0)
         if not isinstance(self.react_replan, bool):
             raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
-        check = self.check_windows
-        if isinstance(check, bool) or not isinstance(check, int) or check < 0:
-            raise ValueError(f"check_windows: must be an integer >= 0, got {check!r}")
         if not isinstance(self.fill_spare, bool):
             raise ValueError(f"fill_spare: must be a bool, got {self.fill_spare!r}")
         if self.react_replan and not self.nowcast_s:

@@ -342,6 +342,8 @@ def test_nowcast_options_are_checked() -> None:
         ValueError, match=r"^react_replan: re-solving on a reaction needs nowcast_s"
     ):
         options(react_replan=True)
+    with pytest.raises(ValueError, match=r"^fill_spare: must be a bool"):
+        options(fill_spare=1)
 
 
 def test_fill_spare_hosts_a_cold_model_where_memory_is_left() -> None:
