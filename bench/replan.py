@@ -16,7 +16,18 @@ minutes on two cores); ``--output FILE`` writes the JSON data (rewritten
 after every model set × workload, so a long run leaves partial results);
 ``--azure2019 FILE`` replays another 2019 trace file.
 
-Run: ``python -m bench.replan [--quick] [--output FILE] [--azure2019 FILE]``.
+``--memory-bound`` runs the memory-bound cases instead
+(:meth:`planner.evaluation.experiment.ExperimentConfig.memory_bound`: S1 on
+4 and 8 devices, S3 on 4, S2 on 8, on the shifting families of
+:mod:`planner.workloads.shifts` written as 2019 and 2021 trace files:
+rotating hot set, on/off functions, diurnal cycles; parameters printed) and
+prints goodput at the trace's rate with the headroom bound
+(:mod:`planner.evaluation.goodput`), and per forecast row the verdict
+against the targets: >= 80 % of the headroom captured; >= 1.2x static where
+the headroom is >= 1.3x; S2 never below 1.0x. About 10 minutes on two
+cores; with ``--quick`` S1 on 4 and S2 on 8 on two families (about 2).
+
+Run: ``python -m bench.replan [--quick] [--memory-bound] [--output FILE] [--azure2019 FILE]``.
 """
 
 from __future__ import annotations
@@ -24,17 +35,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from api.commands.common import AZURE2019_SAMPLE, default_examples
 from planner import files
+from planner.codec import encode
 from planner.evaluation.experiment import (
+    GOODPUT_COLUMNS,
     TABLE_COLUMNS,
     ExperimentConfig,
+    goodput_table_rows,
     run_experiment,
     table_rows,
 )
+from planner.workloads.shifts import FAMILY_DEFAULTS
 
 TARGETS = {"s1": 1.2, "s2": 1.0}
 """Best re-placement ÷ static, per model set (from the issue)."""
@@ -61,6 +78,126 @@ def best_ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[s
     return best
 
 
+SHARE_TARGET = 0.8
+"""Forecast re-placement with real switching captures this share of the headroom."""
+HEADROOM_FOR_GAIN = 1.3
+GAIN_TARGET = 1.2
+"""Where the headroom is at least HEADROOM_FOR_GAIN, forecast goodput >= GAIN_TARGET x static."""
+
+
+def memory_bound_verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per forecast re-placement row: its share of the headroom
+    and goodput ratio against the targets (module docstring)."""
+    lines = []
+    for row in rows:
+        if row["kind"] != "replan" or row["information"] != "forecast":
+            continue
+        share, ratio, headroom = row["share_captured"], row["x_static"], row["headroom"]
+        checks = []
+        if share is not None:
+            checks.append(f"share {share:.2f} {'met' if share >= SHARE_TARGET else 'NOT met'}")
+        if headroom is not None and headroom >= HEADROOM_FOR_GAIN:
+            met = ratio is not None and ratio >= GAIN_TARGET
+            checks.append(f">= {GAIN_TARGET}x {'met' if met else 'NOT met'}")
+        if row["model_set"] == "s2":
+            checks.append(f">= 1.0x {'met' if ratio is not None and ratio >= 1.0 else 'NOT met'}")
+        lines.append(
+            f"{row['model_set']} ({row['devices']} devices)/{row['workload']} {row['strategy']}: "
+            f"{_ratio(ratio)} static, headroom {_ratio(headroom)}; " + ("; ".join(checks) or "-")
+        )
+    return lines
+
+
+def split_cases(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One config per model set x cluster size x workload of ``config``,
+    in its order (sweeps left out)."""
+    return [
+        dataclasses.replace(
+            config, model_sets=(name,), devices={name: devices}, workloads=(workload,), sweeps={}
+        )
+        for name in config.model_sets
+        for devices in config.device_counts(name)
+        for workload in config.workloads
+    ]
+
+
+def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
+    """One case in a worker process, printing its progress."""
+
+    def progress(message: str) -> None:
+        print(f"  [{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    return run_experiment(config, progress, None, files.open_lines)
+
+
+def run_cases(
+    config: ExperimentConfig,
+    jobs: int,
+    started: float,
+    checkpoint: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """The experiment's cases (:func:`split_cases`) on ``jobs`` processes,
+    merged in order into one result; ``checkpoint`` gets the merged data
+    after every case."""
+    cases = split_cases(config)
+    done: list[dict[str, Any] | None] = [None] * len(cases)
+
+    def merged(partial: bool) -> dict[str, Any]:
+        parts = [part for part in done if part is not None]
+        return {
+            "kind": "replan-experiment",
+            "partial": partial,
+            "target_attainment": config.target_attainment,
+            "config": encode(config),
+            "rows": [row for part in parts for row in part["rows"]],
+            "goodput_rows": [row for part in parts for row in part["goodput_rows"]],
+            "sweeps": [],
+            "solves": sum(part["solves"] for part in parts),
+            "solve_s": sum(part["solve_s"] for part in parts),
+            "wall_s": time.monotonic() - started,
+        }
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_case, case, started): i for i, case in enumerate(cases)}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            checkpoint(merged(partial=True))
+    return merged(partial=False)
+
+
+def losing_windows(rows: list[dict[str, Any]], margin: float = 0.01) -> list[str]:
+    """Per forecast re-placement row below static: the windows where its
+    attainment falls more than ``margin`` under the static plan's, as
+    ``window k: forecast vs static``."""
+    static = {
+        (r["model_set"], r["devices"], r["workload"]): r["per_window_attainment"]
+        for r in rows
+        if r["kind"] == "static" and r["information"] == "oracle"
+    }
+    lines = []
+    for row in rows:
+        if row["kind"] != "replan" or row["information"] != "forecast" or row["x_static"] >= 1:
+            continue
+        base = static[(row["model_set"], row["devices"], row["workload"])]
+        worse = [
+            f"{k}: {mine:.3f} vs {theirs:.3f}"
+            for k, (mine, theirs) in enumerate(zip(row["per_window_attainment"], base, strict=True))
+            if mine is not None and theirs is not None and mine < theirs - margin
+        ]
+        lines.append(
+            f"{row['model_set']} ({row['devices']} devices)/{row['workload']} {row['strategy']}"
+            f" loses to static in windows " + (", ".join(worse) or "none by over 1 pt")
+        )
+    return lines
+
+
+def _print_table(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    widths = [max([len(str(c)), *(len(str(r[i])) for r in rows)]) for i, c in enumerate(columns)]
+    print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}x"
 
@@ -68,6 +205,12 @@ def _ratio(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.replan", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter traces, coarser search")
+    parser.add_argument(
+        "--memory-bound", action="store_true", help="the memory-bound cases, in goodput"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="processes for the memory-bound cases (default 2)"
+    )
     parser.add_argument("--output", type=Path, help="write the JSON data here")
     parser.add_argument(
         "--azure2019",
@@ -76,7 +219,18 @@ def main(argv: list[str] | None = None) -> None:
         help="Azure 2019 trace file (default: the shipped sample)",
     )
     args = parser.parse_args(argv)
-    config = ExperimentConfig.quick() if args.quick else ExperimentConfig()
+    if args.memory_bound:
+        config = ExperimentConfig.memory_bound(quick=args.quick)
+        for family, params in FAMILY_DEFAULTS.items():
+            print(f"family {family}: " + ", ".join(f"{k}={v:g}" for k, v in params.items()))
+        print(
+            f"each trace holds {config.family_requests} requests, replayed over "
+            f"{config.duration_s:g} s in {config.window_s:g} s windows; the trace's rate is "
+            f"{config.trace_load:g} x half the devices' batch-1 capacity; sweep x "
+            + ", ".join(f"{f:g}" for f in config.goodput_rates)
+        )
+    else:
+        config = ExperimentConfig.quick() if args.quick else ExperimentConfig()
     config = dataclasses.replace(config, azure2019_path=str(args.azure2019))
     started = time.monotonic()
 
@@ -87,11 +241,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.output is not None:
             files.write_json(args.output, partial, indent=1)
 
-    result = run_experiment(config, progress, checkpoint, files.open_lines)
-    widths = [max(len(str(c)), 8) for c in TABLE_COLUMNS]
-    print("  ".join(str(c).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
-    for row in table_rows(result):
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    if args.memory_bound:
+        result = run_cases(config, max(1, args.jobs), started, checkpoint)
+    else:
+        result = run_experiment(config, progress, checkpoint, files.open_lines)
+    if result["rows"]:
+        _print_table(TABLE_COLUMNS, table_rows(result))
+    if result.get("goodput_rows"):
+        _print_table(GOODPUT_COLUMNS, goodput_table_rows(result))
+        print("\n".join(memory_bound_verdicts(result["goodput_rows"])))
+        print("\n".join(losing_windows(result["goodput_rows"])))
     for row in result["sweeps"]:
         ratio = row["ratio_to_static"]
         print(

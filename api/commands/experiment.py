@@ -1,7 +1,10 @@
 """``meshplan experiment``: the evaluation's experiments, as JSON data plus
 a printed table. ``meshplan experiment replan`` finds, for each model set
 and time-varying workload, the largest request rate at which a static plan
-and each re-placement strategy keep SLO attainment at the target."""
+and each re-placement strategy keep SLO attainment at the target; where the
+devices cannot host every model (or with ``--metric goodput``) it reports
+goodput at the trace's rate and over a rate sweep, with the memory-aware
+headroom bound and the share of it each strategy captures."""
 
 from __future__ import annotations
 
@@ -17,10 +20,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from api.commands.common import AZURE2019_SAMPLE, SECONDS, default_examples, print_table, write_json
 from planner import files
 from planner.evaluation.experiment import (
+    GOODPUT_COLUMNS,
+    METRICS,
     TABLE_COLUMNS,
     WORKLOADS,
     ExperimentConfig,
     Strategy,
+    goodput_table_rows,
     rate_text,
     run_experiment,
     table_rows,
@@ -95,6 +101,17 @@ def _where(
 
 @experiment.command("replan")
 @click.option("--quick", is_flag=True, help="Shorter traces and a coarser search (minutes).")
+@click.option(
+    "--memory-bound",
+    is_flag=True,
+    help="The memory-bound cases (S1 on 4 and 8, S3 on 4, S2 on 8) on the shifting families.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default=None,
+    help="capacity, goodput, or auto (goodput where the devices cannot host every model).",
+)
 @click.option("--sets", default=None, help="Model sets, comma-separated (default s1,s2,s3).")
 @click.option(
     "--workloads", default=None, help=f"Workloads, comma-separated ({', '.join(WORKLOADS)})."
@@ -139,6 +156,8 @@ def _where(
 )
 def replan_command(
     quick: bool,
+    memory_bound: bool,
+    metric: str | None,
     sets: str | None,
     workloads: str | None,
     device_pairs: tuple[str, ...],
@@ -158,7 +177,10 @@ def replan_command(
     """Static plan against periodic and forecast-triggered re-placement (and
     Clockwork++), with and without SLO-aware preemption: the largest rate at
     which each keeps attainment at the target."""
-    config = ExperimentConfig.quick() if quick else ExperimentConfig()
+    if memory_bound:
+        config = ExperimentConfig.memory_bound(quick=quick)
+    else:
+        config = ExperimentConfig.quick() if quick else ExperimentConfig()
     changes: dict[str, Any] = {
         "devices": _devices(device_pairs, dict(config.devices)),
         "azure2019_path": azure2019_path or str(default_examples().resolve() / AZURE2019_SAMPLE),
@@ -181,6 +203,7 @@ def replan_command(
         ("rel_tol", rel_tol),
         ("time_limit_s", time_limit),
         ("seed", seed),
+        ("metric", metric),
     ):
         if value is not None:
             changes[key] = value
@@ -200,9 +223,18 @@ def replan_command(
 
     with _progress(console) as update:
         result = run_experiment(config, update, checkpoint, files.open_lines)
-    print_table(
-        f"Max rate at attainment >= {config.target_attainment:g}", TABLE_COLUMNS, table_rows(result)
-    )
+    if result["rows"]:
+        print_table(
+            f"Max rate at attainment >= {config.target_attainment:g}",
+            TABLE_COLUMNS,
+            table_rows(result),
+        )
+    if result.get("goodput_rows"):
+        print_table(
+            "Goodput (requests/s within SLO) at the trace's rate, with the headroom bound",
+            GOODPUT_COLUMNS,
+            goodput_table_rows(result),
+        )
     if result["sweeps"]:
         print_table(
             "Sweeps (model set " + config.sweep_set + ", synthetic workload)",

@@ -27,6 +27,14 @@ strategy's rate search starts from the static plan's result. Results are
 plain JSON data; ``rows`` holds one entry per model set × workload ×
 strategy, ``sweeps`` the ratio of re-placement to static while one knob
 (devices, SLO scale, CV) varies.
+
+Where the devices cannot host every model (``metric``; :meth:`ExperimentConfig.memory_bound`
+for the memory-bound cases), ``goodput_rows`` replace the capacity rows:
+goodput at the trace's rate and over a rate sweep, with the headroom bound
+and the share of it each strategy captures (:mod:`planner.evaluation.goodput`).
+Workloads: the synthetic generator, a 2019 trace file, or a traffic family
+of :mod:`planner.workloads.shifts` written in either trace format
+(:data:`SHIFTING_WORKLOADS`).
 """
 
 from __future__ import annotations
@@ -44,8 +52,16 @@ from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
+from planner.evaluation.goodput import RATE_FACTORS, bound_described, goodput_rows
+from planner.evaluation.headroom import replica_kinds
 from planner.evaluation.spread import remote_fan_out
-from planner.evaluation.traffic import Traffic, azure2019_traffic, synthetic_traffic
+from planner.evaluation.traffic import (
+    TRACE_FORMATS,
+    Traffic,
+    azure2019_traffic,
+    family_traffic,
+    synthetic_traffic,
+)
 from planner.fanout import as_is
 from planner.placement.bound import attainment_bound
 from planner.placement.options import split_options
@@ -58,6 +74,7 @@ from planner.replan.solvecache import SolveCache
 from planner.replan.timed import plan_over_time
 from planner.replan.transition import SwitchCost, switch_cost
 from planner.sim import POLICIES, Instance, Outcome, SimOptions, SimResult, compile_case
+from planner.workloads.shifts import FAMILIES, family_config
 from planner.workloads.synthetic import AzureLikeConfig
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_workload
@@ -66,7 +83,11 @@ Progress = Callable[[str], None]
 OpenTrace = Callable[[str], AbstractContextManager[Iterable[str]]]
 """Opens the named trace file's lines (:func:`planner.files.open_lines`)."""
 KINDS = ("static", "replan", "clockwork++")
-WORKLOADS = ("synthetic", "azure2019")
+SHIFTING_WORKLOADS = tuple(f"{family}-{fmt}" for family in FAMILIES for fmt in TRACE_FORMATS)
+"""The traffic families of :mod:`planner.workloads.shifts` written in the
+2019 or 2021 trace format and replayed (:func:`planner.evaluation.traffic.family_traffic`)."""
+WORKLOADS = ("synthetic", "azure2019", *SHIFTING_WORKLOADS)
+METRICS = ("auto", "capacity", "goodput")
 MAX_SHRINK = 64.0
 """The rate search stays within this factor of its start (a strategy that
 fails 1/64 of the static plan's rate scores 0)."""
@@ -159,9 +180,19 @@ class ExperimentConfig:
     set is run on each). ``solver_options`` go to every solve;
     ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
     re-planner's and ``react_after`` the forecast re-planners'
-    (:class:`planner.replan.options.ReplanOptions`). ``azure2019_path`` names
+    (:class:`planner.replan.options.ReplanOptions`), as are ``nowcast_s``,
+    ``react_replan`` and ``fill_spare``. ``azure2019_path`` names
     the trace file the ``azure2019`` workload replays (read through
-    :func:`run_experiment`'s ``open_trace``)."""
+    :func:`run_experiment`'s ``open_trace``).
+
+    ``metric``: ``capacity`` (the largest rate at the target attainment),
+    ``goodput`` (:mod:`planner.evaluation.goodput`: goodput at the trace's
+    own rate and over ``goodput_rates`` times it, with the headroom bound)
+    or ``auto`` (goodput where the devices cannot host one replica of every
+    model, capacity elsewhere). The trace's own rate is ``trace_load`` times
+    :meth:`StrategyRunner.start_rate`. Each shifting workload
+    (:data:`SHIFTING_WORKLOADS`) is generated with ``family_requests``
+    requests in its trace, then replayed."""
 
     model_sets: tuple[str, ...] = ("s1", "s2", "s3")
     devices: Mapping[str, int | tuple[int, ...]] = field(
@@ -170,7 +201,7 @@ class ExperimentConfig:
     device_mem_bytes: int = 20 * 10**9
     devices_per_node: int = 8
     load_bw_bytes_per_s: float = 12e9
-    workloads: tuple[str, ...] = WORKLOADS
+    workloads: tuple[str, ...] = ("synthetic", "azure2019")
     duration_s: float = 1200.0
     window_s: float = 120.0
     rate_window_s: float = 60.0
@@ -185,6 +216,9 @@ class ExperimentConfig:
     horizon_windows: int = 2
     hedge: bool = True
     react_after: int = 8
+    nowcast_s: float = 2.0
+    react_replan: bool = True
+    fill_spare: bool = True
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -197,6 +231,10 @@ class ExperimentConfig:
     )
     bound: bool = True
     sweep_set: str = "s3"
+    metric: str = "auto"
+    trace_load: float = 1.0
+    goodput_rates: tuple[float, ...] = RATE_FACTORS
+    family_requests: int = 60000
     sweep_strategies: tuple[Strategy, ...] = (
         Strategy("static"),
         Strategy("replan", "oracle", "periodic"),
@@ -213,6 +251,9 @@ class ExperimentConfig:
                 )
         if not self.strategies or self.strategies[0] != Strategy("static"):
             raise ValueError("strategies: the first strategy must be static (the baseline)")
+        check_choice("metric", self.metric, METRICS)
+        if not self.trace_load > 0 or not self.goodput_rates or min(self.goodput_rates) <= 0:
+            raise ValueError("trace_load: the trace's rate and its sweep factors must be > 0")
         for knob in self.sweeps:
             if knob not in ("devices", "slo_scale", "cv"):
                 raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
@@ -241,6 +282,35 @@ class ExperimentConfig:
             sweeps={},
         )
 
+    @classmethod
+    def memory_bound(cls, quick: bool = False) -> ExperimentConfig:
+        """The memory-bound cases (S1 on 4 and 8 devices, S3 on 4, S2 on 8)
+        in goodput on the shifting families, 60 s windows over 600 s, at
+        the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
+        with ``quick``)."""
+        common: dict[str, Any] = {
+            "duration_s": 600.0,
+            "window_s": 60.0,
+            "time_limit_s": 20.0,
+            "strategies": default_strategies(preemption=False),
+            "sweeps": {},
+            "metric": "goodput",
+            "goodput_rates": (1.0, 2.0),
+        }
+        if quick:
+            return cls(
+                model_sets=("s1", "s2"),
+                devices={"s1": 4, "s2": 8},
+                workloads=("rotating-2019", "onoff-2021"),
+                **common,
+            )
+        return cls(
+            model_sets=("s1", "s3", "s2"),
+            devices={"s1": (4, 8), "s3": 4, "s2": 8},
+            workloads=("rotating-2019", "onoff-2021", "diurnal-2019"),
+            **common,
+        )
+
     def device_counts(self, model_set: str) -> tuple[int, ...]:
         """The cluster sizes ``model_set`` runs on."""
         counts = self.devices[model_set]
@@ -258,17 +328,27 @@ class ExperimentConfig:
 @dataclass(frozen=True)
 class Run:
     """One strategy at one rate: the simulated attainment, switches made,
-    their cost (loads the simulator counted; zero for free switching) and
-    the scored requests that found every replica of their model loading."""
+    their cost (loads the simulator counted; zero for free switching), the
+    scored requests that found every replica of their model loading, and
+    the attainment per window (``window_s``; None where nothing is scored)."""
 
     attainment: float
     switches: int
     cost: SwitchCost
     unavailable_requests: int
+    per_window: tuple[float | None, ...] = ()
 
 
 def _unavailable(result: SimResult) -> int:
     return int(((result.outcome == Outcome.UNAVAILABLE) & result.scored).sum())
+
+
+def _per_window(result: SimResult, window_s: float) -> tuple[float | None, ...]:
+    """Attainment per window of ``window_s`` (None where none is scored)."""
+    return tuple(
+        None if math.isnan(value) else float(value)
+        for value in result.per_window_attainment(window_s)
+    )
 
 
 def plan_switches(
@@ -328,10 +408,19 @@ class StrategyRunner:
                 solver_options=self.options,
                 hedge=config.hedge,
                 react_after=config.react_after if strategy.information == "forecast" else 0,
+                nowcast_s=config.nowcast_s if strategy.information == "forecast" else 0.0,
+                react_replan=config.react_replan and strategy.information == "forecast",
+                fill_spare=config.fill_spare and strategy.information == "forecast",
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)
-            return Run(done.attainment, done.switches, done.cost, done.unavailable_requests)
+            return Run(
+                done.attainment,
+                done.switches,
+                done.cost,
+                done.unavailable_requests,
+                _per_window(done.result, config.window_s),
+            )
         if strategy.kind == "static":
             if strategy.information == "oracle":  # all that is scored: not the bootstrap
                 planning, solving = workload, {**self.options, "warmup_s": config.window_s}
@@ -339,13 +428,15 @@ class StrategyRunner:
                 planning, solving = window_workload(workload, 0.0, config.window_s), self.options
             found = self.solve(planning, config.solver, solving)
             result = compile_case(scored).run(found.placement)
-            return Run(result.attainment, 0, SwitchCost(), _unavailable(result))
+            per_window = _per_window(result, config.window_s)
+            return Run(result.attainment, 0, SwitchCost(), _unavailable(result), per_window)
         timed = clockwork_run(scored, config.window_s, config.time_limit_s, self.cache).plan
         if strategy.switching == "free":
             scored = dataclasses.replace(scored, cluster=instant_load(self.cluster))
         result = compile_case(scored).run(timed)
         switches, cost = plan_switches(scored.cluster, self.models, timed)
-        return Run(result.attainment, switches, cost, _unavailable(result))
+        per_window = _per_window(result, config.window_s)
+        return Run(result.attainment, switches, cost, _unavailable(result), per_window)
 
     def solve(self, workload: Workload, solver: str, options: Mapping[str, Any]) -> SolveResult:
         """``solver`` on ``workload`` with the loose solver ``options``, cached."""
@@ -386,25 +477,28 @@ class StrategyRunner:
 
             found = self.search(evaluate, None if static is None else static.scale)
             static = static or found
-            replans = strategy.kind == "replan"
-            described = {
-                "strategy": strategy.name,
-                "kind": strategy.kind,
-                "information": strategy.information,
-                "forecaster": (
-                    make_forecaster(self.config.forecaster).name
-                    if replans and strategy.information == "forecast"
-                    else None
-                ),
-                "trigger": strategy.trigger if replans else None,
-                "policy": strategy.policy,
-                "switching": strategy.switching if strategy.kind != "static" else None,
-            }
             at_max = None if found.scale is None else runs[found.scale]
-            rows.append(_row(described, found, static.scale, at_max, started))
+            rows.append(_row(self.describe(strategy), found, static.scale, at_max, started))
         if self.config.bound and static is not None:
             rows.append(self.bound_capacity(static.scale, progress))
         return rows
+
+    def describe(self, strategy: Strategy) -> dict[str, Any]:
+        """What a row says about the strategy it ran."""
+        replans = strategy.kind == "replan"
+        return {
+            "strategy": strategy.name,
+            "kind": strategy.kind,
+            "information": strategy.information,
+            "forecaster": (
+                make_forecaster(self.config.forecaster).name
+                if replans and strategy.information == "forecast"
+                else None
+            ),
+            "trigger": strategy.trigger if replans else None,
+            "policy": strategy.policy,
+            "switching": strategy.switching if strategy.kind != "static" else None,
+        }
 
     def search(self, evaluate: Callable[[float], float], static_rps: float | None) -> MaxScale:
         """The largest rate (requests/s) at which ``evaluate`` reaches the
@@ -434,15 +528,7 @@ class StrategyRunner:
             return value
 
         found = self.search(evaluate, static_rps)
-        described = {
-            "strategy": BOUND,
-            "kind": "bound",
-            "information": "oracle",
-            "forecaster": None,
-            "trigger": None,
-            "policy": None,
-            "switching": "free",
-        }
+        described = bound_described(BOUND)
         at_max = None if found.attainment is None else Run(found.attainment, 0, SwitchCost(), 0)
         return _row(described, found, static_rps, at_max, started)
 
@@ -493,6 +579,17 @@ def make_traffic(
             shift_every_s=config.shift_every_s,
         )
         return synthetic_traffic(names, synthetic, config.seed)
+    if name in SHIFTING_WORKLOADS:
+        family, _, trace_format = name.partition("-")
+        return family_traffic(
+            family_config(family, len(models), config.family_requests),
+            trace_format,
+            names,
+            config.duration_s,
+            round(config.duration_s / config.rate_window_s),
+            config.cv,
+            config.seed,
+        )
     path, opener = _azure2019_trace(config, open_trace)
     windows = round(config.duration_s / config.rate_window_s)
     with opener(path) as lines:
@@ -513,6 +610,13 @@ def _azure2019_trace(
     if config.azure2019_path is None or open_trace is None:
         raise ValueError("azure2019_path: the azure2019 workload needs a trace file to open")
     return config.azure2019_path, open_trace
+
+
+def hosts_every_model(cluster: Cluster, models: Sequence[ModelSpec]) -> bool:
+    """Whether the devices' memory holds one replica of every model in its
+    smallest config (:func:`planner.evaluation.headroom.replica_kinds`)."""
+    smallest = [min((k.bytes_total for k in replica_kinds(m, cluster)), default=0) for m in models]
+    return sum(smallest) <= cluster.num_devices * cluster.device_mem_bytes
 
 
 def _cluster(config: ExperimentConfig, devices: int) -> Cluster:
@@ -540,16 +644,26 @@ def experiment_cases(config: ExperimentConfig) -> list[Case]:
     return cases + list(sweep_points(config))
 
 
+TABLES = ("rows", "goodput_rows", "sweeps")
+"""The experiment's tables: capacity rows (max rate at the target),
+goodput rows (memory-bound cases) and sweep points."""
+
+CaseRows = tuple[str, list[dict[str, Any]]]
+"""A case's table (one of :data:`TABLES`) and its rows."""
+
+
 def run_case(
     config: ExperimentConfig,
     case: Case,
     cache: SolveCache,
     progress: Progress | None,
     open_trace: OpenTrace | None,
-) -> list[dict[str, Any]]:
-    """The rows of one case (:func:`experiment_cases`)."""
+) -> CaseRows:
+    """The rows of one case (:func:`experiment_cases`): goodput rows when
+    ``config.metric`` asks for them, or (``auto``) when the cluster's memory
+    cannot hold one replica of every model; else capacity rows."""
     if len(case) == 2:
-        return run_sweep_point(config, case, cache, progress)
+        return "sweeps", run_sweep_point(config, case, cache, progress)
     set_name, devices, workload = case
     models = model_set(set_name, slo_scale=config.slo_scale)
     cluster = _cluster(config, devices)
@@ -558,18 +672,23 @@ def run_case(
     )
     say = None
     if progress is not None:
-        say = lambda message: progress(f"{set_name}/{workload}: {message}")  # noqa: E731
-    return [
-        {"model_set": set_name, "devices": cluster.num_devices, "workload": workload, **row}
-        for row in runner.capacity(config.strategies, say)
-    ]
+        say = lambda message: progress(f"{set_name}/{devices}/{workload}: {message}")  # noqa: E731
+    where = {"model_set": set_name, "devices": cluster.num_devices, "workload": workload}
+    goodput = config.metric == "goodput" or (
+        config.metric == "auto" and not hosts_every_model(cluster, models)
+    )
+    if goodput:
+        rate = config.trace_load * runner.start_rate()
+        found = goodput_rows(runner, config.strategies, rate, config.goodput_rates, say)
+        return "goodput_rows", [{**where, **row} for row in found]
+    return "rows", [{**where, **row} for row in runner.capacity(config.strategies, say)]
 
 
 def run_remote_case(
     state: tuple[ExperimentConfig, OpenTrace | None], case: Case
-) -> tuple[list[dict[str, Any]], int, float]:
-    """One case as a task elsewhere, with its own solve cache: ``(rows,
-    solves, solve seconds)``."""
+) -> tuple[CaseRows, int, float]:
+    """One case as a task elsewhere, with its own solve cache: ``(its
+    table and rows, solves, solve seconds)``."""
     config, open_trace = state
     cache = SolveCache()
     rows = run_case(config, case, cache, None, open_trace)
@@ -593,20 +712,21 @@ def run_experiment(
         _azure2019_trace(config, open_trace)
     started = time.monotonic()
     cases = experiment_cases(config)
-    done: dict[int, list[dict[str, Any]]] = {}
+    done: dict[int, CaseRows] = {}
     cache = SolveCache()
     totals = [0, 0.0]
 
     def result(partial: bool) -> dict[str, Any]:
-        rows = [done[i] for i in sorted(done) if len(cases[i]) == 3]
-        sweeps = [done[i] for i in sorted(done) if len(cases[i]) == 2]
+        tables: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
+        for index in sorted(done):
+            table, rows = done[index]
+            tables[table].extend(rows)
         return {
             "kind": "replan-experiment",
             "partial": partial,
             "target_attainment": config.target_attainment,
             "config": encode(config),
-            "rows": [row for case_rows in rows for row in case_rows],
-            "sweeps": [row for case_rows in sweeps for row in case_rows],
+            **tables,
             "solves": cache.solves + totals[0],
             "solve_s": cache.solve_s + totals[1],
             "wall_s": time.monotonic() - started,
@@ -696,20 +816,30 @@ def rate_text(row: Mapping[str, Any]) -> str:
     return f"{row['max_rate_rps']:.1f}"
 
 
+def information_text(row: Mapping[str, Any]) -> str:
+    """What a row's strategy knew when it planned, in words."""
+    if row["kind"] == "static":
+        return "first window only" if row["information"] == "forecast" else "oracle (whole trace)"
+    if row["kind"] == "bound":
+        return "any plan, free switches"
+    if row["forecaster"] is not None:
+        return f"forecast {row['forecaster']}"
+    return str(row["information"])
+
+
+def switching_text(row: Mapping[str, Any]) -> str:
+    """What a row's switches cost: ``none`` (one plan), ``free`` or
+    ``real`` (the replicas that load serve nothing for their load time)."""
+    if row["kind"] == "static":
+        return "none"
+    return "free" if row["switching"] == "free" else "real"
+
+
 def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """The experiment's capacity table (:data:`TABLE_COLUMNS`), one row per
     model set × workload × strategy, from :func:`run_experiment`'s data."""
     rows = []
     for row in result["rows"]:
-        information = row["information"]
-        if row["forecaster"] is not None:
-            information = f"forecast {row['forecaster']}"
-        if row["kind"] == "static":
-            information = "oracle (whole trace)"
-            if row["information"] == "forecast":
-                information = "first window only"
-        if row["kind"] == "bound":
-            information = "any plan, free switches"
         ratio = row["ratio_to_static"]
         rows.append(
             (
@@ -717,7 +847,7 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
                 row["devices"],
                 row["workload"],
                 row["strategy"],
-                information,
+                information_text(row),
                 rate_text(row),
                 "-" if ratio is None else f"{ratio:.3f}",
                 row["switches"],
@@ -726,3 +856,51 @@ def table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             )
         )
     return rows
+
+
+GOODPUT_COLUMNS = (
+    "set",
+    "devices",
+    "workload",
+    "strategy",
+    "information",
+    "switching",
+    "rate (rps)",
+    "goodput (rps)",
+    "x static",
+    "best goodput (rps)",
+    "max rate @ target",
+    "headroom",
+    "share captured",
+    "switches",
+    "lost replica-s",
+)
+
+
+def _fixed(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def goodput_table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The goodput table (:data:`GOODPUT_COLUMNS`), one row per model set
+    × devices × workload × strategy (:mod:`planner.evaluation.goodput`)."""
+    return [
+        (
+            row["model_set"],
+            row["devices"],
+            row["workload"],
+            row["strategy"],
+            information_text(row),
+            switching_text(row),
+            f"{row['rate_rps']:.1f}",
+            f"{row['goodput_rps']:.1f}",
+            _fixed(row["x_static"], 3),
+            f"{row['best_goodput_rps']:.1f} @ {row['best_rate_rps']:.0f}",
+            "none reached" if row["max_rate_rps"] is None else f"{row['max_rate_rps']:.1f}",
+            _fixed(row["headroom"], 3),
+            _fixed(row["share_captured"], 2),
+            row["switches"],
+            f"{row['lost_replica_s']:.1f}",
+        )
+        for row in result.get("goodput_rows", [])
+    ]

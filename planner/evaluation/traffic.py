@@ -19,10 +19,15 @@ Sources:
   ``windows`` equal windows (whole minutes) and window ``k`` of the trace
   becomes window ``k`` of the simulation, so hours of daily pattern fit a
   short simulation.
+- :func:`family_traffic`: a traffic family of :mod:`planner.workloads.shifts`
+  (diurnal cycles, functions that switch on and off, a rotating hot set)
+  written as a 2019 or 2021 trace file and replayed from its lines, the
+  whole trace compressed into ``duration_s`` the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +36,10 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.domain import Workload
-from planner.workloads.arrivals import Seed, windowed_workload
+from planner.workloads.arrivals import Seed, as_generator, windowed_workload
 from planner.workloads.azure2019 import count_minutes, day_of_file, window_counts
+from planner.workloads.azure2021 import read_azure2021
+from planner.workloads.shifts import ShiftConfig, azure2019_lines, azure2021_lines, minute_counts
 from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates
 from planner.workloads.timerange import TimeRange
 from planner.workloads.windows import window_bounds
@@ -143,3 +150,43 @@ def azure2019_traffic(
     }
     rates = per_window.astype(np.float64) / trace_window_s
     return normalised("azure2019", model_names, starts, ends, rates, cv, meta)
+
+
+TRACE_FORMATS = ("2019", "2021")
+
+
+def family_traffic(
+    family: ShiftConfig,
+    trace_format: str,
+    model_names: Sequence[str],
+    duration_s: float,
+    windows: int,
+    cv: float,
+    seed: Seed,
+) -> Traffic:
+    """``family`` drawn with ``seed`` (:func:`planner.workloads.shifts.minute_counts`),
+    written in ``trace_format`` (``"2019"``: per-minute counts; ``"2021"``:
+    invocations) and replayed as the Azure readers replay a real file
+    (functions dealt to models round-robin), the trace compressed into
+    ``duration_s`` seconds of ``windows`` windows; arrivals in a window are a
+    Gamma process with CV ``cv``."""
+    if trace_format not in TRACE_FORMATS:
+        raise ValueError(f"trace_format: must be 2019 or 2021, got {trace_format!r}")
+    counts = minute_counts(family, as_generator(seed))
+    time_range = TimeRange(0.0, family.trace_s)
+    source = f"{family.family}.csv"
+    if trace_format == "2019":
+        traffic = azure2019_traffic(
+            azure2019_lines(counts), source, model_names, time_range, duration_s, windows, cv
+        )
+        return dataclasses.replace(traffic, name=f"{family.family}-2019")
+    trace = read_azure2021(azure2021_lines(counts, seed), model_names, time_range, source)
+    trace_window_s = family.trace_s / windows
+    column = np.minimum((trace.arrivals_s // trace_window_s).astype(np.int64), windows - 1)
+    per_window = np.zeros((len(model_names), windows))
+    np.add.at(per_window, (trace.model_ids, column), 1.0)
+    starts, ends = window_bounds(duration_s, duration_s / windows)
+    meta = {"kind": "azure2021", "compression": family.trace_s / duration_s, "cv": cv}
+    return normalised(
+        f"{family.family}-2021", model_names, starts, ends, per_window / trace_window_s, cv, meta
+    )

@@ -25,7 +25,9 @@ next:
    far: the actual arrivals before the end of the planning horizon in
    oracle mode, before window ``k`` in forecast mode. A plan fitted to one
    window (or one forecast draw) may drop models that the next window or a
-   burst needs; the history plan is the robust alternative.
+   burst needs; the history plan is the robust alternative. With
+   ``fill_spare`` each plan (and the bootstrap's) also hosts the models it
+   dropped wherever memory is left over.
    :func:`planner.replan.transition.align` keeps as many of each candidate's
    replicas where they already are as a renaming of groups allows.
 4. **Switch, if it pays.** For each candidate,
@@ -49,7 +51,13 @@ next:
    keeping; it makes the best move if it pays. A reaction is one load, not
    a re-plan: the rest of the placement keeps serving. Only arrivals up to
    that instant are read; a model whose move did not pay is not
-   reconsidered in that window.
+   reconsidered in that window. With ``nowcast_s`` the draw uses every
+   model's rate re-estimated from the window's arrivals so far (the
+   forecast weighs as ``nowcast_s`` seconds of them), so a model that
+   turned cold is evicted first and one just loaded is kept; with
+   ``react_replan`` the reaction also re-solves the placement on that
+   draw and may move to the parts of it that pay (one switch that loads
+   the whole new hot set, not one load per trigger).
 
 The result is a :class:`planner.domain.TimedPlan` (a step only where the
 placement changes), simulated over the whole workload with the real
@@ -83,6 +91,7 @@ from planner.replan.transition import (
     TransitionJudge,
     align,
     choose_transition,
+    fill_spare,
     swap_in,
     switch_cost,
 )
@@ -189,7 +198,7 @@ class _Replanner:
         started = time.monotonic()
         solves_before = self.cache.solves + self.cache.hits
         first = window_workload(self.instance.workload, float(self.starts[0]), float(self.ends[0]))
-        current = self.solve(first)
+        current = self.filled(self.solve(first), window_rates(first))
         steps: list[tuple[float, Placement]] = [(0.0, current)]
         planned_for = window_rates(first)
         decisions = [
@@ -262,7 +271,7 @@ class _Replanner:
             plans["history"] = window_workload(self.instance.workload, 0.0, inputs.observed_s)
         judged: dict[Placement, tuple[str, Transition]] = {}
         for name, planning in plans.items():
-            target = align(current, self.solve(planning), weights)
+            target = align(current, self.filled(self.solve(planning), inputs.rates_rps), weights)
             if target not in judged:
                 judged[target] = name, choose_transition(judge, current, target, options.min_gain)
         self.judge_simulations += judge.simulations
@@ -312,7 +321,7 @@ class _Replanner:
         while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
             at, model, rate_rps = trigger
             at_s = float(self.instance.workload.arrivals_s[at])
-            rates = forecast.rates_rps.copy()
+            rates = self.nowcast(forecast, k, at)
             rates[model] = max(rates[model], min(rate_rps, limit_rps))
             planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
             judging = forecast_workload(
@@ -320,19 +329,27 @@ class _Replanner:
             )
             judge = TransitionJudge(self.on(judging, self.judge_options))
             weights = dict(zip(names, map(float, rates), strict=True))
-            swaps = swap_in(
-                self.instance.cluster, self.instance.models, current, names[model], weights
-            )
+            moves = [
+                (self.swap_note(current, g, swapped), swapped)
+                for g, swapped in swap_in(
+                    self.instance.cluster, self.instance.models, current, names[model], weights
+                )
+            ]
+            if options.react_replan:
+                planning = forecast_workload(
+                    planned, end_s - at_s, np.random.default_rng([options.seed, k, at, 1])
+                )
+                target = align(current, self.solve(planning), weights)
+                moved_to = choose_transition(judge, current, target, options.min_gain)
+                if moved_to.switched:
+                    note = f"{moved_to.switched_blocks}/{moved_to.blocks} blocks re-planned"
+                    moves.append((f"{note} on the window's traffic so far", moved_to.placement))
             keep = judge.attainment(current, current)
             best, best_score, note = current, keep, "moving does not pay"
-            for g, swapped in swaps:
-                score = judge.attainment(current, swapped)
+            for move_note, placement in moves:
+                score = judge.attainment(current, placement)
                 if score > max(best_score, keep + options.min_gain):
-                    evicted = sorted(set(current.groups[g].models) - set(swapped.groups[g].models))
-                    best, best_score = swapped, score
-                    note = f"loaded into group {g}" + (
-                        f" in place of {', '.join(evicted)}" if evicted else ""
-                    )
+                    best, best_score, note = placement, score, move_note
             self.judge_simulations += judge.simulations
             moved = best != current
             decision = WindowDecision(
@@ -340,7 +357,7 @@ class _Replanner:
                 start_s=at_s,
                 action="switch" if moved else "keep",
                 reason=f"{names[model]} had {options.react_after} requests and no replica; {note}",
-                solved=False,
+                solved=options.react_replan,
                 keep_attainment=keep,
                 switch_attainment=best_score,
                 cost=switch_cost(self.instance.cluster, self.instance.models, current, best)
@@ -349,10 +366,41 @@ class _Replanner:
             )
             reactions.append((decision, best))
             current = best
-            if not moved:
+            if names[model] not in current.model_names:
                 ignored.add(model)
             first = at + 1
         return reactions
+
+    def filled(self, placement: Placement, rates_rps: FloatArray) -> Placement:
+        """With ``fill_spare``: ``placement`` with the models it drops
+        added where memory is spare (:func:`planner.replan.transition.fill_spare`,
+        by ``rates_rps``); else ``placement``."""
+        if not self.options.fill_spare:
+            return placement
+        names = self.instance.workload.model_names
+        weights = dict(zip(names, map(float, rates_rps), strict=True))
+        return fill_spare(self.instance.cluster, self.instance.models, placement, weights)
+
+    @staticmethod
+    def swap_note(current: Placement, g: int, swapped: Placement) -> str:
+        """Says which group a swap loads into and what it evicts."""
+        evicted = sorted(set(current.groups[g].models) - set(swapped.groups[g].models))
+        return f"loaded into group {g}" + (f" in place of {', '.join(evicted)}" if evicted else "")
+
+    def nowcast(self, forecast: Forecast, k: int, at: int) -> FloatArray:
+        """Every model's rate (requests/s) for the rest of window ``k`` as
+        known at request index ``at``: the forecast, or with ``nowcast_s``
+        the window's requests so far (up to and including ``at``) with the
+        forecast worth ``nowcast_s`` seconds of observation."""
+        rates = forecast.rates_rps.copy()
+        prior_s = self.options.nowcast_s
+        if not prior_s:
+            return rates
+        workload = self.instance.workload
+        first = int(np.searchsorted(workload.arrivals_s, self.starts[k], side="left"))
+        seen = np.bincount(workload.model_ids[first : at + 1], minlength=rates.size)
+        elapsed_s = float(workload.arrivals_s[at] - self.starts[k])
+        return (seen + rates * prior_s) / (elapsed_s + prior_s)
 
     def unserved(
         self, first: int, end_s: float, current: Placement, ignored: set[int]

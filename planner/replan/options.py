@@ -76,6 +76,17 @@ class ReplanOptions:
     - ``react_after``: in forecast mode, react inside a window when a model
       with no replica in the serving placement has had this many requests
       (>= 2; 0 never reacts; module docstring, step 5).
+    - ``nowcast_s``: a reaction re-estimates every model's rate from the
+      window's arrivals so far, the forecast counting as this many seconds
+      of observation (``(requests + forecast x nowcast_s) / (elapsed +
+      nowcast_s)``); 0 keeps the forecast for every model but the one that
+      triggered (module docstring, step 5).
+    - ``react_replan``: a reaction also re-solves the placement on the
+      nowcast and moves to the parts of it that pay, besides loading the
+      one model (needs ``nowcast_s`` > 0).
+    - ``fill_spare``: every plan solved (the bootstrap's and each window
+      candidate) also hosts the models it drops wherever memory is spare,
+      so a model that turns hot finds a replica (step 3).
     - ``seed``: seeds the forecast draws.
     """
 
@@ -94,6 +105,9 @@ class ReplanOptions:
     solver_options: Mapping[str, Any] = field(default_factory=dict)
     hedge: bool = True
     react_after: int = 0
+    nowcast_s: float = 0.0
+    react_replan: bool = False
+    fill_spare: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,6 +129,13 @@ class ReplanOptions:
         react = self.react_after
         if isinstance(react, bool) or not isinstance(react, int) or react == 1 or react < 0:
             raise ValueError(f"react_after: must be 0 or an integer >= 2, got {react!r}")
+        _check_number("nowcast_s", self.nowcast_s, 0.0)
+        if not isinstance(self.react_replan, bool):
+            raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
+        if not isinstance(self.fill_spare, bool):
+            raise ValueError(f"fill_spare: must be a bool, got {self.fill_spare!r}")
+        if self.react_replan and not self.nowcast_s:
+            raise ValueError("react_replan: re-solving on a reaction needs nowcast_s > 0")
         if react and self.information != "forecast":
             raise ValueError(
                 "react_after: reactions are for forecast mode (oracle knows the window)"

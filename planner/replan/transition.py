@@ -237,6 +237,29 @@ def swap_in(
     return tuple(found)
 
 
+def fill_spare(
+    cluster: Cluster,
+    models: Sequence[ModelSpec],
+    placement: Placement,
+    rates: Mapping[str, float],
+) -> Placement:
+    """``placement`` with every model it does not host added, highest
+    ``rates`` first (ties by name), to the first group that holds it
+    without evicting anything (:func:`swap_in`); a model that fits
+    nowhere stays out. Hosting a model that may turn hot costs only memory
+    that would otherwise stay empty."""
+    missing = sorted(
+        (m.name for m in models if m.name not in placement.model_names),
+        key=lambda name: (-rates.get(name, 0.0), name),
+    )
+    for name in missing:
+        for g, swapped in swap_in(cluster, models, placement, name, rates):
+            if set(placement.groups[g].models) <= set(swapped.groups[g].models):
+                placement = swapped
+                break
+    return placement
+
+
 class TransitionJudge:
     """Scores a switch by simulation: the requests of the instance's
     workload (times relative to the switch) are served by ``after``, with the

@@ -301,3 +301,66 @@ def test_window_longer_than_the_trace() -> None:
 def test_zero_bandwidth_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"^load_bw_bytes_per_s: must be > 0, got 0"):
         dataclasses.replace(FAST, load_bw_bytes_per_s=0)
+
+
+def test_a_nowcast_reaction_evicts_the_model_that_turned_cold() -> None:
+    # Three 2 GB models, room for two. Window 0: a at 4 rps, b at 6 rps.
+    # Window 1: b stops, a goes to 6 rps and c turns on at 6 rps.
+    models = [model(name, 0.5, [[0.01]], weight_bytes=2 * GB) for name in "abc"]
+    cluster = Cluster(1, 9 * GB // 2, devices_per_node=1, load_bw_bytes_per_s=20e9)
+    workload = Workload.merge(
+        {
+            "a": [*(0.25 * np.arange(40)), *(W + np.arange(60) / 6)],
+            "b": list(np.arange(60) / 6),
+            "c": list(W + 0.01 + np.arange(60) / 6),
+        },
+        2 * W,
+    )
+    forecast = options(information="forecast", forecaster=LastWindow(), react_after=4)
+    # the last window's forecast ranks b (6 rps) over a (4 rps): loading c
+    # evicts a, which is hot now, then a's requests evict c, and so on:
+    # the reactions thrash and b, which is cold, is never evicted
+    blind = replan_on(cluster, models, workload, forecast)
+    assert blind.switches >= 10
+    assert all("b" in placement.model_names for _, placement in blind.plan.steps)
+    # re-estimated from window 1 so far (b: no request since 10 s), b goes
+    nowcast = replan_on(cluster, models, workload, dataclasses.replace(forecast, nowcast_s=0.5))
+    assert nowcast.plan.steps[-1] == (10.51, placement(group([0], "a", "c")))
+    assert nowcast.switches == 1
+    assert nowcast.windows[-1].reason == (
+        "c had 4 requests and no replica; loaded into group 0 in place of b"
+    )
+    # scored (window 1): a's 60 and c's 60 but those before c loads at 10.61 s
+    assert nowcast.attainment == pytest.approx((60 + 56) / 120)
+    assert blind.attainment < 0.5
+
+
+def test_nowcast_options_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"^nowcast_s: must be a number >= 0"):
+        options(nowcast_s=-1.0)
+    with pytest.raises(
+        ValueError, match=r"^react_replan: re-solving on a reaction needs nowcast_s"
+    ):
+        options(react_replan=True)
+    with pytest.raises(ValueError, match=r"^fill_spare: must be a bool"):
+        options(fill_spare=1)
+
+
+def test_fill_spare_hosts_a_cold_model_where_memory_is_left() -> None:
+    # a (4 GB) and b (1 GB) both fit 6 GB; window 0 has only a's traffic,
+    # window 1 only b's: the forecast (last window) gives b no traffic
+    roomy = dataclasses.replace(FAST, device_mem_bytes=6 * GB)
+    forecast = options(information="forecast", forecaster=LastWindow())
+    dropped = replan_on(roomy, MODELS, trace(["a", "b"]), forecast)
+    assert dropped.plan.steps == ((0.0, placement(group([0], "a"))),)
+    assert dropped.attainment == 0.0  # b's 40 scored requests find no replica
+    filled = replan_on(
+        roomy, MODELS, trace(["a", "b"]), dataclasses.replace(forecast, fill_spare=True)
+    )
+    assert filled.plan.steps == ((0.0, placement(group([0], "a", "b"))),)
+    assert filled.attainment == 1.0
+    # no room: nothing is added
+    tight = replan_on(
+        FAST, MODELS, trace(["a", "b"]), dataclasses.replace(forecast, fill_spare=True)
+    )
+    assert tight.plan.steps[0] == (0.0, placement(group([0], "a")))

@@ -1,0 +1,217 @@
+"""Goodput rows: the memory-bound regime's measure of a strategy.
+
+When the devices cannot host every model (or the experiment asks for it),
+no strategy may reach the target attainment at any rate, and the largest
+rate that does is no measure. A goodput row reports instead, per strategy:
+
+- ``goodput_rps``: scored requests served within SLO per scored second at
+  the trace's own rate ``rate_rps`` (the first window is the bootstrap and
+  is not scored), with ``x_static``, the ratio to the static plan's;
+- ``best_goodput_rps`` over a sweep of ``rate_factors`` times that rate
+  (``sweep``: ``[rate, goodput, attainment]`` per rate tried);
+- ``max_rate_rps``: the largest swept rate whose attainment reaches the
+  target, None ("none reached") when none does;
+- the headroom bound of :mod:`planner.evaluation.headroom` at the same
+  rate (``bound_goodput_rps``), ``headroom`` = bound / static goodput, and
+  ``share_captured`` = (strategy - static) / (bound - static), None when
+  the bound is within 0.1 % of static (nothing to capture);
+- the switches at the trace's rate and their cost, the information the
+  strategy plans with and its switching cost, and its attainment per
+  window at that rate (``per_window_attainment``; None where nothing is
+  scored: the bootstrap window), to tell where a strategy loses.
+
+A last row, ``headroom bound``, holds the bound itself at every rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from planner.codec import encode
+from planner.domain import Cluster, ModelSpec, Workload
+from planner.evaluation.headroom import headroom_bound
+from planner.replan.transition import SwitchCost
+from planner.sim import Instance, SimOptions
+
+Progress = Callable[[str], None]
+HEADROOM_BOUND = "headroom bound"
+RATE_FACTORS = (0.5, 1.0, 2.0)
+"""Multiples of the trace's own rate that the goodput sweep tries."""
+NOTHING_TO_CAPTURE = 1e-3
+"""Headroom below this relative size leaves ``share_captured`` None."""
+
+
+class Run(Protocol):
+    """One strategy's run at one rate (:class:`planner.evaluation.experiment.Run`)."""
+
+    @property
+    def attainment(self) -> float: ...
+
+    @property
+    def switches(self) -> int: ...
+
+    @property
+    def cost(self) -> SwitchCost: ...
+
+    @property
+    def unavailable_requests(self) -> int: ...
+
+    @property
+    def per_window(self) -> tuple[float | None, ...]: ...
+
+
+class Config(Protocol):
+    @property
+    def window_s(self) -> float: ...
+
+    @property
+    def target_attainment(self) -> float: ...
+
+
+class Runner(Protocol):
+    """What runs strategies on one case
+    (:class:`planner.evaluation.experiment.StrategyRunner`)."""
+
+    cluster: Cluster
+    models: tuple[ModelSpec, ...]
+
+    @property
+    def config(self) -> Config: ...
+
+    def workload(self, rate_rps: float) -> Workload: ...
+
+    def sim(self, policy: str) -> SimOptions: ...
+
+    def run(self, strategy: Any, rate_rps: float) -> Run: ...
+
+    def describe(self, strategy: Any) -> dict[str, Any]: ...
+
+
+def bound_described(name: str) -> dict[str, Any]:
+    """What a row says about an upper bound named ``name``: any plan,
+    known traffic, free switches."""
+    return {
+        "strategy": name,
+        "kind": "bound",
+        "information": "oracle",
+        "forecaster": None,
+        "trigger": None,
+        "policy": None,
+        "switching": "free",
+    }
+
+
+def goodput_rps(run: Run, scored: int, span_s: float) -> float:
+    """Requests served within SLO per second of the scored span."""
+    return run.attainment * scored / span_s if span_s > 0 else 0.0
+
+
+def share_captured(goodput: float, static: float, bound: float) -> float | None:
+    """(goodput - static) / (bound - static); None with no headroom."""
+    if bound - static <= NOTHING_TO_CAPTURE * max(bound, 1e-12):
+        return None
+    return (goodput - static) / (bound - static)
+
+
+def goodput_rows(
+    runner: Runner,
+    strategies: Sequence[Any],
+    rate_rps: float,
+    rate_factors: Sequence[float] = RATE_FACTORS,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One goodput row per strategy (the first must be static, the
+    baseline) and the headroom bound's row (module docstring)."""
+    config = runner.config
+    rates = sorted({rate_rps * f for f in rate_factors} | {rate_rps})
+    bounds: dict[float, float] = {}
+    scored: dict[float, tuple[int, float]] = {}
+    for rate in rates:
+        instance = Instance(
+            runner.cluster, runner.models, runner.workload(rate), runner.sim("fcfs")
+        )
+        found = headroom_bound(instance, config.window_s)
+        bounds[rate] = found.goodput_rps
+        scored[rate] = found.scored, found.scored_span_s
+        if progress is not None:
+            progress(f"{HEADROOM_BOUND} @ {rate:.4g} rps: {found.goodput_rps:.4g} rps goodput")
+    rows: list[dict[str, Any]] = []
+    static: float | None = None
+    for strategy in strategies:
+        started = time.monotonic()
+        runs: dict[float, Run] = {}
+        for rate in rates:
+            runs[rate] = runner.run(strategy, rate)
+            if progress is not None:
+                progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
+        goodput = {rate: goodput_rps(runs[rate], *scored[rate]) for rate in rates}
+        static = goodput[rate_rps] if static is None else static
+        rows.append(
+            _row(
+                runner.describe(strategy),
+                rate_rps,
+                goodput,
+                {rate: run.attainment for rate, run in runs.items()},
+                runs[rate_rps],
+                static,
+                bounds,
+                config.target_attainment,
+                started,
+            )
+        )
+    assert static is not None, "strategies: needs at least the static one"
+    bound_attainment = {
+        rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1)) for rate in rates
+    }
+    rows.append(
+        _row(
+            bound_described(HEADROOM_BOUND),
+            rate_rps,
+            bounds,
+            bound_attainment,
+            None,
+            static,
+            bounds,
+            config.target_attainment,
+            time.monotonic(),
+        )
+    )
+    return rows
+
+
+def _row(
+    described: Mapping[str, Any],
+    rate_rps: float,
+    goodput: Mapping[float, float],
+    attainment: Mapping[float, float],
+    at_rate: Run | None,
+    static: float,
+    bounds: Mapping[float, float],
+    target: float,
+    started: float,
+) -> dict[str, Any]:
+    best = max(goodput, key=lambda rate: (goodput[rate], -rate))
+    reaching = [rate for rate in goodput if attainment[rate] >= target]
+    bound = bounds[rate_rps]
+    return {
+        **described,
+        "metric": "goodput",
+        "rate_rps": rate_rps,
+        "goodput_rps": goodput[rate_rps],
+        "attainment": attainment[rate_rps],
+        "x_static": goodput[rate_rps] / static if static > 0 else None,
+        "best_goodput_rps": goodput[best],
+        "best_rate_rps": best,
+        "sweep": [[rate, goodput[rate], attainment[rate]] for rate in sorted(goodput)],
+        "max_rate_rps": max(reaching) if reaching else None,
+        "bound_goodput_rps": bound,
+        "headroom": bound / static if static > 0 else None,
+        "share_captured": share_captured(goodput[rate_rps], static, bound),
+        "switches": 0 if at_rate is None else at_rate.switches,
+        **encode(SwitchCost() if at_rate is None else at_rate.cost),
+        "unavailable_requests": 0 if at_rate is None else at_rate.unavailable_requests,
+        "per_window_attainment": [] if at_rate is None else list(at_rate.per_window),
+        "wall_s": time.monotonic() - started,
+    }
