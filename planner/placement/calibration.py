@@ -2,13 +2,23 @@
 partition master's proxy (:mod:`planner.placement.master`).
 
 For each model ``m`` the simulator serves ``m``'s own requests (the
-instance's workload, bursts included) on ``k = 1, 2, ...`` dedicated
-groups of its highest-throughput config ``c``; the capacity ratio of ``k``
+instance's workload, bursts included) on one dedicated group of every
+usable config, and on ``k = 2, 3, ...`` groups of its *reference* config
+``c`` (the one whose single replica serves the most per device); the capacity ratio of ``k``
 replicas is ``rho = k * throughput(m, c) / rate(m)`` (throughput: requests
 per second of the bottleneck stage at the best SLO-meeting batch, rate:
 scored requests per second). The curve is the upper concave hull of the
 measured points ``(rho, served fraction)`` and ``(0, 0)``, flat after the
-last point; as a minimum of lines it is linear in an ILP. It says how much
+last point; as a minimum of lines it is linear in an ILP.
+
+Other configs serve the same throughput with different latency (a deeper
+pipeline adds hand-offs, which matters when a burst queues requests). So
+the *efficiency* of every other usable config ``c'`` is the capacity ratio at which the curve reaches
+the fraction that replica served, over its nominal ratio (clipped to
+``[MIN_EFFICIENCY, MAX_EFFICIENCY]``; a replica serving more than the
+curve ever reaches gets the curve's last measured ratio): a replica of
+``c'`` counts as that multiple of its throughput, in the curve and in the
+windows' budgets (:func:`calibrated_costs`). It says how much
 of a model's traffic its replicas can serve *at best* (they may also serve
 other models), so the master bounds each model's service by
 ``demand * curve(sum of its replicas' throughput / rate)``.
@@ -16,8 +26,8 @@ other models), so the master bounds each model's service by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import ParallelConfig
@@ -31,16 +41,42 @@ SATURATED = 0.999
 """A served fraction from which more replicas are not measured."""
 
 
+MIN_EFFICIENCY = 0.05
+"""Least efficiency a config is given (module docstring)."""
+
+MAX_EFFICIENCY = 4.0
+"""Most efficiency a config is given: a config with less latency than the
+reference serves more within the SLO than its throughput says."""
+
+
 @dataclass(frozen=True)
 class ServedCurve:
     """``fraction(rho) = min(1, min_j intercept_j + slope_j * rho)``;
-    ``points`` are the measured ``(rho, fraction)`` the hull was fitted on."""
+    ``points`` are the measured ``(rho, fraction)`` the hull was fitted on;
+    ``efficiency`` the share of nominal throughput a replica of each config
+    counts for (module docstring; 1 for configs not listed)."""
 
     segments: tuple[tuple[float, float], ...]
     points: tuple[tuple[float, float], ...]
+    efficiency: Mapping[ParallelConfig, float] = field(default_factory=dict)
 
     def fraction(self, rho: float) -> float:
         return min(1.0, *(a + b * rho for a, b in self.segments))
+
+    def inverse(self, fraction: float) -> float | None:
+        """The least ``rho`` where the curve reaches ``fraction``; None
+        when it never does."""
+        best = None
+        for a, b in self.segments:
+            if b > 0:
+                rho = (fraction - a) / b
+                if self.fraction(rho) >= fraction - 1e-12:
+                    best = rho if best is None else min(best, rho)
+            elif a >= fraction:
+                best = 0.0 if best is None else best
+        if best is None:
+            return None
+        return max(0.0, best)
 
 
 def upper_hull(points: Sequence[tuple[float, float]]) -> ServedCurve:
@@ -67,41 +103,52 @@ def upper_hull(points: Sequence[tuple[float, float]]) -> ServedCurve:
     return ServedCurve(tuple(segments), tuple(sorted(points)))
 
 
-def best_config(scorer: Scorer, model: int, configs: Sequence[ParallelConfig]) -> ParallelConfig:
-    """The config of ``configs`` with the most requests per second per
-    device for ``model`` (ties: fewer devices); the caller passes usable ones."""
-
-    def key(config: ParallelConfig) -> tuple[float, int]:
-        cost = request_cost_s(scorer, model, config)
-        assert cost is not None
-        return (cost * config.size, config.size)
-
-    return min(configs, key=key)
-
-
 def rate_rps(scorer: Scorer, model: int) -> float:
     """Scored requests per second of ``model`` (at least a tiny positive)."""
     return max(float(scorer.demand[model]) / max(scorer.case.work.scored_span_s, 1e-9), 1e-9)
 
 
-def fit_curve(
-    scorer: Scorer, model: int, config: ParallelConfig, deadline: Deadline = NEVER
-) -> ServedCurve:
-    """The model's curve measured on dedicated replicas of ``config``."""
-    demand = int(scorer.demand[model])
-    if demand == 0:
-        return ServedCurve(((1.0, 0.0),), ())
+def nominal_ratio(scorer: Scorer, model: int, config: ParallelConfig) -> float:
+    """One replica's throughput over the model's rate."""
     cost = request_cost_s(scorer, model, config)
-    assert cost is not None, "fit_curve takes a usable config"
-    step = 1.0 / cost / rate_rps(scorer, model)
-    points = []
-    for k in range(1, MAX_REPLICAS + 1):
-        layout = Layout((config,) * k, ((model,),) * k)
-        fraction = float(scorer.served(layout)[model]) / demand
-        points.append((k * step, fraction))
-        if fraction >= SATURATED or deadline.expired():
+    assert cost is not None, "takes a usable config"
+    return 1.0 / cost / rate_rps(scorer, model)
+
+
+def served_fraction(scorer: Scorer, model: int, config: ParallelConfig, replicas: int) -> float:
+    """Simulated served fraction of the model alone on dedicated replicas."""
+    layout = Layout((config,) * replicas, ((model,),) * replicas)
+    return float(scorer.served(layout)[model]) / int(scorer.demand[model])
+
+
+def fit_curve(
+    scorer: Scorer,
+    model: int,
+    configs: Sequence[ParallelConfig],
+    deadline: Deadline = NEVER,
+) -> ServedCurve:
+    """The model's curve measured on dedicated replicas of its reference
+    config (of ``configs``, usable ones: the one whose single replica
+    serves the most per device; ties: fewer devices) and the others'
+    efficiencies."""
+    if int(scorer.demand[model]) == 0:
+        return ServedCurve(((1.0, 0.0),), ())
+    alone = {config: served_fraction(scorer, model, config, 1) for config in configs}
+    best = min(configs, key=lambda c: (-alone[c] / c.size, c.size, c.pp))
+    step = nominal_ratio(scorer, model, best)
+    points = [(step, alone[best])]
+    for k in range(2, MAX_REPLICAS + 1):
+        if points[-1][1] >= SATURATED or deadline.expired():
             break
-    return upper_hull(points)
+        points.append((k * step, served_fraction(scorer, model, best, k)))
+    curve = upper_hull(points)
+    efficiency = {}
+    for config in configs:
+        if config != best:
+            rho = curve.inverse(alone[config])
+            share = (points[-1][0] if rho is None else rho) / nominal_ratio(scorer, model, config)
+            efficiency[config] = min(MAX_EFFICIENCY, max(MIN_EFFICIENCY, share))
+    return ServedCurve(curve.segments, curve.points, efficiency)
 
 
 def fit_curves(
@@ -110,8 +157,16 @@ def fit_curves(
     deadline: Deadline = NEVER,
 ) -> dict[int, ServedCurve]:
     """A curve per model of ``usable`` (model → its usable configs)."""
-    return {
-        m: fit_curve(scorer, m, best_config(scorer, m, configs), deadline)
-        for m, configs in usable.items()
-        if configs
-    }
+    return {m: fit_curve(scorer, m, configs, deadline) for m, configs in usable.items() if configs}
+
+
+def calibrated_costs(
+    cost_us: Mapping[tuple[int, ParallelConfig], int], curves: Mapping[int, ServedCurve]
+) -> dict[tuple[int, ParallelConfig], int]:
+    """Request costs (microseconds) divided by the config's efficiency."""
+    out = {}
+    for (m, config), cost in cost_us.items():
+        curve = curves.get(m)
+        share = 1.0 if curve is None else curve.efficiency.get(config, 1.0)
+        out[m, config] = max(1, round(cost / share))
+    return out

@@ -145,7 +145,8 @@ def master_data(
     for config, hosted in groups:
         for m in hosted:
             if (m, config) in cost_us:
-                base_rho[m] = base_rho.get(m, 0.0) + thr_ratio(scorer, cost_us, m, config)
+                ratio = thr_ratio(scorer, cost_us, m, config)
+                base_rho[m] = base_rho.get(m, 0.0) + ratio
     residual = []
     base: dict[int, int] = {}
     for weight, demand in zip(windows.weight, windows.demand, strict=True):
@@ -194,6 +195,7 @@ def thr_ratio(
 ) -> float:
     """One replica's throughput of ``m`` under ``c`` over ``m``'s rate."""
     return 1e6 / cost_us[m, c] / rate_rps(scorer, m)
+
 
 
 def build(backend: Backend, data: MasterData) -> MasterVars:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from planner.deadline import Deadline
 from planner.domain import ParallelConfig
-from planner.placement.calibration import ServedCurve, fit_curves, rate_rps
+from planner.placement.calibration import ServedCurve, calibrated_costs, fit_curves, rate_rps
 from planner.placement.columns import Column, column_pool, layout_columns
 from planner.placement.enumeration import block_configs
 from planner.placement.greedy import ReplicaTable, run_greedy
@@ -103,7 +103,7 @@ def build_context(
         table=table,
         configs=tuple(configs),
         curves=curves,
-        cost_us=cost,
+        cost_us=calibrated_costs(cost, curves),
         rates=tuple(rate_rps(scorer, m) for m in range(scorer.num_models)),
         window_s=default_window_s(scorer, options.window_s),
     )
@@ -199,37 +199,48 @@ def prepare_master(
     context = build_context(
         scorer, options, run.seed.layout.configs, deadline.share(CALIBRATION_SHARE)
     )
+    probes = probe(run, context, deadline.share(PROBE_SHARE))
     data, exhaustive = build_master(
         context,
         range(scorer.num_models),
         scorer.instance.cluster.num_devices,
-        layout_columns(run.seed.layout),
+        sorted({c for layout in (run.seed.layout, *probes) for c in layout_columns(layout)}),
         options.proxy_windows,
     )
     master = MasterRun(
-        run.seed, run.referee, run.start, run.deadline,
-        data=data, exhaustive=exhaustive, context=context,
+        run.seed,
+        run.referee,
+        run.start,
+        run.deadline,
+        data=data,
+        exhaustive=exhaustive,
+        context=context,
     )
     windows = Windows(data.demand, data.window_weight, data.window_us)
-    run.referee.value = functools.partial(layout_value, context, windows)
-    run.referee.visited.append(
-        (run.referee.value(run.seed.layout), scorer.attainment(run.referee.served))
+    value = functools.partial(layout_value, context, windows)
+    run.referee.visited.extend(
+        (value(layout), scorer.attainment(scorer.served(layout)))
+        for layout in (run.seed.layout, *probes)
     )
-    probe(run, context, deadline.share(PROBE_SHARE))
+    run.referee.value = value
     return master
 
 
-def probe(run: Run, context: Context, deadline: Deadline) -> None:
-    """Offer the referee one plan per config that divides the cluster: as
-    many groups of it as fit, filled by the fast greedy. Diverse
-    partitions, so that the proxy's ranking is measured across partitions
-    (and one of them may beat the seed)."""
+def probe(run: Run, context: Context, deadline: Deadline) -> list[Layout]:
+    """One plan per config that divides the cluster: as many groups of it
+    as fit, filled by the fast greedy; each is offered to the referee (one
+    may beat the seed) and returned. Diverse partitions: their groups join
+    the master's columns, and the proxy's ranking is measured across
+    partitions."""
     cluster = context.scorer.instance.cluster
+    found = []
     for config in context.configs:
         if deadline.expired():
-            return
+            break
         if cluster.num_devices % config.size:
             continue
         configs = [config] * (cluster.num_devices // config.size)
-        found = run_greedy(context.scorer, configs, mode="fast", deadline=deadline)
-        run.referee.consider(found.layout, stand_in_devices(configs), None)
+        layout = run_greedy(context.scorer, configs, mode="fast", deadline=deadline).layout
+        run.referee.consider(layout, stand_in_devices(configs), None)
+        found.append(layout)
+    return found
