@@ -151,6 +151,7 @@ class MasterRun(Run):
     data: MasterData = field(kw_only=True)
     exhaustive: bool = field(kw_only=True)
     context: Context = field(kw_only=True)
+    probes: int = field(kw_only=True)
 
     @property
     def seed_counts(self) -> list[int]:
@@ -162,6 +163,7 @@ class MasterRun(Run):
             "columns": len(self.data.columns),
             "windows": len(self.data.demand),
             "exhaustive_pool": self.exhaustive,
+            "probes": self.probes,
         }
 
     def offer(self, counts: Sequence[int]) -> None:
@@ -215,6 +217,7 @@ def prepare_master(
         data=data,
         exhaustive=exhaustive,
         context=context,
+        probes=len(probes),
     )
     windows = Windows(data.demand, data.window_weight, data.window_us)
     value = functools.partial(layout_value, context, windows)
