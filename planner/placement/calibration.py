@@ -26,6 +26,7 @@ other models), so the master bounds each model's service by
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ def upper_hull(points: Sequence[tuple[float, float]]) -> ServedCurve:
         hull.append(point)
     top = max(y for _, y in hull)
     segments = []
-    for (x1, y1), (x2, y2) in zip(hull, hull[1:], strict=False):
+    for (x1, y1), (x2, y2) in itertools.pairwise(hull):
         if y2 <= y1:
             break
         slope = (y2 - y1) / (x2 - x1)
@@ -153,7 +154,7 @@ def fit_curve(
 
 def fit_curves(
     scorer: Scorer,
-    usable: dict[int, Sequence[ParallelConfig]],
+    usable: Mapping[int, Sequence[ParallelConfig]],
     deadline: Deadline = NEVER,
 ) -> dict[int, ServedCurve]:
     """A curve per model of ``usable`` (model → its usable configs)."""

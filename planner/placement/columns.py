@@ -17,7 +17,6 @@ consecutive groups that fill memory.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,9 +50,7 @@ def fits(table: ReplicaTable, config: ParallelConfig, models: Sequence[int]) -> 
 
 def layout_columns(layout: Layout) -> list[Column]:
     """The columns of a layout's groups (one per distinct group)."""
-    return sorted(
-        {Column(c, h) for c, h in zip(layout.configs, layout.hosted, strict=True) if h}
-    )
+    return sorted({Column(c, h) for c, h in zip(layout.configs, layout.hosted, strict=True) if h})
 
 
 def exhaustive(
@@ -100,14 +97,14 @@ def packed(table: ReplicaTable, config: ParallelConfig, order: Iterable[int]) ->
 
 def alternating(order: Sequence[int]) -> list[int]:
     """``order`` taken from both ends in turn: first, last, second, ..."""
-    out = []
-    for low, high in itertools.zip_longest(order, reversed(order)):
-        if len(out) >= len(order):
-            break
-        out.append(low)
-        if len(out) < len(order):
-            out.append(high)
-    return out[: len(order)]
+    out: list[int] = []
+    low, high = 0, len(order) - 1
+    while low <= high:
+        out.append(order[low])
+        if low < high:
+            out.append(order[high])
+        low, high = low + 1, high - 1
+    return out
 
 
 def column_pool(
@@ -129,4 +126,3 @@ def column_pool(
         pool.update(packed(table, config, by_rate))
         pool.update(packed(table, config, alternating(by_rate)))
     return sorted(pool), False
-

@@ -80,7 +80,7 @@ class _Rescore(cp_model.CpSolverSolutionCallback):
         self.offer(self.value, self.objective_value)
 
 
-STATUS = {
+STATUS: dict[Any, str] = {
     cp_model.OPTIMAL: "optimal",
     cp_model.FEASIBLE: "feasible",
     cp_model.UNKNOWN: "seed_only",
@@ -93,7 +93,7 @@ def run_cpsat(
     options: SolveOptions,
     deadline: Deadline,
     report: Callable[[], None],
-) -> tuple[cp_model.CpSolver, int]:
+) -> tuple[cp_model.CpSolver, Any]:
     """Solve ``backend``'s model until ``deadline`` on a background thread
     (reporting meanwhile, stopped when a report raises); returns the
     solver and its status code (never INFEASIBLE or MODEL_INVALID: the

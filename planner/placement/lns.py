@@ -17,9 +17,10 @@ by re-solving a few groups at a time with the partition master in CP-SAT.
    with the current groups. CP-SAT runs on one thread with a deterministic
    time limit of ``lns_move_s`` (so a seed gives one result on any
    machine, unless the wall-clock deadline cuts it short).
-4. A sub-problem's plan replaces the freed groups only if the simulator
-   (with the fast-greedy polish) serves more requests than the current
-   plan: the result is never worse than the seed.
+4. A sub-problem's solutions (every distinct one CP-SAT reported, best by
+   the proxy first) replace the freed groups only if the simulator (with
+   the fast-greedy polish) serves more requests than the current plan; the
+   first accepted is the move: the result is never worse than the seed.
 
 Stops at the deadline (status ``timeout``), or (``heuristic``) after
 :data:`STALL_ROUNDS` rounds without improvement or when every
@@ -83,11 +84,27 @@ class SubProblem:
     label: str
 
 
+class _Collect(cp_model.CpSolverSolutionCallback):
+    """Keeps the column counts of every solution CP-SAT reports."""
+
+    def __init__(self, problem: SubProblem, variables: master_model.MasterVars) -> None:
+        super().__init__()
+        self.problem = problem
+        self.variables = variables
+        self.found: list[list[int]] = []
+
+    def on_solution_callback(self) -> None:
+        counts = master_model.decode(self.problem.data, self.variables, self.value)
+        if counts != list(self.problem.start) and counts not in self.found:
+            self.found.append(counts)
+
+
 def solve_sub(
     problem: SubProblem, seed: int, move_s: float, register: Callable[[Any], None] | None = None
-) -> list[int] | None:
-    """CP-SAT on a sub-problem: its best counts, or None without a
-    solution. ``register`` receives the solver (so that it can be stopped)."""
+) -> list[list[int]]:
+    """CP-SAT on a sub-problem: the column counts of every distinct
+    solution it reported that differs from the start, best (last) first.
+    ``register`` receives the solver (so that it can be stopped)."""
     backend = CpSatBackend()
     variables = master_model.build(backend, problem.data)
     for var, value in master_model.hint(problem.data, variables, problem.start).items():
@@ -96,16 +113,15 @@ def solve_sub(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_deterministic_time = move_s
-    solver.parameters.max_time_in_seconds = max(0.1, 4 * move_s)
+    solver.parameters.max_time_in_seconds = max(0.1, 2 * move_s)
     if register is not None:
         register(solver)
-    code = solver.solve(backend.model)
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
-    return master_model.decode(problem.data, variables, solver.value)
+    collect = _Collect(problem, variables)
+    solver.solve(backend.model, collect)
+    return collect.found[::-1]
 
 
-def _solve_task(task: tuple[SubProblem, int, float]) -> list[int] | None:
+def _solve_task(task: tuple[SubProblem, int, float]) -> list[list[int]]:
     return solve_sub(*task)
 
 
@@ -192,9 +208,7 @@ class Search:
         referee = self.run.referee
         layout = referee.layout
         return tuple(
-            sorted(
-                (referee.devices[g], layout.configs[g], layout.hosted[g]) for g in groups
-            )
+            sorted((referee.devices[g], layout.configs[g], layout.hosted[g]) for g in groups)
         )
 
     # -- sub-problems ---------------------------------------------------------------
@@ -237,39 +251,37 @@ class Search:
         return self.run.referee.offer(layout, (*problem.fixed_devices, *placed))
 
 
+def _solve_here(
+    problem: SubProblem, seed: int, move_s: float, report: Callable[[], None]
+) -> list[list[int]]:
+    """One sub-problem on a background thread, stopped when ``report`` raises."""
+    solvers: list[Any] = []
+
+    def stop() -> None:
+        for solver in solvers:
+            solver.stop_search()
+
+    return in_thread(lambda: solve_sub(problem, seed, move_s, solvers.append), report, stop)
+
+
 def _solve_round(
     problems: Sequence[SubProblem],
     options: SolveOptions,
     deadline: Deadline,
     report: Callable[[], None],
-) -> list[list[int] | None]:
+) -> list[list[list[int]]]:
     """Every sub-problem solved: in this process on a background thread,
     or with ``workers > 1`` in a process pool; stopped when ``report``
     raises (the exception passes on)."""
     move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
     if options.workers <= 1 or len(problems) <= 1:
-        answers: list[list[int] | None] = []
-        for problem in problems:
-            solvers: list[Any] = []
-
-            def stop() -> None:
-                for solver in solvers:
-                    solver.stop_search()
-
-            answers.append(
-                in_thread(
-                    lambda p=problem: solve_sub(p, options.seed, move_s, solvers.append),
-                    report,
-                    stop,
-                )
-            )
-        return answers
+        return [_solve_here(problem, options.seed, move_s, report) for problem in problems]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = context.Pool(min(options.workers, len(problems)))
     try:
         tasks = [(problem, options.seed, move_s) for problem in problems]
-        result: list[list[int] | None] = in_thread(
+        result: list[list[list[int]]] = in_thread(
             lambda: pool.map(_solve_task, tasks), report, pool.terminate
         )
         pool.close()
@@ -309,16 +321,17 @@ def solve_lns(
         problems = [search.sub_problem(strategy, freed) for strategy, freed in chosen]
         answers = _solve_round(problems, options, deadline, report)
         improved = False
-        for problem, counts in zip(problems, answers, strict=True):
+        for problem, solutions in zip(problems, answers, strict=True):
             search.tried += 1
-            if counts is not None and list(counts) != list(problem.start):
-                if search.apply(problem, counts):
-                    search.accepted += 1
-                    improved = True
-                    referee.log.append(
-                        f"lns: round {search.rounds} {problem.label}: attainment "
-                        f"{scorer.attainment(referee.served):.4f}"
-                    )
+            # the sub-problem's solutions, best by the proxy first; the first
+            # the simulator accepts is the move
+            if any(search.apply(problem, counts) for counts in solutions):
+                search.accepted += 1
+                improved = True
+                referee.log.append(
+                    f"lns: round {search.rounds} {problem.label}: attainment "
+                    f"{scorer.attainment(referee.served):.4f}"
+                )
         search.rounds += 1
         stalls = 0 if improved else stalls + 1
     timed_out = deadline.expired()

@@ -197,12 +197,9 @@ def thr_ratio(
     return 1e6 / cost_us[m, c] / rate_rps(scorer, m)
 
 
-
 def build(backend: Backend, data: MasterData) -> MasterVars:
     """The whole master (module docstring)."""
-    count = tuple(
-        backend.int_var(0, data.max_count(k), f"n_{k}") for k in range(len(data.columns))
-    )
+    count = tuple(backend.int_var(0, data.max_count(k), f"n_{k}") for k in range(len(data.columns)))
     backend.add(
         backend.total(column.config.size * n for column, n in zip(data.columns, count, strict=True))
         <= data.devices
@@ -288,7 +285,7 @@ def hint(data: MasterData, variables: MasterVars, counts: Sequence[int]) -> dict
 def decode(data: MasterData, variables: MasterVars, value: Callable[[Any], float]) -> list[int]:
     """Column counts of a solution (``value`` reads a variable; the caller
     guarantees integrality)."""
-    return [int(round(value(n))) for n in variables.count]
+    return [round(value(n)) for n in variables.count]
 
 
 def place(

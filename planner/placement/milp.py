@@ -73,7 +73,9 @@ def _integral(variables: Iterable[Any]) -> bool:
     return True
 
 
-def _run(backend: PulpBackend, options: SolveOptions, run: Run, progress: Progress | None) -> Outcome:
+def _run(
+    backend: PulpBackend, options: SolveOptions, run: Run, progress: Progress | None
+) -> Outcome:
     """Solve in a child process, reporting progress meanwhile; the
     outcome's values are assigned to the problem."""
     name = f"milp({options.milp_backend})"

@@ -157,12 +157,8 @@ class SolveOptions:
         "(calibrated master over group types); seed: keep the greedy seed's groups and choose "
         "configs and replicas only.",
     )
-    lns_groups: int = _option(
-        3, _int_at_least(1), "Groups the LNS frees per move (solver lns)."
-    )
-    lns_move_s: float = _option(
-        2.0, _positive_float, "Most seconds one LNS sub-problem may take."
-    )
+    lns_groups: int = _option(3, _int_at_least(1), "Groups the LNS frees per move (solver lns).")
+    lns_move_s: float = _option(2.0, _positive_float, "Most seconds one LNS sub-problem may take.")
     milp_backend: str = _option(
         "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."
     )

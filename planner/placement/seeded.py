@@ -26,8 +26,8 @@ import numpy as np
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement
-from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.agreement import rank_agreement
+from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.greedy import run_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.proxy import ProxyData, ProxyGroup, build_proxy

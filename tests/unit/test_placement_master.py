@@ -104,7 +104,11 @@ def test_packed_columns_fill_memory_in_order() -> None:
     table = ReplicaTable(scorer, [ONE, TWO])
     # a device of 10 GB holds both 5 GB models (no workspace), not c's 8 GB too
     assert packed(table, ONE, [0, 1, 2]) == [Column(ONE, (0, 1)), Column(ONE, (2,))]
-    assert packed(table, ONE, [0, 2, 1]) == [Column(ONE, (0,)), Column(ONE, (2,)), Column(ONE, (1,))]
+    assert packed(table, ONE, [0, 2, 1]) == [
+        Column(ONE, (0,)),
+        Column(ONE, (2,)),
+        Column(ONE, (1,)),
+    ]
     # two pipeline stages hold 2.5 + 2.5 + 4 GB per device
     assert packed(table, TWO, [0, 1, 2]) == [Column(TWO, (0, 1, 2))]
     assert alternating([5, 4, 3, 2, 1]) == [5, 1, 4, 2, 3]
@@ -124,7 +128,9 @@ def test_a_small_pool_is_every_fitting_model_set() -> None:
 # -- the master against brute force ------------------------------------------------------
 
 
-def master_optimum(data: master.MasterData, counts: list[int] | None = None) -> tuple[int, list[int]]:
+def master_optimum(
+    data: master.MasterData, counts: list[int] | None = None
+) -> tuple[int, list[int]]:
     """CP-SAT's optimum of the master (with the column counts fixed when given)."""
     backend = CpSatBackend()
     variables = master.build(backend, data)
@@ -237,7 +243,9 @@ def test_exact_solvers_and_lns_are_valid_and_never_below_greedy(
 ) -> None:
     problem = four_device_instance()
     greedy = solve(problem, solver="greedy", deadline=Deadline.after(60))
-    result = solve(problem, solver=solver, deadline=Deadline.after(20), options=SolveOptions(**options))
+    result = solve(
+        problem, solver=solver, deadline=Deadline.after(20), options=SolveOptions(**options)
+    )
     validate(problem.cluster, problem.models, result.placement)
     simulated = simulate(problem.cluster, problem.models, result.placement, problem.workload)
     assert result.attainment == simulated.attainment >= greedy.attainment
@@ -262,7 +270,7 @@ def test_lns_keeps_only_moves_the_simulator_accepts(monkeypatch: pytest.MonkeyPa
     # every such move, and the seed is returned.
     from planner.placement import lns
 
-    monkeypatch.setattr(lns, "solve_sub", lambda problem, *args: [0] * len(problem.data.columns))
+    monkeypatch.setattr(lns, "solve_sub", lambda problem, *args: [[0] * len(problem.data.columns)])
     problem = four_device_instance()
     result = solve(problem, solver="lns", deadline=Deadline.after(20))
     assert result.stats["moves_kept"] == 0 and result.stats["moves_tried"] >= 1
@@ -275,8 +283,9 @@ def test_lns_keeps_only_moves_the_simulator_accepts(monkeypatch: pytest.MonkeyPa
 def test_lns_stops_at_the_deadline_with_status_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     from planner.placement import lns
 
-    def slow(*args: object) -> None:
+    def slow(*args: object) -> list[list[int]]:
         time.sleep(2.5)  # the first round ends past the deadline
+        return []
 
     monkeypatch.setattr(lns, "solve_sub", slow)
     problem = four_device_instance()
@@ -291,7 +300,7 @@ def test_lns_stops_at_the_deadline_with_status_timeout(monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("solver", ["cpsat", "milp", "lns"])
 def test_no_time_for_the_seed_is_a_timeout_error(solver: str) -> None:
-    with pytest.raises(SolveTimeoutError, match="^time limit"):
+    with pytest.raises(SolveTimeoutError, match=r"^time limit"):
         solve(four_device_instance(), solver=solver, deadline=Deadline.after(0))
 
 
@@ -300,5 +309,5 @@ def test_an_instance_where_nothing_fits_is_infeasible(solver: str) -> None:
     problem = four_device_instance()
     huge = [model("huge", weight_bytes=200 * GB)]
     traffic = workload({"huge": 1.0}, duration_s=2)
-    with pytest.raises(InfeasibleError, match="^models: 'huge' fits no group"):
+    with pytest.raises(InfeasibleError, match=r"^models: 'huge' fits no group"):
         solve(Instance(problem.cluster, huge, traffic), solver=solver, deadline=Deadline.after(5))
