@@ -27,7 +27,7 @@ other models), so the master bounds each model's service by
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from planner.deadline import NEVER, Deadline
@@ -156,9 +156,16 @@ def fit_curves(
     scorer: Scorer,
     usable: Mapping[int, Sequence[ParallelConfig]],
     deadline: Deadline = NEVER,
+    tick: Callable[[], None] = lambda: None,
 ) -> dict[int, ServedCurve]:
-    """A curve per model of ``usable`` (model → its usable configs)."""
-    return {m: fit_curve(scorer, m, configs, deadline) for m, configs in usable.items() if configs}
+    """A curve per model of ``usable`` (model → its usable configs);
+    ``tick()`` is called after each (it may raise to stop)."""
+    curves = {}
+    for m, configs in usable.items():
+        if configs:
+            curves[m] = fit_curve(scorer, m, configs, deadline)
+            tick()
+    return curves
 
 
 def calibrated_costs(

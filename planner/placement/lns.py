@@ -32,6 +32,7 @@ terminated) and passes on.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,12 +53,13 @@ from planner.placement.partition import (
     Context,
     build_context,
     build_master,
+    calibrating,
     layout_value,
 )
 from planner.placement.scoring import Layout, Scorer
 from planner.placement.seeded import Run, finish, seed_run
 from planner.placement.solution import SolveResult
-from planner.placement.watch import in_thread
+from planner.placement.watch import POLL_S, in_thread, watch
 
 Progress = Callable[[float, str], None]
 
@@ -254,41 +256,95 @@ class Search:
 def _solve_here(
     problem: SubProblem, seed: int, move_s: float, report: Callable[[], None]
 ) -> list[list[int]]:
-    """One sub-problem on a background thread, stopped when ``report`` raises."""
+    """One sub-problem on a background thread, stopped when ``report``
+    raises: ``stop_search`` is repeated until the search has returned (a
+    stop that comes before CP-SAT starts would otherwise be lost)."""
     solvers: list[Any] = []
+    done = threading.Event()
+
+    def work() -> list[list[int]]:
+        try:
+            return solve_sub(problem, seed, move_s, solvers.append)
+        finally:
+            done.set()
 
     def stop() -> None:
-        for solver in solvers:
-            solver.stop_search()
+        while not done.wait(POLL_S / 5):
+            for solver in solvers:
+                solver.stop_search()
 
-    return in_thread(lambda: solve_sub(problem, seed, move_s, solvers.append), report, stop)
+    return in_thread(work, report, stop)
 
 
-def _solve_round(
-    problems: Sequence[SubProblem],
-    options: SolveOptions,
-    deadline: Deadline,
-    report: Callable[[], None],
-) -> list[list[list[int]]]:
-    """Every sub-problem solved: in this process on a background thread,
-    or with ``workers > 1`` in a process pool; stopped when ``report``
-    raises (the exception passes on)."""
-    move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
-    if options.workers <= 1 or len(problems) <= 1:
-        return [_solve_here(problem, options.seed, move_s, report) for problem in problems]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = context.Pool(min(options.workers, len(problems)))
-    try:
-        tasks = [(problem, options.seed, move_s) for problem in problems]
-        result: list[list[list[int]]] = in_thread(
-            lambda: pool.map(_solve_task, tasks), report, pool.terminate
+class Workers:
+    """Where a round's sub-problems are solved: here, one after another,
+    or with ``workers > 1`` in a process pool made on first use and kept
+    for the whole search (:meth:`close` ends it)."""
+
+    def __init__(self, options: SolveOptions) -> None:
+        self.options = options
+        self.pool: Any = None
+
+    def solve(
+        self, problems: Sequence[SubProblem], deadline: Deadline, report: Callable[[], None]
+    ) -> list[list[list[int]]]:
+        """Every sub-problem's solutions, in order; when ``report`` raises
+        the work is stopped (the pool terminated) and the exception passes on."""
+        options = self.options
+        move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
+        if options.workers <= 1 or len(problems) <= 1:
+            return [_solve_here(problem, options.seed, move_s, report) for problem in problems]
+        if self.pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            self.pool = context.Pool(options.workers)
+        pending = self.pool.map_async(
+            _solve_task, [(problem, options.seed, move_s) for problem in problems]
         )
-        pool.close()
-        pool.join()
-        return result
-    finally:
-        pool.terminate()
+
+        def finished(timeout_s: float) -> bool:
+            pending.wait(timeout_s)
+            return bool(pending.ready())
+
+        watch(finished, report, self.close)
+        answers: list[list[list[int]]] = pending.get()
+        return answers
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+def search_until(
+    search: Search, workers: Workers, deadline: Deadline, report: Callable[[], None]
+) -> int:
+    """Rounds until the deadline, :data:`STALL_ROUNDS` rounds without a
+    kept move, or no untried neighbourhood; returns the idle rounds."""
+    referee = search.run.referee
+    stalls = 0
+    while not deadline.expired() and stalls < STALL_ROUNDS:
+        chosen = search.neighbourhoods()
+        if not chosen:
+            break
+        problems = [search.sub_problem(strategy, freed) for strategy, freed in chosen]
+        answers = workers.solve(problems, deadline, report)
+        improved = False
+        for problem, solutions in zip(problems, answers, strict=True):
+            search.tried += 1
+            # the sub-problem's solutions, best by the proxy first; the first
+            # the simulator accepts is the move
+            if any(search.apply(problem, counts) for counts in solutions):
+                search.accepted += 1
+                improved = True
+                referee.log.append(
+                    f"lns: round {search.rounds} {problem.label}: attainment "
+                    f"{search.scorer.attainment(referee.served):.4f}"
+                )
+        search.rounds += 1
+        stalls = 0 if improved else stalls + 1
+    return stalls
 
 
 def solve_lns(
@@ -297,7 +353,11 @@ def solve_lns(
     """LNS placement (module docstring)."""
     run = seed_run(scorer, options, deadline, progress)
     context = build_context(
-        scorer, options, run.seed.layout.configs, deadline.share(CALIBRATION_SHARE)
+        scorer,
+        options,
+        run.seed.layout.configs,
+        deadline.share(CALIBRATION_SHARE),
+        calibrating(progress),
     )
     search = Search(run, context, options)
     referee = run.referee
@@ -313,27 +373,11 @@ def solve_lns(
                 f"attainment {scorer.attainment(referee.served):.4f}; {run.elapsed()}",
             )
 
-    stalls = 0
-    while not deadline.expired() and stalls < STALL_ROUNDS:
-        chosen = search.neighbourhoods()
-        if not chosen:
-            break
-        problems = [search.sub_problem(strategy, freed) for strategy, freed in chosen]
-        answers = _solve_round(problems, options, deadline, report)
-        improved = False
-        for problem, solutions in zip(problems, answers, strict=True):
-            search.tried += 1
-            # the sub-problem's solutions, best by the proxy first; the first
-            # the simulator accepts is the move
-            if any(search.apply(problem, counts) for counts in solutions):
-                search.accepted += 1
-                improved = True
-                referee.log.append(
-                    f"lns: round {search.rounds} {problem.label}: attainment "
-                    f"{scorer.attainment(referee.served):.4f}"
-                )
-        search.rounds += 1
-        stalls = 0 if improved else stalls + 1
+    workers = Workers(options)
+    try:
+        stalls = search_until(search, workers, deadline, report)
+    finally:
+        workers.close()
     timed_out = deadline.expired()
     return finish(
         "lns",

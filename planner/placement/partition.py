@@ -41,7 +41,7 @@ from planner.placement.master import MasterData, Windows, counts_of, evaluate, m
 from planner.placement.options import SolveOptions
 from planner.placement.proxy import default_window_s, demand_windows, pair_tables
 from planner.placement.scoring import Layout, Scorer, stand_in_devices
-from planner.placement.seeded import Run, seed_run
+from planner.placement.seeded import SEED_SHARE, Run, seed_run
 
 Progress = Callable[[float, str], None]
 
@@ -80,10 +80,15 @@ class Context:
 
 
 def build_context(
-    scorer: Scorer, options: SolveOptions, extra: Sequence[ParallelConfig], deadline: Deadline
+    scorer: Scorer,
+    options: SolveOptions,
+    extra: Sequence[ParallelConfig],
+    deadline: Deadline,
+    tick: Callable[[], None] = lambda: None,
 ) -> Context:
     """The context for ``scorer``'s instance; ``extra`` configs (the
-    seed's) are allowed besides the enumeration's."""
+    seed's) are allowed besides the enumeration's. ``tick()`` is called
+    after each model's calibration (it may raise to stop)."""
     instance = scorer.instance
     configs = sorted(
         {*block_configs(instance.cluster, instance.cluster.num_devices, instance.models, options)}
@@ -97,7 +102,7 @@ def build_context(
         for m in range(scorer.num_models)
         if scorer.demand[m] > 0
     }
-    curves = fit_curves(scorer, usable, deadline)
+    curves = fit_curves(scorer, usable, deadline, tick)
     return Context(
         scorer=scorer,
         table=table,
@@ -196,12 +201,11 @@ def prepare_master(
     """Seed, context and master (module docstring); the seed's proxy value
     and attainment are the first visited plan."""
     run = seed_run(scorer, options, deadline, progress)
-    if progress is not None:
-        progress(0.5, "calibrating the proxy on the simulator")
+    tick = calibrating(progress)
     context = build_context(
-        scorer, options, run.seed.layout.configs, deadline.share(CALIBRATION_SHARE)
+        scorer, options, run.seed.layout.configs, deadline.share(CALIBRATION_SHARE), tick
     )
-    probes = probe(run, context, deadline.share(PROBE_SHARE))
+    probes = probe(run, context, deadline.share(PROBE_SHARE), tick)
     data, exhaustive = build_master(
         context,
         range(scorer.num_models),
@@ -229,7 +233,20 @@ def prepare_master(
     return master
 
 
-def probe(run: Run, context: Context, deadline: Deadline) -> list[Layout]:
+def calibrating(progress: Progress | None) -> Callable[[], None]:
+    """A ``tick`` reporting the calibration at :data:`SEED_SHARE` (where
+    a cancel raises)."""
+
+    def tick() -> None:
+        if progress is not None:
+            progress(SEED_SHARE, "calibrating the proxy on the simulator")
+
+    return tick
+
+
+def probe(
+    run: Run, context: Context, deadline: Deadline, tick: Callable[[], None] = lambda: None
+) -> list[Layout]:
     """One plan per config that divides the cluster: as many groups of it
     as fit, filled by the fast greedy; each is offered to the referee (one
     may beat the seed) and returned. Diverse partitions: their groups join
@@ -246,4 +263,5 @@ def probe(run: Run, context: Context, deadline: Deadline) -> list[Layout]:
         layout = run_greedy(context.scorer, configs, mode="fast", deadline=deadline).layout
         run.referee.consider(layout, stand_in_devices(configs), None)
         found.append(layout)
+        tick()
     return found
