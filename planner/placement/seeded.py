@@ -219,6 +219,14 @@ def prepare(
     return Prepared(run.seed, run.referee, run.start, run.deadline, data=data)
 
 
+def partition_of(layout: Layout) -> list[tuple[int, int]]:
+    """The group partition of a plan as its groups' sorted ``(op, pp)``
+    (groups hosting nothing left out: their devices serve nothing)."""
+    return sorted(
+        (c.op, c.pp) for c, hosted in zip(layout.configs, layout.hosted, strict=True) if hosted
+    )
+
+
 def finish(
     solver: str,
     prepared: Run,
@@ -273,6 +281,7 @@ def finish(
             **stats,
             **agreement,
             "seed_attainment": referee.scorer.attainment(prepared.seed.served),
+            "partition_changed": partition_of(referee.layout) != partition_of(prepared.seed.layout),
             "solutions_simulated": referee.offered,
             "returned_seed": from_seed,
         },

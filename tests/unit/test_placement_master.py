@@ -253,6 +253,10 @@ def test_exact_solvers_and_lns_are_valid_and_never_below_greedy(
     correlation = result.stats["proxy_rank_correlation"]
     assert correlation is None or -1.0 <= correlation <= 1.0
     assert result.stats["proxy_plans_compared"] >= 1
+    same = sorted(
+        (g.config.op, g.config.pp) for g in greedy.placement.groups if g.models
+    ) == sorted((g.config.op, g.config.pp) for g in result.placement.groups if g.models)
+    assert result.stats["partition_changed"] is not same
 
 
 def test_lns_is_deterministic_for_a_seed() -> None:
