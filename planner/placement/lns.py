@@ -18,9 +18,11 @@ by re-solving a few groups at a time with the partition master in CP-SAT.
    time limit of ``lns_move_s`` (so a seed gives one result on any
    machine, unless the wall-clock deadline cuts it short).
 4. A sub-problem's solutions (every distinct one CP-SAT reported, best by
-   the proxy first) replace the freed groups only if the simulator (with
-   the fast-greedy polish) serves more requests than the current plan; the
-   first accepted is the move: the result is never worse than the seed.
+   the proxy first) replace the freed groups only if the simulator serves
+   more requests than the current plan with them (as solved, with the
+   fast-greedy polish, or with the new groups' replicas chosen again by the
+   greedy, :func:`planner.placement.partition.refill`); the first accepted
+   is the move: the result is never worse than the seed.
 
 Stops at the deadline (status ``timeout``), or (``heuristic``) after
 :data:`STALL_ROUNDS` rounds without improvement or when every
@@ -55,6 +57,7 @@ from planner.placement.partition import (
     build_master,
     calibrating,
     layout_value,
+    refill,
 )
 from planner.placement.scoring import Layout, Scorer
 from planner.placement.seeded import Run, finish, seed_run
@@ -250,7 +253,11 @@ class Search:
         """Offer the plan with the freed groups replaced; True if kept."""
         placed, new = master_model.place(problem.data, counts, problem.devices)
         layout = Layout(problem.fixed.configs + new.configs, problem.fixed.hosted + new.hosted)
-        return self.run.referee.offer(layout, (*problem.fixed_devices, *placed))
+        devices = (*problem.fixed_devices, *placed)
+        referee = self.run.referee
+        kept = referee.offer(layout, devices)
+        again = refill(self.scorer, layout, self.run.deadline, keep=len(problem.fixed.configs))
+        return referee.consider(again, devices, None) or kept
 
 
 def _solve_here(

@@ -17,7 +17,8 @@ master on the whole cluster, and the simulator as referee.
    replicas; the number of demand windows shrinks on large pools so that
    the model keeps at most :data:`SERVED_VARIABLES` service variables.
 4. Every solution is placed on devices, validated and simulated with its
-   fast-greedy polish by the seed's :class:`planner.placement.seeded.Referee`,
+   fast-greedy polish, and with its replicas chosen again by the greedy
+   (:func:`refill`), by the seed's :class:`planner.placement.seeded.Referee`,
    which keeps the simulated best starting from the seed: the returned plan
    is never worse than greedy by the simulator. The proxy value of every
    visited plan (the seed, one fast-greedy plan per config that divides
@@ -35,7 +36,7 @@ from planner.deadline import Deadline
 from planner.domain import ParallelConfig
 from planner.placement.calibration import ServedCurve, calibrated_costs, fit_curves, rate_rps
 from planner.placement.columns import Column, column_pool, layout_columns
-from planner.placement.enumeration import block_configs
+from planner.placement.enumeration import FULL_GREEDY_PAIRS, block_configs
 from planner.placement.greedy import ReplicaTable, run_greedy
 from planner.placement.master import MasterData, Windows, counts_of, evaluate, master_data, place
 from planner.placement.options import SolveOptions
@@ -172,11 +173,24 @@ class MasterRun(Run):
         }
 
     def offer(self, counts: Sequence[int]) -> None:
-        """Simulate the plan of ``counts`` (and its polish); the referee
-        keeps the best and records their proxy values (:func:`layout_value`)."""
+        """Simulate the plan of ``counts``, its polish and its
+        :func:`refill`; the referee keeps the best and records their proxy
+        values (:func:`layout_value`)."""
         cluster = self.context.scorer.instance.cluster
         devices, layout = place(self.data, counts, range(cluster.num_devices))
         self.referee.offer(layout, devices)
+        self.referee.consider(refill(self.context.scorer, layout, self.deadline), devices, None)
+
+
+def refill(scorer: Scorer, layout: Layout, deadline: Deadline, keep: int = 0) -> Layout:
+    """The partition and configs of ``layout`` with the replicas of its
+    groups from ``keep`` on chosen again by the simulator-guided greedy
+    (the full greedy where models × groups is small, as the enumeration
+    does): the solver decides the partition, the simulator the replicas."""
+    start = Layout(layout.configs, layout.hosted[:keep] + ((),) * (len(layout.configs) - keep))
+    pairs = scorer.num_models * (len(layout.configs) - keep)
+    mode = "full" if pairs <= FULL_GREEDY_PAIRS else "fast"
+    return run_greedy(scorer, layout.configs, mode=mode, start=start, deadline=deadline).layout
 
 
 def layout_value(context: Context, windows: Windows, layout: Layout) -> float:

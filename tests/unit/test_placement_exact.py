@@ -186,7 +186,8 @@ def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPa
     result = solve(Instance(cluster, models, traffic), solver="cpsat", deadline=Deadline.after(30))
     # every solution is simulated as found and once more after the greedy polish
     assert result.stats["solutions"] == len(offered) >= 1
-    # and so is every probe plan (one per config dividing the cluster)
+    # and with its replicas chosen again by the greedy; so is every probe
+    # plan (one per config dividing the cluster)
     probes = result.stats["probes"]
     assert probes >= 2
-    assert result.stats["solutions_simulated"] == 2 * len(offered) + probes
+    assert result.stats["solutions_simulated"] == 3 * len(offered) + probes
