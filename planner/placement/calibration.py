@@ -16,7 +16,9 @@ pipeline adds hand-offs, which matters when a burst queues requests). So
 the *efficiency* of every other usable config ``c'`` is the capacity ratio at which the curve reaches
 the fraction that replica served, over its nominal ratio (clipped to
 ``[MIN_EFFICIENCY, MAX_EFFICIENCY]``; a replica serving more than the
-curve ever reaches gets the curve's last measured ratio): a replica of
+curve ever reaches gets the curve's last measured ratio, and one serving
+as much as the curve's top at least 1: a saturated replica shows no
+inefficiency): a replica of
 ``c'`` counts as that multiple of its throughput, in the curve and in the
 windows' budgets (:func:`calibrated_costs`). It says how much
 of a model's traffic its replicas can serve *at best* (they may also serve
@@ -27,6 +29,7 @@ other models), so the master bounds each model's service by
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -143,11 +146,14 @@ def fit_curve(
             break
         points.append((k * step, served_fraction(scorer, model, best, k)))
     curve = upper_hull(points)
+    top = curve.fraction(math.inf)
     efficiency = {}
     for config in configs:
         if config != best:
             rho = curve.inverse(alone[config])
             share = (points[-1][0] if rho is None else rho) / nominal_ratio(scorer, model, config)
+            if alone[config] >= top:
+                share = max(1.0, share)  # saturated: no sign of inefficiency
             efficiency[config] = min(MAX_EFFICIENCY, max(MIN_EFFICIENCY, share))
     return ServedCurve(curve.segments, curve.points, efficiency)
 

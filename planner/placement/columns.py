@@ -10,14 +10,14 @@ workspace), so the master needs no memory constraint.
 The pool: on tiny instances every fitting ``(config, model set)``
 (:data:`EXHAUSTIVE_COLUMNS` at most: the master is then exact over every
 partition, config and replica set); otherwise the seed's groups, each model
-alone on its usable configs, and for every config the models packed in
+alone on its cheapest usable configs, and for every config the models packed in
 order of rate (highest first, and high with low alternating) into
 consecutive groups that fill memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from planner.domain import ParallelConfig
@@ -113,16 +113,23 @@ def column_pool(
     models: Sequence[int],
     rates: Sequence[float],
     seed: Iterable[Column] = (),
+    alone: Mapping[int, Sequence[ParallelConfig]] | None = None,
 ) -> tuple[list[Column], bool]:
     """The pool (module docstring) for ``models`` (indices) on ``configs``
-    and whether it is exhaustive; ``rates`` are every model's request rates."""
+    and whether it is exhaustive; ``rates`` are every model's request rates;
+    ``alone`` limits the configs on which a model gets a column of its own
+    (default: every usable one)."""
     complete = exhaustive(table, configs, models)
     if complete is not None:
         return sorted(set(complete) | set(seed)), True
     pool = set(seed)
     by_rate = sorted(models, key=lambda m: (-rates[m], m))
     for config in configs:
-        pool.update(Column(config, (m,)) for m in models if table.usable[config][m])
+        pool.update(
+            Column(config, (m,))
+            for m in models
+            if table.usable[config][m] and (alone is None or config in alone[m])
+        )
         pool.update(packed(table, config, by_rate))
         pool.update(packed(table, config, alternating(by_rate)))
     return sorted(pool), False

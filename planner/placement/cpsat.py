@@ -80,6 +80,12 @@ class _Rescore(cp_model.CpSolverSolutionCallback):
         self.offer(self.value, self.objective_value)
 
 
+PRESOLVE_VARIABLES = 5000
+"""Above this many variables CP-SAT starts searching without presolve:
+measured on S1 × 16 devices (12.3k variables, one worker, a loaded
+machine), presolve alone took over 7 s and the greedy hint was reported
+only after it; without it the hint is the first solution in 0.05 s."""
+
 STATUS: dict[Any, str] = {
     cp_model.OPTIMAL: "optimal",
     cp_model.FEASIBLE: "feasible",
@@ -102,6 +108,8 @@ def run_cpsat(
     solver.parameters.max_time_in_seconds = max(0.1, deadline.remaining_s())
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
+    if len(backend.model.proto.variables) > PRESOLVE_VARIABLES:
+        solver.parameters.cp_model_presolve = False
     code = in_thread(lambda: solver.solve(backend.model, callback), report, solver.stop_search)
     if code not in STATUS:
         raise RuntimeError(f"cpsat: solver returned {solver.status_name(code)} on the proxy model")

@@ -49,6 +49,10 @@ Progress = Callable[[float, str], None]
 SERVED_VARIABLES = 40_000
 """Most service variables (model × column × window) a master is built with."""
 
+ALONE_CONFIGS = 3
+"""Configs per model, cheapest per device by calibrated cost, on which the
+pool gives it a group of its own (when the pool is not exhaustive)."""
+
 CALIBRATION_SHARE = 0.2
 """Most of the time left after the seed that the curves' simulations use."""
 
@@ -135,8 +139,16 @@ def build_master(
     ``seed_columns`` included; ``fixed`` groups kept) and whether its pool
     is exhaustive."""
     usable = [m for m in models if m in context.curves]
+    configs = context.configs_for(devices)
+    alone = {
+        m: sorted(
+            (c for c in configs if (m, c) in context.cost_us),
+            key=lambda c: (context.cost_us[m, c] * c.size, c.size, c.pp),
+        )[:ALONE_CONFIGS]
+        for m in usable
+    }
     columns, exhaustive = column_pool(
-        context.table, context.configs_for(devices), usable, context.rates, seed_columns
+        context.table, configs, usable, context.rates, seed_columns, alone
     )
     data = master_data(
         context.scorer,
