@@ -83,6 +83,11 @@ class ServedCurve:
         return max(0.0, best)
 
 
+FLUID = ServedCurve(((0.0, 1.0), (1.0, 0.0)), ())
+"""The uncalibrated curve: a model is served in proportion to its
+capacity, fully from a capacity equal to its rate."""
+
+
 def upper_hull(points: Sequence[tuple[float, float]]) -> ServedCurve:
     """The concave curve through ``(0, 0)`` and above every point: the
     upper hull's segments, then a flat line at the highest fraction."""
@@ -165,11 +170,12 @@ def fit_curves(
     tick: Callable[[], None] = lambda: None,
 ) -> dict[int, ServedCurve]:
     """A curve per model of ``usable`` (model → its usable configs);
-    ``tick()`` is called after each (it may raise to stop)."""
+    ``tick()`` is called after each (it may raise to stop). Past the
+    deadline the remaining models get :data:`FLUID` uncalibrated."""
     curves = {}
     for m, configs in usable.items():
         if configs:
-            curves[m] = fit_curve(scorer, m, configs, deadline)
+            curves[m] = FLUID if deadline.expired() else fit_curve(scorer, m, configs, deadline)
             tick()
     return curves
 

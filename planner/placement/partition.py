@@ -76,9 +76,6 @@ class Context:
         demand, weight = demand_windows(self.scorer, self.window_s, count)
         return Windows(demand, weight, max(1, round(self.window_s * 1e6)))
 
-    def usable_models(self) -> list[int]:
-        return sorted(self.curves)
-
     def configs_for(self, devices: int) -> list[ParallelConfig]:
         """The context's configs whose groups fit ``devices`` devices."""
         return [c for c in self.configs if c.size <= devices]
