@@ -6,6 +6,7 @@ against greedy and their statuses."""
 from __future__ import annotations
 
 import itertools
+import math
 import time
 
 import pytest
@@ -17,7 +18,15 @@ from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig
 from planner.placement import master
 from planner.placement.agreement import kendall, rank_agreement, spearman
-from planner.placement.calibration import ServedCurve, calibrated_costs, upper_hull
+from planner.placement.calibration import (
+    FLUID,
+    ServedCurve,
+    calibrated_costs,
+    fit_curves,
+    nominal_ratio,
+    served_fraction,
+    upper_hull,
+)
 from planner.placement.columns import Column, alternating, column_pool, packed
 from planner.placement.cpsat import CpSatBackend
 from planner.placement.greedy import ReplicaTable
@@ -65,6 +74,28 @@ def test_costs_are_divided_by_the_calibrated_efficiency() -> None:
     curve = ServedCurve(((0.0, 1.0),), (), {TWO: 0.5})
     costs = calibrated_costs({(0, ONE): 1000, (0, TWO): 600, (1, ONE): 7}, {0: curve})
     assert costs == {(0, ONE): 1000, (0, TWO): 1200, (1, ONE): 7}
+
+
+def test_curves_measure_the_simulator_and_rate_other_configs_by_it() -> None:
+    scorer = three_model_scorer()
+    curve = fit_curves(scorer, {0: [ONE, TWO]}, Deadline.after(60))[0]
+    (other,) = curve.efficiency
+    reference = ONE if other == TWO else TWO
+    alone = {c: served_fraction(scorer, 0, c, 1) for c in (ONE, TWO)}
+    # the reference serves the most per device with one replica
+    assert alone[reference] / reference.size >= alone[other] / other.size
+    # its points are the simulator's fractions on 1, 2, ... replicas
+    for k, (rho, fraction) in enumerate(curve.points, start=1):
+        assert rho == pytest.approx(k * nominal_ratio(scorer, 0, reference))
+        assert fraction == served_fraction(scorer, 0, reference, k)
+        assert curve.fraction(rho) >= fraction - 1e-12
+    # the other config counts as the capacity at which the curve serves
+    # what its one replica served
+    rho = curve.inverse(alone[other])
+    assert rho is not None and alone[other] < curve.fraction(math.inf)
+    assert curve.efficiency[other] == pytest.approx(rho / nominal_ratio(scorer, 0, other))
+    # no time: the fluid curve, uncalibrated
+    assert fit_curves(scorer, {0: [ONE]}, Deadline.after(0)) == {0: FLUID}
 
 
 # -- agreement -----------------------------------------------------------------------
