@@ -80,11 +80,13 @@ class _Rescore(cp_model.CpSolverSolutionCallback):
         self.offer(self.value, self.objective_value)
 
 
-PRESOLVE_VARIABLES = 5000
+PRESOLVE_VARIABLES = 2000
 """Above this many variables CP-SAT starts searching without presolve:
 measured on S1 × 16 devices (12.3k variables, one worker, a loaded
 machine), presolve alone took over 7 s and the greedy hint was reported
-only after it; without it the hint is the first solution in 0.05 s."""
+only after it; without it the hint is the first solution in 0.05 s. On
+S1 × 16 devices at CV 4 (about 2.5k variables after the window count
+adapts) presolve still outlasted a 10 s search."""
 
 STATUS: dict[Any, str] = {
     cp_model.OPTIMAL: "optimal",
