@@ -105,10 +105,15 @@ class _Collect(cp_model.CpSolverSolutionCallback):
 
 
 def solve_sub(
-    problem: SubProblem, seed: int, move_s: float, register: Callable[[Any], None] | None = None
+    problem: SubProblem,
+    seed: int,
+    move_s: float,
+    wall_s: float,
+    register: Callable[[Any], None] | None = None,
 ) -> list[list[int]]:
-    """CP-SAT on a sub-problem: the column counts of every distinct
-    solution it reported that differs from the start, best (last) first.
+    """CP-SAT on a sub-problem for ``move_s`` deterministic seconds (at
+    most ``wall_s`` seconds): the column counts of every distinct solution
+    it reported that differs from the start, best (last) first.
     ``register`` receives the solver (so that it can be stopped)."""
     backend = CpSatBackend()
     variables = master_model.build(backend, problem.data)
@@ -118,7 +123,7 @@ def solve_sub(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed
     solver.parameters.max_deterministic_time = move_s
-    solver.parameters.max_time_in_seconds = max(0.1, 2 * move_s)
+    solver.parameters.max_time_in_seconds = wall_s
     if register is not None:
         register(solver)
     collect = _Collect(problem, variables)
@@ -126,7 +131,7 @@ def solve_sub(
     return collect.found[::-1]
 
 
-def _solve_task(task: tuple[SubProblem, int, float]) -> list[list[int]]:
+def _solve_task(task: tuple[SubProblem, int, float, float]) -> list[list[int]]:
     return solve_sub(*task)
 
 
@@ -261,7 +266,7 @@ class Search:
 
 
 def _solve_here(
-    problem: SubProblem, seed: int, move_s: float, report: Callable[[], None]
+    problem: SubProblem, seed: int, move_s: float, wall_s: float, report: Callable[[], None]
 ) -> list[list[int]]:
     """One sub-problem on a background thread, stopped when ``report``
     raises: ``stop_search`` is repeated until the search has returned (a
@@ -271,7 +276,7 @@ def _solve_here(
 
     def work() -> list[list[int]]:
         try:
-            return solve_sub(problem, seed, move_s, solvers.append)
+            return solve_sub(problem, seed, move_s, wall_s, solvers.append)
         finally:
             done.set()
 
@@ -299,14 +304,17 @@ class Workers:
         the work is stopped (the pool terminated) and the exception passes on."""
         options = self.options
         move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
+        wall_s = max(0.1, min(2 * move_s, deadline.remaining_s()))
         if options.workers <= 1 or len(problems) <= 1:
-            return [_solve_here(problem, options.seed, move_s, report) for problem in problems]
+            return [
+                _solve_here(problem, options.seed, move_s, wall_s, report) for problem in problems
+            ]
         if self.pool is None:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
             self.pool = context.Pool(options.workers)
         pending = self.pool.map_async(
-            _solve_task, [(problem, options.seed, move_s) for problem in problems]
+            _solve_task, [(problem, options.seed, move_s, wall_s) for problem in problems]
         )
 
         def finished(timeout_s: float) -> bool:
