@@ -116,12 +116,11 @@ def build_context(
     )
 
 
-def window_count(columns: Sequence[Column], wanted: int) -> int:
+def window_count(columns: Sequence[Column], wanted: int, budget: int = SERVED_VARIABLES) -> int:
     """Demand windows for a master over ``columns``: ``wanted``, fewer
-    (at least 2) when the service variables would exceed
-    :data:`SERVED_VARIABLES`."""
+    (at least 2) when the service variables would exceed ``budget``."""
     pairs = max(1, sum(len(column.models) for column in columns))
-    return max(min(2, wanted), min(wanted, SERVED_VARIABLES // pairs))
+    return max(min(2, wanted), min(wanted, budget // pairs))
 
 
 def build_master(
@@ -131,10 +130,11 @@ def build_master(
     seed_columns: Sequence[Column],
     windows: int,
     fixed: Layout | None = None,
+    budget: int = SERVED_VARIABLES,
 ) -> tuple[MasterData, bool]:
     """The master for ``models`` on ``devices`` devices (the columns of
-    ``seed_columns`` included; ``fixed`` groups kept) and whether its pool
-    is exhaustive."""
+    ``seed_columns`` included; ``fixed`` groups kept; at most about
+    ``budget`` service variables) and whether its pool is exhaustive."""
     usable = [m for m in models if m in context.curves]
     configs = context.configs_for(devices)
     alone = {
@@ -152,7 +152,7 @@ def build_master(
         columns,
         devices,
         context.curves,
-        context.windows(window_count(columns, windows)),
+        context.windows(window_count(columns, windows, budget)),
         context.cost_us,
         fixed,
     )
