@@ -1,8 +1,9 @@
 """The placement proxy as a MILP through PuLP: CBC by default, HiGHS (the
 ``highspy`` library, no binary needed) with ``milp_backend="highs"``.
 
-Same formulation as CP-SAT (:mod:`planner.placement.formulation`), on the same seeded
-groups, with the same integer variables, so the three solvers' proxy optima
+Same model as CP-SAT (the partition master, :mod:`planner.placement.master`,
+or with ``partition="seed"`` :mod:`planner.placement.formulation` on the seed's
+groups), with the same integer variables, so the three solvers' proxy optima
 agree. Both backends start from the greedy seed (CBC ``warmStart``; HiGHS
 ``setSolution``) and run in a child process
 (:mod:`planner.placement.pulprun`) while progress is reported every
@@ -28,11 +29,13 @@ from typing import Any
 import pulp
 
 from planner.deadline import Deadline
-from planner.placement.formulation import ProxyVars, build, decode, hint
+from planner.placement import master as master_model
+from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
+from planner.placement.partition import prepare_master
 from planner.placement.pulprun import Outcome, solve_in_child
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import SEED_SHARE, Prepared, finish, prepare
+from planner.placement.seeded import SEED_SHARE, Run, finish, prepare
 from planner.placement.solution import SolveResult
 
 Progress = Callable[[float, str], None]
@@ -62,8 +65,8 @@ class PulpBackend:
         self.problem.setObjective(objective)
 
 
-def _integral(variables: ProxyVars) -> bool:
-    for var in (*variables.config.values(), *variables.replica.values()):
+def _integral(variables: Iterable[Any]) -> bool:
+    for var in variables:
         value = var.varValue
         if value is None or abs(value - round(value)) > INTEGRALITY_TOLERANCE:
             return False
@@ -71,7 +74,7 @@ def _integral(variables: ProxyVars) -> bool:
 
 
 def _run(
-    backend: PulpBackend, options: SolveOptions, prepared: Prepared, progress: Progress | None
+    backend: PulpBackend, options: SolveOptions, run: Run, progress: Progress | None
 ) -> Outcome:
     """Solve in a child process, reporting progress meanwhile; the
     outcome's values are assigned to the problem."""
@@ -79,39 +82,75 @@ def _run(
 
     def report() -> None:
         if progress is not None:
-            progress(prepared.fraction(), f"{name}: solving, {prepared.elapsed()}")
+            progress(run.fraction(), f"{name}: solving, {run.elapsed()}")
 
+    if progress is not None:
+        progress(SEED_SHARE, f"{name}: solving")
     return solve_in_child(
-        backend.problem, options.milp_backend, options.workers, prepared.deadline, report
+        backend.problem, options.milp_backend, options.workers, run.deadline, report
     )
 
 
 def solve_milp(
     scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
 ) -> SolveResult:
-    """MILP placement (module docstring)."""
-    prepared: Prepared = prepare(scorer, options, deadline, progress)
+    """MILP placement (module docstring): the partition master, or with
+    ``partition="seed"`` the formulation on the seed's groups."""
     backend = PulpBackend()
-    variables = build(backend, prepared.data)
-    for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
+    if options.partition == "seed":
+        prepared = prepare(scorer, options, deadline, progress)
+        variables = build(backend, prepared.data)
+        start = hint(prepared.data, variables, prepared.seed.layout)
+        decisions = [*variables.config.values(), *variables.replica.values()]
+        scale, sizes, objective_expr = (
+            prepared.data.weighted_demand,
+            prepared.sizes,
+            variables.objective,
+        )
+
+        def offer(objective: float) -> None:
+            layout = decode(prepared.data, variables, lambda var: var.varValue)
+            prepared.referee.offer(layout, proxy=objective)
+
+        run: Run = prepared
+    else:
+        master = prepare_master(scorer, options, deadline, progress)
+        master_vars = master_model.build(backend, master.data)
+        start = master_model.hint(master.data, master_vars, master.seed_counts)
+        decisions = list(master_vars.count)
+        scale, sizes, objective_expr = (
+            master.data.weighted_demand,
+            master.sizes,
+            master_vars.objective,
+        )
+
+        def offer(objective: float) -> None:
+            counts = master_model.decode(master.data, master_vars, lambda var: var.varValue)
+            master.offer(counts)
+
+        run = master
+    for var, value in start.items():
         var.setInitialValue(value)
-    if progress is not None:
-        progress(SEED_SHARE, f"milp({options.milp_backend}): solving")
-    outcome = _run(backend, options, prepared, progress)
-    found = outcome.has_solution and _integral(variables)
+    outcome = _run(backend, options, run, progress)
+    found = outcome.has_solution and _integral(decisions)
     objective = None
     if found:
-        objective = pulp.value(variables.objective)
-        prepared.referee.offer(decode(prepared.data, variables, lambda var: var.varValue))
+        objective = pulp.value(objective_expr)
+        offer(objective)
         status = "optimal" if outcome.sol_status == pulp.LpSolutionOptimal else "feasible"
     else:
         status = "seed_only"
     return finish(
         "milp",
-        prepared,
+        run,
         status=status,
         objective=objective,
         bound=outcome.bound,
+        scale=scale,
         log=(outcome.line,),
-        stats={"backend": options.milp_backend, "variables": len(backend.problem.variables())},
+        stats={
+            **sizes,
+            "backend": options.milp_backend,
+            "variables": len(backend.problem.variables()),
+        },
     )

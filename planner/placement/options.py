@@ -65,13 +65,15 @@ def _non_negative_float(name: str, value: Any) -> float:
     return float(value)
 
 
-def _optional_positive_float(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
+def _positive_float(name: str, value: Any) -> float:
     number = _non_negative_float(name, value)
     if number == 0:
         raise ValueError(f"{name}: must be > 0, got {value!r}")
     return number
+
+
+def _optional_positive_float(name: str, value: Any) -> float | None:
+    return None if value is None else _positive_float(name, value)
 
 
 def _share(name: str, value: Any) -> float:
@@ -177,6 +179,15 @@ class SolveOptions:
         "greedy, best fluid estimates first; blocks whose bound shows they cannot win are "
         "skipped, and every block not solved is logged with why.",
     )
+    partition: str = _option(
+        "free",
+        _one_of("free", "seed"),
+        "CP-SAT/MILP: free: the exact model chooses the group partition, configs and replicas "
+        "(calibrated master over group types); seed: keep the greedy seed's groups and choose "
+        "configs and replicas only.",
+    )
+    lns_groups: int = _option(3, _int_at_least(1), "Groups the LNS frees per move (solver lns).")
+    lns_move_s: float = _option(2.0, _positive_float, "Most seconds one LNS sub-problem may take.")
     milp_backend: str = _option(
         "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."
     )

@@ -22,7 +22,7 @@ memory rounded down, so a plan feasible in units fits in bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,15 +111,46 @@ def build_proxy(
 ) -> ProxyData:
     """Proxy data for ``groups`` on the scorer's models and workload."""
     cluster: Cluster = scorer.instance.cluster
+    window_s = default_window_s(scorer, window_s)
+    weights, workspace, cost = pair_tables(scorer, {c for g in groups for c in g.configs})
+    demand, weight = demand_windows(scorer, window_s, windows)
+    return ProxyData(
+        groups=tuple(groups),
+        num_models=scorer.num_models,
+        memory_units=cluster.device_mem_bytes // memory_unit(cluster),
+        weight_units=weights,
+        workspace_units=workspace,
+        cost_us=cost,
+        window_us=max(1, round(window_s * 1e6)),
+        demand=demand,
+        window_weight=weight,
+    )
+
+
+def default_window_s(scorer: Scorer, window_s: float | None) -> float:
+    """``window_s``, or by default the median SLO of the models (seconds)."""
     if window_s is None:
-        window_s = float(np.median([m.slo_s for m in scorer.instance.models]))
+        return float(np.median([m.slo_s for m in scorer.instance.models]))
+    return window_s
+
+
+PairTables = tuple[
+    dict[tuple[int, ParallelConfig], tuple[int, ...]],
+    dict[tuple[int, ParallelConfig], int],
+    dict[tuple[int, ParallelConfig], int],
+]
+
+
+def pair_tables(scorer: Scorer, configs: Iterable[ParallelConfig]) -> PairTables:
+    """Per usable ``(model, config)`` pair: stage weights and workspace in
+    memory units, and ``cost_us`` (module docstring)."""
+    cluster: Cluster = scorer.instance.cluster
     unit = memory_unit(cluster)
-    configs = {c for g in groups for c in g.configs}
     weights: dict[tuple[int, ParallelConfig], tuple[int, ...]] = {}
     workspace: dict[tuple[int, ParallelConfig], int] = {}
     cost: dict[tuple[int, ParallelConfig], int] = {}
     for j, model in enumerate(scorer.instance.models):
-        for config in configs:
+        for config in set(configs):
             if config not in model.profile:
                 continue
             stage = model.profile[config]
@@ -129,15 +160,4 @@ def build_proxy(
             weights[j, config] = tuple(-(-b // unit) for b in stage.stage_weight_bytes)
             workspace[j, config] = -(-workspace_bytes(stage) // unit)
             cost[j, config] = max(1, round(seconds * 1e6))
-    demand, weight = demand_windows(scorer, window_s, windows)
-    return ProxyData(
-        groups=tuple(groups),
-        num_models=scorer.num_models,
-        memory_units=cluster.device_mem_bytes // unit,
-        weight_units=weights,
-        workspace_units=workspace,
-        cost_us=cost,
-        window_us=max(1, round(window_s * 1e6)),
-        demand=demand,
-        window_weight=weight,
-    )
+    return weights, workspace, cost

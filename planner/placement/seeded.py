@@ -26,6 +26,7 @@ import numpy as np
 
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement
+from planner.placement.agreement import rank_agreement
 from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.greedy import run_greedy
 from planner.placement.options import SolveOptions
@@ -86,35 +87,57 @@ class Referee:
     improved: int = 0
     rejected: int = 0
     log: list[str] = field(default_factory=list)
+    visited: list[tuple[float, float]] = field(default_factory=list)
+    """(proxy value, simulated attainment) of the plans considered that
+    have a proxy value."""
+    value: Callable[[Layout], float] | None = None
+    """The proxy value of any layout, when the solver has one."""
 
     @property
     def total(self) -> int:
         return int(self.served.sum())
 
-    def offer(self, layout: Layout) -> bool:
-        """Simulate ``layout`` and its :func:`polish`; keep the better if it
-        serves more than the best so far."""
-        kept = self._consider(layout)
+    def offer(
+        self,
+        layout: Layout,
+        devices: Sequence[tuple[int, ...]] | None = None,
+        proxy: float | None = None,
+    ) -> bool:
+        """Simulate ``layout`` (on ``devices``, by default the referee's)
+        and its :func:`polish`; keep the better if it serves more than the
+        best so far. ``proxy``, the solver's value of ``layout`` (default:
+        :attr:`value`), is recorded with its simulated attainment
+        (:attr:`visited`)."""
+        devices = self.devices if devices is None else devices
+        kept = self.consider(layout, devices, proxy)
         polished = polish(self.scorer, layout, self.deadline)
-        return self._consider(polished) or kept
+        return self.consider(polished, devices, None) or kept
 
-    def _consider(self, layout: Layout) -> bool:
+    def consider(
+        self, layout: Layout, devices: Sequence[tuple[int, ...]], proxy: float | None
+    ) -> bool:
         """Keep ``layout`` if it serves more. A layout that does not fit
         (never expected: the proxy rounds memory conservatively) is rejected
         and logged."""
         self.offered += 1
         try:
             validate(
-                self.scorer.instance.cluster, self.scorer.instance.models, self.placement_of(layout)
+                self.scorer.instance.cluster,
+                self.scorer.instance.models,
+                layout_placement(layout, devices, self.scorer.instance.models),
             )
         except ValueError as error:
             self.rejected += 1
             self.log.append(f"rejected an invalid solver layout: {error}")
             return False
         served = self.scorer.served(layout)
+        if proxy is None and self.value is not None:
+            proxy = self.value(layout)
+        if proxy is not None:
+            self.visited.append((proxy, self.scorer.attainment(served)))
         if int(served.sum()) <= self.total:
             return False
-        self.layout, self.served = layout, served
+        self.layout, self.served, self.devices = layout, served, devices
         self.improved += 1
         return True
 
@@ -123,12 +146,11 @@ class Referee:
 
 
 @dataclass
-class Prepared:
-    """The seed, the proxy data on its groups and the referee; ``start`` is
-    the ``time.monotonic()`` value the solver started at."""
+class Run:
+    """An exact solve under way: the seed, the referee, the
+    ``time.monotonic()`` value it started at and its deadline."""
 
     seed: EnumerationResult
-    data: ProxyData
     referee: Referee
     start: float
     deadline: Deadline
@@ -147,10 +169,23 @@ class Prepared:
         return f"{used:.1f} of {span:.0f} s" if math.isfinite(span) else f"{used:.1f} s"
 
 
-def prepare(
+@dataclass
+class Prepared(Run):
+    """A run of the seeded formulation: ``data`` is the proxy on the
+    seed's groups."""
+
+    data: ProxyData = field(kw_only=True)
+
+    @property
+    def sizes(self) -> dict[str, object]:
+        return {"groups": len(self.data.groups), "windows": len(self.data.demand)}
+
+
+def seed_run(
     scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
-) -> Prepared:
-    """Run the seed and build the proxy (module docstring)."""
+) -> Run:
+    """Run the greedy seed (at most :data:`SEED_SHARE` of the time left)
+    and set up a referee holding it."""
     start = time.monotonic()
 
     def seed_progress(fraction: float, message: str) -> None:
@@ -160,40 +195,60 @@ def prepare(
     seed = enumerate_placements(
         scorer, options, deadline=deadline.share(SEED_SHARE), progress=seed_progress
     )
-    devices = [group.devices for group in seed.placement.groups]
-    data = build_proxy(
-        scorer,
-        proxy_groups(scorer.instance.cluster, seed.placement, options),
-        window_s=options.window_s,
-        windows=options.proxy_windows,
-    )
     referee = Referee(
         scorer,
-        devices,
+        [group.devices for group in seed.placement.groups],
         seed.layout,
         np.asarray(seed.served, dtype=np.int64),
         deadline=deadline,
     )
-    return Prepared(seed, data, referee, start, deadline)
+    return Run(seed, referee, start, deadline)
+
+
+def prepare(
+    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+) -> Prepared:
+    """Run the seed and build the proxy on its groups (module docstring)."""
+    run = seed_run(scorer, options, deadline, progress)
+    data = build_proxy(
+        scorer,
+        proxy_groups(scorer.instance.cluster, run.seed.placement, options),
+        window_s=options.window_s,
+        windows=options.proxy_windows,
+    )
+    return Prepared(run.seed, run.referee, run.start, run.deadline, data=data)
+
+
+def partition_of(layout: Layout) -> list[tuple[int, int]]:
+    """The group partition of a plan as its groups' sorted ``(op, pp)``
+    (groups hosting nothing left out: their devices serve nothing)."""
+    return sorted(
+        (c.op, c.pp) for c, hosted in zip(layout.configs, layout.hosted, strict=True) if hosted
+    )
 
 
 def finish(
     solver: str,
-    prepared: Prepared,
+    prepared: Run,
     *,
     status: str,
     objective: float | None,
     bound: float | None,
+    scale: int,
     log: Sequence[str],
     stats: dict[str, object],
 ) -> SolveResult:
     """The result: the referee's plan; proxy objective and bound as
-    attainment estimates (divided by the proxy's total weighted demand)."""
+    attainment estimates (divided by ``scale``, the proxy's total weighted
+    demand), and how the proxy ranked the visited plans against the
+    simulator (:func:`planner.placement.agreement.rank_agreement`)."""
     referee = prepared.referee
-    scale = max(prepared.data.weighted_demand, 1)
+    scale = max(scale, 1)
     proxy = None if objective is None else objective / scale
     best_bound = None if bound is None else bound / scale
     from_seed = referee.improved == 0
+    agreement = rank_agreement(*zip(*referee.visited, strict=True)) if referee.visited else {}
+    correlation = agreement.get("proxy_rank_correlation")
     return SolveResult(
         placement=referee.placement_of(referee.layout),
         attainment=referee.scorer.attainment(referee.served),
@@ -213,13 +268,21 @@ def finish(
                 if from_seed
                 else f"{referee.improved} improved on the seed"
             ),
+            *(
+                ()
+                if correlation is None
+                else (
+                    f"{solver}: proxy vs simulator rank correlation {correlation:.3f} "
+                    f"over {len(referee.visited)} plans"
+                )
+            ),
         ),
         stats={
             **stats,
+            **agreement,
             "seed_attainment": referee.scorer.attainment(prepared.seed.served),
+            "partition_changed": partition_of(referee.layout) != partition_of(prepared.seed.layout),
             "solutions_simulated": referee.offered,
             "returned_seed": from_seed,
-            "groups": len(prepared.data.groups),
-            "windows": len(prepared.data.demand),
         },
     )

@@ -25,7 +25,8 @@ from planner.domain import Placement
 STATUSES = ("optimal", "feasible", "seed_only", "timeout", "heuristic")
 """``optimal``/``feasible``: the exact solver proved optimality of its proxy
 or found an integer solution; ``seed_only``: it found none and the greedy
-seed is returned; ``timeout``: a heuristic stopped at the time limit with the
+seed is returned (with the partition free: the simulated best of the seed
+and the probe plans, one per config, that the solver starts from); ``timeout``: a heuristic stopped at the time limit with the
 best plan so far; ``heuristic``: a heuristic ran to completion."""
 
 

@@ -12,9 +12,15 @@ Solvers:
 
 - ``greedy``: group/config enumeration with the simulator-guided greedy
   (:mod:`planner.placement.enumeration`, :mod:`planner.placement.greedy`).
-- ``cpsat``: the proxy formulation in CP-SAT, hinted with the greedy plan;
-  the simulator picks the returned plan (:mod:`planner.placement.cpsat`).
-- ``milp``: the same formulation through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
+- ``cpsat``: the partition master (group partition, configs and replicas
+  decided together; :mod:`planner.placement.master`, calibrated on the
+  simulator) in CP-SAT, started from the greedy plan; the simulator picks
+  the returned plan, never worse than greedy (:mod:`planner.placement.cpsat`).
+  Option ``partition="seed"`` keeps the greedy's groups instead.
+- ``milp``: the same model through PuLP, CBC or HiGHS (:mod:`planner.placement.milp`).
+- ``lns``: large-neighbourhood search from the greedy plan, re-solving a
+  few groups at a time with the master in CP-SAT; a move is kept only when
+  the simulator agrees (:mod:`planner.placement.lns`).
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
 - ``auto``: decides by measured value (:func:`solve_auto`): the greedy;
   the full greedy when its estimated time fits; stops as soon as the
@@ -48,7 +54,7 @@ from planner.placement.scoring import Scorer
 from planner.placement.solution import SolveResult
 from planner.sim import Instance
 
-SOLVERS = ("greedy", "cpsat", "milp", "sr", "auto")
+SOLVERS = ("greedy", "cpsat", "milp", "lns", "sr", "auto")
 
 AUTO_EXACT_SOLVERS = ("cpsat", "lns")
 """The solvers ``solver="auto"`` runs after the greedy, in this order, while
@@ -69,6 +75,7 @@ RUNNERS = {
     "greedy": "planner.placement.solve:solve_greedy",
     "cpsat": "planner.placement.cpsat:solve_cpsat",
     "milp": "planner.placement.milp:solve_milp",
+    "lns": "planner.placement.lns:solve_lns",
     "sr": "planner.placement.baselines:solve_selective_replication",
 }
 """Solver name → ``module:function`` taking ``(scorer, options, deadline,

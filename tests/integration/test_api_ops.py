@@ -112,7 +112,7 @@ def test_the_openapi_document_is_valid_and_complete(app: Flask, spec: dict[str, 
     }
     assert set(plans["responses"]) >= {"202", "401", "403", "422"}
     solver = spec["components"]["schemas"]["PlanIn"]["properties"]["solver"]
-    assert solver["enum"] == ["greedy", "cpsat", "milp", "sr", "auto"]
+    assert solver["enum"] == ["greedy", "cpsat", "milp", "lns", "sr", "auto"]
     served = spec["paths"]["/v1/clusters/{cluster_id}/plan"]["get"]
     assert served["parameters"][0] == {
         "name": "cluster_id",

@@ -135,7 +135,7 @@ def test_a_time_varying_strategy_is_not_a_solver(
     response = client.post("/v1/plans", json={**body, "solver": "clockwork"}, headers=admin)
     assert problem(response, 422, "solver")["detail"] == (
         "solver: 'clockwork' is a time-varying strategy, not a static solver; "
-        "choose one of greedy, cpsat, milp, sr, auto"
+        "choose one of greedy, cpsat, milp, lns, sr, auto"
     )
     assert rows(engine, PlanJob) == 0
 
@@ -146,7 +146,7 @@ def test_a_milp_backend_is_an_option_not_a_solver(
     body = {"cluster_id": seeded["cluster_id"], "workload_id": seeded["workload_id"]}
     response = client.post("/v1/plans", json={**body, "solver": "milp-highs"}, headers=admin)
     assert problem(response, 422, "solver")["detail"] == (
-        "solver: must be one of greedy, cpsat, milp, sr, auto; got 'milp-highs' "
+        "solver: must be one of greedy, cpsat, milp, lns, sr, auto; got 'milp-highs' "
         "('milp-highs' is solver 'milp' with option milp_backend=highs)"
     )
     assert rows(engine, PlanJob) == 0

@@ -1,5 +1,5 @@
 """Stopping the exact solvers: a progress callback that raises (a cancel)
-stops CP-SAT and the MILP (CBC, HiGHS) within seconds, not at their time
+stops CP-SAT, the MILP (CBC, HiGHS) and LNS within seconds, not at their time
 limit, and leaves no solver process behind; the MILP's time limit is
 wall-clock time."""
 
@@ -61,7 +61,7 @@ def cancel_after_a_second(solver: str, options: SolveOptions) -> tuple[float, se
 
     def progress(fraction: float, message: str) -> None:
         if (
-            message.startswith(("milp(", "cpsat: "))
+            message.startswith(("milp(", "cpsat: ", "lns: "))
             and not timer.is_alive()
             and not cancel.is_set()
         ):
@@ -105,6 +105,14 @@ def test_a_cancel_stops_cp_sat_even_between_solutions(
         monkeypatch.setattr(cp_model.CpSolver, "solve", silent)
     options = SolveOptions(group_sizes=(1,), proxy_windows=24)
     stopped_s, _ = cancel_after_a_second("cpsat", options)
+    assert stopped_s < STOP_WITHIN_S
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cancel_stops_lns_within_a_poll(workers: int) -> None:
+    # one sub-problem on a thread, or a round of two in a process pool
+    options = SolveOptions(group_sizes=(1,), lns_move_s=60.0, workers=workers)
+    stopped_s, _ = cancel_after_a_second("lns", options)
     assert stopped_s < STOP_WITHIN_S
 
 

@@ -178,12 +178,16 @@ def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPa
     offered: list[object] = []
     real_offer = Referee.offer
 
-    def spy(self: Referee, layout: Any) -> bool:
+    def spy(self: Referee, layout: Any, *args: Any) -> bool:
         offered.append(layout)
-        return real_offer(self, layout)
+        return real_offer(self, layout, *args)
 
     monkeypatch.setattr(Referee, "offer", spy)
     result = solve(Instance(cluster, models, traffic), solver="cpsat", deadline=Deadline.after(30))
     # every solution is simulated as found and once more after the greedy polish
     assert result.stats["solutions"] == len(offered) >= 1
-    assert result.stats["solutions_simulated"] == 2 * len(offered)
+    # and with its replicas chosen again by the greedy; so is every probe
+    # plan (one per config dividing the cluster)
+    probes = result.stats["probes"]
+    assert probes >= 2
+    assert result.stats["solutions_simulated"] == 3 * len(offered) + probes

@@ -72,7 +72,9 @@ def test_clockwork_is_not_a_solver_choice(tmp_path: Path) -> None:
     # a time-varying strategy: the reports run it, not `plan`
     result = CliRunner().invoke(main, arguments(tmp_path, "--solver", "clockwork"))
     assert result.exit_code == 2
-    assert "'clockwork' is not one of 'greedy', 'cpsat', 'milp', 'sr', 'auto'" in result.output
+    assert (
+        "'clockwork' is not one of 'greedy', 'cpsat', 'milp', 'lns', 'sr', 'auto'" in result.output
+    )
 
 
 @pytest.mark.parametrize(
