@@ -317,7 +317,10 @@ class Greedy:
     def _round(
         self, layout: Layout, served: Counts, offered: npt.NDArray[np.bool_], size: int
     ) -> list[tuple[int, int]]:
-        """The next round's (model, group) additions (module docstring)."""
+        """The next round's (model, group) additions (module docstring);
+        none on a layout without groups."""
+        if not layout.configs:
+            return []
         unserved = self._unserved(served)
         hosted = [list(h) for h in layout.hosted]
         load = np.array(

@@ -326,7 +326,10 @@ def test_lns_stops_at_the_deadline_with_status_timeout(monkeypatch: pytest.Monke
     problem = four_device_instance()
     start = time.monotonic()
     result = solve(
-        problem, solver="lns", deadline=Deadline.after(3), options=SolveOptions(lns_groups=1)
+        problem,
+        solver="lns",
+        deadline=Deadline.after(3),
+        options=SolveOptions(lns_groups=1, workers=1),
     )
     assert result.status == "timeout"
     assert time.monotonic() - start < 3 + 2.5 + 1  # no round starts after the deadline
