@@ -4,7 +4,7 @@ the plan version they applied, their state, groups and measured latencies."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
 from pydantic import Field
@@ -12,13 +12,12 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import INTEGRAL, Count, Id, JsonList, Positive, StoredText, Text
+from api.fields import Bytes, Count, Id, JsonList, Positive, StoredText, Text
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import ExecutorState
 from store.models import Cluster, Executor
 from store.repositories import executors, loads, plans
-from store.types import BIGINT_MAX
 
 bp = Blueprint("executors", __name__)
 
@@ -46,9 +45,7 @@ class LoadIn(Body):
     model: StoredText = Field(min_length=1, max_length=128)
     group: Count = Field(description="the group's index in the plan version's placement")
     seconds: float = Field(ge=0, le=10**6, description="compile + weights until it served (s)")
-    bytes: Annotated[int, Field(ge=0, le=BIGINT_MAX), INTEGRAL] = Field(
-        description="weight bytes it loaded"
-    )
+    bytes: Bytes = Field(description="weight bytes on the group's fullest device")
     version: Positive = Field(description="the plan version it loaded for")
 
 

@@ -208,6 +208,7 @@ def examples(ids: dict[str, int]) -> list[Call]:
     trace = "app,func,end_timestamp,duration\na,f1,10.5,0.5\n"
     upload = {"name": "trace", "models": "m0", "format": "azure2021", "end": "0.0.1"}
     agent = {"name": "agent-1", "cluster_id": c, "devices": [1], "url": "http://h:2"}
+    bin_start = int(time.time()) // 10 * 10 - 20  # a whole past bin of 10 s
     return [
         Call("GET", "/healthz", "/healthz", 200),
         Call("GET", "/readyz", "/readyz", 200),
@@ -227,6 +228,23 @@ def examples(ids: dict[str, int]) -> list[Call]:
             200,
             {"plan_id": ids["plan"]},
         ),
+        Call("GET", "/v1/clusters/<int:cluster_id>/traffic", f"/v1/clusters/{c}/traffic", 200),
+        Call(
+            "POST",
+            "/v1/clusters/<int:cluster_id>/traffic",
+            f"/v1/clusters/{c}/traffic",
+            201,
+            {"source": "router", "bin_s": 10, "start": bin_start, "counts": {"m0": [3]}},
+        ),
+        Call("GET", "/v1/clusters/<int:cluster_id>/replanner", f"/v1/clusters/{c}/replanner", 200),
+        Call(
+            "PUT",
+            "/v1/clusters/<int:cluster_id>/replanner",
+            f"/v1/clusters/{c}/replanner",
+            200,
+            {"enabled": False, "window_s": 30},
+        ),
+        Call("GET", "/v1/clusters/<int:cluster_id>/decisions", f"/v1/clusters/{c}/decisions", 200),
         Call("GET", "/v1/models", "/v1/models", 200),
         Call("POST", "/v1/models", "/v1/models", 201, model_json("m1")),
         Call("GET", "/v1/models/<int:model_id>", f"/v1/models/{m}", 200),

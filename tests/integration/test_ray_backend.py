@@ -83,7 +83,7 @@ def test_enumeration_on_ray_gives_the_local_plan(ray_address: str) -> None:
     assert local.blocks_total > 4
     assert spread.placement == local.placement
     assert spread.served.tolist() == local.served.tolist()
-    assert spread.blocks_solved == local.blocks_solved == local.blocks_total
+    assert spread.blocks_solved == local.blocks_solved > 1  # the others pruned alike
 
 
 def test_compare_sweeps_on_ray_equal_the_local_report(ray_address: str) -> None:
@@ -96,7 +96,9 @@ def test_compare_sweeps_on_ray_equal_the_local_report(ray_address: str) -> None:
     )
     spread = build_compare(CLUSTER, MODELS, WORK, on_ray)
     assert sum(len(s.values) for s in local.sweeps) >= 4
-    assert spread.sweeps == local.sweeps
+    # the same sweeps point for point; only the solve times differ
+    untimed = [dataclasses.replace(s, solve_s={}) for s in (*local.sweeps, *spread.sweeps)]
+    assert untimed[len(local.sweeps) :] == untimed[: len(local.sweeps)]
     assert [r.attainment for r in spread.rows] == [r.attainment for r in local.rows]
 
 
@@ -120,6 +122,7 @@ def test_experiment_cases_on_ray_give_the_local_rows(ray_address: str) -> None:
         time_limit_s=5.0,
         rel_tol=0.3,
         target_attainment=0.6,
+        metric="capacity",  # S1 on 4 devices is memory-bound: auto would pick goodput
     )
     local = run_experiment(config)
     options = {**config.solver_options, "backend": "ray", "ray_address": ray_address}
