@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "TIME_LIMIT_MAX_S": 3600.0,
     "EXECUTOR_STALE_S": 30.0,
     "AUTH_CACHE_S": 5.0,
+    "TRAFFIC_RETENTION_S": 86400.0,
+    "TRAFFIC_LEEWAY_S": 5.0,
 }
 """Settings, each overridable by a ``MESHPLAN_<NAME>`` environment variable
 or the ``config`` mapping: page size cap, arrivals per JSON page cap (about
@@ -31,8 +33,9 @@ or the ``config`` mapping: page size cap, arrivals per JSON page cap (about
 workload, arrivals that a workload's arrival processes may generate
 (estimated as rate × duration before drawing; 10^7 arrivals take about 120
 MB), solver time limit cap (s), after how long without a heartbeat an
-executor is unhealthy (s), and how long a process remembers a valid API key
-(s; 0: never).
+executor is unhealthy (s), how long a process remembers a valid API key
+(s; 0: never), how long observed traffic bins are kept (s) and how far
+past now a reported bin may end (s, clock skew).
 
 Integers in paths are row ids (:class:`api.fields.IdConverter`)."""
 

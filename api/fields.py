@@ -111,6 +111,19 @@ def _text_flaw(text: str) -> str:
     return ""
 
 
+def _encodable(value: str) -> str:
+    flaw = _text_flaw(value)
+    if flaw:
+        raise PydanticCustomError("text", flaw)
+    return value
+
+
+StoredText = Annotated[str, _NoNul(), AfterValidator(_encodable)]
+"""A string that is looked up in or stored to a text column as it is: no
+NUL character and valid Unicode (no lone surrogate, which neither database
+can encode)."""
+
+
 def _first_flaw(value: Any) -> tuple[tuple[int | str, ...], str] | None:
     """Where in ``value`` (a path) a string or key is flawed
     (:func:`_text_flaw`) or a number is not finite, and what is wrong; None

@@ -31,7 +31,7 @@ def page_limit(query: PageQuery) -> int:
     return min(query.limit, int(current_app.config["PAGE_LIMIT_MAX"]))
 
 
-def _paged(result: Page[Any], item: Renderer, query: PageQuery, **filters: Any) -> Response:
+def paged(result: Page[Any], item: Renderer, query: PageQuery, **filters: Any) -> Response:
     """A page as ``{"items", "next"}`` with a ``Link: rel="next"`` header."""
     items = [_render(item, row) for row in result.items]
     if result.next_after is None:
@@ -67,7 +67,7 @@ def list_view(
             if value is not None:
                 statement = statement.where(getattr(table, name) == value)
         result = page(session(), statement, table.id, limit=page_limit(query), after=query.after)
-        return _paged(result, item, query, **given)
+        return paged(result, item, query, **given)
 
     view.__name__ = endpoint
     operation(

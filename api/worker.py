@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import capacity_jobs
+from api import capacity_jobs, replanner_jobs
 from api.backoff import Backoff
 from planner.codec import encode
 from planner.deadline import Deadline
@@ -287,13 +287,16 @@ class Worker:
         """Solve a claimed job and record how it ended; while the database
         is unavailable, retry the record with backoff until it is written
         or ``stop`` is set (then raise the database error). A capacity job
-        is searched by :mod:`api.capacity_jobs`."""
-        inputs: SolveInputs | capacity_jobs.CapacityInputs
+        is searched by :mod:`api.capacity_jobs`, a replan job decided by
+        :mod:`api.replanner_jobs`."""
+        inputs: SolveInputs | capacity_jobs.CapacityInputs | replanner_jobs.ReplanInputs
         try:
             with self.factory() as session:
                 job = session.get_one(PlanJob, lease.job_id)
                 if job.kind == JobKind.CAPACITY:
                     inputs = capacity_jobs.load_inputs(session, job)
+                elif job.kind == JobKind.REPLAN:
+                    inputs = replanner_jobs.load_inputs(session, job)
                 else:
                     inputs = load_inputs(session, job)
         except ValueError as error:
@@ -302,8 +305,26 @@ class Worker:
             return
         if isinstance(inputs, capacity_jobs.CapacityInputs):
             self._search(lease, stop, inputs)
+        elif isinstance(inputs, replanner_jobs.ReplanInputs):
+            self._replan(lease, stop, inputs)
         else:
             self._solve(lease, stop, inputs)
+
+    def _replan(
+        self, lease: Lease, stop: threading.Event, inputs: replanner_jobs.ReplanInputs
+    ) -> None:
+        """Decide the window; when deciding failed, still queue the next
+        window's job, so one bad window does not stop the re-planner."""
+        done, decision, _ = self.supervise(
+            lease,
+            stop,
+            inputs.time_limit_s,
+            lambda _deadline, _progress: replanner_jobs.decide(inputs),
+        )
+        if done:
+            self.write(lease, stop, lambda s: replanner_jobs.store(s, lease, inputs, decision))
+        else:
+            self.write(lease, stop, lambda s: replanner_jobs.schedule_next(s, inputs))
 
     def _search(
         self, lease: Lease, stop: threading.Event, inputs: capacity_jobs.CapacityInputs

@@ -39,8 +39,21 @@ class ExecutorState(enum.StrEnum):
 
 
 class JobKind(enum.StrEnum):
-    """What a job computes: a placement (``plan``) or the fewest devices
-    for a target attainment (``capacity``)."""
+    """What a job computes: a placement (``plan``), the fewest devices for
+    a target attainment (``capacity``), or one window's live re-placement
+    decision for a cluster (``replan``)."""
 
     PLAN = "plan"
     CAPACITY = "capacity"
+    REPLAN = "replan"
+
+
+class DecisionAction(enum.StrEnum):
+    """What the live re-planner decided for a window: keep the placement,
+    switch to a new one, revert the last switch, or hold (the switch cap
+    was reached)."""
+
+    KEEP = "keep"
+    SWITCH = "switch"
+    REVERT = "revert"
+    HOLD = "hold"

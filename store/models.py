@@ -18,6 +18,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from store.enums import ExecutorState, JobKind, JobStatus, ProfileSource, Role
+from store.enums import DecisionAction, ExecutorState, JobKind, JobStatus, ProfileSource, Role
 from store.types import NAMING_CONVENTION, JSONType, UTCDateTime, created_at, intpk, name128
 
 
@@ -162,12 +163,14 @@ plan_job_models = Table(
 
 
 class PlanJob(Base):
-    """A request to solve a placement (``kind`` plan) or to find the fewest
+    """A request to solve a placement (``kind`` plan), to find the fewest
     devices for a target attainment (``kind`` capacity: ``options`` holds
     ``target`` and ``max_devices``, the cluster is the template, ``result``
-    the answer and no plan is stored). Workers claim it with a lease
-    (``lease_token`` until ``lease_expires_at``); a running job whose lease
-    expired may be claimed again."""
+    the answer and no plan is stored), or to decide one window of a
+    cluster's live re-placement (``kind`` replan: no workload, ``options``
+    holds ``window_start``, claimable from ``not_before``). Workers claim it
+    with a lease (``lease_token`` until ``lease_expires_at``); a running job
+    whose lease expired may be claimed again."""
 
     __tablename__ = "plan_jobs"
     __table_args__ = (
@@ -178,7 +181,7 @@ class PlanJob(Base):
 
     id: Mapped[intpk]
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
-    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), index=True)
+    workload_id: Mapped[int | None] = mapped_column(ForeignKey("workloads.id"), index=True)
     status: Mapped[JobStatus] = mapped_column(
         _str_enum(JobStatus, "status"), default=JobStatus.QUEUED, index=True
     )
@@ -197,6 +200,7 @@ class PlanJob(Base):
     lease_token: Mapped[str | None] = mapped_column(String(36))
     lease_expires_at: Mapped[dt.datetime | None]
     heartbeat_at: Mapped[dt.datetime | None]
+    not_before: Mapped[dt.datetime | None]
     objective: Mapped[float | None] = mapped_column(Float)
     attainment: Mapped[float | None] = mapped_column(Float)
     bound: Mapped[float | None] = mapped_column(Float)
@@ -240,7 +244,10 @@ class Plan(Base):
 
 class ActivePlan(Base):
     """The plan a cluster serves. ``version`` grows by one on every
-    activation, so executors see a change even when a plan is re-activated."""
+    activation, so executors see a change even when a plan is re-activated.
+    ``transition`` is the ordered steps from the previous version's
+    placement when the re-planner activated it (``{"from_version",
+    "steps"}``), None when activated by hand."""
 
     __tablename__ = "active_plans"
     __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
@@ -249,6 +256,7 @@ class ActivePlan(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
     version: Mapped[int]
     activated_at: Mapped[created_at]
+    transition: Mapped[Any | None]
 
     plan: Mapped[Plan] = relationship()
 
@@ -315,4 +323,106 @@ class ReportPage(Base):
     renderer: Mapped[str] = mapped_column(String(64))
     etag: Mapped[str] = mapped_column(String(64))
     html: Mapped[str] = mapped_column(Text, deferred=True)
+    created_at: Mapped[created_at]
+
+
+class TrafficBin(Base):
+    """Requests for ``model`` that ``source`` (a router, an agent) counted
+    in the bin ``[start_s, start_s + bin_s)`` (unix seconds) of a cluster.
+    A bin is written once; a report repeating it must agree."""
+
+    __tablename__ = "traffic_bins"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "source", "bin_s", "start_s", "model"),
+        CheckConstraint("requests >= 0", name="requests_non_negative"),
+        CheckConstraint("bin_s > 0", name="bin_positive"),
+        Index("ix_traffic_bins_cluster_id_start_s", "cluster_id", "start_s"),
+    )
+
+    id: Mapped[intpk]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    source: Mapped[name128]
+    bin_s: Mapped[int]
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    model: Mapped[name128]
+    requests: Mapped[int]
+    created_at: Mapped[created_at]
+
+
+class ReplicaLoad(Base):
+    """A replica load an executor measured: ``seconds`` to load ``model``
+    (``bytes`` of weights) into group ``group_index`` of plan version
+    ``version``. ``executor_id`` is not a foreign key: measurements outlive
+    a deregistered executor."""
+
+    __tablename__ = "replica_loads"
+    __table_args__ = (
+        UniqueConstraint("executor_id", "model", "group_index", "version"),
+        CheckConstraint("seconds >= 0", name="seconds_non_negative"),
+        Index("ix_replica_loads_cluster_id_model", "cluster_id", "model"),
+    )
+
+    id: Mapped[intpk]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    executor_id: Mapped[int]
+    model: Mapped[name128]
+    group_index: Mapped[int]
+    version: Mapped[int]
+    seconds: Mapped[float] = mapped_column(Float)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[created_at]
+
+
+class ReplannerSettings(Base):
+    """A cluster's live re-planner settings; no row: the defaults, off."""
+
+    __tablename__ = "replanner_settings"
+    __table_args__ = (
+        CheckConstraint("window_s > 0", name="window_positive"),
+        CheckConstraint("min_gain >= 0 AND min_gain <= 1", name="min_gain_fraction"),
+        CheckConstraint("revert_margin >= 0 AND revert_margin <= 1", name="revert_fraction"),
+        CheckConstraint("max_switches_per_hour >= 0", name="max_switches_non_negative"),
+    )
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    window_s: Mapped[int]
+    forecaster: Mapped[str] = mapped_column(String(64))
+    min_gain: Mapped[float] = mapped_column(Float)
+    max_switches_per_hour: Mapped[int]
+    revert_margin: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[created_at]
+
+
+class ReplanDecision(Base):
+    """What the live re-planner decided for the window starting at
+    ``window_start`` (unix s), at most one per cluster and window: the
+    forecast and observed requests, the judged attainments, the switch's
+    cost and steps, the serving plan and version it decided from, and the
+    plan and version it activated (when it moved)."""
+
+    __tablename__ = "replan_decisions"
+    __table_args__ = (UniqueConstraint("cluster_id", "window_start"),)
+
+    id: Mapped[intpk]
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    window_s: Mapped[int]
+    forecaster: Mapped[str] = mapped_column(String(64))
+    action: Mapped[DecisionAction] = mapped_column(_str_enum(DecisionAction, "action"))
+    chosen: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    forecast_rps: Mapped[Any]
+    observed: Mapped[Any]
+    keep_attainment: Mapped[float | None] = mapped_column(Float)
+    candidate_attainment: Mapped[float | None] = mapped_column(Float)
+    replayed_switch: Mapped[float | None] = mapped_column(Float)
+    replayed_keep: Mapped[float | None] = mapped_column(Float)
+    switch_cost: Mapped[Any]
+    load_s: Mapped[Any]
+    steps: Mapped[Any]
+    from_version: Mapped[int | None]
+    from_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    version: Mapped[int | None]
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     created_at: Mapped[created_at]

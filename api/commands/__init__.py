@@ -43,6 +43,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "replan": CommandEntry(
         "api.commands.replan:replan_command", "Re-place models window by window."
     ),
+    "traffic": CommandEntry("api.commands.live:traffic", "Show a cluster's observed traffic."),
+    "replanner": CommandEntry(
+        "api.commands.live:replanner_command", "Show or set a cluster's live re-planner."
+    ),
     "experiment": CommandEntry(
         "api.commands.experiment:experiment", "Run the re-placement experiment."
     ),

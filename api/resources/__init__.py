@@ -12,7 +12,9 @@ from api.resources import (
     keys,
     models,
     plans,
+    replanner,
     reports,
+    traffic,
     workloads,
 )
 
@@ -24,6 +26,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     jobs.bp,
     capacity.bp,
     executors.bp,
+    traffic.bp,
+    replanner.bp,
     keys.bp,
     reports.bp,
 )

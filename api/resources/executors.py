@@ -4,7 +4,7 @@ the plan version they applied, their state, groups and measured latencies."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, current_app, url_for
 from pydantic import Field
@@ -12,12 +12,13 @@ from pydantic import Field
 from api.auth import Permission
 from api.database import session
 from api.errors import invalid
-from api.fields import Count, Id, JsonList, Text
+from api.fields import INTEGRAL, Count, Id, JsonList, Positive, StoredText, Text
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
 from api.views import list_view, show_view
 from store.enums import ExecutorState
 from store.models import Cluster, Executor
-from store.repositories import executors, plans
+from store.repositories import executors, loads, plans
+from store.types import BIGINT_MAX
 
 bp = Blueprint("executors", __name__)
 
@@ -39,6 +40,18 @@ class LatencyIn(Body):
     count: Count
 
 
+class LoadIn(Body):
+    """A replica load the agent measured (resending one changes nothing)."""
+
+    model: StoredText = Field(min_length=1, max_length=128)
+    group: Count = Field(description="the group's index in the plan version's placement")
+    seconds: float = Field(ge=0, description="compile + weights until it served (s)")
+    bytes: Annotated[int, Field(ge=0, le=BIGINT_MAX), INTEGRAL] = Field(
+        description="weight bytes it loaded"
+    )
+    version: Positive = Field(description="the plan version it loaded for")
+
+
 class HeartbeatIn(Body):
     applied_version: Count | None = None
     state: ExecutorState = Field(strict=False)
@@ -46,6 +59,11 @@ class HeartbeatIn(Body):
     latency_s: dict[Text, LatencyIn] = Field(default_factory=dict)
     errors: dict[Text, Text] = Field(
         default_factory=dict, description="per model, why it could not be loaded"
+    )
+    loads: list[LoadIn] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="replica loads measured since the last heartbeat (may repeat)",
     )
 
 
@@ -154,6 +172,8 @@ def heartbeat(executor_id: int, body: HeartbeatIn) -> Response:
         latency_s={m: v.model_dump() for m, v in body.latency_s.items()},
         errors=body.errors,
     )
+    measured = [loads.Load(x.model, x.group, x.seconds, x.bytes, x.version) for x in body.loads]
+    loads.record(db, row.cluster_id, row.id, measured)
     db.commit()
     active = plans.active_plan(db, row.cluster_id)
     return reply({"id": row.id, "plan_version": active.version if active else None})

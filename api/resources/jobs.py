@@ -35,10 +35,13 @@ class ModelRef(Out):
 
 class JobOut(Out):
     id: int
-    kind: JobKind = Field(description="plan: a placement; capacity: the fewest devices")
+    kind: JobKind = Field(
+        description="plan: a placement; capacity: the fewest devices; "
+        "replan: one window of the cluster's live re-placement"
+    )
     status: JobStatus
     cluster_id: int
-    workload_id: int
+    workload_id: int | None = Field(description="none for a replan job")
     models: list[ModelRef]
     solver: str
     time_limit_s: float
@@ -57,6 +60,7 @@ class JobOut(Out):
     error: str | None
     plan_id: int | None
     created_at: dt.datetime
+    not_before: dt.datetime | None = Field(description="not claimed before this time")
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
 

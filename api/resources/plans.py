@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import ConfigDict, Field, model_validator
@@ -25,7 +25,7 @@ from planner.placement.options import backend_hint, split_options
 from planner.replan import timed
 from planner.sim import check_models
 from planner.validation import validate
-from store.models import Cluster, Model, Plan, Workload
+from store.models import ActivePlan, Cluster, Model, Plan, Workload
 from store.repositories import catalog, jobs, plans
 
 bp = Blueprint("plans", __name__)
@@ -98,12 +98,30 @@ class ActivatedOut(Out):
     activated_at: dt.datetime
 
 
+class TransitionStepOut(Out):
+    group: int = Field(
+        description="load: a group of this version's placement; evict: of from_version's"
+    )
+    action: Literal["load", "evict"]
+    model: str
+
+
+class TransitionOut(Out):
+    from_version: int
+    steps: list[TransitionStepOut] = Field(
+        description="in order; no device exceeds its memory at any step"
+    )
+
+
 class ServedPlanOut(Out):
     cluster_id: int
     plan_id: int
     version: int
     placement: dict[str, Any]
     models: dict[str, Any]
+    transition: TransitionOut | None = Field(
+        description="the re-planner's steps from the previous version; null when activated by hand"
+    )
 
 
 def solver_names() -> tuple[str, ...]:
@@ -279,6 +297,12 @@ def activate_plan(cluster_id: int, body: ActivateIn) -> Response:
     return reply(render(ActivatedOut, active))
 
 
+def _transition_of(active: ActivePlan | None, version: int) -> Any:
+    """The transition served with ``version`` (None if another version is
+    active by now: the next poll serves that one)."""
+    return active.transition if active is not None and active.version == version else None
+
+
 def etag_of(plan_id: int, version: int) -> str:
     """The entity tag of a served plan (unquoted)."""
     return f"{plan_id}-v{version}"
@@ -311,5 +335,6 @@ def served_plan(cluster_id: int) -> Response:
         "version": version,
         "placement": plan.placement,
         "models": plan.models,
+        "transition": _transition_of(db.get(ActivePlan, cluster_id), version),
     }
     return reply(render(ServedPlanOut, body), headers=headers)

@@ -380,6 +380,41 @@ class _Replanner:
         return found
 
 
+@dataclass(frozen=True, eq=False)
+class WindowChoice:
+    """One window's decision (steps 1-4 of the module docstring), the
+    placement that serves the window, the traffic the switch was judged on
+    and, in forecast mode, the forecast."""
+
+    decision: WindowDecision
+    placement: Placement
+    judging: Workload
+    forecast: Forecast | None
+
+
+def decide_window(
+    instance: Instance,
+    options: ReplanOptions,
+    window: int,
+    current: Placement,
+    planned_for: FloatArray,
+    *,
+    cache: SolveCache | None = None,
+) -> WindowChoice:
+    """The decision at the start of window ``window`` (>= 1) of the
+    instance's workload when ``current`` serves and was planned for the
+    per-model rates ``planned_for`` (requests/s): one step of
+    :func:`replan`, without reactions. In forecast mode only arrivals before
+    the window's start are read, so the live re-planner
+    (:mod:`planner.replan.live`) asks it with the window still empty."""
+    replanner = _Replanner(instance, options, cache or SolveCache(), None)
+    if not 1 <= window < len(replanner.starts):
+        raise ValueError(f"window: must be in 1..{len(replanner.starts) - 1}, got {window}")
+    inputs = replanner.inputs(window)
+    decision, placement, _ = replanner.decide(window, current, planned_for, inputs)
+    return WindowChoice(decision, placement, inputs.judging, inputs.forecast)
+
+
 def replan(
     instance: Instance,
     options: ReplanOptions,

@@ -44,15 +44,17 @@ def enqueue(
     session: Session,
     *,
     cluster_id: int,
-    workload_id: int,
+    workload_id: int | None,
     models: Sequence[Model],
     solver: str,
     time_limit_s: float,
     options: Mapping[str, Any],
     activate: bool,
     kind: JobKind = JobKind.PLAN,
+    not_before: dt.datetime | None = None,
 ) -> PlanJob:
-    """Queue a job of ``kind`` for ``models`` on a cluster and workload."""
+    """Queue a job of ``kind`` for ``models`` on a cluster and workload
+    (none for a ``replan`` job), claimable from ``not_before`` (None: now)."""
     job = PlanJob(
         kind=kind,
         cluster_id=cluster_id,
@@ -67,6 +69,7 @@ def enqueue(
         progress=0.0,
         attempts=0,
         cancel_requested=False,
+        not_before=not_before,
     )
     session.add(job)
     session.flush()
@@ -75,7 +78,10 @@ def enqueue(
 
 def _claimable(now: dt.datetime) -> Any:
     return or_(
-        PlanJob.status == JobStatus.QUEUED,
+        and_(
+            PlanJob.status == JobStatus.QUEUED,
+            or_(PlanJob.not_before.is_(None), PlanJob.not_before <= now),
+        ),
         and_(PlanJob.status == JobStatus.RUNNING, PlanJob.lease_expires_at < now),
     )
 
@@ -88,7 +94,8 @@ def claim(
     max_attempts: int,
     now: dt.datetime | None = None,
 ) -> Lease | None:
-    """Claim the oldest queued job, or a running one whose lease expired,
+    """Claim the oldest queued job whose ``not_before`` has come, or a
+    running one whose lease expired,
     for ``lease_s`` seconds. An expired job that was cancelled meanwhile is
     marked cancelled; one already claimed ``max_attempts`` times is marked
     failed; neither is returned. None when nothing is claimable."""

@@ -58,9 +58,17 @@ def add_plan(
     return plan
 
 
-def activate(session: Session, plan: Plan, now: dt.datetime | None = None) -> ActivePlan:
-    """Make ``plan`` its cluster's active plan and bump the plan version.
-    The cluster row is locked first so concurrent activations serialise."""
+def activate(
+    session: Session,
+    plan: Plan,
+    now: dt.datetime | None = None,
+    *,
+    transition: Mapping[str, Any] | None = None,
+) -> ActivePlan:
+    """Make ``plan`` its cluster's active plan and bump the plan version;
+    ``transition`` (the re-planner's ordered steps from the previous
+    version) is served with it, None for an activation by hand. The cluster
+    row is locked first so concurrent activations serialise."""
     session.execute(select(Cluster.id).where(Cluster.id == plan.cluster_id).with_for_update())
     active = session.get(ActivePlan, plan.cluster_id, populate_existing=True)
     if active is None:
@@ -70,6 +78,7 @@ def activate(session: Session, plan: Plan, now: dt.datetime | None = None) -> Ac
         active.plan_id = plan.id
         active.version += 1
     active.activated_at = now or utcnow()
+    active.transition = None if transition is None else dict(transition)
     active.plan = plan
     session.flush()
     return active

@@ -25,6 +25,7 @@ ALLOWED = {
 PROFILE = {
     "configs": [{"config": {"op": 1, "pp": 1}, "latency_s": [[0.01]], "stage_weight_bytes": [1]}]
 }
+TRAFFIC = {"source": "router", "bin_s": 10, "start": 0, "counts": {"m0": [1]}}
 # (method, path, permission, body that passes validation, what is missing)
 ENDPOINTS: list[tuple[str, str, str, Any, str | None]] = [
     ("GET", "/v1/clusters", READ, None, None),
@@ -32,6 +33,11 @@ ENDPOINTS: list[tuple[str, str, str, Any, str | None]] = [
     ("GET", "/v1/clusters/999", READ, None, "cluster 999"),
     ("GET", "/v1/clusters/999/plan", READ, None, "cluster 999"),
     ("POST", "/v1/clusters/999/active-plan", WRITE, {"plan_id": 1}, "cluster 999"),
+    ("GET", "/v1/clusters/999/traffic", READ, None, "cluster 999"),
+    ("POST", "/v1/clusters/999/traffic", EXECUTE, TRAFFIC, "cluster 999"),
+    ("GET", "/v1/clusters/999/replanner", READ, None, "cluster 999"),
+    ("PUT", "/v1/clusters/999/replanner", WRITE, {}, "cluster 999"),
+    ("GET", "/v1/clusters/999/decisions", READ, None, "cluster 999"),
     ("GET", "/v1/models", READ, None, None),
     ("POST", "/v1/models", WRITE, None, None),
     ("GET", "/v1/models/999", READ, None, "model 999"),

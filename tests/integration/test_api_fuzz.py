@@ -27,6 +27,11 @@ from tests.integration.builders import seed_api
 
 RULES: dict[str, str] = {
     "POST /v1/clusters/{cluster_id}/active-plan": r"plan_id",  # an existing plan of the cluster
+    # bins that have ended and start on a multiple of bin_s; stored models, lists of one length
+    "POST /v1/clusters/{cluster_id}/traffic": r"start|counts(\..*)?",
+    # windows that have begun, at most MAX_WINDOWS of them
+    "GET /v1/clusters/{cluster_id}/traffic": r"query\.(since|window_s)",
+    "PUT /v1/clusters/{cluster_id}/replanner": r"forecaster",  # the forecaster grammar
     # existing rows; models that fit the largest count
     "POST /v1/capacity": r"cluster_id|workload_id|model_(ids|names)\b.*",
     "POST /v1/executors": r"cluster_id|devices\[\d+\]",  # an existing cluster, its devices

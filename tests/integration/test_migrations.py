@@ -22,8 +22,12 @@ TABLES = {
     "plan_jobs",
     "plans",
     "profiles",
+    "replan_decisions",
+    "replanner_settings",
+    "replica_loads",
     "report_pages",
     "reports",
+    "traffic_bins",
     "workload_windows",
     "workloads",
 }
@@ -125,5 +129,48 @@ def test_report_pages_come_and_go_keeping_reports(empty_database_url: str) -> No
         assert "report_pages" not in inspect(engine).get_table_names()
         with engine.connect() as connection:
             assert connection.execute(text("SELECT title FROM reports")).scalar_one() == "t"
+    finally:
+        engine.dispose()
+
+
+def test_replan_jobs_and_live_tables_come_and_go_keeping_plan_jobs(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    insert_job = (
+        "INSERT INTO plan_jobs (id, kind, cluster_id, workload_id, status, solver, time_limit_s,"
+        " options, activate, progress, attempts, cancel_requested, created_at)"
+        " VALUES ({id}, '{kind}', 1, {workload}, 'queued', 'greedy', 1, '{{}}', false, 0, 0,"
+        " false, CURRENT_TIMESTAMP)"
+    )
+    try:
+        migrate.upgrade(engine, "0004")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO clusters (id, name, num_devices, device_mem_bytes,"
+                    " devices_per_node, load_bw_bytes_per_s, load_overhead_s, created_at)"
+                    " VALUES (1, 'c', 2, 1000, 2, 1, 0, CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO workloads (id, name, source, duration_s, window_s, num_requests,"
+                    " model_names, arrivals, meta, created_at)"
+                    " VALUES (1, 'w', 's', 1, 1, 0, '[]', :blob, '{}', CURRENT_TIMESTAMP)"
+                ),
+                {"blob": b""},
+            )
+            connection.execute(text(insert_job.format(id=1, kind="plan", workload=1)))
+        migrate.upgrade(engine, "head")
+        migrate.check(engine)
+        with engine.begin() as connection:
+            connection.execute(text(insert_job.format(id=2, kind="replan", workload="NULL")))
+        migrate.downgrade(engine, "0004")
+        for table in ("traffic_bins", "replica_loads", "replan_decisions", "replanner_settings"):
+            assert table not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT id, kind FROM plan_jobs")).all()
+        assert [tuple(row) for row in kept] == [(1, "plan")]
     finally:
         engine.dispose()

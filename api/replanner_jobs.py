@@ -1,0 +1,298 @@
+"""Replan jobs: one window of a cluster's live re-placement, run by the
+solve worker on the job queue's lease machinery.
+
+A replan job is a ``plan_jobs`` row of kind ``replan`` with no workload;
+``options.window_start`` (unix s) is the start of the window it decides and
+``not_before`` the same instant, so it is claimed once the window begins.
+It reads the cluster's observed traffic of up to :data:`HISTORY_WINDOWS`
+windows before that start, the served plan, the measured load times and
+the recent decisions, asks :func:`planner.replan.live.decide_live`, and in
+one transaction (only while its lease holds) stores the decision, the new
+plan version with its transition when it moved, finishes, and queues the
+job of the next window. So a worker that dies mid-window leaves the job to
+be claimed again when its lease expires, a late result of the dead worker
+is dropped, and a window is decided at most once (also guarded by the
+decisions' unique ``(cluster, window_start)``). Turning the re-planner off
+cancels the queued job; a job that finds it off ends without scheduling
+another."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from planner.codec import decode, encode
+from planner.domain import Placement
+from planner.replan.live import LastSwitch, LiveDecision, LiveInputs, LiveSettings, decide_live
+from store.enums import DecisionAction, JobStatus
+from store.models import Cluster, Plan, PlanJob, ReplanDecision, TrafficBin
+from store.repositories import catalog, jobs, loads, plans, replanner, traffic
+from store.repositories.jobs import Lease
+
+HISTORY_WINDOWS = 12
+"""Windows of observed traffic a decision forecasts from, at most."""
+
+JOB_MARGIN_S = 60.0
+"""A replan job's time limit past its solves' (s)."""
+
+
+def live_settings(values: Mapping[str, Any]) -> LiveSettings:
+    """The planner's settings from a cluster's stored ones (ValueError
+    naming the field)."""
+    return LiveSettings(
+        window_s=float(values["window_s"]),
+        forecaster=str(values["forecaster"]),
+        min_gain=float(values["min_gain"]),
+        max_switches_per_hour=int(values["max_switches_per_hour"]),
+        revert_margin=float(values["revert_margin"]),
+    )
+
+
+def job_time_limit_s(settings: LiveSettings) -> float:
+    """A replan job's limit: two solves (window and history plans) and the
+    judging, with a margin."""
+    return 3 * settings.time_limit_s + JOB_MARGIN_S
+
+
+def next_window_start(now_s: float, window_s: int) -> int:
+    """The first window boundary (a multiple of ``window_s``, unix s) after ``now_s``."""
+    return (math.floor(now_s) // window_s + 1) * window_s
+
+
+def ensure_scheduled(
+    session: Session, cluster_id: int, values: Mapping[str, Any], now_s: float
+) -> PlanJob | None:
+    """Queue the job of the next window when the re-planner is on and none
+    is queued or running; the new job, or None."""
+    if not values["enabled"]:
+        return None
+    window_s = int(values["window_s"])
+    return replanner.schedule(
+        session,
+        cluster_id,
+        next_window_start(now_s, window_s),
+        job_time_limit_s(live_settings(values)),
+    )
+
+
+@dataclass(frozen=True)
+class ReplanInputs:
+    """What a replan job decides with. ``live`` is None when there is
+    nothing to decide, and ``skip`` says why."""
+
+    job_id: int
+    cluster_id: int
+    window_start: int
+    values: Mapping[str, Any]
+    time_limit_s: float
+    live: LiveInputs | None = None
+    skip: str = ""
+    from_version: int | None = None
+    from_plan_id: int | None = None
+    revert_plan_id: int | None = None
+
+    @property
+    def settings(self) -> LiveSettings:
+        return live_settings(self.values)
+
+
+def _history_windows(session: Session, cluster_id: int, window_start: int, window_s: int) -> int:
+    """Windows from the earliest bin within :data:`HISTORY_WINDOWS` windows
+    before ``window_start`` (at least 1)."""
+    earliest = session.scalar(
+        select(func.min(TrafficBin.start_s)).where(
+            TrafficBin.cluster_id == cluster_id,
+            TrafficBin.start_s >= window_start - HISTORY_WINDOWS * window_s,
+            TrafficBin.start_s < window_start,
+        )
+    )
+    if earliest is None:
+        return 1
+    return max(1, min(HISTORY_WINDOWS, math.ceil((window_start - earliest) / window_s)))
+
+
+def load_inputs(session: Session, job: PlanJob) -> ReplanInputs:
+    """The job's inputs; a reason to skip instead when the re-planner is
+    off, the cluster serves no plan, the window is already decided or the
+    stored rows do not make a decision's inputs."""
+    cluster_id, window_start = job.cluster_id, replanner.window_start_of(job)
+    values = replanner.settings_of(session, cluster_id)
+    base = ReplanInputs(job.id, cluster_id, window_start, values, job.time_limit_s)
+    active = plans.active_plan(session, cluster_id)
+    if not values["enabled"]:
+        return _skip(base, "the re-planner is off")
+    if active is None:
+        return _skip(base, "the cluster serves no plan")
+    if replanner.decision_for(session, cluster_id, window_start) is not None:
+        return _skip(base, f"window {window_start} is already decided")
+    try:
+        return _inputs(session, base, active.version, active.plan)
+    except ValueError as error:
+        return _skip(base, f"cannot load the inputs: {error}")
+
+
+def _skip(base: ReplanInputs, reason: str) -> ReplanInputs:
+    return dataclasses.replace(base, skip=reason)
+
+
+def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> ReplanInputs:
+    window_s = int(base.values["window_s"])
+    cluster_id, start = base.cluster_id, base.window_start
+    n = _history_windows(session, cluster_id, start, window_s)
+    observed = traffic.window_counts(session, cluster_id, start - n * window_s, window_s, n)
+    rows = catalog.models_named(session, [*plan.models, *observed])
+    missing = sorted(set(plan.models) - set(rows))
+    if missing:
+        raise ValueError(f"models: the served plan's {', '.join(missing)} left the catalog")
+    names = sorted(rows)
+    specs = tuple(catalog.model_values(session, [rows[name] for name in names]))
+    current = decode(Placement, plan.placement, "placement")
+    measured = loads.latest_seconds(session, cluster_id)
+    previous = replanner.decision_for(session, cluster_id, start - window_s)
+    last_switch, revert_plan_id = None, None
+    if (
+        previous is not None
+        and previous.action == DecisionAction.SWITCH
+        and previous.chosen
+        and previous.version == version
+        and previous.from_plan_id is not None
+    ):
+        before = session.get_one(Plan, previous.from_plan_id)
+        last_switch = LastSwitch(decode(Placement, before.placement, "placement"), current)
+        revert_plan_id = before.id
+    live = LiveInputs(
+        cluster=catalog.cluster_value(session.get_one(Cluster, cluster_id)),
+        models=specs,
+        current=current,
+        counts={name: observed.get(name, [0] * n) for name in names},
+        load_s={name: seconds for name, seconds in measured.items() if name in rows},
+        switches_last_hour=replanner.moves_since(session, cluster_id, start - 3600),
+        last_switch=last_switch,
+    )
+    return dataclasses.replace(
+        base,
+        live=live,
+        from_version=version,
+        from_plan_id=plan.id,
+        revert_plan_id=revert_plan_id,
+    )
+
+
+def decide(inputs: ReplanInputs) -> LiveDecision | None:
+    """The window's decision, or None when the job skips it."""
+    if inputs.live is None:
+        return None
+    return decide_live(inputs.live, inputs.settings, seed=inputs.window_start)
+
+
+def _activate(session: Session, inputs: ReplanInputs, decision: LiveDecision) -> tuple[Plan, int]:
+    """The plan the decision moves to, activated with its transition; and
+    the new version."""
+    assert inputs.live is not None
+    if decision.action == DecisionAction.REVERT and inputs.revert_plan_id is not None:
+        plan = session.get_one(Plan, inputs.revert_plan_id)
+    else:
+        hosted = catalog.models_named(session, decision.placement.model_names)
+        plan = plans.add_plan(
+            session,
+            inputs.cluster_id,
+            decision.placement,
+            plans.model_snapshot(session, [hosted[name] for name in sorted(hosted)]),
+            solver="replan",
+            attainment=decision.candidate_attainment,
+        )
+    transition = {
+        "from_version": inputs.from_version,
+        "steps": [encode(step) for step in decision.steps],
+    }
+    active = plans.activate(session, plan, transition=transition)
+    return plan, active.version
+
+
+def _record(session: Session, inputs: ReplanInputs, decision: LiveDecision) -> ReplanDecision:
+    """Store the decision, activating its plan when it moves and the served
+    version is still the one it decided from."""
+    assert inputs.live is not None
+    active = plans.active_plan(session, inputs.cluster_id)
+    current_version = active.version if active is not None else None
+    chosen = decision.moved and current_version == inputs.from_version
+    reason = decision.reason
+    if decision.moved and not chosen:
+        reason += f"; not applied: version {current_version} was activated meanwhile"
+    plan_id, version = None, None
+    if chosen:
+        plan, version = _activate(session, inputs, decision)
+        plan_id = plan.id
+    row = ReplanDecision(
+        cluster_id=inputs.cluster_id,
+        window_start=inputs.window_start,
+        window_s=int(inputs.values["window_s"]),
+        forecaster=str(inputs.values["forecaster"]),
+        action=DecisionAction(decision.action),
+        chosen=chosen,
+        reason=reason,
+        forecast_rps=dict(decision.forecast_rps),
+        observed=inputs.live.last_window(),
+        keep_attainment=_finite(decision.keep_attainment),
+        candidate_attainment=_finite(decision.candidate_attainment),
+        replayed_switch=_finite(decision.replayed_switch),
+        replayed_keep=_finite(decision.replayed_keep),
+        switch_cost=encode(decision.cost),
+        load_s=dict(inputs.live.load_s),
+        steps=[encode(step) for step in decision.steps],
+        from_version=inputs.from_version,
+        from_plan_id=inputs.from_plan_id,
+        version=version,
+        plan_id=plan_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def store(
+    session: Session, lease: Lease, inputs: ReplanInputs, decision: LiveDecision | None
+) -> ReplanDecision | None:
+    """If ``lease`` still holds the job: record the decision (unless the
+    window was decided meanwhile), finish the job and queue the next
+    window's; the decision stored, or None."""
+    job = jobs.held(session, lease)
+    if job is None:
+        return None
+    if job.cancel_requested:
+        jobs.finish(job, JobStatus.CANCELLED)
+        return None
+    row = None
+    if decision is not None and (
+        replanner.decision_for(session, inputs.cluster_id, inputs.window_start) is None
+    ):
+        row = _record(session, inputs, decision)
+        message = f"{row.action.value}: {row.reason}"
+    else:
+        message = f"skipped: {inputs.skip or 'the window is already decided'}"
+    jobs.finish(job, JobStatus.SUCCEEDED, message=message)
+    schedule_next(session, inputs)
+    return row
+
+
+def schedule_next(session: Session, inputs: ReplanInputs) -> None:
+    """Queue the job of the window after the decided one (the current
+    window when the worker fell behind) if the re-planner is still on."""
+    values = replanner.settings_of(session, inputs.cluster_id)
+    if not values["enabled"]:
+        return
+    window_s = int(values["window_s"])
+    behind = math.floor(time.time()) // window_s * window_s
+    start = max(inputs.window_start + window_s, behind)
+    replanner.schedule(session, inputs.cluster_id, start, job_time_limit_s(live_settings(values)))

@@ -1,0 +1,111 @@
+"""The live re-planner's rows: a cluster's settings, its decisions (one per
+window), and the scheduled ``replan`` job that decides the next window. At
+most one replan job per cluster is queued or running: :func:`schedule`
+checks under the cluster's row lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.enums import DecisionAction, JobKind, JobStatus
+from store.models import Cluster, PlanJob, ReplanDecision, ReplannerSettings
+from store.repositories import jobs
+from store.types import utcnow
+
+SETTING_DEFAULTS: dict[str, Any] = {
+    "enabled": False,
+    "window_s": 60,
+    "forecaster": "ewma",
+    "min_gain": 0.01,
+    "max_switches_per_hour": 6,
+    "revert_margin": 0.05,
+}
+"""A cluster's settings until it stores its own (the re-planner off)."""
+
+MOVES = (DecisionAction.SWITCH, DecisionAction.REVERT)
+
+
+def settings_of(session: Session, cluster_id: int) -> dict[str, Any]:
+    """The cluster's settings (:data:`SETTING_DEFAULTS` where none are stored)."""
+    row = session.get(ReplannerSettings, cluster_id)
+    if row is None:
+        return dict(SETTING_DEFAULTS)
+    return {name: getattr(row, name) for name in SETTING_DEFAULTS}
+
+
+def put_settings(session: Session, cluster_id: int, values: Mapping[str, Any]) -> None:
+    """Store the cluster's settings (every name of :data:`SETTING_DEFAULTS`)."""
+    row = session.get(ReplannerSettings, cluster_id)
+    if row is None:
+        row = ReplannerSettings(cluster_id=cluster_id)
+        session.add(row)
+    for name in SETTING_DEFAULTS:
+        setattr(row, name, values[name])
+    row.updated_at = utcnow()
+    session.flush()
+
+
+def pending_job(session: Session, cluster_id: int) -> PlanJob | None:
+    """The cluster's queued or running replan job, if any."""
+    return session.scalars(
+        select(PlanJob).where(
+            PlanJob.cluster_id == cluster_id,
+            PlanJob.kind == JobKind.REPLAN,
+            PlanJob.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+        )
+    ).first()
+
+
+def window_start_of(job: PlanJob) -> int:
+    """The start (unix s) of the window a replan job decides."""
+    return int(job.options["window_start"])
+
+
+def schedule(
+    session: Session, cluster_id: int, window_start: int, time_limit_s: float
+) -> PlanJob | None:
+    """Queue the replan job deciding the window from ``window_start`` (unix
+    s), claimable from then, unless the cluster has a replan job queued or
+    running; the new job, or None."""
+    session.execute(select(Cluster.id).where(Cluster.id == cluster_id).with_for_update())
+    if pending_job(session, cluster_id) is not None:
+        return None
+    return jobs.enqueue(
+        session,
+        cluster_id=cluster_id,
+        workload_id=None,
+        models=[],
+        solver="greedy",
+        time_limit_s=time_limit_s,
+        options={"window_start": window_start},
+        activate=False,
+        kind=JobKind.REPLAN,
+        not_before=dt.datetime.fromtimestamp(window_start, dt.UTC),
+    )
+
+
+def decision_for(session: Session, cluster_id: int, window_start: int) -> ReplanDecision | None:
+    """The decision stored for the cluster's window from ``window_start``."""
+    return session.scalars(
+        select(ReplanDecision).where(
+            ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start
+        )
+    ).first()
+
+
+def moves_since(session: Session, cluster_id: int, since_s: int) -> int:
+    """Switches and reverts decided for windows starting at or after ``since_s``."""
+    count = session.scalar(
+        select(func.count(ReplanDecision.id)).where(
+            ReplanDecision.cluster_id == cluster_id,
+            ReplanDecision.window_start >= since_s,
+            ReplanDecision.action.in_(MOVES),
+            ReplanDecision.chosen.is_(True),
+        )
+    )
+    return int(count or 0)

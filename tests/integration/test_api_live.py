@@ -1,0 +1,414 @@
+"""Live re-placement against the real API and databases: traffic reports
+(idempotent; a bad one stores nothing), measured loads in heartbeats, the
+re-planner's settings, and replan jobs run by the worker: a decision per
+window, a new plan version with its transition, and a killed worker whose
+window is decided exactly once."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from api.worker import Worker, WorkerSettings
+from store.db import session_factory, transaction
+from store.enums import JobKind, JobStatus
+from store.models import PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
+from store.repositories import jobs, loads, replanner
+from tests.integration.builders import seed_api
+
+WINDOW_S = 10
+
+
+def aligned_now(window_s: int = WINDOW_S) -> int:
+    """The start of the current window (unix s)."""
+    return math.floor(time.time()) // window_s * window_s
+
+
+def post_traffic(client: FlaskClient, headers: dict[str, str], cluster_id: int, **body: Any) -> Any:
+    return client.post(f"/v1/clusters/{cluster_id}/traffic", json=body, headers=headers)
+
+
+def stored_bins(engine: Engine) -> list[tuple[str, int, int]]:
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(TrafficBin.model, TrafficBin.start_s, TrafficBin.requests).order_by(
+                TrafficBin.model, TrafficBin.start_s
+            )
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_traffic_reports_are_idempotent_and_read_in_windows(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    cluster = seeded["cluster_id"]
+    start = aligned_now() - 3 * WINDOW_S
+    body = {
+        "source": "router",
+        "bin_s": 5,
+        "start": start,
+        "counts": {"m0": [1, 2, 3, 4], "m1": [0, 0, 5, 5]},
+    }
+    first = post_traffic(client, auth["executor"], cluster, **body)
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json() == {
+        "cluster_id": cluster,
+        "source": "router",
+        "bin_s": 5,
+        "start": start,
+        "end": start + 20,
+        "stored": 8,
+        "repeated": 0,
+    }
+    before = stored_bins(engine)
+    again = post_traffic(client, auth["executor"], cluster, **body)
+    assert again.status_code == 200
+    assert again.get_json()["stored"] == 0 and again.get_json()["repeated"] == 8
+    assert stored_bins(engine) == before
+    # overlapping: two bins repeat, one is new
+    more = post_traffic(
+        client,
+        auth["admin"],
+        cluster,
+        source="router",
+        bin_s=5,
+        start=start + 15,
+        counts={"m0": [4, 6]},
+    )
+    assert more.status_code == 201 and more.get_json()["stored"] == 1
+    # a second source adds up
+    post_traffic(
+        client, auth["admin"], cluster, source="agent", bin_s=10, start=start, counts={"m0": [10]}
+    )
+    read = client.get(
+        f"/v1/clusters/{cluster}/traffic?since={start}&window_s={WINDOW_S}", headers=auth["reader"]
+    )
+    assert read.status_code == 200
+    windows = read.get_json()["windows"]
+    assert [w["start"] for w in windows] == [start, start + 10, start + 20, start + 30]
+    assert windows[0]["requests"] == {"m0": 1 + 2 + 10, "m1": 0}
+    assert windows[1]["requests"] == {"m0": 3 + 4, "m1": 10}
+    assert windows[2]["requests"] == {"m0": 6, "m1": 0}
+    assert windows[0]["rates_rps"] == {"m0": pytest.approx(1.3), "m1": 0.0}
+    assert client.get(f"/v1/clusters/{cluster}/traffic", headers=auth["reader"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"counts": {"m1": [3, 3], "m0": [1, 9]}}, 409, "counts.m0[1]"),  # stored with 2
+        ({"counts": {"m1": [3, 3], "nope": [0, 0]}}, 422, "counts.nope"),
+        ({"counts": {"m1": [3, 3], "m0": [1, -2]}}, 422, "counts.m0[1]"),
+        ({"counts": {"m1": [3, 3], "m0": [1]}}, 422, "counts.m0"),
+        ({"start": 3 * 10**9}, 422, "start"),  # in the future
+        ({"start": 7}, 422, "start"),  # not a multiple of bin_s
+        ({"bin_s": 0}, 422, "bin_s"),
+        ({"counts": {}}, 422, "counts"),
+    ],
+)
+def test_bad_traffic_reports_store_nothing(
+    client: FlaskClient,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    engine: Engine,
+    change: dict[str, Any],
+    status: int,
+    field: str,
+) -> None:
+    cluster = seeded["cluster_id"]
+    start = aligned_now() - 60
+    stored = {"source": "router", "bin_s": 5, "start": start, "counts": {"m0": [1, 2]}}
+    assert post_traffic(client, admin, cluster, **stored).status_code == 201
+    before = stored_bins(engine)
+    # each bad report also carries new bins of m1, which must not be stored
+    body = {**stored, "counts": {"m1": [3, 3], "m0": [1, 2]}, **change}
+    answer = post_traffic(client, admin, cluster, **body)
+    assert answer.status_code == status, answer.get_json()
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.get_json()["field"] == field
+    assert stored_bins(engine) == before
+
+
+def test_old_traffic_is_pruned(
+    make_app: Any, engine: Engine, auth: dict[str, dict[str, str]]
+) -> None:
+    client = make_app(TRAFFIC_RETENTION_S=100).test_client()
+    seeded = seed_api(client, auth["admin"])
+    old, recent = aligned_now() - 300, aligned_now() - 50
+    for start, count in ((old, 1), (recent, 2)):
+        answer = post_traffic(
+            client, auth["admin"], seeded["cluster_id"], source="r", bin_s=10, start=start,
+            counts={"m0": [count]},
+        )  # fmt: skip
+        assert answer.status_code == 201
+    assert stored_bins(engine) == [("m0", recent, 2)]
+
+
+def test_heartbeat_loads_are_stored_once(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    executor = {
+        "name": "e1",
+        "cluster_id": seeded["cluster_id"],
+        "devices": [0],
+        "url": "http://e1",
+    }
+    executor_id = client.post("/v1/executors", json=executor, headers=auth["executor"]).get_json()[
+        "id"
+    ]
+    load = {"model": "m0", "group": 0, "seconds": 2.5, "bytes": 1000, "version": 1}
+    beat = {"state": "serving", "applied_version": 1, "loads": [load]}
+    for _ in range(2):
+        answer = client.post(
+            f"/v1/executors/{executor_id}/heartbeat", json=beat, headers=auth["executor"]
+        )
+        assert answer.status_code == 200, answer.get_json()
+    newer = {**load, "version": 2, "seconds": 1.5}
+    client.post(
+        f"/v1/executors/{executor_id}/heartbeat",
+        json={**beat, "loads": [load, newer]},
+        headers=auth["executor"],
+    )
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(ReplicaLoad.version, ReplicaLoad.seconds).order_by(ReplicaLoad.id)
+        )
+        assert [tuple(row) for row in rows] == [(1, 2.5), (2, 1.5)]
+        assert loads.latest_seconds(session, seeded["cluster_id"]) == {"m0": 1.5}
+    bad = {**beat, "loads": [{**load, "seconds": -1}]}
+    answer = client.post(
+        f"/v1/executors/{executor_id}/heartbeat", json=bad, headers=auth["executor"]
+    )
+    assert answer.status_code == 422 and answer.get_json()["field"] == "loads[0].seconds"
+
+
+def test_replanner_settings_are_validated_and_schedule_a_job(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    cluster = seeded["cluster_id"]
+    url = f"/v1/clusters/{cluster}/replanner"
+    shown = client.get(url, headers=auth["reader"]).get_json()
+    assert shown == {
+        "cluster_id": cluster,
+        **replanner.SETTING_DEFAULTS,
+        "job_id": None,
+        "next_window": None,
+    }
+    for bad, field in (
+        ({"forecaster": "crystal-ball"}, "forecaster"),
+        ({"forecaster": "seasonal"}, "forecaster"),
+        ({"min_gain": 1.5}, "min_gain"),
+        ({"window_s": 0}, "window_s"),
+        ({"max_switches_per_hour": -1}, "max_switches_per_hour"),
+        ({"revert_margin": "0.1"}, "revert_margin"),
+    ):
+        answer = client.put(url, json=bad, headers=auth["admin"])
+        assert answer.status_code == 422, bad
+        assert answer.get_json()["field"] == field
+    assert client.put(url, json={"enabled": True}, headers=auth["executor"]).status_code == 403
+    assert client.get(url, headers=auth["reader"]).get_json()["enabled"] is False
+    on = client.put(
+        url, json={"enabled": True, "window_s": 30, "forecaster": "holt:0.4"}, headers=auth["admin"]
+    )
+    assert on.status_code == 200
+    data = on.get_json()
+    assert data["enabled"] is True and data["forecaster"] == "holt:0.4"
+    assert data["next_window"] % 30 == 0 and data["next_window"] > time.time() - 1
+    job = client.get(f"/v1/jobs/{data['job_id']}", headers=auth["reader"]).get_json()
+    assert job["kind"] == "replan" and job["status"] == "queued" and job["workload_id"] is None
+    # again: still one job
+    again = client.put(
+        url, json={"enabled": True, "window_s": 30}, headers=auth["admin"]
+    ).get_json()
+    assert again["job_id"] == data["job_id"]
+    off = client.put(url, json={"enabled": False}, headers=auth["admin"]).get_json()
+    assert off["enabled"] is False and off["job_id"] is None
+    assert (
+        client.get(f"/v1/jobs/{data['job_id']}", headers=auth["reader"]).get_json()["status"]
+        == "cancelled"
+    )
+
+
+def serve_only_m0(client: FlaskClient, admin: dict[str, str], cluster: int) -> None:
+    """Activate a hand-made plan: m0 on each of the four devices (version 1)."""
+    groups = [{"devices": [d], "config": {"op": 1, "pp": 1}, "models": ["m0"]} for d in range(4)]
+    answer = client.post(
+        "/v1/plans",
+        json={"cluster_id": cluster, "placement": {"groups": groups}, "activate": True},
+        headers=admin,
+    )
+    assert answer.status_code == 201, answer.get_json()
+
+
+def hot_m1(client: FlaskClient, admin: dict[str, str], cluster: int, until: int) -> None:
+    """Three windows before ``until``: m1 at 50 requests/s, m0 idle."""
+    counts = {"m0": [0, 0, 0], "m1": [500, 500, 500]}
+    answer = post_traffic(
+        client,
+        admin,
+        cluster,
+        source="router",
+        bin_s=WINDOW_S,
+        start=until - 3 * WINDOW_S,
+        counts=counts,
+    )
+    assert answer.status_code == 201
+
+
+def enable(engine: Engine, cluster: int, window_start: int) -> int:
+    """The re-planner on (10 s windows, last-window forecasts) and the job
+    of the window from ``window_start`` queued; the job's id."""
+    with transaction(session_factory(engine), write=True) as session:
+        values = {
+            **replanner.SETTING_DEFAULTS,
+            "enabled": True,
+            "window_s": WINDOW_S,
+            "forecaster": "last",
+        }
+        replanner.put_settings(session, cluster, values)
+        job = replanner.schedule(session, cluster, window_start, 120.0)
+        assert job is not None
+        return job.id
+
+
+def decisions(client: FlaskClient, headers: dict[str, str], cluster: int) -> list[dict[str, Any]]:
+    answer = client.get(f"/v1/clusters/{cluster}/decisions", headers=headers)
+    assert answer.status_code == 200
+    items: list[dict[str, Any]] = answer.get_json()["items"]
+    return items
+
+
+def test_a_replan_job_switches_and_serves_the_transition(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    serve_only_m0(client, admin, cluster)
+    assert (
+        client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()["transition"] is None
+    )
+    window = aligned_now()
+    hot_m1(client, admin, cluster, window)
+    job_id = enable(engine, cluster, window)
+    worker = Worker(session_factory(engine), name="w1")
+    assert worker.run_once()
+    (decision,) = decisions(client, auth["reader"], cluster)
+    assert decision["action"] == "switch" and decision["chosen"], decision["reason"]
+    assert decision["window_start"] == window and decision["window_end"] == window + WINDOW_S
+    assert decision["observed"] == {"m0": 0, "m1": 500}
+    assert decision["forecast_rps"]["m1"] == pytest.approx(50, rel=0.2)
+    assert decision["candidate_attainment"] > decision["keep_attainment"]
+    assert decision["from_version"] == 1 and decision["version"] == 2
+    served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
+    assert served["version"] == 2 and served["plan_id"] == decision["plan_id"]
+    assert served["transition"] == {"from_version": 1, "steps": decision["steps"]}
+    assert {"action": "load", "model": "m1"}.items() <= served["transition"]["steps"][0].items()
+    assert any("m1" in g["models"] for g in served["placement"]["groups"])
+    with session_factory(engine)() as session:
+        assert session.get_one(PlanJob, job_id).status == JobStatus.SUCCEEDED
+        pending = replanner.pending_job(session, cluster)
+        assert pending is not None and replanner.window_start_of(pending) >= window + WINDOW_S
+
+
+def test_a_killed_replanner_resumes_without_a_second_decision(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    serve_only_m0(client, admin, cluster)
+    window = aligned_now()
+    hot_m1(client, admin, cluster, window)
+    job_id = enable(engine, cluster, window)
+    factory = session_factory(engine)
+    with transaction(factory, write=True) as session:  # worker A claims, then dies
+        dead = jobs.claim(session, "dead", lease_s=0.5, max_attempts=3)
+    assert dead is not None and dead.job_id == job_id
+    time.sleep(0.6)
+    settings = WorkerSettings(lease_s=5.0, heartbeat_s=0.5, poll_s=0.05)
+    restarted = Worker(factory, name="restarted", settings=settings)
+    assert restarted.run_once()  # claims the expired job again and decides
+    # the dead worker wakes and finishes its copy: its lease is gone, nothing is written
+    Worker(factory, name="dead", settings=settings).process(dead, threading.Event())
+    (decision,) = decisions(client, auth["reader"], cluster)
+    assert decision["window_start"] == window and decision["version"] == 2
+    with factory() as session:
+        job = session.get_one(PlanJob, job_id)
+        assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+        assert session.scalar(select(func.count(ReplanDecision.id))) == 1
+        queued = session.scalars(
+            select(PlanJob).where(
+                PlanJob.kind == JobKind.REPLAN, PlanJob.status == JobStatus.QUEUED
+            )
+        ).all()
+        assert len(queued) == 1  # the next window's, once
+    # a duplicate job for the decided window decides nothing
+    with transaction(factory, write=True) as session:
+        session.get_one(PlanJob, queued[0].id).options = {"window_start": window}
+        session.get_one(PlanJob, queued[0].id).not_before = None
+    assert restarted.run_once()
+    assert len(decisions(client, auth["reader"], cluster)) == 1
+    with factory() as session:
+        message = session.get_one(PlanJob, queued[0].id).message
+        assert message is not None and "already decided" in message
+
+
+def test_decisions_are_paged_and_need_a_cluster(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any]
+) -> None:
+    cluster = seeded["cluster_id"]
+    answer = client.get(f"/v1/clusters/{cluster}/decisions?limit=1", headers=auth["reader"])
+    assert answer.get_json() == {"items": [], "next": None}
+    assert client.get("/v1/clusters/999/decisions", headers=auth["reader"]).status_code == 404
+    assert client.get(f"/v1/clusters/{cluster}/decisions").status_code == 401
+
+
+def test_a_switch_that_served_worse_is_reverted_to_its_plan(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+
+    def activate(models: list[str]) -> int:
+        groups = [
+            {"devices": [d], "config": {"op": 1, "pp": 1}, "models": models} for d in range(4)
+        ]
+        body = {"cluster_id": cluster, "placement": {"groups": groups}, "activate": True}
+        answer = client.post("/v1/plans", json=body, headers=admin)
+        assert answer.status_code == 201
+        plan_id: int = answer.get_json()["id"]
+        return plan_id
+
+    both, only_m0 = activate(["m0", "m1"]), activate(["m0"])  # versions 1 and 2
+    window = aligned_now()
+    with transaction(session_factory(engine), write=True) as session:  # the switch 1 -> 2
+        session.add(
+            ReplanDecision(
+                cluster_id=cluster, window_start=window - WINDOW_S, window_s=WINDOW_S,
+                forecaster="last", action="switch", chosen=True, reason="dropped m1",
+                forecast_rps={}, observed={}, load_s={}, steps=[],
+                switch_cost={"replicas_loaded": 0, "load_s": 0.0, "lost_replica_s": 0.0},
+                from_version=1, from_plan_id=both, version=2, plan_id=only_m0,
+            )
+        )  # fmt: skip
+    counts = {"m0": [100], "m1": [300]}  # then m1 came back: its requests found no replica
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=WINDOW_S, start=window - WINDOW_S,
+        counts=counts,
+    )  # fmt: skip
+    assert answer.status_code == 201
+    enable(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()
+    decision = decisions(client, auth["reader"], cluster)[-1]
+    assert decision["action"] == "revert" and decision["chosen"], decision["reason"]
+    assert decision["replayed_switch"] == pytest.approx(0.25, abs=0.01)  # m0's 100 of 400
+    assert decision["replayed_keep"] == pytest.approx(1.0, abs=0.01)
+    assert decision["version"] == 3 and decision["plan_id"] == both
+    served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
+    assert served["plan_id"] == both and served["version"] == 3
+    assert served["transition"] == {
+        "from_version": 2,
+        "steps": [{"group": g, "action": "load", "model": "m1"} for g in range(4)],
+    }

@@ -1,0 +1,242 @@
+"""The live re-planner's decision (planner/replan/live.py) on hand-made
+two-device cases where each device holds one model: a popularity flip it
+must follow, a load too slow for the window, the last replica of a busy
+model, a revert after a bad window; and transition orders that never
+exceed device memory (property test)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement
+from planner.replan.live import (
+    LastSwitch,
+    LiveInputs,
+    LiveSettings,
+    MeasuredLoadCluster,
+    Step,
+    decide_live,
+    measured_cluster,
+    observed_workload,
+    transition_steps,
+)
+from planner.validation import models_by_name, stage_memory_bytes, validate
+from tests.unit.simulator_cases import GB, PIPE, SERIAL, group, model, multi_config_model, placement
+
+# Two devices of 2.5 GB: one 2 GB model each. Loads take 2 s (2 GB at 1 GB/s).
+CLUSTER = Cluster(2, int(2.5 * GB), devices_per_node=2, load_bw_bytes_per_s=1e9)
+MODELS = (model("a", 0.5, [[0.1]]), model("b", 0.5, [[0.1]]), model("c", 0.5, [[0.1]]))
+SETTINGS = LiveSettings(window_s=60.0, forecaster="last", min_gain=0.01)
+BOTH_A = placement(group([0], "a"), group([1], "a"))
+
+
+def flip_inputs(load_s: Mapping[str, float]) -> LiveInputs:
+    """a served 10 req/s for two windows, then b took over at 15 req/s."""
+    return LiveInputs(
+        CLUSTER,
+        MODELS,
+        BOTH_A,
+        {"a": [600, 600, 0], "b": [0, 0, 900]},
+        load_s,
+    )
+
+
+def test_a_popularity_flip_switches_to_the_hot_model() -> None:
+    decision = decide_live(flip_inputs({}), SETTINGS)
+    assert decision.action == "switch"
+    assert decision.placement.hosts("b"), decision.reason
+    validate(CLUSTER, MODELS, decision.placement)
+    assert decision.forecast_rps["b"] == pytest.approx(15.0, rel=0.2)
+    assert decision.candidate_attainment is not None and decision.keep_attainment is not None
+    assert decision.candidate_attainment > decision.keep_attainment + SETTINGS.min_gain
+    # b loads 2 GB at 1 GB/s into each group it enters, after a leaves it
+    loaded = [s for s in decision.steps if s.action == "load"]
+    assert {s.model for s in loaded} == {"b"}
+    assert decision.cost.replicas_loaded == len(loaded)
+    assert decision.cost.load_s == pytest.approx(2.0 * len(loaded))
+    assert all(s.action == "evict" and s.model == "a" for s in decision.steps[:1])
+
+
+def test_a_measured_load_longer_than_the_window_keeps_the_placement() -> None:
+    # the agents measured 1000 s per load of b: it would serve nothing of the 60 s window
+    decision = decide_live(flip_inputs({"b": 1000.0}), SETTINGS)
+    assert decision.action == "keep", decision.reason
+    assert decision.placement == BOTH_A
+    assert decision.steps == ()
+    # the same with a measured 1 s load moves
+    assert decide_live(flip_inputs({"b": 1.0}), SETTINGS).action == "switch"
+
+
+def test_measured_load_times_stand_for_the_bandwidth_by_weight_size() -> None:
+    small = model("s", 0.5, [[0.1]], weight_bytes=1 * GB)
+    cluster = measured_cluster(CLUSTER, (*MODELS, small), {"a": 7.0})
+    assert isinstance(cluster, MeasuredLoadCluster)
+    assert cluster.load_time_s(2 * GB) == 7.0  # a (and b, c: same size)
+    assert cluster.load_time_s(1 * GB) == pytest.approx(1.0)  # s: 1 GB at 1 GB/s
+    assert measured_cluster(CLUSTER, MODELS, {}) is CLUSTER
+
+
+def test_the_last_replica_of_a_busy_model_stays() -> None:
+    # c turned hot (30 req/s) with no replica; a still had 2 requests and only one replica
+    inputs = LiveInputs(
+        CLUSTER,
+        MODELS,
+        placement(group([0], "a"), group([1], "b")),
+        {"a": [2, 2, 2], "b": [0, 0, 0], "c": [0, 0, 1800]},
+        {},
+    )
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "switch", decision.reason
+    assert decision.placement.hosts("a") and decision.placement.hosts("c")
+    assert "kept the last replica of a" in decision.reason
+    assert Step(1, "evict", "b") in decision.steps
+
+
+def test_two_busy_last_replicas_keep_the_placement() -> None:
+    current = placement(group([0], "a"), group([1], "b"))
+    inputs = LiveInputs(
+        CLUSTER, MODELS, current, {"a": [2, 2, 2], "b": [3, 3, 3], "c": [0, 0, 1800]}, {}
+    )
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "keep"
+    assert decision.placement == current
+    assert "kept the last replica" in decision.reason
+
+
+def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
+    before = placement(group([0], "a"), group([1], "b"))
+    # the switch gave b's device to a, then b got 6 req/s: none of it served
+    inputs = LiveInputs(
+        CLUSTER,
+        MODELS,
+        BOTH_A,
+        {"a": [300, 300], "b": [0, 360]},
+        {},
+        switches_last_hour=1,
+        last_switch=LastSwitch(before, BOTH_A),
+    )
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "revert", decision.reason
+    assert decision.placement == before
+    assert decision.steps == (Step(1, "evict", "a"), Step(1, "load", "b"))
+    assert decision.replayed_switch is not None and decision.replayed_keep is not None
+    # b is 360 of the 660 replayed requests and lost all of them; a is served either way
+    assert decision.replayed_switch == pytest.approx(300 / 660, abs=0.01)
+    assert decision.replayed_keep > 0.95
+
+
+def test_a_switch_that_did_as_predicted_is_not_reverted() -> None:
+    before = placement(group([0], "a"), group([1], "b"))
+    inputs = LiveInputs(
+        CLUSTER,
+        MODELS,
+        BOTH_A,
+        {"a": [300, 600], "b": [300, 0]},
+        {},
+        switches_last_hour=1,
+        last_switch=LastSwitch(before, BOTH_A),
+    )
+    assert decide_live(inputs, SETTINGS).action != "revert"
+
+
+def test_the_switch_cap_holds() -> None:
+    inputs = LiveInputs(CLUSTER, MODELS, BOTH_A, {"a": [0], "b": [900]}, {}, switches_last_hour=6)
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "hold"
+    assert "max_switches_per_hour 6" in decision.reason
+
+
+def test_settings_name_the_bad_field() -> None:
+    with pytest.raises(ValueError, match=r"^forecast: unknown forecaster"):
+        LiveSettings(forecaster="crystal-ball")
+    with pytest.raises(ValueError, match=r"^revert_margin"):
+        LiveSettings(revert_margin=2.0)
+    with pytest.raises(ValueError, match=r"^window_s"):
+        LiveSettings(window_s=0.0)
+
+
+def test_observed_workload_draws_each_window_s_count_inside_it() -> None:
+    work = observed_workload({"a": [3, 0, 2], "b": [1, 1, 0]}, 10.0, 40.0, seed=5)
+    assert work.model_names == ("a", "b")
+    assert work.duration_s == 40.0
+    windows = (work.arrivals_s // 10).astype(int)
+    for m, expected in enumerate(([3, 0, 2, 0], [1, 1, 0, 0])):
+        assert np.bincount(windows[work.model_ids == m], minlength=4).tolist() == expected
+    again = observed_workload({"a": [3, 0, 2], "b": [1, 1, 0]}, 10.0, 40.0, seed=5)
+    assert np.array_equal(work.arrivals_s, again.arrivals_s)
+
+
+# Transition orders: random placements on 4 devices of 10 units, models of 1..6 units.
+UNIT = 10**6
+PROPERTY_CLUSTER = Cluster(4, 10 * UNIT, devices_per_node=4)
+LAYOUTS = (
+    ((0,), (1,), (2,), (3,)),
+    ((0, 1), (2,), (3,)),
+    ((0, 1), (2, 3)),
+)
+
+
+@st.composite
+def fitting_placement(draw: st.DrawFn, models: tuple[ModelSpec, ...]) -> Placement:
+    layout = draw(st.sampled_from(LAYOUTS))
+    index = models_by_name(models)
+    groups = []
+    for devices in layout:
+        config = SERIAL if len(devices) == 1 else PIPE
+        names = draw(st.permutations([m.name for m in models]))
+        hosted: list[str] = []
+        for name in names[: draw(st.integers(0, len(names)))]:
+            candidate = Group(devices, config, (*hosted, name))
+            if max(stage_memory_bytes(candidate, index)) <= PROPERTY_CLUSTER.device_mem_bytes:
+                hosted.append(name)
+        groups.append(Group(devices, config, tuple(hosted)))
+    return Placement(tuple(groups))
+
+
+def _usage(
+    resident: Mapping[tuple[tuple[int, ...], ParallelConfig], set[str]],
+    index: Mapping[str, ModelSpec],
+) -> dict[int, int]:
+    used: dict[int, int] = {}
+    for (devices, config), names in resident.items():
+        if names:
+            group = Group(devices, config, tuple(sorted(names)))
+            for stage, bytes_ in enumerate(stage_memory_bytes(group, index)):
+                for device in group.stage_devices(stage):
+                    used[device] = used.get(device, 0) + bytes_
+    return used
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5))
+def test_transition_steps_never_exceed_memory(data: st.DataObject, sizes: list[int]) -> None:
+    models = tuple(
+        multi_config_model(f"m{i}", 1.0, {SERIAL: [[0.1]], PIPE: [[0.05, 0.05]]}, size * UNIT)
+        for i, size in enumerate(sizes)
+    )
+    before = data.draw(fitting_placement(models))
+    after = data.draw(fitting_placement(models))
+    validate(PROPERTY_CLUSTER, models, before)
+    validate(PROPERTY_CLUSTER, models, after)
+    index = models_by_name(models)
+    resident = {(g.devices, g.config): set(g.models) for g in before.groups}
+    for step in transition_steps(PROPERTY_CLUSTER, models, before, after):
+        if step.action == "load":
+            where = after.groups[step.group]
+            names = resident.setdefault((where.devices, where.config), set())
+            assert step.model not in names
+            names.add(step.model)
+        else:
+            where = before.groups[step.group]
+            names = resident[(where.devices, where.config)]
+            assert step.model in names
+            names.remove(step.model)
+        used = _usage(resident, index)
+        assert max(used.values(), default=0) <= PROPERTY_CLUSTER.device_mem_bytes, step
+    final = {key: names for key, names in resident.items() if names}
+    assert final == {(g.devices, g.config): set(g.models) for g in after.groups if g.models}
