@@ -14,7 +14,8 @@ groups), :mod:`.request`, :mod:`.metrics`; over HTTP, :mod:`.endpoint`
 (what the agent's and the router's apps share: problems, keys, body cap),
 :mod:`.server` (their routes) and :mod:`.wsgi` (the server they run on).
 
-Fleet: :mod:`.agent` (plan pull and reconcile), :mod:`.api_client`,
-:mod:`.router`, :mod:`.profiler`, :mod:`.replay` and :mod:`.loopback`
-(a whole deployment on one machine, for tests and benchmarks).
+Fleet: :mod:`.agent` (plan pull; transitions applied while serving, in
+the order :mod:`.moves` gives), :mod:`.api_client`, :mod:`.router`,
+:mod:`.traffic` (arrivals per model in bins, reported to the API),
+:mod:`.profiler` and :mod:`.replay`.
 """

@@ -3,22 +3,29 @@ and replicas this agent hosts with it, heartbeat.
 
 An agent drives the global devices ``devices`` (global id ``devices[i]`` is
 local JAX device ``i``) and serves every plan group whose devices all lie
-among them. Reconciling with a new plan:
+among them. It moves to a new plan by transitions, never by starting over:
+every replica the new plan keeps serves throughout; a new replica is built
+beside the serving ones (weights placed, every batch bucket compiled and
+timed) and swapped in when ready; evicted replicas finish their queued
+batches; a group the plan drops answers its waiting requests with a
+retryable 503 and finishes its started batches. The order
+(:mod:`executor.moves`) follows the served transition's steps when it
+starts from the version this agent applied, else the difference between
+what it holds and what the plan wants; either way a group leaving the plan
+stops before anything loads on its devices, and the difference is
+reconciled last, so the agent always ends with exactly the plan's
+replicas. Meanwhile a request for a model the new plan puts here and
+whose first replica here is not ready yet gets 503 with ``Retry-After``.
 
-1. groups (devices + config) no longer in the plan stop: requests waiting in
-   them get a retryable 503, started batches finish;
-2. kept groups drop the models the plan no longer puts on them (queued
-   batches of those still run) and load the ones it adds;
-3. new groups are built (one mesh per stage) and load their models.
-
-Each model is built as :func:`planner.autoparallel.plan_parallel` lays it
-out for its group's config and warmed up (compiled, timed) before it is
-admitted. At ``scale="tiny"`` every model runs as the tiny preset of its
-family (with at least :data:`TINY_MIN_LAYERS` blocks so up to 4 stages fit);
-at ``"full"`` as its plan architecture. The applied version is reported
-once every replica of the plan is in place (state ``"serving"``; a replica
-that cannot be built leaves it ``"degraded"`` and is retried on the next
-poll). When the API cannot be reached
+Each model is laid out as :func:`planner.autoparallel.plan_parallel` lays it
+out for its group's config, with the stage ranges the served plan carries
+when they fit the network built (:func:`layout_for`). At ``scale="tiny"``
+every model runs as the tiny preset of its family (with at least
+:data:`TINY_MIN_LAYERS` blocks so up to 4 stages fit); at ``"full"`` as its
+plan architecture. The applied version is reported once every replica of
+the plan is in place (state ``"serving"``; a replica that cannot be built
+leaves it ``"degraded"`` and is retried on the next poll), with each
+replica's measured load (:class:`LoadRecord`). When the API cannot be reached
 the agent keeps serving the last plan it applied.
 
 :meth:`Agent.run` heartbeats from a thread of its own, from its first
@@ -38,13 +45,22 @@ from typing import Any, Protocol
 
 import jax
 
-from executor.api_client import ApiError, ApiUnavailable, ModelInfo, ServedPlan
+from executor.api_client import ApiError, ApiUnavailable, ModelInfo, ServedPlan, StageBounds
 from executor.group import GroupKey, GroupServer
 from executor.host import Host
+from executor.moves import Move, diff_moves, step_moves
 from executor.replica import Replica, model_seed
 from executor.runtime import ModelRuntime
-from planner.autoparallel import TINY_BERT, TINY_MOE, Architecture, plan_parallel
+from planner.autoparallel import (
+    TINY_BERT,
+    TINY_MOE,
+    Architecture,
+    ParallelPlan,
+    layer_names,
+    plan_parallel,
+)
 from planner.codec import decode, encode
+from planner.domain import ParallelConfig
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +91,64 @@ def architecture_for(name: str, info: ModelInfo, scale: str) -> Architecture:
     return decode(Architecture, info.architecture, f"models.{name}.architecture")
 
 
-def my_groups(plan: ServedPlan, devices: Sequence[int]) -> dict[GroupKey, tuple[str, ...]]:
-    """The plan's groups that lie within ``devices``, with their models."""
+def my_groups(plan: ServedPlan, devices: Sequence[int]) -> dict[GroupKey, int]:
+    """The plan's groups that lie within ``devices``, with their index in
+    the placement."""
     mine = set(devices)
     return {
-        (group.devices, group.config): group.models
-        for group in plan.placement.groups
+        (group.devices, group.config): index
+        for index, group in enumerate(plan.placement.groups)
         if set(group.devices) <= mine
     }
+
+
+def fits_split(bounds: StageBounds, arch: Architecture, pp: int) -> bool:
+    """Whether ``bounds`` are ``pp`` adjacent non-empty layer ranges covering
+    every layer of ``arch`` (served ranges planned for another architecture,
+    e.g. at scale ``"tiny"``, do not)."""
+    ends = [0, *(end for _, end in bounds)]
+    return (
+        len(bounds) == pp
+        and all(start == ends[k] < end for k, (start, end) in enumerate(bounds))
+        and ends[-1] == len(layer_names(arch))
+    )
+
+
+def layout_for(
+    arch: Architecture, config: ParallelConfig, max_batch: int, served: StageBounds | None
+) -> ParallelPlan:
+    """The model's :class:`ParallelPlan` on ``config``: with the served stage
+    ranges when they fit ``arch``, else with the split computed here."""
+    if served is not None and fits_split(served, arch, config.pp):
+        return plan_parallel(arch, config, max_batch=max_batch, split=served)
+    return plan_parallel(arch, config, max_batch=max_batch)
+
+
+def by_devices(item: tuple[GroupKey, Any]) -> tuple[int, ...]:
+    """Sort key of ``(group key, ...)`` pairs: the group's devices."""
+    return item[0][0]
 
 
 @dataclasses.dataclass(frozen=True)
 class Loaded:
     """Identity of a loaded replica: a change of any field means a reload."""
 
-    arch: Architecture
+    layout: ParallelPlan
     max_batch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadRecord:
+    """A replica's measured load: ``seconds`` from the start of its build to
+    its swap-in (weights placed, every batch bucket compiled and timed),
+    ``bytes`` of weights on the group's fullest device, for group ``group``
+    (index in the placement) of plan version ``version``."""
+
+    model: str
+    group: int
+    seconds: float
+    bytes: int
+    version: int
 
 
 class Agent:
@@ -119,6 +177,7 @@ class Agent:
         self.applied: ServedPlan | None = None
         self.state = "starting"
         self.errors: dict[str, str] = {}
+        self.loads: dict[tuple[GroupKey, str], LoadRecord] = {}
         self._loaded: dict[tuple[GroupKey, str], Loaded] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -140,21 +199,27 @@ class Agent:
         return True
 
     def apply(self, plan: ServedPlan) -> None:
-        """Reconcile with ``plan`` (module docstring) and record it as applied."""
+        """Move to ``plan`` (module docstring) and record it as applied."""
         started = time.monotonic()
         with self._lock:
             self.state = "loading"
             self.errors = {}
             self.report()
-            wanted = my_groups(plan, self.devices)
-            gone = [key for key in self.host.groups if key not in wanted]
-            for group in self.host.remove_groups(gone):
-                group.join(DRAIN_TIMEOUT_S)
-            self._loaded = {k: v for k, v in self._loaded.items() if k[0] not in gone}
-            for key, models in wanted.items():
-                self._reconcile_group(key, models, plan)
+            wanted = self._wanted(plan)
+            # until its first replica here is ready, a model is loading (503)
+            self.host.loading.update(name for models in wanted.values() for name in models)
+            try:
+                if plan.transition is not None and self._follows(plan.transition.from_version):
+                    self._run(plan, wanted, step_moves(self._steps(plan), self._held(), wanted))
+                self._run(plan, wanted, diff_moves(self._held(), wanted))
+            finally:
+                self.host.loading.clear()
             if self.stopping.is_set():
                 return  # stopped part way: the plan is not applied
+            for key, models in wanted.items():
+                for name, runtime in self._group_models(key).items():
+                    if name in models:
+                        runtime.slo_s = plan.models[name].slo_s
             # Without its entity tag the plan is fetched again and the failed
             # replicas retried on the next poll.
             self.applied = dataclasses.replace(plan, etag=None) if self.errors else plan
@@ -167,37 +232,88 @@ class Agent:
                 self.host.groups,
             )
 
-    def _reconcile_group(self, key: GroupKey, models: Sequence[str], plan: ServedPlan) -> None:
+    def _group_models(self, key: GroupKey) -> dict[str, ModelRuntime]:
+        group = self.host.groups.get(key)
+        return dict(group.models) if group is not None else {}
+
+    def _follows(self, version: int) -> bool:
+        return self.applied is not None and self.applied.version == version
+
+    def _held(self) -> dict[GroupKey, dict[str, Loaded]]:
+        held: dict[GroupKey, dict[str, Loaded]] = {key: {} for key in self.host.groups}
+        for (key, name), loaded in self._loaded.items():
+            held[key][name] = loaded
+        return held
+
+    def _wanted(self, plan: ServedPlan) -> dict[GroupKey, dict[str, Loaded]]:
+        """Per group of this agent, the replicas ``plan`` puts there (a model
+        that cannot be laid out is left out and named in :attr:`errors`)."""
+        wanted: dict[GroupKey, dict[str, Loaded]] = {}
+        for key, index in my_groups(plan, self.devices).items():
+            group = plan.placement.groups[index]
+            models = wanted[key] = {}
+            served = plan.stages[index] if plan.stages is not None else {}
+            for name in group.models:
+                try:
+                    info = plan.models[name]
+                    arch = architecture_for(name, info, self.scale)
+                    layout = layout_for(arch, group.config, info.max_batch, served.get(name))
+                except (KeyError, ValueError) as error:
+                    self.errors[name] = f"cannot build: {error}"
+                    continue
+                models[name] = Loaded(layout, info.max_batch)
+        return wanted
+
+    def _steps(self, plan: ServedPlan) -> list[tuple[GroupKey, str, str]]:
+        assert plan.transition is not None
+        groups = plan.placement.groups
+        return [
+            ((groups[s.group].devices, groups[s.group].config), s.action, s.model)
+            for s in plan.transition.steps
+        ]
+
+    def _run(
+        self, plan: ServedPlan, wanted: dict[GroupKey, dict[str, Loaded]], moves: list[Move]
+    ) -> None:
+        for move in moves:
+            if self.stopping.is_set():
+                return
+            what = move.model or "the group"
+            log.info("plan v%d: %s %s on %s", plan.version, move.action, what, list(move.key[0]))
+            if move.action == "stop":
+                for group in self.host.remove_groups([move.key]):
+                    group.join(DRAIN_TIMEOUT_S)
+                for entry in [e for e in self._loaded if e[0] == move.key]:
+                    self._forget(entry)
+            elif move.action == "evict":
+                assert move.model is not None
+                self.host.groups[move.key].remove(move.model)
+                self._forget((move.key, move.model))
+            else:
+                assert move.model is not None
+                self._load(move.key, move.model, wanted[move.key][move.model], plan)
+
+    def _forget(self, entry: tuple[GroupKey, str]) -> None:
+        self._loaded.pop(entry, None)
+        self.loads.pop(entry, None)
+
+    def _group(self, key: GroupKey) -> GroupServer:
         group = self.host.groups.get(key)
         if group is None:
             devices, config = key
             group = GroupServer(devices, [self.local[d] for d in devices], config, self.policy)
             self.host.add_group(group)
-        wanted: dict[str, Loaded] = {}
-        for name in models:
-            try:
-                info = plan.models[name]
-                wanted[name] = Loaded(architecture_for(name, info, self.scale), info.max_batch)
-            except (KeyError, ValueError) as error:
-                self.errors[name] = f"cannot build: {error}"
-        for name in list(group.models):
-            if self._loaded.get((key, name)) != wanted.get(name):
-                group.remove(name)
-                self._loaded.pop((key, name), None)
-        for name, loaded in wanted.items():
-            if self.stopping.is_set():
-                return
-            if name in group.models:
-                group.models[name].slo_s = plan.models[name].slo_s
-                continue
-            self._load(group, name, loaded, plan.models[name].slo_s)
+        return group
 
-    def _load(self, group: GroupServer, name: str, loaded: Loaded, slo_s: float) -> None:
-        self.host.loading.add(name)
+    def _load(self, key: GroupKey, name: str, loaded: Loaded, plan: ServedPlan) -> None:
+        """Build ``name``'s replica beside what the group serves (weights,
+        compile, timing), then swap it in and record its load."""
+        group = self._group(key)
+        info = plan.models[name]
+        started = time.monotonic()
         try:
-            layout = plan_parallel(loaded.arch, group.config, max_batch=loaded.max_batch)
-            replica = Replica(layout, group.meshes, model_seed(name))
-            runtime = ModelRuntime(name, replica, loaded.max_batch, slo_s)
+            replica = Replica(loaded.layout, group.meshes, model_seed(name))
+            runtime = ModelRuntime(name, replica, loaded.max_batch, info.slo_s)
             runtime.warm_up()
         except ValueError as error:
             log.error("cannot load %s on %s: %s", name, group, error)
@@ -206,18 +322,26 @@ class Agent:
         finally:
             self.host.loading.discard(name)
         group.add(runtime)
-        self._loaded[(group.key, name)] = loaded
+        self._loaded[(key, name)] = loaded
+        self.loads[(key, name)] = LoadRecord(
+            name,
+            my_groups(plan, self.devices)[key],
+            time.monotonic() - started,
+            max(replica.weight_bytes_per_device()),
+            plan.version,
+        )
 
     def status(self) -> dict[str, Any]:
-        """The heartbeat body: state, applied version, groups, latencies and
-        the models that could not be loaded (with why)."""
+        """The heartbeat body: state, applied version, groups (by devices),
+        latencies, the models that could not be loaded (with why) and the
+        measured load of each replica (:class:`LoadRecord`)."""
         groups = [
             {
                 "devices": list(devices),
                 "config": encode(config),
                 "models": sorted(group.models),
             }
-            for (devices, config), group in list(self.host.groups.items())
+            for (devices, config), group in sorted(self.host.groups.items(), key=by_devices)
         ]
         return {
             "applied_version": self.applied.version if self.applied else None,
@@ -225,6 +349,7 @@ class Agent:
             "groups": groups,
             "latency_s": self.host.latencies.summary(),
             "errors": dict(self.errors),
+            "loads": [dataclasses.asdict(record) for record in list(self.loads.values())],
         }
 
     def report(self) -> bool:

@@ -1,7 +1,7 @@
 """The planning API as executors see it, over HTTP (standard library only):
-register, pull the active plan with ``If-None-Match``, heartbeat, read a
-model, upload a measured profile. Every call sends ``Authorization: Bearer
-<key>``."""
+register, pull the active plan with ``If-None-Match``, heartbeat, report
+observed traffic, read a model, upload a measured profile. Every call sends
+``Authorization: Bearer <key>``."""
 
 from __future__ import annotations
 
@@ -43,15 +43,44 @@ class ModelInfo:
     max_batch: int
 
 
+ACTIONS = ("load", "evict")
+
+StageBounds = tuple[tuple[int, int], ...]
+"""Layer ranges ``[start, end)`` of each pipeline stage, in stage order."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a transition: ``action`` (``"load"`` or ``"evict"``)
+    ``model`` on group ``group`` (an index into the new plan's groups)."""
+
+    group: int
+    action: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How to move from plan version ``from_version`` to the served one:
+    ``steps`` in an order that never exceeds device memory."""
+
+    from_version: int
+    steps: tuple[Step, ...]
+
+
 @dataclass(frozen=True)
 class ServedPlan:
-    """A cluster's active plan as served to executors."""
+    """A cluster's active plan as served to executors. ``stages[g][m]``: the
+    stage ranges of model ``m`` on group ``g`` as the service planned them
+    (absent for a model it could not lay out; None: not served)."""
 
     plan_id: int
     version: int
     placement: Placement
     models: dict[str, ModelInfo]
     etag: str | None = None
+    transition: Transition | None = None
+    stages: tuple[dict[str, StageBounds], ...] | None = None
 
     @classmethod
     def from_json(cls, data: Any, etag: str | None = None) -> ServedPlan:
@@ -68,15 +97,50 @@ class ServedPlan:
                 )
                 for name, info in data["models"].items()
             }
+            placement = decode(Placement, data["placement"], "placement")
+            transition = data.get("transition")
+            stages = data.get("stages")
             return cls(
                 int(data["plan_id"]),
                 int(data["version"]),
-                decode(Placement, data["placement"], "placement"),
+                placement,
                 models,
                 etag,
+                None if transition is None else parse_transition(transition, placement),
+                None if stages is None else parse_stages(stages, placement),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"plan: malformed ({error!r})") from None
+
+
+def parse_transition(data: dict[str, Any], placement: Placement) -> Transition:
+    """The ``transition`` member; ValueError names the bad field."""
+    steps = []
+    for i, step in enumerate(data["steps"]):
+        where = f"transition.steps[{i}]"
+        group, action, model = int(step["group"]), str(step["action"]), str(step["model"])
+        if not 0 <= group < len(placement.groups):
+            raise ValueError(f"{where}.group: {group} is not a group of the placement")
+        if action not in ACTIONS:
+            raise ValueError(f"{where}.action: must be one of {list(ACTIONS)}, got {action!r}")
+        steps.append(Step(group, action, model))
+    return Transition(int(data["from_version"]), tuple(steps))
+
+
+def parse_stages(data: list[Any], placement: Placement) -> tuple[dict[str, StageBounds], ...]:
+    """The ``stages`` member: one ``{model: [[start, end], ...]}`` per group."""
+    if len(data) != len(placement.groups):
+        raise ValueError(f"stages: has {len(data)} entries for {len(placement.groups)} groups")
+    return tuple(
+        {str(model): _bounds(bounds, f"stages[{g}].{model}") for model, bounds in group.items()}
+        for g, group in enumerate(data)
+    )
+
+
+def _bounds(data: list[Any], where: str) -> StageBounds:
+    if not all(isinstance(pair, list) and len(pair) == 2 for pair in data):
+        raise ValueError(f"{where}: must be a list of [start, end] pairs")
+    return tuple((int(start), int(end)) for start, end in data)
 
 
 class ApiClient:
@@ -143,6 +207,11 @@ class ApiClient:
 
     def heartbeat(self, executor_id: int, report: dict[str, Any]) -> None:
         self.call("POST", f"/v1/executors/{executor_id}/heartbeat", report)
+
+    def post_traffic(self, cluster_id: int, report: dict[str, Any]) -> None:
+        """Report observed traffic (a :class:`executor.traffic.TrafficReport`
+        body); sending the same report again changes nothing."""
+        self.call("POST", f"/v1/clusters/{cluster_id}/traffic", report)
 
     def executors(self, cluster_id: int) -> list[dict[str, Any]]:
         """Every executor registered for a cluster (all pages)."""

@@ -31,6 +31,11 @@ class Host:
         with self._lock:
             return [g for g in self.groups.values() if model in g.models]
 
+    def knows(self, model: str) -> bool:
+        """Whether ``model`` is served or being loaded here."""
+        with self._lock:
+            return model in self.loading or any(model in g.models for g in self.groups.values())
+
     def runtime(self, model: str) -> ModelRuntime:
         """A loaded runtime of ``model``; 404 or (while loading) 503 otherwise."""
         for group in self.hosting(model):

@@ -7,11 +7,16 @@ agents hosting ``m`` in order of outstanding requests (sent by this router
 and not yet answered) per replica of ``m`` they host, agents recently found
 down last, ties by a rotating counter. An agent that cannot be reached is
 marked down for :attr:`Router.down_for_s` and the next one is tried; so is
-the next one after a 503 (replica moving), a 429 (that agent cannot meet
-the SLO) or a 401 (that agent wants another key). The last answer is
+the next one after a 503 (replica loading or moving), a 404 (the agent no
+longer hosts the model: the table is older than its plan), a 429 (that
+agent cannot meet the SLO) or a 401 (that agent wants another key). The last answer is
 returned when every agent declines, except a 401, which becomes a 502: the
 client's key was good, the router's was not. The router presents to agents
 the key it asks of its clients (one inference key per deployment).
+
+With a :class:`TrafficCounter` the router counts every request for a model
+its table routes, when it arrives (whatever the answer), for the traffic
+reports (:mod:`executor.traffic`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from executor.api_client import ApiClient, ApiError, ApiUnavailable, ServedPlan
 from executor.request import ServeError, unavailable
+from executor.traffic import TrafficCounter
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ Answer = tuple[int, dict[str, str], bytes]
 """HTTP status, headers and body."""
 Forward = Callable[[str, str, bytes], Answer]
 """``forward(agent_url, model, body)``; raises OSError when unreachable."""
-RETRY_ON = (401, 429, 503)
+RETRY_ON = (401, 404, 429, 503)
 FORWARD_TIMEOUT_S = 60.0
 
 
@@ -96,9 +102,15 @@ def _exchange(request: urllib.request.Request) -> Answer:
 class Router:
     """Routing state: the table from the last plan and the live counters."""
 
-    def __init__(self, forward: Forward = http_forward, down_for_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        forward: Forward = http_forward,
+        down_for_s: float = 5.0,
+        counter: TrafficCounter | None = None,
+    ) -> None:
         self.forward = forward
         self.down_for_s = down_for_s
+        self.counter = counter
         self.table: dict[str, dict[str, int]] = {}
         self.plan: ServedPlan | None = None
         self.outstanding: dict[str, int] = {}
@@ -143,6 +155,8 @@ class Router:
         candidates = self.order(model, time.monotonic())
         if not candidates:
             raise ServeError(404, "unknown-model", f"no agent hosts model {model!r}")
+        if self.counter is not None:
+            self.counter.count(model)
         answer: Answer | None = None
         for url in candidates:
             with self._lock:

@@ -23,6 +23,7 @@ from executor.host import Host
 from executor.request import bad_input, too_many_rows
 from executor.router import Router
 from executor.runtime import random_tokens
+from executor.traffic import TrafficCounter
 
 
 def json_body(raw: bytes) -> Any:
@@ -67,14 +68,21 @@ def parse_tokens(host: Host, model: str, body: Any) -> np.ndarray:
 
 
 def create_app(
-    host: Host, status: Callable[[], dict[str, Any]], guard: Guard | None = None
+    host: Host,
+    status: Callable[[], dict[str, Any]],
+    guard: Guard | None = None,
+    counter: TrafficCounter | None = None,
 ) -> Flask:
     """The agent's Flask app; ``status`` gives the body of ``GET /v1/status``;
-    ``guard`` (default: no key, the default body cap) as in :mod:`executor.endpoint`."""
+    ``guard`` (default: no key, the default body cap) as in :mod:`executor.endpoint`;
+    ``counter`` (when clients call the agent directly) counts each request
+    for a model served or loading here as it arrives."""
     app = endpoint_app("meshplan.agent", guard or Guard())
 
     @app.post("/v1/infer/<model>")
     def infer(model: str) -> Response:
+        if counter is not None and host.knows(model):
+            counter.count(model)
         ids = parse_tokens(host, model, json_body(body()))
         done = host.serve(model, ids)
         return Response(

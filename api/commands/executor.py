@@ -24,8 +24,10 @@ from rich.progress import Progress
 
 from api.commands.common import print_table, write_json
 from api.commands.secrets import api_key_options, inference_key, inference_key_option
+from executor.api_client import ApiClient
 from executor.endpoint import MAX_BODY_BYTES, Guard
 from executor.schedule import POLICIES
+from executor.traffic import TrafficCounter, TrafficReporter
 from planner.codec import encode
 from planner.domain import ParallelConfig
 
@@ -48,6 +50,20 @@ max_body_option = click.option(
     default=MAX_BODY_BYTES,
     show_default=True,
     help="Largest request body accepted (413 beyond).",
+)
+traffic_bin_option = click.option(
+    "--traffic-bin-s",
+    type=click.IntRange(1, 3600),
+    default=1,
+    show_default=True,
+    help="Width of the bins arrivals are counted in for the traffic reports (s).",
+)
+traffic_every_option = click.option(
+    "--traffic-every-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between two traffic reports to the API (each sends the bins completed since).",
 )
 scale_option = click.option(
     "--scale",
@@ -101,6 +117,17 @@ def describe_guard(guard: Guard) -> str:
     return "inference key required" if guard.key else "no inference key: open to all who reach it"
 
 
+def traffic_reporter(
+    client: ApiClient, cluster_id: int, source: str, bin_s: int, every_s: float
+) -> TrafficReporter:
+    """A started reporter of arrivals counted as ``source`` to the cluster's
+    traffic (stop it on the way out)."""
+    send = functools.partial(client.post_traffic, cluster_id)
+    reporter = TrafficReporter(TrafficCounter(source[:128], bin_s), send, every_s)
+    reporter.start()
+    return reporter
+
+
 def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -131,6 +158,14 @@ def stop_on_signals() -> threading.Event:
     "or least slack first.",
 )
 @click.option("--interval-s", type=float, default=1.0, show_default=True, help="Poll period.")
+@click.option(
+    "--report-traffic",
+    is_flag=True,
+    help="Count the requests this agent receives and report them as the cluster's traffic "
+    "(for clients that call the agent directly; behind a router, the router reports).",
+)
+@traffic_bin_option
+@traffic_every_option
 @inference_key_option
 @max_body_option
 def agent_command(
@@ -144,6 +179,9 @@ def agent_command(
     scale: str,
     policy: str,
     interval_s: float,
+    report_traffic: bool,
+    traffic_bin_s: int,
+    traffic_every_s: float,
     inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
@@ -153,18 +191,24 @@ def agent_command(
     guard = inference_guard(inference_key_file, max_body_bytes)
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
-    from executor.api_client import ApiClient, ApiPlanSource
+    from executor.api_client import ApiPlanSource
     from executor.server import create_app
     from executor.wsgi import HttpServer
 
-    source = ApiPlanSource(
-        ApiClient(api_url, key), cluster_id, name or f"agent-{devices_text}", devices
-    )
+    client = ApiClient(api_url, key)
+    name = name or f"agent-{devices_text}"
+    source = ApiPlanSource(client, cluster_id, name, devices)
     try:
         agent = Agent(source, devices, scale=scale, policy=policy)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    server = HttpServer(create_app(agent.host, agent.status, guard), host, port)
+    reporter = (
+        traffic_reporter(client, cluster_id, name, traffic_bin_s, traffic_every_s)
+        if report_traffic
+        else None
+    )
+    counter = reporter.counter if reporter else None
+    server = HttpServer(create_app(agent.host, agent.status, guard, counter), host, port)
     source.url = f"http://{host}:{server.port}"
     click.echo(
         f"agent serving devices {devices} at {source.url} ({describe_guard(guard)})", err=True
@@ -177,6 +221,8 @@ def agent_command(
             pass
     finally:
         agent.stop()
+        if reporter is not None:
+            reporter.stop(STOP_DRAIN_S)
         agent.shutdown(STOP_DRAIN_S)
         server.stop()
     loop.join(STOP_DRAIN_S)
@@ -194,6 +240,20 @@ def agent_command(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=8100, show_default=True, help="Port (0: any free one).")
 @click.option("--interval-s", type=float, default=1.0, show_default=True, help="Refresh period.")
+@click.option(
+    "--traffic/--no-traffic",
+    "report_traffic",
+    default=True,
+    show_default=True,
+    help="Count requests per model and report them as the cluster's observed traffic.",
+)
+@click.option(
+    "--traffic-source",
+    default=None,
+    help="Name the traffic reports carry (1-128 characters; default: router-<host>:<port>).",
+)
+@traffic_bin_option
+@traffic_every_option
 @inference_key_option
 @max_body_option
 def router_command(
@@ -203,27 +263,40 @@ def router_command(
     host: str,
     port: int,
     interval_s: float,
+    report_traffic: bool,
+    traffic_source: str | None,
+    traffic_bin_s: int,
+    traffic_every_s: float,
     inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Spread POST /v1/infer/<model> over the agents hosting each model by
-    the active plan, retrying on another replica when an agent is down."""
+    the active plan, retrying on another replica when an agent is down, and
+    report the requests per model as the cluster's observed traffic."""
     guard = inference_guard(inference_key_file, max_body_bytes)
-    from executor.api_client import ApiClient
     from executor.router import Router, http_forward, refresh
     from executor.server import create_router_app
     from executor.wsgi import HttpServer
 
+    if traffic_source is not None and not 1 <= len(traffic_source) <= 128:
+        raise click.BadParameter("must have 1 to 128 characters", param_hint="--traffic-source")
     client = ApiClient(api_url, key)
     router = Router(functools.partial(http_forward, key=guard.key))
     refresh(router, client, cluster_id)
     server = HttpServer(create_router_app(router, guard), host, port)
+    reporter = None
+    if report_traffic:
+        source = traffic_source or f"router-{host}:{server.port}"
+        reporter = traffic_reporter(client, cluster_id, source, traffic_bin_s, traffic_every_s)
+        router.counter = reporter.counter
     click.echo(f"router at http://{host}:{server.port} ({describe_guard(guard)})", err=True)
     stop = stop_on_signals()
     try:
         while not stop.wait(interval_s):
             refresh(router, client, cluster_id)
     finally:
+        if reporter is not None:
+            reporter.stop(STOP_DRAIN_S)
         server.stop()
 
 
@@ -260,7 +333,7 @@ def measure_command(
     and upload the per-stage latencies and memory as its measured profile."""
     configs = parse_configs(configs_text)
     ask_for_cpu_devices(max(c.size for c in configs))
-    from executor.api_client import ApiClient, ApiError, ApiUnavailable
+    from executor.api_client import ApiError, ApiUnavailable
 
     client = ApiClient(api_url, key)
     profiles: dict[str, Any] = {}

@@ -45,7 +45,7 @@ class LoadIn(Body):
 
     model: StoredText = Field(min_length=1, max_length=128)
     group: Count = Field(description="the group's index in the plan version's placement")
-    seconds: float = Field(ge=0, description="compile + weights until it served (s)")
+    seconds: float = Field(ge=0, le=10**6, description="compile + weights until it served (s)")
     bytes: Annotated[int, Field(ge=0, le=BIGINT_MAX), INTEGRAL] = Field(
         description="weight bytes it loaded"
     )
@@ -62,8 +62,8 @@ class HeartbeatIn(Body):
     )
     loads: list[LoadIn] = Field(
         default_factory=list,
-        max_length=1000,
-        description="replica loads measured since the last heartbeat (may repeat)",
+        max_length=4096,
+        description="per replica it serves, the load it measured (resent; stored once)",
     )
 
 

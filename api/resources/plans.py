@@ -17,6 +17,7 @@ from api.errors import Problem, from_value_error, invalid
 from api.fields import MAXIMUM_SETTING, Id, JsonObject, Text, at_most_one, exactly_one
 from api.resources.jobs import JobDetail
 from api.routing import Body, Out, PageQuery, found, operation, render, reply
+from api.stages import stage_ranges
 from api.views import list_view, show_view
 from planner import domain
 from planner.codec import decode
@@ -121,6 +122,10 @@ class ServedPlanOut(Out):
     models: dict[str, Any]
     transition: TransitionOut | None = Field(
         description="the re-planner's steps from the previous version; null when activated by hand"
+    stages: list[dict[str, list[list[int]]]] = Field(
+        description="per group of the placement, {model: [[start, end], ...]}: the layer "
+        "ranges of each pipeline stage of the model's parallel plan on that group "
+        "(models without an architecture are left out)"
     )
 
 
@@ -329,6 +334,8 @@ def served_plan(cluster_id: int) -> Response:
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
     plan = db.get_one(Plan, plan_id)
+    cluster = db.get_one(Cluster, cluster_id)
+    placement = decode(domain.Placement, plan.placement, "placement")
     body = {
         "cluster_id": cluster_id,
         "plan_id": plan.id,
@@ -336,5 +343,8 @@ def served_plan(cluster_id: int) -> Response:
         "placement": plan.placement,
         "models": plan.models,
         "transition": _transition_of(db.get(ActivePlan, cluster_id), version),
+        "stages": stage_ranges(
+            placement, plan.models, cluster.device_mem_bytes, cluster.devices_per_node
+        ),
     }
     return reply(render(ServedPlanOut, body), headers=headers)

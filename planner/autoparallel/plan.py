@@ -25,7 +25,7 @@ from typing import Any
 from planner.autoparallel.architecture import Architecture, layer_names
 from planner.autoparallel.costs import layer_costs, rank_rules
 from planner.autoparallel.device import DEFAULT_MEM_BUDGET_BYTES, DeviceModel
-from planner.autoparallel.problem import SplitProblem, StageSplit
+from planner.autoparallel.problem import SplitProblem, StageSplit, validate_split
 from planner.autoparallel.sharding import ShardingRules, strategies
 from planner.autoparallel.split import split_stages
 from planner.autoparallel.timings import LayerTimings
@@ -139,12 +139,15 @@ def plan_parallel(
     *,
     timings: LayerTimings | None = None,
     ref_batch: int = 1,
+    split: Sequence[tuple[int, int]] | None = None,
 ) -> ParallelPlan:
     """The plan of ``arch`` on ``config`` with each device's weights plus
     ``max_batch`` activation workspaces within ``mem_budget_bytes``.
     Layer latencies come from ``timings`` (measured, for ``config.op``) when
     given, else from the analytic cost model; the sharding candidates are
-    ranked by the analytic model either way. Raises :class:`DoesNotFit` (a
+    ranked by the analytic model either way. ``split`` (the layer range
+    ``[start, end)`` of each stage) fixes the stages instead of the optimal
+    split; it must cover the layers in order and fit like any split. Raises :class:`DoesNotFit` (a
     ValueError) when nothing fits, ValueError for a config the device model
     cannot host (``op`` beyond one node, ``pp`` beyond the layer count)."""
     device = device or DeviceModel()
@@ -177,16 +180,25 @@ def plan_parallel(
                 max_batch=max_batch,
                 names=names,
             )
-            split = split_stages(problem)
+            chosen = split_stages(problem) if split is None else _given(problem, split)
         except ValueError as error:
             reasons.append(f"{rules.sharded or 'replicated'}: {error}")
             continue
-        return ParallelPlan(arch, config, _stages(problem, split, table, handoffs), rules)
+        return ParallelPlan(arch, config, _stages(problem, chosen, table, handoffs), rules)
     others = f" (and {len(reasons) - 1} other shardings)" if len(reasons) > 1 else ""
     raise DoesNotFit(
         f"mem_budget_bytes: {arch.name or arch.family} on {config} does not fit "
         f"{mem_budget_bytes} bytes per device; best sharding {reasons[0]}{others}"
     )
+
+
+def _given(problem: SplitProblem, bounds: Sequence[tuple[int, int]]) -> StageSplit:
+    """``bounds`` as a split of ``problem``, checked by :func:`validate_split`."""
+    chosen = StageSplit.from_starts(problem, [start for start, _ in bounds])
+    if chosen.bounds != tuple(tuple(pair) for pair in bounds):
+        raise ValueError(f"split: {list(bounds)} is not a sequence of adjacent layer ranges")
+    validate_split(problem, chosen)
+    return chosen
 
 
 def _stages(

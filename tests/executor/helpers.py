@@ -11,8 +11,24 @@ from typing import Any
 
 import jax
 import numpy as np
+import pytest
 
+from executor import agent as agent_module
 from executor.runtime import ModelRuntime
+
+
+def held_warm_up(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Hold every replica an agent builds before its warm-up until the
+    event returned is set (or 60 s pass)."""
+    release = threading.Event()
+    warm_up = ModelRuntime.warm_up
+
+    def held(self: ModelRuntime, *args: Any, **kwargs: Any) -> None:
+        release.wait(60)
+        warm_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(agent_module.ModelRuntime, "warm_up", held)
+    return release
 
 
 @contextmanager

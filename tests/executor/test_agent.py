@@ -107,7 +107,7 @@ def test_plan_v1_to_v2_ends_with_exactly_v2s_replicas(agent: Agent, source: Fake
         switch.start()
         # group (2, 3) goes away: its waiting request is told to retry while
         # its running batch still holds stage 0
-        assert waiting.done.wait(10) and waiting.error is not None
+        assert waiting.done.wait(120) and waiting.error is not None
         assert (waiting.error.status, waiting.error.retry_after_s) == (503, 1.0)
         assert not running.done.is_set()
     switch.join(120)

@@ -17,12 +17,11 @@ from typing import Any
 import jax
 import pytest
 
-from executor import agent as agent_module
 from executor.agent import Agent
 from executor.api_client import ApiClient, ApiPlanSource
-from executor.runtime import ModelRuntime
 from tests.executor.api_stack import Stack, running_api, single_config_profile
 from tests.executor.conftest import FLAGS
+from tests.executor.helpers import held_warm_up
 
 STOP_WITHIN_S = 2.0
 MODELS = [f"bert-{k}" for k in range(8)]
@@ -69,14 +68,7 @@ def test_agent_heartbeats_loading_before_its_first_replica_is_ready(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster = deploy(stack, 1)
-    release = threading.Event()
-    warm_up = ModelRuntime.warm_up
-
-    def slow_warm_up(self: ModelRuntime, *args: Any, **kwargs: Any) -> None:
-        release.wait(30)
-        warm_up(self, *args, **kwargs)
-
-    monkeypatch.setattr(agent_module.ModelRuntime, "warm_up", slow_warm_up)
+    release = held_warm_up(monkeypatch)
     source = ApiPlanSource(ApiClient(stack.url, stack.executor_key), cluster, "a0", [0])
     source.url = "http://127.0.0.1:9"
     agent = Agent(source, [0], local_devices=jax.devices()[:1])

@@ -4,6 +4,9 @@ serving through the router, and the API going down and coming back."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,10 @@ from executor.agent import Agent
 from executor.api_client import ApiClient, ApiPlanSource
 from executor.router import Router, refresh
 from executor.server import create_app, create_router_app
+from executor.traffic import TrafficCounter
 from executor.wsgi import HttpServer
+from planner.autoparallel import TINY_BERT
+from planner.codec import encode
 from planner.domain import ParallelConfig
 from tests.executor.api_stack import Stack, running_api, single_config_profile
 
@@ -108,5 +114,76 @@ def test_agent_and_router_follow_the_active_plan(stack: Stack) -> None:
         assert list(agent.host.groups) == [((0, 1), ParallelConfig(1, 2))]
         assert agent.status()["state"] == "serving" and agent.status()["errors"] == {}
     finally:
+        server.stop()
+        agent.shutdown()
+
+
+def test_an_agent_moves_to_a_new_plan_while_the_router_serves_the_kept_model(
+    stack: Stack,
+) -> None:
+    """v1 -> v2 through the API: ``keep`` stays on its group and answers
+    every request sent through the router meanwhile; ``new`` is built with
+    the stage ranges the API served; the heartbeat with the measured loads
+    is accepted; the router counted every request it took."""
+    body = {"name": "c", "num_devices": 4, "device_mem_bytes": 10**9, "devices_per_node": 4}
+    cluster = stack.post("/v1/clusters", body)["id"]
+    arch = encode(dataclasses.replace(TINY_BERT, num_layers=3))
+    profile = single_config_profile(0.05)
+    profile["configs"] += single_config_profile(0.05, 2)["configs"]
+    for name in ("keep", "move", "new"):
+        model = {"name": name, "slo_s": 30.0, "family": "bert", "max_batch": 2}
+        stack.post("/v1/models", {**model, "architecture": arch, "profile": profile})
+    v1 = placement(([0], 1, ["keep"]), ([1, 2], 2, ["move"]))
+    v2 = placement(([0], 1, ["keep"]), ([1, 2], 2, ["new"]), ([3], 1, ["move"]))
+    stack.post("/v1/plans", {"cluster_id": cluster, "placement": v1, "activate": True})
+
+    source = ApiPlanSource(ApiClient(stack.url, stack.executor_key), cluster, "a0", [0, 1, 2, 3])
+    agent = Agent(source, [0, 1, 2, 3], scale="full", local_devices=jax.devices()[:4])
+    server = HttpServer(create_app(agent.host, agent.status), "127.0.0.1")
+    source.url = f"http://127.0.0.1:{server.port}"
+    sent: list[tuple[float, int]] = []
+    done = threading.Event()
+    try:
+        assert agent.poll()
+        router = Router(counter=TrafficCounter("router"))
+        assert refresh(router, stack.admin, cluster)
+        front = create_router_app(router).test_client()
+
+        def client() -> None:
+            while not done.is_set():
+                answer = front.post("/v1/infer/keep", json={"num_sequences": 1})
+                sent.append((time.monotonic(), answer.status_code))
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        time.sleep(0.2)
+        stack.post("/v1/plans", {"cluster_id": cluster, "placement": v2, "activate": True})
+        began = time.monotonic()
+        assert agent.poll()
+        ended = time.monotonic()
+        time.sleep(0.2)
+        done.set()
+        thread.join(60)
+        during = [status for at, status in sent if began <= at <= ended]
+        assert len(during) >= 5 and set(during) == {200}
+        assert {status for _, status in sent} == {200}
+
+        served = stack.admin.call("GET", f"/v1/clusters/{cluster}/plan")[2]
+        new = served["stages"][1]["new"]
+        assert served["stages"][0::2] == [{"keep": [[0, 4]]}, {"move": [[0, 4]]}]
+        assert len(new) == 2 and new[0][0] == 0 and new[0][1] == new[1][0] and new[1][1] == 4
+        built = agent.host.groups[((1, 2), ParallelConfig(1, 2))].models["new"].replica.plan
+        assert [[s.start, s.end] for s in built.stages] == new
+        assert agent.report()  # the heartbeat with its loads is accepted
+        loads = {(r["model"], r["group"], r["version"]) for r in agent.status()["loads"]}
+        assert loads == {("keep", 0, 1), ("new", 1, 2), ("move", 2, 2)}
+        executor = stack.admin.call("GET", f"/v1/executors/{source.executor_id}")[2]
+        assert (executor["applied_version"], executor["state"]) == (2, "serving")
+
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)  # the bin of the last request ends
+        counted = router.counter.take_completed() if router.counter else []
+        assert sum(sum(r.counts.get("keep", ())) for r in counted) == len(sent)
+    finally:
+        done.set()
         server.stop()
         agent.shutdown()

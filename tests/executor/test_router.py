@@ -19,6 +19,7 @@ from executor.router import Agent, Answer, Router, http_forward, routes
 from executor.server import create_router_app
 from planner.domain import Group, ParallelConfig, Placement
 from tests.executor.helpers import assert_problem
+from tests.loopback_http import http_server
 
 A, B = "http://a", "http://b"
 AGENTS = [Agent(A, frozenset({0, 1, 2, 3})), Agent(B, frozenset({4, 5, 6, 7}))]
@@ -150,14 +151,8 @@ def raw_agent(answer: bytes) -> Iterator[tuple[str, list[str]]]:
             self.wfile.write(answer)
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", paths
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url, paths
 
 
 def test_an_answer_that_breaks_off_counts_as_an_unreachable_agent() -> None:

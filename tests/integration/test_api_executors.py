@@ -115,6 +115,7 @@ def test_heartbeats_report_state_version_and_latency(
         "groups": groups,
         "latency_s": latency,
         "errors": {},
+        "loads": [{"model": "m0", "group": 0, "seconds": 1.5, "bytes": 4096, "version": 1}],
     }
     second = client.post(url, json=serving, headers=executor)
     assert second.get_json() == {"id": executor_id, "plan_version": 1}
@@ -143,6 +144,9 @@ def test_heartbeats_report_state_version_and_latency(
     assert client.get("/v1/executors?cluster_id=99", headers=admin).get_json()["items"] == []
 
 
+LOAD = {"model": "m0", "group": 0, "seconds": 1.5, "bytes": 4096, "version": 1}
+
+
 @pytest.mark.parametrize(
     ("beat", "field"),
     [
@@ -153,8 +157,19 @@ def test_heartbeats_report_state_version_and_latency(
             "latency_s.m0.p99",
         ),
         ({"state": "serving", "latency_s": {"m0": {"p50": 0.1}}}, "latency_s.m0.p99"),
+        ({"state": "serving", "loads": [{**LOAD, "seconds": -1.0}]}, "loads[0].seconds"),
+        ({"state": "serving", "loads": [LOAD, {**LOAD, "bytes": 0}]}, "loads[1].bytes"),
+        ({"state": "serving", "loads": [{**LOAD, "version": None}]}, "loads[0].version"),
     ],
-    ids=["state", "version", "negative-latency", "missing-percentile"],
+    ids=[
+        "state",
+        "version",
+        "negative-latency",
+        "missing-percentile",
+        "negative-load-time",
+        "no-weights",
+        "no-version",
+    ],
 )
 def test_bad_heartbeats_change_nothing(
     client: FlaskClient,

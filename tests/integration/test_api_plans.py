@@ -4,12 +4,16 @@ plan version, and executors poll the active plan with ETags."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
+from planner.autoparallel import BERT_6_7B, TINY_BERT, DeviceModel, plan_parallel
+from planner.codec import encode
+from planner.domain import ParallelConfig
 from store.db import session_factory
 from store.enums import JobStatus
 from store.models import ActivePlan, Plan, PlanJob, plan_job_models
@@ -207,6 +211,7 @@ def test_given_placements_activation_and_etags(
         "placement": first["placement"],
         "models": plan1["models"],
         "transition": None,  # activated by hand
+        "stages": [{}],  # the models have no architecture: agents lay them out
     }
     for tag in (served.headers["ETag"], "*", f'"other", {served.headers["ETag"]}'):
         cached = client.get(served_url, headers={**reader, "If-None-Match": tag})
@@ -302,3 +307,28 @@ def test_activation_needs_a_plan_of_that_cluster(
     ]
     assert message == "plan_id: plan 99 does not exist"
     assert rows(engine, ActivePlan) == 0
+
+
+def test_the_served_plan_carries_each_groups_stage_ranges(
+    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any]
+) -> None:
+    """Per group and model with an architecture, the stages of its parallel
+    plan for the cluster's memory and node size; a model without an
+    architecture, or one that fits no split, is left out."""
+    small = dataclasses.replace(TINY_BERT, num_layers=5)
+    for name, arch in (("small", small), ("huge", BERT_6_7B)):
+        body = model_json(name, architecture=encode(arch), max_batch=2)
+        assert client.post("/v1/models", json=body, headers=admin).status_code == 201
+    groups = [group([0, 1], ["small", "m0"], pp=2), group([2], ["huge", "small"])]
+    body = {"cluster_id": seeded["cluster_id"], "placement": {"groups": groups}, "activate": True}
+    assert client.post("/v1/plans", json=body, headers=admin).status_code == 201
+    served = client.get(f"/v1/clusters/{seeded['cluster_id']}/plan", headers=admin).get_json()
+    device = DeviceModel(devices_per_node=4)  # the seeded cluster: 4 GiB devices, 4 per node
+    on_two = plan_parallel(small, ParallelConfig(1, 2), device, 4 * GIB, 2)
+    on_one = plan_parallel(small, ParallelConfig(1, 1), device, 4 * GIB, 2)
+    assert served["stages"] == [
+        {"small": [[s.start, s.end] for s in on_two.stages]},
+        {"small": [[0, 6]]},  # 6.7B parameters fit no 4 GiB device
+    ]
+    assert [[s.start, s.end] for s in on_one.stages] == [[0, 6]]
+    assert len(on_two.stages) == 2 and on_two.stages[0].start == 0 and on_two.stages[1].end == 6

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 from api.cli import main
 from planner.codec import encode
 from planner.domain import Workload
+from tests.loopback_http import http_server
 from tests.unit.placement_cases import model
 
 KEY = "inference-secret"
@@ -48,15 +48,8 @@ class FakeRouter(BaseHTTPRequestHandler):
 @pytest.fixture
 def router() -> Iterator[str]:
     FakeRouter.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRouter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with http_server(FakeRouter) as url:
+        yield url
 
 
 def write_inputs(folder: Path) -> list[str]:
