@@ -27,7 +27,7 @@ def _bounds(
         )
     except ValueError:
         return None
-    return tuple((stage.start, stage.end) for stage in plan.stages)
+    return plan.bounds()
 
 
 def stage_ranges(

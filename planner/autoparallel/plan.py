@@ -68,6 +68,10 @@ class ParallelPlan:
     def max_batch(self) -> int:
         return len(self.stages[0].latency_s)
 
+    def bounds(self) -> tuple[tuple[int, int], ...]:
+        """The layer range ``[start, end)`` of each stage."""
+        return tuple((stage.start, stage.end) for stage in self.stages)
+
     def stage_layers(self, stage: int) -> tuple[str, ...]:
         """Names of the layers stage ``stage`` runs."""
         plan = self.stages[stage]
@@ -196,7 +200,10 @@ def _given(problem: SplitProblem, bounds: Sequence[tuple[int, int]]) -> StageSpl
     """``bounds`` as a split of ``problem``, checked by :func:`validate_split`."""
     chosen = StageSplit.from_starts(problem, [start for start, _ in bounds])
     if chosen.bounds != tuple(tuple(pair) for pair in bounds):
-        raise ValueError(f"split: {list(bounds)} is not a sequence of adjacent layer ranges")
+        raise ValueError(
+            f"split: {list(bounds)} are not adjacent ranges covering layers "
+            f"[0, {problem.num_layers})"
+        )
     validate_split(problem, chosen)
     return chosen
 

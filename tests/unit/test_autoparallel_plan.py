@@ -211,3 +211,32 @@ def test_fastest_sharding_that_fits_the_budget_wins() -> None:
     plan = plan_parallel(TINY, config, SLOW, 2000, max_batch=1)
     assert plan.rules == ShardingRules(heads="op")
     assert plan.stages[0].weight_bytes + plan.stages[0].act_bytes == 608 + 920 + 384
+
+
+def test_a_given_split_is_kept_with_the_stages_it_implies() -> None:
+    """``split`` fixes the stage ranges; each stage's latency, weights and
+    workspace follow from its layers as for the optimal split, and a split
+    that is not adjacent ranges covering the layers, or that overflows a
+    device, does not fit."""
+    config = ParallelConfig(2, 4)  # BERT-1.3B: 24 layers (embed, 23 blocks)
+    best = plan_parallel(BERT_1_3B, config, max_batch=2)
+    assert plan_parallel(BERT_1_3B, config, max_batch=2, split=best.bounds()) == best
+    given = ((0, 1), (1, 2), (2, 3), (3, 24))
+    plan = plan_parallel(BERT_1_3B, config, max_batch=2, split=given)
+    assert plan.bounds() == given and plan.rules == best.rules
+    costs = layer_costs(BERT_1_3B, plan.rules, 2, 1, DeviceModel())
+    hand = handoff_s(BERT_1_3B, config, 1, DeviceModel())
+    for k, (start, end) in enumerate(given):
+        expected = sum(c.latency_s for c in costs[start:end]) + (hand[k] if k < 3 else 0.0)
+        assert plan.stages[k].latency_s[0] == pytest.approx(expected)
+        assert plan.stages[k].weight_bytes == sum(c.weight_bytes for c in costs[start:end])
+    for wrong, why in (
+        (((0, 1), (2, 3), (3, 10), (10, 24)), r"are not adjacent ranges covering layers \[0, 24\)"),
+        (((0, 5), (5, 10), (10, 24)), "bounds: has 3 stages, expected 4"),
+        (((0, 5), (5, 10), (10, 20), (20, 23)), r"are not adjacent ranges covering layers"),
+        (((1, 5), (5, 10), (10, 20), (20, 24)), r"bounds\[0\]: \(1, 5\) must be a non-empty range"),
+    ):
+        with pytest.raises(DoesNotFit, match=why):
+            plan_parallel(BERT_1_3B, config, max_batch=2, split=wrong)
+    with pytest.raises(DoesNotFit, match=r"bounds\[3\]: stage needs"):
+        plan_parallel(BERT_1_3B, config, mem_budget_bytes=GB, max_batch=2, split=given)
