@@ -10,6 +10,7 @@ attainment is the fraction of requests that do (1.0 for none).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import urllib.error
@@ -104,3 +105,19 @@ def attainment_by_model(sent: Sequence[Sent]) -> dict[str, tuple[int, int]]:
         requests, attained = counts.get(s.model, (0, 0))
         counts[s.model] = (requests + 1, attained + s.attained)
     return counts
+
+
+def window_counts(sent: Sequence[Sent], window_s: float, duration_s: float) -> list[tuple[int, int]]:
+    """Per arrival window ``[j * window_s, (j + 1) * window_s)``, ``ceil(duration_s
+    / window_s)`` of them: (requests sent, requests attained). A request
+    arriving at or after the last window's end counts in the last, as the
+    simulator's :meth:`planner.sim.SimResult.per_window_attainment` does."""
+    if not window_s > 0:
+        raise ValueError(f"window_s: must be > 0, got {window_s}")
+    count = max(1, math.ceil(duration_s / window_s))
+    totals = [[0, 0] for _ in range(count)]
+    for s in sent:
+        j = min(int(s.arrival_s // window_s), count - 1)
+        totals[j][0] += 1
+        totals[j][1] += s.attained
+    return [(requests, attained) for requests, attained in totals]

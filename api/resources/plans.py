@@ -122,6 +122,7 @@ class ServedPlanOut(Out):
     models: dict[str, Any]
     transition: TransitionOut | None = Field(
         description="the re-planner's steps from the previous version; null when activated by hand"
+    )
     stages: list[dict[str, list[list[int]]]] = Field(
         description="per group of the placement, {model: [[start, end], ...]}: the layer "
         "ranges of each pipeline stage of the model's parallel plan on that group "
