@@ -44,7 +44,16 @@ from typing import Any
 import numpy as np
 
 from executor.api_client import ApiClient
-from executor.replay import Sent, attainment, replay, window_counts
+from executor.replay import (
+    LatencyParts,
+    Sent,
+    agent_timings,
+    attainment,
+    latency_parts,
+    post_answer,
+    replay,
+    window_counts,
+)
 from harness.loopback import (
     Deployment,
     Scenario,
@@ -55,7 +64,7 @@ from harness.loopback import (
     wait_for,
 )
 from planner.codec import decode, encode
-from planner.domain import Cluster, ModelSpec, Placement, TimedPlan, Workload
+from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.replan.live import measured_cluster
 from planner.sim import SimOptions, simulate
 from planner.workloads.phases import PhaseShift, rotating_hot_sets
@@ -69,6 +78,11 @@ AGENT_TIMEOUT_S = 600.0
 """How long the agent may take to build a plan's replicas."""
 FLUSH_S = 2.5
 """Wait after a replay so the router's last traffic bins reach the API (s)."""
+PROBES = 30
+"""Requests each way of the hop probe."""
+MAX_SWITCHES_PER_HOUR = 3600
+"""The re-planner's cap, out of the way: the demo's windows are seconds long."""
+"""Requests each way of the hop probe."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +92,8 @@ class LiveScenario:
     models: int = 12
     hot_size: int = 4
     phases: int = 3
-    phase_s: float = 24.0
-    window_s: int = 8
+    phase_s: float = 15.0
+    window_s: int = 5
     hot_rps: float = 2.0
     cold_rps: float = 0.25
     cv: float = 1.0
@@ -202,23 +216,187 @@ class Replayed:
     def attainment(self) -> float:
         return attainment(self.sent)
 
+    @property
+    def parts(self) -> LatencyParts | None:
+        return latency_parts(self.sent)
+
+
+@dataclass(frozen=True)
+class HopProbe:
+    """Requests for one model sent one at a time (nothing queues),
+    alternately to the agent directly and through the router: medians (s)
+    of the client's latency each way, of the agent's own time (queue +
+    compute) and compute, next to the profile's batch-1 latency (what the
+    simulator charges)."""
+
+    model: str
+    requests: int
+    direct_s: float
+    routed_s: float
+    agent_s: float
+    compute_s: float
+    profile_s: float
+
+    @property
+    def router_hop_s(self) -> float:
+        return self.routed_s - self.direct_s
+
+    @property
+    def agent_http_s(self) -> float:
+        return self.direct_s - self.agent_s
+
+
+def probe_hops(router: str, agent: str, spec: ModelSpec, key: str, count: int = PROBES) -> HopProbe:
+    """:class:`HopProbe` of ``count`` requests each way for ``spec``."""
+    direct: list[tuple[float, float, float]] = []
+    routed: list[tuple[float, float, float]] = []
+    for i in range(count):
+        for url, into in ((agent, direct), (router, routed)):
+            begin = time.perf_counter()
+            status, answer = post_answer(
+                f"{url}/v1/infer/{spec.name}", {"num_sequences": 1, "seed": i}, key
+            )
+            took = time.perf_counter() - begin
+            queue_s, compute_s = agent_timings(status, answer)
+            if queue_s is not None and compute_s is not None:
+                into.append((took, queue_s + compute_s, compute_s))
+    if not direct or not routed:
+        raise RuntimeError(f"hop probe: no answer for {spec.name}")
+
+    def median(rows: list[tuple[float, float, float]], k: int) -> float:
+        return float(np.median([row[k] for row in rows]))
+
+    return HopProbe(
+        spec.name,
+        min(len(direct), len(routed)),
+        median(direct, 0),
+        median(routed, 0),
+        median(direct, 1),
+        median(direct, 2),
+        spec.profile[ParallelConfig(1, 1)].latency(1),
+    )
+
 
 @dataclass(frozen=True)
 class LiveRun:
-    """What the live run produced (module docstring)."""
+    """What the live run produced (module docstring): ``origin`` is the unix
+    time of the live replay's start (the first window's start), windows are
+    ``scenario.window_s`` long from there."""
 
     scenario: LiveScenario
     cluster: Cluster
     models: tuple[ModelSpec, ...]
     workload: Workload
+    origin: float
     first_plan_id: int
+    first_version: int
     live: Replayed
     static: Replayed | None
     traffic: tuple[dict[str, Any], ...]
     decisions: tuple[dict[str, Any], ...]
     loads: tuple[Load, ...]
     applied_s: Mapping[int, float]
+    hops: HopProbe
     phases_s: Mapping[str, float]
+
+    def window_of(self, unix_s: float) -> int:
+        return round((unix_s - self.origin) / self.scenario.window_s)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's live section (:mod:`api.reporting.live`)."""
+        return {
+            "scenario": self.scenario.describe(),
+            "cluster": {
+                "num_devices": self.cluster.num_devices,
+                "device_mem_bytes": self.cluster.device_mem_bytes,
+            },
+            "slo_s": min(spec.slo_s for spec in self.models),
+            "requests": self.workload.num_requests,
+            "first_plan_id": self.first_plan_id,
+            "windows": self._windows(),
+            "decisions": [self._decision(d) for d in self.decisions],
+            "switches": self._switches(),
+            "totals": {
+                name: {
+                    "requests": len(replayed.sent),
+                    "measured": replayed.attainment,
+                    "simulated": replayed.simulated_total,
+                }
+                for name, replayed in self._replays().items()
+            },
+            "latency_parts": {
+                name: dataclasses.asdict(replayed.parts)
+                for name, replayed in self._replays().items()
+                if replayed.parts is not None
+            },
+            "hops": {
+                **dataclasses.asdict(self.hops),
+                "router_hop_s": self.hops.router_hop_s,
+                "agent_http_s": self.hops.agent_http_s,
+            },
+            "phases_s": dict(self.phases_s),
+        }
+
+    def _replays(self) -> dict[str, Replayed]:
+        return {"live": self.live} | ({"static": self.static} if self.static else {})
+
+    def _windows(self) -> list[dict[str, Any]]:
+        observed = {self.window_of(w["start"]): w["requests"] for w in self.traffic}
+        rows = []
+        for j, (sent, _) in enumerate(self.live.measured):
+            row: dict[str, Any] = {
+                "window": j,
+                "start_s": j * self.scenario.window_s,
+                "observed": observed.get(j, {}),
+                "sent": sent,
+            }
+            for name, replayed in self._replays().items():
+                requests, good = replayed.measured[j]
+                row[f"{name}_measured"] = good / requests if requests else None
+                row[f"{name}_simulated"] = replayed.simulated[j]
+            rows.append(row)
+        return rows
+
+    def _decision(self, decision: Mapping[str, Any]) -> dict[str, Any]:
+        keys = (
+            "action",
+            "chosen",
+            "reason",
+            "forecast_rps",
+            "keep_attainment",
+            "candidate_attainment",
+            "switch_cost",
+            "version",
+            "replayed_switch",
+            "replayed_keep",
+        )
+        return {
+            "window": self.window_of(decision["window_start"]),
+            "decided_s": unix_seconds(decision["created_at"]) - self.origin,
+            **{key: decision[key] for key in keys},
+        }
+
+    def _switches(self) -> list[dict[str, Any]]:
+        rows = []
+        for decision in self.decisions:
+            if not decision["chosen"]:
+                continue
+            version = decision["version"]
+            loads = [load for load in self.loads if load.version == version]
+            rows.append(
+                {
+                    "version": version,
+                    "window": self.window_of(decision["window_start"]),
+                    "action": decision["action"],
+                    "activated_s": unix_seconds(decision["created_at"]) - self.origin,
+                    "applied_s": self.applied_s.get(version),
+                    "loads": [dataclasses.asdict(load) for load in loads],
+                    "evicted": [
+                        step["model"] for step in decision["steps"] if step["action"] == "evict"
+                    ],
+                }
+            )
+        return rows
 
 
 def unix_seconds(stamp: str) -> float:
@@ -248,12 +426,30 @@ def live_plan(
     return TimedPlan(tuple(steps))
 
 
-def load_seconds(loads: Sequence[Load]) -> dict[str, float]:
-    """Per model, the longest measured load (s)."""
+def switch_load_seconds(loads: Sequence[Load], first_version: int) -> dict[str, float]:
+    """Per model, its longest load in the switches after ``first_version``
+    (the first plan's loads compile cold, a switch's reuse the compiled
+    code); over every load when no switch loaded anything."""
+    chosen = [load for load in loads if load.version > first_version] or list(loads)
     seconds: dict[str, float] = {}
-    for load in loads:
+    for load in chosen:
         seconds[load.model] = max(seconds.get(load.model, 0.0), load.seconds)
     return seconds
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The deployment's parts the live run talks to, and the first plan."""
+
+    api: ApiClient
+    cluster_id: int
+    cluster: Cluster
+    models: tuple[ModelSpec, ...]
+    router: str
+    agent_url: str
+    first: Placement
+    first_id: int
+    first_version: int
 
 
 class LiveDemo:
@@ -280,51 +476,22 @@ class LiveDemo:
 
     def _run(self) -> LiveRun:
         s = self.scenario
-        base = s.loopback()
-        api = self.deployment.start_api()
-        self.say(f"  API at {api.base_url}; profiling the tiny BERT on this machine")
-        specs = tuple(declare_models(self.deployment, api, base))
-        cluster = scenario_cluster(specs, base)
-        cluster_id = api.call("POST", "/v1/clusters", {"name": "live", **encode(cluster)})[2]["id"]
+        fleet = self._deploy()
         workload = s.shift().workload(s.seed)
-        self.phase("setup")
-        first = solve_and_activate(api, cluster_id, window_workload(workload, 0, s.phase_s), base)
-        first_plan_id = int(api.call("GET", f"/v1/clusters/{cluster_id}/plan")[2]["plan_id"])
-        self.say(
-            f"  {len(specs)} models (SLO {1e3 * specs[0].slo_s:.0f} ms), {cluster.num_devices} "
-            f"devices holding {len(first.model_names)} of them; first plan {first_plan_id}"
-        )
-        self.deployment.start_agent(cluster_id, 0, s.devices, "tiny")
-        wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
-        router = self.deployment.start_router(cluster_id, "--traffic-every-s", "1")
-        agent_url = api.executors(cluster_id)[0]["url"]
-        self.phase("start")
-
-        settings = {
-            "enabled": True,
-            "window_s": s.window_s,
-            "forecaster": s.forecaster,
-            "min_gain": s.min_gain,
-            "max_switches_per_hour": 3600,
-        }
-        origin = float(api.call("PUT", f"/v1/clusters/{cluster_id}/replanner", settings)[2]["next_window"])
         self.say(
             f"  re-planner on (window {s.window_s} s, forecaster {s.forecaster}); replaying "
             f"{workload.num_requests} requests over {workload.duration_s:g} s"
         )
-        with AgentWatch(agent_url, self.deployment.inference_key, origin) as watch:
-            sent = self._replay_at(origin, router, workload, specs)
-            time.sleep(FLUSH_S)
-        api.call("PUT", f"/v1/clusters/{cluster_id}/replanner", {**settings, "enabled": False})
+        origin, sent, watch = self._replay_live(fleet, workload)
         self.phase("live replay")
-        since = int(origin)
+        api, cluster_id = fleet.api, fleet.cluster_id
         traffic = api.call(
-            "GET", f"/v1/clusters/{cluster_id}/traffic?since={since}&window_s={s.window_s}"
+            "GET", f"/v1/clusters/{cluster_id}/traffic?since={int(origin)}&window_s={s.window_s}"
         )[2]["windows"]
         decisions = [
             d
             for d in api.call("GET", f"/v1/clusters/{cluster_id}/decisions?limit=100")[2]["items"]
-            if d["window_start"] >= since
+            if d["window_start"] >= origin
         ]
         placements = {
             d["plan_id"]: decode(
@@ -333,33 +500,95 @@ class LiveDemo:
             for d in decisions
             if d["chosen"] and d["plan_id"] is not None
         }
-        loads = tuple(watch.loads.values())
-        timed = live_plan(first, decisions, placements, origin)
-        sim_cluster = measured_cluster(cluster, specs, load_seconds(loads))
-        live = self._replayed(sent, sim_cluster, specs, timed, workload)
-
+        loads = tuple(sorted(watch.loads.values(), key=lambda x: (x.version, x.group, x.model)))
+        timed = live_plan(fleet.first, decisions, placements, origin)
+        measured = switch_load_seconds(loads, fleet.first_version)
+        sim_cluster = measured_cluster(fleet.cluster, fleet.models, measured)
+        live = self._replayed(sent, sim_cluster, fleet.models, timed, workload)
         static = None
         if s.static:
-            api.call("POST", f"/v1/clusters/{cluster_id}/active-plan", {"plan_id": first_plan_id})
+            api.call("POST", f"/v1/clusters/{cluster_id}/active-plan", {"plan_id": fleet.first_id})
             wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
-            self.say("  re-planner off, first plan active again; replaying the same trace")
-            again = self._replay_at(time.time(), router, workload, specs)
-            static = self._replayed(again, cluster, specs, TimedPlan.static(first), workload)
+            self.say("  re-planner off, the first plan active again; replaying the same trace")
+            again = self._replay_at(time.time(), fleet.router, workload, fleet.models)
+            plan = TimedPlan.static(fleet.first)
+            static = self._replayed(again, fleet.cluster, fleet.models, plan, workload)
             self.phase("static replay")
+        hosted = next(spec for spec in fleet.models if spec.name in fleet.first.model_names)
+        hops = probe_hops(fleet.router, fleet.agent_url, hosted, self.deployment.inference_key)
+        self.phase("hop probe")
         return LiveRun(
             scenario=s,
-            cluster=cluster,
-            models=specs,
+            cluster=fleet.cluster,
+            models=fleet.models,
             workload=workload,
-            first_plan_id=first_plan_id,
+            origin=origin,
+            first_plan_id=fleet.first_id,
+            first_version=fleet.first_version,
             live=live,
             static=static,
             traffic=tuple(traffic),
             decisions=tuple(decisions),
-            loads=tuple(sorted(loads, key=lambda x: (x.version, x.group, x.model))),
+            loads=loads,
             applied_s=dict(sorted(watch.applied.items())),
+            hops=hops,
             phases_s=dict(self.phases),
         )
+
+    def _deploy(self) -> Fleet:
+        """Steps 1-3 of the module docstring."""
+        s = self.scenario
+        base = s.loopback()
+        api = self.deployment.start_api()
+        self.say(f"  API at {api.base_url}; profiling the tiny BERT on this machine")
+        specs = tuple(declare_models(self.deployment, api, base))
+        cluster = scenario_cluster(specs, base)
+        cluster_id = api.call("POST", "/v1/clusters", {"name": "live", **encode(cluster)})[2]["id"]
+        self.phase("setup")
+        first_phase = window_workload(s.shift().workload(s.seed), 0, s.phase_s)
+        first = solve_and_activate(api, cluster_id, first_phase, base)
+        served = api.call("GET", f"/v1/clusters/{cluster_id}/plan")[2]
+        self.say(
+            f"  {len(specs)} models (SLO {1e3 * specs[0].slo_s:.0f} ms), {cluster.num_devices} "
+            f"devices holding {len(first.model_names)} of them; first plan {served['plan_id']}"
+        )
+        self.deployment.start_agent(cluster_id, 0, s.devices, "tiny")
+        wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
+        router = self.deployment.start_router(cluster_id, "--traffic-every-s", "1")
+        self.phase("start")
+        return Fleet(
+            api,
+            cluster_id,
+            cluster,
+            specs,
+            router,
+            api.executors(cluster_id)[0]["url"],
+            first,
+            int(served["plan_id"]),
+            int(served["version"]),
+        )
+
+    def _replay_live(
+        self, fleet: Fleet, workload: Workload
+    ) -> tuple[float, list[Sent], AgentWatch]:
+        """Step 4: the re-planner on, the replay from its first window on
+        while the agent is watched; the re-planner off again. The replay's
+        start (unix s), what was sent, the watch."""
+        s = self.scenario
+        settings = {
+            "enabled": True,
+            "window_s": s.window_s,
+            "forecaster": s.forecaster,
+            "min_gain": s.min_gain,
+            "max_switches_per_hour": MAX_SWITCHES_PER_HOUR,
+        }
+        path = f"/v1/clusters/{fleet.cluster_id}/replanner"
+        origin = float(fleet.api.call("PUT", path, settings)[2]["next_window"])
+        with AgentWatch(fleet.agent_url, self.deployment.inference_key, origin) as watch:
+            sent = self._replay_at(origin, fleet.router, workload, fleet.models)
+            time.sleep(FLUSH_S)
+        fleet.api.call("PUT", path, {**settings, "enabled": False})
+        return origin, sent, watch
 
     def _replay_at(
         self, start: float, router: str, workload: Workload, specs: Sequence[ModelSpec]
@@ -395,4 +624,3 @@ def run_live(workdir: Path, scenario: LiveScenario | None = None, say: Say = pri
     """Run the live scenario (module docstring) in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     return LiveDemo(workdir, scenario or LiveScenario(), say).run()
-

@@ -69,7 +69,11 @@ class PhaseShift:
             starts + self.phase_s,
             self.models,
             seed,
-            {"kind": "phase-shift", "phase_s": self.phase_s, "hot_sets": [list(h) for h in self.hot_sets]},
+            {
+                "kind": "phase-shift",
+                "phase_s": self.phase_s,
+                "hot_sets": [list(h) for h in self.hot_sets],
+            },
         )
 
 

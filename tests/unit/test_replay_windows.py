@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from executor.replay import Sent, window_counts
+from executor.replay import Sent, agent_timings, latency_parts, window_counts
 
 
 def sent(arrival_s: float, status: int = 200, latency_s: float = 0.1) -> Sent:
@@ -37,3 +37,27 @@ def test_a_partial_last_window_and_arrivals_past_the_end_count_in_the_last() -> 
 def test_a_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="window_s"):
         window_counts([sent(1.0)], 0.0, 10.0)
+
+
+def test_latency_parts_split_the_client_latency_by_the_agent_timings() -> None:
+    requests = [
+        Sent("m", 0.0, 200, 0.030, 0.5, queue_s=0.010, compute_s=0.005),  # hops 15 ms
+        Sent("m", 1.0, 200, 0.020, 0.5, queue_s=0.000, compute_s=0.010),  # hops 10 ms
+        Sent("m", 2.0, 200, 0.050, 0.5, queue_s=0.020, compute_s=0.015),  # hops 15 ms
+        Sent("m", 3.0, 404, 0.002, 0.5),  # no timings: left out
+    ]
+    parts = latency_parts(requests)
+    assert parts is not None and parts.requests == 3
+    assert parts.queue_p50_s == pytest.approx(0.010)
+    assert parts.compute_p50_s == pytest.approx(0.010)
+    assert parts.hops_p50_s == pytest.approx(0.015)
+    assert parts.queue_p90_s == pytest.approx(0.018)  # 0.010 + 0.8 * (0.020 - 0.010)
+    assert latency_parts(requests[3:]) is None
+
+
+def test_agent_timings_come_from_a_200_answer_only() -> None:
+    body = b'{"timings": {"queue_s": 0.25, "compute_s": 0.5, "total_s": 0.75}}'
+    assert agent_timings(200, body) == (0.25, 0.5)
+    assert agent_timings(503, body) == (None, None)
+    assert agent_timings(200, b"not json") == (None, None)
+    assert agent_timings(200, b'{"timings": {}}') == (None, None)
