@@ -3,7 +3,8 @@ end-to-end test, ``bench.live_fidelity``): a trace whose popularity shifts
 is replayed through the router to one agent on emulated CPU devices while
 the service re-plans, then replayed again on the first plan kept.
 
-1. API with a job worker; the models (``models`` tiny BERTs, profiled on
+1. on a deployment whose API (with its job worker) is up: the models
+   (``models`` tiny BERTs, profiled on
    this machine by the profiler, :func:`harness.loopback.declare_models`);
    a cluster whose devices hold ``replicas_per_device`` model each, so the
    fleet hosts fewer models than there are (re-placement matters);
@@ -18,14 +19,18 @@ the service re-plans, then replayed again on the first plan kept.
    window, so the replay's windows are the re-planner's; meanwhile the
    agent's ``/v1/status`` is read every :data:`WATCH_S` s for its applied
    version and the measured load of every replica it builds;
-5. the observed traffic, the decisions and the plans they activated are
-   read from the API; the re-planner is turned off;
+5. the observed traffic, the decisions of the replay's windows and the
+   plans they activated are read from the API; the re-planner is turned
+   off;
 6. **static**: the first plan is activated again and, once the agent
    applied it, the same trace is replayed;
 7. the simulator predicts each replay with the same arrivals and profiles:
    the live one with the plans the decisions activated, each from when it
-   was activated, loading at the measured load times; the static one with
-   the first plan. Attainment is compared window by window.
+   was activated (and, apart, from when the agent reported it applied),
+   loading at the switches' measured load times; the static one with the
+   first plan. Attainment is compared window by window;
+8. the hops are probed: requests one at a time to the agent directly and
+   through the router (:class:`HopProbe`).
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ class LiveScenario:
     phase_s: float = 15.0
     window_s: int = 5
     hot_rps: float = 2.0
-    cold_rps: float = 0.25
+    cold_rps: float = 0.1
     cv: float = 1.0
     slo_scale: float = 50.0
     slo_floor_s: float = 0.25
@@ -204,13 +209,19 @@ def decode_json(raw: bytes) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Replayed:
     """One replay: what was sent (arrival times from its start), the
-    simulator's per-window prediction for it and the plan it simulated."""
+    simulator's per-window prediction for it (a window without requests
+    counts as 1.0) and the plan it simulated; for the live replay also the
+    prediction with each switch when the agent reported it applied
+    (``simulated_applied``: the plan's propagation to the agent and the
+    router included) instead of when it was activated."""
 
     sent: tuple[Sent, ...]
     measured: tuple[tuple[int, int], ...]
     simulated: tuple[float, ...]
     simulated_total: float
     plan: TimedPlan
+    simulated_applied: tuple[float, ...] | None = None
+    simulated_applied_total: float | None = None
 
     @property
     def attainment(self) -> float:
@@ -321,6 +332,7 @@ class LiveRun:
                     "requests": len(replayed.sent),
                     "measured": replayed.attainment,
                     "simulated": replayed.simulated_total,
+                    "simulated_applied": replayed.simulated_applied_total,
                 }
                 for name, replayed in self._replays().items()
             },
@@ -354,6 +366,8 @@ class LiveRun:
                 requests, good = replayed.measured[j]
                 row[f"{name}_measured"] = good / requests if requests else None
                 row[f"{name}_simulated"] = replayed.simulated[j]
+                if replayed.simulated_applied is not None:
+                    row[f"{name}_simulated_applied"] = replayed.simulated_applied[j]
             rows.append(row)
         return rows
 
@@ -407,22 +421,12 @@ def unix_seconds(stamp: str) -> float:
     return moment.timestamp()
 
 
-def live_plan(
-    first: Placement,
-    decisions: Sequence[dict[str, Any]],
-    placements: Mapping[int, Placement],
-    origin: float,
-) -> TimedPlan:
-    """The plans the chosen decisions activated, each from when it was
-    activated (its ``created_at``, s after ``origin``), after ``first``."""
+def timed_plan(first: Placement, switches: Sequence[tuple[float, Placement]]) -> TimedPlan:
+    """``first`` from 0, then each switch's placement from its time (s),
+    nudged 1 ms past the previous step where times tie or run backwards."""
     steps: list[tuple[float, Placement]] = [(0.0, first)]
-    for decision in decisions:
-        if not decision["chosen"] or decision["plan_id"] is None:
-            continue
-        at = max(unix_seconds(decision["created_at"]) - origin, 0.0)
-        if at <= steps[-1][0]:
-            at = steps[-1][0] + 1e-3
-        steps.append((at, placements[decision["plan_id"]]))
+    for at, placement in switches:
+        steps.append((max(at, steps[-1][0] + 1e-3), placement))
     return TimedPlan(tuple(steps))
 
 
@@ -453,13 +457,16 @@ class Fleet:
 
 
 class LiveDemo:
-    """Runs the steps of the module docstring on a fresh deployment."""
+    """Runs steps 1-7 of the module docstring on ``deployment``, whose API
+    (``api``, an admin client) is already started."""
 
-    def __init__(self, workdir: Path, scenario: LiveScenario, say: Say) -> None:
-        self.workdir = workdir
+    def __init__(
+        self, deployment: Deployment, api: ApiClient, scenario: LiveScenario, say: Say
+    ) -> None:
+        self.deployment = deployment
+        self.api = api
         self.scenario = scenario
         self.say = say
-        self.deployment = Deployment(workdir)
         self.phases: dict[str, float] = {}
         self._clock = time.perf_counter()
 
@@ -469,12 +476,6 @@ class LiveDemo:
         self._clock = now
 
     def run(self) -> LiveRun:
-        try:
-            return self._run()
-        finally:
-            self.deployment.close()
-
-    def _run(self) -> LiveRun:
         s = self.scenario
         fleet = self._deploy()
         workload = s.shift().workload(s.seed)
@@ -491,7 +492,7 @@ class LiveDemo:
         decisions = [
             d
             for d in api.call("GET", f"/v1/clusters/{cluster_id}/decisions?limit=100")[2]["items"]
-            if d["window_start"] >= origin
+            if origin <= d["window_start"] < origin + workload.duration_s
         ]
         placements = {
             d["plan_id"]: decode(
@@ -501,10 +502,19 @@ class LiveDemo:
             if d["chosen"] and d["plan_id"] is not None
         }
         loads = tuple(sorted(watch.loads.values(), key=lambda x: (x.version, x.group, x.model)))
-        timed = live_plan(fleet.first, decisions, placements, origin)
+        chosen = [d for d in decisions if d["chosen"] and d["plan_id"] is not None]
+        activated = [(unix_seconds(d["created_at"]) - origin, d) for d in chosen]
+        timed = timed_plan(fleet.first, [(at, placements[d["plan_id"]]) for at, d in activated])
+        reached = timed_plan(
+            fleet.first,
+            [
+                (watch.applied.get(d["version"], at), placements[d["plan_id"]])
+                for at, d in activated
+            ],
+        )
         measured = switch_load_seconds(loads, fleet.first_version)
         sim_cluster = measured_cluster(fleet.cluster, fleet.models, measured)
-        live = self._replayed(sent, sim_cluster, fleet.models, timed, workload)
+        live = self._replayed(sent, sim_cluster, fleet.models, timed, workload, reached)
         static = None
         if s.static:
             api.call("POST", f"/v1/clusters/{cluster_id}/active-plan", {"plan_id": fleet.first_id})
@@ -539,8 +549,8 @@ class LiveDemo:
         """Steps 1-3 of the module docstring."""
         s = self.scenario
         base = s.loopback()
-        api = self.deployment.start_api()
-        self.say(f"  API at {api.base_url}; profiling the tiny BERT on this machine")
+        api = self.api
+        self.say("  profiling the tiny BERT on this machine")
         specs = tuple(declare_models(self.deployment, api, base))
         cluster = scenario_cluster(specs, base)
         cluster_id = api.call("POST", "/v1/clusters", {"name": "live", **encode(cluster)})[2]["id"]
@@ -607,20 +617,35 @@ class LiveDemo:
         specs: Sequence[ModelSpec],
         plan: TimedPlan,
         workload: Workload,
+        applied: TimedPlan | None = None,
     ) -> Replayed:
         window = float(self.scenario.window_s)
-        predicted = simulate(cluster, specs, plan, workload, SimOptions(max_batch=1))
-        per_window = np.nan_to_num(predicted.per_window_attainment(window), nan=1.0)
+
+        def predict(timed: TimedPlan) -> tuple[tuple[float, ...], float]:
+            result = simulate(cluster, specs, timed, workload, SimOptions(max_batch=1))
+            per_window = np.nan_to_num(result.per_window_attainment(window), nan=1.0)
+            return tuple(float(x) for x in per_window), result.attainment
+
+        simulated, total = predict(plan)
+        applied_windows, applied_total = predict(applied) if applied else (None, None)
         return Replayed(
             sent=tuple(sent),
             measured=tuple(window_counts(sent, window, workload.duration_s)),
-            simulated=tuple(float(x) for x in per_window),
-            simulated_total=predicted.attainment,
+            simulated=simulated,
+            simulated_total=total,
             plan=plan,
+            simulated_applied=applied_windows,
+            simulated_applied_total=applied_total,
         )
 
 
 def run_live(workdir: Path, scenario: LiveScenario | None = None, say: Say = print) -> LiveRun:
-    """Run the live scenario (module docstring) in ``workdir``."""
+    """Run the live scenario (module docstring) on a deployment of its own
+    in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return LiveDemo(workdir, scenario or LiveScenario(), say).run()
+    deployment = Deployment(workdir)
+    try:
+        api = deployment.start_api()
+        return LiveDemo(deployment, api, scenario or LiveScenario(), say).run()
+    finally:
+        deployment.close()

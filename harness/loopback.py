@@ -291,7 +291,9 @@ def declare_models(deployment: Deployment, api: ApiClient, scenario: Scenario) -
     specs = []
     for name, family in scenario.models.items():
         profile = measured[family]
-        slo_s = max(scenario.slo_floor_s, scenario.slo_scale * profile[ParallelConfig(1, 1)].latency(1))
+        slo_s = max(
+            scenario.slo_floor_s, scenario.slo_scale * profile[ParallelConfig(1, 1)].latency(1)
+        )
         spec = ModelSpec(name, slo_s, profile, family)
         body = {
             **encode(spec),
