@@ -14,6 +14,7 @@ BENCHMARKS: list[str] = [
     "capacity",
     "executor_overhead",
     "fidelity",
+    "live_fidelity",
     "replan",
     "service",
     "traces",

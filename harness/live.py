@@ -72,7 +72,7 @@ from planner.codec import decode, encode
 from planner.domain import Cluster, ModelSpec, ParallelConfig, Placement, TimedPlan, Workload
 from planner.replan.live import measured_cluster
 from planner.sim import SimOptions, simulate
-from planner.workloads.phases import PhaseShift, rotating_hot_sets
+from planner.workloads import PhaseShift, rotating_hot_sets
 from planner.workloads.windows import window_workload
 
 Say = Callable[[str], None]

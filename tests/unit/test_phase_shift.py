@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.workloads.phases import PhaseShift, rotating_hot_sets
+from planner.workloads import PhaseShift, rotating_hot_sets
 
 NAMES = ("a", "b", "c", "d")
 
