@@ -210,16 +210,17 @@ def decode_json(raw: bytes) -> dict[str, Any]:
 class Replayed:
     """One replay: what was sent (arrival times from its start), the
     simulator's per-window prediction for it (a window without requests
-    counts as 1.0) and the plan it simulated; for the live replay also the
-    prediction with each switch when the agent reported it applied
-    (``simulated_applied``: the plan's propagation to the agent and the
-    router included) instead of when it was activated."""
+    counts as 1.0), the plan and cluster (load times) it simulated; for
+    the live replay also the prediction with each switch when the agent
+    reported it applied (``simulated_applied``: the plan's propagation to
+    the agent and the router included) instead of when it was activated."""
 
     sent: tuple[Sent, ...]
     measured: tuple[tuple[int, int], ...]
     simulated: tuple[float, ...]
     simulated_total: float
     plan: TimedPlan
+    cluster: Cluster
     simulated_applied: tuple[float, ...] | None = None
     simulated_applied_total: float | None = None
 
@@ -634,6 +635,7 @@ class LiveDemo:
             simulated=simulated,
             simulated_total=total,
             plan=plan,
+            cluster=cluster,
             simulated_applied=applied_windows,
             simulated_applied_total=applied_total,
         )
