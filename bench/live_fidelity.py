@@ -88,6 +88,15 @@ def print_gaps(data: dict[str, Any]) -> None:
         )
 
 
+def print_decisions(data: dict[str, Any]) -> None:
+    for d in data["decisions"]:
+        keep, candidate = d["keep_attainment"], d["candidate_attainment"]
+        print(
+            f"decision window {d['window']}: {d['action']}{' (applied)' if d['chosen'] else ''}, "
+            f"keep {pct(keep).strip()} vs candidate {pct(candidate).strip()}: {d['reason']}"
+        )
+
+
 def print_parts(data: dict[str, Any]) -> None:
     hops = data["hops"]
     ms = 1e3
@@ -153,11 +162,9 @@ def print_rescored(run: LiveRun) -> None:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.live_fidelity")
     parser.add_argument("--quick", action="store_true", help="phases of 10 s instead of 15 s")
-    parser.add_argument("--slo-ms", type=float, default=20.0, help="every model's SLO (ms) [20]")
+    parser.add_argument("--slo-ms", type=float, default=250.0, help="every model's SLO (ms) [250]")
     args = parser.parse_args(argv)
-    scenario = LiveScenario(
-        phase_s=10.0 if args.quick else 15.0, slo_scale=0.0, slo_floor_s=args.slo_ms / 1e3
-    )
+    scenario = LiveScenario(phase_s=10.0 if args.quick else 15.0, slo_s=args.slo_ms / 1e3)
     with tempfile.TemporaryDirectory() as workdir:
         run = run_live(Path(workdir), scenario, say=lambda _: None)
     data = run.to_json()
@@ -170,6 +177,7 @@ def main(argv: list[str]) -> None:
         f"{len(data['decisions'])} decisions, {len(data['switches'])} switches"
     )
     print_windows(data)
+    print_decisions(data)
     print_gaps(data)
     print_parts(data)
     print_rescored(run)

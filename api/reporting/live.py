@@ -114,11 +114,12 @@ def summary_lines(data: Row) -> list[tuple[str, str]]:
     lines = [
         (
             "Live scenario",
-            f"{s['models']} tiny BERTs, {data['cluster']['num_devices']} emulated CPU devices "
-            f"holding {s['replicas_per_device']} replica each; {s['phases']} phases of "
-            f"{s['phase_s']:g} s, hot sets {hot} at {s['hot_rps']:g} req/s per model, the "
-            f"rest at {s['cold_rps']:g}; SLO {1e3 * data['slo_s']:.0f} ms; re-planner window "
-            f"{s['window_s']} s, forecaster {s['forecaster']}",
+            f"{s['models'] + s['background']} tiny BERTs, {data['cluster']['num_devices']} "
+            f"emulated CPU devices holding {s['replicas_per_device']} replica each; "
+            f"{s['phases']} phases of {s['phase_s']:g} s, hot sets {hot} at {s['hot_rps']:g} "
+            f"req/s per model (none outside their phase), {s['background']} background "
+            f"models at {s['cold_rps']:g}; SLO {1e3 * data['slo_s']:.0f} ms; re-planner window "
+            f"{s['window_s']} s, forecaster {s['forecaster']}, minimum gain {s['min_gain']:g}",
         )
     ]
     for replay in REPLAYS:

@@ -2,9 +2,11 @@
 own hot set of models (the live re-placement demo's traffic).
 
 In phase ``k`` (``[k * phase_s, (k + 1) * phase_s)``) every model of
-``hot_sets[k]`` follows a Gamma(``hot_rps``, ``cv``) process and every other
-model a Gamma(``cold_rps``, ``cv``) process, each restarted at the phase's
-start (:func:`planner.workloads.arrivals.windowed_workload`), seeded.
+``hot_sets[k]`` follows a Gamma(``hot_rps``, ``cv``) process, every model
+of another phase's hot set a Gamma(``off_rps``, ``cv``) one, and every
+model in no hot set (the background) a Gamma(``cold_rps``, ``cv``) one,
+each restarted at the phase's start
+(:func:`planner.workloads.arrivals.windowed_workload`), seeded.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from planner.workloads.arrivals import Seed, windowed_workload
 class PhaseShift:
     """The stated parameters of a phase-shift trace (ValueError naming the
     field when they do not make one): model names, the hot set of each
-    phase, the phase length (s), the hot and cold rates (requests/s per
-    model) and the arrivals' coefficient of variation."""
+    phase, the phase length (s), the rates (requests/s per model) of a hot
+    model, of a background one (in no hot set) and of a model hot in
+    another phase, and the arrivals' coefficient of variation."""
 
     models: tuple[str, ...]
     hot_sets: tuple[tuple[str, ...], ...]
@@ -31,6 +34,7 @@ class PhaseShift:
     hot_rps: float
     cold_rps: float
     cv: float = 1.0
+    off_rps: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.hot_sets:
@@ -41,10 +45,10 @@ class PhaseShift:
                 raise ValueError(f"hot_sets[{k}]: {', '.join(unknown)} not in models")
         if not self.phase_s > 0:
             raise ValueError(f"phase_s: must be > 0, got {self.phase_s}")
-        if not 0 <= self.cold_rps <= self.hot_rps:
-            raise ValueError(
-                f"cold_rps: must be in [0, hot_rps={self.hot_rps}], got {self.cold_rps}"
-            )
+        for name in ("cold_rps", "off_rps"):
+            value = getattr(self, name)
+            if not 0 <= value <= self.hot_rps:
+                raise ValueError(f"{name}: must be in [0, hot_rps={self.hot_rps}], got {value}")
 
     @property
     def duration_s(self) -> float:
@@ -52,12 +56,14 @@ class PhaseShift:
 
     def rates_rps(self) -> np.ndarray:
         """Requests/s of model ``m`` (``models`` order) in phase ``k``: ``[m, k]``."""
-        return np.array(
-            [
-                [self.hot_rps if name in hot else self.cold_rps for hot in self.hot_sets]
-                for name in self.models
-            ]
-        )
+        ever_hot = {name for hot in self.hot_sets for name in hot}
+
+        def rate(name: str, hot: tuple[str, ...]) -> float:
+            if name in hot:
+                return self.hot_rps
+            return self.off_rps if name in ever_hot else self.cold_rps
+
+        return np.array([[rate(name, hot) for hot in self.hot_sets] for name in self.models])
 
     def workload(self, seed: Seed) -> Workload:
         phases = len(self.hot_sets)

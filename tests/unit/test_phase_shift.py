@@ -18,15 +18,19 @@ def test_hot_sets_rotate_through_the_models_wrapping_around() -> None:
 
 
 def test_each_phase_serves_its_hot_set_at_the_hot_rate() -> None:
-    shift = PhaseShift(NAMES, (("a",), ("c", "d")), phase_s=200.0, hot_rps=5.0, cold_rps=0.5)
-    assert shift.rates_rps().tolist() == [[5.0, 0.5], [0.5, 0.5], [0.5, 5.0], [0.5, 5.0]]
+    shift = PhaseShift(
+        NAMES, (("a",), ("c", "d")), phase_s=200.0, hot_rps=5.0, cold_rps=0.5, off_rps=0.25
+    )
+    # b is in no hot set (background); a, c, d are off outside their phase
+    assert shift.rates_rps().tolist() == [[5.0, 0.25], [0.5, 0.5], [0.25, 5.0], [0.25, 5.0]]
     workload = shift.workload(seed=3)
     assert workload.duration_s == 400.0
-    for k, hot in enumerate(shift.hot_sets):
+    rates = shift.rates_rps()
+    for k in range(len(shift.hot_sets)):
         inside = (workload.arrivals_s >= 200.0 * k) & (workload.arrivals_s < 200.0 * (k + 1))
         for m, name in enumerate(NAMES):
             count = int(np.count_nonzero(inside & (workload.model_ids == m)))
-            expected = 200.0 * (5.0 if name in hot else 0.5)
+            expected = 200.0 * rates[m, k]
             assert abs(count - expected) <= 4 * np.sqrt(expected), (k, name, count)
     assert shift.workload(seed=3).arrivals_s.tolist() == workload.arrivals_s.tolist()
 
@@ -39,6 +43,7 @@ def test_each_phase_serves_its_hot_set_at_the_hot_rate() -> None:
         ({"phase_s": 0.0}, "phase_s"),
         ({"cold_rps": 6.0}, "cold_rps"),
         ({"cold_rps": -1.0}, "cold_rps"),
+        ({"off_rps": 5.5}, "off_rps"),
     ],
 )
 def test_bad_parameters_name_the_field(changes: dict[str, object], field: str) -> None:

@@ -33,6 +33,8 @@ def window(
 DATA: dict[str, Any] = {
     "scenario": {
         "models": 12,
+        "background": 6,
+        "min_gain": 0.05,
         "replicas_per_device": 1,
         "phases": 2,
         "phase_s": 10.0,
