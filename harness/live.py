@@ -540,8 +540,7 @@ class LiveDemo:
             plan = TimedPlan.static(fleet.first)
             static = self._replayed(again, fleet.cluster, fleet.models, plan, workload)
             self.phase("static replay")
-        hosted = next(spec for spec in fleet.models if spec.name in fleet.first.model_names)
-        hops = probe_hops(fleet.router, fleet.agent_url, hosted, self.deployment.inference_key)
+        hops = self._probe(fleet)
         self.phase("hop probe")
         return LiveRun(
             scenario=s,
@@ -560,6 +559,15 @@ class LiveDemo:
             hops=hops,
             phases_s=dict(self.phases),
         )
+
+    def _probe(self, fleet: Fleet) -> HopProbe:
+        """Step 8, on a model of the plan the agent serves now."""
+        api, cluster_id = fleet.api, fleet.cluster_id
+        wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
+        served = api.call("GET", f"/v1/clusters/{cluster_id}/plan")[2]["placement"]
+        names = decode(Placement, served, "placement").model_names
+        spec = next(spec for spec in fleet.models if spec.name in names)
+        return probe_hops(fleet.router, fleet.agent_url, spec, self.deployment.inference_key)
 
     def _deploy(self) -> Fleet:
         """Steps 1-3 of the module docstring."""
