@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from api.reporting.figures import model_colours
 from api.reporting.svg import figure, to_svg
 from api.reporting.tables import Column, fixed, html_cells, millis, percent
 
@@ -158,12 +159,21 @@ def live_svg(data: Row) -> str:
     window_s = float(data["scenario"]["window_s"])
     edges = np.arange(len(windows) + 1) * window_s
     models = sorted({m for w in windows for m in w["observed"]})
+    colours = model_colours(models)
     with figure(7.0, 4.8) as fig:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
         base = np.zeros(len(windows))
         for name in models:
             counts = np.array([w["observed"].get(name, 0) for w in windows], dtype=float)
-            top.bar(edges[:-1], counts, width=window_s, bottom=base, align="edge", label=name)
+            top.bar(
+                edges[:-1],
+                counts,
+                width=window_s,
+                bottom=base,
+                align="edge",
+                label=name,
+                color=colours[name],
+            )
             base += counts
         top.set_ylabel("Requests (router)")
         top.set_title("Observed traffic per window, by model")
