@@ -18,7 +18,9 @@ from planner.evaluation.reports import CompareReport
 
 # Two phases of two windows each: the flip is observed in window 2 and
 # decided at the start of window 3; static replay left out to keep it short.
-SCENARIO = LiveScenario(phases=2, phase_s=10.0, window_s=5, static=False)
+# Background models at 0.5 req/s: the replicas a switch keeps get requests
+# while it happens (about 8 in the 4 s looked at).
+SCENARIO = LiveScenario(phases=2, phase_s=10.0, window_s=5, cold_rps=0.5, static=False)
 
 
 def kept(before: Placement, after: Placement) -> set[str]:
@@ -61,8 +63,11 @@ def test_a_popularity_flip_is_re_placed_live_and_reported(tmp_path: Path) -> Non
     assert sum(w["sent"] for w in windows) == len(run.live.sent) == run.workload.num_requests
     for w in windows:
         assert 0.0 <= w["live_measured"] <= 1.0 and 0.0 <= w["live_simulated"] <= 1.0
-    # before the flip the first plan hosts the hot set: both see it served
-    assert windows[0]["live_simulated"] >= 0.8 and windows[0]["live_measured"] >= 0.6
+    # before the flip the first plan hosts the hot set (the background it
+    # leaves out fails), and the measurement follows the simulator's prediction
+    first = windows[0]
+    assert first["live_simulated"] >= 0.6
+    assert abs(first["live_measured"] - first["live_simulated"]) <= 0.2
 
     html = render_html(CompareReport(title="live", inputs={"live": data}, rows=()))
     for anchor in ('id="live-heading"', 'id="live-windows"', 'id="live-decisions"'):
