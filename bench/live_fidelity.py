@@ -41,7 +41,8 @@ import numpy as np
 
 from api.reporting.live import gap_points
 from executor.replay import attainment, window_counts
-from harness.live import LiveRun, LiveScenario, Replayed, run_live
+from harness.live import run_live
+from harness.live_data import LiveRun, LiveScenario, Replayed
 from planner.sim import SimOptions, simulate
 
 TARGET_POINTS = 5.0

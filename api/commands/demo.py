@@ -65,7 +65,7 @@ def demo_command(
 ) -> None:
     """Plan, compare, serve, re-place live and report on this machine, end to end."""
     from api.commands.demo_run import Demo, DemoSettings
-    from harness.live import LiveScenario
+    from harness.live_data import LiveScenario
 
     if only_live and no_live:
         raise click.UsageError("--live and --no-live: choose one")

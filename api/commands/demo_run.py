@@ -55,7 +55,8 @@ from api.reporting.live import console_tables, summary_lines
 from api.reporting.tables import compare_table
 from executor.api_client import ApiClient
 from executor.replay import attainment, replay
-from harness.live import LiveDemo, LiveScenario
+from harness.live import LiveDemo
+from harness.live_data import LiveScenario
 from harness.loopback import MESHPLAN, START_TIMEOUT_S, Deployment, agents_applied, wait_for
 from planner import files
 from planner.codec import decode, encode

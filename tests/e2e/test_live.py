@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from api.reporting.html import render_html
-from harness.live import LiveScenario, run_live
+from harness.live import run_live
+from harness.live_data import LiveScenario
 from planner.domain import Placement
 from planner.evaluation.reports import CompareReport
 

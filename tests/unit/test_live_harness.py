@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.live import Load, switch_load_seconds, timed_plan, unix_seconds
+from harness.live_data import Load, switch_load_seconds, timed_plan, unix_seconds
 from planner.domain import Group, ParallelConfig, Placement
 
 ONE = ParallelConfig(1, 1)
