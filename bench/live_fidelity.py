@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from api.reporting.live import gap_points
+from api.reporting.live import gap_points, top_counts
 from executor.replay import attainment, window_counts
 from harness.live import run_live
 from harness.live_data import LiveRun, LiveScenario, Replayed
@@ -94,7 +94,8 @@ def print_decisions(data: dict[str, Any]) -> None:
         keep, candidate = d["keep_attainment"], d["candidate_attainment"]
         print(
             f"decision window {d['window']}: {d['action']}{' (applied)' if d['chosen'] else ''}, "
-            f"keep {pct(keep).strip()} vs candidate {pct(candidate).strip()}: {d['reason']}"
+            f"forecast {top_counts(d['forecast_rps'], 2, 5)}; keep {pct(keep).strip()} vs "
+            f"candidate {pct(candidate).strip()}: {d['reason']}"
         )
 
 
@@ -162,12 +163,20 @@ def print_rescored(run: LiveRun) -> None:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.live_fidelity")
-    parser.add_argument("--quick", action="store_true", help="phases of 10 s instead of 15 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="windows of 5 s and phases of 10 s (not 10 and 20)"
+    )
     parser.add_argument("--slo-ms", type=float, default=250.0, help="every model's SLO (ms) [250]")
+    parser.add_argument("--workdir", help="keep the database and logs here [a temporary folder]")
     args = parser.parse_args(argv)
-    scenario = LiveScenario(phase_s=10.0 if args.quick else 15.0, slo_s=args.slo_ms / 1e3)
-    with tempfile.TemporaryDirectory() as workdir:
-        run = run_live(Path(workdir), scenario, say=lambda _: None)
+    scenario = LiveScenario(slo_s=args.slo_ms / 1e3)
+    if args.quick:
+        scenario = dataclasses.replace(scenario, phase_s=10.0, window_s=5)
+    if args.workdir:
+        run = run_live(Path(args.workdir), scenario, say=lambda _: None)
+    else:
+        with tempfile.TemporaryDirectory() as workdir:
+            run = run_live(Path(workdir), scenario, say=lambda _: None)
     data = run.to_json()
     shift = scenario.shift()
     print(

@@ -21,7 +21,7 @@ from planner.evaluation.reports import CompareReport
 # decided at the start of window 3; static replay left out to keep it short.
 # Background models at 0.5 req/s: the replicas a switch keeps get requests
 # while it happens (about 8 in the 4 s looked at).
-SCENARIO = LiveScenario(phases=2, phase_s=10.0, window_s=5, cold_rps=0.5, static=False)
+SCENARIO = LiveScenario(phases=2, phase_s=20.0, window_s=10, cold_rps=0.5, static=False)
 
 
 def kept(before: Placement, after: Placement) -> set[str]:
