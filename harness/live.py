@@ -3,13 +3,17 @@ end-to-end test, ``bench.live_fidelity``): a trace whose popularity shifts
 is replayed through the router to one agent on emulated CPU devices while
 the service re-plans, then replayed again on the first plan kept.
 
-1. on a deployment whose API (with its job worker) is up: the models
-   (``models`` tiny BERTs, profiled on
-   this machine by the profiler, :func:`harness.loopback.declare_models`);
-   a cluster whose devices hold ``replicas_per_device`` model each, so the
-   fleet hosts fewer models than there are (re-placement matters);
-2. the trace (:class:`planner.workloads.phases.PhaseShift`: ``phases``
-   phases of ``phase_s`` s, each with its own ``hot_size`` hot models);
+The parameters are a :class:`harness.live_data.LiveScenario`; what the run
+produces is a :class:`harness.live_data.LiveRun`.
+
+1. on a deployment whose API (with its job worker) is up: the models (tiny
+   BERTs profiled on this machine by the profiler,
+   :func:`harness.loopback.declare_models`); a cluster whose devices hold
+   ``replicas_per_device`` model each, so the fleet hosts fewer models
+   than there are (re-placement matters);
+2. the trace (:class:`planner.workloads.PhaseShift`: ``phases`` phases of
+   ``phase_s`` s, each with its own ``hot_size`` hot models, over the
+   background models);
    the first plan is solved (greedy, in the worker) on the first phase's
    arrivals and activated;
 3. the agent on ``devices`` emulated CPU devices and the router (reporting
