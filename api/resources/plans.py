@@ -101,7 +101,8 @@ class ActivatedOut(Out):
 
 class TransitionStepOut(Out):
     group: int = Field(
-        description="load: a group of this version's placement; evict: of from_version's"
+        description="load: a group of this version's placement; evict: of from_version's "
+        "(a group kept from from_version keeps its index)"
     )
     action: Literal["load", "evict"]
     model: str

@@ -2,8 +2,7 @@
 report per-model request counts in fixed bins, idempotently (a bin is
 stored once; repeating it with the same count changes nothing); readers get
 them summed over sources in windows. Bins older than
-``TRAFFIC_RETENTION_S`` are pruned whenever the cluster's traffic is
-written."""
+``TRAFFIC_RETENTION_S`` are pruned whenever a report stores new bins."""
 
 from __future__ import annotations
 
@@ -127,8 +126,9 @@ def report_traffic(cluster_id: int, body: TrafficIn) -> Response:
             f"{conflict.stored} requests, reported {conflict.reported}",
             status=409,
         )
-    retention_s = float(current_app.config["TRAFFIC_RETENTION_S"])
-    traffic.prune(db, cluster_id, math.floor(now_s - retention_s))
+    if stored:  # a repeated report changes nothing, not even the retained bins
+        retention_s = float(current_app.config["TRAFFIC_RETENTION_S"])
+        traffic.prune(db, cluster_id, math.floor(now_s - retention_s))
     db.commit()
     bins = sum(len(series) for series in body.counts.values())
     length = len(next(iter(body.counts.values())))

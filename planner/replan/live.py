@@ -31,7 +31,9 @@ seconds, the ``n`` before it observed):
    least requested models that had no traffic) and the repaired placement
    judged again; when no group can take it back, memory forces the
    eviction and the decision says so.
-6. **Transition.** :func:`transition_steps` orders the loads and evictions
+6. **Transition.** The new placement's groups are put at their old
+   indices where they are kept (:func:`keep_group_indices`), and
+   :func:`transition_steps` orders the loads and evictions
    so that no device ever holds more than its memory under the validator's
    model (:func:`planner.validation.stage_memory_bytes`).
 """
@@ -46,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
-from planner.replan.forecast import make_forecaster
+from planner.replan.forecast import Forecast, forecast_window, make_forecaster
 from planner.replan.loop import decide_window
 from planner.replan.options import ReplanOptions, check_seconds
 from planner.replan.solvecache import SolveCache
@@ -288,6 +290,11 @@ def _revert_check(
     )
 
 
+def _rates(forecast: Forecast) -> dict[str, float]:
+    """A forecast's rates (requests/s) by model name."""
+    return dict(zip(forecast.model_names, map(float, forecast.rates_rps), strict=True))
+
+
 def decide_live(
     inputs: LiveInputs, settings: LiveSettings, *, seed: int = 0, cache: SolveCache | None = None
 ) -> LiveDecision:
@@ -301,28 +308,25 @@ def decide_live(
         return reverted
     counts = _complete(inputs)
     n = inputs.windows
+    options = settings.replan_options(seed)
+    history = observed_workload(counts, settings.window_s, (n + 1) * settings.window_s, seed)
     if inputs.switches_last_hour >= settings.max_switches_per_hour:
+        held = forecast_window(
+            options.forecaster, history, settings.window_s, n, options.forecast_floor
+        )
         return LiveDecision(
             "hold",
             f"{inputs.switches_last_hour} switches in the last hour "
             f"(max_switches_per_hour {settings.max_switches_per_hour})",
             inputs.current,
+            forecast_rps=_rates(held),
         )
     if not any(sum(series) for series in counts.values()):
         return LiveDecision("keep", "no traffic observed", inputs.current)
-    history = observed_workload(counts, settings.window_s, (n + 1) * settings.window_s, seed)
     instance = _instance(inputs, cluster, history)
     last_rates = np.array([series[-1] for series in counts.values()], float) / settings.window_s
-    choice = decide_window(
-        instance, settings.replan_options(seed), n, inputs.current, last_rates, cache=cache
-    )
-    forecast = (
-        {}
-        if choice.forecast is None
-        else dict(
-            zip(choice.forecast.model_names, map(float, choice.forecast.rates_rps), strict=True)
-        )
-    )
+    choice = decide_window(instance, options, n, inputs.current, last_rates, cache=cache)
+    forecast = {} if choice.forecast is None else _rates(choice.forecast)
     decision = choice.decision
     placement, reason = choice.placement, decision.reason
     candidate = decision.switch_attainment
@@ -333,6 +337,7 @@ def decide_live(
         )
         reason = f"{reason}; {note}"
     moved = placement != inputs.current
+    placement = keep_group_indices(inputs.current, placement)
     return LiveDecision(
         action="switch" if moved else "keep",
         reason=reason,
@@ -396,6 +401,26 @@ def _protect_last_replicas(
     if kept_back and score <= keep + min_gain:
         return inputs.current, score, "; ".join([*notes, "the repaired switch does not pay"])
     return placement, score, "; ".join(notes)
+
+
+def keep_group_indices(before: Placement, after: Placement) -> Placement:
+    """``after`` with its groups reordered so that each group it keeps from
+    ``before`` (same devices and config) sits at its index in ``before``
+    where ``after`` has that index; the other groups fill the free indices
+    in their order. When no group is added or removed, every index then
+    names the same group in both, so a transition's loads and evictions in
+    one group share its index."""
+    old_index = {(g.devices, g.config): i for i, g in enumerate(before.groups)}
+    slots: list[Group | None] = [None] * len(after.groups)
+    rest: list[Group] = []
+    for group in after.groups:
+        i = old_index.get((group.devices, group.config))
+        if i is not None and i < len(slots):
+            slots[i] = group
+        else:
+            rest.append(group)
+    free = iter(rest)
+    return Placement(tuple(group if group is not None else next(free) for group in slots))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from planner.replan.live import (
     MeasuredLoadCluster,
     Step,
     decide_live,
+    keep_group_indices,
     measured_cluster,
     observed_workload,
     transition_steps,
@@ -60,6 +61,30 @@ def test_a_popularity_flip_switches_to_the_hot_model() -> None:
     assert decision.cost.replicas_loaded == len(loaded)
     assert decision.cost.load_s == pytest.approx(2.0 * len(loaded))
     assert all(s.action == "evict" and s.model == "a" for s in decision.steps[:1])
+
+
+def test_kept_groups_keep_their_index() -> None:
+    before = placement(group([2], "a"), group([0], "b"), group([1], "c"))
+    rotated = placement(group([0], "a"), group([1], "b"), group([2], "c"))
+    ordered = keep_group_indices(before, rotated)
+    assert ordered == placement(group([2], "c"), group([0], "a"), group([1], "b"))
+    # one model per device: each group evicts its model, then loads the new one, at one index
+    three = Cluster(3, int(2.5 * GB), devices_per_node=3, load_bw_bytes_per_s=1e9)
+    steps = transition_steps(three, MODELS, before, ordered)
+    assert sorted(steps, key=lambda s: (s.group, s.action)) == [
+        Step(0, "evict", "a"), Step(0, "load", "c"),
+        Step(1, "evict", "b"), Step(1, "load", "a"),
+        Step(2, "evict", "c"), Step(2, "load", "b"),
+    ]  # fmt: skip
+    for g in range(3):
+        assert steps.index(Step(g, "evict", before.groups[g].models[0])) < steps.index(
+            Step(g, "load", ordered.groups[g].models[0])
+        )
+    # devices 0 and 1 become one pipeline: the kept group on device 2 keeps index 0
+    merged = placement(group([0, 1], "a", config=PIPE), group([2], "b"))
+    assert keep_group_indices(before, merged) == placement(
+        group([2], "b"), group([0, 1], "a", config=PIPE)
+    )
 
 
 def test_a_measured_load_longer_than_the_window_keeps_the_placement() -> None:
@@ -108,21 +133,21 @@ def test_two_busy_last_replicas_keep_the_placement() -> None:
     assert "kept the last replica" in decision.reason
 
 
-def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
-    before = placement(group([0], "a"), group([1], "b"))
-    # the switch gave b's device to a, then b got 6 req/s: none of it served
-    inputs = LiveInputs(
-        CLUSTER,
-        MODELS,
-        BOTH_A,
-        {"a": [300, 300], "b": [0, 360]},
-        {},
-        switches_last_hour=1,
-        last_switch=LastSwitch(before, BOTH_A),
+A_AND_B = placement(group([0], "a"), group([1], "b"))
+
+
+def after_switch_to_both_a(counts: dict[str, list[int]]) -> LiveInputs:
+    """The window after a switch from a and b to a on both devices."""
+    return LiveInputs(
+        CLUSTER, MODELS, BOTH_A, counts, {}, 1, last_switch=LastSwitch(A_AND_B, BOTH_A)
     )
-    decision = decide_live(inputs, SETTINGS)
+
+
+def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
+    # then b got 6 req/s: none of it served
+    decision = decide_live(after_switch_to_both_a({"a": [300, 300], "b": [0, 360]}), SETTINGS)
     assert decision.action == "revert", decision.reason
-    assert decision.placement == before
+    assert decision.placement == A_AND_B
     assert decision.steps == (Step(1, "evict", "a"), Step(1, "load", "b"))
     assert decision.replayed_switch is not None and decision.replayed_keep is not None
     # b is 360 of the 660 replayed requests and lost all of them; a is served either way
@@ -131,17 +156,9 @@ def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
 
 
 def test_a_switch_that_did_as_predicted_is_not_reverted() -> None:
-    before = placement(group([0], "a"), group([1], "b"))
-    inputs = LiveInputs(
-        CLUSTER,
-        MODELS,
-        BOTH_A,
-        {"a": [300, 600], "b": [300, 0]},
-        {},
-        switches_last_hour=1,
-        last_switch=LastSwitch(before, BOTH_A),
-    )
-    assert decide_live(inputs, SETTINGS).action != "revert"
+    decision = decide_live(after_switch_to_both_a({"a": [300, 600], "b": [300, 0]}), SETTINGS)
+    assert decision.action != "revert"
+    assert decision.replayed_switch is None
 
 
 def test_the_switch_cap_holds() -> None:
@@ -149,6 +166,7 @@ def test_the_switch_cap_holds() -> None:
     decision = decide_live(inputs, SETTINGS)
     assert decision.action == "hold"
     assert "max_switches_per_hour 6" in decision.reason
+    assert decision.forecast_rps == {"a": 0.0, "b": pytest.approx(15.0, rel=0.2), "c": 0.0}
 
 
 def test_settings_name_the_bad_field() -> None:
