@@ -265,12 +265,22 @@ class Agent:
         return wanted
 
     def _steps(self, plan: ServedPlan) -> list[tuple[GroupKey, str, str]]:
-        assert plan.transition is not None
-        groups = plan.placement.groups
-        return [
-            ((groups[s.group].devices, groups[s.group].config), s.action, s.model)
-            for s in plan.transition.steps
-        ]
+        """The served steps with their groups as keys: a load's index is in
+        ``plan``'s placement, an evict's in the applied (previous) one; a
+        step whose index is out of range is skipped (the difference run
+        afterwards still reaches the plan)."""
+        assert plan.transition is not None and self.applied is not None
+        placements = {"load": plan.placement.groups, "evict": self.applied.placement.groups}
+        keys = []
+        for step in plan.transition.steps:
+            groups = placements[step.action]
+            if not 0 <= step.group < len(groups):
+                log.warning("plan v%d: %s names no group; skipped", plan.version, step)
+                continue
+            keys.append(
+                ((groups[step.group].devices, groups[step.group].config), step.action, step.model)
+            )
+        return keys
 
     def _run(
         self, plan: ServedPlan, wanted: dict[GroupKey, dict[str, Loaded]], moves: list[Move]

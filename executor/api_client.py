@@ -52,7 +52,8 @@ StageBounds = tuple[tuple[int, int], ...]
 @dataclass(frozen=True)
 class Step:
     """One step of a transition: ``action`` (``"load"`` or ``"evict"``)
-    ``model`` on group ``group`` (an index into the new plan's groups)."""
+    ``model`` on group ``group``: for a load an index into the served
+    plan's groups, for an evict into the groups of version ``from_version``."""
 
     group: int
     action: str

@@ -9,9 +9,9 @@ down last, ties by a rotating counter. An agent that cannot be reached is
 marked down for :attr:`Router.down_for_s` and the next one is tried; so is
 the next one after a 503 (replica loading or moving), a 404 (the agent no
 longer hosts the model: the table is older than its plan), a 429 (that
-agent cannot meet the SLO) or a 401 (that agent wants another key). The last answer is
-returned when every agent declines, except a 401, which becomes a 502: the
-client's key was good, the router's was not. The router presents to agents
+agent cannot meet the SLO) or a 401 (that agent wants another key). The
+last answer is returned when every agent declines, except a 401, which
+becomes a 502: the client's key was good, the router's was not. The router presents to agents
 the key it asks of its clients (one inference key per deployment).
 
 With a :class:`TrafficCounter` the router counts every request for a model

@@ -103,6 +103,11 @@ def test_retryable_refusals_move_on_and_the_last_answer_wins_when_all_refuse() -
     assert status in (429, 503) and headers["Retry-After"] == "1"
     r = router(Agents(a=400))
     assert r.handle("y", b"{}")[0] == 400  # a client error is not retried
+    network = Agents(a=404)  # a no longer hosts x: its plan is newer than the table
+    r = router(network)
+    r.outstanding[B] = 10  # a is tried first
+    assert r.handle("x", b"{}")[0] == 200 and network.calls == [A, B]
+    assert router(Agents(a=404, b=404)).handle("x", b"{}")[0] == 404
 
 
 def test_an_agent_refusing_the_routers_key_is_passed_over_and_never_reported_as_401() -> None:

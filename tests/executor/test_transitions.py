@@ -163,6 +163,23 @@ def test_a_transition_from_another_version_is_replaced_by_the_difference(
     assert agent.status()["applied_version"] == 2
 
 
+def test_an_evict_step_names_its_group_in_the_previous_plan(
+    agent: Agent, events: list[Any]
+) -> None:
+    agent.apply(V1)
+    events.clear()
+    # Device 1 keeps its place but moves from index 1 to 0; the evict of m2
+    # names index 1 of version 1 (device 1), not of version 2 (device 0).
+    groups = (Group((1,), ONE, ("m3",)), Group((0,), ONE, ("m1",)), Group((2,), ONE, ("m2",)))
+    steps = (Step(2, "load", "m2"), Step(1, "evict", "m2"), Step(0, "load", "m3"))
+    moved = ServedPlan(
+        2, 2, Placement(groups), MODELS, etag="2-v2", transition=Transition(1, steps)
+    )
+    agent.apply(moved)
+    assert events == [("add", "m2", (2,)), ("remove", "m2", (1,)), ("add", "m3", (1,))]
+    assert agent.status()["applied_version"] == 2
+
+
 def test_the_router_passes_on_503_with_retry_after_while_the_only_replica_loads(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
