@@ -198,8 +198,10 @@ def compare_html(report: CompareReport) -> str:
         (use.used_bytes for row in report.rows for use in row.devices), default=1
     )
     best = report.best if report.rows else None
+    live = report.inputs.get("live")
+    solvers = bool(report.rows) or not live  # a live section alone has no solver part
     body = [definition_list(compare_inputs(report.inputs))]
-    if report.rows:
+    if solvers:
         body += [
             '<h2 id="table-heading">Solvers</h2>',
             "<p>Every plan is simulated on the same workload; attainment is the share of "
@@ -215,10 +217,9 @@ def compare_html(report: CompareReport) -> str:
             for s in report.sweeps
         ]
         body.append("</div>")
-    live = report.inputs.get("live")
     if live:
         body += live_html(live)
-    if not report.rows:
+    if not solvers:
         return page(report.title, report.kind, body, encode(report))
     body += ['<h2 id="placements-heading">Placements</h2>', '<div class="figures">']
     for row in report.rows:
