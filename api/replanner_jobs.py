@@ -199,12 +199,15 @@ def _activate(session: Session, inputs: ReplanInputs, decision: LiveDecision) ->
     if decision.action == DecisionAction.REVERT and inputs.revert_plan_id is not None:
         plan = session.get_one(Plan, inputs.revert_plan_id)
     else:
-        hosted = catalog.models_named(session, decision.placement.model_names)
+        # every model decided over, placed or not, as a solve's plan does: a
+        # model the switch leaves out stays known to the router, which then
+        # counts its demand, and so to the next decision
+        known = catalog.models_named(session, [spec.name for spec in inputs.live.models])
         plan = plans.add_plan(
             session,
             inputs.cluster_id,
             decision.placement,
-            plans.model_snapshot(session, [hosted[name] for name in sorted(hosted)]),
+            plans.model_snapshot(session, [known[name] for name in sorted(known)]),
             solver="replan",
             attainment=decision.candidate_attainment,
         )

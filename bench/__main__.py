@@ -16,6 +16,7 @@ BENCHMARKS: list[str] = [
     "scale",
     "executor_overhead",
     "fidelity",
+    "live_fidelity",
     "replan",
     "ray_crossover",
     "service",

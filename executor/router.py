@@ -15,8 +15,11 @@ becomes a 502: the client's key was good, the router's was not. The router prese
 the key it asks of its clients (one inference key per deployment).
 
 With a :class:`TrafficCounter` the router counts every request for a model
-its table routes, when it arrives (whatever the answer), for the traffic
-reports (:mod:`executor.traffic`).
+of the served plan, when it arrives (whatever the answer), for the traffic
+reports (:mod:`executor.traffic`): also one the plan names but no agent
+hosts (answered 404), since that demand is what makes the re-planner place
+the model again. Names outside the plan are not counted (the API would
+refuse a report naming a model it does not know).
 """
 
 from __future__ import annotations
@@ -139,6 +142,11 @@ class Router:
                 ),
             )
 
+    def names(self, model: str) -> bool:
+        """Whether the served plan names ``model`` (hosted or not)."""
+        with self._lock:
+            return self.plan is not None and model in self.plan.models
+
     def describe(self) -> dict[str, Any]:
         """The routing table and counters, for ``GET /v1/routes``."""
         with self._lock:
@@ -153,10 +161,10 @@ class Router:
         Raises :class:`ServeError`: 404 when no agent hosts ``model``, 503
         when none hosting it can be reached."""
         candidates = self.order(model, time.monotonic())
+        if self.counter is not None and (candidates or self.names(model)):
+            self.counter.count(model)
         if not candidates:
             raise ServeError(404, "unknown-model", f"no agent hosts model {model!r}")
-        if self.counter is not None:
-            self.counter.count(model)
         answer: Answer | None = None
         for url in candidates:
             with self._lock:

@@ -5,7 +5,8 @@ on it:
 1. measure one probe model per family with ``meshplan profile measure``
    (real forward passes on this machine, uploaded to the API); declare the
    scenario's models with the measured profile of their family and an SLO of
-   ``slo_scale`` x its single-device batch-1 latency (latency does not
+   ``slo_scale`` x its single-device batch-1 latency, at least
+   ``slo_floor_s`` (latency does not
    depend on the seeded weights, so a family's profile holds for each of its
    models); declare the cluster (one node per agent), memory for
    ``replicas_per_device`` of the largest model per device;
@@ -189,9 +190,12 @@ class Deployment:
         args += ["--scale", scale, "--port", str(self.next_port())]
         self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count), "executor"))
 
-    def start_router(self, cluster_id: int) -> str:
+    def start_router(self, cluster_id: int, *options: str) -> str:
+        """The router of ``cluster_id`` (with extra command-line ``options``,
+        e.g. ``--traffic-every-s 1``); its URL once it answers."""
         port = self.next_port()
         args = ["router", "--api", self.api_url, "--cluster", str(cluster_id), "--port", str(port)]
+        args += options
         self._spawn("router", args, self.keyed(dict(os.environ), "admin"))
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(f"{url}/healthz"), START_TIMEOUT_S, "router")
@@ -238,6 +242,7 @@ class Scenario:
     cv: float = 2.0
     duration_s: float = 20.0
     slo_scale: float = 5.0
+    slo_floor_s: float = 0.0
     max_batch: int = 2
     configs: tuple[str, ...] = ("op1xpp1",)
     agents: int = 2
@@ -286,7 +291,9 @@ def declare_models(deployment: Deployment, api: ApiClient, scenario: Scenario) -
     specs = []
     for name, family in scenario.models.items():
         profile = measured[family]
-        slo_s = scenario.slo_scale * profile[ParallelConfig(1, 1)].latency(1)
+        slo_s = max(
+            scenario.slo_floor_s, scenario.slo_scale * profile[ParallelConfig(1, 1)].latency(1)
+        )
         spec = ModelSpec(name, slo_s, profile, family)
         body = {
             **encode(spec),

@@ -40,10 +40,18 @@ MARKER = ".meshplan-demo"
 )
 @click.option("--no-sweeps", is_flag=True, help="Skip the report's sweeps (faster).")
 @click.option(
+    "--live",
+    "only_live",
+    is_flag=True,
+    help="Run only the live re-placement demonstration (and its report).",
+)
+@click.option("--no-live", is_flag=True, help="Skip the live re-placement section (faster).")
+@click.option(
     "--base-port",
     type=click.IntRange(1, 65533),
     default=None,
-    help="The API, agent and router listen on this port and the next two [free ports].",
+    help="The API, agents and routers listen on this port and the next ones, in the order "
+    "they start (API, agent, router, then the live section's agent and router) [free ports].",
 )
 def demo_command(
     output: str,
@@ -51,10 +59,16 @@ def demo_command(
     time_limit: float,
     replay: float,
     no_sweeps: bool,
+    only_live: bool,
+    no_live: bool,
     base_port: int | None,
 ) -> None:
-    """Plan, compare, serve and report on this machine, end to end."""
+    """Plan, compare, serve, re-place live and report on this machine, end to end."""
     from api.commands.demo_run import Demo, DemoSettings
+    from harness.live_data import LiveScenario
+
+    if only_live and no_live:
+        raise click.UsageError("--live and --no-live: choose one")
 
     workdir = Path(output)
     if workdir.exists() and any(workdir.iterdir()):
@@ -73,6 +87,8 @@ def demo_command(
         replay_s=replay,
         sweeps=not no_sweeps,
         base_port=base_port,
+        live=None if no_live else LiveScenario(),
+        only_live=only_live,
     )
     started = time.monotonic()
     try:
@@ -80,5 +96,6 @@ def demo_command(
     except (OSError, RuntimeError, TimeoutError, ValueError) as error:
         raise click.ClickException(f"demo failed: {error} (logs in {workdir})") from None
     console.print(f"demo finished in {time.monotonic() - started:.0f} s", highlight=False)
-    console.print(f"best plan: {result.best}", highlight=False)
+    if result.best is not None:
+        console.print(f"best plan: {result.best}", highlight=False)
     console.print(f"report: {(result.report_dir / 'report.html').resolve()}", highlight=False)

@@ -18,7 +18,17 @@ product on this machine, on the embedded SQLite database, with no input.
    measured SLO attainment next to the simulator's prediction for the same
    plan and requests (with the measured tiny profiles, and with the plan's
    own profiles);
-9. write the HTML report (stored through the API too) and stop everything.
+9. live re-placement (:mod:`harness.live`, skipped with ``live=None``): on
+   a second cluster of the same API, a trace whose popularity shifts twice
+   is replayed through a second router to a second agent (8 emulated
+   devices, tiny models, too little memory for every model) with the
+   re-planner on, then again on the first plan kept; the traffic, the
+   decisions, the switches with their measured load times and the
+   attainment per window (measured and simulated) are printed;
+10. write the HTML report (stored through the API too) and stop everything.
+
+With ``only_live`` the demo runs step 1 and steps 9-10 only
+(``meshplan demo --live``).
 
 The parts run as separate processes on 127.0.0.1
 (:class:`harness.loopback.Deployment`); their logs stay in the work folder.
@@ -33,7 +43,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +51,12 @@ from rich.console import Console
 
 from api.commands.common import AZURE2019_SAMPLE
 from api.reporting.files import write_report
+from api.reporting.live import console_tables, summary_lines
 from api.reporting.tables import compare_table
 from executor.api_client import ApiClient
 from executor.replay import attainment, replay
+from harness.live import LiveDemo
+from harness.live_data import LiveScenario
 from harness.loopback import MESHPLAN, START_TIMEOUT_S, Deployment, agents_applied, wait_for
 from planner import files
 from planner.codec import decode, encode
@@ -69,8 +82,9 @@ class DemoSettings:
     are replayed at ``rate_scale`` times their rate; the first ``replay_s``
     seconds of it, thinned to about ``replay_rps`` requests per second (what
     a CPU agent serves comfortably), are sent to the agent. The API, the
-    agent and the router listen on ``base_port`` and the two ports after it
-    (on free ports when None)."""
+    agents and the routers listen on ``base_port`` and the ports after it
+    (on free ports when None). ``live`` is the live re-placement section's
+    scenario (None: skipped); ``only_live`` runs that section alone."""
 
     workdir: Path
     examples: Path
@@ -83,6 +97,14 @@ class DemoSettings:
     replay_rps: float = 10.0
     sweeps: bool = True
     base_port: int | None = None
+    live: LiveScenario | None = field(default_factory=LiveScenario)
+    only_live: bool = False
+
+    @property
+    def steps(self) -> int:
+        if self.only_live:
+            return 3
+        return 10 if self.live else 9
 
     @property
     def cluster_file(self) -> Path:
@@ -128,8 +150,8 @@ class ServingCheck:
 class DemoResult:
     report: CompareReport
     report_dir: Path
-    best: str
-    serving: ServingCheck
+    best: str | None
+    serving: ServingCheck | None
 
 
 def upload_trace(api: ApiClient, path: Path, query: dict[str, Any]) -> dict[str, Any]:
@@ -251,14 +273,14 @@ class Demo:
     def step(self, title: str) -> None:
         self.step_number += 1
         elapsed = time.monotonic() - self.started
-        self.say(f"[{self.step_number}/9 {elapsed:5.1f}s] {title}")
+        self.say(f"[{self.step_number}/{self.settings.steps} {elapsed:5.1f}s] {title}")
 
     def run(self) -> DemoResult:
         settings = self.settings
         settings.check()
         settings.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            return self._run()
+            return self._run_live_only() if settings.only_live else self._run()
         finally:
             self.say("shutting down the agent, router and API")
             self.deployment.close()
@@ -379,9 +401,42 @@ class Demo:
             f"profiles ({serving.simulated_plan_profiles:.2%} with the plan's profiles)"
         )
 
+        inputs = {**report.inputs, "serving": encode(serving)}
+        if s.live is not None:
+            inputs["live"] = self._live(api, s.live)
+        report = dataclasses.replace(report, inputs=inputs)
+        return self._report(api, report, best, serving)
+
+    def _run_live_only(self) -> DemoResult:
+        self.step("migrating the SQLite database, creating keys, starting the API and a worker")
+        api = self.deployment.start_api()
+        self.say(f"  API at {api.base_url} (database {self.settings.workdir / 'meshplan.db'})")
+        scenario = self.settings.live or LiveScenario()
+        report = CompareReport(
+            title="meshplan demo: live re-placement",
+            inputs={"live": self._live(api, scenario)},
+            rows=(),
+        )
+        return self._report(api, report, None, None)
+
+    def _live(self, api: ApiClient, scenario: LiveScenario) -> dict[str, Any]:
+        """Step 9: the live run on this deployment, told; its report section."""
+        self.step(
+            f"live re-placement: {scenario.phases} popularity phases of {scenario.phase_s:g} s "
+            "replayed with the re-planner on, then on the first plan kept"
+        )
+        data = LiveDemo(self.deployment, api, scenario, self.say).run().to_json()
+        for table in console_tables(data):
+            self.console.print(table)
+        for label, text in summary_lines(data):
+            self.say(f"  {label}: {text}")
+        return data
+
+    def _report(
+        self, api: ApiClient, report: CompareReport, best: str | None, serving: ServingCheck | None
+    ) -> DemoResult:
         self.step("writing the HTML report and storing it through the API")
-        report = dataclasses.replace(report, inputs={**report.inputs, "serving": encode(serving)})
-        report_dir = s.workdir / "report"
+        report_dir = self.settings.workdir / "report"
         write_report(report, report_dir)
         stored = api.call("POST", "/v1/reports", {"data": encode(report)})[2]
         self.say(

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from api.reporting.figures import model_colours, placement_svg, series_colours, sweep_svg
+from api.reporting.live import TITLES, live_svg, live_tables, summary_lines
 from api.reporting.replan_figures import capacity_svg, knob_svg, losses_svg, timeline_svg
 from api.reporting.tables import (
     CAPACITY_COLUMNS,
@@ -184,6 +185,28 @@ def optimality_notes(report: CompareReport) -> list[str]:
     return notes
 
 
+def live_html(data: Mapping[str, Any]) -> list[str]:
+    """The live re-placement section (:mod:`api.reporting.live`)."""
+    body = [
+        '<h2 id="live-heading">Live re-placement</h2>',
+        "<p>The same trace, whose popularity shifts, replayed twice through the router to "
+        "the agent: with the re-planner on (live) and on the first plan kept (static). "
+        "Measured: the share of requests answered 200 within their SLO at the client; "
+        "simulated: the simulator on the same arrivals, profiles and plans (live: each "
+        "plan from its activation, loading at the measured load times).</p>",
+        definition_list(summary_lines(data)),
+        figure_html(
+            "live-figure",
+            live_svg(data),
+            "Observed traffic (the router's counts, GET traffic) and attainment per window.",
+        ),
+    ]
+    for table_id, (columns, rows) in live_tables(data).items():
+        body += [f'<h3 id="{table_id}-heading">{escape(TITLES[table_id])}</h3>']
+        body.append(table(table_id, columns, rows) if rows else "<p>None.</p>")
+    return body
+
+
 def compare_html(report: CompareReport) -> str:
     """The comparison page: inputs, table, sweep figures, placement pictures."""
     labels = [row.label for row in report.rows]
@@ -196,14 +219,17 @@ def compare_html(report: CompareReport) -> str:
         (use.used_bytes for row in report.rows for use in row.devices), default=1
     )
     best = report.best if report.rows else None
-    body = [
-        definition_list(compare_inputs(report.inputs)),
-        '<h2 id="table-heading">Solvers</h2>',
-        "<p>Every plan is simulated on the same workload; attainment is the share of "
-        "requests served within their SLO. Best attainment in bold.</p>",
-        table("comparison", COMPARE_COLUMNS, report.rows, best),
-        *optimality_notes(report),
-    ]
+    live = report.inputs.get("live")
+    solvers = bool(report.rows) or not live  # a live section alone has no solver part
+    body = [definition_list(compare_inputs(report.inputs))]
+    if solvers:
+        body += [
+            '<h2 id="table-heading">Solvers</h2>',
+            "<p>Every plan is simulated on the same workload; attainment is the share of "
+            "requests served within their SLO. Best attainment in bold.</p>",
+            table("comparison", COMPARE_COLUMNS, report.rows, best),
+            *optimality_notes(report),
+        ]
     if report.sweeps:
         body += ['<h2 id="sweeps-heading">Attainment sweeps</h2>', '<div class="figures">']
         body += [
@@ -213,6 +239,10 @@ def compare_html(report: CompareReport) -> str:
             for s in report.sweeps
         ]
         body.append("</div>")
+    if live:
+        body += live_html(live)
+    if not solvers:
+        return page(report.title, report.kind, body, encode(report))
     body += ['<h2 id="placements-heading">Placements</h2>', '<div class="figures">']
     for row in report.rows:
         caption = (

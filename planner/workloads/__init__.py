@@ -13,6 +13,8 @@
   Zipf popularity (:func:`azure_like_workload`).
 - Windows and their per-model rate/CV statistics (:func:`window_stats`).
 - Rate/CV scaling (:func:`scale_rate`, :func:`redraw`).
+- Popularity that shifts in phases, each with its own hot set
+  (:class:`PhaseShift`, :func:`rotating_hot_sets`).
 
 Times are seconds, rates requests per second; a workload's arrivals are
 sorted and lie in ``[0, duration_s)``.
@@ -41,6 +43,7 @@ from planner.workloads.azure2021 import read_azure2021
 from planner.workloads.csvtext import utf8_lines
 from planner.workloads.fit import fit_windows
 from planner.workloads.mapping import RoundRobinMapper
+from planner.workloads.phases import PhaseShift, rotating_hot_sets
 from planner.workloads.scaling import redraw, scale_rate
 from planner.workloads.synthetic import AzureLikeConfig, azure_like_rates, azure_like_workload
 from planner.workloads.timerange import TRACE_TIME_HELP, TimeRange, parse_trace_time
@@ -51,6 +54,7 @@ __all__ = [
     "ArrivalBudgetError",
     "AzureLikeConfig",
     "MinuteCounts",
+    "PhaseShift",
     "ProcessSpec",
     "RoundRobinMapper",
     "TimeRange",
@@ -70,6 +74,7 @@ __all__ = [
     "read_azure2021",
     "redraw",
     "replay_azure2019",
+    "rotating_hot_sets",
     "scale_rate",
     "split_windows",
     "utf8_lines",

@@ -17,6 +17,7 @@ from executor.api_client import ModelInfo, ServedPlan
 from executor.request import ServeError
 from executor.router import Agent, Answer, Router, http_forward, routes
 from executor.server import create_router_app
+from executor.traffic import TrafficCounter, TrafficReport
 from planner.domain import Group, ParallelConfig, Placement
 from tests.executor.helpers import assert_problem
 from tests.loopback_http import http_server
@@ -199,3 +200,23 @@ def test_router_app_forwards_body_and_status() -> None:
         "routes": {"x": {A: 2, B: 1}, "y": {A: 1}},
         "outstanding": {A: 0},
     }
+
+
+def test_the_counter_takes_every_model_the_plan_names_also_one_no_agent_hosts() -> None:
+    """Demand for a model the plan names but no agent serves (``z``) is
+    counted (the re-planner places it back from that); a name outside the
+    plan is not (the API would refuse the report)."""
+    plan = ServedPlan(
+        1, 4, Placement((Group((0,), ONE, ("x",)),)), {"x": INFO, "z": INFO}, etag="1-v4"
+    )
+    clock = [1000.5]
+    counter = TrafficCounter("router", clock=lambda: clock[0])
+    router = Router(Agents(), counter=counter)
+    router.update(plan, AGENTS)
+    assert router.handle("x", b"{}")[0] == 200
+    for model in ("z", "z", "nope"):
+        with pytest.raises(ServeError) as raised:
+            router.handle(model, b"{}")
+        assert raised.value.status == 404
+    clock[0] = 1001.0  # the bin [1000, 1001) has ended
+    assert counter.take_completed() == [TrafficReport("router", 1, 1000, {"x": (1,), "z": (2,)})]

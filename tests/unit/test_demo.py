@@ -100,3 +100,35 @@ def test_the_demo_passes_its_base_port_to_the_deployment(
         main, ["demo", "--output", str(tmp_path / "d"), "--base-port", "47200"]
     )
     assert "stop here" in result.output and seen == [47200]
+
+
+@pytest.mark.parametrize(
+    ("flags", "live", "only_live", "steps"),
+    [([], True, False, 10), (["--no-live"], False, False, 9), (["--live"], True, True, 3)],
+)
+def test_the_live_flags_choose_the_live_section(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    live: bool,
+    only_live: bool,
+    steps: int,
+) -> None:
+    seen: list[DemoSettings] = []
+
+    def run(self: Demo) -> None:
+        seen.append(self.settings)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(Demo, "run", run)
+    result = CliRunner().invoke(main, ["demo", "--output", str(tmp_path / "d"), *flags])
+    assert "stop here" in result.output
+    assert (seen[0].live is not None, seen[0].only_live, seen[0].steps) == (live, only_live, steps)
+
+
+def test_live_and_no_live_together_are_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["demo", "--output", str(tmp_path / "d"), "--live", "--no-live"]
+    )
+    assert result.exit_code == 2 and "--live and --no-live: choose one" in result.output
+    assert not (tmp_path / "d").exists()
