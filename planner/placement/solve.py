@@ -25,8 +25,10 @@ Solvers:
 - ``auto``: decides by measured value (:func:`solve_auto`): the greedy;
   the full greedy when its estimated time fits; stops as soon as the
   certified bound is within ``auto_tolerance_points`` of the best plan;
-  otherwise the exact solvers of :data:`AUTO_EXACT_SOLVERS` in turn with
-  the time left.
+  otherwise each exact solver of :data:`AUTO_EXACT_SOLVERS` in turn gets a
+  probe (:data:`AUTO_PROBE_SHARE` of the time auto has spent so far, at
+  least :data:`AUTO_PROBE_MIN_S`), and only a solver whose probe gained
+  more than the tolerance gets the time left.
 
 Every result carries the certified upper bound on the attainment of any
 static placement (``upper_bound``, :func:`planner.placement.bound.static_bound`)
@@ -60,6 +62,14 @@ AUTO_EXACT_SOLVERS = ("cpsat", "lns")
 """The solvers ``solver="auto"`` runs after the greedy, in this order, while
 the bound leaves room and time is left; a name not in :data:`RUNNERS` is
 skipped, so adding a solver to auto is adding its name here."""
+
+AUTO_PROBE_SHARE = 0.25
+"""An exact solver's probe in ``auto``: this share of the seconds auto has
+spent so far (the greedy's), so a solve that cannot improve on the greedy
+costs little more than the greedy."""
+
+AUTO_PROBE_MIN_S = 0.1
+"""The shortest probe (s)."""
 
 FULL_GREEDY_PAIRS_PER_SLOWDOWN = 16.0
 """``solver="auto"`` estimates the full greedy's time as the default
@@ -226,10 +236,19 @@ def solve_auto(
         if deadline.expired():
             stopped = "time"
             break
-        result = _runner(name)(scorer, options, deadline, _stage(progress, 0.5, 1.0))
+        probe_s = max(AUTO_PROBE_MIN_S, AUTO_PROBE_SHARE * (time.monotonic() - start))
+        probe = Deadline.after(min(probe_s, deadline.remaining_s()))
+        result = _runner(name)(scorer, options, probe, _stage(progress, 0.5, 0.6))
         ran.append(name)
-        log.append(f"auto: {name} {result.attainment:.4f} ({result.status})")
-        best = result if result.attainment > best.attainment else best
+        gained = result.attainment - best.attainment
+        log.append(
+            f"auto: {name} probe of {probe_s:.2f} s {result.attainment:.4f} ({result.status})"
+        )
+        best = result if gained > 0 else best
+        if gained > tolerance and result.status != "optimal" and not deadline.expired():
+            result = _runner(name)(scorer, options, deadline, _stage(progress, 0.6, 1.0))
+            log.append(f"auto: {name} with the time left {result.attainment:.4f} ({result.status})")
+            best = result if result.attainment > best.attainment else best
     if bound - best.attainment <= tolerance:
         stopped = "bound"
     log.append(

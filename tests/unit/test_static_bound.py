@@ -4,6 +4,8 @@ random instances (hypothesis), and ``auto`` stopping once the bound is met."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -230,3 +232,28 @@ def test_auto_skips_the_full_greedy_when_it_would_not_fit(monkeypatch: pytest.Mo
 def test_a_bad_auto_tolerance_names_the_option(value: object, message: str) -> None:
     with pytest.raises(ValueError, match=rf"^options\.auto_tolerance_points: .*{message}"):
         split_options({"auto_tolerance_points": value})
+
+
+def test_auto_probes_each_exact_solver_briefly_when_it_cannot_gain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[tuple[str, float]] = []
+    greedy = solve_module.solve_greedy
+
+    def runner(name: str) -> Any:
+        def run(scorer: Any, options: Any, deadline: Deadline, progress: Any) -> Any:
+            given.append((name, deadline.remaining_s()))
+            return greedy(scorer, options, deadline, progress)  # no gain over the greedy
+
+        return run
+
+    monkeypatch.setattr(solve_module, "_runner", runner)
+    options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    assert result.stats["auto"]["ran"] == ["greedy", "cpsat", "lns"]
+    # one probe each, a quarter of the time spent so far (at least 0.1 s),
+    # and no run with the time left
+    assert [name for name, _ in given] == ["cpsat", "lns"]
+    most_s = max(solve_module.AUTO_PROBE_MIN_S, solve_module.AUTO_PROBE_SHARE * result.wall_s)
+    assert all(seconds <= most_s + 1e-3 for _, seconds in given)
+    assert any(line.startswith("auto: cpsat probe of ") for line in result.log)
