@@ -71,11 +71,18 @@ costs little more than the greedy."""
 AUTO_PROBE_MIN_S = 0.1
 """The shortest probe (s)."""
 
-FULL_GREEDY_PAIRS_PER_SLOWDOWN = 16.0
+FULL_GREEDY_REFERENCE = (64, 4.0)
 """``solver="auto"`` estimates the full greedy's time as the default
-greedy's measured time × models × devices / this (measured in
-``bench.solvers``: S1, 64 models × 32 devices, the default greedy about 2 s
-and the full one over 120 s; S3, 16 models × 4 devices, 0.8 s and 3.3 s)."""
+greedy's measured time × ``slowdown × (pairs / reference pairs) ** 1.5``
+with ``(reference pairs, slowdown)`` this, pairs being models × devices
+(measured in ``bench.solvers``: S3, 16 models × 4 devices, the default
+greedy 0.8 s and the full one 3.3 s; S1, 64 models × 32 devices, the
+default greedy 0.15–0.2 s since its blocks are triaged and the full one
+over 60 s, where the estimate says 100–130 s). The full greedy is stopped
+at :data:`FULL_GREEDY_OVERRUN` times its estimate, so a wrong estimate
+cannot take all the time."""
+
+FULL_GREEDY_OVERRUN = 1.5
 
 BOUND_SHARE = 0.1
 """Most of the remaining time the certified bound may take (and at most
@@ -193,8 +200,9 @@ def _stage(progress: Progress | None, low: float, high: float) -> Progress | Non
 
 def full_greedy_estimate_s(greedy_s: float, num_models: int, num_devices: int) -> float:
     """Estimated wall time (s) of the full greedy on an instance where the
-    default greedy took ``greedy_s`` (:data:`FULL_GREEDY_PAIRS_PER_SLOWDOWN`)."""
-    return greedy_s * num_models * num_devices / FULL_GREEDY_PAIRS_PER_SLOWDOWN
+    default greedy took ``greedy_s`` (:data:`FULL_GREEDY_REFERENCE`)."""
+    pairs, slowdown = FULL_GREEDY_REFERENCE
+    return greedy_s * slowdown * (num_models * num_devices / pairs) ** 1.5
 
 
 def solve_auto(
@@ -223,7 +231,8 @@ def solve_auto(
         estimate_s = full_greedy_estimate_s(best.wall_s, models, devices)
         if estimate_s <= deadline.remaining_s():
             mode, options = "full", dataclasses.replace(options, greedy_mode="full")
-            full = solve_greedy(scorer, options, deadline, _stage(progress, 0.2, 0.5))
+            within = Deadline.after(min(FULL_GREEDY_OVERRUN * estimate_s, deadline.remaining_s()))
+            full = solve_greedy(scorer, options, within, _stage(progress, 0.2, 0.5))
             ran.append("greedy-full")
             log.append(f"auto: full greedy (estimated {estimate_s:.1f} s) {full.attainment:.4f}")
             best = full if full.attainment > best.attainment else best

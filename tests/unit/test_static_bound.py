@@ -218,7 +218,7 @@ def test_auto_runs_the_full_greedy_when_its_estimate_fits() -> None:
 
 
 def test_auto_skips_the_full_greedy_when_it_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "FULL_GREEDY_PAIRS_PER_SLOWDOWN", 1e-9)
+    monkeypatch.setattr(solve_module, "FULL_GREEDY_REFERENCE", (1e-9, 4.0))
     options = SolveOptions(auto_tolerance_points=0.0)
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(20), options=options)
     assert "greedy-full" not in result.stats["auto"]["ran"]
