@@ -4,6 +4,7 @@ whose job another worker completes exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -175,7 +176,10 @@ def test_a_late_result_from_a_worker_that_lost_its_lease_is_dropped(
 ) -> None:
     job_id = post_job(client, admin, seeded)
     slow = Gate("slow")
-    first = Running(make_worker(engine, slow, "first"))
+    # The first worker renews only every 30 s: no renewal can slip in
+    # between its lease running out and the second worker's claim.
+    stalling = dataclasses.replace(FAST, lease_s=60.0, heartbeat_s=30.0)
+    first = Running(Worker(session_factory(engine), name="first", settings=stalling, solve=slow))
     assert slow.started.wait(15)
     with session_factory(engine).begin() as session:
         # The first worker stalls: its lease runs out.

@@ -84,7 +84,8 @@ def cancel_after_a_second(solver: str, options: SolveOptions) -> tuple[float, se
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("backend", ["cbc", "highs"])
 def test_a_cancel_stops_the_milp_and_its_solver_process(backend: str) -> None:
-    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend)
+    # one worker: the only child process group is the solver's
+    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend, workers=1)
     stopped_s, groups = cancel_after_a_second("milp", options)
     assert stopped_s < STOP_WITHIN_S
     # the solver ran in a process group of its own (with CBC), now gone
@@ -118,7 +119,8 @@ def test_a_cancel_stops_lns_within_a_poll(workers: int) -> None:
 
 @pytest.mark.parametrize("backend", ["cbc", "highs"])
 def test_the_milp_stops_at_its_deadline(backend: str) -> None:
-    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend)
+    # one worker: the only child process group is the solver's
+    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend, workers=1)
     start = time.monotonic()
     result = solve(hard_instance(), solver="milp", deadline=Deadline.after(5.0), options=options)
     assert time.monotonic() - start < 5.0 + STOP_WITHIN_S

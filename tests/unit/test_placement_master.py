@@ -171,7 +171,7 @@ def master_optimum(
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     assert solver.solve(backend.model) == cp_model.OPTIMAL
-    return int(solver.objective_value), master.decode(data, variables, solver.value)
+    return round(solver.objective_value), master.decode(data, variables, solver.value)
 
 
 def whole_master(scorer: Scorer, windows: int = 2) -> tuple[Context, master.MasterData]:
