@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, url_for
 from pydantic import ConfigDict, Field, model_validator
 
 from api.auth import Permission
@@ -15,7 +15,13 @@ from api.database import session
 from api.errors import from_value_error, invalid
 from api.fields import INTEGRAL, MAXIMUM_SETTING, Id, Text, at_most_one
 from api.resources.jobs import JobDetail
-from api.resources.plans import as_chosen, chosen_models, referenced, solver_names
+from api.resources.plans import (
+    as_chosen,
+    check_time_limit,
+    chosen_models,
+    referenced,
+    solver_names,
+)
 from api.routing import Body, operation, render, reply
 from planner.placement.feasibility import check_models_fit
 from planner.sim import check_models
@@ -79,9 +85,7 @@ def create_capacity_job(body: CapacityIn) -> Response:
     if body.solver not in solver_names():
         choices = ", ".join(solver_names())
         raise invalid("solver", f"must be one of {choices}; got {body.solver!r}")
-    limit = float(current_app.config["TIME_LIMIT_MAX_S"])
-    if body.time_limit_s > limit:
-        raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
+    check_time_limit(body.time_limit_s)
     db = session()
     template = catalog.cluster_value(cluster)
     max_devices = body.max_devices or template.num_devices

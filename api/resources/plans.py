@@ -136,6 +136,14 @@ class ServedPlanOut(Out):
     )
 
 
+def check_time_limit(time_limit_s: float) -> None:
+    """422 naming ``time_limit_s`` when it is above the ``TIME_LIMIT_MAX_S``
+    setting (seconds)."""
+    limit = float(current_app.config["TIME_LIMIT_MAX_S"])
+    if time_limit_s > limit:
+        raise invalid("time_limit_s", f"must be at most {limit}, got {time_limit_s}")
+
+
 def solver_names() -> tuple[str, ...]:
     """Names ``planner.placement.solve.solve`` accepts (imported on first use: the
     solvers pull in OR-Tools and PuLP)."""
@@ -221,9 +229,7 @@ def create_plan(body: PlanIn) -> Response:
             "solver",
             f"must be one of {choices}; got {body.solver!r}{backend_hint(body.solver)}",
         )
-    limit = float(current_app.config["TIME_LIMIT_MAX_S"])
-    if body.time_limit_s > limit:
-        raise invalid("time_limit_s", f"must be at most {limit}, got {body.time_limit_s}")
+    check_time_limit(body.time_limit_s)
     db = session()
     try:
         _, solving = split_options(body.options)
