@@ -17,6 +17,13 @@ reconciled last, so the agent always ends with exactly the plan's
 replicas. Meanwhile a request for a model the new plan puts here and
 whose first replica here is not ready yet gets 503 with ``Retry-After``.
 
+An agent started in a two-process JAX cluster (a :class:`Link`) also
+serves the one pp = 2 group whose stage 0 lies on its devices and stage 1
+on its peer's (:mod:`executor.spanning`): process 0 leads (answers its
+requests, decides when it is rebuilt), process 1 follows. Any other group
+lying partly on an agent's devices is named in :attr:`Agent.errors` and not
+served.
+
 Each model is laid out as :func:`planner.autoparallel.plan_parallel` lays it
 out for its group's config, with the stage ranges the served plan carries
 when they fit the network built (:func:`layout_for`). At ``scale="tiny"``
@@ -46,11 +53,13 @@ from typing import Any, Protocol
 import jax
 
 from executor.api_client import ApiError, ApiUnavailable, ModelInfo, ServedPlan, StageBounds
+from executor.crosshost import Link, devices_of
 from executor.group import GroupKey, GroupServer
 from executor.host import Host
 from executor.moves import Move, diff_moves, step_moves
 from executor.replica import Replica, model_seed
 from executor.runtime import ModelRuntime
+from executor.spanning import Follower, Leader, Span, SpanModel, split_group
 from planner.autoparallel import (
     TINY_BERT,
     TINY_MOE,
@@ -60,7 +69,7 @@ from planner.autoparallel import (
     plan_parallel,
 )
 from planner.codec import decode, encode
-from planner.domain import ParallelConfig
+from planner.domain import Group, ParallelConfig
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +161,11 @@ class LoadRecord:
 
 
 class Agent:
-    """Reconciles a :class:`Host` with the plans from ``source``."""
+    """Reconciles a :class:`Host` with the plans from ``source``; with a
+    ``link`` (this process joined a two-process JAX cluster, see
+    :func:`executor.crosshost.join`) also the group spanning both agents.
+    Building it with a link waits for the peer agent, which must be built
+    too (the two swap their device ids)."""
 
     def __init__(
         self,
@@ -162,10 +175,11 @@ class Agent:
         scale: str = "tiny",
         policy: str = "fcfs",
         local_devices: Sequence[jax.Device] | None = None,
+        link: Link | None = None,
     ) -> None:
         if scale not in SCALES:
             raise ValueError(f"scale: must be one of {list(SCALES)}, got {scale!r}")
-        local = list(local_devices if local_devices is not None else jax.devices())
+        local = list(local_devices if local_devices is not None else jax.local_devices())
         if len(devices) > len(local):
             raise ValueError(f"devices: {len(devices)} listed, only {len(local)} JAX devices here")
         self.source = source
@@ -181,6 +195,27 @@ class Agent:
         self._loaded: dict[tuple[GroupKey, str], Loaded] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+        self.link = link
+        self.peer: tuple[int, ...] = ()
+        self.leader: Leader | None = None
+        self.follower: Follower | None = None
+        self.offered: ServedPlan | None = None
+        """The last plan fetched (the follower builds the span from it)."""
+        if link is not None:
+            self._join(link)
+
+    def _join(self, link: Link) -> None:
+        self.peer = link.swap(self.devices)
+        if set(self.peer) & set(self.devices):
+            raise ValueError(
+                f"devices: {sorted(set(self.peer) & set(self.devices))} are the peer's too"
+            )
+        theirs = devices_of(link.peer)
+        everywhere = {**self.local, **{d: theirs[i] for i, d in enumerate(self.peer)}}
+        if link.me == 0:
+            self.leader = Leader(link, everywhere, self.policy)
+        else:
+            self.follower = Follower(link, everywhere, self._resolve)
 
     def poll(self) -> bool:
         """Fetch the plan and apply it if it changed; False when the API is
@@ -201,25 +236,33 @@ class Agent:
     def apply(self, plan: ServedPlan) -> None:
         """Move to ``plan`` (module docstring) and record it as applied."""
         started = time.monotonic()
+        self.offered = plan
         with self._lock:
             self.state = "loading"
             self.errors = {}
             self.report()
             wanted = self._wanted(plan)
+            span, problems = self._span(plan)
+            self.errors.update(problems)
+            if self.leader is None:
+                span = None  # a follower's span is configured by its leader
             # until its first replica here is ready, a model is loading (503)
             self.host.loading.update(name for models in wanted.values() for name in models)
+            self.host.loading.update(m.name for m in (span.models if span else ()))
             try:
+                self._leave_span(span)
                 if plan.transition is not None and self._follows(plan.transition.from_version):
                     self._run(plan, wanted, step_moves(self._steps(plan), self._held(), wanted))
                 self._run(plan, wanted, diff_moves(self._held(), wanted))
+                if span is not None:
+                    self._enter_span(span, plan)
             finally:
                 self.host.loading.clear()
             if self.stopping.is_set():
                 return  # stopped part way: the plan is not applied
-            for key, models in wanted.items():
-                for name, runtime in self._group_models(key).items():
-                    if name in models:
-                        runtime.slo_s = plan.models[name].slo_s
+            for group in self.host.groups.values():
+                for name, runtime in group.models.items():
+                    runtime.slo_s = plan.models[name].slo_s
             # Without its entity tag the plan is fetched again and the failed
             # replicas retried on the next poll.
             self.applied = dataclasses.replace(plan, etag=None) if self.errors else plan
@@ -232,15 +275,54 @@ class Agent:
                 self.host.groups,
             )
 
-    def _group_models(self, key: GroupKey) -> dict[str, ModelRuntime]:
-        group = self.host.groups.get(key)
-        return dict(group.models) if group is not None else {}
+    def _span(self, plan: ServedPlan) -> tuple[Span | None, dict[str, str]]:
+        """The plan's group spanning this agent and its peer, as both build
+        it, and why other groups lying partly here or models of it cannot
+        be served."""
+        role = self.link.me if self.link is not None else None
+        index, problems = split_group(plan.placement, self.devices, self.peer, role)
+        if index is None:
+            return None, problems
+        group = plan.placement.groups[index]
+        served = plan.stages[index] if plan.stages is not None else {}
+        models = self._layouts(plan, group, served, problems)
+        span = Span(index, group.devices, group.config, tuple(SpanModel(n, *m) for n, m in models))
+        return span, problems
+
+    def _resolve(self, plan_id: int, version: int) -> Span | None:
+        """On the follower: the span of plan ``plan_id`` v``version`` once fetched."""
+        plan = self.offered
+        if plan is None or (plan.plan_id, plan.version) != (plan_id, version):
+            return None
+        return self._span(plan)[0]
+
+    def _leave_span(self, span: Span | None) -> None:
+        if self.leader is None or self.leader.span is None or self.leader.keeps(span):
+            return
+        for entry in [e for e in self.loads if e[0] == self.leader.span.key]:
+            self._forget(entry)
+        self.leader.leave(span, self.host)
+
+    def _enter_span(self, span: Span, plan: ServedPlan) -> None:
+        assert self.leader is not None
+        slo_s = {m.name: plan.models[m.name].slo_s for m in span.models}
+        errors, loads = self.leader.enter(
+            span, (plan.plan_id, plan.version), slo_s, self.host, self.stopping
+        )
+        self.errors.update(errors)
+        for model, seconds, size in loads:
+            record = LoadRecord(model.name, span.index, seconds, size, plan.version)
+            self.loads[(span.key, model.name)] = record
 
     def _follows(self, version: int) -> bool:
         return self.applied is not None and self.applied.version == version
 
     def _held(self) -> dict[GroupKey, dict[str, Loaded]]:
-        held: dict[GroupKey, dict[str, Loaded]] = {key: {} for key in self.host.groups}
+        """The ordinary groups' replicas (not the span's)."""
+        span = self.leader.span if self.leader is not None else None
+        held: dict[GroupKey, dict[str, Loaded]] = {
+            key: {} for key in self.host.groups if span is None or key != span.key
+        }
         for (key, name), loaded in self._loaded.items():
             held[key][name] = loaded
         return held
@@ -250,19 +332,28 @@ class Agent:
         that cannot be laid out is left out and named in :attr:`errors`)."""
         wanted: dict[GroupKey, dict[str, Loaded]] = {}
         for key, index in my_groups(plan, self.devices).items():
-            group = plan.placement.groups[index]
-            models = wanted[key] = {}
             served = plan.stages[index] if plan.stages is not None else {}
-            for name in group.models:
-                try:
-                    info = plan.models[name]
-                    arch = architecture_for(name, info, self.scale)
-                    layout = layout_for(arch, group.config, info.max_batch, served.get(name))
-                except (KeyError, ValueError) as error:
-                    self.errors[name] = f"cannot build: {error}"
-                    continue
-                models[name] = Loaded(layout, info.max_batch)
+            models = self._layouts(plan, plan.placement.groups[index], served, self.errors)
+            wanted[key] = {name: Loaded(*layout) for name, layout in models}
         return wanted
+
+    def _layouts(
+        self, plan: ServedPlan, group: Group, served: dict[str, StageBounds], errors: dict[str, str]
+    ) -> list[tuple[str, tuple[ParallelPlan, int]]]:
+        """Each model of ``group`` that can be laid out, in the group's
+        order, with its layout and batch cap (the others are named in
+        ``errors``)."""
+        models = []
+        for name in group.models:
+            try:
+                info = plan.models[name]
+                arch = architecture_for(name, info, self.scale)
+                layout = layout_for(arch, group.config, info.max_batch, served.get(name))
+            except (KeyError, ValueError) as error:
+                errors[name] = f"cannot build: {error}"
+                continue
+            models.append((name, (layout, info.max_batch)))
+        return models
 
     def _steps(self, plan: ServedPlan) -> list[tuple[GroupKey, str, str]]:
         """The served steps with their groups as keys: a load's index is in
@@ -345,14 +436,29 @@ class Agent:
         """The heartbeat body: state, applied version, groups (by devices),
         latencies, the models that could not be loaded (with why) and the
         measured load of each replica (:class:`LoadRecord`)."""
+        span = self.leader.span if self.leader is not None else None
         groups = [
             {
                 "devices": list(devices),
                 "config": encode(config),
                 "models": sorted(group.models),
+                **({"role": "leader"} if span is not None and span.key == key else {}),
             }
-            for (devices, config), group in sorted(self.host.groups.items(), key=by_devices)
+            for key, group in sorted(self.host.groups.items(), key=by_devices)
+            for devices, config in [key]
         ]
+        following = self.follower.serving if self.follower is not None else None
+        if following is not None:
+            models = sorted(m.name for m in following.models)
+            config = encode(following.config)
+            groups.append(
+                {
+                    "devices": list(following.devices),
+                    "config": config,
+                    "models": models,
+                    "role": "follower",
+                }
+            )
         return {
             "applied_version": self.applied.version if self.applied else None,
             "state": self.state,
@@ -378,6 +484,8 @@ class Agent:
             target=self._heartbeat, args=(interval_s,), daemon=True, name="heartbeat"
         )
         beat.start()
+        if self.follower is not None:
+            self.follower.start()
         try:
             while not self.stopping.is_set():
                 self.poll()
@@ -400,3 +508,5 @@ class Agent:
         batches get ``drain_timeout_s`` seconds per group to finish."""
         for group in self.host.remove_groups(list(self.host.groups)):
             group.join(drain_timeout_s)
+        if self.leader is not None:
+            self.leader.close()

@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 import jax
 import numpy as np
 
-from executor.replica import Replica
+from planner.autoparallel import ParallelPlan
 
 EWMA_WEIGHT = 0.2
 """Weight of a new measurement in a stage latency estimate."""
@@ -34,7 +35,22 @@ def pad_rows(ids: np.ndarray, rows: int) -> np.ndarray:
     return np.concatenate([ids, np.zeros((extra, ids.shape[1]), ids.dtype)]) if extra else ids
 
 
-def time_stages(replica: Replica, token_ids: np.ndarray) -> tuple[tuple[float, ...], jax.Array]:
+class Staged(Protocol):
+    """What a runtime needs of a replica: its layout, its stages and its
+    batch padding (:class:`executor.replica.Replica`, or
+    :class:`executor.crosshost.SplitReplica` for a group over two hosts)."""
+
+    plan: ParallelPlan
+
+    @property
+    def num_stages(self) -> int: ...
+
+    def batch_multiple(self) -> int: ...
+
+    def run_stage(self, k: int, x: jax.Array | np.ndarray) -> jax.Array: ...
+
+
+def time_stages(replica: Staged, token_ids: np.ndarray) -> tuple[tuple[float, ...], jax.Array]:
     """Run ``token_ids`` through every stage, waiting for each; returns the
     seconds of each stage (hand-off to its mesh included) and the output."""
     seconds = []
@@ -54,7 +70,7 @@ def random_tokens(rng: np.random.Generator, rows: int, seq_len: int, vocab: int)
 class ModelRuntime:
     """A model loaded on a group, ready to serve batches of 1..``max_batch`` rows."""
 
-    def __init__(self, name: str, replica: Replica, max_batch: int, slo_s: float) -> None:
+    def __init__(self, name: str, replica: Staged, max_batch: int, slo_s: float) -> None:
         self.name = name
         self.replica = replica
         self.max_batch = max_batch

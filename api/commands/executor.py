@@ -6,7 +6,17 @@ inference key (``--inference-key-file``, else ``MESHPLAN_INFERENCE_KEY``)
 their ``/v1/`` routes need ``Authorization: Bearer <key>``, and the router
 presents the same key to the agents. JAX is imported only inside the
 commands, after ``XLA_FLAGS`` asks the CPU backend for as many devices as
-the agent drives."""
+the agent drives.
+
+Two agents on two hosts serve a pp = 2 group with one stage on each when
+both join one JAX cluster at start (``--coordinator HOST:PORT`` and
+``--process-id``: JAX can join a cluster only once per process and before
+any other JAX use, so an agent that may ever serve such a group must be
+started this way). Process 0 runs the coordinator on HOST:PORT (HOST: the
+leader's host) and leads: it serves stage 0 and answers the group's
+requests; process 1 serves stage 1. Both must be running for either to
+start serving, and each stops with its peer: when one exits, JAX ends the
+other's part in the cluster (restart both)."""
 
 from __future__ import annotations
 
@@ -164,6 +174,21 @@ def stop_on_signals() -> threading.Event:
     help="Count the requests this agent receives and report them as the cluster's traffic "
     "(for clients that call the agent directly; behind a router, the router reports).",
 )
+@click.option(
+    "--coordinator",
+    default=None,
+    metavar="HOST:PORT",
+    help="Join a two-agent JAX cluster whose coordinator process 0 runs on HOST:PORT, to serve "
+    "a pp = 2 group with stage 0 on process 0's devices and stage 1 on process 1's. "
+    "Needs --process-id; JAX joins once, at start.",
+)
+@click.option(
+    "--process-id",
+    type=click.IntRange(0, 1),
+    default=None,
+    help="This agent's place in the JAX cluster: 0 leads (runs the coordinator, serves stage 0 "
+    "and answers the group's requests), 1 follows (serves stage 1).",
+)
 @traffic_bin_option
 @traffic_every_option
 @inference_key_option
@@ -180,26 +205,40 @@ def agent_command(
     policy: str,
     interval_s: float,
     report_traffic: bool,
+    coordinator: str | None,
+    process_id: int | None,
     traffic_bin_s: int,
     traffic_every_s: float,
     inference_key_file: str | None,
     max_body_bytes: int,
 ) -> None:
     """Serve the plan groups that lie on DEVICES: pull the cluster's plan,
-    load replicas, answer POST /v1/infer/<model>, heartbeat."""
+    load replicas, answer POST /v1/infer/<model>, heartbeat. With
+    --coordinator and --process-id, also the pp = 2 group that spans this
+    agent and its peer (stage 0 on process 0, which answers its requests)."""
     devices = parse_devices(devices_text)
     guard = inference_guard(inference_key_file, max_body_bytes)
+    if (coordinator is None) != (process_id is None):
+        raise click.BadParameter(
+            "--coordinator and --process-id go together", param_hint="--process-id"
+        )
     ask_for_cpu_devices(len(devices))
     from executor.agent import Agent
     from executor.api_client import ApiPlanSource
+    from executor.crosshost import Link, join
     from executor.server import create_app
     from executor.wsgi import HttpServer
+
+    link = None
+    if coordinator is not None and process_id is not None:
+        join(coordinator, 2, process_id)
+        link = Link()
 
     client = ApiClient(api_url, key)
     name = name or f"agent-{devices_text}"
     source = ApiPlanSource(client, cluster_id, name, devices)
     try:
-        agent = Agent(source, devices, scale=scale, policy=policy)
+        agent = Agent(source, devices, scale=scale, policy=policy, link=link)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     reporter = (
@@ -226,8 +265,11 @@ def agent_command(
         agent.shutdown(STOP_DRAIN_S)
         server.stop()
     loop.join(STOP_DRAIN_S)
-    if loop.is_alive():  # compiling: XLA would abort at interpreter exit
-        log.info("leaving the replica being compiled behind")
+    if loop.is_alive() or link is not None:
+        # compiling: XLA would abort at interpreter exit; in a JAX cluster:
+        # the follower's thread waits on the link, and JAX's shutdown would
+        # wait for the peer
+        log.info("leaving without waiting for the replica being compiled or the peer")
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from executor.crosshost import LEADER, Link, SplitReplica, devices_of, join
+from executor.crosshost import LEADER, Link, SplitReplica, devices_of, follow, join, release
 
 REQUEST_ROWS = (1, 2, 3)
 
@@ -56,7 +56,7 @@ def lead(replica: SplitReplica, devices: list[Any]) -> dict[str, Any]:
     ids = tokens(4, seed=9)
     whole = replica.run_stage(1, replica.run_stage(0, ids))
     error = float(np.abs(np.asarray(whole) - np.asarray(reference_forward(ARCH, SEED, ids))).max())
-    replica.stop()
+    release(replica.link)
     return {"answers": answers, "max_abs_error": error, "latency_s": runtime.latency_s(4)}
 
 
@@ -71,7 +71,9 @@ def main(process_id: int, coordinator: str, op: int, out: str) -> None:
     devices = devices_of(LEADER)[:op] + devices_of(FOLLOWER)[:op]
     plan = plan_parallel(ARCH, ParallelConfig(op, 2), max_batch=4)
     replica = SplitReplica(plan, devices, SEED, link)
-    result = lead(replica, devices) if process_id == LEADER else {"batches": replica.follow()}
+    result = (
+        lead(replica, devices) if process_id == LEADER else {"batches": follow([replica], link)}
+    )
     with open(out, "w") as file:
         json.dump(result, file)
 
