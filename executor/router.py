@@ -2,7 +2,9 @@
 over the agents hosting each model, by the active plan.
 
 A plan group is served by the registered executor whose devices contain all
-of the group's devices. For a request of model ``m`` the router tries the
+of the group's devices; a pp = 2 group with one stage on each of two
+executors by the one holding stage 0 (the leader of a group spanning two
+agents, :mod:`executor.spanning`). For a request of model ``m`` the router tries the
 agents hosting ``m`` in order of outstanding requests (sent by this router
 and not yet answered) per replica of ``m`` they host, agents recently found
 down last, ties by a rotating counter. An agent that cannot be reached is
@@ -39,6 +41,7 @@ from typing import Any
 from executor.api_client import ApiClient, ApiError, ApiUnavailable, ServedPlan
 from executor.request import ServeError, unavailable
 from executor.traffic import TrafficCounter
+from planner.domain import Group
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +63,31 @@ class Agent:
 
 def routes(plan: ServedPlan, agents: Sequence[Agent]) -> dict[str, dict[str, int]]:
     """``{model: {agent url: replicas of the model it hosts}}``. A group
-    belongs to the first agent whose devices contain all of its devices;
-    a group no agent covers is not routed to."""
+    belongs to the first agent whose devices contain all of its devices,
+    else to its leader (:func:`leader_of`); a group neither covers is not
+    routed to."""
     table: dict[str, dict[str, int]] = {}
     for group in plan.placement.groups:
         owner = next((a for a in agents if set(group.devices) <= a.devices), None)
+        owner = owner or leader_of(group, agents)
         if owner is None:
             continue
         for model in group.models:
             hosts = table.setdefault(model, {})
             hosts[owner.url] = hosts.get(owner.url, 0) + 1
     return table
+
+
+def leader_of(group: Group, agents: Sequence[Agent]) -> Agent | None:
+    """The agent holding stage 0 of a pp = 2 group whose stage 1 another
+    agent holds (it answers for the group), else None."""
+    if group.config.pp != 2:
+        return None
+    first, second = (set(group.stage_devices(k)) for k in (0, 1))
+    leader = next((a for a in agents if first <= a.devices), None)
+    if leader is not None and any(second <= a.devices for a in agents if a is not leader):
+        return leader
+    return None
 
 
 def http_forward(url: str, model: str, body: bytes, key: str | None = None) -> Answer:

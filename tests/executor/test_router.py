@@ -4,6 +4,7 @@ errors as problems."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import threading
@@ -72,6 +73,15 @@ def router(network: Agents) -> Router:
 
 def test_routes_follow_the_groups_each_agent_covers() -> None:
     assert routes(PLAN, AGENTS) == {"x": {A: 2, B: 1}, "y": {A: 1}}
+
+
+def test_a_pipeline_group_across_two_agents_is_routed_to_the_one_holding_stage_0() -> None:
+    pp2 = ParallelConfig(1, 2)
+    spanning = Placement((Group((6, 2), pp2, ("x",)), Group((7,), ONE, ("y",))))
+    plan = dataclasses.replace(PLAN, placement=spanning)
+    assert routes(plan, AGENTS) == {"x": {B: 1}, "y": {B: 1}}
+    only_b = [AGENTS[1], Agent("http://c", frozenset({3}))]
+    assert routes(plan, only_b) == {"y": {B: 1}}  # nobody holds stage 1
 
 
 def test_order_prefers_fewer_outstanding_per_replica_then_rotates() -> None:
