@@ -509,4 +509,4 @@ class Agent:
         for group in self.host.remove_groups(list(self.host.groups)):
             group.join(drain_timeout_s)
         if self.leader is not None:
-            self.leader.close()
+            self.leader.close(drain_timeout_s)

@@ -154,7 +154,9 @@ class Leader:
         self.policy = policy
         self.span: Span | None = None
         self.complete = False
-        """Whether every model of :attr:`span` serves (else it is rebuilt)."""
+        """Whether building :attr:`span` ran to its end (else a plan that
+        keeps it rebuilds it). A model that failed to build is not retried
+        while the span stays: both sides build it from the same plan."""
         self._busy = threading.Lock()
 
     def keeps(self, span: Span | None) -> bool:
@@ -211,18 +213,21 @@ class Leader:
                 runtime.warm_up()
                 group.add(runtime)
                 loads.append((model, time.monotonic() - started, replica.weight_bytes_per_device()))
-            self.complete = not errors and not stopping.is_set()
+            self.complete = not stopping.is_set()
             return errors, loads
 
-    def close(self) -> None:
-        """Release the follower unless a configuration is under way (the
-        process is going away: the follower then learns it from JAX)."""
-        if self.span is not None and self._busy.acquire(blocking=False):
-            try:
-                release(self.link)
-                self.span = None
-            finally:
-                self._busy.release()
+    def close(self, timeout_s: float) -> None:
+        """Release the follower, waiting at most ``timeout_s`` for it to
+        take the ``STOP`` (a follower already gone never does), unless a
+        configuration is under way: the process is going away, and the
+        follower then learns it from JAX."""
+        if self.span is None or not self._busy.acquire(blocking=False):
+            return
+        releasing = threading.Thread(target=release, args=(self.link,), daemon=True)
+        releasing.start()
+        releasing.join(timeout_s)
+        self.span = None
+        self._busy.release()
 
 
 class Follower:

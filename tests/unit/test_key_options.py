@@ -78,3 +78,13 @@ def test_api_and_inference_key_files_reach_different_parameters() -> None:
         names = [param.name for param in command.params]
         assert len(names) == len(set(names))
         assert {"api_key_file", "inference_key_file"} <= set(names)
+
+
+@pytest.mark.parametrize("given", [["--coordinator", "127.0.0.1:1"], ["--process-id", "1"]])
+def test_an_agent_joins_a_jax_cluster_only_with_both_coordinator_and_process_id(
+    given: list[str],
+) -> None:
+    args = ["agent", "--api", "http://127.0.0.1:9", "--cluster", "1", "--devices", "0", *given]
+    result = CliRunner().invoke(main, args, env={"MESHPLAN_API_KEY": "k"})
+    assert result.exit_code == 2
+    assert "--coordinator and --process-id go together" in result.output
