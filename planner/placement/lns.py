@@ -19,8 +19,8 @@ by re-solving a few groups at a time with the partition master in CP-SAT.
    it decides the freed devices' partition, configs and replicas, hinted
    with the current groups. CP-SAT runs on one thread with a deterministic
    time limit of ``lns_move_s`` (so a seed gives one result on any
-   machine, unless the wall-clock deadline cuts it short: the solve's, sent
-   on the wall clock, or twice the move's).
+   machine, however loaded, unless the solve's deadline, sent on the wall
+   clock, cuts it short).
 4. A sub-problem's solutions (every distinct one CP-SAT reported, best by
    the proxy first) replace the freed groups only if the simulator serves
    more requests than the current plan with them (as solved, with the
@@ -148,10 +148,11 @@ def solve_sub(
 class MoveLimits:
     """A round's search limits: ``move_s`` deterministic seconds per
     sub-problem with random seed ``seed`` (these fix a sub-problem's
-    answer), stopped early by the wall clock at twice ``move_s`` or at
-    ``until_wall_s`` (the solve's deadline on the wall clock,
-    :meth:`planner.deadline.Deadline.wall_s`, the form in which it crosses
-    to another host)."""
+    answer), stopped early only at ``until_wall_s`` (the solve's deadline
+    on the wall clock, :meth:`planner.deadline.Deadline.wall_s`, the form
+    in which it crosses to another host). No cap on a move's own wall
+    time: a loaded host takes longer (0.5 deterministic seconds took 1.7 s
+    on a busy two-core machine) but gives the same answer."""
 
     seed: int
     move_s: float
@@ -159,8 +160,7 @@ class MoveLimits:
 
     def wall_s(self) -> float:
         """Seconds a sub-problem starting now may take (at least 0.1)."""
-        remaining_s = Deadline.from_wall_s(self.until_wall_s).remaining_s()
-        return max(0.1, min(2 * self.move_s, remaining_s))
+        return max(0.1, Deadline.from_wall_s(self.until_wall_s).remaining_s())
 
 
 def _solve_task(limits: MoveLimits, problem: SubProblem) -> list[list[int]]:

@@ -188,7 +188,13 @@ class SolveOptions:
         "configs and replicas only.",
     )
     lns_groups: int = _option(3, _int_at_least(1), "Groups the LNS frees per move (solver lns).")
-    lns_move_s: float = _option(2.0, _positive_float, "Most seconds one LNS sub-problem may take.")
+    lns_move_s: float = _option(
+        2.0,
+        _positive_float,
+        "CP-SAT's deterministic time (its measure of work, in roughly seconds) per LNS "
+        "sub-problem: plans depend on it, not on the machine's speed or load; only the solve's "
+        "time limit cuts a sub-problem short.",
+    )
     lns_round: int = _option(
         3,
         _int_at_least(1),
