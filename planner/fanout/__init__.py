@@ -9,6 +9,13 @@ be picklable and the functions importable by name in every process, so
 callers pass module-level functions. Callers that need results in order
 index them; nothing a caller returns may depend on the finishing order.
 
+A caller that must stay answerable while tasks run (a solve that a cancel
+stops) passes ``idle``: called every ``idle_s`` seconds while no result
+has arrived (by the process backends; :class:`Serial` runs the tasks in the
+caller's thread and calls it only between them). An exception it raises
+ends the map at once, the running tasks stopped (the pool terminated, the
+Ray tasks cancelled), and passes on.
+
 Backends, chosen by name (:data:`BACKENDS`, the solve option ``backend``):
 
 - ``local``: a process pool of ``workers`` processes on this host (forked
@@ -43,6 +50,9 @@ BACKENDS = ("local", "ray")
 ADDRESS_ENV = "MESHPLAN_RAY_ADDRESS"
 """Environment variable naming the Ray cluster when no address is given."""
 
+IDLE_S = 0.25
+"""Default seconds between ``idle`` calls while a map waits for results."""
+
 PROBE_TIMEOUT_S = 2.0
 """How long :func:`check_backend` waits for a TCP connection to a Ray head."""
 
@@ -61,6 +71,9 @@ class FanOut(Protocol):
         work: Callable[[S, T], R],
         context: C,
         tasks: Sequence[T],
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_s: float = IDLE_S,
     ) -> Iterator[tuple[int, R]]: ...
 
 
@@ -73,9 +86,14 @@ class Serial:
         work: Callable[[S, T], R],
         context: C,
         tasks: Sequence[T],
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_s: float = IDLE_S,
     ) -> Iterator[tuple[int, R]]:
         state = setup(context)
         for index, task in enumerate(tasks):
+            if idle is not None and index:
+                idle()
             yield index, work(state, task)
 
 
@@ -92,6 +110,17 @@ def _run_pool_task(item: tuple[int, Callable[[Any, Any], Any], Any]) -> tuple[in
     return index, work(_POOL_STATE["state"], task)
 
 
+def _next_waiting(results: Any, idle: Callable[[], None] | None, idle_s: float) -> tuple[int, Any]:
+    """The pool's next result, calling ``idle`` every ``idle_s`` meanwhile."""
+    if idle is None:
+        return results.next()
+    while True:
+        try:
+            return results.next(idle_s)
+        except multiprocessing.TimeoutError:
+            idle()
+
+
 class LocalPool:
     """A process pool of ``workers`` processes on this host."""
 
@@ -104,13 +133,18 @@ class LocalPool:
         work: Callable[[S, T], R],
         context: C,
         tasks: Sequence[T],
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_s: float = IDLE_S,
     ) -> Iterator[tuple[int, R]]:
         methods = multiprocessing.get_all_start_methods()
         mp = multiprocessing.get_context("fork" if "fork" in methods else None)
         pool = mp.Pool(self.workers, initializer=_init_pool_worker, initargs=(setup, context))
         try:
             items = [(index, work, task) for index, task in enumerate(tasks)]
-            yield from pool.imap_unordered(_run_pool_task, items)
+            results = pool.imap_unordered(_run_pool_task, items)
+            for _ in items:
+                yield _next_waiting(results, idle, idle_s)
             pool.close()
             pool.join()
         finally:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import ray
 
-from planner.fanout import ADDRESS_ENV
+from planner.fanout import ADDRESS_ENV, IDLE_S
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -92,6 +92,9 @@ class RayFanOut:
         work: Callable[[S, T], R],
         context: C,
         tasks: Sequence[T],
+        *,
+        idle: Callable[[], None] | None = None,
+        idle_s: float = IDLE_S,
     ) -> Iterator[tuple[int, R]]:
         connect(self.address, self.workers)
         token = uuid.uuid4().hex
@@ -99,7 +102,11 @@ class RayFanOut:
         pending = {_run.remote(token, setup, work, shared, task): i for i, task in enumerate(tasks)}
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(
+                    list(pending), num_returns=1, timeout=idle_s if idle is not None else None
+                )
+                if not done and idle is not None:
+                    idle()
                 for ref in done:
                     yield pending.pop(ref), ray.get(ref)
         finally:

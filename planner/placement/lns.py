@@ -8,15 +8,19 @@ by re-solving a few groups at a time with the partition master in CP-SAT.
    :data:`NEIGHBOURHOODS`: the most loaded groups (estimated
    bottleneck-stage utilisation), the groups hosting the worst-served
    models (most requests missed by the simulator), or at random (seeded).
-   With ``workers > 1`` a round holds that many sub-problems on disjoint
-   groups, solved in parallel in a process pool.
+   A round holds ``lns_round`` sub-problems on disjoint groups, solved on
+   the fan-out backend (:mod:`planner.fanout`: ``backend``, ``workers``,
+   ``ray_address``) in parallel, or here one after another with one local
+   worker; the plan depends on the seed and ``lns_round``, not on where
+   the sub-problems ran.
 3. A sub-problem is the master (:mod:`planner.placement.master`) on the
    freed devices, over the models the freed groups host and the
    :data:`WORST_MODELS` worst-served ones, with every other group fixed;
    it decides the freed devices' partition, configs and replicas, hinted
    with the current groups. CP-SAT runs on one thread with a deterministic
    time limit of ``lns_move_s`` (so a seed gives one result on any
-   machine, unless the wall-clock deadline cuts it short).
+   machine, however loaded, unless the solve's deadline, sent on the wall
+   clock, cuts it short).
 4. A sub-problem's solutions (every distinct one CP-SAT reported, best by
    the proxy first) replace the freed groups only if the simulator serves
    more requests than the current plan with them (as solved, with the
@@ -26,14 +30,14 @@ by re-solving a few groups at a time with the partition master in CP-SAT.
 
 Stops at the deadline (status ``timeout``), or (``heuristic``) after
 :data:`STALL_ROUNDS` rounds without improvement or when every
-neighbourhood's groups were already re-solved as they stand. A progress report that raises
-stops the running sub-problems (CP-SAT's ``stop_search``, or the pool is
-terminated) and passes on.
+neighbourhood's groups were already re-solved as they stand. A progress
+report that raises stops the running sub-problems (CP-SAT's
+``stop_search`` here; on the fan-out, the pool terminated or the Ray tasks
+cancelled) and passes on.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +48,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from planner.deadline import Deadline
+from planner.fanout import as_is, fan_out
 from planner.placement import master as master_model
 from planner.placement.calibration import rate_rps
 from planner.placement.columns import layout_columns
@@ -62,7 +67,7 @@ from planner.placement.partition import (
 from planner.placement.scoring import Layout, Scorer
 from planner.placement.seeded import Run, finish, seed_run
 from planner.placement.solution import SolveResult
-from planner.placement.watch import POLL_S, in_thread, watch
+from planner.placement.watch import POLL_S, in_thread
 
 Progress = Callable[[float, str], None]
 
@@ -139,8 +144,28 @@ def solve_sub(
     return collect.found[::-1]
 
 
-def _solve_task(task: tuple[SubProblem, int, float, float]) -> list[list[int]]:
-    return solve_sub(*task)
+@dataclass(frozen=True)
+class MoveLimits:
+    """A round's search limits: ``move_s`` deterministic seconds per
+    sub-problem with random seed ``seed`` (these fix a sub-problem's
+    answer), stopped early only at ``until_wall_s`` (the solve's deadline
+    on the wall clock, :meth:`planner.deadline.Deadline.wall_s`, the form
+    in which it crosses to another host). No cap on a move's own wall
+    time: a loaded host takes longer (0.5 deterministic seconds took 1.7 s
+    on a busy two-core machine) but gives the same answer."""
+
+    seed: int
+    move_s: float
+    until_wall_s: float
+
+    def wall_s(self) -> float:
+        """Seconds a sub-problem starting now may take (at least 0.1)."""
+        return max(0.1, Deadline.from_wall_s(self.until_wall_s).remaining_s())
+
+
+def _solve_task(limits: MoveLimits, problem: SubProblem) -> list[list[int]]:
+    """One sub-problem in a fan-out process, maybe on another host."""
+    return solve_sub(problem, limits.seed, limits.move_s, limits.wall_s())
 
 
 class Search:
@@ -198,12 +223,12 @@ class Search:
         return [int(g) for g in self.rng.permutation(len(groups))]
 
     def neighbourhoods(self) -> list[tuple[str, list[int]]]:
-        """This round's disjoint sets of groups to free, one per worker."""
+        """This round's disjoint sets of groups to free, at most ``lns_round``."""
         layout = self.run.referee.layout
         size = min(self.options.lns_groups, len(layout.configs))
         taken: set[int] = set()
         chosen = []
-        for k in range(max(1, self.options.workers)):
+        for k in range(self.options.lns_round):
             strategy = NEIGHBOURHOODS[(self.rounds + k) % len(NEIGHBOURHOODS)]
             ranked = [g for g in self._ranked_groups(strategy, layout) if g not in taken]
             for head in ranked:
@@ -275,7 +300,7 @@ class Search:
 
 
 def _solve_here(
-    problem: SubProblem, seed: int, move_s: float, wall_s: float, report: Callable[[], None]
+    problem: SubProblem, limits: MoveLimits, report: Callable[[], None]
 ) -> list[list[int]]:
     """One sub-problem on a background thread, stopped when ``report``
     raises: ``stop_search`` is repeated until the search has returned (a
@@ -285,7 +310,7 @@ def _solve_here(
 
     def work() -> list[list[int]]:
         try:
-            return solve_sub(problem, seed, move_s, wall_s, solvers.append)
+            return solve_sub(problem, limits.seed, limits.move_s, limits.wall_s(), solvers.append)
         finally:
             done.set()
 
@@ -297,53 +322,35 @@ def _solve_here(
     return in_thread(work, report, stop)
 
 
-class Workers:
-    """Where a round's sub-problems are solved: here, one after another,
-    or with ``workers > 1`` in a process pool made on first use and kept
-    for the whole search (:meth:`close` ends it)."""
-
-    def __init__(self, options: SolveOptions) -> None:
-        self.options = options
-        self.pool: Any = None
-
-    def solve(
-        self, problems: Sequence[SubProblem], deadline: Deadline, report: Callable[[], None]
-    ) -> list[list[list[int]]]:
-        """Every sub-problem's solutions, in order; when ``report`` raises
-        the work is stopped (the pool terminated) and the exception passes on."""
-        options = self.options
-        move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
-        wall_s = max(0.1, min(2 * move_s, deadline.remaining_s()))
-        if options.workers <= 1 or len(problems) <= 1:
-            return [
-                _solve_here(problem, options.seed, move_s, wall_s, report) for problem in problems
-            ]
-        if self.pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            self.pool = context.Pool(options.workers)
-        pending = self.pool.map_async(
-            _solve_task, [(problem, options.seed, move_s, wall_s) for problem in problems]
-        )
-
-        def finished(timeout_s: float) -> bool:
-            pending.wait(timeout_s)
-            return bool(pending.ready())
-
-        watch(finished, report, self.close)
-        answers: list[list[list[int]]] = pending.get()
-        return answers
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
+def solve_round(
+    problems: Sequence[SubProblem],
+    options: SolveOptions,
+    deadline: Deadline,
+    report: Callable[[], None],
+) -> list[list[list[int]]]:
+    """Every sub-problem's solutions, in order: here, one after another,
+    with one local worker (or one sub-problem on the local backend), else
+    on the fan-out ``options.backend`` names, reporting every
+    :data:`POLL_S` meanwhile. When ``report`` raises the sub-problems are
+    stopped and the exception passes on."""
+    move_s = min(options.lns_move_s, max(0.1, deadline.remaining_s()))
+    limits = MoveLimits(options.seed, move_s, deadline.wall_s())
+    local = options.backend == "local"
+    if local and (options.workers <= 1 or len(problems) <= 1):
+        return [_solve_here(problem, limits, report) for problem in problems]
+    # a local pool needs no more processes than sub-problems; a Ray started
+    # for this process is sized once, by the first map, for every later one
+    workers = min(options.workers, len(problems)) if local else options.workers
+    runner = fan_out(options.backend, workers=workers, address=options.ray_address)
+    answers: list[list[list[int]]] = [[] for _ in problems]
+    for index, solutions in runner.map_unordered(
+        as_is, _solve_task, limits, problems, idle=report, idle_s=POLL_S
+    ):
+        answers[index] = solutions
+    return answers
 
 
-def search_until(
-    search: Search, workers: Workers, deadline: Deadline, report: Callable[[], None]
-) -> int:
+def search_until(search: Search, deadline: Deadline, report: Callable[[], None]) -> int:
     """Rounds until the deadline, :data:`STALL_ROUNDS` rounds without a
     kept move, or no untried neighbourhood; returns the idle rounds."""
     referee = search.run.referee
@@ -353,7 +360,7 @@ def search_until(
         if not chosen:
             break
         problems = [search.sub_problem(strategy, freed) for strategy, freed in chosen]
-        answers = workers.solve(problems, deadline, report)
+        answers = solve_round(problems, search.options, deadline, report)
         improved = False
         for problem, solutions in zip(problems, answers, strict=True):
             search.tried += 1
@@ -397,11 +404,7 @@ def solve_lns(
                 f"attainment {scorer.attainment(referee.served):.4f}; {run.elapsed()}",
             )
 
-    workers = Workers(options)
-    try:
-        stalls = search_until(search, workers, deadline, report)
-    finally:
-        workers.close()
+    stalls = search_until(search, deadline, report)
     timed_out = deadline.expired()
     return finish(
         "lns",

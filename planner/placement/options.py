@@ -136,15 +136,16 @@ class SolveOptions:
         default_factory=available_cores,
         metadata={
             "check": _int_at_least(1),
-            "help": "Processes for the enumeration and search workers for CP-SAT "
+            "help": "Processes for the fan-out backend (local: the pool; ray: the CPUs of a "
+            "Ray started for the solve) and search workers for CP-SAT "
             "(default: the cores this process may use). Plans do not depend on it.",
         },
     )
     backend: str = _option(
         "local",
         _one_of(*BACKENDS),
-        "Where the enumeration's blocks, a report's sweep points and an experiment's cases "
-        "run: local (a pool of `workers` processes) or ray (a Ray cluster).",
+        "Where the enumeration's blocks, the LNS sub-problems, a report's sweep points and an "
+        "experiment's cases run: local (a pool of `workers` processes) or ray (a Ray cluster).",
     )
     ray_address: str | None = _option(
         None,
@@ -187,7 +188,19 @@ class SolveOptions:
         "configs and replicas only.",
     )
     lns_groups: int = _option(3, _int_at_least(1), "Groups the LNS frees per move (solver lns).")
-    lns_move_s: float = _option(2.0, _positive_float, "Most seconds one LNS sub-problem may take.")
+    lns_move_s: float = _option(
+        2.0,
+        _positive_float,
+        "CP-SAT's deterministic time (its measure of work, in roughly seconds) per LNS "
+        "sub-problem: plans depend on it, not on the machine's speed or load; only the solve's "
+        "time limit cuts a sub-problem short.",
+    )
+    lns_round: int = _option(
+        3,
+        _int_at_least(1),
+        "Sub-problems per LNS round, on disjoint groups, solved in parallel on the backend "
+        "(plans depend on it, not on workers).",
+    )
     milp_backend: str = _option(
         "cbc", _one_of(*MILP_BACKENDS), "MILP solver behind PuLP (solver milp)."
     )

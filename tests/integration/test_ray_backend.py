@@ -1,7 +1,7 @@
 """The Ray backend on a two-node Ray cluster on this machine (one CPU per
 node, files under a temp dir the test owns, no process left behind): its
-tasks reach both nodes, and the enumeration's plan, a compare report's
-sweeps, the re-placement experiment's rows and two solve workers sharing
+tasks reach both nodes, and the enumeration's plan, the LNS plan (its
+sub-problems solved as Ray tasks), a compare report's sweeps, the re-placement experiment's rows and two solve workers sharing
 one PostgreSQL queue give what the local run gives. The service refuses a
 Ray job where Ray is not installed (422); a worker that cannot reach the
 named cluster fails the job saying so."""
@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from api.worker import Worker
 from harness.ray_local import two_node_cluster
+from planner.deadline import Deadline
 from planner.domain import Cluster
 from planner.evaluation.experiment import ExperimentConfig, Strategy, run_experiment
 from planner.evaluation.reports import build_compare
@@ -29,6 +30,7 @@ from planner.fanout import as_is, fan_out
 from planner.placement.enumeration import enumerate_placements
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
+from planner.placement.solve import solve
 from planner.sim import Instance, SimOptions
 from store.db import session_factory
 from store.models import PlanJob
@@ -36,6 +38,7 @@ from tests.integration.builders import post_job, problem, rows
 from tests.integration.test_worker import FAST, Running, job, wait_for
 from tests.unit.placement_cases import GB, model, workload
 from tests.unit.report_cases import CLUSTER, MODELS, SETTINGS, WORK
+from tests.unit.test_placement_master import four_device_instance
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +87,25 @@ def test_enumeration_on_ray_gives_the_local_plan(ray_address: str) -> None:
     assert spread.placement == local.placement
     assert spread.served.tolist() == local.served.tolist()
     assert spread.blocks_solved == local.blocks_solved > 1  # the others pruned alike
+
+
+def test_lns_on_ray_gives_the_local_plan(ray_address: str) -> None:
+    problem = four_device_instance()
+    plans = [
+        solve(
+            problem,
+            solver="lns",
+            deadline=Deadline.after(60),
+            options=SolveOptions(seed=3, lns_groups=1, **where),
+        )
+        for where in ({"workers": 1}, {"backend": "ray", "ray_address": ray_address})
+    ]
+    local, spread = plans
+    assert local.status == spread.status == "heuristic"
+    assert spread.placement == local.placement
+    assert spread.attainment == local.attainment
+    # rounds of several sub-problems, each round one map of Ray tasks
+    assert spread.stats["moves_tried"] == local.stats["moves_tried"] > local.stats["rounds"]
 
 
 def test_compare_sweeps_on_ray_equal_the_local_report(ray_address: str) -> None:

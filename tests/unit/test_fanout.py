@@ -1,16 +1,20 @@
 """The fan-out backends: the local pool equals the serial run, state is
-built once per process, and a Ray backend that cannot run is refused
-naming the option."""
+built once per process, a map waiting on the pool calls its ``idle``
+callback and stops the pool when it raises, and a Ray backend that cannot
+run is refused naming the option."""
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import socket
+import time
 
 import pytest
 
 from planner.evaluation.spread import remote_fan_out
-from planner.fanout import LocalPool, Serial, check_backend, fan_out, head_endpoint
+from planner.fanout import LocalPool, Serial, as_is, check_backend, fan_out, head_endpoint
 from planner.placement.options import split_options
 
 
@@ -33,6 +37,42 @@ def test_serial_and_pool_give_the_same_results_with_state_built_once_per_process
     # every task ran on state its own process built, in a worker, not here
     assert all(builder == runner != os.getpid() for _, builder, runner in pooled.values())
     assert all(builder == runner == os.getpid() for _, builder, runner in serial.values())
+
+
+def napping(_: None, pause_s: float) -> float:
+    time.sleep(pause_s)
+    return pause_s
+
+
+class Stop(Exception):
+    """What the test's idle callback raises."""
+
+
+def test_an_idle_callback_that_raises_stops_the_pool_within_a_poll() -> None:
+    calls: list[float] = []
+
+    def idle() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            raise Stop
+
+    start = time.monotonic()
+    work = LocalPool(2).map_unordered(as_is, napping, None, [60.0, 60.0], idle=idle, idle_s=0.2)
+    with pytest.raises(Stop):
+        next(work)
+    assert time.monotonic() - start < 5.0  # not the tasks' 60 s
+    assert len(calls) == 3
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(calls))
+    assert multiprocessing.active_children() == []  # the pool's processes are gone
+
+
+def test_serial_calls_idle_between_tasks() -> None:
+    calls: list[int] = []
+    done = list(
+        Serial().map_unordered(as_is, napping, None, [0.0] * 3, idle=lambda: calls.append(1))
+    )
+    assert done == [(0, 0.0), (1, 0.0), (2, 0.0)]
+    assert len(calls) == 2
 
 
 def test_fan_out_by_name() -> None:

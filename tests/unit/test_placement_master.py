@@ -300,6 +300,25 @@ def test_lns_is_deterministic_for_a_seed() -> None:
     assert first.stats["moves_tried"] == second.stats["moves_tried"] >= 1
 
 
+def test_lns_plans_do_not_depend_on_the_workers() -> None:
+    # a round's sub-problems run here one after another, or in a pool of two
+    problem = four_device_instance()
+    first, second = (
+        solve(
+            problem,
+            solver="lns",
+            deadline=Deadline.after(30),
+            options=SolveOptions(seed=3, lns_groups=1, workers=workers),
+        )
+        for workers in (1, 2)
+    )
+    assert first.status == second.status == "heuristic"
+    assert first.placement == second.placement
+    assert first.attainment == second.attainment
+    tried = first.stats["moves_tried"]
+    assert tried == second.stats["moves_tried"] > first.stats["rounds"]  # rounds of several
+
+
 def test_lns_keeps_only_moves_the_simulator_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every sub-problem answers "no groups at all": the simulator rejects
     # every such move, and the seed is returned.
