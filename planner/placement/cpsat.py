@@ -27,6 +27,7 @@ from ortools.sat.python import cp_model
 
 from planner.deadline import Deadline
 from planner.placement import master as master_model
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
@@ -119,12 +120,19 @@ def run_cpsat(
 
 
 def solve_cpsat(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
     """CP-SAT placement (module docstring): the partition master, or with
-    ``partition="seed"`` the formulation on the seed's groups."""
+    ``partition="seed"`` the formulation on the seed's groups. Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
     if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress)
+        prepared = prepare(scorer, options, deadline, progress, seed)
         backend = CpSatBackend()
         variables = build(backend, prepared.data)
         for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
@@ -138,7 +146,7 @@ def solve_cpsat(
 
         run: Run = prepared
     else:
-        master = prepare_master(scorer, options, deadline, progress)
+        master = prepare_master(scorer, options, deadline, progress, seed)
         backend = CpSatBackend()
         master_vars = master_model.build(backend, master.data)
         for var, value in master_model.hint(master.data, master_vars, master.seed_counts).items():

@@ -48,6 +48,7 @@ from planner.placement import master as master_model
 from planner.placement.calibration import rate_rps
 from planner.placement.columns import layout_columns
 from planner.placement.cpsat import PRESOLVE_VARIABLES, CpSatBackend
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.master import MasterData, Windows
 from planner.placement.options import SolveOptions
 from planner.placement.partition import (
@@ -372,10 +373,17 @@ def search_until(
 
 
 def solve_lns(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
-    """LNS placement (module docstring)."""
-    run = seed_run(scorer, options, deadline, progress)
+    """LNS placement (module docstring). Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
+    run = seed_run(scorer, options, deadline, progress, seed)
     context = build_context(
         scorer,
         options,

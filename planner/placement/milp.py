@@ -30,6 +30,7 @@ import pulp
 
 from planner.deadline import Deadline
 from planner.placement import master as master_model
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
@@ -92,13 +93,20 @@ def _run(
 
 
 def solve_milp(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
     """MILP placement (module docstring): the partition master, or with
-    ``partition="seed"`` the formulation on the seed's groups."""
+    ``partition="seed"`` the formulation on the seed's groups. Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
     backend = PulpBackend()
     if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress)
+        prepared = prepare(scorer, options, deadline, progress, seed)
         variables = build(backend, prepared.data)
         start = hint(prepared.data, variables, prepared.seed.layout)
         decisions = [*variables.config.values(), *variables.replica.values()]
@@ -114,7 +122,7 @@ def solve_milp(
 
         run: Run = prepared
     else:
-        master = prepare_master(scorer, options, deadline, progress)
+        master = prepare_master(scorer, options, deadline, progress, seed)
         master_vars = master_model.build(backend, master.data)
         start = master_model.hint(master.data, master_vars, master.seed_counts)
         decisions = list(master_vars.count)
