@@ -203,6 +203,37 @@ def test_auto_goes_on_to_the_exact_solvers_while_the_bound_leaves_room() -> None
     assert result.attainment <= result.upper_bound  # type: ignore[operator]
 
 
+def test_certify_false_skips_the_bound_and_keeps_the_plan() -> None:
+    instance = _busy_instance()
+    certified = solve(instance, solver="greedy", deadline=Deadline.after(30))
+    _, options = split_options({"certify": False})
+    skipped = solve(instance, solver="greedy", deadline=Deadline.after(30), options=options)
+    assert certified.upper_bound is not None and certified.gap_points is not None
+    assert skipped.upper_bound is None and skipped.gap_points is None
+    assert "bound_method" not in skipped.stats and "bound_s" not in skipped.stats
+    assert skipped.placement == certified.placement
+    assert skipped.attainment == certified.attainment
+
+
+def test_auto_without_the_bound_never_stops_by_it() -> None:
+    # the light load where the bound stops auto at the greedy (test above)
+    models = [model(f"m{i}", 0.05, 2 * GB) for i in range(3)]
+    traffic = workload({"m0": 2.0, "m1": 1.0, "m2": 1.0}, duration_s=20)
+    instance = Instance(Cluster(4, 10 * GB, devices_per_node=4), tuple(models), traffic)
+    options = SolveOptions(certify=False)
+    result = solve(instance, solver="auto", deadline=Deadline.after(30), options=options)
+    assert result.upper_bound is None
+    assert result.stats["auto"]["stopped"] == "done"
+    assert result.stats["auto"]["ran"][-2:] == ["cpsat", "lns"]
+    assert any("bound not computed" in line for line in result.log)
+
+
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_a_bad_certify_names_the_option(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^options\.certify: must be true or false"):
+        split_options({"certify": value})
+
+
 def _busy_instance() -> Instance:
     """6 models on 4 devices under a bursty load the bound stays above."""
     models = [model(f"m{i}", 0.1, (2 + i) * GB) for i in range(6)]
