@@ -32,7 +32,7 @@ from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import Run, finish, prepare
+from planner.placement.seeded import Run, finish, prepare, unsearched
 from planner.placement.solution import SolveResult
 from planner.placement.watch import in_thread
 
@@ -133,6 +133,8 @@ def solve_cpsat(
     (:func:`planner.placement.seeded.seed_run`)."""
     if options.partition == "seed":
         prepared = prepare(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("cpsat", prepared)
         backend = CpSatBackend()
         variables = build(backend, prepared.data)
         for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
@@ -147,6 +149,8 @@ def solve_cpsat(
         run: Run = prepared
     else:
         master = prepare_master(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("cpsat", master)
         backend = CpSatBackend()
         master_vars = master_model.build(backend, master.data)
         for var, value in master_model.hint(master.data, master_vars, master.seed_counts).items():
@@ -158,6 +162,8 @@ def solve_cpsat(
             master.offer(master_model.decode(master.data, master_vars, value))
 
         run = master
+    if deadline.expired():
+        return unsearched("cpsat", run)
     callback = _Rescore(offer)
 
     def report() -> None:

@@ -36,7 +36,7 @@ from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
 from planner.placement.pulprun import Outcome, solve_in_child
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import SEED_SHARE, Run, finish, prepare
+from planner.placement.seeded import SEED_SHARE, Run, finish, prepare, unsearched
 from planner.placement.solution import SolveResult
 
 Progress = Callable[[float, str], None]
@@ -107,6 +107,8 @@ def solve_milp(
     backend = PulpBackend()
     if options.partition == "seed":
         prepared = prepare(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("milp", prepared)
         variables = build(backend, prepared.data)
         start = hint(prepared.data, variables, prepared.seed.layout)
         decisions = [*variables.config.values(), *variables.replica.values()]
@@ -123,6 +125,8 @@ def solve_milp(
         run: Run = prepared
     else:
         master = prepare_master(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("milp", master)
         master_vars = master_model.build(backend, master.data)
         start = master_model.hint(master.data, master_vars, master.seed_counts)
         decisions = list(master_vars.count)
@@ -139,6 +143,8 @@ def solve_milp(
         run = master
     for var, value in start.items():
         var.setInitialValue(value)
+    if deadline.expired():
+        return unsearched("milp", run)
     outcome = _run(backend, options, run, progress)
     found = outcome.has_solution and _integral(decisions)
     objective = None

@@ -303,3 +303,19 @@ def finish(
             "returned_seed": from_seed,
         },
     )
+
+
+def unsearched(solver: str, prepared: Run) -> SolveResult:
+    """The result when the deadline passed while the model was prepared:
+    the referee's plan (the seed, or a better one met while preparing),
+    status ``seed_only``, without building or searching the model."""
+    return finish(
+        solver,
+        prepared,
+        status="seed_only",
+        objective=None,
+        bound=None,
+        scale=1,
+        log=(f"{solver}: the time limit passed while preparing the model; not searched",),
+        stats={"searched": False},
+    )

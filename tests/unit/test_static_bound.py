@@ -4,6 +4,7 @@ random instances (hypothesis), and ``auto`` stopping once the bound is met."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -297,3 +298,22 @@ def test_auto_probes_each_exact_solver_briefly_when_it_cannot_gain(
     most_s = max(solve_module.AUTO_PROBE_MIN_S, solve_module.AUTO_PROBE_SHARE * result.wall_s)
     assert all(seconds <= most_s + 1e-3 for _, seconds in given)
     assert any(line.startswith("auto: cpsat probe of ") for line in result.log)
+
+
+def test_auto_skips_the_probes_once_their_time_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    greedy = solve_module.solve_greedy
+
+    def runner(name: str) -> Any:
+        def run(
+            scorer: Any, options: Any, deadline: Deadline, progress: Any, *, seed: Any = None
+        ) -> Any:
+            time.sleep(deadline.remaining_s() + 0.2)  # overruns its probe
+            return greedy(scorer, options, deadline, progress)
+
+        return run
+
+    monkeypatch.setattr(solve_module, "_seeded_runner", runner)
+    options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    assert result.stats["auto"]["ran"] == ["greedy", "cpsat"]
+    assert any(line.startswith("auto: no lns probe: the probes took") for line in result.log)
