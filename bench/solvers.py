@@ -166,6 +166,9 @@ def run(
         return None, time.perf_counter() - start, "infeasible"
     except SolveTimeoutError:
         return None, time.perf_counter() - start, "no_solution"
+    except RuntimeError as error:  # a solver process that failed: recorded, the suite goes on
+        print(f"    {solver} {own}: {error}", flush=True)
+        return None, time.perf_counter() - start, "error"
     return result, time.perf_counter() - start, result.status
 
 
@@ -207,18 +210,34 @@ def bench_instance(spec: Spec, limit_s: float) -> dict[str, Any]:
     }
 
 
+def table_header() -> str:
+    names = list(labels())
+    return (
+        "attainment % (wall s) per solver; bound = certified upper bound, %\n"
+        + f"{'instance':30} {'bound':>6} "
+        + " ".join(f"{n:>16}" for n in names)
+        + "  verdict"
+    )
+
+
+def table_row(entry: dict[str, Any]) -> str:
+    cells = []
+    for name in labels():
+        row = entry["solvers"][name]
+        shown = row["status"] if row["attainment"] is None else f"{100 * row['attainment']:.2f}"
+        cells.append(f"{shown + ' (' + format(row['wall_s'], '.1f') + ')':>16}")
+    return (
+        f"{entry['instance']:30} {100 * entry['bound']:6.2f} "
+        + " ".join(cells)
+        + f"  {entry['verdict']}"
+    )
+
+
 def print_table(results: Sequence[dict[str, Any]]) -> None:
     names = list(labels())
-    print("attainment % (wall s) per solver; bound = certified upper bound, %")
-    print(f"{'instance':30} {'bound':>6} " + " ".join(f"{n:>16}" for n in names) + "  verdict")
+    print(table_header())
     for entry in results:
-        cells = []
-        for name in names:
-            row = entry["solvers"][name]
-            shown = "—" if row["attainment"] is None else f"{100 * row['attainment']:.2f}"
-            cells.append(f"{shown + ' (' + format(row['wall_s'], '.1f') + ')':>16}")
-        print(f"{entry['instance']:30} {100 * entry['bound']:6.2f} " + " ".join(cells), end="")
-        print(f"  {entry['verdict']}")
+        print(table_row(entry))
     decided = sum(entry["verdict"] != "open" for entry in results)
     print(
         f"decided (exact +>=1 point or greedy certified within 1 point): {decided} of "
@@ -305,7 +324,7 @@ def main(argv: list[str]) -> None:
         results = []
         for spec in specs:
             results.append(bench_instance(spec, limit_s))
-            print(f"  {spec.name}: {results[-1]['verdict']}", flush=True)
+            print(table_row(results[-1]), flush=True)
         print_table(results)
         written.update(quick=args.quick, limit_s=limit_s, instances=results)
     if args.part != "suite":
