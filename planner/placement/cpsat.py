@@ -8,7 +8,8 @@ groups (:mod:`planner.placement.seeded`). Every improving solution is decoded an
 in a solution callback; the simulator, not the proxy, picks the returned
 plan, so it is never worse than the greedy seed. Status: ``optimal`` when
 CP-SAT proved the proxy optimum, ``feasible`` when it stopped at the time
-limit with a solution, ``seed_only`` when it found none.
+limit with a solution, ``seed_only`` when it found none (or when the time
+limit passed while the model was prepared: then it is not searched).
 
 CP-SAT calls back only when it finds a solution, and may search for many
 seconds without one; so it searches on a background thread while the

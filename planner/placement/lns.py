@@ -1,8 +1,9 @@
 """Large-neighbourhood search (solver ``lns``): the greedy plan improved
 by re-solving a few groups at a time with the partition master in CP-SAT.
 
-1. Start: the enumeration + greedy seed (at most
-   :data:`planner.placement.seeded.SEED_SHARE` of the time), and the
+1. Start: the best greedy seed (at most
+   :data:`planner.placement.seeded.SEED_SHARE` of the time,
+   :func:`planner.placement.seeded.seed_run`) or the caller's, and the
    calibrated context (:func:`planner.placement.partition.build_context`).
 2. A round frees ``lns_groups`` groups per sub-problem, chosen in turn by
    :data:`NEIGHBOURHOODS`: the most loaded groups (estimated

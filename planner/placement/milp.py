@@ -18,7 +18,8 @@ solver itself holds a feasible solution (HiGHS ``primal_solution_status``,
 CBC's solution status) and every binary is within 1e-6 of 0 or 1; otherwise the greedy seed is
 returned with status ``seed_only``: an unfinished relaxation is never
 rounded into a plan. The solution found is simulated and kept only when it
-serves more requests than the seed.
+serves more requests than the seed. When the time limit passed while the
+model was prepared, the solver is not started (status ``seed_only``).
 """
 
 from __future__ import annotations
