@@ -194,8 +194,9 @@ def seed_run(
 ) -> Run:
     """Set up a referee holding the seed: ``seed`` when given, else the
     best greedy found in at most :data:`SEED_SHARE` of the time left
-    (:func:`planner.placement.greedyseed.best_greedy`). The log says which
-    seed was used and why."""
+    (:func:`planner.placement.greedyseed.best_greedy`; a full greedy that
+    started may use all of that time). The log says which seed was used
+    and why."""
     start = time.monotonic()
 
     def seed_progress(fraction: float, message: str) -> None:
@@ -203,7 +204,9 @@ def seed_run(
             progress(SEED_SHARE * fraction, f"seed: {message}")
 
     if seed is None:
-        best = best_greedy(scorer, options, deadline.share(SEED_SHARE), seed_progress)
+        # the seed's time is the seed's: a full greedy slower than its
+        # estimate may use all of it (it keeps its best candidate so far)
+        best = best_greedy(scorer, options, deadline.share(SEED_SHARE), seed_progress, overrun=None)
         seed, why = best.result, f"seed: {best.why}"
     else:
         why = "seed: the greedy plan the caller computed"
