@@ -31,8 +31,10 @@ Solvers:
   certified bound is within ``auto_tolerance_points`` of the best plan;
   otherwise each exact solver of :data:`AUTO_EXACT_SOLVERS` in turn gets a
   probe (together :data:`AUTO_PROBE_SHARE` of the greedy's time, each at
-  least :data:`AUTO_PROBE_MIN_S`; none once that time is used), and only a
-  solver whose probe gained more than the tolerance gets the time left. The exact solvers start from
+  least :data:`AUTO_PROBE_MIN_S` on instances up to
+  :data:`AUTO_PROBE_FLOOR_PAIRS` models × devices and skipped when shorter
+  on larger ones; none once that time is used), and only a solver whose
+  probe gained more than the tolerance gets the time left. The exact solvers start from
   the greedy plan auto already has (``seed``), never running the greedy
   again.
 
@@ -85,11 +87,19 @@ probe of 0.1 s takes 0.12–0.5 s on a loaded machine); the overrun comes
 out of the later probes' time."""
 
 AUTO_PROBE_MIN_S = 0.1
-"""The shortest probe (s). Measured in ``bench.solvers``: with 0.05 s the
-CP-SAT probe on S3 × 4 devices, CV 4, ran out while preparing its model
-and lost its 1.2-point gain; on S1, 64 models × 32 devices (bound 0.1 s,
-greedy 0.2 s) this floor and the probe's set-up put auto at about 1.5
-times the greedy's time."""
+"""The shortest probe (s). On instances of at most
+:data:`AUTO_PROBE_FLOOR_PAIRS` models × devices a probe gets at least this
+long; on larger ones a probe that would get less is skipped. Measured in
+``bench.solvers``: with 0.05 s the CP-SAT probe on S3 × 4 devices, CV 4,
+ran out while preparing its model and lost its 1.2-point gain; on S1, 64
+models × 32 devices (bound 0.07 s, greedy 0.15 s: its blocks are triaged)
+a 0.1 s probe took 0.12–0.19 s with its set-up and never gained, putting
+auto at 1.6–1.8 times the greedy's time."""
+
+AUTO_PROBE_FLOOR_PAIRS = 512
+"""Largest models × devices on which a probe gets at least
+:data:`AUTO_PROBE_MIN_S` (S3 × 32 devices, where a probe gained 2 points,
+has 512)."""
 
 BOUND_SHARE = 0.1
 """Most of the remaining time the certified bound may take (and at most
@@ -285,6 +295,7 @@ def solve_auto(
     ran, log = list(greedy.ran), [*greedy.result.log, f"auto: {greedy.why}"]
     stopped = "done"
     allowance_s = AUTO_PROBE_SHARE * greedy.wall_s
+    pairs = scorer.num_models * scorer.instance.cluster.num_devices
     probes_s = 0.0
     for name in (name for name in AUTO_EXACT_SOLVERS if name in SEEDED_SOLVERS):
         if settled(best.attainment):
@@ -298,7 +309,14 @@ def solve_auto(
                 f"{allowance_s:.2f} s"
             )
             continue
-        probe_s = max(AUTO_PROBE_MIN_S, allowance_s - probes_s)
+        probe_s = allowance_s - probes_s
+        if probe_s < AUTO_PROBE_MIN_S and pairs > AUTO_PROBE_FLOOR_PAIRS:
+            log.append(
+                f"auto: no {name} probe: {probe_s:.2f} s is less than {AUTO_PROBE_MIN_S} s "
+                f"on {pairs} models x devices"
+            )
+            continue
+        probe_s = max(AUTO_PROBE_MIN_S, probe_s)
         probe = Deadline.after(min(probe_s, deadline.remaining_s()))
         runner = _seeded_runner(name)
         probe_start = time.monotonic()

@@ -317,3 +317,17 @@ def test_auto_skips_the_probes_once_their_time_is_used(monkeypatch: pytest.Monke
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
     assert result.stats["auto"]["ran"] == ["greedy", "cpsat"]
     assert any(line.startswith("auto: no lns probe: the probes took") for line in result.log)
+
+
+def test_auto_skips_short_probes_on_large_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the busy instance (24 models x devices) made "large": its fast greedy
+    # leaves a quarter of its time, under the 0.1 s floor, for the probes
+    monkeypatch.setattr(solve_module, "AUTO_PROBE_FLOOR_PAIRS", 0)
+    options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    assert result.stats["auto"]["ran"] == ["greedy"]
+    assert any(
+        line.startswith("auto: no cpsat probe: ")
+        and "is less than 0.1 s on 24 models x devices" in line
+        for line in result.log
+    )
