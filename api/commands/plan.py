@@ -60,6 +60,11 @@ def summary_rows(result: SolveResult, models: Sequence[ModelSpec]) -> list[tuple
     return rows
 
 
+def _or_not_computed(value: float | None) -> float | str:
+    """A bound's cell: the number, or why there is none (option ``certify=false``)."""
+    return "not computed" if value is None else value
+
+
 def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cluster) -> None:
     print_table(
         "Groups",
@@ -78,8 +83,8 @@ def _print_summary(result: SolveResult, models: Sequence[ModelSpec], cluster: Cl
         ("models placed", f"{len(result.placement.model_names)}/{len(models)}"),
         ("device memory (GB)", f"{cluster.device_mem_bytes / GB:.2f}"),
         ("attainment", result.attainment),
-        ("upper bound", result.upper_bound),
-        ("gap (points)", result.gap_points),
+        ("upper bound", _or_not_computed(result.upper_bound)),
+        ("gap (points)", _or_not_computed(result.gap_points)),
         ("solve time (s)", result.wall_s),
     ]
     for name, label in (

@@ -17,8 +17,11 @@ consecutive groups that fill memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from planner.domain import ParallelConfig
 from planner.placement.greedy import ReplicaTable
@@ -53,14 +56,32 @@ def layout_columns(layout: Layout) -> list[Column]:
     return sorted({Column(c, h) for c, h in zip(layout.configs, layout.hosted, strict=True) if h})
 
 
+def surely_fitting(table: ReplicaTable, config: ParallelConfig, usable: Sequence[int]) -> int:
+    """Count of the non-empty sets of ``usable`` models that fit ``config``
+    for sure, without enumerating them: any ``k`` of them fit when ``k``
+    times the largest stage weight plus the largest workspace fits a
+    device (so every set of at most ``k`` models is a column)."""
+    if not usable:
+        return 0
+    chosen = list(usable)
+    spare = table.memory_bytes - int(table.workspace[config][chosen].max())
+    heaviest = int(table.weights[config][chosen].max())
+    k = len(chosen) if heaviest <= 0 else min(len(chosen), max(0, spare) // heaviest)
+    return sum(math.comb(len(chosen), j) for j in range(1, k + 1))
+
+
 def exhaustive(
     table: ReplicaTable, configs: Sequence[ParallelConfig], models: Sequence[int]
 ) -> list[Column] | None:
     """Every fitting non-empty model set per config, or None when there are
-    more than :data:`EXHAUSTIVE_COLUMNS`."""
+    more than :data:`EXHAUSTIVE_COLUMNS` (known without enumerating when
+    :func:`surely_fitting` says so)."""
+    usable_by_config = {c: [m for m in models if table.usable[c][m]] for c in configs}
+    if sum(surely_fitting(table, c, usable_by_config[c]) for c in configs) > EXHAUSTIVE_COLUMNS:
+        return None
     found: list[Column] = []
     for config in configs:
-        usable = [m for m in models if table.usable[config][m]]
+        usable = usable_by_config[config]
         frontier: list[tuple[int, ...]] = [()]
         while frontier:
             grown = []
@@ -78,18 +99,26 @@ def exhaustive(
 
 
 def packed(table: ReplicaTable, config: ParallelConfig, order: Iterable[int]) -> list[Column]:
-    """``order``'s usable models cut into consecutive groups that fit."""
+    """``order``'s usable models cut into consecutive groups that fit
+    (:func:`fits`, with the current group's stage weights and largest
+    workspace kept as running totals)."""
+    weights, workspace = table.weights[config], table.workspace[config]
     chunks: list[Column] = []
     current: list[int] = []
+    stages = np.zeros(config.pp, dtype=np.int64)
+    largest = 0
     for m in order:
         if not table.usable[config][m]:
             continue
-        if fits(table, config, [*current, m]):
+        grown = stages + weights[m]
+        widest = max(largest, int(workspace[m]))
+        if int(grown.max()) + widest <= table.memory_bytes:
             current.append(m)
+            stages, largest = grown, widest
             continue
         if current:
             chunks.append(Column(config, tuple(sorted(current))))
-        current = [m]
+        current, stages, largest = [m], weights[m].copy(), int(workspace[m])
     if current:
         chunks.append(Column(config, tuple(sorted(current))))
     return chunks

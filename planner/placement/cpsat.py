@@ -8,7 +8,8 @@ groups (:mod:`planner.placement.seeded`). Every improving solution is decoded an
 in a solution callback; the simulator, not the proxy, picks the returned
 plan, so it is never worse than the greedy seed. Status: ``optimal`` when
 CP-SAT proved the proxy optimum, ``feasible`` when it stopped at the time
-limit with a solution, ``seed_only`` when it found none.
+limit with a solution, ``seed_only`` when it found none (or when the time
+limit passed while the model was prepared: then it is not searched).
 
 CP-SAT calls back only when it finds a solution, and may search for many
 seconds without one; so it searches on a background thread while the
@@ -27,11 +28,12 @@ from ortools.sat.python import cp_model
 
 from planner.deadline import Deadline
 from planner.placement import master as master_model
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import Run, finish, prepare
+from planner.placement.seeded import Run, finish, prepare, unsearched
 from planner.placement.solution import SolveResult
 from planner.placement.watch import in_thread
 
@@ -119,12 +121,21 @@ def run_cpsat(
 
 
 def solve_cpsat(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
     """CP-SAT placement (module docstring): the partition master, or with
-    ``partition="seed"`` the formulation on the seed's groups."""
+    ``partition="seed"`` the formulation on the seed's groups. Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
     if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress)
+        prepared = prepare(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("cpsat", prepared)
         backend = CpSatBackend()
         variables = build(backend, prepared.data)
         for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
@@ -138,7 +149,9 @@ def solve_cpsat(
 
         run: Run = prepared
     else:
-        master = prepare_master(scorer, options, deadline, progress)
+        master = prepare_master(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("cpsat", master)
         backend = CpSatBackend()
         master_vars = master_model.build(backend, master.data)
         for var, value in master_model.hint(master.data, master_vars, master.seed_counts).items():
@@ -150,6 +163,8 @@ def solve_cpsat(
             master.offer(master_model.decode(master.data, master_vars, value))
 
         run = master
+    if deadline.expired():
+        return unsearched("cpsat", run)
     callback = _Rescore(offer)
 
     def report() -> None:

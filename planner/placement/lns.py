@@ -1,8 +1,9 @@
 """Large-neighbourhood search (solver ``lns``): the greedy plan improved
 by re-solving a few groups at a time with the partition master in CP-SAT.
 
-1. Start: the enumeration + greedy seed (at most
-   :data:`planner.placement.seeded.SEED_SHARE` of the time), and the
+1. Start: the best greedy seed (at most
+   :data:`planner.placement.seeded.SEED_SHARE` of the time,
+   :func:`planner.placement.seeded.seed_run`) or the caller's, and the
    calibrated context (:func:`planner.placement.partition.build_context`).
 2. A round frees ``lns_groups`` groups per sub-problem, chosen in turn by
    :data:`NEIGHBOURHOODS`: the most loaded groups (estimated
@@ -53,6 +54,7 @@ from planner.placement import master as master_model
 from planner.placement.calibration import rate_rps
 from planner.placement.columns import layout_columns
 from planner.placement.cpsat import PRESOLVE_VARIABLES, CpSatBackend
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.master import MasterData, Windows
 from planner.placement.options import SolveOptions
 from planner.placement.partition import (
@@ -379,10 +381,17 @@ def search_until(search: Search, deadline: Deadline, report: Callable[[], None])
 
 
 def solve_lns(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
-    """LNS placement (module docstring)."""
-    run = seed_run(scorer, options, deadline, progress)
+    """LNS placement (module docstring). Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
+    run = seed_run(scorer, options, deadline, progress, seed)
     context = build_context(
         scorer,
         options,

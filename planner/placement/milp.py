@@ -18,7 +18,8 @@ solver itself holds a feasible solution (HiGHS ``primal_solution_status``,
 CBC's solution status) and every binary is within 1e-6 of 0 or 1; otherwise the greedy seed is
 returned with status ``seed_only``: an unfinished relaxation is never
 rounded into a plan. The solution found is simulated and kept only when it
-serves more requests than the seed.
+serves more requests than the seed. When the time limit passed while the
+model was prepared, the solver is not started (status ``seed_only``).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ import pulp
 
 from planner.deadline import Deadline
 from planner.placement import master as master_model
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
 from planner.placement.partition import prepare_master
 from planner.placement.pulprun import Outcome, solve_in_child
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import SEED_SHARE, Run, finish, prepare
+from planner.placement.seeded import SEED_SHARE, Run, finish, prepare, unsearched
 from planner.placement.solution import SolveResult
 
 Progress = Callable[[float, str], None]
@@ -92,13 +94,22 @@ def _run(
 
 
 def solve_milp(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None = None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    seed: EnumerationResult | None = None,
 ) -> SolveResult:
     """MILP placement (module docstring): the partition master, or with
-    ``partition="seed"`` the formulation on the seed's groups."""
+    ``partition="seed"`` the formulation on the seed's groups. Starts from ``seed`` when
+    given (a greedy result the caller computed), else from the best greedy
+    (:func:`planner.placement.seeded.seed_run`)."""
     backend = PulpBackend()
     if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress)
+        prepared = prepare(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("milp", prepared)
         variables = build(backend, prepared.data)
         start = hint(prepared.data, variables, prepared.seed.layout)
         decisions = [*variables.config.values(), *variables.replica.values()]
@@ -114,7 +125,9 @@ def solve_milp(
 
         run: Run = prepared
     else:
-        master = prepare_master(scorer, options, deadline, progress)
+        master = prepare_master(scorer, options, deadline, progress, seed)
+        if deadline.expired():
+            return unsearched("milp", master)
         master_vars = master_model.build(backend, master.data)
         start = master_model.hint(master.data, master_vars, master.seed_counts)
         decisions = list(master_vars.count)
@@ -131,6 +144,8 @@ def solve_milp(
         run = master
     for var, value in start.items():
         var.setInitialValue(value)
+    if deadline.expired():
+        return unsearched("milp", run)
     outcome = _run(backend, options, run, progress)
     found = outcome.has_solution and _integral(decisions)
     objective = None

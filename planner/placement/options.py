@@ -65,6 +65,12 @@ def _non_negative_float(name: str, value: Any) -> float:
     return float(value)
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: must be true or false, got {value!r}")
+    return value
+
+
 def _positive_float(name: str, value: Any) -> float:
     number = _non_negative_float(name, value)
     if number == 0:
@@ -212,6 +218,12 @@ class SolveOptions:
         _non_negative_float,
         "solver auto stops once the certified bound is within this many attainment points "
         "of its best plan.",
+    )
+    certify: bool = _option(
+        True,
+        _bool,
+        "Compute the certified upper bound on attainment (upper_bound, gap_points) with the "
+        "plan; false skips it (the bound is then null and solver auto never stops by it).",
     )
     window_s: float | None = _option(
         None,

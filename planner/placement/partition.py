@@ -2,8 +2,9 @@
 (``partition="free"``, the default): the greedy seed, the calibrated
 master on the whole cluster, and the simulator as referee.
 
-1. The seed is the enumeration + greedy placement (at most
-   :data:`planner.placement.seeded.SEED_SHARE` of the time limit); its
+1. The seed is the best greedy placement (at most
+   :data:`planner.placement.seeded.SEED_SHARE` of the time limit,
+   :func:`planner.placement.seeded.seed_run`) or the one the caller passes; its
    groups become columns and its column counts the solver's starting
    solution.
 2. :class:`Context` holds what every master on the instance shares: the
@@ -36,7 +37,7 @@ from planner.deadline import Deadline
 from planner.domain import ParallelConfig
 from planner.placement.calibration import ServedCurve, calibrated_costs, fit_curves, rate_rps
 from planner.placement.columns import Column, column_pool, layout_columns
-from planner.placement.enumeration import FULL_GREEDY_PAIRS, block_configs
+from planner.placement.enumeration import FULL_GREEDY_PAIRS, EnumerationResult, block_configs
 from planner.placement.greedy import ReplicaTable, run_greedy
 from planner.placement.master import MasterData, Windows, counts_of, evaluate, master_data, place
 from planner.placement.options import SolveOptions
@@ -219,11 +220,16 @@ def layout_value(context: Context, windows: Windows, layout: Layout) -> float:
 
 
 def prepare_master(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None,
+    seed: EnumerationResult | None = None,
 ) -> MasterRun:
-    """Seed, context and master (module docstring); the seed's proxy value
-    and attainment are the first visited plan."""
-    run = seed_run(scorer, options, deadline, progress)
+    """Seed (``seed``, else the best greedy: :func:`planner.placement.seeded.seed_run`),
+    context and master (module docstring); the seed's proxy value and
+    attainment are the first visited plan."""
+    run = seed_run(scorer, options, deadline, progress, seed)
     tick = calibrating(progress)
     context = build_context(
         scorer, options, run.seed.layout.configs, deadline.share(CALIBRATION_SHARE), tick

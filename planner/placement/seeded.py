@@ -1,8 +1,11 @@
 """What CP-SAT and the MILP share: the greedy seed, the proxy built on the
 seed's groups, and the simulator as referee.
 
-1. The seed is the enumeration + greedy placement (at most
-   :data:`SEED_SHARE` of the time limit). Its device groups are kept; each
+1. The seed is the best greedy placement found in at most
+   :data:`SEED_SHARE` of the time limit
+   (:func:`planner.placement.greedyseed.best_greedy`: the default greedy,
+   and the full greedy when its estimate fits), or the greedy result the
+   caller passes (``seed``, as ``auto`` does). Its device groups are kept; each
    group may run any config of its size that the enumeration would allow
    on those devices (tensor-parallel stages within a node, ``op <= max_op``,
    ``pp <= max_pp``).
@@ -27,8 +30,9 @@ import numpy as np
 from planner.deadline import NEVER, Deadline
 from planner.domain import Cluster, Group, ParallelConfig, Placement
 from planner.placement.agreement import rank_agreement
-from planner.placement.enumeration import EnumerationResult, enumerate_placements
+from planner.placement.enumeration import EnumerationResult
 from planner.placement.greedy import run_greedy
+from planner.placement.greedyseed import best_greedy
 from planner.placement.options import SolveOptions
 from planner.placement.proxy import ProxyData, ProxyGroup, build_proxy
 from planner.placement.scoring import Counts, Layout, Scorer, layout_placement
@@ -182,34 +186,50 @@ class Prepared(Run):
 
 
 def seed_run(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None,
+    seed: EnumerationResult | None = None,
 ) -> Run:
-    """Run the greedy seed (at most :data:`SEED_SHARE` of the time left)
-    and set up a referee holding it."""
+    """Set up a referee holding the seed: ``seed`` when given, else the
+    best greedy found in at most :data:`SEED_SHARE` of the time left
+    (:func:`planner.placement.greedyseed.best_greedy`; a full greedy that
+    started may use all of that time). The log says which seed was used
+    and why."""
     start = time.monotonic()
 
     def seed_progress(fraction: float, message: str) -> None:
         if progress is not None:
             progress(SEED_SHARE * fraction, f"seed: {message}")
 
-    seed = enumerate_placements(
-        scorer, options, deadline=deadline.share(SEED_SHARE), progress=seed_progress
-    )
+    if seed is None:
+        # the seed's time is the seed's: a full greedy slower than its
+        # estimate may use all of it (it keeps its best candidate so far)
+        best = best_greedy(scorer, options, deadline.share(SEED_SHARE), seed_progress, overrun=None)
+        seed, why = best.result, f"seed: {best.why}"
+    else:
+        why = "seed: the greedy plan the caller computed"
     referee = Referee(
         scorer,
         [group.devices for group in seed.placement.groups],
         seed.layout,
         np.asarray(seed.served, dtype=np.int64),
         deadline=deadline,
+        log=[why],
     )
     return Run(seed, referee, start, deadline)
 
 
 def prepare(
-    scorer: Scorer, options: SolveOptions, deadline: Deadline, progress: Progress | None
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None,
+    seed: EnumerationResult | None = None,
 ) -> Prepared:
-    """Run the seed and build the proxy on its groups (module docstring)."""
-    run = seed_run(scorer, options, deadline, progress)
+    """The seed (:func:`seed_run`) and the proxy on its groups (module docstring)."""
+    run = seed_run(scorer, options, deadline, progress, seed)
     data = build_proxy(
         scorer,
         proxy_groups(scorer.instance.cluster, run.seed.placement, options),
@@ -285,4 +305,20 @@ def finish(
             "solutions_simulated": referee.offered,
             "returned_seed": from_seed,
         },
+    )
+
+
+def unsearched(solver: str, prepared: Run) -> SolveResult:
+    """The result when the deadline passed while the model was prepared:
+    the referee's plan (the seed, or a better one met while preparing),
+    status ``seed_only``, without building or searching the model."""
+    return finish(
+        solver,
+        prepared,
+        status="seed_only",
+        objective=None,
+        bound=None,
+        scale=1,
+        log=(f"{solver}: the time limit passed while preparing the model; not searched",),
+        stats={"searched": False},
     )

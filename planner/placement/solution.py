@@ -109,7 +109,7 @@ def certificate(result: SolveResult) -> str:
     """What the certified bound proves about ``result``, one sentence for
     people: "within X points of optimal" when its gap is known."""
     if result.gap_points is None:
-        return "no certified bound"
+        return "no certified bound (not computed)"
     return (
         f"{result.solver} is within {max(result.gap_points, 0.0):.2f} points of optimal "
         f"(no static placement exceeds {100 * (result.upper_bound or 0.0):.2f}% attainment)"

@@ -151,8 +151,10 @@ class _Replanner:
         self.starts, self.ends = check_windows(instance.workload, options.window_s)
         sim = instance.options
         self.judge_options = SimOptions(max_batch=sim.max_batch, policy=sim.policy)
+        # the windows' plans are judged by the simulator, never by the
+        # certified bound: skip it unless the caller asks for it
         self.solve_sim, self.solve_options = split_options(
-            {"max_batch": sim.max_batch, **options.solver_options}
+            {"max_batch": sim.max_batch, "certify": False, **options.solver_options}
         )
         self.judge_simulations = 0
         self.timed_out = False

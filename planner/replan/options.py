@@ -60,7 +60,8 @@ class ReplanOptions:
     - ``solver``, ``time_limit_s`` (s, per solve: a deadline that far from
       each solve's start), ``solver_options``: passed to
       :func:`planner.placement.solve.solve` (``max_batch`` defaults to the
-      instance's; the instance's simulator options judge switches and give
+      instance's, ``certify`` to false: no window reports the certified
+      bound; the instance's simulator options judge switches and give
       the final score).
     - ``min_gain``: judged attainment a switch must gain over keeping.
     - ``forecast_floor``: in forecast mode, no model's rate is forecast

@@ -27,7 +27,16 @@ from planner.placement.calibration import (
     served_fraction,
     upper_hull,
 )
-from planner.placement.columns import Column, alternating, column_pool, packed
+from planner.placement.columns import (
+    EXHAUSTIVE_COLUMNS,
+    Column,
+    alternating,
+    column_pool,
+    exhaustive,
+    fits,
+    packed,
+    surely_fitting,
+)
 from planner.placement.cpsat import CpSatBackend
 from planner.placement.greedy import ReplicaTable
 from planner.placement.options import SolveOptions
@@ -143,6 +152,48 @@ def test_packed_columns_fill_memory_in_order() -> None:
     # two pipeline stages hold 2.5 + 2.5 + 4 GB per device
     assert packed(table, TWO, [0, 1, 2]) == [Column(TWO, (0, 1, 2))]
     assert alternating([5, 4, 3, 2, 1]) == [5, 1, 4, 2, 3]
+
+
+@given(st.permutations([0, 1, 2]), st.sampled_from([ONE, TWO]))
+@settings(max_examples=12, deadline=None)
+def test_packed_cuts_where_fits_says(order: list[int], config: ParallelConfig) -> None:
+    table = ReplicaTable(three_model_scorer(), [ONE, TWO])
+    expected: list[Column] = []
+    current: list[int] = []
+    for m in order:  # the definition: grow the group while fits() holds
+        if fits(table, config, [*current, m]):
+            current.append(m)
+        else:
+            expected.append(Column(config, tuple(sorted(current))))
+            current = [m]
+    expected.append(Column(config, tuple(sorted(current))))
+    assert packed(table, config, order) == expected
+
+
+def test_surely_fitting_counts_sets_that_fit_without_enumerating() -> None:
+    table = ReplicaTable(three_model_scorer(), [ONE, TWO])
+    # one device of 10 GB, c weighs 8 GB: only single models are sure (a, b, c;
+    # a + b fits too, which the count leaves out)
+    assert surely_fitting(table, ONE, [0, 1, 2]) == 3
+    # two stages, 4 GB at most per stage: any two models fit (3 + 3 sets)
+    assert surely_fitting(table, TWO, [0, 1, 2]) == 6
+    every = [s for r in (1, 2, 3) for s in itertools.combinations((0, 1, 2), r)]
+    for config in (ONE, TWO):
+        assert surely_fitting(table, config, [0, 1, 2]) <= sum(
+            fits(table, config, s) for s in every
+        )
+
+
+def test_many_small_models_skip_the_exhaustive_pool_at_once() -> None:
+    models = [model(f"m{i}", latency_s=0.1, weight_bytes=GB) for i in range(40)]
+    traffic = workload({m.name: 1.0 for m in models}, duration_s=2)
+    scorer = Scorer(Instance(Cluster(2, 10 * GB, devices_per_node=2), models, traffic))
+    table = ReplicaTable(scorer, [ONE])
+    # any 10 of 40 fit a device: far more than EXHAUSTIVE_COLUMNS sets
+    assert surely_fitting(table, ONE, range(40)) > EXHAUSTIVE_COLUMNS
+    started = time.monotonic()
+    assert exhaustive(table, [ONE], range(40)) is None
+    assert time.monotonic() - started < 0.05
 
 
 def test_a_small_pool_is_every_fitting_model_set() -> None:

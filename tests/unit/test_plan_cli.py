@@ -107,3 +107,19 @@ def test_option_values_are_read_as_json_when_they_parse() -> None:
         "group_sizes": [2, 4],
         "milp_backend": "highs",
     }
+
+
+def test_plan_without_the_bound_says_it_was_not_computed(tmp_path: Path) -> None:
+    args = arguments(tmp_path, "--solver", "greedy", "--option", "certify=false")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    plan = result.output.split("Plan")[-1]
+    rows = {line.split("│")[1].strip(): line for line in plan.splitlines() if "│" in line}
+    assert "not computed" in rows["upper bound"] and "not computed" in rows["gap (points)"]
+    assert "no certified bound (not computed)" in result.output
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    solved = json.loads(as_json.output)
+    assert solved["upper_bound"] is None and solved["gap_points"] is None
+    bad = CliRunner().invoke(main, arguments(tmp_path, "--option", "certify=yes"))
+    assert bad.exit_code != 0 and "options.certify: must be true or false" in bad.output

@@ -364,3 +364,25 @@ def test_fill_spare_hosts_a_cold_model_where_memory_is_left() -> None:
         FAST, MODELS, trace(["a", "b"]), dataclasses.replace(forecast, fill_spare=True)
     )
     assert tight.plan.steps[0] == (0.0, placement(group([0], "a")))
+
+
+def test_window_solves_skip_the_certified_bound_unless_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from planner.replan import solvecache
+
+    asked: list[bool] = []
+    solve = solvecache.solve
+
+    def recording(instance: Instance, **kwargs: Any) -> Any:
+        asked.append(kwargs["options"].certify)
+        result = solve(instance, **kwargs)
+        assert (result.upper_bound is None) == (not kwargs["options"].certify)
+        return result
+
+    monkeypatch.setattr(solvecache, "solve", recording)
+    replan_on(FAST, MODELS, trace(["a", "b"]), options())
+    assert asked and not any(asked)
+    asked.clear()
+    replan_on(FAST, MODELS, trace(["a", "b"]), options(solver_options={"certify": True}))
+    assert asked and all(asked)

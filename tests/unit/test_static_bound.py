@@ -4,6 +4,7 @@ random instances (hypothesis), and ``auto`` stopping once the bound is met."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from planner.deadline import Deadline
 from planner.domain import Cluster, ParallelConfig, Workload
 from planner.placement import bound as bound_module
+from planner.placement import greedyseed
 from planner.placement import solve as solve_module
 from planner.placement.bound import attainment_bound, knapsack_served, static_bound
 from planner.placement.options import SolveOptions, split_options
@@ -202,6 +204,37 @@ def test_auto_goes_on_to_the_exact_solvers_while_the_bound_leaves_room() -> None
     assert result.attainment <= result.upper_bound  # type: ignore[operator]
 
 
+def test_certify_false_skips_the_bound_and_keeps_the_plan() -> None:
+    instance = _busy_instance()
+    certified = solve(instance, solver="greedy", deadline=Deadline.after(30))
+    _, options = split_options({"certify": False})
+    skipped = solve(instance, solver="greedy", deadline=Deadline.after(30), options=options)
+    assert certified.upper_bound is not None and certified.gap_points is not None
+    assert skipped.upper_bound is None and skipped.gap_points is None
+    assert "bound_method" not in skipped.stats and "bound_s" not in skipped.stats
+    assert skipped.placement == certified.placement
+    assert skipped.attainment == certified.attainment
+
+
+def test_auto_without_the_bound_never_stops_by_it() -> None:
+    # the light load where the bound stops auto at the greedy (test above)
+    models = [model(f"m{i}", 0.05, 2 * GB) for i in range(3)]
+    traffic = workload({"m0": 2.0, "m1": 1.0, "m2": 1.0}, duration_s=20)
+    instance = Instance(Cluster(4, 10 * GB, devices_per_node=4), tuple(models), traffic)
+    options = SolveOptions(certify=False)
+    result = solve(instance, solver="auto", deadline=Deadline.after(30), options=options)
+    assert result.upper_bound is None
+    assert result.stats["auto"]["stopped"] == "done"
+    assert result.stats["auto"]["ran"][:2] == ["greedy", "cpsat"]  # probed, not stopped
+    assert any("bound not computed" in line for line in result.log)
+
+
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_a_bad_certify_names_the_option(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^options\.certify: must be true or false"):
+        split_options({"certify": value})
+
+
 def _busy_instance() -> Instance:
     """6 models on 4 devices under a bursty load the bound stays above."""
     models = [model(f"m{i}", 0.1, (2 + i) * GB) for i in range(6)]
@@ -213,16 +246,21 @@ def test_auto_runs_the_full_greedy_when_its_estimate_fits() -> None:
     options = SolveOptions(auto_tolerance_points=0.0)
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
     auto = result.stats["auto"]
-    assert auto["ran"][:2] == ["greedy", "greedy-full"] and auto["greedy_mode"] == "full"
-    assert any(line.startswith("auto: full greedy (estimated") for line in result.log)
+    assert auto["ran"][:2] == ["greedy", "greedy-full"]
+    # the log says which greedy plan won, and the stats name its mode
+    mode = auto["greedy_mode"]
+    assert mode in ("auto", "full")
+    assert any(
+        line.startswith(f"auto: greedy {mode}: full greedy (estimated") for line in result.log
+    )
 
 
 def test_auto_skips_the_full_greedy_when_it_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "FULL_GREEDY_REFERENCE", (1e-9, 4.0))
+    monkeypatch.setattr(greedyseed, "FULL_GREEDY_REFERENCE", (1e-9, 4.0))
     options = SolveOptions(auto_tolerance_points=0.0)
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(20), options=options)
     assert "greedy-full" not in result.stats["auto"]["ran"]
-    assert any("more than the time left" in line for line in result.log)
+    assert any("estimated" in line and "s left" in line for line in result.log)
 
 
 @pytest.mark.parametrize(
@@ -241,13 +279,16 @@ def test_auto_probes_each_exact_solver_briefly_when_it_cannot_gain(
     greedy = solve_module.solve_greedy
 
     def runner(name: str) -> Any:
-        def run(scorer: Any, options: Any, deadline: Deadline, progress: Any) -> Any:
+        def run(
+            scorer: Any, options: Any, deadline: Deadline, progress: Any, *, seed: Any = None
+        ) -> Any:
+            assert seed is not None  # auto hands over its greedy plan
             given.append((name, deadline.remaining_s()))
             return greedy(scorer, options, deadline, progress)  # no gain over the greedy
 
         return run
 
-    monkeypatch.setattr(solve_module, "_runner", runner)
+    monkeypatch.setattr(solve_module, "_seeded_runner", runner)
     options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
     result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
     assert result.stats["auto"]["ran"] == ["greedy", "cpsat", "lns"]
@@ -257,3 +298,36 @@ def test_auto_probes_each_exact_solver_briefly_when_it_cannot_gain(
     most_s = max(solve_module.AUTO_PROBE_MIN_S, solve_module.AUTO_PROBE_SHARE * result.wall_s)
     assert all(seconds <= most_s + 1e-3 for _, seconds in given)
     assert any(line.startswith("auto: cpsat probe of ") for line in result.log)
+
+
+def test_auto_skips_the_probes_once_their_time_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    greedy = solve_module.solve_greedy
+
+    def runner(name: str) -> Any:
+        def run(
+            scorer: Any, options: Any, deadline: Deadline, progress: Any, *, seed: Any = None
+        ) -> Any:
+            time.sleep(deadline.remaining_s() + 0.2)  # overruns its probe
+            return greedy(scorer, options, deadline, progress)
+
+        return run
+
+    monkeypatch.setattr(solve_module, "_seeded_runner", runner)
+    options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    assert result.stats["auto"]["ran"] == ["greedy", "cpsat"]
+    assert any(line.startswith("auto: no lns probe: the probes took") for line in result.log)
+
+
+def test_auto_skips_short_probes_on_large_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the busy instance (24 models x devices) made "large": its fast greedy
+    # leaves a quarter of its time, under the 0.1 s floor, for the probes
+    monkeypatch.setattr(solve_module, "AUTO_PROBE_FLOOR_PAIRS", 0)
+    options = SolveOptions(auto_tolerance_points=0.0, greedy_mode="fast")
+    result = solve(_busy_instance(), solver="auto", deadline=Deadline.after(60), options=options)
+    assert result.stats["auto"]["ran"] == ["greedy"]
+    assert any(
+        line.startswith("auto: no cpsat probe: ")
+        and "is less than 0.1 s on 24 models x devices" in line
+        for line in result.log
+    )

@@ -1,0 +1,149 @@
+"""The best greedy plan within a time budget: the better, by the simulator,
+of the default greedy (``greedy_mode`` as given, ``auto`` by default) and
+the full greedy, the full one run only when its estimated time fits.
+
+``auto`` starts from it (the whole time limit as budget) and so do the
+exact solvers (:func:`planner.placement.seeded.seed_run`: the seed's
+share of the time), so that they are never below the best greedy that
+fits; ``auto`` hands the result it computed to the exact solvers it
+probes instead of letting them run the greedy again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from planner.deadline import Deadline
+from planner.placement.enumeration import (
+    FULL_GREEDY_PAIRS,
+    EnumerationResult,
+    enumerate_placements,
+)
+from planner.placement.options import SolveOptions
+from planner.placement.scoring import Scorer
+from planner.placement.solution import SolveTimeoutError
+
+Progress = Callable[[float, str], None]
+
+FULL_GREEDY_REFERENCE = (64, 4.0)
+"""The full greedy's time is estimated as the default greedy's measured
+time × ``slowdown × (pairs / reference pairs) ** 1.5`` with ``(reference
+pairs, slowdown)`` this, pairs being models × devices (measured in
+``bench.solvers``: S3, 16 models × 4 devices, the default greedy 0.8 s and
+the full one 3.3 s; S1, 64 models × 32 devices, the default greedy
+0.15–0.2 s since its blocks are triaged and the full one over 60 s, where
+the estimate says 100–130 s). The estimate is rough: measured on the
+suite's instances the full greedy took 1.2 to 120 times the default's
+time (the default's blocks are triaged, the full greedy's cost grows with
+the models × groups it tries per step). ``auto`` stops the full greedy at
+:data:`FULL_GREEDY_OVERRUN` times its estimate, so a wrong estimate cannot
+take all its time; the exact solvers' seed lets it use the seed's share."""
+
+FULL_GREEDY_OVERRUN = 1.5
+
+DEFAULT_SHARE = 0.5
+"""Progress fraction reported when the default greedy is done."""
+
+
+def full_greedy_estimate_s(greedy_s: float, num_models: int, num_devices: int) -> float:
+    """Estimated wall time (s) of the full greedy on an instance where the
+    default greedy took ``greedy_s`` (:data:`FULL_GREEDY_REFERENCE`)."""
+    pairs, slowdown = FULL_GREEDY_REFERENCE
+    return greedy_s * slowdown * (num_models * num_devices / pairs) ** 1.5
+
+
+@dataclass(frozen=True)
+class BestGreedy:
+    """The best greedy plan (``result``) found by ``mode`` (``"full"`` or
+    the default's ``greedy_mode``), the runs made (``ran``: ``"greedy"``,
+    ``"greedy-full"``), the default greedy's plan and wall time (s), the
+    total wall time (s), and one log line saying which plan won and why."""
+
+    result: EnumerationResult
+    mode: str
+    ran: tuple[str, ...]
+    default: EnumerationResult
+    default_s: float
+    wall_s: float
+    why: str
+
+
+def _stage(progress: Progress | None, low: float, high: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(low + (high - low) * fraction, message)
+
+
+def best_greedy(
+    scorer: Scorer,
+    options: SolveOptions,
+    deadline: Deadline,
+    progress: Progress | None = None,
+    *,
+    enough: float = 1.0,
+    overrun: float | None = FULL_GREEDY_OVERRUN,
+) -> BestGreedy:
+    """The default greedy, then the full greedy when ``greedy_mode`` is
+    ``auto``, the instance has more than :data:`FULL_GREEDY_PAIRS` models ×
+    devices (below that the default is the full greedy), the default's
+    attainment is below ``enough`` (``auto`` passes the certified bound less
+    its tolerance) and :func:`full_greedy_estimate_s` fits before
+    ``deadline``. The full greedy stops at ``overrun`` times its estimate
+    (None: at ``deadline``; it keeps the best candidate solved by then).
+    Raises :class:`SolveTimeoutError` when the default greedy finds no
+    placement in time; a full greedy that finds none is ignored."""
+    start = time.monotonic()
+    default = enumerate_placements(
+        scorer, options, deadline=deadline, progress=_stage(progress, 0.0, DEFAULT_SHARE)
+    )
+    default_s = time.monotonic() - start
+    chosen = BestGreedy(
+        default, options.greedy_mode, ("greedy",), default, default_s, default_s, why=""
+    )
+    attained = scorer.attainment(default.served)
+    models, devices = scorer.num_models, scorer.instance.cluster.num_devices
+    if options.greedy_mode != "auto":
+        return dataclasses.replace(chosen, why=f"greedy {options.greedy_mode}: as asked")
+    if models * devices <= FULL_GREEDY_PAIRS:
+        return dataclasses.replace(chosen, why="greedy auto: the full greedy on this size")
+    if attained >= enough:
+        return dataclasses.replace(
+            chosen, why=f"greedy auto {attained:.4f}: within tolerance of the bound"
+        )
+    estimate_s = full_greedy_estimate_s(default_s, models, devices)
+    if estimate_s > deadline.remaining_s():
+        return dataclasses.replace(
+            chosen,
+            why=f"greedy auto {attained:.4f}: the full greedy's estimated {estimate_s:.1f} s "
+            f"is more than the {deadline.remaining_s():.1f} s left",
+        )
+    limit_s = deadline.remaining_s() if overrun is None else overrun * estimate_s
+    within = Deadline.after(min(limit_s, deadline.remaining_s()))
+    full_options = dataclasses.replace(options, greedy_mode="full")
+    try:
+        full = enumerate_placements(
+            scorer, full_options, deadline=within, progress=_stage(progress, DEFAULT_SHARE, 1.0)
+        )
+    except SolveTimeoutError:
+        return dataclasses.replace(
+            chosen,
+            ran=("greedy", "greedy-full"),
+            wall_s=time.monotonic() - start,
+            why=f"greedy auto {attained:.4f}: the full greedy (estimated {estimate_s:.1f} s) "
+            "found no plan in time",
+        )
+    full_attained = scorer.attainment(full.served)
+    better = int(full.served.sum()) > int(default.served.sum())
+    return dataclasses.replace(
+        chosen,
+        result=full if better else default,
+        mode="full" if better else "auto",
+        ran=("greedy", "greedy-full"),
+        wall_s=time.monotonic() - start,
+        why=f"{'greedy full' if better else 'greedy auto'}: full greedy (estimated "
+        f"{estimate_s:.1f} s{', stopped at its limit' if full.timed_out else ''}) "
+        f"{full_attained:.4f}, default {attained:.4f}",
+    )

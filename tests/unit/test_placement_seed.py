@@ -1,0 +1,104 @@
+"""The exact solvers start from the best greedy: on an S3-like instance
+where the full greedy beats the default one, CP-SAT, the MILP and LNS
+return at least the full greedy's attainment, and ``auto`` hands the
+greedy plans it computed to the solvers it probes instead of running the
+greedy again."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from bench.solvers import Spec, instance_of
+from planner.deadline import Deadline
+from planner.placement import greedyseed
+from planner.placement.enumeration import enumerate_placements
+from planner.placement.greedyseed import best_greedy
+from planner.placement.options import SolveOptions
+from planner.placement.scoring import Scorer
+from planner.placement.solve import solve
+from planner.sim import Instance
+
+OPTIONS = SolveOptions(workers=1)
+
+
+@functools.cache
+def _s3_on_four() -> Instance:
+    """S3 (16 mixed models) on 4 devices, CV 1: the full greedy (0.93) beats
+    the default one (0.86) and takes well under a second."""
+    return instance_of(Spec("s3", 4, 1.0, "uniform", 8))
+
+
+@functools.cache
+def _greedy_attainments() -> tuple[float, float]:
+    """(default, full) greedy attainment on :func:`_s3_on_four`."""
+    scorer = Scorer(_s3_on_four())
+    default = enumerate_placements(scorer, OPTIONS)
+    full = enumerate_placements(scorer, SolveOptions(workers=1, greedy_mode="full"))
+    return scorer.attainment(default.served), scorer.attainment(full.served)
+
+
+def test_the_instance_is_one_where_the_full_greedy_wins() -> None:
+    default, full = _greedy_attainments()
+    assert full > default + 0.01
+
+
+@pytest.mark.parametrize("solver", ["cpsat", "milp", "lns"])
+def test_exact_solvers_are_never_below_the_full_greedy(solver: str) -> None:
+    _, full = _greedy_attainments()
+    # the seed's half of 6 s fits the full greedy's estimate (4 x the default's 0.3 s)
+    result = solve(_s3_on_four(), solver=solver, deadline=Deadline.after(6), options=OPTIONS)
+    seed_log = [line for line in result.log if line.startswith("seed: ")]
+    assert result.attainment >= full - 1e-12, seed_log
+    assert any(line.startswith("seed: greedy full: full greedy (estimated") for line in seed_log)
+
+
+def test_best_greedy_keeps_the_better_plan_and_says_why() -> None:
+    scorer = Scorer(_s3_on_four())
+    default, full = _greedy_attainments()
+    best = best_greedy(scorer, OPTIONS, Deadline.after(30))
+    assert best.ran == ("greedy", "greedy-full") and best.mode == "full"
+    assert scorer.attainment(best.result.served) == pytest.approx(full)
+    assert scorer.attainment(best.default.served) == pytest.approx(default)
+    assert best.why.startswith("greedy full: full greedy (estimated")
+
+
+def test_best_greedy_runs_only_the_mode_asked_for() -> None:
+    scorer = Scorer(_s3_on_four())
+    best = best_greedy(scorer, SolveOptions(workers=1, greedy_mode="fast"), Deadline.after(30))
+    assert best.ran == ("greedy",) and best.mode == "fast" and best.result is best.default
+    assert best.why == "greedy fast: as asked"
+
+
+def test_best_greedy_skips_the_full_greedy_when_the_default_is_enough() -> None:
+    best = best_greedy(Scorer(_s3_on_four()), OPTIONS, Deadline.after(30), enough=0.5)
+    assert best.ran == ("greedy",) and "within tolerance of the bound" in best.why
+
+
+def test_best_greedy_skips_the_full_greedy_when_its_estimate_does_not_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(greedyseed, "FULL_GREEDY_REFERENCE", (1e-9, 4.0))
+    best = best_greedy(Scorer(_s3_on_four()), OPTIONS, Deadline.after(30))
+    assert best.ran == ("greedy",) and best.mode == "auto"
+    assert "estimated" in best.why and "s left" in best.why
+
+
+def test_auto_does_not_run_the_greedy_again_for_its_probes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    modes: list[str] = []
+
+    def counted(scorer: Scorer, options: SolveOptions, **kwargs: Any) -> Any:
+        modes.append(options.greedy_mode)
+        return enumerate_placements(scorer, options, **kwargs)
+
+    monkeypatch.setattr(greedyseed, "enumerate_placements", counted)
+    options = SolveOptions(workers=1, auto_tolerance_points=0.0)
+    result = solve(_s3_on_four(), solver="auto", deadline=Deadline.after(20), options=options)
+    auto = result.stats["auto"]
+    assert auto["ran"][:3] == ["greedy", "greedy-full", "cpsat"]
+    assert modes == ["auto", "full"]  # once each, by auto; none by the probes
+    assert result.attainment >= _greedy_attainments()[1] - 1e-12
