@@ -141,7 +141,7 @@ def test_experiment_cases_on_ray_give_the_local_rows(ray_address: str) -> None:
         sweep_set="s1",
         sweep_strategies=(Strategy("static"),),
         bound=False,
-        time_limit_s=5.0,
+        time_limit_s=20.0,  # ample: rows compare equal only when no solve is cut short
         rel_tol=0.3,
         target_attainment=0.6,
         metric="capacity",  # S1 on 4 devices is memory-bound: auto would pick goodput
