@@ -16,6 +16,7 @@ from api.reporting.replan_figures import capacity_svg, knob_svg, losses_svg, tim
 from api.reporting.tables import (
     CAPACITY_COLUMNS,
     COMPARE_COLUMNS,
+    GOODPUT_COLUMNS,
     STRATEGY_COLUMNS,
     SWITCH_COLUMNS,
     Column,
@@ -337,6 +338,16 @@ def replan_html(report: ReplanReport) -> str:
                 capacity_svg(report.capacity, report.target_attainment, colours),
                 f"Max rate at {target} attainment, per model set and workload.",
             ),
+        ]
+    if report.goodput:
+        body += [
+            '<h2 id="goodput-heading">Goodput (memory-bound cases)</h2>',
+            "<p>Where the devices cannot host every model, no strategy may reach the target "
+            "at any rate: requests served within SLO per second at the trace's rate, the "
+            "best over the rate sweep and the rate it fell at, the headroom bound (any plan "
+            "re-placed at will with free switches) over static, the share of that headroom "
+            "each strategy captures, and its switches with their lost service.</p>",
+            table("goodput", GOODPUT_COLUMNS, report.goodput),
         ]
     if report.sweeps:
         body += ['<h2 id="knobs-heading">Capacity sweeps</h2>', '<div class="figures">']

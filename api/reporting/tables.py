@@ -14,6 +14,7 @@ from rich.table import Table
 from planner.evaluation.reports import (
     CapacityRow,
     CompareReport,
+    GoodputRow,
     ReplanReport,
     SolverRow,
     StrategyTimeline,
@@ -172,6 +173,33 @@ CAPACITY_COLUMNS: tuple[Column[CapacityRow], ...] = (
 )
 """The capacity table: one row per model set, workload and strategy."""
 
+
+def best_goodput_words(row: GoodputRow) -> str:
+    """``41.2 @ 60.0 req/s``, with ``(sweep's top)`` when the best fell at
+    the sweep's last rate (goodput may rise further)."""
+    words = f"{row.best_goodput_rps:.2f} @ {row.best_rate_rps:.1f} req/s"
+    return words + " (sweep's top)" if row.best_at_cap else words
+
+
+GOODPUT_COLUMNS: tuple[Column[GoodputRow], ...] = (
+    Column("model_set", lambda r: r.model_set),
+    Column("workload", lambda r: r.workload),
+    Column("strategy", lambda r: r.strategy),
+    Column("information", lambda r: r.information),
+    Column("switching", lambda r: r.switching),
+    Column("rate_rps", lambda r: r.rate_rps, fixed(2)),
+    Column("goodput_rps", lambda r: r.goodput_rps, fixed(2)),
+    Column("x_static", lambda r: r.x_static, fixed(3)),
+    Column("best_goodput_rps", lambda r: r.best_goodput_rps, cell=best_goodput_words),
+    Column("best_rate_rps", lambda r: r.best_rate_rps, fixed(1)),
+    Column("headroom", lambda r: r.headroom, fixed(3)),
+    Column("share_captured", lambda r: r.share_captured, fixed(2)),
+    Column("switches", lambda r: r.switches),
+    Column("lost_replica_s", lambda r: r.lost_replica_s, fixed(1)),
+)
+"""The goodput table of memory-bound cases: one row per model set,
+workload and strategy, the headroom bound's last."""
+
 LOWEST_TRIED: Column[CapacityRow] = Column("lowest_rate_tried", lambda r: r.lowest_rate_tried)
 """The capacity CSV's last column: where ``max_rate`` is empty, the
 capacity lies below it."""
@@ -206,7 +234,8 @@ def raw_csv(columns: Sequence[Column[R]], rows: Sequence[R]) -> str:
 
 def replan_csv_files(report: ReplanReport) -> dict[str, str]:
     """``capacity.csv``, ``timelines.csv`` (one line per case, strategy and
-    window), ``switches.csv`` and ``capacity_sweeps.csv``."""
+    window), ``switches.csv`` and ``capacity_sweeps.csv``; ``goodput.csv``
+    when the report has goodput rows."""
     windows = [
         (t.case, t.strategy, j, j * t.window_s, a)
         for t in report.timelines
@@ -219,7 +248,9 @@ def replan_csv_files(report: ReplanReport) -> dict[str, str]:
         for strategy, series in sweep.ratio_to_static.items()
         for i, value in enumerate(sweep.values)
     ]
+    goodput = {"goodput.csv": raw_csv(GOODPUT_COLUMNS, report.goodput)} if report.goodput else {}
     return {
+        **goodput,
         "capacity.csv": raw_csv((*CAPACITY_COLUMNS, LOWEST_TRIED), report.capacity),
         "timelines.csv": csv_text(("case", "strategy", "window", "start_s", "attainment"), windows),
         "switches.csv": csv_text(

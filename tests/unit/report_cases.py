@@ -106,3 +106,59 @@ EXPERIMENT = {
         {**experiment_row("static", 0.0, None), "knob": "devices", "value": 16},
     ],
 }
+
+
+def goodput_row(strategy: str, goodput: float, **extra: Any) -> dict[str, Any]:
+    """A goodput row as planner.evaluation.goodput writes it (the fields read here)."""
+    return {
+        "model_set": "s1",
+        "devices": 4,
+        "workload": "rotating-2019",
+        "strategy": strategy,
+        "kind": extra.pop("kind", "replan"),
+        "information": extra.pop("information", "forecast"),
+        "forecaster": extra.pop("forecaster", "holt"),
+        "switching": extra.pop("switching", "real"),
+        "rate_rps": 20.0,
+        "goodput_rps": goodput,
+        "x_static": goodput / 10.0,
+        "best_goodput_rps": goodput + 1.0,
+        "best_rate_rps": 40.0,
+        "bound_goodput_rps": 16.0,
+        "headroom": 1.6,
+        "share_captured": (goodput - 10.0) / 6.0,
+        "switches": 3,
+        "lost_replica_s": 7.5,
+        **extra,
+    }
+
+
+MEMORY_BOUND_EXPERIMENT = {
+    **EXPERIMENT,
+    "rows": [],
+    "sweeps": [],
+    "goodput_rows": [
+        goodput_row(
+            "static",
+            10.0,
+            kind="static",
+            information="oracle",
+            forecaster=None,
+            switching=None,
+            switches=0,
+            lost_replica_s=0.0,
+        ),
+        goodput_row("periodic/forecast", 14.5, best_at_cap=True),
+        goodput_row(
+            "headroom bound",
+            16.0,
+            kind="bound",
+            information="oracle",
+            forecaster=None,
+            switching="free",
+            switches=0,
+            lost_replica_s=0.0,
+        ),
+    ],
+}
+"""An experiment with goodput rows only (the memory-bound cases)."""

@@ -28,9 +28,18 @@ from planner.evaluation.reports import (
     Sweep,
     SwitchLoss,
     build_compare,
+    from_experiment,
 )
 from planner.placement.solution import SolveResult
-from tests.unit.report_cases import CLUSTER, MODELS, PLACEMENT, SETTINGS, WORK, result_of
+from tests.unit.report_cases import (
+    CLUSTER,
+    MEMORY_BOUND_EXPERIMENT,
+    MODELS,
+    PLACEMENT,
+    SETTINGS,
+    WORK,
+    result_of,
+)
 
 
 class Page(HTMLParser):
@@ -308,3 +317,67 @@ def test_the_table_says_how_far_from_optimal(tmp_path: Path) -> None:
         "correlation 0.80." in text
     )
     assert "greedy is within" not in text
+
+
+def test_goodput_rows_on_the_replan_page(tmp_path: Path) -> None:
+    report = from_experiment(MEMORY_BOUND_EXPERIMENT)
+    text = render_html(report)
+    page = Page(text)
+    assert 'id="goodput"' in text and "Goodput (memory-bound cases)" in text
+    assert page.rows == [
+        [
+            "s1 (4 dev)",
+            "rotating-2019",
+            "static",
+            "oracle (whole trace)",
+            "none",
+            "20.00",
+            "10.00",
+            "1.000",
+            "11.00 @ 40.0 req/s",
+            "40.0",
+            "1.600",
+            "0.00",
+            "0",
+            "0.0",
+        ],
+        [
+            "s1 (4 dev)",
+            "rotating-2019",
+            "periodic/forecast",
+            "forecast holt",
+            "real",
+            "20.00",
+            "14.50",
+            "1.450",
+            "15.50 @ 40.0 req/s (sweep's top)",
+            "40.0",
+            "1.600",
+            "0.75",
+            "3",
+            "7.5",
+        ],
+        [
+            "s1 (4 dev)",
+            "rotating-2019",
+            "headroom bound",
+            "any plan, free switches",
+            "free",
+            "20.00",
+            "16.00",
+            "1.600",
+            "17.00 @ 40.0 req/s",
+            "40.0",
+            "1.600",
+            "1.00",
+            "0",
+            "0.0",
+        ],
+    ]
+    paths = write_report(report, tmp_path)
+    rows = list(csv.DictReader(io.StringIO(paths["goodput.csv"].read_text())))
+    assert [(r["strategy"], r["goodput_rps"], r["share_captured"]) for r in rows] == [
+        ("static", "10.0", "0.0"),
+        ("periodic/forecast", "14.5", "0.75"),
+        ("headroom bound", "16.0", "1.0"),
+    ]

@@ -39,7 +39,16 @@ from planner.evaluation.reports.replan import (
 )
 from planner.sim import SimOptions, simulate
 from tests.unit.placement_cases import GB, model, workload
-from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, P11, P12, PLACEMENT, WORK
+from tests.unit.report_cases import (
+    CLUSTER,
+    EXPERIMENT,
+    MEMORY_BOUND_EXPERIMENT,
+    MODELS,
+    P11,
+    P12,
+    PLACEMENT,
+    WORK,
+)
 
 SLOW_LOADS = dataclasses.replace(CLUSTER, load_bw_bytes_per_s=1e9)
 LOAD_2GB_S = 2 * GB / 1e9
@@ -264,6 +273,63 @@ def test_an_experiment_row_that_passed_nowhere_is_below_its_lowest_rate() -> Non
 )
 def test_malformed_experiment(edit: Any, message: str) -> None:
     data = json.loads(json.dumps(EXPERIMENT))
+    edit(data)
+    with pytest.raises(ValueError) as error:
+        from_experiment(data)
+    assert str(error.value).startswith(message)
+
+
+def test_goodput_rows_of_the_experiment() -> None:
+    report = from_experiment(MEMORY_BOUND_EXPERIMENT)
+    assert report.capacity == ()
+    static, forecast, bound = report.goodput
+    assert (forecast.model_set, forecast.workload, forecast.strategy) == (
+        "s1 (4 dev)",
+        "rotating-2019",
+        "periodic/forecast",
+    )
+    assert (forecast.information, forecast.switching) == ("forecast holt", "real")
+    assert (static.information, static.switching) == ("oracle (whole trace)", "none")
+    assert (bound.information, bound.switching) == ("any plan, free switches", "free")
+    assert (forecast.goodput_rps, forecast.x_static, forecast.share_captured) == (
+        14.5,
+        1.45,
+        0.75,
+    )
+    assert (forecast.best_goodput_rps, forecast.best_rate_rps, forecast.best_at_cap) == (
+        15.5,
+        40.0,
+        True,
+    )
+    assert static.best_at_cap is False
+    merged = with_timelines(
+        report,
+        build_replan([CASE], dataclasses.replace(SETTINGS, strategies=("static",), capacity=False)),
+    )
+    assert merged.goodput == report.goodput
+    assert parse_report(json.loads(json.dumps(encode(merged)))) == merged
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(goodput_rows={}), "experiment.goodput_rows: must be a list"),
+        (
+            lambda d: d["goodput_rows"][1].pop("headroom"),
+            "experiment.goodput_rows[1].headroom: is required",
+        ),
+        (
+            lambda d: d["goodput_rows"][0].update(goodput_rps="lots"),
+            "experiment.goodput_rows[0].goodput_rps: must be a number",
+        ),
+        (
+            lambda d: d["goodput_rows"][2].pop("forecaster"),
+            "experiment.goodput_rows[2].forecaster: is required",
+        ),
+    ],
+)
+def test_malformed_goodput_rows(edit: Any, message: str) -> None:
+    data = json.loads(json.dumps(MEMORY_BOUND_EXPERIMENT))
     edit(data)
     with pytest.raises(ValueError) as error:
         from_experiment(data)

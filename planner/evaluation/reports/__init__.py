@@ -36,6 +36,7 @@ from planner.evaluation.reports.replan import (
 )
 from planner.evaluation.reports.replan_data import (
     CapacityRow,
+    GoodputRow,
     KnobSweep,
     ReplanReport,
     StrategyTimeline,
@@ -52,6 +53,7 @@ __all__ = [
     "CompareReport",
     "CompareSettings",
     "DeviceUse",
+    "GoodputRow",
     "KnobSweep",
     "ReplanCase",
     "ReplanReport",

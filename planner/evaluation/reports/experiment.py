@@ -1,7 +1,8 @@
 """Read the re-placement experiment's JSON data
 (:func:`planner.evaluation.experiment.run_experiment`, ``"kind":
 "replan-experiment"``) into a :class:`ReplanReport`: its ``rows`` become the
-capacity table (rates in requests per second), its ``sweeps`` one
+capacity table (rates in requests per second), its ``goodput_rows`` the
+goodput table of the memory-bound cases, its ``sweeps`` one
 :class:`KnobSweep` per knob (ratio to static per strategy)."""
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from planner.evaluation.reports.replan_data import CapacityRow, KnobSweep, ReplanReport
+from planner.evaluation.experiment import information_text, switching_text
+from planner.evaluation.reports.replan_data import (
+    CapacityRow,
+    GoodputRow,
+    KnobSweep,
+    ReplanReport,
+)
 
 EXPERIMENT_KIND = "replan-experiment"
 
@@ -83,6 +90,39 @@ def capacity_row(row: Any, where: str) -> CapacityRow:
     )
 
 
+def goodput_row(row: Any, where: str) -> GoodputRow:
+    """One row of the experiment's goodput table (rates in requests per
+    second); ``best_at_cap`` is false in data written before it was
+    recorded."""
+
+    def number(key: str) -> float:
+        value = _number(row, key, where)
+        assert value is not None
+        return value
+
+    _field(row, "kind", where)
+    for key in ("information", "switching", "forecaster"):
+        _field(row, key, where)
+    return GoodputRow(
+        model_set=f"{_field(row, 'model_set', where)} ({_field(row, 'devices', where)} dev)",
+        workload=str(_field(row, "workload", where)),
+        strategy=str(_field(row, "strategy", where)),
+        information=information_text(row),
+        switching=switching_text(row),
+        rate_rps=number("rate_rps"),
+        goodput_rps=number("goodput_rps"),
+        x_static=_number(row, "x_static", where, optional=True),
+        best_goodput_rps=number("best_goodput_rps"),
+        best_rate_rps=number("best_rate_rps"),
+        bound_goodput_rps=number("bound_goodput_rps"),
+        headroom=_number(row, "headroom", where, optional=True),
+        share_captured=_number(row, "share_captured", where, optional=True),
+        switches=int(number("switches")),
+        lost_replica_s=number("lost_replica_s"),
+        best_at_cap=bool(row.get("best_at_cap", False)),
+    )
+
+
 def knob_sweeps(rows: list[Any], where: str) -> tuple[KnobSweep, ...]:
     """Sweep rows grouped by knob: ratio to static per strategy and value."""
     ratios: dict[str, dict[float, dict[str, float | None]]] = {}
@@ -113,6 +153,12 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
     assert target is not None
     rows = _list(data, "rows", where)
     capacity = tuple(capacity_row(row, f"{where}.rows[{i}]") for i, row in enumerate(rows))
+    goodput_data = data.get("goodput_rows", [])
+    if not isinstance(goodput_data, list):
+        raise ValueError(f"{where}.goodput_rows: must be a list, got {type(goodput_data).__name__}")
+    goodput = tuple(
+        goodput_row(row, f"{where}.goodput_rows[{i}]") for i, row in enumerate(goodput_data)
+    )
     return ReplanReport(
         title="Re-placement experiment",
         inputs={"experiment": data.get("config", {})},
@@ -120,12 +166,13 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
         capacity=capacity,
         timelines=(),
         sweeps=knob_sweeps(list(data.get("sweeps", [])), f"{where}.sweeps"),
+        goodput=goodput,
     )
 
 
 def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
-    """The experiment's capacity table and sweeps with the timelines (and
-    any capacity rows) of ``runs``; the experiment's target attainment,
+    """The experiment's capacity and goodput tables and sweeps with the
+    timelines (and any capacity and goodput rows) of ``runs``; the experiment's target attainment,
     which capacity rows of ``runs`` must share (else ValueError)."""
     if runs.capacity and runs.target_attainment != experiment.target_attainment:
         raise ValueError(
@@ -139,4 +186,5 @@ def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport
         capacity=experiment.capacity + runs.capacity,
         timelines=runs.timelines,
         sweeps=experiment.sweeps + runs.sweeps,
+        goodput=experiment.goodput + runs.goodput,
     )

@@ -6,6 +6,9 @@ against periodic and forecast-triggered re-placement.
 - :class:`StrategyTimeline`: one strategy's attainment window by window,
   with the switches it made and what each cost (:class:`SwitchLoss`).
 - :class:`KnobSweep`: capacity relative to static as one knob varies.
+- :class:`GoodputRow`: a strategy's goodput on a memory-bound case, with
+  the headroom bound and the share of it captured (the experiment's
+  goodput table, :mod:`planner.evaluation.goodput`).
 
 Attainments are fractions in [0, 1], times in seconds. JSON forms come from
 :mod:`planner.codec`.
@@ -74,6 +77,38 @@ class KnobSweep:
 
 
 @dataclass(frozen=True)
+class GoodputRow:
+    """One strategy on one memory-bound case: ``goodput_rps`` (requests
+    served within SLO per second) at the trace's rate ``rate_rps`` and its
+    ratio ``x_static`` to the static plan's; the best goodput over the rate
+    sweep and the rate it fell at (``best_rate_rps``; ``best_at_cap`` when
+    that is the sweep's last rate, so goodput may rise further); the
+    headroom bound's goodput at the trace's rate (``bound_goodput_rps``),
+    ``headroom`` = bound / static and ``share_captured`` = (goodput -
+    static) / (bound - static) (None with nothing to capture); the switches
+    at the trace's rate and their lost replica-seconds; what the strategy
+    planned with (``information``) and what its switches cost
+    (``switching``), in words."""
+
+    model_set: str
+    workload: str
+    strategy: str
+    information: str
+    switching: str
+    rate_rps: float
+    goodput_rps: float
+    x_static: float | None
+    best_goodput_rps: float
+    best_rate_rps: float
+    bound_goodput_rps: float
+    headroom: float | None
+    share_captured: float | None
+    switches: int
+    lost_replica_s: float
+    best_at_cap: bool = False
+
+
+@dataclass(frozen=True)
 class SwitchLoss:
     """One switch: at ``start_s`` (the start of window ``window``),
     ``replicas_loaded`` replicas were loaded for ``load_s`` seconds in all,
@@ -114,7 +149,8 @@ class StrategyTimeline:
 @dataclass(frozen=True)
 class ReplanReport:
     """Static against re-placement: the capacity table at
-    ``target_attainment``, the timelines and the capacity sweeps, with
+    ``target_attainment``, the timelines, the capacity sweeps and the
+    goodput table of memory-bound cases, with
     ``inputs`` describing what was compared (JSON data for the report's
     header)."""
 
@@ -125,6 +161,7 @@ class ReplanReport:
     timelines: tuple[StrategyTimeline, ...]
     sweeps: tuple[KnobSweep, ...] = ()
     kind: str = "replan"
+    goodput: tuple[GoodputRow, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind != "replan":
