@@ -52,7 +52,12 @@ from planner.codec import encode
 from planner.domain import Cluster, ModelSpec, TimedPlan, Workload
 from planner.evaluation.baselines import clockwork_run
 from planner.evaluation.capacity import MaxScale, max_rate_scale
-from planner.evaluation.goodput import RATE_FACTORS, bound_described, goodput_rows
+from planner.evaluation.goodput import (
+    MAX_RATE_FACTOR,
+    RATE_FACTORS,
+    bound_described,
+    goodput_rows,
+)
 from planner.evaluation.headroom import replica_kinds
 from planner.evaluation.spread import remote_fan_out
 from planner.evaluation.traffic import (
@@ -187,7 +192,8 @@ class ExperimentConfig:
 
     ``metric``: ``capacity`` (the largest rate at the target attainment),
     ``goodput`` (:mod:`planner.evaluation.goodput`: goodput at the trace's
-    own rate and over ``goodput_rates`` times it, with the headroom bound)
+    own rate and over ``goodput_rates`` times it, widened while goodput
+    rises up to ``goodput_max_rate_factor`` times it, with the headroom bound)
     or ``auto`` (goodput where the devices cannot host one replica of every
     model, capacity elsewhere). The trace's own rate is ``trace_load`` times
     :meth:`StrategyRunner.start_rate`. Each shifting workload
@@ -234,6 +240,7 @@ class ExperimentConfig:
     metric: str = "auto"
     trace_load: float = 1.0
     goodput_rates: tuple[float, ...] = RATE_FACTORS
+    goodput_max_rate_factor: float = MAX_RATE_FACTOR
     family_requests: int = 60000
     sweep_strategies: tuple[Strategy, ...] = (
         Strategy("static"),
@@ -254,6 +261,11 @@ class ExperimentConfig:
         check_choice("metric", self.metric, METRICS)
         if not self.trace_load > 0 or not self.goodput_rates or min(self.goodput_rates) <= 0:
             raise ValueError("trace_load: the trace's rate and its sweep factors must be > 0")
+        if not self.goodput_max_rate_factor >= max(self.goodput_rates):
+            raise ValueError(
+                "goodput_max_rate_factor: must be at least the largest of goodput_rates, "
+                f"got {self.goodput_max_rate_factor!r}"
+            )
         for knob in self.sweeps:
             if knob not in ("devices", "slo_scale", "cv"):
                 raise ValueError(f"sweeps: unknown knob {knob!r}; choose devices, slo_scale, cv")
@@ -268,9 +280,11 @@ class ExperimentConfig:
     @classmethod
     def quick(cls) -> ExperimentConfig:
         """A few minutes on two cores: shorter traces, a coarser search,
-        preemption only for static and periodic/oracle, no sweeps."""
+        preemption only for static and periodic/oracle, no sweeps, goodput
+        swept up to 4x the trace's rate."""
         return cls(
             duration_s=480.0,
+            goodput_max_rate_factor=4.0,
             window_s=120.0,
             rel_tol=0.1,
             time_limit_s=20.0,
@@ -679,7 +693,14 @@ def run_case(
     )
     if goodput:
         rate = config.trace_load * runner.start_rate()
-        found = goodput_rows(runner, config.strategies, rate, config.goodput_rates, say)
+        found = goodput_rows(
+            runner,
+            config.strategies,
+            rate,
+            config.goodput_rates,
+            say,
+            config.goodput_max_rate_factor,
+        )
         return "goodput_rows", [{**where, **row} for row in found]
     return "rows", [{**where, **row} for row in runner.capacity(config.strategies, say)]
 
@@ -895,7 +916,8 @@ def goodput_table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             f"{row['rate_rps']:.1f}",
             f"{row['goodput_rps']:.1f}",
             _fixed(row["x_static"], 3),
-            f"{row['best_goodput_rps']:.1f} @ {row['best_rate_rps']:.0f}",
+            f"{row['best_goodput_rps']:.1f} @ {row['best_rate_rps']:.0f}"
+            + (" (cap)" if row.get("best_at_cap") else ""),
             "none reached" if row["max_rate_rps"] is None else f"{row['max_rate_rps']:.1f}",
             _fixed(row["headroom"], 3),
             _fixed(row["share_captured"], 2),

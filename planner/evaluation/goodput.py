@@ -7,8 +7,12 @@ rate that does is no measure. A goodput row reports instead, per strategy:
 - ``goodput_rps``: scored requests served within SLO per scored second at
   the trace's own rate ``rate_rps`` (the first window is the bootstrap and
   is not scored), with ``x_static``, the ratio to the static plan's;
-- ``best_goodput_rps`` over a sweep of ``rate_factors`` times that rate
-  (``sweep``: ``[rate, goodput, attainment]`` per rate tried);
+- ``best_goodput_rps`` over a sweep of ``rate_factors`` times that rate,
+  widened (:func:`widening_sweep`) by doubling the top rate while the best
+  goodput falls at it, up to ``max_rate_factor`` times the trace's rate;
+  ``best_rate_rps`` is where the best fell and ``best_at_cap`` says it
+  fell at that cap (goodput may rise beyond it) (``sweep``: ``[rate,
+  goodput, attainment]`` per rate tried);
 - ``max_rate_rps``: the largest swept rate whose attainment reaches the
   target, None ("none reached") when none does;
 - the headroom bound of :mod:`planner.evaluation.headroom` at the same
@@ -39,6 +43,10 @@ Progress = Callable[[str], None]
 HEADROOM_BOUND = "headroom bound"
 RATE_FACTORS = (0.5, 1.0, 2.0)
 """Multiples of the trace's own rate that the goodput sweep tries."""
+MAX_RATE_FACTOR = 8.0
+"""The sweep widens up to this multiple of the trace's rate."""
+RATE_STEP = 2.0
+"""Each widening multiplies the sweep's top rate by this."""
 NOTHING_TO_CAPTURE = 1e-3
 """Headroom below this relative size leaves ``share_captured`` None."""
 
@@ -115,38 +123,75 @@ def share_captured(goodput: float, static: float, bound: float) -> float | None:
     return (goodput - static) / (bound - static)
 
 
+def widening_sweep(
+    goodput_at: Callable[[float], float],
+    rates: Sequence[float],
+    cap_rps: float,
+    step: float = RATE_STEP,
+) -> dict[float, float]:
+    """Goodput (requests/s) per rate: at every rate of ``rates``, then,
+    while the best goodput so far falls at the top rate tried and that
+    rate times ``step`` stays within ``cap_rps`` (and a relative 1e-9),
+    at that next rate. So the sweep stops once goodput stops rising or at
+    the cap; ``goodput_at`` is called once per rate, in rising order."""
+    if step <= 1:
+        raise ValueError(f"step: must be > 1, got {step!r}")
+    goodput = {rate: goodput_at(rate) for rate in sorted(set(rates))}
+    while True:
+        top = max(goodput)
+        best = max(goodput, key=lambda rate: (goodput[rate], -rate))
+        if best != top or top * step > cap_rps * (1 + 1e-9):
+            return goodput
+        goodput[top * step] = goodput_at(top * step)
+
+
 def goodput_rows(
     runner: Runner,
     strategies: Sequence[Any],
     rate_rps: float,
     rate_factors: Sequence[float] = RATE_FACTORS,
     progress: Progress | None = None,
+    max_rate_factor: float = MAX_RATE_FACTOR,
 ) -> list[dict[str, Any]]:
     """One goodput row per strategy (the first must be static, the
-    baseline) and the headroom bound's row (module docstring)."""
+    baseline) and the headroom bound's row (module docstring); each
+    strategy's sweep (and the bound's) widens on its own, up to
+    ``max_rate_factor`` times ``rate_rps``."""
     config = runner.config
     rates = sorted({rate_rps * f for f in rate_factors} | {rate_rps})
+    cap_rps = max(rate_rps * max_rate_factor, max(rates))
     bounds: dict[float, float] = {}
     scored: dict[float, tuple[int, float]] = {}
-    for rate in rates:
-        instance = Instance(
-            runner.cluster, runner.models, runner.workload(rate), runner.sim("fcfs")
-        )
-        found = headroom_bound(instance, config.window_s)
-        bounds[rate] = found.goodput_rps
-        scored[rate] = found.scored, found.scored_span_s
-        if progress is not None:
-            progress(f"{HEADROOM_BOUND} @ {rate:.4g} rps: {found.goodput_rps:.4g} rps goodput")
+
+    def bound_at(rate: float) -> float:
+        if rate not in bounds:
+            instance = Instance(
+                runner.cluster, runner.models, runner.workload(rate), runner.sim("fcfs")
+            )
+            found = headroom_bound(instance, config.window_s)
+            bounds[rate] = found.goodput_rps
+            scored[rate] = found.scored, found.scored_span_s
+            if progress is not None:
+                progress(f"{HEADROOM_BOUND} @ {rate:.4g} rps: {found.goodput_rps:.4g} rps goodput")
+        return bounds[rate]
+
+    bound_goodput = widening_sweep(bound_at, rates, cap_rps)
     rows: list[dict[str, Any]] = []
     static: float | None = None
     for strategy in strategies:
         started = time.monotonic()
         runs: dict[float, Run] = {}
-        for rate in rates:
+
+        def goodput_at(
+            rate: float, strategy: Any = strategy, runs: dict[float, Run] = runs
+        ) -> float:
+            bound_at(rate)
             runs[rate] = runner.run(strategy, rate)
             if progress is not None:
                 progress(f"{strategy.name} @ {rate:.4g} rps: {runs[rate].attainment:.4f}")
-        goodput = {rate: goodput_rps(runs[rate], *scored[rate]) for rate in rates}
+            return goodput_rps(runs[rate], *scored[rate])
+
+        goodput = widening_sweep(goodput_at, rates, cap_rps)
         static = goodput[rate_rps] if static is None else static
         rows.append(
             _row(
@@ -163,13 +208,14 @@ def goodput_rows(
         )
     assert static is not None, "strategies: needs at least the static one"
     bound_attainment = {
-        rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1)) for rate in rates
+        rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1))
+        for rate in bound_goodput
     }
     rows.append(
         _row(
             bound_described(HEADROOM_BOUND),
             rate_rps,
-            bounds,
+            bound_goodput,
             bound_attainment,
             None,
             static,
@@ -204,6 +250,7 @@ def _row(
         "x_static": goodput[rate_rps] / static if static > 0 else None,
         "best_goodput_rps": goodput[best],
         "best_rate_rps": best,
+        "best_at_cap": best == max(goodput),
         "sweep": [[rate, goodput[rate], attainment[rate]] for rate in sorted(goodput)],
         "max_rate_rps": max(reaching) if reaching else None,
         "bound_goodput_rps": bound,

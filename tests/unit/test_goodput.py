@@ -18,7 +18,7 @@ from planner.evaluation.experiment import (
     goodput_table_rows,
     hosts_every_model,
 )
-from planner.evaluation.goodput import goodput_rps, share_captured
+from planner.evaluation.goodput import goodput_rps, share_captured, widening_sweep
 from planner.profiles import model_set
 from planner.replan.transition import SwitchCost
 
@@ -35,6 +35,29 @@ def test_share_of_headroom() -> None:
     assert share_captured(5.0, 5.0, 5.0) is None  # no headroom
 
 
+def test_the_sweep_widens_while_goodput_rises() -> None:
+    calls: list[float] = []
+
+    def saturating(rate: float) -> float:  # rises to 30 rps, then overload costs a little
+        calls.append(rate)
+        return min(rate, 30.0) - 0.01 * rate
+
+    found = widening_sweep(saturating, [20.0, 10.0], cap_rps=160.0)
+    assert calls == [10.0, 20.0, 40.0, 80.0]  # 80 is below 40: stop
+    assert found == {10.0: 9.9, 20.0: 19.8, 40.0: 29.6, 80.0: 29.2}
+    calls.clear()
+    rising = widening_sweep(saturating, [10.0, 20.0], cap_rps=30.0)
+    assert calls == [10.0, 20.0] and max(rising, key=rising.__getitem__) == 20.0  # at the cap
+    assert widening_sweep(lambda rate: rate, [1.0], cap_rps=8.0) == {
+        1.0: 1.0,
+        2.0: 2.0,
+        4.0: 4.0,
+        8.0: 8.0,
+    }
+    with pytest.raises(ValueError, match=r"^step: must be > 1"):
+        widening_sweep(saturating, [1.0], 8.0, step=1.0)
+
+
 def test_memory_bound_cases() -> None:
     s1 = model_set("s1")  # 64 x 2.4 GB
     assert not hosts_every_model(Cluster(4, 20 * 10**9, 4, 12e9), s1)
@@ -46,6 +69,8 @@ def test_memory_bound_cases() -> None:
     assert cases == {("s1", 4), ("s1", 8), ("s3", 4), ("s2", 8)}
     with pytest.raises(ValueError, match=r"^metric: must be one of auto, capacity, goodput"):
         ExperimentConfig(metric="rate")
+    with pytest.raises(ValueError, match=r"^goodput_max_rate_factor: must be at least the largest"):
+        ExperimentConfig(goodput_rates=(1.0, 4.0), goodput_max_rate_factor=2.0)
 
 
 def test_cli_reports_goodput_on_four_devices(tmp_path: Path) -> None:
@@ -64,8 +89,17 @@ def test_cli_reports_goodput_on_four_devices(tmp_path: Path) -> None:
     assert static["goodput_rps"] > 0 and static["x_static"] == 1.0
     for row in rows.values():
         assert row["max_rate_rps"] is None or row["max_rate_rps"] > 0
+        rates = [rate for rate, _, _ in row["sweep"]]
+        goodput = {rate: value for rate, value, _ in row["sweep"]}
+        assert max(rates) <= 4 * row["rate_rps"] * (1 + 1e-9)  # --quick's cap
+        assert goodput[row["best_rate_rps"]] == row["best_goodput_rps"] == max(goodput.values())
+        # the sweep stops where goodput stops rising, or at its cap
+        assert row["best_at_cap"] == (row["best_rate_rps"] == max(rates))
+        assert row["best_at_cap"] or goodput[max(rates)] <= row["best_goodput_rps"]
         assert row["goodput_rps"] <= bound["goodput_rps"] + 1e-9
         assert row["headroom"] == pytest.approx(bound["goodput_rps"] / static["goodput_rps"])
+    # goodput rose past twice the trace's rate: the sweep went further
+    assert max(rate for rate, _, _ in static["sweep"]) > 2 * static["rate_rps"]
     # 240 s in 60 s windows: the bootstrap window is not scored
     assert static["per_window_attainment"][0] is None
     assert len(static["per_window_attainment"]) == 4
