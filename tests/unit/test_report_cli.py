@@ -16,7 +16,7 @@ from planner.codec import decode
 from planner.domain import Placement
 from planner.sim import simulate
 from tests.unit.cli_inputs import planning_arguments
-from tests.unit.report_cases import CLUSTER, EXPERIMENT, MODELS, WORK
+from tests.unit.report_cases import CLUSTER, EXPERIMENT, MEMORY_BOUND_EXPERIMENT, MODELS, WORK
 
 
 def write_inputs(folder: Path) -> list[str]:
@@ -131,6 +131,25 @@ def test_replan_renders_experiment_data(tmp_path: Path) -> None:
     assert "experiment.rows[0].devices: is required" in result.output
     result = CliRunner().invoke(main, ["report", "replan"])
     assert result.exit_code == 2 and "give --experiment, or --cluster" in result.output
+
+
+def test_replan_renders_goodput_rows(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(MEMORY_BOUND_EXPERIMENT))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["report", "replan", "--experiment", str(path), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert [row["goodput_rps"] for row in data["goodput"]] == [10.0, 14.5, 16.0]
+    assert "15.50 @ 40.0 req/s (sweep&#x27;s top)" in (out / "report.html").read_text()
+    assert (out / "goodput.csv").read_text().count("\n") == 4
+    bad = {**MEMORY_BOUND_EXPERIMENT, "goodput_rows": [{"model_set": "s1"}]}
+    path.write_text(json.dumps(bad))
+    result = CliRunner().invoke(main, ["report", "replan", "--experiment", str(path)])
+    assert result.exit_code == 2
+    assert "experiment.goodput_rows[0].kind: is required" in result.output
 
 
 def test_render_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
