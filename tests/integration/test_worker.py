@@ -328,7 +328,8 @@ def test_cancelling_a_milp_job_stops_its_solver_within_seconds(
         """The planner's solve, on an instance that keeps CBC busy for minutes."""
         return solve(hard, **kwargs)
 
-    options = {"group_sizes": [1], "proxy_windows": 24}
+    # the fast greedy seeds the MILP: a full greedy seed may take half the time limit
+    options = {"group_sizes": [1], "proxy_windows": 24, "greedy_mode": "fast"}
     job_id = post_job(client, admin, seeded, solver="milp", time_limit_s=120.0, options=options)
     worker = Worker(session_factory(engine), settings=SLOW_HEARTBEAT, solve=on_the_hard_instance)
     running = Running(worker)

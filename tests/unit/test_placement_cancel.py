@@ -23,6 +23,9 @@ from tests.unit.placement_cases import hard_instance
 
 CANCEL_AFTER_S = 1.0
 STOP_WITHIN_S = 3.0
+SEED_MODE = "fast"
+"""The greedy seeding the exact solvers here: the full greedy may take half
+the time limit, and these tests are about the solvers it seeds."""
 
 
 class Cancelled(Exception):
@@ -85,7 +88,9 @@ def cancel_after_a_second(solver: str, options: SolveOptions) -> tuple[float, se
 @pytest.mark.parametrize("backend", ["cbc", "highs"])
 def test_a_cancel_stops_the_milp_and_its_solver_process(backend: str) -> None:
     # one worker: the only child process group is the solver's
-    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend, workers=1)
+    options = SolveOptions(
+        group_sizes=(1,), proxy_windows=24, greedy_mode=SEED_MODE, milp_backend=backend, workers=1
+    )
     stopped_s, groups = cancel_after_a_second("milp", options)
     assert stopped_s < STOP_WITHIN_S
     # the solver ran in a process group of its own (with CBC), now gone
@@ -104,7 +109,7 @@ def test_a_cancel_stops_cp_sat_even_between_solutions(
             return real_solve(self, model)  # no callback: a search that reports nothing
 
         monkeypatch.setattr(cp_model.CpSolver, "solve", silent)
-    options = SolveOptions(group_sizes=(1,), proxy_windows=24)
+    options = SolveOptions(group_sizes=(1,), proxy_windows=24, greedy_mode=SEED_MODE)
     stopped_s, _ = cancel_after_a_second("cpsat", options)
     assert stopped_s < STOP_WITHIN_S
 
@@ -112,7 +117,9 @@ def test_a_cancel_stops_cp_sat_even_between_solutions(
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_cancel_stops_lns_within_a_poll(workers: int) -> None:
     # one sub-problem on a thread, or a round of two in a process pool
-    options = SolveOptions(group_sizes=(1,), lns_move_s=60.0, workers=workers)
+    options = SolveOptions(
+        group_sizes=(1,), lns_move_s=60.0, greedy_mode=SEED_MODE, workers=workers
+    )
     stopped_s, _ = cancel_after_a_second("lns", options)
     assert stopped_s < STOP_WITHIN_S
 
@@ -120,7 +127,9 @@ def test_a_cancel_stops_lns_within_a_poll(workers: int) -> None:
 @pytest.mark.parametrize("backend", ["cbc", "highs"])
 def test_the_milp_stops_at_its_deadline(backend: str) -> None:
     # one worker: the only child process group is the solver's
-    options = SolveOptions(group_sizes=(1,), proxy_windows=24, milp_backend=backend, workers=1)
+    options = SolveOptions(
+        group_sizes=(1,), proxy_windows=24, greedy_mode=SEED_MODE, milp_backend=backend, workers=1
+    )
     start = time.monotonic()
     result = solve(hard_instance(), solver="milp", deadline=Deadline.after(5.0), options=options)
     assert time.monotonic() - start < 5.0 + STOP_WITHIN_S
