@@ -71,7 +71,8 @@ class BestGreedy:
     why: str
 
 
-def _stage(progress: Progress | None, low: float, high: float) -> Progress | None:
+def progress_stage(progress: Progress | None, low: float, high: float) -> Progress | None:
+    """Progress of one stage of a longer solve, reported into ``[low, high]``."""
     if progress is None:
         return None
     return lambda fraction, message: progress(low + (high - low) * fraction, message)
@@ -97,7 +98,7 @@ def best_greedy(
     placement in time; a full greedy that finds none is ignored."""
     start = time.monotonic()
     default = enumerate_placements(
-        scorer, options, deadline=deadline, progress=_stage(progress, 0.0, DEFAULT_SHARE)
+        scorer, options, deadline=deadline, progress=progress_stage(progress, 0.0, DEFAULT_SHARE)
     )
     default_s = time.monotonic() - start
     chosen = BestGreedy(
@@ -125,7 +126,10 @@ def best_greedy(
     full_options = dataclasses.replace(options, greedy_mode="full")
     try:
         full = enumerate_placements(
-            scorer, full_options, deadline=within, progress=_stage(progress, DEFAULT_SHARE, 1.0)
+            scorer,
+            full_options,
+            deadline=within,
+            progress=progress_stage(progress, DEFAULT_SHARE, 1.0),
         )
     except SolveTimeoutError:
         return dataclasses.replace(

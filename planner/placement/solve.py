@@ -63,7 +63,7 @@ from planner.deadline import Deadline
 from planner.placement.bound import STATIC_BOUND_TIME_S, static_bound
 from planner.placement.enumeration import EnumerationResult, enumerate_placements
 from planner.placement.feasibility import check_some_fit
-from planner.placement.greedyseed import best_greedy
+from planner.placement.greedyseed import best_greedy, progress_stage
 from planner.placement.options import SolveOptions
 from planner.placement.scoring import Scorer
 from planner.placement.solution import SolveResult
@@ -259,13 +259,6 @@ def _seeded_runner(solver: str) -> SeededRunner:
     return cast(SeededRunner, getattr(importlib.import_module(module), function))
 
 
-def _stage(progress: Progress | None, low: float, high: float) -> Progress | None:
-    """Progress of one stage of ``auto``, reported into ``[low, high]``."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(low + (high - low) * fraction, message)
-
-
 def solve_auto(
     scorer: Scorer,
     options: SolveOptions,
@@ -288,7 +281,7 @@ def solve_auto(
         scorer,
         options,
         deadline,
-        _stage(progress, 0.0, 0.5),
+        progress_stage(progress, 0.0, 0.5),
         enough=1.0 if bound is None else bound - tolerance,
     )
     best = greedy_result(scorer, greedy.result, greedy.wall_s)
@@ -320,7 +313,9 @@ def solve_auto(
         probe = Deadline.after(min(probe_s, deadline.remaining_s()))
         runner = _seeded_runner(name)
         probe_start = time.monotonic()
-        result = runner(scorer, options, probe, _stage(progress, 0.5, 0.6), seed=greedy.result)
+        result = runner(
+            scorer, options, probe, progress_stage(progress, 0.5, 0.6), seed=greedy.result
+        )
         probes_s += time.monotonic() - probe_start
         ran.append(name)
         gained = result.attainment - best.attainment
@@ -330,7 +325,7 @@ def solve_auto(
         best = result if gained > 0 else best
         if gained > tolerance and result.status != "optimal" and not deadline.expired():
             result = runner(
-                scorer, options, deadline, _stage(progress, 0.6, 1.0), seed=greedy.result
+                scorer, options, deadline, progress_stage(progress, 0.6, 1.0), seed=greedy.result
             )
             log.append(f"auto: {name} with the time left {result.attainment:.4f} ({result.status})")
             best = result if result.attainment > best.attainment else best
