@@ -26,8 +26,9 @@ Solvers:
   the simulator agrees (:mod:`planner.placement.lns`).
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
 - ``auto``: decides by measured value (:func:`solve_auto`): the greedy;
-  the full greedy when its estimated time fits
-  (:func:`planner.placement.greedyseed.best_greedy`); stops as soon as the
+  on instances of at most :data:`AUTO_PROBE_FLOOR_PAIRS` models × devices
+  the full greedy on its groups; the full greedy when its estimated time
+  fits (:func:`planner.placement.greedyseed.best_greedy`); stops as soon as the
   certified bound is within ``auto_tolerance_points`` of the best plan;
   otherwise each exact solver of :data:`AUTO_EXACT_SOLVERS` in turn gets a
   probe (together :data:`AUTO_PROBE_SHARE` of the greedy's time, each at
@@ -99,7 +100,9 @@ auto at 1.6–1.8 times the greedy's time."""
 AUTO_PROBE_FLOOR_PAIRS = 512
 """Largest models × devices on which a probe gets at least
 :data:`AUTO_PROBE_MIN_S` (S3 × 32 devices, where a probe gained 2 points,
-has 512)."""
+has 512), and on which ``auto`` runs the full greedy on the default
+greedy's groups (on S1, 64 models × 32 devices, it took 4 s against the
+default's 0.2 s and gained nothing)."""
 
 BOUND_SHARE = 0.1
 """Most of the remaining time the certified bound may take (and at most
@@ -277,18 +280,19 @@ def solve_auto(
     def settled(attainment: float) -> bool:
         return bound is not None and bound - attainment <= tolerance
 
+    pairs = scorer.num_models * scorer.instance.cluster.num_devices
     greedy = best_greedy(
         scorer,
         options,
         deadline,
         progress_stage(progress, 0.0, 0.5),
         enough=1.0 if bound is None else bound - tolerance,
+        regroup=pairs <= AUTO_PROBE_FLOOR_PAIRS,
     )
     best = greedy_result(scorer, greedy.result, greedy.wall_s)
     ran, log = list(greedy.ran), [*greedy.result.log, f"auto: {greedy.why}"]
     stopped = "done"
     allowance_s = AUTO_PROBE_SHARE * greedy.wall_s
-    pairs = scorer.num_models * scorer.instance.cluster.num_devices
     probes_s = 0.0
     for name in (name for name in AUTO_EXACT_SOLVERS if name in SEEDED_SOLVERS):
         if settled(best.attainment):
