@@ -27,13 +27,11 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from planner.deadline import Deadline
-from planner.placement import master as master_model
 from planner.placement.enumeration import EnumerationResult
-from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
-from planner.placement.partition import prepare_master
+from planner.placement.proxymodel import Value, build_proxy_model
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import Run, finish, prepare, unsearched
+from planner.placement.seeded import finish, unsearched
 from planner.placement.solution import SolveResult
 from planner.placement.watch import in_thread
 
@@ -67,7 +65,7 @@ class _Rescore(cp_model.CpSolverSolutionCallback):
     through ``offer(value, objective)`` and keeps the latest proxy
     objective and bound for progress messages."""
 
-    def __init__(self, offer: Callable[[Callable[[Any], float], float], None]) -> None:
+    def __init__(self, offer: Callable[[Value, float], None]) -> None:
         super().__init__()
         self.offer = offer
         self.solutions = 0
@@ -132,40 +130,13 @@ def solve_cpsat(
     ``partition="seed"`` the formulation on the seed's groups. Starts from ``seed`` when
     given (a greedy result the caller computed), else from the best greedy
     (:func:`planner.placement.seeded.seed_run`)."""
-    if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress, seed)
-        if deadline.expired():
-            return unsearched("cpsat", prepared)
-        backend = CpSatBackend()
-        variables = build(backend, prepared.data)
-        for var, value in hint(prepared.data, variables, prepared.seed.layout).items():
-            backend.model.add_hint(var, value)
-        scale = prepared.data.weighted_demand
-        sizes = prepared.sizes
-
-        def offer(value: Callable[[Any], float], objective: float) -> None:
-            layout = decode(prepared.data, variables, value)
-            prepared.referee.offer(layout, proxy=objective)
-
-        run: Run = prepared
-    else:
-        master = prepare_master(scorer, options, deadline, progress, seed)
-        if deadline.expired():
-            return unsearched("cpsat", master)
-        backend = CpSatBackend()
-        master_vars = master_model.build(backend, master.data)
-        for var, value in master_model.hint(master.data, master_vars, master.seed_counts).items():
-            backend.model.add_hint(var, value)
-        scale = master.data.weighted_demand
-        sizes = master.sizes
-
-        def offer(value: Callable[[Any], float], objective: float) -> None:
-            master.offer(master_model.decode(master.data, master_vars, value))
-
-        run = master
-    if deadline.expired():
+    backend = CpSatBackend()
+    run, model = build_proxy_model(backend, scorer, options, deadline, progress, seed)
+    if model is None:
         return unsearched("cpsat", run)
-    callback = _Rescore(offer)
+    for var, value in model.hint.items():
+        backend.model.add_hint(var, value)
+    callback = _Rescore(model.offer)
 
     def report() -> None:
         if progress is not None:
@@ -179,10 +150,10 @@ def solve_cpsat(
         status=STATUS[code] if found else "seed_only",
         objective=solver.objective_value if found else None,
         bound=solver.best_objective_bound,
-        scale=scale,
+        scale=model.scale,
         log=(f"cpsat: {solver.status_name(code)} after {solver.wall_time:.2f} s",),
         stats={
-            **sizes,
+            **model.sizes,
             "solutions": callback.solutions,
             "variables": len(backend.model.proto.variables),
             "constraints": len(backend.model.proto.constraints),

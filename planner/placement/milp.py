@@ -30,14 +30,12 @@ from typing import Any
 import pulp
 
 from planner.deadline import Deadline
-from planner.placement import master as master_model
 from planner.placement.enumeration import EnumerationResult
-from planner.placement.formulation import build, decode, hint
 from planner.placement.options import SolveOptions
-from planner.placement.partition import prepare_master
+from planner.placement.proxymodel import build_proxy_model
 from planner.placement.pulprun import Outcome, solve_in_child
 from planner.placement.scoring import Scorer
-from planner.placement.seeded import SEED_SHARE, Run, finish, prepare, unsearched
+from planner.placement.seeded import SEED_SHARE, Run, finish, unsearched
 from planner.placement.solution import SolveResult
 
 Progress = Callable[[float, str], None]
@@ -106,52 +104,17 @@ def solve_milp(
     given (a greedy result the caller computed), else from the best greedy
     (:func:`planner.placement.seeded.seed_run`)."""
     backend = PulpBackend()
-    if options.partition == "seed":
-        prepared = prepare(scorer, options, deadline, progress, seed)
-        if deadline.expired():
-            return unsearched("milp", prepared)
-        variables = build(backend, prepared.data)
-        start = hint(prepared.data, variables, prepared.seed.layout)
-        decisions = [*variables.config.values(), *variables.replica.values()]
-        scale, sizes, objective_expr = (
-            prepared.data.weighted_demand,
-            prepared.sizes,
-            variables.objective,
-        )
-
-        def offer(objective: float) -> None:
-            layout = decode(prepared.data, variables, lambda var: var.varValue)
-            prepared.referee.offer(layout, proxy=objective)
-
-        run: Run = prepared
-    else:
-        master = prepare_master(scorer, options, deadline, progress, seed)
-        if deadline.expired():
-            return unsearched("milp", master)
-        master_vars = master_model.build(backend, master.data)
-        start = master_model.hint(master.data, master_vars, master.seed_counts)
-        decisions = list(master_vars.count)
-        scale, sizes, objective_expr = (
-            master.data.weighted_demand,
-            master.sizes,
-            master_vars.objective,
-        )
-
-        def offer(objective: float) -> None:
-            counts = master_model.decode(master.data, master_vars, lambda var: var.varValue)
-            master.offer(counts)
-
-        run = master
-    for var, value in start.items():
-        var.setInitialValue(value)
-    if deadline.expired():
+    run, model = build_proxy_model(backend, scorer, options, deadline, progress, seed)
+    if model is None:
         return unsearched("milp", run)
+    for var, value in model.hint.items():
+        var.setInitialValue(value)
     outcome = _run(backend, options, run, progress)
-    found = outcome.has_solution and _integral(decisions)
+    found = outcome.has_solution and _integral(model.decisions)
     objective = None
     if found:
-        objective = pulp.value(objective_expr)
-        offer(objective)
+        objective = pulp.value(model.objective)
+        model.offer(lambda var: var.varValue, objective)
         status = "optimal" if outcome.sol_status == pulp.LpSolutionOptimal else "feasible"
     else:
         status = "seed_only"
@@ -161,10 +124,10 @@ def solve_milp(
         status=status,
         objective=objective,
         bound=outcome.bound,
-        scale=scale,
+        scale=model.scale,
         log=(outcome.line,),
         stats={
-            **sizes,
+            **model.sizes,
             "backend": options.milp_backend,
             "variables": len(backend.problem.variables()),
         },
