@@ -4,6 +4,8 @@ solvers, the simulator as referee, and the fall-backs to the seed."""
 from __future__ import annotations
 
 import itertools
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,6 +173,31 @@ def test_milp_never_rounds_an_unfinished_relaxation(monkeypatch: pytest.MonkeyPa
     assert result.status == "seed_only"
     assert result.placement == greedy.placement
     validate(cluster, models, result.placement)
+
+
+@pytest.mark.parametrize("backend", ["cbc", "highs"])
+def test_a_failed_solver_process_returns_the_seed_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
+) -> None:
+    cluster, models, traffic = instance()
+    greedy = solve(Instance(cluster, models, traffic), solver="greedy", deadline=Deadline.after(60))
+    # the child process is started with this "interpreter", which fails at once
+    failing = tmp_path / "python"
+    failing.write_text("#!/bin/sh\necho 'CoinError: solver crashed' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(failing))
+    result = solve(
+        Instance(cluster, models, traffic),
+        solver="milp",
+        deadline=Deadline.after(10),
+        options=SolveOptions(milp_backend=backend),
+    )
+    assert result.status == "seed_only"
+    assert result.placement == greedy.placement
+    assert (
+        f"milp({backend}): the solver process failed with exit code 3; CoinError: solver crashed"
+        in result.log
+    )
 
 
 def test_solution_callback_simulates_every_solution(monkeypatch: pytest.MonkeyPatch) -> None:
