@@ -1,7 +1,7 @@
 """Simulator-guided greedy replica selection (AlpaServe Algorithm 1) for a
 fixed set of groups and parallel configs.
 
-Two modes, both scored by the simulator through :class:`planner.placement.scoring.Scorer`
+Three modes, all scored by the simulator through :class:`planner.placement.scoring.Scorer`
 (only the component a move touches is re-simulated, and results of
 unchanged components are cached):
 
@@ -10,6 +10,10 @@ unchanged components are cached):
   where it fits (one group per class of identical groups), simulates, and
   keeps the ``beam_width`` best placements; stops when no addition raises
   the number of requests served within SLO (or memory is full).
+- ``lazy``: ``full`` with beam 1 trying candidates in order of the gain
+  each had when last tried and stopping once the best gain found is at
+  least the next one's last gain (:meth:`Greedy.lazy`): 3–9 times fewer
+  simulations, a heuristic since a simulated gain may grow.
 - ``fast``: rounds of additions with one simulation per round: models in
   order of most unserved requests each get one replica, on the group where
   it fits with the least expected load (bottleneck-stage utilisation of the
@@ -217,6 +221,48 @@ class Greedy:
                 chosen.append(g)
         return chosen
 
+    def lazy(self, top_models: int = 0) -> GreedyResult:
+        """The full greedy with beam 1, evaluated lazily: each step tries
+        candidates (a model and a class of identical groups) in order of
+        the gain each had when last tried (untried ones first) and stops
+        once the best gain found is at least the next one's last gain
+        (gains that only shrink as replicas are added would make this the
+        full greedy; the simulator's may grow, so it is a heuristic)."""
+        layout, served = self._start()
+        last: dict[tuple[object, ...], int] = {}
+        additions = 0
+        while True:
+            if self.deadline.expired():
+                return GreedyResult(layout, served, additions, True)
+            unserved = self._unserved(served)
+            models = [j for j in _ranked(unserved, self.model_order) if unserved[j] > 0]
+            if top_models:
+                models = models[:top_models]
+            groups = self._group_classes(layout)
+            fits = {g: self.table.fitting(layout.configs[g], layout.hosted[g]) for g in groups}
+            tries = [
+                ((j, layout.configs[g], layout.hosted[g]), j, g)
+                for j in models
+                for g in groups
+                if fits[g][j]
+            ]
+            order = sorted(range(len(tries)), key=lambda i: (-last.get(tries[i][0], math.inf), i))
+            total = int(served.sum())
+            best: tuple[int, Layout, Counts] | None = None
+            for i in order:
+                key, j, g = tries[i]
+                if best is not None and best[0] >= last.get(key, math.inf):
+                    break
+                new_layout, new_served = _move(self.cache, layout, served, j, g)
+                gain = int(new_served.sum()) - total
+                last[key] = gain
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, new_layout, new_served)
+            if best is None:
+                return GreedyResult(layout, served, additions, False)
+            _, layout, served = best
+            additions += 1
+
     def full(self, beam_width: int = 1, top_models: int = 0) -> GreedyResult:
         """Best-improvement greedy with a beam (see the module docstring)."""
         layout, served = self._start()
@@ -384,10 +430,12 @@ def run_greedy(
     """Place replicas of ``models`` (default: all; indices into the
     scorer's model set) on groups with ``configs``: empty ones, or those of
     ``start`` (a layout with these configs) with its replicas kept. ``mode``
-    is ``"full"`` or ``"fast"``; it stops adding replicas at ``deadline``."""
+    is ``"full"``, ``"lazy"`` (:meth:`Greedy.lazy`) or ``"fast"``; it stops adding replicas at ``deadline``."""
     greedy = Greedy(scorer, configs, models=models, seed=seed, deadline=deadline, start=start)
     if mode == "full":
         return greedy.full(beam_width, top_models)
+    if mode == "lazy":
+        return greedy.lazy(top_models)
     if mode == "fast":
         return greedy.fast()
-    raise ValueError(f"mode: must be 'full' or 'fast', got {mode!r}")
+    raise ValueError(f"mode: must be 'full', 'lazy' or 'fast', got {mode!r}")

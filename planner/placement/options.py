@@ -161,9 +161,11 @@ class SolveOptions:
     )
     greedy_mode: str = _option(
         "auto",
-        _one_of("auto", "full", "fast"),
-        "full: try every (model, group) pair each step; fast: give the model with the most "
-        "unserved requests a replica on its least-loaded group; auto: full on small instances.",
+        _one_of("auto", "full", "lazy", "fast"),
+        "full: try every (model, group) pair each step; lazy: the full greedy trying pairs in "
+        "order of their last gain, stopping once none can beat the best; fast: give the model "
+        "with the most unserved requests a replica on its least-loaded group; auto: full on "
+        "small instances.",
     )
     beam_width: int = _option(1, _int_at_least(1), "Placements kept per step of the full greedy.")
     top_models: int = _option(

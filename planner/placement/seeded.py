@@ -4,8 +4,8 @@ seed's groups, and the simulator as referee.
 1. The seed is the best greedy placement found in at most
    :data:`SEED_SHARE` of the time limit
    (:func:`planner.placement.greedyseed.best_greedy`: the default greedy,
-   the full greedy on its groups, and the full greedy when its estimate
-   fits), or the greedy result the
+   the lazy full greedy, the full greedy on the best plan's groups, and the
+   full greedy when its estimate fits), or the greedy result the
    caller passes (``seed``, as ``auto`` does). Its device groups are kept; each
    group may run any config of its size that the enumeration would allow
    on those devices (tensor-parallel stages within a node, ``op <= max_op``,

@@ -27,7 +27,7 @@ Solvers:
 - ``sr``: Selective Replication baseline (:mod:`planner.placement.baselines`).
 - ``auto``: decides by measured value (:func:`solve_auto`): the greedy;
   on instances of at most :data:`AUTO_PROBE_FLOOR_PAIRS` models × devices
-  the full greedy on its groups; the full greedy when its estimated time
+  the lazy full greedy and the full greedy on the best plan's groups; the full greedy when its estimated time
   fits (:func:`planner.placement.greedyseed.best_greedy`); stops as soon as the
   certified bound is within ``auto_tolerance_points`` of the best plan;
   otherwise each exact solver of :data:`AUTO_EXACT_SOLVERS` in turn gets a
@@ -100,9 +100,9 @@ auto at 1.6–1.8 times the greedy's time."""
 AUTO_PROBE_FLOOR_PAIRS = 512
 """Largest models × devices on which a probe gets at least
 :data:`AUTO_PROBE_MIN_S` (S3 × 32 devices, where a probe gained 2 points,
-has 512), and on which ``auto`` runs the full greedy on the default
-greedy's groups (on S1, 64 models × 32 devices, it took 4 s against the
-default's 0.2 s and gained nothing)."""
+has 512), and on which ``auto`` runs the lazy full greedy and the full
+greedy on the best plan's groups (on S1, 64 models × 32 devices, the
+latter took 4 s against the default's 0.2 s and gained nothing)."""
 
 BOUND_SHARE = 0.1
 """Most of the remaining time the certified bound may take (and at most
