@@ -234,17 +234,9 @@ class Greedy:
         while True:
             if self.deadline.expired():
                 return GreedyResult(layout, served, additions, True)
-            unserved = self._unserved(served)
-            models = [j for j in _ranked(unserved, self.model_order) if unserved[j] > 0]
-            if top_models:
-                models = models[:top_models]
-            groups = self._group_classes(layout)
-            fits = {g: self.table.fitting(layout.configs[g], layout.hosted[g]) for g in groups}
             tries = [
                 ((j, layout.configs[g], layout.hosted[g]), j, g)
-                for j in models
-                for g in groups
-                if fits[g][j]
+                for j, g in self._candidates(layout, served, top_models)
             ]
             order = sorted(range(len(tries)), key=lambda i: (-last.get(tries[i][0], math.inf), i))
             total = int(served.sum())
@@ -291,24 +283,28 @@ class Greedy:
         top_models: int,
         found: dict[tuple[object, ...], tuple[int, int, Layout, Counts]],
     ) -> None:
+        total = int(served.sum())
+        for j, g in self._candidates(layout, served, top_models):
+            new_layout, new_served = _move(self.cache, layout, served, j, g)
+            value = int(new_served.sum())
+            if value <= total:
+                continue
+            key = tuple(sorted(zip(new_layout.configs, new_layout.hosted, strict=True)))
+            if key not in found:
+                found[key] = (value, len(found), new_layout, new_served)
+
+    def _candidates(self, layout: Layout, served: Counts, top_models: int) -> list[tuple[int, int]]:
+        """The (model, group) additions a full step tries, in tie-break
+        order: models with unserved requests, most first (the first
+        ``top_models``, or all), each on one group per class of identical
+        groups where it fits."""
         unserved = self._unserved(served)
         models = [j for j in _ranked(unserved, self.model_order) if unserved[j] > 0]
         if top_models:
             models = models[:top_models]
         groups = self._group_classes(layout)
         fits = {g: self.table.fitting(layout.configs[g], layout.hosted[g]) for g in groups}
-        total = int(served.sum())
-        for j in models:
-            for g in groups:
-                if not fits[g][j]:
-                    continue
-                new_layout, new_served = _move(self.cache, layout, served, j, g)
-                value = int(new_served.sum())
-                if value <= total:
-                    continue
-                key = tuple(sorted(zip(new_layout.configs, new_layout.hosted, strict=True)))
-                if key not in found:
-                    found[key] = (value, len(found), new_layout, new_served)
+        return [(j, g) for j in models for g in groups if fits[g][j]]
 
     def fast(self) -> GreedyResult:
         """Round-based greedy (see the module docstring)."""
