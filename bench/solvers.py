@@ -9,7 +9,7 @@ model by model) on 4 to 64 devices of 20 GB, nodes of 4 or 8 devices;
 Gamma arrivals of CV 1 or 4, uniform or Zipf(1.2) popularity, the total
 rate :data:`LOAD` × the devices' single-device throughput.
 
-Solvers: greedy (fast and full variants), CP-SAT, MILP (CBC and HiGHS),
+Solvers: greedy (fast, full and lazy variants), CP-SAT, MILP (CBC and HiGHS),
 ``auto``, and any solver of :data:`planner.placement.solve.SOLVERS` this
 file does not name (a new solver joins by itself). Each gets
 :data:`TIME_LIMIT_S` (``--quick``: :data:`QUICK_TIME_LIMIT_S`); its wall
@@ -63,6 +63,7 @@ RESULTS = Path(__file__).parent / "results" / "solvers.json"
 KNOWN: dict[str, tuple[str, dict[str, Any]]] = {
     "greedy-fast": ("greedy", {"greedy_mode": "fast"}),
     "greedy-full": ("greedy", {"greedy_mode": "full"}),
+    "greedy-lazy": ("greedy", {"greedy_mode": "lazy"}),
     "cpsat": ("cpsat", {}),
     "milp-cbc": ("milp", {"milp_backend": "cbc"}),
     "milp-highs": ("milp", {"milp_backend": "highs"}),
@@ -73,7 +74,7 @@ KNOWN: dict[str, tuple[str, dict[str, Any]]] = {
 SKIPPED = {"greedy", "milp", "sr"}
 """Solvers of :data:`SOLVERS` covered by a label above or not a contender."""
 
-GREEDY = ("greedy-fast", "greedy-full")
+GREEDY = ("greedy-fast", "greedy-full", "greedy-lazy")
 
 
 def labels() -> dict[str, tuple[str, dict[str, Any]]]:
