@@ -60,10 +60,10 @@ REGROUP_LIMIT_FACTOR = 20.0
 """With a bounded overrun (``auto``) the lazy full greedy and the full
 greedy on the best plan's groups together stop after this many times the
 default greedy's wall time (at least :data:`REGROUP_MIN_S`; the second
-then completes with the fast greedy). Measured
-in ``bench.solvers`` (idle machine): 10 to 74 times the default's time, and
-it matched the full greedy's plan on S3 and the mixed set with 16 devices
-in 2 s where the full greedy took 5.5–8 s."""
+then completes with the fast greedy). Measured in ``bench.solvers`` (idle
+machine): the second alone took 10 to 74 times the default's time, and
+matched the full greedy's plan on S3 and the mixed set with 16 devices in
+2 s where the full greedy took 5.5–8 s."""
 
 REGROUP_MIN_S = 0.5
 
@@ -81,8 +81,9 @@ def full_greedy_estimate_s(greedy_s: float, num_models: int, num_devices: int) -
 @dataclass(frozen=True)
 class BestGreedy:
     """The best greedy plan (``result``) found by ``mode`` (``"full"``,
-    ``"regroup"`` or the default's ``greedy_mode``), the runs made (``ran``: ``"greedy"``,
-    ``"greedy-regroup"``, ``"greedy-full"``), the default greedy's plan and wall time (s), the
+    ``"lazy"``, ``"regroup"`` or the default's ``greedy_mode``), the runs
+    made (``ran``: ``"greedy"``, ``"greedy-lazy"``, ``"greedy-regroup"``,
+    ``"greedy-full"``), the default greedy's plan and wall time (s), the
     total wall time (s), and one log line saying which plan won and why."""
 
     result: EnumerationResult
@@ -145,20 +146,20 @@ def best_greedy(
     *,
     enough: float = 1.0,
     overrun: float | None = FULL_GREEDY_OVERRUN,
-    regroup: bool = True,
+    refine: bool = True,
 ) -> BestGreedy:
     """The default greedy, then, when ``greedy_mode`` is ``auto``, the
     instance has more than :data:`FULL_GREEDY_PAIRS` models × devices (below
     that the default is the full greedy) and the best plan so far is below
     ``enough`` (``auto`` passes the certified bound less its tolerance):
     the lazy full greedy and :func:`regroup_greedy` on the better plan
-    (unless ``regroup`` is false), then the full greedy if
+    (unless ``refine`` is false), then the full greedy if
     :func:`full_greedy_estimate_s` fits before ``deadline``. With
-    ``overrun`` the regroup stops at :data:`REGROUP_LIMIT_FACTOR` times the
-    default's time and the full greedy at ``overrun`` times its estimate
-    (at least :data:`FULL_GREEDY_MIN_S`)
-    (None: both at ``deadline``; the full greedy keeps the best candidate
-    solved by then). Raises :class:`SolveTimeoutError` when the default
+    ``overrun`` the lazy and regroup steps stop at
+    :data:`REGROUP_LIMIT_FACTOR` times the default's time and the full
+    greedy at ``overrun`` times its estimate (at least
+    :data:`FULL_GREEDY_MIN_S`); with None all stop at ``deadline`` (the
+    full greedy keeps the best candidate solved by then). Raises :class:`SolveTimeoutError` when the default
     greedy finds no placement in time; a full greedy that finds none is
     ignored."""
     start = time.monotonic()
@@ -180,7 +181,7 @@ def best_greedy(
             chosen, why=f"greedy auto {attained:.4f}: within tolerance of the bound"
         )
     seen = f"default {attained:.4f}"
-    if regroup:
+    if refine:
         limit = (
             deadline.remaining_s()
             if overrun is None

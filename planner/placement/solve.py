@@ -287,7 +287,7 @@ def solve_auto(
         deadline,
         progress_stage(progress, 0.0, 0.5),
         enough=1.0 if bound is None else bound - tolerance,
-        regroup=pairs <= AUTO_PROBE_FLOOR_PAIRS,
+        refine=pairs <= AUTO_PROBE_FLOOR_PAIRS,
     )
     best = greedy_result(scorer, greedy.result, greedy.wall_s)
     ran, log = list(greedy.ran), [*greedy.result.log, f"auto: {greedy.why}"]
