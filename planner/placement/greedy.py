@@ -426,7 +426,8 @@ def run_greedy(
     """Place replicas of ``models`` (default: all; indices into the
     scorer's model set) on groups with ``configs``: empty ones, or those of
     ``start`` (a layout with these configs) with its replicas kept. ``mode``
-    is ``"full"``, ``"lazy"`` (:meth:`Greedy.lazy`) or ``"fast"``; it stops adding replicas at ``deadline``."""
+    is ``"full"``, ``"lazy"`` (:meth:`Greedy.lazy`) or ``"fast"``; it stops
+    adding replicas at ``deadline``."""
     greedy = Greedy(scorer, configs, models=models, seed=seed, deadline=deadline, start=start)
     if mode == "full":
         return greedy.full(beam_width, top_models)

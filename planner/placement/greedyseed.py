@@ -2,9 +2,10 @@
 of the default greedy (``greedy_mode`` as given, ``auto`` by default), the
 lazy full greedy (``greedy_mode="lazy"``: 4–9 times cheaper than the full
 one; in ``bench.solvers`` within 0.25 points of it with 16 and 32
-devices, 1.9 points below it on S3 with 4 devices), the full greedy on the best plan's groups so far
-(:func:`regroup_greedy`: one partition instead of the enumeration's) and
-the full greedy, the full one run only when its estimated time fits.
+devices, 1.9 points below it on S3 with 4 devices), the full greedy on
+the best plan's groups so far (:func:`regroup_greedy`: one partition
+instead of the enumeration's) and the full greedy, the full one run only
+when its estimated time fits.
 
 ``auto`` starts from it (the whole time limit as budget) and so do the
 exact solvers (:func:`planner.placement.seeded.seed_run`: the seed's
@@ -102,6 +103,13 @@ def progress_stage(progress: Progress | None, low: float, high: float) -> Progre
     return lambda fraction, message: progress(low + (high - low) * fraction, message)
 
 
+def _better(chosen: BestGreedy, found: EnumerationResult, mode: str) -> BestGreedy:
+    """``chosen`` with ``found`` (by ``mode``) as its plan when it serves more."""
+    if int(found.served.sum()) > int(chosen.result.served.sum()):
+        return dataclasses.replace(chosen, result=found, mode=mode)
+    return chosen
+
+
 def regroup_greedy(
     scorer: Scorer, options: SolveOptions, plan: EnumerationResult, deadline: Deadline
 ) -> EnumerationResult:
@@ -159,9 +167,9 @@ def best_greedy(
     :data:`REGROUP_LIMIT_FACTOR` times the default's time and the full
     greedy at ``overrun`` times its estimate (at least
     :data:`FULL_GREEDY_MIN_S`); with None all stop at ``deadline`` (the
-    full greedy keeps the best candidate solved by then). Raises :class:`SolveTimeoutError` when the default
-    greedy finds no placement in time; a full greedy that finds none is
-    ignored."""
+    full greedy keeps the best candidate solved by then). Raises
+    :class:`SolveTimeoutError` when the default greedy finds no placement
+    in time; a lazy or full greedy that finds none is ignored."""
     start = time.monotonic()
     default = enumerate_placements(
         scorer, options, deadline=deadline, progress=progress_stage(progress, 0.0, DEFAULT_SHARE)
@@ -194,13 +202,11 @@ def best_greedy(
         with contextlib.suppress(SolveTimeoutError):  # no whole plan in time: skipped
             lazy = enumerate_placements(scorer, lazy_options, deadline=within)
             seen += f", lazy {scorer.attainment(lazy.served):.4f}"
-            if int(lazy.served.sum()) > int(default.served.sum()):
-                chosen = dataclasses.replace(chosen, result=lazy, mode="lazy")
+            chosen = _better(chosen, lazy, "lazy")
         if progress is not None:
             progress(DEFAULT_SHARE, "greedy: the full greedy on the best plan's groups")
         regrouped = regroup_greedy(scorer, options, chosen.result, within)
-        if int(regrouped.served.sum()) > int(chosen.result.served.sum()):
-            chosen = dataclasses.replace(chosen, result=regrouped, mode="regroup")
+        chosen = _better(chosen, regrouped, "regroup")
         chosen = dataclasses.replace(
             chosen, ran=("greedy", "greedy-lazy", "greedy-regroup"), wall_s=time.monotonic() - start
         )
@@ -238,8 +244,7 @@ def best_greedy(
             "found no plan in time",
         )
     full_attained = scorer.attainment(full.served)
-    if int(full.served.sum()) > int(chosen.result.served.sum()):
-        chosen = dataclasses.replace(chosen, result=full, mode="full")
+    chosen = _better(chosen, full, "full")
     return dataclasses.replace(
         chosen,
         ran=ran,

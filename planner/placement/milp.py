@@ -9,9 +9,9 @@ agree. Both backends start from the greedy seed (CBC ``warmStart``; HiGHS
 (:mod:`planner.placement.pulprun`) while progress is reported every
 quarter second: when the progress callback raises (a cancel), the solver
 is killed at once and the exception passes on; otherwise it stops at the
-deadline (and is killed, the seed returned with status ``seed_only``, when
-it runs a second past it, or when its process fails: the log then gives
-the exit code and the last error line).
+deadline. The seed is returned with status ``seed_only`` when the solver
+runs a second past the deadline (it is then killed) or when its process
+fails (the log gives the exit code and the last error line).
 
 PuLP reports a time-limited HiGHS run as "integer feasible" even when no
 integer solution was found. The result is therefore trusted only when the
