@@ -186,7 +186,8 @@ class ExperimentConfig:
     ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
     re-planner's and ``react_after`` the forecast re-planners'
     (:class:`planner.replan.options.ReplanOptions`), as are ``nowcast_s``,
-    ``react_replan`` and ``fill_spare``. ``azure2019_path`` names
+    ``react_replan``, ``fill_spare`` and ``trust_windows`` (the forecast
+    re-planners' with ``hedge``). ``azure2019_path`` names
     the trace file the ``azure2019`` workload replays (read through
     :func:`run_experiment`'s ``open_trace``).
 
@@ -225,6 +226,7 @@ class ExperimentConfig:
     nowcast_s: float = 2.0
     react_replan: bool = True
     fill_spare: bool = True
+    trust_windows: int = 4
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -272,9 +274,11 @@ class ExperimentConfig:
         make_forecaster(self.forecaster)
         ReplanOptions(
             self.window_s,
+            information="forecast",
             horizon_windows=self.horizon_windows,
             hedge=self.hedge,
             time_limit_s=self.time_limit_s,
+            trust_windows=self.trust_windows if self.hedge else 0,
         )
 
     @classmethod
@@ -425,6 +429,11 @@ class StrategyRunner:
                 nowcast_s=config.nowcast_s if strategy.information == "forecast" else 0.0,
                 react_replan=config.react_replan and strategy.information == "forecast",
                 fill_spare=config.fill_spare and strategy.information == "forecast",
+                trust_windows=(
+                    config.trust_windows
+                    if strategy.information == "forecast" and config.hedge
+                    else 0
+                ),
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)

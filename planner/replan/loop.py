@@ -29,7 +29,15 @@ next:
    ``fill_spare`` each plan (and the bootstrap's) also hosts the models it
    dropped wherever memory is left over.
    :func:`planner.replan.transition.align` keeps as many of each candidate's
-   replicas where they already are as a renaming of groups allows.
+   replicas where they already are as a renaming of groups allows. With
+   ``trust_windows`` (forecast mode, with the hedge) the forecast must
+   earn its candidate: the window and history plans that were solved at
+   each of the last ``trust_windows`` windows are scored on what those
+   windows really carried, as if in place from their start; while the
+   window plans served fewer requests in total, the forecast is
+   *distrusted* and the history plan is the only candidate. A forecast
+   that keeps missing a moving hot set then stops pulling the placement
+   after it, and one that predicts well keeps its say.
 4. **Switch, if it pays.** For each candidate,
    :func:`planner.replan.transition.choose_transition` moves to the parts of it
    whose judged gain beats their load time of lost service, and keeps the
@@ -268,12 +276,14 @@ class _Replanner:
         weights = dict(
             zip(self.instance.workload.model_names, map(float, inputs.rates_rps), strict=True)
         )
-        plans = {"window": inputs.planning}
-        if options.hedge:
-            plans["history"] = window_workload(self.instance.workload, 0.0, inputs.observed_s)
+        plans = self.candidates(inputs)
+        edge = self.forecast_edge(k)
+        if edge < 0:
+            del plans["window"]
+            reason += f"; forecast distrusted (its plans served {-edge:.0f} fewer requests)"
         judged: dict[Placement, tuple[str, Transition]] = {}
-        for name, planning in plans.items():
-            target = align(current, self.filled(self.solve(planning), inputs.rates_rps), weights)
+        for name, solved in plans.items():
+            target = align(current, solved, weights)
             if target not in judged:
                 judged[target] = name, choose_transition(judge, current, target, options.min_gain)
         self.judge_simulations += judge.simulations
@@ -372,6 +382,35 @@ class _Replanner:
                 ignored.add(model)
             first = at + 1
         return reactions
+
+    def candidates(self, inputs: _Inputs) -> dict[str, Placement]:
+        """The window plan and, with ``hedge``, the history plan of
+        :meth:`inputs`, each with spare memory filled (step 3)."""
+        plans = {"window": inputs.planning}
+        if self.options.hedge:
+            plans["history"] = window_workload(self.instance.workload, 0.0, inputs.observed_s)
+        return {
+            name: self.filled(self.solve(planning), inputs.rates_rps)
+            for name, planning in plans.items()
+        }
+
+    def forecast_edge(self, k: int) -> float:
+        """Requests the window plans of windows ``k - trust_windows .. k -
+        1`` (from 1) served beyond the history plans of the same windows,
+        each pair in place from its window's start and scored on that
+        window's actual arrivals; 0 without ``trust_windows``. Reads only
+        arrivals before window ``k``."""
+        edge = 0.0
+        for j in range(max(1, k - self.options.trust_windows), k):
+            plans = self.candidates(self.inputs(j))
+            actual = window_workload(
+                self.instance.workload, float(self.starts[j]), float(self.ends[j])
+            )
+            case = compile_case(self.on(actual, self.judge_options))
+            served = {name: case.attainment(p) * actual.model_ids.size for name, p in plans.items()}
+            self.judge_simulations += 2
+            edge += served["window"] - served["history"]
+        return edge
 
     def filled(self, placement: Placement, rates_rps: FloatArray) -> Placement:
         """With ``fill_spare``: ``placement`` with the models it drops

@@ -85,6 +85,13 @@ class ReplanOptions:
     - ``react_replan``: a reaction also re-solves the placement on the
       nowcast and moves to the parts of it that pay, besides loading the
       one model (needs ``nowcast_s`` > 0).
+    - ``trust_windows``: in forecast mode with ``hedge``, before each
+      window's decision, score the window and history plans solved at each
+      of the last ``trust_windows`` windows on what those windows really
+      carried (both in place from the window's start); while the window
+      plans served fewer requests in total, only the history plan is a
+      candidate (module docstring of :mod:`planner.replan.loop`, step 3).
+      0 trusts the forecast always.
     - ``fill_spare``: every plan solved (the bootstrap's and each window
       candidate) also hosts the models it drops wherever memory is spare,
       so a model that turns hot finds a replica (step 3).
@@ -109,6 +116,7 @@ class ReplanOptions:
     nowcast_s: float = 0.0
     react_replan: bool = False
     fill_spare: bool = False
+    trust_windows: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -135,6 +143,13 @@ class ReplanOptions:
             raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
         if not isinstance(self.fill_spare, bool):
             raise ValueError(f"fill_spare: must be a bool, got {self.fill_spare!r}")
+        trust = self.trust_windows
+        if isinstance(trust, bool) or not isinstance(trust, int) or trust < 0:
+            raise ValueError(f"trust_windows: must be an integer >= 0, got {trust!r}")
+        if trust and (self.information != "forecast" or not self.hedge):
+            raise ValueError(
+                "trust_windows: weighing the forecast against history needs forecast mode and hedge"
+            )
         if self.react_replan and not self.nowcast_s:
             raise ValueError("react_replan: re-solving on a reaction needs nowcast_s > 0")
         if react and self.information != "forecast":

@@ -210,6 +210,47 @@ def test_hedge_moves_to_the_history_plan_when_the_window_plan_chases_a_burst() -
     assert chasing.to_json()["windows"][1]["candidate"] == "window"
 
 
+def test_a_forecast_that_keeps_missing_loses_its_say_to_history() -> None:
+    # b (40 requests) and a (10) take turns by window, so the last window
+    # always forecasts the wrong model. The history plan is b throughout
+    # (b has more traffic so far at every window).
+    work = trace(["b", "a", "b", "a", "b"])
+    forecast = options(information="forecast", forecaster=LastWindow(), forecast_floor=0.0)
+    chasing = replan_on(FAST, MODELS, work, forecast)
+    # Window 2 and 4 forecast a (window 1, 3): a is judged better than
+    # keeping b, and the device serves a while b's 40 requests come.
+    assert [(w.action, w.candidate) for w in chasing.windows] == [
+        ("bootstrap", None),
+        ("keep", "window"),
+        ("switch", "window"),
+        ("switch", "window"),
+        ("switch", "window"),
+    ]
+    assert chasing.attainment == 0.0
+    # With trust: at window 2 the past window 1 had both plans b (no
+    # edge); at window 3 window 2's plan a served 0 of b's 40 where the
+    # history plan b served all 40; at window 4 that is still in the last
+    # 2 windows, so only the history plan b is a candidate and b stays.
+    trusting = replan_on(FAST, MODELS, work, dataclasses.replace(forecast, trust_windows=2))
+    assert [(w.action, w.candidate) for w in trusting.windows] == [
+        ("bootstrap", None),
+        ("keep", "window"),
+        ("switch", "window"),
+        ("switch", "history"),
+        ("keep", "history"),
+    ]
+    assert trusting.windows[3].reason == (
+        "periodic re-plan; forecast distrusted (its plans served 40 fewer requests);"
+        " 1/1 blocks of the history plan moved"
+    )
+    assert trusting.attainment == 40 / 100  # window 4's b, served from its start
+    # a trust window of 1 forgets window 2 at window 4 (window 3's plans
+    # were both b): it chases a again
+    short = replan_on(FAST, MODELS, work, dataclasses.replace(forecast, trust_windows=1))
+    assert [w.candidate for w in short.windows][-1] == "window"
+    assert short.attainment == 0.0
+
+
 def test_headroom_plans_and_judges_for_more_traffic_than_forecast() -> None:
     # a: one request every 0.125 s (8 rps, CV 0) on a device serving 10 rps.
     steady = Workload.merge({"a": [0.125 * k for k in range(160)]}, 2 * W)
@@ -284,6 +325,15 @@ def test_result_json_names_the_information_mode() -> None:
             "react_after: must be 0 or an integer >= 2, got 1",
         ),
         ({"react_after": 4}, r"react_after: reactions are for forecast mode \(oracle knows"),
+        (
+            {"trust_windows": -1, "information": "forecast"},
+            "trust_windows: must be an integer >= 0, got -1",
+        ),
+        ({"trust_windows": 2}, "trust_windows: weighing the forecast against history needs"),
+        (
+            {"trust_windows": 2, "information": "forecast", "hedge": False},
+            "trust_windows: weighing the forecast against history needs",
+        ),
     ],
 )
 def test_bad_options(changes: dict[str, Any], message: str) -> None:
