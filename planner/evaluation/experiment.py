@@ -509,15 +509,13 @@ class StrategyRunner:
     def describe(self, strategy: Strategy) -> dict[str, Any]:
         """What a row says about the strategy it ran."""
         replans = strategy.kind == "replan"
+        forecasts = replans and strategy.information == "forecast"
         return {
             "strategy": strategy.name,
             "kind": strategy.kind,
             "information": strategy.information,
-            "forecaster": (
-                make_forecaster(self.config.forecaster).name
-                if replans and strategy.information == "forecast"
-                else None
-            ),
+            "forecaster": make_forecaster(self.config.forecaster).name if forecasts else None,
+            "trust_windows": (self.config.trust_windows if forecasts and self.config.hedge else 0),
             "trigger": strategy.trigger if replans else None,
             "policy": strategy.policy,
             "switching": strategy.switching if strategy.kind != "static" else None,
@@ -853,7 +851,11 @@ def information_text(row: Mapping[str, Any]) -> str:
     if row["kind"] == "bound":
         return "any plan, free switches"
     if row["forecaster"] is not None:
-        return f"forecast {row['forecaster']}"
+        trust = row.get("trust_windows") or 0
+        earned = (
+            f", trusted while its plans of the last {trust} windows served more" if trust else ""
+        )
+        return f"forecast {row['forecaster']}{earned}"
     return str(row["information"])
 
 

@@ -19,6 +19,7 @@ from planner.evaluation.experiment import (
     ExperimentConfig,
     Strategy,
     StrategyRunner,
+    information_text,
     make_traffic,
     plan_switches,
     run_experiment,
@@ -312,6 +313,10 @@ def test_run_experiment_end_to_end_with_checkpoints() -> None:
     assert (static["model_set"], static["devices"], static["workload"]) == ("s2", 8, "synthetic")
     assert static["ratio_to_static"] == 1.0 and static["max_rate_rps"] > 0
     assert triggered["information"] == "forecast" and triggered["forecaster"] == "holt(0.5, 0.5)"
+    assert triggered["trust_windows"] == 4 and static["trust_windows"] == 0
+    assert information_text(triggered) == (
+        "forecast holt(0.5, 0.5), trusted while its plans of the last 4 windows served more"
+    )
     assert triggered["attainment"] >= 0.99
     sweep, sweep_bound = result["sweeps"]
     assert (sweep["knob"], sweep["value"], sweep["strategy"]) == ("cv", 1.0, "static")
