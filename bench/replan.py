@@ -98,6 +98,11 @@ def memory_bound_verdicts(rows: list[dict[str, Any]]) -> list[str]:
         checks = []
         if share is not None:
             checks.append(f"share {share:.2f} {'met' if share >= SHARE_TARGET else 'NOT met'}")
+        if row.get("share_of_reached") is not None:
+            checks.append(
+                f"share of the reached {_ratio(row['reached_headroom'])}:"
+                f" {row['share_of_reached']:.2f}"
+            )
         if headroom is not None and headroom >= HEADROOM_FOR_GAIN:
             met = ratio is not None and ratio >= GAIN_TARGET
             checks.append(f">= {GAIN_TARGET}x {'met' if met else 'NOT met'}")

@@ -194,6 +194,8 @@ GOODPUT_COLUMNS: tuple[Column[GoodputRow], ...] = (
     Column("best_rate_rps", lambda r: r.best_rate_rps, fixed(1)),
     Column("headroom", lambda r: r.headroom, fixed(3)),
     Column("share_captured", lambda r: r.share_captured, fixed(2)),
+    Column("reached_headroom", lambda r: r.reached_headroom, fixed(3)),
+    Column("share_of_reached", lambda r: r.share_of_reached, fixed(2)),
     Column("switches", lambda r: r.switches),
     Column("lost_replica_s", lambda r: r.lost_replica_s, fixed(1)),
 )

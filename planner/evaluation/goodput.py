@@ -19,6 +19,14 @@ rate that does is no measure. A goodput row reports instead, per strategy:
   rate (``bound_goodput_rps``), ``headroom`` = bound / static goodput, and
   ``share_captured`` = (strategy - static) / (bound - static), None when
   the bound is within 0.1 % of static (nothing to capture);
+- the measured end of the headroom: ``reached_goodput_rps``, the best
+  goodput at the trace's rate of any strategy in the rows (the case's
+  strategies may include oracle re-placement with free switching,
+  :data:`planner.evaluation.experiment.AT_WILL`), ``reached_headroom`` =
+  that over static and ``share_of_reached`` = (strategy - static) /
+  (reached - static). The best plan re-placed at will lies between it and
+  the bound: the bound ignores queueing, the reached end is one solver's
+  plans;
 - the switches at the trace's rate and their cost, the information the
   strategy plans with and its switching cost, and its attainment per
   window at that rate (``per_window_attainment``; None where nothing is
@@ -207,22 +215,32 @@ def goodput_rows(
             )
         )
     assert static is not None, "strategies: needs at least the static one"
+    reached = max(row["goodput_rps"] for row in rows)
+    for row in rows:
+        row["reached_goodput_rps"] = reached
+        row["reached_headroom"] = reached / static if static > 0 else None
+        row["share_of_reached"] = share_captured(row["goodput_rps"], static, reached)
     bound_attainment = {
         rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1))
         for rate in bound_goodput
     }
     rows.append(
-        _row(
-            bound_described(HEADROOM_BOUND),
-            rate_rps,
-            bound_goodput,
-            bound_attainment,
-            None,
-            static,
-            bounds,
-            config.target_attainment,
-            time.monotonic(),
-        )
+        {
+            **_row(
+                bound_described(HEADROOM_BOUND),
+                rate_rps,
+                bound_goodput,
+                bound_attainment,
+                None,
+                static,
+                bounds,
+                config.target_attainment,
+                time.monotonic(),
+            ),
+            "reached_goodput_rps": reached,
+            "reached_headroom": reached / static if static > 0 else None,
+            "share_of_reached": None,
+        }
     )
     return rows
 

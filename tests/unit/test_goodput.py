@@ -77,15 +77,29 @@ def test_cli_reports_goodput_on_four_devices(tmp_path: Path) -> None:
     output = tmp_path / "out.json"
     args = ["experiment", "replan", "--sets", "s1", "--devices", "s1=4", "--quick"]
     args += ["--workloads", "rotating-2019", "--duration", "240", "--window", "60"]
-    args += ["--strategies", "static,periodic/oracle", "--no-sweeps", "-o", str(output)]
+    args += ["--strategies", "static,periodic/oracle,periodic/oracle (free)"]
+    args += ["--no-sweeps", "-o", str(output)]
     printed = CliRunner(env={"COLUMNS": "300"}).invoke(main, args)
     assert printed.exit_code == 0, printed.output
     assert "Goodput" in printed.output and "Max rate at attainment" not in printed.output
     result = json.loads(output.read_text())
     assert result["rows"] == []
     rows = {row["strategy"]: row for row in result["goodput_rows"]}
-    assert set(rows) == {"static", "periodic/oracle", "headroom bound"}
+    assert set(rows) == {"static", "periodic/oracle", "periodic/oracle (free)", "headroom bound"}
     static, bound = rows["static"], rows["headroom bound"]
+    # placed at will: in the bound's class of plans, its loads cost nothing
+    at_will = rows["periodic/oracle (free)"]
+    assert at_will["switching"] == "free" and at_will["load_s"] == at_will["lost_replica_s"] == 0
+    assert at_will["switches"] > 0
+    reached = max(row["goodput_rps"] for row in rows.values() if row is not bound)
+    oracle = rows["periodic/oracle"]
+    for row in rows.values():
+        assert row["reached_goodput_rps"] == reached
+        assert row["reached_headroom"] == pytest.approx(reached / static["goodput_rps"])
+    assert oracle["share_of_reached"] == pytest.approx(
+        (oracle["goodput_rps"] - static["goodput_rps"]) / (reached - static["goodput_rps"])
+    )
+    assert bound["share_of_reached"] is None
     assert static["goodput_rps"] > 0 and static["x_static"] == 1.0
     for row in rows.values():
         assert row["max_rate_rps"] is None or row["max_rate_rps"] > 0

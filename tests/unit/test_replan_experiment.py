@@ -83,6 +83,8 @@ def test_azure2019_traffic_compresses_the_range() -> None:
         "triggered/forecast",
         "clockwork++ (free)",
         "clockwork++ (real)",
+        "periodic/oracle (free)",
+        "triggered/forecast (free)+slack",
     ],
 )
 def test_strategy_names_round_trip(name: str) -> None:
@@ -103,6 +105,15 @@ def test_strategy_names_round_trip(name: str) -> None:
 def test_strategy_parse_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}"):
         Strategy.parse(text)
+
+
+def test_free_switching_is_for_strategies_that_switch() -> None:
+    assert Strategy.parse("periodic/oracle (free)") == Strategy(
+        "replan", "oracle", "periodic", switching="free"
+    )
+    assert Strategy.parse("periodic/oracle").switching == "real"
+    with pytest.raises(ValueError, match=r"^switching: a static plan never switches"):
+        Strategy("static", switching="free")
 
 
 def test_config_needs_static_first_and_known_names() -> None:

@@ -338,6 +338,8 @@ def test_goodput_rows_on_the_replan_page(tmp_path: Path) -> None:
             "40.0",
             "1.600",
             "0.00",
+            "—",
+            "—",
             "0",
             "0.0",
         ],
@@ -354,6 +356,8 @@ def test_goodput_rows_on_the_replan_page(tmp_path: Path) -> None:
             "40.0",
             "1.600",
             "0.75",
+            "1.500",
+            "0.90",
             "3",
             "7.5",
         ],
@@ -370,14 +374,18 @@ def test_goodput_rows_on_the_replan_page(tmp_path: Path) -> None:
             "40.0",
             "1.600",
             "1.00",
+            "—",
+            "—",
             "0",
             "0.0",
         ],
     ]
     paths = write_report(report, tmp_path)
     rows = list(csv.DictReader(io.StringIO(paths["goodput.csv"].read_text())))
-    assert [(r["strategy"], r["goodput_rps"], r["share_captured"]) for r in rows] == [
-        ("static", "10.0", "0.0"),
-        ("periodic/forecast", "14.5", "0.75"),
-        ("headroom bound", "16.0", "1.0"),
+    assert [
+        (r["strategy"], r["goodput_rps"], r["share_captured"], r["share_of_reached"]) for r in rows
+    ] == [
+        ("static", "10.0", "0.0", ""),
+        ("periodic/forecast", "14.5", "0.75", "0.9"),
+        ("headroom bound", "16.0", "1.0", ""),
     ]

@@ -302,6 +302,9 @@ def test_goodput_rows_of_the_experiment() -> None:
         True,
     )
     assert static.best_at_cap is False
+    # the measured end of the headroom; data written before it lacks it
+    assert (forecast.reached_headroom, forecast.share_of_reached) == (1.5, 0.9)
+    assert (static.reached_headroom, static.share_of_reached) == (None, None)
     merged = with_timelines(
         report,
         build_replan([CASE], dataclasses.replace(SETTINGS, strategies=("static",), capacity=False)),
@@ -321,6 +324,10 @@ def test_goodput_rows_of_the_experiment() -> None:
         (
             lambda d: d["goodput_rows"][0].update(goodput_rps="lots"),
             "experiment.goodput_rows[0].goodput_rps: must be a number",
+        ),
+        (
+            lambda d: d["goodput_rows"][1].update(share_of_reached="most"),
+            "experiment.goodput_rows[1].share_of_reached: must be a number",
         ),
         (
             lambda d: d["goodput_rows"][2].pop("forecaster"),

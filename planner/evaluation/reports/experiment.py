@@ -38,6 +38,11 @@ def _number(data: Any, key: str, where: str, optional: bool = False) -> float | 
     return float(value)
 
 
+def _later_number(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    """An optional number that data written before it was recorded lacks."""
+    return _number(data, key, where, optional=True) if key in data else None
+
+
 def _list(data: Any, key: str, where: str) -> list[Any]:
     value = _field(data, key, where)
     if not isinstance(value, list):
@@ -53,6 +58,8 @@ def _note(row: Mapping[str, Any]) -> str:
         return "switches at no cost (as published)"
     if row.get("kind") == "clockwork++":
         return "real switching cost"
+    if row.get("kind") == "replan" and switching == "free":
+        return "loads take no time: placed at will (the measured end of the headroom)"
     forecaster = row.get("forecaster")
     return f"forecaster {forecaster}" if forecaster else ""
 
@@ -120,6 +127,8 @@ def goodput_row(row: Any, where: str) -> GoodputRow:
         switches=int(number("switches")),
         lost_replica_s=number("lost_replica_s"),
         best_at_cap=bool(row.get("best_at_cap", False)),
+        reached_headroom=_later_number(row, "reached_headroom", where),
+        share_of_reached=_later_number(row, "share_of_reached", where),
     )
 
 

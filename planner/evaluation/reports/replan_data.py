@@ -85,7 +85,10 @@ class GoodputRow:
     that is the sweep's last rate, so goodput may rise further); the
     headroom bound's goodput at the trace's rate (``bound_goodput_rps``),
     ``headroom`` = bound / static and ``share_captured`` = (goodput -
-    static) / (bound - static) (None with nothing to capture); the switches
+    static) / (bound - static) (None with nothing to capture); the
+    measured end of the headroom, ``reached_headroom`` (the best goodput of
+    the case's strategies over static) and ``share_of_reached`` (None in
+    data written before they were recorded); the switches
     at the trace's rate and their lost replica-seconds; what the strategy
     planned with (``information``) and what its switches cost
     (``switching``), in words."""
@@ -106,6 +109,8 @@ class GoodputRow:
     switches: int
     lost_replica_s: float
     best_at_cap: bool = False
+    reached_headroom: float | None = None
+    share_of_reached: float | None = None
 
 
 @dataclass(frozen=True)
