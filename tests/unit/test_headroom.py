@@ -113,16 +113,21 @@ def test_no_strategy_beats_the_bound(case: tuple[Instance, float]) -> None:
         options=SolveOptions(),
     )
     served = [compile_case(instance).run(static.placement).attainment * scored]
-    for information in ("oracle", "forecast"):
-        options = ReplanOptions(
-            window_s, information=information, solver_options=solver, time_limit_s=10.0
-        )
-        served.append(plan_over_time(instance, options, cache=cache).attainment * scored)
+    free = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
+    oracle = ReplanOptions(window_s, solver_options=solver, time_limit_s=10.0)
+    forecast = dataclasses.replace(oracle, information="forecast")
+    # the oracle placed at will (loads take no time) is one of the bound's plans
+    for placed, options in (
+        (instance, oracle),
+        (instance, forecast),
+        (instance, dataclasses.replace(forecast, trust_windows=2)),
+        (free, oracle),
+    ):
+        served.append(plan_over_time(placed, options, cache=cache).attainment * scored)
     clockwork = plan_over_time(
         dataclasses.replace(instance, options=SimOptions(max_batch=instance.options.max_batch)),
         ClockworkOptions(window_s=window_s, time_limit_s=10.0),
         cache=cache,
     )
-    free = dataclasses.replace(instance, cluster=instant_load(instance.cluster))
     served.append(compile_case(free).run(clockwork.plan).attainment * scored)
     assert max(served) <= bound.served + 1e-6
