@@ -52,13 +52,17 @@ def live_settings(values: Mapping[str, Any]) -> LiveSettings:
         min_gain=float(values["min_gain"]),
         max_switches_per_hour=int(values["max_switches_per_hour"]),
         revert_margin=float(values["revert_margin"]),
+        trust_windows=int(values["trust_windows"]),
     )
 
 
 def job_time_limit_s(settings: LiveSettings) -> float:
-    """A replan job's limit: two solves (window and history plans) and the
-    judging, with a margin."""
-    return 3 * settings.time_limit_s + JOB_MARGIN_S
+    """A replan job's limit: two solves (window and history plans) for the
+    decided window and for each trusted window before it (``trust_windows``,
+    at most the observed ones but the first), and the judging, with a
+    margin."""
+    solved = 1 + min(settings.trust_windows, HISTORY_WINDOWS - 1)
+    return (2 * solved + 1) * settings.time_limit_s + JOB_MARGIN_S
 
 
 def next_window_start(now_s: float, window_s: int) -> int:

@@ -398,6 +398,7 @@ class ReplannerSettings(Base):
         CheckConstraint("min_gain >= 0 AND min_gain <= 1", name="min_gain_fraction"),
         CheckConstraint("revert_margin >= 0 AND revert_margin <= 1", name="revert_fraction"),
         CheckConstraint("max_switches_per_hour >= 0", name="max_switches_non_negative"),
+        CheckConstraint("trust_windows >= 0", name="trust_windows_non_negative"),
     )
 
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
@@ -407,6 +408,7 @@ class ReplannerSettings(Base):
     min_gain: Mapped[float] = mapped_column(Float)
     max_switches_per_hour: Mapped[int]
     revert_margin: Mapped[float] = mapped_column(Float)
+    trust_windows: Mapped[int] = mapped_column(server_default="0")
     updated_at: Mapped[created_at]
 
 

@@ -72,6 +72,7 @@ SETTINGS = (
     "min_gain",
     "max_switches_per_hour",
     "revert_margin",
+    "trust_windows",
 )
 
 
@@ -105,6 +106,11 @@ def _fraction(value: float | None) -> str:
 @click.option("--max-switches-per-hour", type=click.IntRange(0, 3600), help="Switch cap.")
 @click.option("--revert-margin", type=click.FloatRange(0, 1), help="Replayed loss that reverts.")
 @click.option(
+    "--trust-windows",
+    type=click.IntRange(0, 24),
+    help="Windows over which the forecast must serve well.",
+)
+@click.option(
     "--decisions",
     type=click.IntRange(0, 200),
     default=10,
@@ -127,7 +133,8 @@ def replanner_command(
         f"cluster {cluster_id}: re-planner {state}, windows of {settings['window_s']} s, "
         f"forecaster {settings['forecaster']}, min_gain {settings['min_gain']:g}, "
         f"max {settings['max_switches_per_hour']} switches/hour, "
-        f"revert_margin {settings['revert_margin']:g}"
+        f"revert_margin {settings['revert_margin']:g}, "
+        f"trust_windows {settings['trust_windows']}"
     )
     if settings["next_window"] is not None:
         click.echo(f"next decision: job {settings['job_id']} at {_time(settings['next_window'])}")

@@ -55,6 +55,13 @@ class ReplannerIn(Body):
         le=1,
         description="revert a switch whose next window replays this much below keeping",
     )
+    trust_windows: Annotated[int, Field(ge=0, le=24), INTEGRAL] = Field(
+        DEFAULTS["trust_windows"],
+        description=(
+            "windows over which the forecast's plans must have served as well as the"
+            " history plan's to stay candidates (0: always)"
+        ),
+    )
 
 
 class ReplannerOut(Out):
@@ -65,6 +72,7 @@ class ReplannerOut(Out):
     min_gain: float
     max_switches_per_hour: int
     revert_margin: float
+    trust_windows: int
     job_id: int | None = Field(description="the queued or running job of the next decision")
     next_window: int | None = Field(description="start (unix s) of the window it decides")
 

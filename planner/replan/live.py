@@ -21,10 +21,13 @@ seconds, the ``n`` before it observed):
    last hour, the decision is ``hold`` (nothing is solved).
 4. **Decide.** :func:`planner.replan.loop.decide_window` forecasts the
    window with the chosen forecaster, solves a placement on the forecast
-   (and one on the whole history), and switches the blocks whose simulated
-   gain beats their lost service while they load, if the gain exceeds
-   ``min_gain``. Load times are the agents' measured ones where known
-   (:func:`measured_cluster`), the cluster's bandwidth otherwise.
+   (and one on the whole history; with ``trust_windows``, the forecast's
+   is a candidate only while its plans of the last windows served those
+   windows as well as the history plans did), and switches the blocks
+   whose simulated gain beats their lost service while they load, if the
+   gain exceeds ``min_gain``. Load times are the agents' measured ones
+   where known (:func:`measured_cluster`), the cluster's bandwidth
+   otherwise.
 5. **Last replicas.** A switch must not evict the last replica of a model
    that had requests in the window just observed: each such model is put
    back (:func:`planner.replan.transition.swap_in`, evicting the group's
@@ -133,14 +136,17 @@ class LiveSettings:
     naming the field): window length (s), forecaster spec
     (:func:`planner.replan.forecast.make_forecaster`), the judged
     attainment a switch must gain, at most this many switches in any hour,
-    the replayed attainment loss after a switch that makes it revert, the
-    solver and its time limit per solve (s)."""
+    the replayed attainment loss after a switch that makes it revert,
+    windows over which the forecast's plans must have served as well as the
+    history plan's to stay candidates (0: always), the solver and its time
+    limit per solve (s)."""
 
     window_s: float = 60.0
     forecaster: str = "ewma"
     min_gain: float = 0.01
     max_switches_per_hour: int = 6
     revert_margin: float = 0.05
+    trust_windows: int = 0
     solver: str = "greedy"
     time_limit_s: float = 20.0
 
@@ -155,6 +161,9 @@ class LiveSettings:
             raise ValueError(
                 f"max_switches_per_hour: must be >= 0, got {self.max_switches_per_hour}"
             )
+        trust = self.trust_windows
+        if isinstance(trust, bool) or not isinstance(trust, int) or not 0 <= trust <= 24:
+            raise ValueError(f"trust_windows: must be an integer in [0, 24], got {trust!r}")
 
     def replan_options(self, seed: int) -> ReplanOptions:
         """The offline loop's options for one live window: forecast mode,
@@ -166,6 +175,7 @@ class LiveSettings:
             min_gain=self.min_gain,
             solver=self.solver,
             time_limit_s=self.time_limit_s,
+            trust_windows=self.trust_windows,
             seed=seed,
         )
 

@@ -24,6 +24,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "min_gain": 0.01,
     "max_switches_per_hour": 6,
     "revert_margin": 0.05,
+    "trust_windows": 0,
 }
 """A cluster's settings until it stores its own (the re-planner off)."""
 

@@ -207,6 +207,9 @@ def test_replanner_settings_are_validated_and_schedule_a_job(
         ({"window_s": 0}, "window_s"),
         ({"max_switches_per_hour": -1}, "max_switches_per_hour"),
         ({"revert_margin": "0.1"}, "revert_margin"),
+        ({"trust_windows": -1}, "trust_windows"),
+        ({"trust_windows": 25}, "trust_windows"),
+        ({"trust_windows": "3"}, "trust_windows"),
     ):
         answer = client.put(url, json=bad, headers=auth["admin"])
         assert answer.status_code == 422, bad
@@ -233,6 +236,21 @@ def test_replanner_settings_are_validated_and_schedule_a_job(
         client.get(f"/v1/jobs/{data['job_id']}", headers=auth["reader"]).get_json()["status"]
         == "cancelled"
     )
+
+
+def test_replanner_trust_windows_are_stored_and_lengthen_the_job(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any]
+) -> None:
+    url = f"/v1/clusters/{seeded['cluster_id']}/replanner"
+    answer = client.put(url, json={"enabled": True, "trust_windows": 3}, headers=auth["admin"])
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["trust_windows"] == 3
+    shown = client.get(url, headers=auth["reader"]).get_json()
+    assert shown["trust_windows"] == 3 and shown["revert_margin"] == 0.05
+    job = client.get(f"/v1/jobs/{shown['job_id']}", headers=auth["reader"]).get_json()
+    # two solves of 20 s for the decided window and each of the 3 trusted ones, the
+    # judging, a 60 s margin
+    assert job["time_limit_s"] == (2 * 4 + 1) * 20 + 60
 
 
 def serve_only_m0(client: FlaskClient, admin: dict[str, str], cluster: int) -> None:

@@ -66,10 +66,11 @@ def test_replanner_turns_on_with_settings_and_refuses_bad_ones(
     assert "re-planner off, windows of 60 s, forecaster ewma" in shown.output
     on = run(
         "replanner", "--cluster", cluster, "--enable", "--window", "30", "--forecaster", "last",
-        key=keys["admin"],
+        "--trust-windows", "2", key=keys["admin"],
     )  # fmt: skip
     assert on.exit_code == 0, on.output
     assert "re-planner on, windows of 30 s, forecaster last" in on.output
+    assert "revert_margin 0.05, trust_windows 2" in on.output
     assert "next decision: job" in on.output
     bad = run("replanner", "--cluster", cluster, "--forecaster", "nope", key=keys["admin"])
     assert bad.exit_code == 1 and '"field": "forecaster"' in bad.output

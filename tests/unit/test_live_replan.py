@@ -6,6 +6,7 @@ exceed device memory (property test)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -176,6 +177,27 @@ def test_settings_name_the_bad_field() -> None:
         LiveSettings(revert_margin=2.0)
     with pytest.raises(ValueError, match=r"^window_s"):
         LiveSettings(window_s=0.0)
+    for bad in (-1, 25, True, 1.5):
+        with pytest.raises(ValueError, match=r"^trust_windows"):
+            LiveSettings(trust_windows=bad)  # type: ignore[arg-type]
+
+
+def test_trust_windows_reach_the_loop_options() -> None:
+    assert LiveSettings().replan_options(seed=0).trust_windows == 0
+    options = LiveSettings(trust_windows=3).replan_options(seed=0)
+    assert options.trust_windows == 3 and options.information == "forecast" and options.hedge
+
+
+def test_a_forecast_that_keeps_missing_loses_its_say() -> None:
+    """a and b take turns: each window plan (forecaster last) bet on the
+    wrong one, so with trust_windows only the history plan is a candidate."""
+    flipping = LiveInputs(
+        CLUSTER, MODELS, BOTH_A, {"a": [600, 0, 600, 0], "b": [0, 600, 0, 600]}, {}
+    )
+    trusting = decide_live(flipping, SETTINGS)
+    assert "window plan" in trusting.reason and "distrusted" not in trusting.reason
+    wary = decide_live(flipping, dataclasses.replace(SETTINGS, trust_windows=3))
+    assert "forecast distrusted" in wary.reason and "history plan" in wary.reason
 
 
 def test_observed_workload_draws_each_window_s_count_inside_it() -> None:
