@@ -30,14 +30,18 @@ from sqlalchemy.orm import Session
 
 from planner.codec import decode, encode
 from planner.domain import Placement
-from planner.replan.live import LastSwitch, LiveDecision, LiveInputs, LiveSettings, decide_live
+from planner.replan.live import (
+    HISTORY_WINDOWS,
+    LastSwitch,
+    LiveDecision,
+    LiveInputs,
+    LiveSettings,
+    decide_live,
+)
 from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, Plan, PlanJob, ReplanDecision, TrafficBin
 from store.repositories import catalog, jobs, loads, plans, replanner, traffic
 from store.repositories.jobs import Lease
-
-HISTORY_WINDOWS = 12
-"""Windows of observed traffic a decision forecasts from, at most."""
 
 JOB_MARGIN_S = 60.0
 """A replan job's time limit past its solves' (s)."""
@@ -58,11 +62,9 @@ def live_settings(values: Mapping[str, Any]) -> LiveSettings:
 
 def job_time_limit_s(settings: LiveSettings) -> float:
     """A replan job's limit: two solves (window and history plans) for the
-    decided window and for each trusted window before it (``trust_windows``,
-    at most the observed ones but the first), and the judging, with a
-    margin."""
-    solved = 1 + min(settings.trust_windows, HISTORY_WINDOWS - 1)
-    return (2 * solved + 1) * settings.time_limit_s + JOB_MARGIN_S
+    decided window and for each trusted window before it (``trust_windows``),
+    and the judging, with a margin."""
+    return (2 * (1 + settings.trust_windows) + 1) * settings.time_limit_s + JOB_MARGIN_S
 
 
 def next_window_start(now_s: float, window_s: int) -> int:

@@ -15,6 +15,7 @@ import click
 from api.commands.executor import api_option, cluster_option
 from api.commands.secrets import api_key_options
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
+from planner.replan.live import MAX_TRUST_WINDOWS
 
 
 def _call(client: ApiClient, method: str, path: str, body: Any = None) -> Any:
@@ -107,7 +108,7 @@ def _fraction(value: float | None) -> str:
 @click.option("--revert-margin", type=click.FloatRange(0, 1), help="Replayed loss that reverts.")
 @click.option(
     "--trust-windows",
-    type=click.IntRange(0, 24),
+    type=click.IntRange(0, MAX_TRUST_WINDOWS),
     help="Windows over which the forecast must serve well.",
 )
 @click.option(

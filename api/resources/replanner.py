@@ -20,6 +20,7 @@ from api.errors import invalid
 from api.fields import INTEGRAL, Text
 from api.routing import Body, Out, PageQuery, found, operation, reply
 from api.views import page_limit, paged
+from planner.replan.live import MAX_TRUST_WINDOWS
 from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, ReplanDecision
 from store.repositories import jobs, replanner
@@ -55,7 +56,7 @@ class ReplannerIn(Body):
         le=1,
         description="revert a switch whose next window replays this much below keeping",
     )
-    trust_windows: Annotated[int, Field(ge=0, le=24), INTEGRAL] = Field(
+    trust_windows: Annotated[int, Field(ge=0, le=MAX_TRUST_WINDOWS), INTEGRAL] = Field(
         DEFAULTS["trust_windows"],
         description=(
             "windows over which the forecast's plans must have served as well as the"

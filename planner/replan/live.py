@@ -130,6 +130,13 @@ def observed_workload(
     return Workload(clipped, model_ids[order], names, duration_s)
 
 
+HISTORY_WINDOWS = 12
+"""Windows of observed traffic a decision forecasts from, at most."""
+MAX_TRUST_WINDOWS = HISTORY_WINDOWS - 1
+"""The most windows ``trust_windows`` may weigh: each observed one but the
+first, which has no past to forecast from."""
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """A cluster's re-planner settings (checked when built, ValueError
@@ -162,8 +169,14 @@ class LiveSettings:
                 f"max_switches_per_hour: must be >= 0, got {self.max_switches_per_hour}"
             )
         trust = self.trust_windows
-        if isinstance(trust, bool) or not isinstance(trust, int) or not 0 <= trust <= 24:
-            raise ValueError(f"trust_windows: must be an integer in [0, 24], got {trust!r}")
+        if (
+            isinstance(trust, bool)
+            or not isinstance(trust, int)
+            or not 0 <= trust <= MAX_TRUST_WINDOWS
+        ):
+            raise ValueError(
+                f"trust_windows: must be an integer in [0, {MAX_TRUST_WINDOWS}], got {trust!r}"
+            )
 
     def replan_options(self, seed: int) -> ReplanOptions:
         """The offline loop's options for one live window: forecast mode,

@@ -208,7 +208,7 @@ def test_replanner_settings_are_validated_and_schedule_a_job(
         ({"max_switches_per_hour": -1}, "max_switches_per_hour"),
         ({"revert_margin": "0.1"}, "revert_margin"),
         ({"trust_windows": -1}, "trust_windows"),
-        ({"trust_windows": 25}, "trust_windows"),
+        ({"trust_windows": 12}, "trust_windows"),
         ({"trust_windows": "3"}, "trust_windows"),
     ):
         answer = client.put(url, json=bad, headers=auth["admin"])
