@@ -345,6 +345,12 @@ class ExperimentConfig:
             **common,
         )
 
+    def trust_of(self, strategy: Strategy) -> int:
+        """``trust_windows`` where ``strategy`` weighs it (forecast
+        re-placement, with ``hedge``), else 0."""
+        forecasts = strategy.kind == "replan" and strategy.information == "forecast"
+        return self.trust_windows if forecasts and self.hedge else 0
+
     def device_counts(self, model_set: str) -> tuple[int, ...]:
         """The cluster sizes ``model_set`` runs on."""
         counts = self.devices[model_set]
@@ -447,11 +453,7 @@ class StrategyRunner:
                 nowcast_s=config.nowcast_s if strategy.information == "forecast" else 0.0,
                 react_replan=config.react_replan and strategy.information == "forecast",
                 fill_spare=config.fill_spare and strategy.information == "forecast",
-                trust_windows=(
-                    config.trust_windows
-                    if strategy.information == "forecast" and config.hedge
-                    else 0
-                ),
+                trust_windows=config.trust_of(strategy),
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)
@@ -533,7 +535,7 @@ class StrategyRunner:
             "kind": strategy.kind,
             "information": strategy.information,
             "forecaster": make_forecaster(self.config.forecaster).name if forecasts else None,
-            "trust_windows": (self.config.trust_windows if forecasts and self.config.hedge else 0),
+            "trust_windows": self.config.trust_of(strategy),
             "trigger": strategy.trigger if replans else None,
             "policy": strategy.policy,
             "switching": strategy.switching if strategy.kind != "static" else None,
