@@ -134,6 +134,14 @@ def test_report_pages_come_and_go_keeping_reports(empty_database_url: str) -> No
         engine.dispose()
 
 
+INSERT_CLUSTER = text(
+    "INSERT INTO clusters (id, name, num_devices, device_mem_bytes, devices_per_node,"
+    " load_bw_bytes_per_s, load_overhead_s, created_at)"
+    " VALUES (1, 'c', 2, 1000, 2, 1, 0, CURRENT_TIMESTAMP)"
+)
+"""Cluster 1, the parent the live tables' rows need."""
+
+
 def test_replan_jobs_and_live_tables_come_and_go_keeping_plan_jobs(
     empty_database_url: str,
 ) -> None:
@@ -147,13 +155,7 @@ def test_replan_jobs_and_live_tables_come_and_go_keeping_plan_jobs(
     try:
         migrate.upgrade(engine, "0004")
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO clusters (id, name, num_devices, device_mem_bytes,"
-                    " devices_per_node, load_bw_bytes_per_s, load_overhead_s, created_at)"
-                    " VALUES (1, 'c', 2, 1000, 2, 1, 0, CURRENT_TIMESTAMP)"
-                )
-            )
+            connection.execute(INSERT_CLUSTER)
             connection.execute(
                 text(
                     "INSERT INTO workloads (id, name, source, duration_s, window_s, num_requests,"
@@ -182,13 +184,7 @@ def test_trust_windows_come_and_go_keeping_replanner_settings(empty_database_url
     try:
         migrate.upgrade(engine, "0005")
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO clusters (id, name, num_devices, device_mem_bytes,"
-                    " devices_per_node, load_bw_bytes_per_s, load_overhead_s, created_at)"
-                    " VALUES (1, 'c', 2, 1000, 2, 1, 0, CURRENT_TIMESTAMP)"
-                )
-            )
+            connection.execute(INSERT_CLUSTER)
             connection.execute(
                 text(
                     "INSERT INTO replanner_settings (cluster_id, enabled, window_s, forecaster,"
