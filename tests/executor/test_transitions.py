@@ -128,9 +128,13 @@ def test_kept_and_moving_replicas_serve_throughout_a_transition(
             thread.join(60)
     # the steps' order: m2 loads at its new place before leaving the old one
     assert events == [("add", "m2", (2,)), ("add", "m3", (1,)), ("remove", "m2", (1,))]
+    # both models answered in each half of the transition, never an error
+    # (a count would depend on how loaded the machine is; a stall would not)
+    middle = (began + ended) / 2
     for client in clients:
-        served, failed = client.served_within(began, ended)
-        assert failed == [] and served >= 10, (client.model, served, failed)
+        for start, end in ((began, middle), (middle, ended)):
+            served, failed = client.served_within(start, end)
+            assert failed == [] and served >= 1, (client.model, start - began, served, failed)
     status = agent.status()
     assert (status["applied_version"], status["state"]) == (2, "serving")
     assert [g["models"] for g in status["groups"]] == [["m1"], ["m3"], ["m2"]]
