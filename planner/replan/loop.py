@@ -166,6 +166,7 @@ class _Replanner:
         )
         self.judge_simulations = 0
         self.timed_out = False
+        self.window_edges: dict[int, float] = {}
 
     def on(self, workload: Workload, options: SimOptions) -> Instance:
         """The instance's cluster and models with another workload and options."""
@@ -400,8 +401,13 @@ class _Replanner:
         each pair in place from its window's start and scored on that
         window's actual arrivals; 0 without ``trust_windows``. Reads only
         arrivals before window ``k``."""
-        edge = 0.0
-        for j in range(max(1, k - self.options.trust_windows), k):
+        return sum(self.window_edge(j) for j in range(max(1, k - self.options.trust_windows), k))
+
+    def window_edge(self, j: int) -> float:
+        """Requests window ``j``'s window plan served beyond its history
+        plan on window ``j``'s actual arrivals (both in place from its
+        start); scored once per window, then remembered."""
+        if j not in self.window_edges:
             plans = self.candidates(self.inputs(j))
             actual = window_workload(
                 self.instance.workload, float(self.starts[j]), float(self.ends[j])
@@ -409,8 +415,8 @@ class _Replanner:
             case = compile_case(self.on(actual, self.judge_options))
             served = {name: case.attainment(p) * actual.model_ids.size for name, p in plans.items()}
             self.judge_simulations += 2
-            edge += served["window"] - served["history"]
-        return edge
+            self.window_edges[j] = served["window"] - served["history"]
+        return self.window_edges[j]
 
     def filled(self, placement: Placement, rates_rps: FloatArray) -> Placement:
         """With ``fill_spare``: ``placement`` with the models it drops
