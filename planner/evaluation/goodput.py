@@ -215,33 +215,29 @@ def goodput_rows(
             )
         )
     assert static is not None, "strategies: needs at least the static one"
-    reached = max(row["goodput_rps"] for row in rows)
-    for row in rows:
-        row["reached_goodput_rps"] = reached
-        row["reached_headroom"] = reached / static if static > 0 else None
-        row["share_of_reached"] = share_captured(row["goodput_rps"], static, reached)
     bound_attainment = {
         rate: min(1.0, bounds[rate] * scored[rate][1] / max(scored[rate][0], 1))
         for rate in bound_goodput
     }
-    rows.append(
-        {
-            **_row(
-                bound_described(HEADROOM_BOUND),
-                rate_rps,
-                bound_goodput,
-                bound_attainment,
-                None,
-                static,
-                bounds,
-                config.target_attainment,
-                time.monotonic(),
-            ),
-            "reached_goodput_rps": reached,
-            "reached_headroom": reached / static if static > 0 else None,
-            "share_of_reached": None,
-        }
+    bound_row = _row(
+        bound_described(HEADROOM_BOUND),
+        rate_rps,
+        bound_goodput,
+        bound_attainment,
+        None,
+        static,
+        bounds,
+        config.target_attainment,
+        time.monotonic(),
     )
+    reached = max(row["goodput_rps"] for row in rows)
+    rows.append(bound_row)
+    for row in rows:  # the bound is no strategy: it has no share of what they reached
+        row["reached_goodput_rps"] = reached
+        row["reached_headroom"] = reached / static if static > 0 else None
+        row["share_of_reached"] = (
+            None if row is bound_row else share_captured(row["goodput_rps"], static, reached)
+        )
     return rows
 
 
