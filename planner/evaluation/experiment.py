@@ -202,8 +202,9 @@ class ExperimentConfig:
     ``horizon_windows`` is the triggered re-planner's, ``hedge`` every
     re-planner's and ``react_after`` the forecast re-planners'
     (:class:`planner.replan.options.ReplanOptions`), as are ``nowcast_s``,
-    ``react_replan``, ``fill_spare`` and ``trust_windows`` (the forecast
-    re-planners' with ``hedge``). ``azure2019_path`` names
+    ``react_replan``, ``fill_spare``, ``react_drift`` (without
+    ``nowcast_s``, none) and ``trust_windows`` (the forecast re-planners'
+    with ``hedge``). ``azure2019_path`` names
     the trace file the ``azure2019`` workload replays (read through
     :func:`run_experiment`'s ``open_trace``).
 
@@ -243,6 +244,7 @@ class ExperimentConfig:
     react_replan: bool = True
     fill_spare: bool = True
     trust_windows: int = 4
+    react_drift: float = 0.0
     target_attainment: float = 0.99
     rel_tol: float = 0.03
     solver: str = "greedy"
@@ -295,6 +297,8 @@ class ExperimentConfig:
             hedge=self.hedge,
             time_limit_s=self.time_limit_s,
             trust_windows=self.trust_windows if self.hedge else 0,
+            nowcast_s=self.nowcast_s,
+            react_drift=self.react_drift if self.nowcast_s else 0.0,
         )
 
     @classmethod
@@ -321,7 +325,8 @@ class ExperimentConfig:
         """The memory-bound cases (S1 on 4 and 8 devices, S3 on 4, S2 on 8)
         in goodput on the shifting families, 60 s windows over 600 s, at
         the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
-        with ``quick``)."""
+        with ``quick``); the forecast re-planners re-solve inside a window
+        when the mix drifts by more than 0.25."""
         common: dict[str, Any] = {
             "duration_s": 600.0,
             "window_s": 60.0,
@@ -330,6 +335,7 @@ class ExperimentConfig:
             "sweeps": {},
             "metric": "goodput",
             "goodput_rates": (1.0, 2.0),
+            "react_drift": 0.25,
         }
         if quick:
             return cls(
@@ -350,6 +356,12 @@ class ExperimentConfig:
         re-placement, with ``hedge``), else 0."""
         forecasts = strategy.kind == "replan" and strategy.information == "forecast"
         return self.trust_windows if forecasts and self.hedge else 0
+
+    def drift_of(self, strategy: Strategy) -> float:
+        """``react_drift`` where ``strategy`` weighs it (forecast
+        re-placement with ``nowcast_s``), else 0."""
+        forecasts = strategy.kind == "replan" and strategy.information == "forecast"
+        return self.react_drift if forecasts and self.nowcast_s else 0.0
 
     def device_counts(self, model_set: str) -> tuple[int, ...]:
         """The cluster sizes ``model_set`` runs on."""
@@ -454,6 +466,7 @@ class StrategyRunner:
                 react_replan=config.react_replan and strategy.information == "forecast",
                 fill_spare=config.fill_spare and strategy.information == "forecast",
                 trust_windows=config.trust_of(strategy),
+                react_drift=config.drift_of(strategy),
                 seed=config.seed,
             )
             done = plan_over_time(scored, options, cache=self.cache)
@@ -536,6 +549,7 @@ class StrategyRunner:
             "information": strategy.information,
             "forecaster": make_forecaster(self.config.forecaster).name if forecasts else None,
             "trust_windows": self.config.trust_of(strategy),
+            "react_drift": self.config.drift_of(strategy),
             "trigger": strategy.trigger if replans else None,
             "policy": strategy.policy,
             "switching": strategy.switching if strategy.kind != "static" else None,
@@ -875,7 +889,9 @@ def information_text(row: Mapping[str, Any]) -> str:
         earned = (
             f", trusted while its plans of the last {trust} windows served more" if trust else ""
         )
-        return f"forecast {row['forecaster']}{earned}"
+        drift = row.get("react_drift") or 0
+        watched = f", re-solved inside a window when the mix drifts by > {drift:g}" if drift else ""
+        return f"forecast {row['forecaster']}{earned}{watched}"
     return str(row["information"])
 
 

@@ -65,7 +65,16 @@ next:
    turned cold is evicted first and one just loaded is kept; with
    ``react_replan`` the reaction also re-solves the placement on that
    draw and may move to the parts of it that pay (one switch that loads
-   the whole new hot set, not one load per trigger).
+   the whole new hot set, not one load per trigger). With ``react_drift``
+   (and ``nowcast_s``) it also checks, every ``nowcast_s`` seconds from
+   the window's start, how far the nowcast mix drifted
+   (:func:`planner.replan.forecast.drift`) from the mix the serving
+   placement was planned or last checked for: past ``react_drift`` it
+   re-solves on a draw of the nowcast and moves to the parts that pay, as
+   ``react_replan`` does. A placement that hosts every model but gives
+   the models that turned hot too few replicas is then rebalanced inside
+   the window, not at its end; the nowcast becomes the mix checked against
+   whether or not the move paid.
 
 The result is a :class:`planner.domain.TimedPlan` (a step only where the
 placement changes), simulated over the whole workload with the real
@@ -220,8 +229,11 @@ class _Replanner:
             inputs = self.inputs(k)
             decision, placement, mix = self.decide(k, current, planned_for, inputs)
             made = [(decision, placement)]
-            if inputs.forecast is not None and self.options.react_after:
-                made += self.react(k, placement, inputs.forecast)
+            reacts = self.options.react_after or self.options.react_drift
+            if inputs.forecast is not None and reacts:
+                made += self.react(
+                    k, placement, inputs.forecast, planned_for if mix is None else mix
+                )
             for step_decision, serving in made:
                 decisions.append(step_decision)
                 if step_decision.action == "switch":
@@ -318,71 +330,136 @@ class _Replanner:
         return decision, transition.placement, inputs.rates_rps
 
     def react(
-        self, k: int, current: Placement, forecast: Forecast
+        self, k: int, current: Placement, forecast: Forecast, mix: FloatArray
     ) -> list[tuple[WindowDecision, Placement]]:
         """Reactions inside window ``k`` (module docstring, step 5), each
-        with the placement that serves after it."""
+        with the placement that serves after it; ``mix`` is the per-model
+        rates (requests/s) the serving placement was planned or judged for."""
         options = self.options
         names = self.instance.workload.model_names
+        arrivals = self.instance.workload.arrivals_s
         end_s = float(self.ends[k])
-        first = int(np.searchsorted(self.instance.workload.arrivals_s, self.starts[k], side="left"))
+        first = int(np.searchsorted(arrivals, self.starts[k], side="left"))
+        checked_s = float(self.starts[k])
         limit_rps = MAX_RATE_JUMP * max(
             forecast.total_rate_rps, options.react_after / options.window_s
         )
         ignored: set[int] = set()
         reactions: list[tuple[WindowDecision, Placement]] = []
-        while (trigger := self.unserved(first, end_s, current, ignored)) is not None:
-            at, model, rate_rps = trigger
-            at_s = float(self.instance.workload.arrivals_s[at])
-            rates = self.nowcast(forecast, k, at)
-            rates[model] = max(rates[model], min(rate_rps, limit_rps))
-            planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
-            judging = forecast_workload(
-                planned, end_s - at_s, np.random.default_rng([options.seed, k, at])
-            )
-            judge = TransitionJudge(self.on(judging, self.judge_options))
-            weights = dict(zip(names, map(float, rates), strict=True))
-            moves = [
-                (self.swap_note(current, g, swapped), swapped)
-                for g, swapped in swap_in(
-                    self.instance.cluster, self.instance.models, current, names[model], weights
+        while True:
+            trigger = self.unserved(first, end_s, current, ignored)
+            until_s = end_s if trigger is None else float(arrivals[trigger[0]])
+            shift = self.drifted(k, forecast, mix, checked_s, until_s)
+            if shift is not None:
+                at_s, at, rates, changed = shift
+                reason = f"the mix drifted by {changed:.3g} > {options.react_drift:g} since planned"
+                decision, best = self.reaction(k, current, forecast, (at_s, at), rates, [], reason)
+                mix, checked_s = rates, at_s
+            elif trigger is not None:
+                at, model, rate_rps = trigger
+                at_s = float(arrivals[at])
+                rates = self.nowcast(forecast, k, at)
+                rates[model] = max(rates[model], min(rate_rps, limit_rps))
+                weights = dict(zip(names, map(float, rates), strict=True))
+                moves = [
+                    (self.swap_note(current, g, swapped), swapped)
+                    for g, swapped in swap_in(
+                        self.instance.cluster, self.instance.models, current, names[model], weights
+                    )
+                ]
+                reason = f"{names[model]} had {options.react_after} requests and no replica"
+                decision, best = self.reaction(
+                    k, current, forecast, (at_s, at), rates, moves, reason
                 )
-            ]
-            if options.react_replan:
-                planning = forecast_workload(
-                    planned, end_s - at_s, np.random.default_rng([options.seed, k, at, 1])
-                )
-                target = align(current, self.solve(planning), weights)
-                moved_to = choose_transition(judge, current, target, options.min_gain)
-                if moved_to.switched:
-                    note = f"{moved_to.switched_blocks}/{moved_to.blocks} blocks re-planned"
-                    moves.append((f"{note} on the window's traffic so far", moved_to.placement))
-            keep = judge.attainment(current, current)
-            best, best_score, note = current, keep, "moving does not pay"
-            for move_note, placement in moves:
-                score = judge.attainment(current, placement)
-                if score > max(best_score, keep + options.min_gain):
-                    best, best_score, note = placement, score, move_note
-            self.judge_simulations += judge.simulations
-            moved = best != current
-            decision = WindowDecision(
-                window=k,
-                start_s=at_s,
-                action="switch" if moved else "keep",
-                reason=f"{names[model]} had {options.react_after} requests and no replica; {note}",
-                solved=options.react_replan,
-                keep_attainment=keep,
-                switch_attainment=best_score,
-                cost=switch_cost(self.instance.cluster, self.instance.models, current, best)
-                if moved
-                else SwitchCost(),
-            )
+                if names[model] not in best.model_names:
+                    ignored.add(model)
+            else:
+                return reactions
             reactions.append((decision, best))
             current = best
-            if names[model] not in current.model_names:
-                ignored.add(model)
             first = at + 1
-        return reactions
+
+    def reaction(
+        self,
+        k: int,
+        current: Placement,
+        forecast: Forecast,
+        when: tuple[float, int],
+        rates: FloatArray,
+        moves: list[tuple[str, Placement]],
+        reason: str,
+    ) -> tuple[WindowDecision, Placement]:
+        """One reaction in window ``k`` at ``when`` (seconds, and the index
+        of the last request read): judged on a draw of the rest of the
+        window at ``rates`` (requests/s, per model), the best of keeping,
+        ``moves`` (note, placement) and, with ``react_replan`` or when the
+        mix drifted (no ``moves``), the parts of a re-solve that pay."""
+        options = self.options
+        names = self.instance.workload.model_names
+        at_s, at = when
+        end_s = float(self.ends[k])
+        planned = Forecast(k, names, rates, forecast.cvs).scaled(1 + options.headroom)
+        judging = forecast_workload(
+            planned, end_s - at_s, np.random.default_rng([options.seed, k, at])
+        )
+        judge = TransitionJudge(self.on(judging, self.judge_options))
+        weights = dict(zip(names, map(float, rates), strict=True))
+        moves = list(moves)
+        if options.react_replan or not moves:
+            planning = forecast_workload(
+                planned, end_s - at_s, np.random.default_rng([options.seed, k, at, 1])
+            )
+            target = align(current, self.solve(planning), weights)
+            moved_to = choose_transition(judge, current, target, options.min_gain)
+            if moved_to.switched:
+                note = f"{moved_to.switched_blocks}/{moved_to.blocks} blocks re-planned"
+                moves.append((f"{note} on the window's traffic so far", moved_to.placement))
+        keep = judge.attainment(current, current)
+        best, best_score, note = current, keep, "moving does not pay"
+        for move_note, placement in moves:
+            score = judge.attainment(current, placement)
+            if score > max(best_score, keep + options.min_gain):
+                best, best_score, note = placement, score, move_note
+        self.judge_simulations += judge.simulations
+        moved = best != current
+        decision = WindowDecision(
+            window=k,
+            start_s=at_s,
+            action="switch" if moved else "keep",
+            reason=f"{reason}; {note}",
+            solved=options.react_replan or not moves,
+            keep_attainment=keep,
+            switch_attainment=best_score,
+            cost=switch_cost(self.instance.cluster, self.instance.models, current, best)
+            if moved
+            else SwitchCost(),
+        )
+        return decision, best
+
+    def drifted(
+        self, k: int, forecast: Forecast, mix: FloatArray, after_s: float, until_s: float
+    ) -> tuple[float, int, FloatArray, float] | None:
+        """With ``react_drift``: the first check (every ``nowcast_s`` from
+        window ``k``'s start) in ``(after_s, until_s)`` at which the nowcast
+        drifted from ``mix`` by more than ``react_drift``, as ``(check time
+        (s), index of the last request before it, the nowcast rates, the
+        drift)``; None when none does."""
+        options = self.options
+        if not options.react_drift:
+            return None
+        arrivals = self.instance.workload.arrivals_s
+        start_s = float(self.starts[k])
+        first = int(np.searchsorted(arrivals, start_s, side="left"))
+        step = int((after_s - start_s) / options.nowcast_s) + 1
+        while (check_s := start_s + step * options.nowcast_s) < until_s:
+            at = int(np.searchsorted(arrivals, check_s, side="left")) - 1
+            if at >= first:
+                rates = self.nowcast(forecast, k, at)
+                changed = drift(mix, rates)
+                if changed > options.react_drift:
+                    return check_s, at, rates, changed
+            step += 1
+        return None
 
     def candidates(self, inputs: _Inputs) -> dict[str, Placement]:
         """The window plan and, with ``hedge``, the history plan of
@@ -458,6 +535,8 @@ class _Replanner:
         model index, the model's rate over those requests in requests/s)``;
         None when no model does."""
         needed = self.options.react_after
+        if not needed:
+            return None
         arrivals = self.instance.workload.arrivals_s
         stop = int(np.searchsorted(arrivals, end_s, side="left"))
         ids = self.instance.workload.model_ids[first:stop]

@@ -95,6 +95,12 @@ class ReplanOptions:
     - ``fill_spare``: every plan solved (the bootstrap's and each window
       candidate) also hosts the models it drops wherever memory is spare,
       so a model that turns hot finds a replica (step 3).
+    - ``react_drift``: in forecast mode with ``nowcast_s``, every
+      ``nowcast_s`` seconds inside a window, re-solve on the nowcast and
+      move to what pays when its mix drifted by more than this
+      (:func:`planner.replan.forecast.drift`) from the mix the serving
+      placement was planned or last checked for (module docstring of
+      :mod:`planner.replan.loop`, step 5); 0 never checks.
     - ``seed``: seeds the forecast draws.
     """
 
@@ -117,6 +123,7 @@ class ReplanOptions:
     react_replan: bool = False
     fill_spare: bool = False
     trust_windows: int = 0
+    react_drift: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -149,6 +156,11 @@ class ReplanOptions:
         if trust and (self.information != "forecast" or not self.hedge):
             raise ValueError(
                 "trust_windows: weighing the forecast against history needs forecast mode and hedge"
+            )
+        _check_number("react_drift", self.react_drift, 0.0)
+        if self.react_drift and (self.information != "forecast" or not self.nowcast_s):
+            raise ValueError(
+                "react_drift: watching the mix inside a window needs forecast mode and nowcast_s > 0"
             )
         if self.react_replan and not self.nowcast_s:
             raise ValueError("react_replan: re-solving on a reaction needs nowcast_s > 0")

@@ -385,6 +385,59 @@ def test_a_nowcast_reaction_evicts_the_model_that_turned_cold() -> None:
     assert blind.attainment < 0.5
 
 
+def test_forecast_mode_reacts_when_the_mix_drifts_inside_a_window() -> None:
+    # Three devices, each holding a or b (4 GB each). Windows 0-1: a at 15
+    # rps, b at 1 rps: a on two devices. Window 2: a at 1 rps, b at 20 rps,
+    # and the last window's forecast still says a: the window keeps.
+    models = [model(name, 1.0, [[0.1]], weight_bytes=4 * GB) for name in "ab"]
+    cluster = Cluster(3, 9 * GB // 2, devices_per_node=3, load_bw_bytes_per_s=4e9)
+    workload = Workload.merge(
+        {
+            "a": [*(np.arange(300) / 15), *(20 + np.arange(10.0))],
+            "b": [*np.arange(20.0), *(20 + np.arange(200) / 20)],
+        },
+        3 * W,
+    )
+    forecast = options(information="forecast", forecaster=LastWindow(), nowcast_s=1.0)
+    blind = replan_on(cluster, models, workload, forecast)
+    two_a = placement(group([0], "b"), group([1], "a"), group([2], "a"))
+    assert blind.plan.steps == ((0.0, two_a),)
+    # window 2: a's 10 and, of b's 200 on one device (10 rps, 1 s SLO), the
+    # 109 that finish by the last deadline (20.1 + 0.1 j <= 30.95)
+    assert blind.attainment == (160 + 10 + 109) / 370
+    watches = replan_on(cluster, models, workload, dataclasses.replace(forecast, react_drift=0.25))
+    # at 21 s (checks every nowcast_s): a's 1 and b's 20 requests in 0.95 s
+    # with the forecast (15, 1) worth 1 s give the nowcast (16, 21) / 1.95;
+    # its mix a: 0.432 against 0.9375 planned, a drift of 0.505. The re-solve
+    # on it (b at 10.8 rps fits one device within the SLO) keeps, and the
+    # nowcast becomes the mix planned for. At 25 s: (5 + 15, 100 + 1) /
+    # 5.95, a: 0.165 of the mix, a drift of 0.267 (0.242 at 24 s): b moves
+    # onto device 2, loaded at 26 s.
+    assert [(w.start_s, w.action, w.reason) for w in watches.windows[3:]] == [
+        (21.0, "keep", "the mix drifted by 0.505 > 0.25 since planned; moving does not pay"),
+        (
+            25.0,
+            "switch",
+            "the mix drifted by 0.267 > 0.25 since planned; "
+            "1/1 blocks re-planned on the window's traffic so far",
+        ),
+    ]
+    assert watches.plan.steps == (
+        (0.0, two_a),
+        (25.0, placement(group([0], "b"), group([1], "a"), group([2], "b"))),
+    )
+    # b: device 0's 60 finished by 26 s and its 9 queued within the SLO of
+    # the 120 arrivals before 26 s, then all 80 on two devices
+    assert watches.attainment == (160 + 10 + 60 + 9 + 80) / 370
+    # the reactions read nothing after 25 s: cutting the trace there gives
+    # the same plan
+    cut = Workload.merge(
+        {name: list(t[t < 25.0]) for name in "ab" if (t := workload.for_model(name)).size}, 3 * W
+    )
+    early = replan_on(cluster, models, cut, dataclasses.replace(forecast, react_drift=0.25))
+    assert early.plan.steps == watches.plan.steps
+
+
 def test_nowcast_options_are_checked() -> None:
     with pytest.raises(ValueError, match=r"^nowcast_s: must be a number >= 0"):
         options(nowcast_s=-1.0)
@@ -394,6 +447,12 @@ def test_nowcast_options_are_checked() -> None:
         options(react_replan=True)
     with pytest.raises(ValueError, match=r"^fill_spare: must be a bool"):
         options(fill_spare=1)
+    with pytest.raises(ValueError, match=r"^react_drift: must be a number >= 0"):
+        options(react_drift=-0.1)
+    with pytest.raises(ValueError, match=r"^react_drift: watching the mix .* needs forecast mode"):
+        options(react_drift=0.25, nowcast_s=1.0)
+    with pytest.raises(ValueError, match=r"^react_drift: .* and nowcast_s > 0"):
+        options(react_drift=0.25, information="forecast")
 
 
 def test_fill_spare_hosts_a_cold_model_where_memory_is_left() -> None:

@@ -129,6 +129,8 @@ def test_config_needs_static_first_and_known_names() -> None:
         ExperimentConfig(hedge=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^time_limit_s: must be a finite number > 0, got nan"):
         ExperimentConfig(time_limit_s=float("nan"))
+    with pytest.raises(ValueError, match=r"^react_drift: must be a number >= 0, got -1"):
+        ExperimentConfig(react_drift=-1)
 
 
 @pytest.mark.parametrize("hedge", [True, False])
@@ -145,7 +147,9 @@ def test_config_hedge_and_reactions_reach_the_replanners(
     models = [model("a", 1.0, [[0.1]])]
     cluster = Cluster(1, 5 * GB, devices_per_node=1, load_bw_bytes_per_s=40e9)
     traffic = normalised("flat", ["a"], np.array([0.0]), np.array([40.0]), np.ones((1, 1)), 1.0, {})
-    config = ExperimentConfig(window_s=20.0, time_limit_s=5.0, sweeps={}, hedge=hedge)
+    config = ExperimentConfig(
+        window_s=20.0, time_limit_s=5.0, sweeps={}, hedge=hedge, react_drift=0.25
+    )
     runner = StrategyRunner(cluster, models, traffic, config, SolveCache())
     runner.run(Strategy("replan"), 2.0)
     runner.run(Strategy("replan", "forecast"), 2.0)
@@ -153,6 +157,10 @@ def test_config_hedge_and_reactions_reach_the_replanners(
     assert config.to_json()["hedge"] is hedge
     # only forecast re-planners react (oracle already knows the window)
     assert [o.react_after for o in seen] == [0, config.react_after] and config.react_after >= 2
+    assert [o.react_drift for o in seen] == [0.0, 0.25]
+    # without nowcast_s, nothing watches the mix
+    assert dataclasses.replace(config, nowcast_s=0.0).drift_of(Strategy("replan", "forecast")) == 0
+    assert ExperimentConfig.memory_bound().react_drift == 0.25
 
 
 def test_plan_switches_counts_changed_steps_only() -> None:
@@ -327,6 +335,10 @@ def test_run_experiment_end_to_end_with_checkpoints() -> None:
     assert triggered["trust_windows"] == 4 and static["trust_windows"] == 0
     assert information_text(triggered) == (
         "forecast holt(0.5, 0.5), trusted while its plans of the last 4 windows served more"
+    )
+    assert triggered["react_drift"] == 0.0 and static["react_drift"] == 0.0
+    assert information_text({**triggered, "react_drift": 0.25}).endswith(
+        "served more, re-solved inside a window when the mix drifts by > 0.25"
     )
     assert triggered["attainment"] >= 0.99
     sweep, sweep_bound = result["sweeps"]
