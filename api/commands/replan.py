@@ -92,6 +92,38 @@ def _print_summary(result: ReplanResult) -> None:
     show_default=True,
     help="Forecast mode: react inside a window after this many requests of an unplaced model.",
 )
+@click.option(
+    "--nowcast",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Forecast mode: reactions re-estimate rates from the window so far, the forecast "
+    "counting as this many seconds of it (s).",
+)
+@click.option(
+    "--react-replan",
+    is_flag=True,
+    help="A reaction also re-solves on the nowcast and moves to what pays (needs --nowcast).",
+)
+@click.option(
+    "--react-drift",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Forecast mode: every --nowcast seconds, re-solve when the mix drifted by more than "
+    "this from the one planned for (0: never).",
+)
+@click.option(
+    "--fill-spare", is_flag=True, help="Host the models a plan drops wherever memory is left."
+)
+@click.option(
+    "--trust-windows",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Forecast mode: the forecast's plan is a candidate only while its plans of this many "
+    "last windows served as much as the history plan's (0: always).",
+)
 @click.option("--no-hedge", is_flag=True, help="Do not also judge the plan of all traffic seen.")
 @click.option("--solver", type=SolverChoice(SOLVERS), default="greedy", show_default=True)
 @click.option("--time-limit", type=SECONDS, default=30.0, show_default=True)
@@ -110,6 +142,11 @@ def replan_command(
     forecaster: str,
     trigger: str,
     react_after: int,
+    nowcast: float,
+    react_replan: bool,
+    react_drift: float,
+    fill_spare: bool,
+    trust_windows: int,
     no_hedge: bool,
     solver: str,
     time_limit: float,
@@ -132,6 +169,11 @@ def replan_command(
             forecaster=make_forecaster(forecaster),
             trigger=trigger,
             react_after=react_after,
+            nowcast_s=nowcast,
+            react_replan=react_replan,
+            react_drift=react_drift,
+            fill_spare=fill_spare,
+            trust_windows=trust_windows,
             hedge=not no_hedge,
             solver=solver,
             time_limit_s=time_limit,

@@ -385,19 +385,22 @@ def test_a_nowcast_reaction_evicts_the_model_that_turned_cold() -> None:
     assert blind.attainment < 0.5
 
 
+# Three devices, each holding a or b (4 GB each, 1 s loads). Windows 0-1:
+# a at 15 rps, b at 1 rps: a on two devices. Window 2: a at 1 rps, b at 20.
+SHIFT_MODELS = [model(name, 1.0, [[0.1]], weight_bytes=4 * GB) for name in "ab"]
+SHIFT_CLUSTER = Cluster(3, 9 * GB // 2, devices_per_node=3, load_bw_bytes_per_s=4e9)
+SHIFT = Workload.merge(
+    {
+        "a": [*(np.arange(300) / 15), *(20 + np.arange(10.0))],
+        "b": [*np.arange(20.0), *(20 + np.arange(200) / 20)],
+    },
+    3 * W,
+)
+
+
 def test_forecast_mode_reacts_when_the_mix_drifts_inside_a_window() -> None:
-    # Three devices, each holding a or b (4 GB each). Windows 0-1: a at 15
-    # rps, b at 1 rps: a on two devices. Window 2: a at 1 rps, b at 20 rps,
-    # and the last window's forecast still says a: the window keeps.
-    models = [model(name, 1.0, [[0.1]], weight_bytes=4 * GB) for name in "ab"]
-    cluster = Cluster(3, 9 * GB // 2, devices_per_node=3, load_bw_bytes_per_s=4e9)
-    workload = Workload.merge(
-        {
-            "a": [*(np.arange(300) / 15), *(20 + np.arange(10.0))],
-            "b": [*np.arange(20.0), *(20 + np.arange(200) / 20)],
-        },
-        3 * W,
-    )
+    # The last window's forecast still says a in window 2: the window keeps.
+    models, cluster, workload = SHIFT_MODELS, SHIFT_CLUSTER, SHIFT
     forecast = options(information="forecast", forecaster=LastWindow(), nowcast_s=1.0)
     blind = replan_on(cluster, models, workload, forecast)
     two_a = placement(group([0], "b"), group([1], "a"), group([2], "a"))

@@ -13,7 +13,15 @@ from planner.codec import decode
 from planner.domain import TimedPlan
 from tests.unit.cli_inputs import planning_arguments
 from tests.unit.simulator_cases import group, placement
-from tests.unit.test_replan import FAST, MODELS, W, trace
+from tests.unit.test_replan import (
+    FAST,
+    MODELS,
+    SHIFT,
+    SHIFT_CLUSTER,
+    SHIFT_MODELS,
+    W,
+    trace,
+)
 
 
 def arguments(folder: Path, *extra: str) -> list[str]:
@@ -54,3 +62,28 @@ def test_replan_bad_input(tmp_path: Path) -> None:
     assert "react_after: reactions are for forecast mode" in oracle_reacts.output
     bad_forecast = runner.invoke(main, arguments(tmp_path, "--forecaster", "tea-leaves"))
     assert bad_forecast.exit_code == 2 and "forecast: unknown forecaster" in bad_forecast.output
+
+
+def test_replan_reacts_to_a_drifting_mix(tmp_path: Path) -> None:
+    inputs = planning_arguments(tmp_path, SHIFT_CLUSTER, SHIFT_MODELS, SHIFT)
+    watch = ["--forecaster", "last", "--nowcast", "1", "--react-drift", "0.25", "--json"]
+    result = CliRunner().invoke(main, ["replan", *inputs, "--window", str(W), *watch])
+    assert result.exit_code == 0, result.output
+    windows = json.loads(result.output)["windows"]
+    # the hand case of test_replan: checks at 21 s (keep) and 25 s (switch)
+    assert [(w["start_s"], w["action"]) for w in windows[3:]] == [(21.0, "keep"), (25.0, "switch")]
+    assert windows[4]["reason"].startswith("the mix drifted by 0.267 > 0.25 since planned")
+
+
+def test_replan_reaction_options_are_checked(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_nowcast = runner.invoke(main, arguments(tmp_path, "--react-drift", "0.25"))
+    assert no_nowcast.exit_code == 2
+    assert "react_drift: watching the mix inside a window needs" in no_nowcast.output
+    unhedged = runner.invoke(main, arguments(tmp_path, "--trust-windows", "2", "--no-hedge"))
+    assert unhedged.exit_code == 2
+    assert "trust_windows: weighing the forecast against history needs" in unhedged.output
+    replans = runner.invoke(main, arguments(tmp_path, "--react-replan"))
+    assert (
+        replans.exit_code == 2 and "react_replan: re-solving on a reaction needs" in replans.output
+    )
