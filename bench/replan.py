@@ -32,7 +32,12 @@ the trace's rate (8; 2 keeps the sweep at 1x and 2x, the cheapest, about 8
 minutes on two cores). About an hour on two cores; with ``--quick`` S1 on
 4 and S2 on 8 on two families.
 
-Run: ``python -m bench.replan [--quick] [--memory-bound] [--output FILE] [--azure2019 FILE]``.
+``--react-drift X`` sets how far the mix must drift inside a window before
+the forecast re-planners re-solve (0 turns it off: the baseline of the
+watch), ``--seed N`` draws other traces and forecasts.
+
+Run: ``python -m bench.replan [--quick] [--memory-bound] [--react-drift X] [--seed N]
+[--output FILE] [--azure2019 FILE]``.
 """
 
 from __future__ import annotations
@@ -227,6 +232,13 @@ def main(argv: list[str] | None = None) -> None:
         help="the goodput sweep widens up to this multiple of the trace's rate "
         "(default: the config's, 8 for --memory-bound)",
     )
+    parser.add_argument(
+        "--react-drift",
+        type=float,
+        help="the forecast re-planners re-solve inside a window past this drift of the mix "
+        "(default: the config's, 0.25 for --memory-bound; 0 never)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds traces and forecast draws")
     parser.add_argument("--output", type=Path, help="write the JSON data here")
     parser.add_argument(
         "--azure2019",
@@ -238,7 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     config = ExperimentConfig.quick() if args.quick else ExperimentConfig()
     if args.memory_bound:
         config = ExperimentConfig.memory_bound(quick=args.quick)
-    config = dataclasses.replace(config, azure2019_path=str(args.azure2019))
+    config = dataclasses.replace(config, azure2019_path=str(args.azure2019), seed=args.seed)
+    if args.react_drift is not None:
+        config = dataclasses.replace(config, react_drift=args.react_drift)
     if args.max_rate_factor is not None:
         config = dataclasses.replace(config, goodput_max_rate_factor=args.max_rate_factor)
     if args.memory_bound:
