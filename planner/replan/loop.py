@@ -354,7 +354,7 @@ class _Replanner:
                 at_s, at, rates, changed = shift
                 reason = f"the mix drifted by {changed:.3g} > {options.react_drift:g} since planned"
                 decision, best = self.reaction(k, current, forecast, (at_s, at), rates, [], reason)
-                mix, checked_s = rates, at_s
+                mix = rates
             elif trigger is not None:
                 at, model, rate_rps = trigger
                 at_s = float(arrivals[at])
@@ -376,8 +376,7 @@ class _Replanner:
             else:
                 return reactions
             reactions.append((decision, best))
-            current = best
-            first = at + 1
+            current, first, checked_s = best, at + 1, at_s
 
     def reaction(
         self,
