@@ -127,6 +127,12 @@ def _where(
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Trace seconds.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Re-plan window (s).")
 @click.option("--forecaster", default=None, help="last, ewma[:alpha], seasonal:N.")
+@click.option(
+    "--react-drift",
+    type=click.FloatRange(min=0),
+    help="Forecast re-planners re-solve inside a window past this drift of the mix "
+    "(0: never; default 0, 0.25 with --memory-bound).",
+)
 @click.option("--rel-tol", type=click.FloatRange(min=0, min_open=True), help="Search tolerance.")
 @click.option("--time-limit", type=SECONDS, help="Seconds a solve.")
 @click.option(
@@ -165,6 +171,7 @@ def replan_command(
     duration: float | None,
     window: float | None,
     forecaster: str | None,
+    react_drift: float | None,
     rel_tol: float | None,
     time_limit: float | None,
     azure2019_path: str | None,
@@ -200,6 +207,7 @@ def replan_command(
         ("duration_s", duration),
         ("window_s", window),
         ("forecaster", forecaster),
+        ("react_drift", react_drift),
         ("rel_tol", rel_tol),
         ("time_limit_s", time_limit),
         ("seed", seed),

@@ -284,6 +284,23 @@ def test_cli_replays_the_shipped_sample_by_default(monkeypatch: pytest.MonkeyPat
     assert seen["open_trace"] is open_lines
 
 
+def test_cli_sets_the_drift_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[ExperimentConfig] = []
+
+    def run(config: ExperimentConfig, *args: Any) -> dict[str, Any]:
+        seen.append(config)
+        return {"rows": [], "sweeps": []}
+
+    monkeypatch.setattr("api.commands.experiment.run_experiment", run)
+    runner = CliRunner()
+    for extra in ([], ["--react-drift", "0"], ["--react-drift", "0.4"]):
+        result = runner.invoke(main, ["experiment", "replan", "--memory-bound", *extra])
+        assert result.exit_code == 0, result.output
+    assert [config.react_drift for config in seen] == [0.25, 0.0, 0.4]
+    negative = runner.invoke(main, ["experiment", "replan", "--react-drift", "-1"])
+    assert negative.exit_code == 2 and "--react-drift" in negative.output
+
+
 def test_cli_tables_say_below_the_lowest_rate_tried(monkeypatch: pytest.MonkeyPatch) -> None:
     row = {
         "model_set": "s1",
