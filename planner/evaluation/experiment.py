@@ -119,6 +119,12 @@ class Strategy:
     policy: str = "fcfs"
     switching: str = "real"
 
+    @property
+    def forecasts(self) -> bool:
+        """Whether it is re-placement in forecast mode: the only kind that
+        reacts inside a window and weighs its forecast against history."""
+        return self.kind == "replan" and self.information == "forecast"
+
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
         check_choice("information", self.information, INFORMATION)
@@ -354,14 +360,12 @@ class ExperimentConfig:
     def trust_of(self, strategy: Strategy) -> int:
         """``trust_windows`` where ``strategy`` weighs it (forecast
         re-placement, with ``hedge``), else 0."""
-        forecasts = strategy.kind == "replan" and strategy.information == "forecast"
-        return self.trust_windows if forecasts and self.hedge else 0
+        return self.trust_windows if strategy.forecasts and self.hedge else 0
 
     def drift_of(self, strategy: Strategy) -> float:
         """``react_drift`` where ``strategy`` weighs it (forecast
         re-placement with ``nowcast_s``), else 0."""
-        forecasts = strategy.kind == "replan" and strategy.information == "forecast"
-        return self.react_drift if forecasts and self.nowcast_s else 0.0
+        return self.react_drift if strategy.forecasts and self.nowcast_s else 0.0
 
     def device_counts(self, model_set: str) -> tuple[int, ...]:
         """The cluster sizes ``model_set`` runs on."""
@@ -461,10 +465,10 @@ class StrategyRunner:
                 time_limit_s=config.time_limit_s,
                 solver_options=self.options,
                 hedge=config.hedge,
-                react_after=config.react_after if strategy.information == "forecast" else 0,
-                nowcast_s=config.nowcast_s if strategy.information == "forecast" else 0.0,
-                react_replan=config.react_replan and strategy.information == "forecast",
-                fill_spare=config.fill_spare and strategy.information == "forecast",
+                react_after=config.react_after if strategy.forecasts else 0,
+                nowcast_s=config.nowcast_s if strategy.forecasts else 0.0,
+                react_replan=config.react_replan and strategy.forecasts,
+                fill_spare=config.fill_spare and strategy.forecasts,
                 trust_windows=config.trust_of(strategy),
                 react_drift=config.drift_of(strategy),
                 seed=config.seed,
@@ -542,12 +546,13 @@ class StrategyRunner:
     def describe(self, strategy: Strategy) -> dict[str, Any]:
         """What a row says about the strategy it ran."""
         replans = strategy.kind == "replan"
-        forecasts = replans and strategy.information == "forecast"
         return {
             "strategy": strategy.name,
             "kind": strategy.kind,
             "information": strategy.information,
-            "forecaster": make_forecaster(self.config.forecaster).name if forecasts else None,
+            "forecaster": (
+                make_forecaster(self.config.forecaster).name if strategy.forecasts else None
+            ),
             "trust_windows": self.config.trust_of(strategy),
             "react_drift": self.config.drift_of(strategy),
             "trigger": strategy.trigger if replans else None,

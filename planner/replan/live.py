@@ -53,7 +53,7 @@ import numpy.typing as npt
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
 from planner.replan.forecast import Forecast, forecast_window, make_forecaster
 from planner.replan.loop import decide_window
-from planner.replan.options import ReplanOptions, check_seconds
+from planner.replan.options import ReplanOptions, check_integer, check_seconds
 from planner.replan.solvecache import SolveCache
 from planner.replan.transition import SwitchCost, TransitionJudge, swap_in, switch_cost
 from planner.sim import Instance, SimOptions
@@ -168,15 +168,7 @@ class LiveSettings:
             raise ValueError(
                 f"max_switches_per_hour: must be >= 0, got {self.max_switches_per_hour}"
             )
-        trust = self.trust_windows
-        if (
-            isinstance(trust, bool)
-            or not isinstance(trust, int)
-            or not 0 <= trust <= MAX_TRUST_WINDOWS
-        ):
-            raise ValueError(
-                f"trust_windows: must be an integer in [0, {MAX_TRUST_WINDOWS}], got {trust!r}"
-            )
+        check_integer("trust_windows", self.trust_windows, 0, MAX_TRUST_WINDOWS)
 
     def replan_options(self, seed: int) -> ReplanOptions:
         """The offline loop's options for one live window: forecast mode,

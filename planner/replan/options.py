@@ -39,11 +39,22 @@ def check_seconds(name: str, value: float) -> None:
         raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
 
 
+def _bounds(low: float, high: float) -> str:
+    """``>= low``, or ``in [low, high]`` when ``high`` is finite."""
+    return f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
+
+
 def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
     """ValueError naming ``name`` unless ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        bounds = f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{name}: must be a number {bounds}, got {value!r}")
+        raise ValueError(f"{name}: must be a number {_bounds(low, high)}, got {value!r}")
+
+
+def check_integer(name: str, value: int, low: int, high: float = math.inf) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer (not a
+    bool) with ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: must be an integer {_bounds(low, high)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +142,7 @@ class ReplanOptions:
         check_choice("information", self.information, INFORMATION)
         check_choice("trigger", self.trigger, TRIGGERS)
         check_choice("solver", self.solver, SOLVERS)
-        horizon = self.horizon_windows
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise ValueError(f"horizon_windows: must be an integer >= 1, got {horizon!r}")
+        check_integer("horizon_windows", self.horizon_windows, 1)
         _check_number("drift_threshold", self.drift_threshold, 0.0)
         _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
         _check_number("min_gain", self.min_gain, 0.0, 1.0)
@@ -150,10 +159,8 @@ class ReplanOptions:
             raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
         if not isinstance(self.fill_spare, bool):
             raise ValueError(f"fill_spare: must be a bool, got {self.fill_spare!r}")
-        trust = self.trust_windows
-        if isinstance(trust, bool) or not isinstance(trust, int) or trust < 0:
-            raise ValueError(f"trust_windows: must be an integer >= 0, got {trust!r}")
-        if trust and (self.information != "forecast" or not self.hedge):
+        check_integer("trust_windows", self.trust_windows, 0)
+        if self.trust_windows and (self.information != "forecast" or not self.hedge):
             raise ValueError(
                 "trust_windows: weighing the forecast against history needs forecast mode and hedge"
             )
