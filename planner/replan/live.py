@@ -44,6 +44,7 @@ seconds, the ``n`` before it observed):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ import numpy.typing as npt
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
 from planner.replan.forecast import Forecast, forecast_window, make_forecaster
-from planner.replan.loop import decide_window
+from planner.replan.loop import check_drift, decide_window
 from planner.replan.options import ReplanOptions, check_integer, check_seconds
 from planner.replan.solvecache import SolveCache
 from planner.replan.transition import SwitchCost, TransitionJudge, swap_in, switch_cost
@@ -101,13 +102,22 @@ def measured_cluster(
 
 
 def observed_workload(
-    counts: Mapping[str, Sequence[int]], window_s: float, duration_s: float, seed: int
+    counts: Mapping[str, Sequence[int]],
+    window_s: float,
+    duration_s: float,
+    seed: int,
+    *,
+    last_s: float | None = None,
 ) -> Workload:
     """Arrivals from per-window counts (``counts[model][w]`` requests in
     ``[w * window_s, (w + 1) * window_s)``), each drawn uniformly inside its
     window with the seeded generator; models in ``counts`` order. The
-    windows must lie within ``duration_s``."""
+    windows must lie within ``duration_s``. With ``last_s`` the last window
+    was observed for its first ``last_s`` seconds only, and its requests
+    are drawn in those."""
     check_seconds("window_s", window_s)
+    if last_s is not None and not 0 < last_s <= window_s:
+        raise ValueError(f"last_s: must be in (0, {window_s:g}], got {last_s!r}")
     names = tuple(counts)
     rng = np.random.default_rng(seed)
     times: list[FloatArray] = []
@@ -121,7 +131,8 @@ def observed_workload(
         for w, count in enumerate(series):
             if count < 0:
                 raise ValueError(f"counts.{name}[{w}]: must be >= 0, got {count}")
-            times.append(w * window_s + rng.uniform(0.0, window_s, int(count)))
+            span_s = last_s if last_s is not None and w == len(series) - 1 else window_s
+            times.append(w * window_s + rng.uniform(0.0, span_s, int(count)))
             ids.append(np.full(int(count), m, dtype=np.int32))
     arrivals = np.concatenate(times) if times else np.zeros(0)
     model_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
@@ -135,6 +146,9 @@ HISTORY_WINDOWS = 12
 MAX_TRUST_WINDOWS = HISTORY_WINDOWS - 1
 """The most windows ``trust_windows`` may weigh: each observed one but the
 first, which has no past to forecast from."""
+MAX_REACT_DRIFT = 10.0
+"""The largest ``react_drift``: the drift of a mix whose total rate grew
+elevenfold."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,8 @@ class LiveSettings:
     max_switches_per_hour: int = 6
     revert_margin: float = 0.05
     trust_windows: int = 0
+    react_drift: float = 0.0
+    nowcast_s: float = 0.0
     solver: str = "greedy"
     time_limit_s: float = 20.0
 
@@ -169,6 +185,31 @@ class LiveSettings:
                 f"max_switches_per_hour: must be >= 0, got {self.max_switches_per_hour}"
             )
         check_integer("trust_windows", self.trust_windows, 0, MAX_TRUST_WINDOWS)
+        if not 0 <= self.nowcast_s < self.window_s:
+            raise ValueError(
+                f"nowcast_s: must be in [0, window_s {self.window_s:g}), got {self.nowcast_s!r}"
+            )
+        if not 0 <= self.react_drift <= MAX_REACT_DRIFT:
+            raise ValueError(
+                f"react_drift: must be in [0, {MAX_REACT_DRIFT:g}], got {self.react_drift!r}"
+            )
+        if self.react_drift and not self.nowcast_s:
+            raise ValueError("react_drift: watching the mix inside a window needs nowcast_s > 0")
+
+    @property
+    def watches(self) -> bool:
+        """Whether the mix is checked inside each window (every ``nowcast_s``)."""
+        return self.react_drift > 0
+
+    def check_offsets_s(self) -> tuple[float, ...]:
+        """The drift checks' instants, seconds into each window (none
+        without the watch)."""
+        if not self.watches:
+            return ()
+        count = math.ceil(self.window_s / self.nowcast_s)
+        return tuple(
+            k * self.nowcast_s for k in range(1, count) if k * self.nowcast_s < self.window_s
+        )
 
     def replan_options(self, seed: int) -> ReplanOptions:
         """The offline loop's options for one live window: forecast mode,
@@ -181,6 +222,8 @@ class LiveSettings:
             solver=self.solver,
             time_limit_s=self.time_limit_s,
             trust_windows=self.trust_windows,
+            nowcast_s=self.nowcast_s,
+            react_drift=self.react_drift,
             seed=seed,
         )
 
@@ -351,6 +394,22 @@ def decide_live(
             inputs, cluster, judge, placement, forecast, settings.min_gain
         )
         reason = f"{reason}; {note}"
+    return _keep_or_switch(
+        inputs, cluster, placement, reason, forecast, decision.keep_attainment, candidate
+    )
+
+
+def _keep_or_switch(
+    inputs: LiveInputs,
+    cluster: Cluster,
+    placement: Placement,
+    reason: str,
+    rates: Mapping[str, float],
+    keep: float | None,
+    candidate: float | None,
+) -> LiveDecision:
+    """A switch to ``placement`` (its groups at their serving indices, with
+    its steps and cost), or a keep when it is the serving placement."""
     moved = placement != inputs.current
     placement = keep_group_indices(inputs.current, placement)
     return LiveDecision(
@@ -358,13 +417,97 @@ def decide_live(
         reason=reason,
         placement=placement,
         steps=transition_steps(cluster, inputs.models, inputs.current, placement) if moved else (),
-        forecast_rps=forecast,
-        keep_attainment=decision.keep_attainment,
+        forecast_rps=rates,
+        keep_attainment=keep,
         candidate_attainment=candidate,
         cost=switch_cost(cluster, inputs.models, inputs.current, placement)
         if moved
         else SwitchCost(),
     )
+
+
+@dataclass(frozen=True)
+class WatchInputs:
+    """What one drift check inside the window after ``live``'s observed
+    ones reads: those inputs, the requests per model counted in the window
+    before the check (``so_far``; by name, absent: 0), the check's instant
+    (``at_s``, seconds into the window) and the per-model rates
+    (requests/s by name, absent: 0) the serving placement was planned or
+    last checked for; None: the window's forecast."""
+
+    live: LiveInputs
+    so_far: Mapping[str, int]
+    at_s: float
+    mix: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    """A drift check's result: the drift of the nowcast from the mix (None
+    when nothing was checked), what happened in words, and past
+    ``react_drift`` the decision to store (keep or switch; its
+    ``forecast_rps`` the nowcast, the mix the next check compares with)."""
+
+    drift: float | None
+    note: str
+    decision: LiveDecision | None = None
+
+
+def decide_watch(
+    watch: WatchInputs, settings: LiveSettings, *, seed: int = 0, cache: SolveCache | None = None
+) -> WatchOutcome:
+    """The drift check at ``watch.at_s`` into the window after the observed
+    ones: :func:`planner.replan.loop.check_drift` on the observed windows and
+    the window so far (its requests drawn before the check), so it decides
+    as the offline watch does; a switch it makes counts against
+    ``max_switches_per_hour``, and with as many made, nothing is checked.
+    Unlike a window's decision, it keeps no last replica back: the nowcast
+    already counts the requests of the window so far."""
+    inputs = watch.live
+    if not settings.watches:
+        return WatchOutcome(None, "the watch is off (react_drift 0)")
+    if inputs.switches_last_hour >= settings.max_switches_per_hour:
+        return WatchOutcome(
+            None,
+            f"{inputs.switches_last_hour} switches in the last hour "
+            f"(max_switches_per_hour {settings.max_switches_per_hour})",
+        )
+    cluster = measured_cluster(inputs.cluster, inputs.models, inputs.load_s)
+    n, window_s = inputs.windows, settings.window_s
+    counts = {
+        name: [*series, int(watch.so_far.get(name, 0))]
+        for name, series in _complete(inputs).items()
+    }
+    observed = observed_workload(counts, window_s, (n + 1) * window_s, seed, last_s=watch.at_s)
+    names = observed.model_names
+    mix = None if watch.mix is None else np.array([watch.mix.get(m, 0.0) for m in names])
+    check = check_drift(
+        _instance(inputs, cluster, observed),
+        settings.replan_options(seed),
+        n,
+        inputs.current,
+        mix,
+        n * window_s + watch.at_s,
+        cache=cache,
+    )
+    if check is None:
+        return WatchOutcome(None, f"no request in the window's first {watch.at_s:g} s")
+    if check.decision is None:
+        return WatchOutcome(
+            check.drift,
+            f"the mix drifted by {check.drift:.3g} <= react_drift {settings.react_drift:g}",
+        )
+    rates = dict(zip(names, map(float, check.rates_rps), strict=True))
+    decision = _keep_or_switch(
+        inputs,
+        cluster,
+        check.placement,
+        check.decision.reason,
+        rates,
+        check.decision.keep_attainment,
+        check.decision.switch_attainment,
+    )
+    return WatchOutcome(check.drift, decision.reason, decision)
 
 
 def _dropped_last_replicas(inputs: LiveInputs, placement: Placement) -> list[str]:

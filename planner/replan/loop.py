@@ -352,8 +352,9 @@ class _Replanner:
             shift = self.drifted(k, forecast, mix, checked_s, until_s)
             if shift is not None:
                 at_s, at, rates, changed = shift
-                reason = f"the mix drifted by {changed:.3g} > {options.react_drift:g} since planned"
-                decision, best = self.reaction(k, current, forecast, (at_s, at), rates, [], reason)
+                decision, best = self.reaction(
+                    k, current, forecast, (at_s, at), rates, [], self.drift_reason(changed)
+                )
                 mix = rates
             elif trigger is not None:
                 at, model, rate_rps = trigger
@@ -446,19 +447,30 @@ class _Replanner:
         options = self.options
         if not options.react_drift:
             return None
-        arrivals = self.instance.workload.arrivals_s
         start_s = float(self.starts[k])
-        first = int(np.searchsorted(arrivals, start_s, side="left"))
         step = int((after_s - start_s) / options.nowcast_s) + 1
         while (check_s := start_s + step * options.nowcast_s) < until_s:
-            at = int(np.searchsorted(arrivals, check_s, side="left")) - 1
-            if at >= first:
-                rates = self.nowcast(forecast, k, at)
-                changed = drift(mix, rates)
-                if changed > options.react_drift:
-                    return check_s, at, rates, changed
+            seen = self.nowcast_at(k, forecast, mix, check_s)
+            if seen is not None and seen[2] > options.react_drift:
+                return (check_s, *seen)
             step += 1
         return None
+
+    def drift_reason(self, changed: float) -> str:
+        return f"the mix drifted by {changed:.3g} > {self.options.react_drift:g} since planned"
+
+    def nowcast_at(
+        self, k: int, forecast: Forecast, mix: FloatArray, check_s: float
+    ) -> tuple[int, FloatArray, float] | None:
+        """At ``check_s`` in window ``k``: the index of the last request
+        before it, the nowcast rates and their drift from ``mix``; None when
+        no request of the window arrived before it."""
+        arrivals = self.instance.workload.arrivals_s
+        at = int(np.searchsorted(arrivals, check_s, side="left")) - 1
+        if at < int(np.searchsorted(arrivals, self.starts[k], side="left")):
+            return None
+        rates = self.nowcast(forecast, k, at)
+        return at, rates, drift(mix, rates)
 
     def candidates(self, inputs: _Inputs) -> dict[str, Placement]:
         """The window plan and, with ``hedge``, the history plan of
@@ -586,6 +598,59 @@ def decide_window(
     inputs = replanner.inputs(window)
     decision, placement, _ = replanner.decide(window, current, planned_for, inputs)
     return WindowChoice(decision, placement, inputs.judging, inputs.forecast)
+
+
+@dataclass(frozen=True, eq=False)
+class DriftCheck:
+    """One check of the mix inside a window (module docstring, step 5): the
+    nowcast rates (requests/s per model), their drift from the mix checked
+    against and, past ``react_drift``, the reaction's decision (else None)
+    with the placement that serves after the check."""
+
+    rates_rps: FloatArray
+    drift: float
+    decision: WindowDecision | None
+    placement: Placement
+
+
+def check_drift(
+    instance: Instance,
+    options: ReplanOptions,
+    window: int,
+    current: Placement,
+    mix: FloatArray | None,
+    check_s: float,
+    *,
+    cache: SolveCache | None = None,
+) -> DriftCheck | None:
+    """The drift check at ``check_s`` (s, inside window ``window``) of the
+    instance's workload when ``current`` serves and was planned or last
+    checked for the per-model rates ``mix`` (requests/s; None: the window's
+    forecast): one check of :func:`replan`'s watch, read from the arrivals
+    before ``check_s`` only, so the live re-planner
+    (:mod:`planner.replan.live`) asks it with the window observed up to the
+    check. None when no request of the window arrived before ``check_s``.
+    Needs forecast mode and ``nowcast_s``."""
+    replanner = _Replanner(instance, options, cache or SolveCache(), None)
+    if not 1 <= window < len(replanner.starts):
+        raise ValueError(f"window: must be in 1..{len(replanner.starts) - 1}, got {window}")
+    start_s, end_s = float(replanner.starts[window]), float(replanner.ends[window])
+    if not start_s < check_s < end_s:
+        raise ValueError(f"check_s: must be inside ({start_s:g}, {end_s:g}), got {check_s!r}")
+    forecast = replanner.inputs(window).forecast
+    if forecast is None or not options.nowcast_s:
+        raise ValueError("nowcast_s: a drift check needs forecast mode and nowcast_s > 0")
+    mix = forecast.rates_rps if mix is None else mix
+    seen = replanner.nowcast_at(window, forecast, mix, check_s)
+    if seen is None:
+        return None
+    at, rates, changed = seen
+    if changed <= options.react_drift:
+        return DriftCheck(rates, changed, None, current)
+    decision, placement = replanner.reaction(
+        window, current, forecast, (check_s, at), rates, [], replanner.drift_reason(changed)
+    )
+    return DriftCheck(rates, changed, decision, placement)
 
 
 def replan(

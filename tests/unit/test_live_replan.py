@@ -1,13 +1,15 @@
 """The live re-planner's decision (planner/replan/live.py) on hand-made
 two-device cases where each device holds one model: a popularity flip it
 must follow, a load too slow for the window, the last replica of a busy
-model, a revert after a bad window; and transition orders that never
-exceed device memory (property test)."""
+model, a revert after a bad window, the drift watch inside a window; and
+transition orders that never exceed device memory (property test)."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +23,9 @@ from planner.replan.live import (
     LiveSettings,
     MeasuredLoadCluster,
     Step,
+    WatchInputs,
     decide_live,
+    decide_watch,
     keep_group_indices,
     measured_cluster,
     observed_workload,
@@ -198,6 +202,74 @@ def test_a_forecast_that_keeps_missing_loses_its_say() -> None:
     assert "window plan" in trusting.reason and "distrusted" not in trusting.reason
     wary = decide_live(flipping, dataclasses.replace(SETTINGS, trust_windows=3))
     assert "forecast distrusted" in wary.reason and "history plan" in wary.reason
+
+
+WATCHING = dataclasses.replace(SETTINGS, react_drift=0.25, nowcast_s=10.0)
+
+
+def watch_b(so_far_b: int, so_far_a: int = 0, **changes: Any) -> WatchInputs:
+    """Both devices serve a, which had 10 req/s for two windows; 20 s into
+    the third window a had ``so_far_a`` requests and b ``so_far_b``."""
+    live = LiveInputs(CLUSTER, MODELS, BOTH_A, {"a": [600, 600], "b": [0, 0]}, {})
+    return dataclasses.replace(WatchInputs(live, {"a": so_far_a, "b": so_far_b}, 20.0), **changes)
+
+
+def test_the_watch_switches_when_the_mix_drifts_inside_the_window() -> None:
+    outcome = decide_watch(watch_b(300), WATCHING)
+    # nowcast (seen + forecast x 10 s) / (20 s + 10 s): a (0 + 100) / 30, b 300 / 30;
+    # shares (1, 0) -> (0.25, 0.75): total variation 0.75 (the rate grew 1/3)
+    assert outcome.drift == pytest.approx(0.75, abs=0.01)
+    decision = outcome.decision
+    assert decision is not None and decision.action == "switch", outcome.note
+    # (the nowcast's elapsed time ends at the last request drawn before the check)
+    assert re.search(r"the mix drifted by 0\.7\d* > 0\.25 since planned", decision.reason)
+    assert decision.placement.hosts("b") and decision.placement.hosts("a")
+    validate(CLUSTER, MODELS, decision.placement)
+    assert decision.forecast_rps == {
+        "a": pytest.approx(10 / 3, rel=0.02), "b": pytest.approx(10, rel=0.02), "c": 0.0,
+    }  # fmt: skip
+    assert [(s.action, s.model) for s in decision.steps] == [("evict", "a"), ("load", "b")]
+    assert decision.candidate_attainment is not None and decision.keep_attainment is not None
+    assert decision.candidate_attainment > decision.keep_attainment + WATCHING.min_gain
+
+
+def test_the_watch_checks_against_the_mix_it_is_given() -> None:
+    steady = decide_watch(watch_b(0, so_far_a=200), WATCHING)
+    assert steady.decision is None  # (200 + 100) / 30 = 10 req/s of a, as forecast
+    assert steady.drift == pytest.approx(0.0, abs=0.01)
+    assert re.search(r"drifted by 0\.00\d* <= react_drift 0\.25$", steady.note)
+    # the same window after a check that already saw b's share: no drift left
+    seen = decide_watch(watch_b(300, mix={"a": 10 / 3, "b": 10.0}), WATCHING)
+    assert seen.decision is None and seen.drift == pytest.approx(0.0, abs=0.01)
+    # an empty window so far, the cap, the watch off: nothing checked
+    assert decide_watch(watch_b(0), WATCHING).drift is None
+    capped = decide_watch(
+        watch_b(300, live=dataclasses.replace(watch_b(300).live, switches_last_hour=6)), WATCHING
+    )
+    assert capped.decision is None and "max_switches_per_hour 6" in capped.note
+    assert decide_watch(watch_b(300), SETTINGS).note == "the watch is off (react_drift 0)"
+
+
+def test_watch_settings_are_checked_and_give_the_check_instants() -> None:
+    with pytest.raises(ValueError, match=r"^react_drift: watching .* needs nowcast_s > 0"):
+        LiveSettings(react_drift=0.25)
+    with pytest.raises(ValueError, match=r"^nowcast_s: must be in \[0, window_s 60\)"):
+        LiveSettings(nowcast_s=60.0)
+    with pytest.raises(ValueError, match=r"^react_drift: must be in \[0, 10\]"):
+        LiveSettings(react_drift=-0.1, nowcast_s=10.0)
+    assert WATCHING.check_offsets_s() == (10.0, 20.0, 30.0, 40.0, 50.0)
+    assert dataclasses.replace(WATCHING, nowcast_s=25.0).check_offsets_s() == (25.0, 50.0)
+    assert SETTINGS.check_offsets_s() == ()
+    options = WATCHING.replan_options(seed=0)
+    assert (options.react_drift, options.nowcast_s) == (0.25, 10.0)
+
+
+def test_observed_workload_draws_a_partly_observed_last_window_in_its_first_seconds() -> None:
+    work = observed_workload({"a": [2, 50]}, 10.0, 20.0, seed=1, last_s=3.0)
+    last = work.arrivals_s[work.arrivals_s >= 10.0]
+    assert last.size == 50 and last.max() < 13.0
+    with pytest.raises(ValueError, match=r"^last_s"):
+        observed_workload({"a": [2]}, 10.0, 20.0, seed=1, last_s=11.0)
 
 
 def test_observed_workload_draws_each_window_s_count_inside_it() -> None:
