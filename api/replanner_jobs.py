@@ -1,18 +1,23 @@
-"""Replan jobs: one window of a cluster's live re-placement, run by the
+"""Replan jobs: one decision of a cluster's live re-placement, run by the
 solve worker on the job queue's lease machinery.
 
 A replan job is a ``plan_jobs`` row of kind ``replan`` with no workload;
-``options.window_start`` (unix s) is the start of the window it decides and
-``not_before`` the same instant, so it is claimed once the window begins.
-It reads the cluster's observed traffic of up to :data:`HISTORY_WINDOWS`
-windows before that start, the served plan, the measured load times and
-the recent decisions, asks :func:`planner.replan.live.decide_live`, and in
-one transaction (only while its lease holds) stores the decision, the new
-plan version with its transition when it moved, finishes, and queues the
-job of the next window. So a worker that dies mid-window leaves the job to
+``options.window_start`` (unix s) is the start of the window it decides,
+``options.at_s`` the seconds into it (0: the window's start; else a drift
+check, with the re-planner's ``react_drift``, every ``nowcast_s``) and
+``not_before`` that instant, so it is claimed once the instant comes. It
+reads the cluster's observed traffic of up to :data:`HISTORY_WINDOWS`
+windows before the window's start (a check also the window's bins that
+start before its instant, and the mix its window's last decision planned
+or checked for), the served plan, the measured load times and the recent
+decisions, asks :func:`planner.replan.live.decide_live` (a check:
+:func:`planner.replan.live.decide_watch`), and in one transaction (only
+while its lease holds) stores the decision (a check only when it
+re-solved), the new plan version with its transition when it moved,
+finishes, and queues the job of the next check or window. So a worker that dies mid-window leaves the job to
 be claimed again when its lease expires, a late result of the dead worker
-is dropped, and a window is decided at most once (also guarded by the
-decisions' unique ``(cluster, window_start)``). Turning the re-planner off
+is dropped, and an instant is decided at most once (also guarded by the
+decisions' unique ``(cluster, window_start, at_s)``). Turning the re-planner off
 cancels the queued job; a job that finds it off ends without scheduling
 another."""
 
@@ -36,7 +41,9 @@ from planner.replan.live import (
     LiveDecision,
     LiveInputs,
     LiveSettings,
+    WatchInputs,
     decide_live,
+    decide_watch,
 )
 from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, Plan, PlanJob, ReplanDecision, TrafficBin
@@ -57,6 +64,8 @@ def live_settings(values: Mapping[str, Any]) -> LiveSettings:
         max_switches_per_hour=int(values["max_switches_per_hour"]),
         revert_margin=float(values["revert_margin"]),
         trust_windows=int(values["trust_windows"]),
+        react_drift=float(values["react_drift"]),
+        nowcast_s=float(values["nowcast_s"]),
     )
 
 
@@ -70,6 +79,24 @@ def job_time_limit_s(settings: LiveSettings) -> float:
 def next_window_start(now_s: float, window_s: int) -> int:
     """The first window boundary (a multiple of ``window_s``, unix s) after ``now_s``."""
     return (math.floor(now_s) // window_s + 1) * window_s
+
+
+def next_decision(
+    window_start: int, at_s: int, settings: LiveSettings, now_s: float
+) -> tuple[int, int]:
+    """After the decision ``at_s`` seconds into the window from
+    ``window_start``: the next one's ``(window start, seconds into it)``.
+    That is the window's next drift check, else the next window's start;
+    of those already due at ``now_s`` (a worker that fell behind), only
+    the last, and the current window's start once a whole window passed."""
+    window_s = int(settings.window_s)
+    current = math.floor(now_s) // window_s * window_s
+    if current > window_start + window_s:
+        return current, 0
+    instants = [(window_start, int(o)) for o in settings.check_offsets_s() if o > at_s]
+    instants.append((window_start + window_s, 0))
+    due = [instant for instant in instants if sum(instant) <= now_s]
+    return due[-1] if due else instants[0]
 
 
 def ensure_scheduled(
@@ -98,7 +125,10 @@ class ReplanInputs:
     window_start: int
     values: Mapping[str, Any]
     time_limit_s: float
+    at_s: int = 0
     live: LiveInputs | None = None
+    so_far: Mapping[str, int] | None = None
+    mix: Mapping[str, float] | None = None
     skip: str = ""
     from_version: int | None = None
     from_plan_id: int | None = None
@@ -126,18 +156,24 @@ def _history_windows(session: Session, cluster_id: int, window_start: int, windo
 
 def load_inputs(session: Session, job: PlanJob) -> ReplanInputs:
     """The job's inputs; a reason to skip instead when the re-planner is
-    off, the cluster serves no plan, the window is already decided or the
-    stored rows do not make a decision's inputs."""
+    off, the cluster serves no plan, the instant is already decided (a
+    check: its window was not decided at its start, or the watch is off)
+    or the stored rows do not make a decision's inputs."""
     cluster_id, window_start = job.cluster_id, replanner.window_start_of(job)
+    at_s = replanner.at_of(job)
     values = replanner.settings_of(session, cluster_id)
-    base = ReplanInputs(job.id, cluster_id, window_start, values, job.time_limit_s)
+    base = ReplanInputs(job.id, cluster_id, window_start, values, job.time_limit_s, at_s)
     active = plans.active_plan(session, cluster_id)
     if not values["enabled"]:
         return _skip(base, "the re-planner is off")
     if active is None:
         return _skip(base, "the cluster serves no plan")
-    if replanner.decision_for(session, cluster_id, window_start) is not None:
-        return _skip(base, f"window {window_start} is already decided")
+    if replanner.decision_for(session, cluster_id, window_start, at_s) is not None:
+        return _skip(base, f"window {window_start} is already decided at {at_s} s")
+    if at_s and not values["react_drift"]:
+        return _skip(base, "the watch is off (react_drift 0)")
+    if at_s and replanner.decision_for(session, cluster_id, window_start) is None:
+        return _skip(base, f"window {window_start} was not decided at its start")
     try:
         return _inputs(session, base, active.version, active.plan)
     except ValueError as error:
@@ -153,7 +189,9 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     cluster_id, start = base.cluster_id, base.window_start
     n = _history_windows(session, cluster_id, start, window_s)
     observed = traffic.window_counts(session, cluster_id, start - n * window_s, window_s, n)
-    rows = catalog.models_named(session, [*plan.models, *observed])
+    window_so_far = traffic.window_counts(session, cluster_id, start, max(base.at_s, 1), 1)
+    so_far = {name: series[0] for name, series in window_so_far.items()} if base.at_s else {}
+    rows = catalog.models_named(session, [*plan.models, *observed, *so_far])
     missing = sorted(set(plan.models) - set(rows))
     if missing:
         raise ValueError(f"models: the served plan's {', '.join(missing)} left the catalog")
@@ -182,20 +220,40 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
         switches_last_hour=replanner.moves_since(session, cluster_id, start - 3600),
         last_switch=last_switch,
     )
+    if not base.at_s:
+        return dataclasses.replace(
+            base,
+            live=live,
+            from_version=version,
+            from_plan_id=plan.id,
+            revert_plan_id=revert_plan_id,
+        )
+    latest = replanner.latest_in_window(session, cluster_id, start)
+    mix = dict(latest.forecast_rps) if latest is not None and latest.forecast_rps else None
     return dataclasses.replace(
-        base,
-        live=live,
-        from_version=version,
-        from_plan_id=plan.id,
-        revert_plan_id=revert_plan_id,
+        base, live=live, so_far=so_far, mix=mix, from_version=version, from_plan_id=plan.id
     )
 
 
-def decide(inputs: ReplanInputs) -> LiveDecision | None:
-    """The window's decision, or None when the job skips it."""
+def decide(inputs: ReplanInputs) -> tuple[LiveDecision | None, str]:
+    """The decision to store, or None, and what the job did in words: at a
+    window's start always a decision; at a drift check one only when it
+    re-solved, else what the check saw; None when the job skips, and
+    why."""
     if inputs.live is None:
-        return None
-    return decide_live(inputs.live, inputs.settings, seed=inputs.window_start)
+        return None, f"skipped: {inputs.skip}"
+    seed = inputs.window_start + inputs.at_s
+    if not inputs.at_s:
+        decision = decide_live(inputs.live, inputs.settings, seed=seed)
+        return decision, decision.reason
+    watch = WatchInputs(inputs.live, inputs.so_far or {}, float(inputs.at_s), inputs.mix)
+    outcome = decide_watch(watch, inputs.settings, seed=seed)
+    note = (
+        outcome.note
+        if outcome.decision is not None
+        else f"checked at {inputs.at_s} s: {outcome.note}"
+    )
+    return outcome.decision, note
 
 
 def _activate(session: Session, inputs: ReplanInputs, decision: LiveDecision) -> tuple[Plan, int]:
@@ -242,13 +300,14 @@ def _record(session: Session, inputs: ReplanInputs, decision: LiveDecision) -> R
     row = ReplanDecision(
         cluster_id=inputs.cluster_id,
         window_start=inputs.window_start,
+        at_s=inputs.at_s,
         window_s=int(inputs.values["window_s"]),
         forecaster=str(inputs.values["forecaster"]),
         action=DecisionAction(decision.action),
         chosen=chosen,
         reason=reason,
         forecast_rps=dict(decision.forecast_rps),
-        observed=inputs.live.last_window(),
+        observed=dict(inputs.so_far) if inputs.so_far is not None else inputs.live.last_window(),
         keep_attainment=_finite(decision.keep_attainment),
         candidate_attainment=_finite(decision.candidate_attainment),
         replayed_switch=_finite(decision.replayed_switch),
@@ -271,37 +330,41 @@ def _finite(value: float | None) -> float | None:
 
 
 def store(
-    session: Session, lease: Lease, inputs: ReplanInputs, decision: LiveDecision | None
+    session: Session,
+    lease: Lease,
+    inputs: ReplanInputs,
+    decided: tuple[LiveDecision | None, str],
 ) -> ReplanDecision | None:
-    """If ``lease`` still holds the job: record the decision (unless the
-    window was decided meanwhile), finish the job and queue the next
-    window's; the decision stored, or None."""
+    """If ``lease`` still holds the job: record the decision of
+    :func:`decide` (unless the instant was decided meanwhile), finish the
+    job with its note and queue the next decision's; the decision stored,
+    or None."""
     job = jobs.held(session, lease)
     if job is None:
         return None
     if job.cancel_requested:
         jobs.finish(job, JobStatus.CANCELLED)
         return None
+    decision, message = decided
     row = None
-    if decision is not None and (
-        replanner.decision_for(session, inputs.cluster_id, inputs.window_start) is None
-    ):
+    stored = replanner.decision_for(session, inputs.cluster_id, inputs.window_start, inputs.at_s)
+    if decision is not None and stored is None:
         row = _record(session, inputs, decision)
-        message = f"{row.action.value}: {row.reason}"
-    else:
-        message = f"skipped: {inputs.skip or 'the window is already decided'}"
+        at = f" at {inputs.at_s} s" if inputs.at_s else ""
+        message = f"{row.action.value}{at}: {row.reason}"
+    elif decision is not None:
+        message = f"skipped: window {inputs.window_start} is already decided at {inputs.at_s} s"
     jobs.finish(job, JobStatus.SUCCEEDED, message=message)
     schedule_next(session, inputs)
     return row
 
 
 def schedule_next(session: Session, inputs: ReplanInputs) -> None:
-    """Queue the job of the window after the decided one (the current
-    window when the worker fell behind) if the re-planner is still on."""
+    """Queue the job of the decision after the decided one
+    (:func:`next_decision`) if the re-planner is still on."""
     values = replanner.settings_of(session, inputs.cluster_id)
     if not values["enabled"]:
         return
-    window_s = int(values["window_s"])
-    behind = math.floor(time.time()) // window_s * window_s
-    start = max(inputs.window_start + window_s, behind)
-    replanner.schedule(session, inputs.cluster_id, start, job_time_limit_s(live_settings(values)))
+    settings = live_settings(values)
+    start, at_s = next_decision(inputs.window_start, inputs.at_s, settings, time.time())
+    replanner.schedule(session, inputs.cluster_id, start, job_time_limit_s(settings), at_s)

@@ -313,16 +313,17 @@ class Worker:
     def _replan(
         self, lease: Lease, stop: threading.Event, inputs: replanner_jobs.ReplanInputs
     ) -> None:
-        """Decide the window; when deciding failed, still queue the next
-        window's job, so one bad window does not stop the re-planner."""
-        done, decision, _ = self.supervise(
+        """Decide the window or drift check; when deciding failed, still
+        queue the next decision's job, so one bad window does not stop the
+        re-planner."""
+        done, decided, _ = self.supervise(
             lease,
             stop,
             inputs.time_limit_s,
             lambda _deadline, _progress: replanner_jobs.decide(inputs),
         )
-        if done:
-            self.write(lease, stop, lambda s: replanner_jobs.store(s, lease, inputs, decision))
+        if done and decided is not None:
+            self.write(lease, stop, lambda s: replanner_jobs.store(s, lease, inputs, decided))
         else:
             self.write(lease, stop, lambda s: replanner_jobs.schedule_next(s, inputs))
 

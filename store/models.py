@@ -399,6 +399,8 @@ class ReplannerSettings(Base):
         CheckConstraint("revert_margin >= 0 AND revert_margin <= 1", name="revert_fraction"),
         CheckConstraint("max_switches_per_hour >= 0", name="max_switches_non_negative"),
         CheckConstraint("trust_windows >= 0", name="trust_windows_non_negative"),
+        CheckConstraint("react_drift >= 0", name="react_drift_non_negative"),
+        CheckConstraint("nowcast_s >= 0 AND nowcast_s < window_s", name="nowcast_in_window"),
     )
 
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
@@ -409,22 +411,30 @@ class ReplannerSettings(Base):
     max_switches_per_hour: Mapped[int]
     revert_margin: Mapped[float] = mapped_column(Float)
     trust_windows: Mapped[int] = mapped_column(server_default="0")
+    react_drift: Mapped[float] = mapped_column(Float, server_default="0")
+    nowcast_s: Mapped[int] = mapped_column(server_default="0")
     updated_at: Mapped[created_at]
 
 
 class ReplanDecision(Base):
-    """What the live re-planner decided for the window starting at
-    ``window_start`` (unix s), at most one per cluster and window: the
-    forecast and observed requests, the judged attainments, the switch's
-    cost and steps, the serving plan and version it decided from, and the
-    plan and version it activated (when it moved)."""
+    """What the live re-planner decided ``at_s`` seconds into the window
+    starting at ``window_start`` (unix s): at its start (``at_s`` 0) or at
+    a drift check inside it, at most one per cluster, window and instant:
+    the forecast (at a check: the nowcast) and observed requests, the
+    judged attainments, the switch's cost and steps, the serving plan and
+    version it decided from, and the plan and version it activated (when
+    it moved)."""
 
     __tablename__ = "replan_decisions"
-    __table_args__ = (UniqueConstraint("cluster_id", "window_start"),)
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "window_start", "at_s"),
+        CheckConstraint("at_s >= 0 AND at_s < window_s", name="at_in_window"),
+    )
 
     id: Mapped[intpk]
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
     window_start: Mapped[int] = mapped_column(BigInteger)
+    at_s: Mapped[int] = mapped_column(server_default="0")
     window_s: Mapped[int]
     forecaster: Mapped[str] = mapped_column(String(64))
     action: Mapped[DecisionAction] = mapped_column(_str_enum(DecisionAction, "action"))

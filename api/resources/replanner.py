@@ -1,7 +1,8 @@
 """The live re-planner of a cluster: its settings
 (``/v1/clusters/{id}/replanner``; turning it on queues the job that decides
-the next window, :mod:`api.replanner_jobs`) and its decisions, one per
-window (``/v1/clusters/{id}/decisions``)."""
+the next window, :mod:`api.replanner_jobs`) and its decisions, one at each
+window's start and, with the drift watch, one at each check inside it that
+re-solved (``/v1/clusters/{id}/decisions``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from api.errors import invalid
 from api.fields import INTEGRAL, Text
 from api.routing import Body, Out, PageQuery, found, operation, reply
 from api.views import page_limit, paged
-from planner.replan.live import MAX_TRUST_WINDOWS
+from planner.replan.live import MAX_REACT_DRIFT, MAX_TRUST_WINDOWS
 from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, ReplanDecision
 from store.repositories import jobs, replanner
@@ -63,6 +64,22 @@ class ReplannerIn(Body):
             " history plan's to stay candidates (0: always)"
         ),
     )
+    react_drift: float = Field(
+        DEFAULTS["react_drift"],
+        ge=0,
+        le=MAX_REACT_DRIFT,
+        description=(
+            "re-solve inside a window when the traffic mix drifted this far from the mix"
+            " planned for (total variation or relative rate change; 0: no watch)"
+        ),
+    )
+    nowcast_s: Annotated[int, Field(ge=0, le=86399), INTEGRAL] = Field(
+        DEFAULTS["nowcast_s"],
+        description=(
+            "check the mix every this many seconds into a window; the forecast weighs as"
+            " this many seconds of the window's traffic (below window_s; 0: off)"
+        ),
+    )
 
 
 class ReplannerOut(Out):
@@ -74,8 +91,11 @@ class ReplannerOut(Out):
     max_switches_per_hour: int
     revert_margin: float
     trust_windows: int
+    react_drift: float
+    nowcast_s: int
     job_id: int | None = Field(description="the queued or running job of the next decision")
     next_window: int | None = Field(description="start (unix s) of the window it decides")
+    next_at_s: int | None = Field(description="seconds into that window (0: its start)")
 
 
 class SwitchCostOut(Out):
@@ -95,13 +115,18 @@ class DecisionOut(Out):
     cluster_id: int
     window_start: int = Field(description="unix s")
     window_end: int
+    at_s: int = Field(description="seconds into the window: 0 at its start, else a drift check")
     window_s: int
     forecaster: str
     action: DecisionAction
     chosen: bool = Field(description="a switch or revert that was applied")
     reason: str
-    forecast_rps: dict[str, float] = Field(description="forecast requests/s per model")
-    observed: dict[str, int] = Field(description="requests per model in the window before")
+    forecast_rps: dict[str, float] = Field(
+        description="forecast requests/s per model (a drift check: the nowcast)"
+    )
+    observed: dict[str, int] = Field(
+        description="requests per model in the window before (a drift check: in the window so far)"
+    )
     keep_attainment: float | None = Field(description="judged attainment of keeping")
     candidate_attainment: float | None = Field(description="judged attainment of the switch")
     replayed_switch: float | None = Field(description="revert check: the last window replayed")
@@ -124,6 +149,7 @@ def _settings_out(cluster_id: int) -> dict[str, Any]:
         **replanner.settings_of(db, cluster_id),
         "job_id": pending.id if pending is not None else None,
         "next_window": replanner.window_start_of(pending) if pending is not None else None,
+        "next_at_s": replanner.at_of(pending) if pending is not None else None,
     }
 
 
@@ -177,7 +203,7 @@ def _decision_out(row: ReplanDecision) -> dict[str, Any]:
     bp,
     "/clusters/<int:cluster_id>/decisions",
     "GET",
-    summary="The live re-planner's decisions for the cluster, one per window, oldest first",
+    summary="The live re-planner's decisions for the cluster (window starts and drift checks)",
     permission=Permission.READ,
     query=PageQuery,
     response=DecisionOut,

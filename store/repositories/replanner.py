@@ -1,7 +1,9 @@
-"""The live re-planner's rows: a cluster's settings, its decisions (one per
-window), and the scheduled ``replan`` job that decides the next window. At
-most one replan job per cluster is queued or running: :func:`schedule`
-checks under the cluster's row lock."""
+"""The live re-planner's rows: a cluster's settings, its decisions (one at
+each window's start, and one at each drift check inside it that
+re-solved), and the scheduled ``replan`` job that decides next: a window
+from its start, or a drift check ``at_s`` seconds into it. At most one
+replan job per cluster is queued or running: :func:`schedule` checks under
+the cluster's row lock."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "max_switches_per_hour": 6,
     "revert_margin": 0.05,
     "trust_windows": 0,
+    "react_drift": 0.0,
+    "nowcast_s": 0,
 }
 """A cluster's settings until it stores its own (the re-planner off)."""
 
@@ -67,12 +71,17 @@ def window_start_of(job: PlanJob) -> int:
     return int(job.options["window_start"])
 
 
+def at_of(job: PlanJob) -> int:
+    """Seconds into its window of a replan job's decision (0: the window's start)."""
+    return int(job.options.get("at_s", 0))
+
+
 def schedule(
-    session: Session, cluster_id: int, window_start: int, time_limit_s: float
+    session: Session, cluster_id: int, window_start: int, time_limit_s: float, at_s: int = 0
 ) -> PlanJob | None:
-    """Queue the replan job deciding the window from ``window_start`` (unix
-    s), claimable from then, unless the cluster has a replan job queued or
-    running; the new job, or None."""
+    """Queue the replan job deciding ``at_s`` seconds into the window from
+    ``window_start`` (unix s), claimable from that instant, unless the
+    cluster has a replan job queued or running; the new job, or None."""
     session.execute(select(Cluster.id).where(Cluster.id == cluster_id).with_for_update())
     if pending_job(session, cluster_id) is not None:
         return None
@@ -83,28 +92,42 @@ def schedule(
         models=[],
         solver="greedy",
         time_limit_s=time_limit_s,
-        options={"window_start": window_start},
+        options={"window_start": window_start, "at_s": at_s},
         activate=False,
         kind=JobKind.REPLAN,
-        not_before=dt.datetime.fromtimestamp(window_start, dt.UTC),
+        not_before=dt.datetime.fromtimestamp(window_start + at_s, dt.UTC),
     )
 
 
-def decision_for(session: Session, cluster_id: int, window_start: int) -> ReplanDecision | None:
-    """The decision stored for the cluster's window from ``window_start``."""
+def decision_for(
+    session: Session, cluster_id: int, window_start: int, at_s: int = 0
+) -> ReplanDecision | None:
+    """The decision stored ``at_s`` seconds into the cluster's window from
+    ``window_start``."""
     return session.scalars(
         select(ReplanDecision).where(
-            ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start
+            ReplanDecision.cluster_id == cluster_id,
+            ReplanDecision.window_start == window_start,
+            ReplanDecision.at_s == at_s,
         )
     ).first()
 
 
+def latest_in_window(session: Session, cluster_id: int, window_start: int) -> ReplanDecision | None:
+    """The last decision stored in the cluster's window from ``window_start``."""
+    return session.scalars(
+        select(ReplanDecision)
+        .where(ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start)
+        .order_by(ReplanDecision.at_s.desc())
+    ).first()
+
+
 def moves_since(session: Session, cluster_id: int, since_s: int) -> int:
-    """Switches and reverts decided for windows starting at or after ``since_s``."""
+    """Switches and reverts decided at or after ``since_s`` (unix s)."""
     count = session.scalar(
         select(func.count(ReplanDecision.id)).where(
             ReplanDecision.cluster_id == cluster_id,
-            ReplanDecision.window_start >= since_s,
+            ReplanDecision.window_start + ReplanDecision.at_s >= since_s,
             ReplanDecision.action.in_(MOVES),
             ReplanDecision.chosen.is_(True),
         )

@@ -7,6 +7,7 @@ window is decided exactly once."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from typing import Any
@@ -199,6 +200,7 @@ def test_replanner_settings_are_validated_and_schedule_a_job(
         **replanner.SETTING_DEFAULTS,
         "job_id": None,
         "next_window": None,
+        "next_at_s": None,
     }
     for bad, field in (
         ({"forecaster": "crystal-ball"}, "forecaster"),
@@ -210,6 +212,11 @@ def test_replanner_settings_are_validated_and_schedule_a_job(
         ({"trust_windows": -1}, "trust_windows"),
         ({"trust_windows": 12}, "trust_windows"),
         ({"trust_windows": "3"}, "trust_windows"),
+        ({"react_drift": -0.1, "nowcast_s": 10}, "react_drift"),
+        ({"react_drift": 11, "nowcast_s": 10}, "react_drift"),
+        ({"react_drift": 0.25}, "react_drift"),  # the watch needs nowcast_s
+        ({"nowcast_s": 1.5}, "nowcast_s"),
+        ({"nowcast_s": 60}, "nowcast_s"),  # not below window_s 60
     ):
         answer = client.put(url, json=bad, headers=auth["admin"])
         assert answer.status_code == 422, bad
@@ -372,6 +379,93 @@ def test_a_killed_replanner_resumes_without_a_second_decision(
     with factory() as session:
         message = session.get_one(PlanJob, queued[0].id).message
         assert message is not None and "already decided" in message
+
+
+def watch(engine: Engine, cluster: int, window: int) -> None:
+    """The re-planner on with the drift watch: 10 s windows, checks every 2 s."""
+    with transaction(session_factory(engine), write=True) as session:
+        values = {
+            **replanner.SETTING_DEFAULTS,
+            "enabled": True,
+            "window_s": WINDOW_S,
+            "forecaster": "last",
+            "react_drift": 0.25,
+            "nowcast_s": 2,
+        }
+        replanner.put_settings(session, cluster, values)
+        assert replanner.schedule(session, cluster, window, 120.0) is not None
+
+
+def run_check(engine: Engine, window: int, at_s: int) -> str:
+    """Turn the queued replan job into the check ``at_s`` into ``window``,
+    due now, and run it; the job's message."""
+    factory = session_factory(engine)
+    with transaction(factory, write=True) as session:
+        job = session.scalars(
+            select(PlanJob).where(
+                PlanJob.kind == JobKind.REPLAN, PlanJob.status == JobStatus.QUEUED
+            )
+        ).one()
+        job.options, job.not_before = {"window_start": window, "at_s": at_s}, None
+        job_id = job.id
+    assert Worker(factory, name="w1").run_once()
+    with factory() as session:
+        done = session.get_one(PlanJob, job_id)
+        assert done.status == JobStatus.SUCCEEDED and done.message is not None
+        return done.message
+
+
+def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    serve_only_m0(client, admin, cluster)
+    window = aligned_now() - WINDOW_S  # a window that has passed: every bin of it is in
+    history = {"m0": [500, 500, 500], "m1": [0, 0, 0]}  # m0 at 50 req/s
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=WINDOW_S, start=window - 3 * WINDOW_S,
+        counts=history,
+    )  # fmt: skip
+    assert answer.status_code == 201
+    so_far = {"m0": [0] * 8, "m1": [100] * 8}  # then m1 at 100 req/s, m0 idle
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=1, start=window, counts=so_far
+    )
+    assert answer.status_code == 201
+    watch(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()
+    (start,) = decisions(client, auth["reader"], cluster)
+    assert start["at_s"] == 0 and start["action"] == "keep", start["reason"]  # m0 as forecast
+    assert start["forecast_rps"] == {"m0": pytest.approx(50, rel=0.01), "m1": 0.0}
+    # 4 s in: the nowcast, (requests + forecast x 2 s) / (4 s + 2 s), is m0 100 / 6 and
+    # m1 400 / 6: shares (1, 0) -> (0.2, 0.8), a drift of about 0.8
+    message = run_check(engine, window, 4)
+    assert message.startswith("switch at 4 s: the mix drifted by 0.8"), message
+    first = decisions(client, auth["reader"], cluster)[-1]
+    assert first["at_s"] == 4 and first["chosen"] and first["version"] == 2
+    assert first["observed"] == {"m0": 0, "m1": 400}
+    assert first["forecast_rps"]["m1"] == pytest.approx(400 / 6, rel=0.05)
+    served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
+    assert served["version"] == 2 and served["transition"]["from_version"] == 1
+    assert any("m1" in group["models"] for group in served["placement"]["groups"])
+    # 8 s in, against that nowcast: m0 100 / 10, m1 800 / 10, shares (0.2, 0.8) -> (0.11,
+    # 0.89) and the rate 83 -> 90 req/s: a drift of about 0.09, nothing re-solved or stored
+    message = run_check(engine, window, 8)
+    assert re.match(
+        r"checked at 8 s: the mix drifted by 0\.0[89]\d* <= react_drift 0\.25$", message
+    )
+    assert len(decisions(client, auth["reader"], cluster)) == 2
+    with session_factory(engine)() as session:
+        pending = replanner.pending_job(session, cluster)
+        assert pending is not None  # the window has passed: the next one's start
+        assert (replanner.window_start_of(pending), replanner.at_of(pending)) >= (
+            window + WINDOW_S,
+            0,
+        )
+        assert replanner.at_of(pending) in (0, 2, 4, 6, 8)
+    # a check of a window not decided at its start decides nothing
+    message = run_check(engine, window + 5 * WINDOW_S, 4)
+    assert message == f"skipped: window {window + 5 * WINDOW_S} was not decided at its start"
 
 
 def test_decisions_are_paged_and_need_a_cluster(

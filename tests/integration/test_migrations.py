@@ -209,3 +209,53 @@ def test_trust_windows_come_and_go_keeping_replanner_settings(empty_database_url
             assert kept.scalar_one() == 30
     finally:
         engine.dispose()
+
+
+def test_the_watch_comes_and_goes_keeping_window_decisions(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    insert_decision = text(
+        "INSERT INTO replan_decisions (cluster_id, window_start, window_s, forecaster, action,"
+        " chosen, reason, forecast_rps, observed, switch_cost, load_s, steps, created_at{at})"
+        " VALUES (1, 100, 10, 'last', 'keep', false, 'r', '{{}}', '{{}}', '{{}}', '{{}}', '[]',"
+        " CURRENT_TIMESTAMP{value})"
+    )
+    try:
+        migrate.upgrade(engine, "0006")
+        with engine.begin() as connection:
+            connection.execute(INSERT_CLUSTER)
+            connection.execute(
+                text(
+                    "INSERT INTO replanner_settings (cluster_id, enabled, window_s, forecaster,"
+                    " min_gain, max_switches_per_hour, revert_margin, trust_windows, updated_at)"
+                    " VALUES (1, true, 30, 'last', 0.01, 6, 0.05, 2, CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(text(insert_decision.text.format(at="", value="")))
+        migrate.upgrade(engine, "head")
+        migrate.check(engine)
+        with engine.connect() as connection:
+            settings = connection.execute(
+                text("SELECT trust_windows, react_drift, nowcast_s FROM replanner_settings")
+            ).one()
+            at = connection.execute(text("SELECT at_s FROM replan_decisions")).scalar_one()
+        assert tuple(settings) == (2, 0.0, 0) and at == 0  # no watch; decided at the start
+        with engine.begin() as connection:  # a check inside the same window
+            connection.execute(text(insert_decision.text.format(at=", at_s", value=", 4")))
+        for bad in (
+            insert_decision.text.format(at=", at_s", value=", 4"),  # that instant again
+            insert_decision.text.format(at=", at_s", value=", 10"),  # past the window
+            "UPDATE replanner_settings SET nowcast_s = 30",  # not below window_s
+            "UPDATE replanner_settings SET react_drift = -1",
+        ):
+            with pytest.raises(IntegrityError), engine.begin() as connection:
+                connection.execute(text(bad))
+        migrate.downgrade(engine, "0006")
+        columns = {c["name"] for c in inspect(engine).get_columns("replanner_settings")}
+        assert not {"react_drift", "nowcast_s"} & columns
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT window_start FROM replan_decisions")).all()
+        assert [tuple(row) for row in kept] == [(100,)]  # the check's decision went
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # one per window again
+            connection.execute(text(insert_decision.text.format(at="", value="")))
+    finally:
+        engine.dispose()
