@@ -15,7 +15,7 @@ import click
 from api.commands.executor import api_option, cluster_option
 from api.commands.secrets import api_key_options
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
-from planner.replan.live import MAX_TRUST_WINDOWS
+from planner.replan.live import MAX_REACT_DRIFT, MAX_TRUST_WINDOWS
 
 
 def _call(client: ApiClient, method: str, path: str, body: Any = None) -> Any:
@@ -74,14 +74,17 @@ SETTINGS = (
     "max_switches_per_hour",
     "revert_margin",
     "trust_windows",
+    "react_drift",
+    "nowcast_s",
 )
 
 
 def decision_line(decision: dict[str, Any]) -> str:
     """One decision of ``GET /v1/clusters/{id}/decisions`` in a line."""
     version = f" -> v{decision['version']}" if decision["version"] is not None else ""
+    at = f" +{decision['at_s']} s" if decision["at_s"] else ""
     return (
-        f"{_time(decision['window_start'])} {decision['action']:<6}{version}"
+        f"{_time(decision['window_start'])}{at} {decision['action']:<6}{version}"
         f" keep {_fraction(decision['keep_attainment'])}"
         f" candidate {_fraction(decision['candidate_attainment'])}"
         f" load {decision['switch_cost']['load_s']:.1f} s: {decision['reason']}"
@@ -112,6 +115,17 @@ def _fraction(value: float | None) -> str:
     help="Windows over which the forecast must serve well.",
 )
 @click.option(
+    "--react-drift",
+    type=click.FloatRange(0, MAX_REACT_DRIFT),
+    help="Re-solve inside a window when the mix drifts this far (0: no watch).",
+)
+@click.option(
+    "--nowcast",
+    "nowcast_s",
+    type=click.IntRange(0, 86399),
+    help="Check the mix every this many s into a window.",
+)
+@click.option(
     "--decisions",
     type=click.IntRange(0, 200),
     default=10,
@@ -135,13 +149,22 @@ def replanner_command(
         f"forecaster {settings['forecaster']}, min_gain {settings['min_gain']:g}, "
         f"max {settings['max_switches_per_hour']} switches/hour, "
         f"revert_margin {settings['revert_margin']:g}, "
-        f"trust_windows {settings['trust_windows']}"
+        f"trust_windows {settings['trust_windows']}, {_watch(settings)}"
     )
     if settings["next_window"] is not None:
-        click.echo(f"next decision: job {settings['job_id']} at {_time(settings['next_window'])}")
+        at = f" +{settings['next_at_s']} s" if settings["next_at_s"] else ""
+        click.echo(
+            f"next decision: job {settings['job_id']} at {_time(settings['next_window'])}{at}"
+        )
     if decisions:
         for decision in latest_decisions(client, cluster_id, decisions):
             click.echo(decision_line(decision))
+
+
+def _watch(settings: dict[str, Any]) -> str:
+    if not settings["react_drift"]:
+        return "no drift watch"
+    return f"drift watch {settings['react_drift']:g} every {settings['nowcast_s']} s"
 
 
 def latest_decisions(client: ApiClient, cluster_id: int, count: int) -> list[dict[str, Any]]:

@@ -70,8 +70,21 @@ def test_replanner_turns_on_with_settings_and_refuses_bad_ones(
     )  # fmt: skip
     assert on.exit_code == 0, on.output
     assert "re-planner on, windows of 30 s, forecaster last" in on.output
-    assert "revert_margin 0.05, trust_windows 2" in on.output
+    assert "revert_margin 0.05, trust_windows 2, no drift watch" in on.output
     assert "next decision: job" in on.output
+    watching = run(
+        "replanner", "--cluster", cluster, "--react-drift", "0.3", "--nowcast", "10",
+        key=keys["admin"],
+    )  # fmt: skip
+    assert watching.exit_code == 0, watching.output
+    assert "trust_windows 2, drift watch 0.3 every 10 s" in watching.output
+    too_slow = run("replanner", "--cluster", cluster, "--nowcast", "30", key=keys["admin"])
+    assert too_slow.exit_code == 1 and '"field": "nowcast_s"' in too_slow.output
+    blind = run(
+        "replanner", "--cluster", cluster, "--react-drift", "0.3", "--nowcast", "0",
+        key=keys["admin"],
+    )  # fmt: skip
+    assert blind.exit_code == 1 and '"field": "react_drift"' in blind.output
     bad = run("replanner", "--cluster", cluster, "--forecaster", "nope", key=keys["admin"])
     assert bad.exit_code == 1 and '"field": "forecaster"' in bad.output
     kept = run("replanner", "--cluster", cluster, key=keys["reader"])
