@@ -93,7 +93,7 @@ def print_decisions(data: dict[str, Any]) -> None:
     for d in data["decisions"]:
         keep, candidate = d["keep_attainment"], d["candidate_attainment"]
         print(
-            f"decision window {d['window']}: {d['action']}{' (applied)' if d['chosen'] else ''}, "
+            f"decision window {d['window']} +{d.get('at_s', 0)} s: {d['action']}{' (applied)' if d['chosen'] else ''}, "
             f"forecast {top_counts(d['forecast_rps'], 2, 5)}; keep {pct(keep).strip()} vs "
             f"candidate {pct(candidate).strip()}: {d['reason']}"
         )
@@ -168,8 +168,19 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("--slo-ms", type=float, default=250.0, help="every model's SLO (ms) [250]")
     parser.add_argument("--workdir", help="keep the database and logs here [a temporary folder]")
+    parser.add_argument(
+        "--react-drift",
+        type=float,
+        default=0.0,
+        help="re-solve inside a window when the mix drifts this far (0: no watch) [0]",
+    )
+    parser.add_argument(
+        "--nowcast", type=int, default=0, help="check the mix every this many s [0]"
+    )
     args = parser.parse_args(argv)
-    scenario = LiveScenario(slo_s=args.slo_ms / 1e3)
+    scenario = LiveScenario(
+        slo_s=args.slo_ms / 1e3, react_drift=args.react_drift, nowcast_s=args.nowcast
+    )
     if args.quick:
         scenario = dataclasses.replace(scenario, phase_s=10.0, window_s=5)
     if args.workdir:

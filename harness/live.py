@@ -19,8 +19,9 @@ produces is a :class:`harness.live_data.LiveRun`.
 3. the agent on ``devices`` emulated CPU devices and the router (reporting
    its traffic every second);
 4. **live**: the re-planner is turned on (window ``window_s``, forecaster
-   ``forecaster``) and the trace replayed from the start of its first
-   window, so the replay's windows are the re-planner's; meanwhile the
+   ``forecaster``, the drift watch of ``react_drift`` and ``nowcast_s``)
+   and the trace replayed from the start of its first window, so the
+   replay's windows are the re-planner's; meanwhile the
    agent's ``/v1/status`` is read every :data:`WATCH_S` s for its applied
    version and the measured load of every replica it builds;
 5. the observed traffic, the decisions of the replay's windows and the
@@ -339,6 +340,8 @@ class LiveDemo:
             "forecaster": s.forecaster,
             "min_gain": s.min_gain,
             "max_switches_per_hour": MAX_SWITCHES_PER_HOUR,
+            "react_drift": s.react_drift,
+            "nowcast_s": s.nowcast_s,
         }
         path = f"/v1/clusters/{fleet.cluster_id}/replanner"
         origin = float(fleet.api.call("PUT", path, settings)[2]["next_window"])

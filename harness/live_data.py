@@ -43,7 +43,9 @@ class LiveScenario:
     window is long against the load time the re-planner charges a switch:
     the agents' measured loads, which for a model loaded once at the start
     are a cold compile (2-4 s here, where a switch's loads take 0.01-0.06 s
-    with the compiled code reused)."""
+    with the compiled code reused). With ``react_drift`` the re-planner
+    also checks the traffic mix every ``nowcast_s`` seconds inside each
+    window and re-solves when it drifted that far (0: window starts only)."""
 
     models: int = 12
     background: int = 6
@@ -59,6 +61,8 @@ class LiveScenario:
     replicas_per_device: int = 1
     forecaster: str = "last"
     min_gain: float = 0.05
+    react_drift: float = 0.0
+    nowcast_s: int = 0
     seed: int = 0
     static: bool = True
 
@@ -256,6 +260,7 @@ class LiveRun:
         )
         return {
             "window": self.window_of(decision["window_start"]),
+            "at_s": decision["at_s"],
             "decided_s": unix_seconds(decision["created_at"]) - self.origin,
             **{key: decision[key] for key in keys},
         }

@@ -53,6 +53,7 @@ def switch_cost_words(row: Row) -> str:
 
 DECISION_COLUMNS: tuple[Column[Row], ...] = (
     Column("window", lambda r: r["window"]),
+    Column("at_s", lambda r: r.get("at_s", 0)),
     Column("decided_s", lambda r: r["decided_s"], fixed(1)),
     Column("forecast (req/s)", lambda r: top_counts(r["forecast_rps"], 2, 4)),
     Column("keep", lambda r: r["keep_attainment"], percent),
