@@ -25,7 +25,11 @@ What the simulator does not model, each measured apart:
   API) has applied it and the router (polling too) routes by it, not when
   it is activated; the live prediction is shown both ways.
 
-Run ``python -m bench.live_fidelity [--quick] [--slo-ms MS]``.
+The re-planner watches the mix inside each window (``--react-drift``
+0.25 every ``--nowcast`` 3 s, the demo's); ``--react-drift 0`` is the run
+that decides at window starts only.
+
+Run ``python -m bench.live_fidelity [--quick] [--slo-ms MS] [--react-drift X --nowcast S]``.
 """
 
 from __future__ import annotations
@@ -171,11 +175,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--react-drift",
         type=float,
-        default=0.0,
-        help="re-solve inside a window when the mix drifts this far (0: no watch) [0]",
+        default=LiveScenario.react_drift,
+        help="re-solve inside a window when the mix drifts this far (0: no watch)"
+        f" [{LiveScenario.react_drift:g}]",
     )
     parser.add_argument(
-        "--nowcast", type=int, default=0, help="check the mix every this many s [0]"
+        "--nowcast",
+        type=int,
+        default=LiveScenario.nowcast_s,
+        help=f"check the mix every this many s [{LiveScenario.nowcast_s}]",
     )
     args = parser.parse_args(argv)
     scenario = LiveScenario(

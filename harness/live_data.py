@@ -43,9 +43,11 @@ class LiveScenario:
     window is long against the load time the re-planner charges a switch:
     the agents' measured loads, which for a model loaded once at the start
     are a cold compile (2-4 s here, where a switch's loads take 0.01-0.06 s
-    with the compiled code reused). With ``react_drift`` the re-planner
-    also checks the traffic mix every ``nowcast_s`` seconds inside each
-    window and re-solves when it drifted that far (0: window starts only)."""
+    with the compiled code reused). The re-planner also checks the traffic
+    mix every ``nowcast_s`` seconds inside each window and re-solves when
+    it drifted more than ``react_drift`` (0: it decides at window starts
+    only): a phase that starts with a window is then followed a few
+    seconds in, not a window later, as the last window's forecast would."""
 
     models: int = 12
     background: int = 6
@@ -61,8 +63,8 @@ class LiveScenario:
     replicas_per_device: int = 1
     forecaster: str = "last"
     min_gain: float = 0.05
-    react_drift: float = 0.0
-    nowcast_s: int = 0
+    react_drift: float = 0.25
+    nowcast_s: int = 3
     seed: int = 0
     static: bool = True
 

@@ -17,8 +17,9 @@ from harness.live_data import LiveScenario
 from planner.domain import Placement
 from planner.evaluation.reports import CompareReport
 
-# Two phases of two windows each: the flip is observed in window 2 and
-# decided at the start of window 3; static replay left out to keep it short.
+# Two phases of two windows each: the flip comes with window 2, and the
+# drift watch (every 3 s, the default) sees it a few seconds in, before the
+# start of window 3 would; static replay left out to keep it short.
 # Background models at 0.5 req/s: the replicas a switch keeps get requests
 # while it happens (about 8 in the 4 s looked at).
 SCENARIO = LiveScenario(phases=2, phase_s=20.0, window_s=10, cold_rps=0.5, static=False)
@@ -44,6 +45,11 @@ def test_a_popularity_flip_is_re_placed_live_and_reported(tmp_path: Path) -> Non
     switches = [d for d in run.decisions if d["chosen"]]
     assert switches, [d["reason"] for d in run.decisions]
     assert all(d["action"] == "switch" for d in switches)
+    # the watch followed the flip inside window 2, before its end
+    flip = round(SCENARIO.phase_s / SCENARIO.window_s)
+    assert any(run.window_of(d["window_start"]) == flip and d["at_s"] for d in switches), [
+        (run.window_of(d["window_start"]), d["at_s"], d["reason"]) for d in run.decisions
+    ]
     # the agent applied the switch: its applied version went past the first plan's
     assert max(run.applied_s) > run.first_version
     assert all(switch["applied_s"] is not None for switch in data["switches"])
