@@ -29,7 +29,8 @@ The re-planner watches the mix inside each window (``--react-drift``
 0.25 every ``--nowcast`` 3 s, the demo's); ``--react-drift 0`` is the run
 that decides at window starts only.
 
-Run ``python -m bench.live_fidelity [--quick] [--slo-ms MS] [--react-drift X --nowcast S]``.
+Run ``python -m bench.live_fidelity [--quick] [--slo-ms MS] [--react-drift X --nowcast S]
+[--seed N]``.
 """
 
 from __future__ import annotations
@@ -185,9 +186,13 @@ def main(argv: list[str]) -> None:
         default=LiveScenario.nowcast_s,
         help=f"check the mix every this many s [{LiveScenario.nowcast_s}]",
     )
+    parser.add_argument("--seed", type=int, default=0, help="the trace's seed [0]")
     args = parser.parse_args(argv)
     scenario = LiveScenario(
-        slo_s=args.slo_ms / 1e3, react_drift=args.react_drift, nowcast_s=args.nowcast
+        slo_s=args.slo_ms / 1e3,
+        react_drift=args.react_drift,
+        nowcast_s=args.nowcast,
+        seed=args.seed,
     )
     if args.quick:
         scenario = dataclasses.replace(scenario, phase_s=10.0, window_s=5)

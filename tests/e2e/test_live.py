@@ -20,8 +20,8 @@ from planner.evaluation.reports import CompareReport
 # Two phases of two windows each: the flip comes with window 2, and the
 # drift watch (every 3 s, the default) sees it a few seconds in, before the
 # start of window 3 would; static replay left out to keep it short.
-# Background models at 0.5 req/s: the replicas a switch keeps get requests
-# while it happens (about 8 in the 4 s looked at).
+# Background models at 0.5 req/s: the replicas the switches keep get
+# requests while they happen (about 8 in the 4 s looked at, per switch).
 SCENARIO = LiveScenario(phases=2, phase_s=20.0, window_s=10, cold_rps=0.5, static=False)
 
 
@@ -57,13 +57,15 @@ def test_a_popularity_flip_is_re_placed_live_and_reported(tmp_path: Path) -> Non
 
     steps = run.live.plan.steps
     assert len(steps) == 1 + len(switches)
+    around = []  # requests for kept replicas while a switch happens
     for (_, before), (at, after) in itertools.pairwise(steps):
         stay = kept(before, after)
         assert stay  # memory is tight, but not every replica moves
-        around = [
+        around += [
             s for s in run.live.sent if at - 1.0 <= s.arrival_s <= at + 3.0 and s.model in stay
         ]
-        assert around and {s.status for s in around} <= {200, 429}, around
+    # (a switch inside a window may keep only models with few requests in those 4 s)
+    assert around and {s.status for s in around} <= {200, 429}, around
 
     windows = data["windows"]
     assert [w["window"] for w in windows] == [0, 1, 2, 3]

@@ -31,7 +31,8 @@ RULES: dict[str, str] = {
     "POST /v1/clusters/{cluster_id}/traffic": r"start|counts(\..*)?",
     # windows that have begun, at most MAX_WINDOWS of them
     "GET /v1/clusters/{cluster_id}/traffic": r"query\.(since|window_s)",
-    "PUT /v1/clusters/{cluster_id}/replanner": r"forecaster",  # the forecaster grammar
+    # the forecaster grammar; a check interval below the window; the watch needs checks
+    "PUT /v1/clusters/{cluster_id}/replanner": r"forecaster|nowcast_s|react_drift",
     # existing rows; models that fit the largest count
     "POST /v1/capacity": r"cluster_id|workload_id|model_(ids|names)\b.*",
     "POST /v1/executors": r"cluster_id|devices\[\d+\]",  # an existing cluster, its devices
