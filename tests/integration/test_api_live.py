@@ -440,7 +440,8 @@ def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast
     # 4 s in: the nowcast, (requests + forecast x 2 s) / (4 s + 2 s), is m0 100 / 6 and
     # m1 400 / 6: shares (1, 0) -> (0.2, 0.8), a drift of about 0.8
     message = run_check(engine, window, 4)
-    assert message.startswith("switch at 4 s: the mix drifted by 0.8"), message
+    # (0.799 where the forecast of m0, drawn from counts, is a little under 50)
+    assert re.match(r"switch at 4 s: the mix drifted by 0\.(79|80)\d* > 0\.25", message), message
     first = decisions(client, auth["reader"], cluster)[-1]
     assert first["at_s"] == 4 and first["chosen"] and first["version"] == 2
     assert first["observed"] == {"m0": 0, "m1": 400}
