@@ -199,17 +199,24 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     specs = tuple(catalog.model_values(session, [rows[name] for name in names]))
     current = decode(Placement, plan.placement, "placement")
     measured = loads.latest_seconds(session, cluster_id)
-    previous = replanner.decision_for(session, cluster_id, start - window_s)
+    previous = replanner.last_move_in_window(session, cluster_id, start - window_s)
     last_switch, revert_plan_id = None, None
     if (
-        previous is not None
+        not base.at_s
+        and previous is not None
         and previous.action == DecisionAction.SWITCH
-        and previous.chosen
         and previous.version == version
         and previous.from_plan_id is not None
     ):
         before = session.get_one(Plan, previous.from_plan_id)
-        last_switch = LastSwitch(decode(Placement, before.placement, "placement"), current)
+        after = None
+        if previous.at_s:  # a switch at a drift check: the window's requests after it
+            since = start - window_s + previous.at_s
+            rest = traffic.window_counts(session, cluster_id, since, window_s - previous.at_s, 1)
+            after = {name: series[0] for name, series in rest.items()}
+        last_switch = LastSwitch(
+            decode(Placement, before.placement, "placement"), current, previous.at_s, after
+        )
         revert_plan_id = before.id
     live = LiveInputs(
         cluster=catalog.cluster_value(session.get_one(Cluster, cluster_id)),

@@ -11,11 +11,12 @@ seconds, the ``n`` before it observed):
    uniformly over the window (a Poisson process conditioned on the count),
    seeded, so the same counts always give the same arrivals.
 2. **Revert.** When the window just observed was the first after a switch
-   from ``before`` to ``after`` (``last_switch``), its observed arrivals are
-   replayed through the simulator on the switch (the load time included)
-   and on ``before`` kept; if the switch's replayed attainment is below
-   the kept plan's by more than ``revert_margin``, the decision is a
-   revert to ``before``. (The simulator's replay of the observed arrivals,
+   from ``before`` to ``after`` (``last_switch``; a switch at a drift check
+   inside that window counts from its instant), its observed arrivals
+   after the switch are replayed through the simulator on the switch (the
+   load time included) and on ``before`` kept; if the switch's replayed
+   attainment is below the kept plan's by more than ``revert_margin``, the
+   decision is a revert to ``before``. (The simulator's replay of the observed arrivals,
    not the agents' measured latencies, is the measured attainment.)
 3. **Cap.** With ``max_switches_per_hour`` switches already made in the
    last hour, the decision is ``hold`` (nothing is solved).
@@ -230,10 +231,18 @@ class LiveSettings:
 
 @dataclass(frozen=True)
 class LastSwitch:
-    """A switch applied at the start of the window just observed."""
+    """A switch applied in the window just observed: at its start, or
+    ``at_s`` seconds into it (a drift check), with ``counts``, the requests
+    per model (by name) in the rest of that window after it."""
 
     before: Placement
     after: Placement
+    at_s: float = 0.0
+    counts: Mapping[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_s and self.counts is None:
+            raise ValueError("counts: a switch inside a window needs the requests after it")
 
 
 @dataclass(frozen=True)
@@ -324,10 +333,16 @@ def _revert_check(
     """A revert decision when the last window's replay says the switch did
     worse than keeping by more than the margin (module docstring, step 2)."""
     last = inputs.last_switch
-    counts = {name: [series[-1]] for name, series in _complete(inputs).items()}
-    if last is None or sum(series[0] for series in counts.values()) == 0:
+    if last is None:
         return None
-    replay = observed_workload(counts, settings.window_s, settings.window_s, seed)
+    if last.counts is None:
+        counts = {name: [series[-1]] for name, series in _complete(inputs).items()}
+    else:
+        counts = {spec.name: [int(last.counts.get(spec.name, 0))] for spec in inputs.models}
+    if sum(series[0] for series in counts.values()) == 0:
+        return None
+    span_s = settings.window_s - last.at_s
+    replay = observed_workload(counts, span_s, span_s, seed)
     judge = TransitionJudge(_instance(inputs, cluster, replay))
     switched = judge.attainment(last.before, last.after)
     kept = judge.attainment(last.before, last.before)

@@ -122,6 +122,22 @@ def latest_in_window(session: Session, cluster_id: int, window_start: int) -> Re
     ).first()
 
 
+def last_move_in_window(
+    session: Session, cluster_id: int, window_start: int
+) -> ReplanDecision | None:
+    """The last applied switch or revert of the cluster's window from
+    ``window_start``."""
+    return session.scalars(
+        select(ReplanDecision)
+        .where(
+            ReplanDecision.cluster_id == cluster_id,
+            ReplanDecision.window_start == window_start,
+            ReplanDecision.chosen.is_(True),
+        )
+        .order_by(ReplanDecision.at_s.desc())
+    ).first()
+
+
 def moves_since(session: Session, cluster_id: int, since_s: int) -> int:
     """Switches and reverts decided at or after ``since_s`` (unix s)."""
     count = session.scalar(

@@ -160,6 +160,24 @@ def test_a_switch_that_did_worse_than_keeping_is_reverted() -> None:
     assert decision.replayed_keep > 0.95
 
 
+def test_a_switch_at_a_drift_check_is_judged_on_the_requests_after_it() -> None:
+    """The switch came 30 s into the last window; b had 24 requests then, all
+    after it, and a 570 in the window, 150 after it."""
+    counts = {"a": [300, 570], "b": [300, 24]}
+    whole = dataclasses.replace(
+        after_switch_to_both_a(counts), last_switch=LastSwitch(A_AND_B, BOTH_A)
+    )
+    assert decide_live(whole, SETTINGS).action != "revert"  # 24 of 594 lost: within the margin
+    checked = LastSwitch(A_AND_B, BOTH_A, at_s=30.0, counts={"a": 150, "b": 24})
+    decision = decide_live(dataclasses.replace(whole, last_switch=checked), SETTINGS)
+    assert decision.action == "revert", decision.reason
+    # the 174 requests of the last 30 s replayed: b's 24 lost after the switch
+    assert decision.replayed_switch == pytest.approx(150 / 174, abs=0.01)
+    assert decision.replayed_keep is not None and decision.replayed_keep > 0.95
+    with pytest.raises(ValueError, match=r"^counts: a switch inside a window needs"):
+        LastSwitch(A_AND_B, BOTH_A, at_s=30.0)
+
+
 def test_a_switch_that_did_as_predicted_is_not_reverted() -> None:
     decision = decide_live(after_switch_to_both_a({"a": [300, 600], "b": [300, 0]}), SETTINGS)
     assert decision.action != "revert"
