@@ -14,12 +14,12 @@ decisions, asks :func:`planner.replan.live.decide_live` (a check:
 :func:`planner.replan.live.decide_watch`), and in one transaction (only
 while its lease holds) stores the decision (a check only when it
 re-solved), the new plan version with its transition when it moved,
-finishes, and queues the job of the next check or window. So a worker that dies mid-window leaves the job to
-be claimed again when its lease expires, a late result of the dead worker
-is dropped, and an instant is decided at most once (also guarded by the
-decisions' unique ``(cluster, window_start, at_s)``). Turning the re-planner off
-cancels the queued job; a job that finds it off ends without scheduling
-another."""
+finishes, and queues the job of the next check or window. So a worker
+that dies mid-window leaves the job to be claimed again when its lease
+expires, a late result of the dead worker is dropped, and an instant is
+decided at most once (also guarded by the decisions' unique ``(cluster,
+window_start, at_s)``). Turning the re-planner off cancels the queued job;
+a job that finds it off ends without scheduling another."""
 
 from __future__ import annotations
 
@@ -189,8 +189,7 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     cluster_id, start = base.cluster_id, base.window_start
     n = _history_windows(session, cluster_id, start, window_s)
     observed = traffic.window_counts(session, cluster_id, start - n * window_s, window_s, n)
-    window_so_far = traffic.window_counts(session, cluster_id, start, max(base.at_s, 1), 1)
-    so_far = {name: series[0] for name, series in window_so_far.items()} if base.at_s else {}
+    so_far = _requests_in(session, cluster_id, start, base.at_s) if base.at_s else {}
     rows = catalog.models_named(session, [*plan.models, *observed, *so_far])
     missing = sorted(set(plan.models) - set(rows))
     if missing:
@@ -212,8 +211,7 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
         after = None
         if previous.at_s:  # a switch at a drift check: the window's requests after it
             since = start - window_s + previous.at_s
-            rest = traffic.window_counts(session, cluster_id, since, window_s - previous.at_s, 1)
-            after = {name: series[0] for name, series in rest.items()}
+            after = _requests_in(session, cluster_id, since, window_s - previous.at_s)
         last_switch = LastSwitch(
             decode(Placement, before.placement, "placement"), current, previous.at_s, after
         )
@@ -240,6 +238,13 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     return dataclasses.replace(
         base, live=live, so_far=so_far, mix=mix, from_version=version, from_plan_id=plan.id
     )
+
+
+def _requests_in(session: Session, cluster_id: int, since_s: int, span_s: int) -> dict[str, int]:
+    """Requests per model in the bins that start in ``[since_s, since_s +
+    span_s)`` (unix s); only models with a stored bin."""
+    counts = traffic.window_counts(session, cluster_id, since_s, span_s, 1)
+    return {name: series[0] for name, series in counts.items()}
 
 
 def decide(inputs: ReplanInputs) -> tuple[LiveDecision | None, str]:

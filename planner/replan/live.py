@@ -208,9 +208,7 @@ class LiveSettings:
         if not self.watches:
             return ()
         count = math.ceil(self.window_s / self.nowcast_s)
-        return tuple(
-            k * self.nowcast_s for k in range(1, count) if k * self.nowcast_s < self.window_s
-        )
+        return tuple(k * self.nowcast_s for k in range(1, count))
 
     def replan_options(self, seed: int) -> ReplanOptions:
         """The offline loop's options for one live window: forecast mode,
