@@ -157,8 +157,9 @@ def _history_windows(session: Session, cluster_id: int, window_start: int, windo
 def load_inputs(session: Session, job: PlanJob) -> ReplanInputs:
     """The job's inputs; a reason to skip instead when the re-planner is
     off, the cluster serves no plan, the instant is already decided (a
-    check: its window was not decided at its start, or the watch is off)
-    or the stored rows do not make a decision's inputs."""
+    check: its window was not decided at its start, the watch is off, or
+    the settings changed so that it is no check instant) or the stored rows
+    do not make a decision's inputs."""
     cluster_id, window_start = job.cluster_id, replanner.window_start_of(job)
     at_s = replanner.at_of(job)
     values = replanner.settings_of(session, cluster_id)
@@ -172,6 +173,8 @@ def load_inputs(session: Session, job: PlanJob) -> ReplanInputs:
         return _skip(base, f"window {window_start} is already decided at {at_s} s")
     if at_s and not values["react_drift"]:
         return _skip(base, "the watch is off (react_drift 0)")
+    if at_s and at_s not in base.settings.check_offsets_s():
+        return _skip(base, f"{at_s} s is not a check instant of the settings (changed since)")
     if at_s and replanner.decision_for(session, cluster_id, window_start) is None:
         return _skip(base, f"window {window_start} was not decided at its start")
     try:

@@ -477,9 +477,12 @@ def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast
     assert inputs.live.last_switch.at_s == 4
     assert inputs.live.last_switch.counts == {"m0": 0, "m1": 400}  # bins 4-7 s
     assert inputs.revert_plan_id == first["from_plan_id"]  # the plan before the switch
-    # a check of a window not decided at its start decides nothing
+    # a check of a window not decided at its start decides nothing, nor one the settings
+    # no longer have (checks every 2 s: none at 5 s)
     message = run_check(engine, window + 5 * WINDOW_S, 4)
     assert message == f"skipped: window {window + 5 * WINDOW_S} was not decided at its start"
+    message = run_check(engine, window, 5)
+    assert message == "skipped: 5 s is not a check instant of the settings (changed since)"
 
 
 def test_decisions_are_paged_and_need_a_cluster(
