@@ -109,6 +109,14 @@ def gap_points(data: Row, replay: str) -> tuple[float, float] | None:
     return (float(np.mean(gaps)), float(np.max(gaps))) if gaps else None
 
 
+def watch_words(scenario: Row) -> str:
+    """The re-planner's drift watch in words (none in data made before it)."""
+    drift = scenario.get("react_drift", 0)
+    if not drift:
+        return "no drift watch"
+    return f"re-solved inside a window when the mix drifts by > {drift:g} (checked every {scenario['nowcast_s']} s)"
+
+
 def summary_lines(data: Row) -> list[tuple[str, str]]:
     """The section's header: the scenario and the totals, in words."""
     s = data["scenario"]
@@ -121,7 +129,8 @@ def summary_lines(data: Row) -> list[tuple[str, str]]:
             f"{s['phases']} phases of {s['phase_s']:g} s, hot sets {hot} at {s['hot_rps']:g} "
             f"req/s per model (none outside their phase), {s['background']} background "
             f"models at {s['cold_rps']:g}; SLO {1e3 * data['slo_s']:.0f} ms; re-planner window "
-            f"{s['window_s']} s, forecaster {s['forecaster']}, minimum gain {s['min_gain']:g}",
+            f"{s['window_s']} s, forecaster {s['forecaster']}, minimum gain {s['min_gain']:g}, "
+            + watch_words(s),
         )
     ]
     for replay in REPLAYS:

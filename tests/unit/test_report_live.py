@@ -138,3 +138,9 @@ def test_the_terminal_tables_carry_the_same_rows() -> None:
     assert "60.00%" in text and "90.00%" in text
     labels = [label for label, _ in summary_lines(DATA)]
     assert labels == ["Live scenario", "Live replay", "Static replay", "Hops (one at a time)"]
+    # data made before the drift watch says it had none; with it, its threshold and pace
+    assert summary_lines(DATA)[0][1].endswith("minimum gain 0.05, no drift watch")
+    watching = {**DATA, "scenario": {**DATA["scenario"], "react_drift": 0.25, "nowcast_s": 3}}
+    assert summary_lines(watching)[0][1].endswith(
+        "re-solved inside a window when the mix drifts by > 0.25 (checked every 3 s)"
+    )
