@@ -20,8 +20,8 @@ after every model set × workload, so a long run leaves partial results);
 (:meth:`planner.evaluation.experiment.ExperimentConfig.memory_bound`: S1 on
 4 and 8 devices, S3 on 4, S2 on 8, on the shifting families of
 :mod:`planner.workloads.shifts` written as 2019 and 2021 trace files:
-rotating hot set, on/off functions, diurnal cycles; parameters printed) and
-prints goodput at the trace's rate with the headroom bound
+rotating hot set, on/off functions, diurnal cycles; parameters printed;
+with and without SLO-aware preemption) and prints goodput at the trace's rate with the headroom bound
 (:mod:`planner.evaluation.goodput`) and the headroom's measured end (the
 best goodput reached, among them oracle re-placement placed at will), and
 per forecast row the verdict against the targets: >= 80 % of the headroom

@@ -332,12 +332,15 @@ class ExperimentConfig:
         in goodput on the shifting families, 60 s windows over 600 s, at
         the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
         with ``quick``); the forecast re-planners re-solve inside a window
-        when the mix drifts by more than 0.25."""
+        when the mix drifts by more than 0.25. The whole-trace static and
+        the re-placement strategies also run with SLO-aware preemption:
+        the headroom bound holds for any queue order, and most of its
+        headroom over first-come-first-served is the queue's (S3 on 4)."""
         common: dict[str, Any] = {
             "duration_s": 600.0,
             "window_s": 60.0,
             "time_limit_s": 20.0,
-            "strategies": (*default_strategies(preemption=False), AT_WILL),
+            "strategies": (*default_strategies(), AT_WILL),
             "sweeps": {},
             "metric": "goodput",
             "goodput_rates": (1.0, 2.0),

@@ -67,6 +67,9 @@ def test_memory_bound_cases() -> None:
     assert config.metric == "goodput"
     cases = {(s, n) for s in config.model_sets for n in config.device_counts(s)}
     assert cases == {("s1", 4), ("s1", 8), ("s3", 4), ("s2", 8)}
+    # with and without SLO-aware preemption: the bound holds for any queue order
+    names = [strategy.name for strategy in config.strategies]
+    assert {"static", "static+slack", "periodic/forecast", "periodic/forecast+slack"} <= set(names)
     with pytest.raises(ValueError, match=r"^metric: must be one of auto, capacity, goodput"):
         ExperimentConfig(metric="rate")
     with pytest.raises(ValueError, match=r"^goodput_max_rate_factor: must be at least the largest"):
