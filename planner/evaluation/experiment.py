@@ -334,8 +334,9 @@ class ExperimentConfig:
         with ``quick``); the forecast re-planners re-solve inside a window
         when the mix drifts by more than 0.25. The whole-trace static and
         the re-placement strategies also run with SLO-aware preemption:
-        the headroom bound holds for any queue order, and most of its
-        headroom over first-come-first-served is the queue's (S3 on 4)."""
+        the headroom bound holds for any queue order, and on S3 with 4
+        devices the queue order alone closes much of its headroom over
+        first-come-first-served."""
         common: dict[str, Any] = {
             "duration_s": 600.0,
             "window_s": 60.0,
