@@ -201,24 +201,9 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     specs = tuple(catalog.model_values(session, [rows[name] for name in names]))
     current = decode(Placement, plan.placement, "placement")
     measured = loads.latest_seconds(session, cluster_id)
-    previous = replanner.last_move_in_window(session, cluster_id, start - window_s)
     last_switch, revert_plan_id = None, None
-    if (
-        not base.at_s
-        and previous is not None
-        and previous.action == DecisionAction.SWITCH
-        and previous.version == version
-        and previous.from_plan_id is not None
-    ):
-        before = session.get_one(Plan, previous.from_plan_id)
-        after = None
-        if previous.at_s:  # a switch at a drift check: the window's requests after it
-            since = start - window_s + previous.at_s
-            after = _requests_in(session, cluster_id, since, window_s - previous.at_s)
-        last_switch = LastSwitch(
-            decode(Placement, before.placement, "placement"), current, previous.at_s, after
-        )
-        revert_plan_id = before.id
+    if not base.at_s:
+        last_switch, revert_plan_id = _last_switch(session, base, version, current)
     live = LiveInputs(
         cluster=catalog.cluster_value(session.get_one(Cluster, cluster_id)),
         models=specs,
@@ -241,6 +226,32 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     return dataclasses.replace(
         base, live=live, so_far=so_far, mix=mix, from_version=version, from_plan_id=plan.id
     )
+
+
+def _last_switch(
+    session: Session, base: ReplanInputs, version: int, current: Placement
+) -> tuple[LastSwitch | None, int | None]:
+    """For a window's start: the last switch applied in the window before,
+    when the served version is still its (with the requests after it when
+    it was made at a drift check), and the plan it switched from; else
+    ``(None, None)``."""
+    window_s = int(base.values["window_s"])
+    previous_start = base.window_start - window_s
+    previous = replanner.latest_in_window(session, base.cluster_id, previous_start, applied=True)
+    if (
+        previous is None
+        or previous.action != DecisionAction.SWITCH
+        or previous.version != version
+        or previous.from_plan_id is None
+    ):
+        return None, None
+    before = session.get_one(Plan, previous.from_plan_id)
+    after = None
+    if previous.at_s:  # a switch at a drift check: the window's requests after it
+        since = previous_start + previous.at_s
+        after = _requests_in(session, base.cluster_id, since, window_s - previous.at_s)
+    placement = decode(Placement, before.placement, "placement")
+    return LastSwitch(placement, current, previous.at_s, after), before.id
 
 
 def _requests_in(session: Session, cluster_id: int, since_s: int, span_s: int) -> dict[str, int]:

@@ -97,8 +97,9 @@ def print_gaps(data: dict[str, Any]) -> None:
 def print_decisions(data: dict[str, Any]) -> None:
     for d in data["decisions"]:
         keep, candidate = d["keep_attainment"], d["candidate_attainment"]
+        applied = " (applied)" if d["chosen"] else ""
         print(
-            f"decision window {d['window']} +{d.get('at_s', 0)} s: {d['action']}{' (applied)' if d['chosen'] else ''}, "
+            f"decision window {d['window']} +{d['at_s']} s: {d['action']}{applied}, "
             f"forecast {top_counts(d['forecast_rps'], 2, 5)}; keep {pct(keep).strip()} vs "
             f"candidate {pct(candidate).strip()}: {d['reason']}"
         )

@@ -16,8 +16,9 @@ seconds, the ``n`` before it observed):
    after the switch are replayed through the simulator on the switch (the
    load time included) and on ``before`` kept; if the switch's replayed
    attainment is below the kept plan's by more than ``revert_margin``, the
-   decision is a revert to ``before``. (The simulator's replay of the observed arrivals,
-   not the agents' measured latencies, is the measured attainment.)
+   decision is a revert to ``before``. (The simulator's replay of the
+   observed arrivals, not the agents' measured latencies, is the measured
+   attainment.)
 3. **Cap.** With ``max_switches_per_hour`` switches already made in the
    last hour, the decision is ``hold`` (nothing is solved).
 4. **Decide.** :func:`planner.replan.loop.decide_window` forecasts the

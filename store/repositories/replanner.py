@@ -113,29 +113,17 @@ def decision_for(
     ).first()
 
 
-def latest_in_window(session: Session, cluster_id: int, window_start: int) -> ReplanDecision | None:
-    """The last decision stored in the cluster's window from ``window_start``."""
-    return session.scalars(
-        select(ReplanDecision)
-        .where(ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start)
-        .order_by(ReplanDecision.at_s.desc())
-    ).first()
-
-
-def last_move_in_window(
-    session: Session, cluster_id: int, window_start: int
+def latest_in_window(
+    session: Session, cluster_id: int, window_start: int, *, applied: bool = False
 ) -> ReplanDecision | None:
-    """The last applied switch or revert of the cluster's window from
-    ``window_start``."""
-    return session.scalars(
-        select(ReplanDecision)
-        .where(
-            ReplanDecision.cluster_id == cluster_id,
-            ReplanDecision.window_start == window_start,
-            ReplanDecision.chosen.is_(True),
-        )
-        .order_by(ReplanDecision.at_s.desc())
-    ).first()
+    """The last decision stored in the cluster's window from
+    ``window_start`` (with ``applied``: the last applied switch or revert)."""
+    query = select(ReplanDecision).where(
+        ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start
+    )
+    if applied:
+        query = query.where(ReplanDecision.chosen.is_(True))
+    return session.scalars(query.order_by(ReplanDecision.at_s.desc())).first()
 
 
 def moves_since(session: Session, cluster_id: int, since_s: int) -> int:
