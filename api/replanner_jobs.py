@@ -210,7 +210,7 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
         current=current,
         counts={name: observed.get(name, [0] * n) for name in names},
         load_s={name: seconds for name, seconds in measured.items() if name in rows},
-        switches_last_hour=replanner.moves_since(session, cluster_id, start - 3600),
+        switches_last_hour=replanner.moves_since(session, cluster_id, start + base.at_s - 3600),
         last_switch=last_switch,
     )
     if not base.at_s:

@@ -485,6 +485,39 @@ def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast
     assert message == "skipped: 5 s is not a check instant of the settings (changed since)"
 
 
+def test_the_switch_cap_counts_the_hour_before_each_instant(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    serve_only_m0(client, admin, cluster)
+    window = aligned_now() - WINDOW_S
+    watch(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()  # the window's start
+    with transaction(session_factory(engine), write=True) as session:
+        for made_at in (window - 3599, window - 3597):  # switched 3599 and 3597 s before it
+            session.add(
+                ReplanDecision(
+                    cluster_id=cluster, window_start=made_at, window_s=WINDOW_S,
+                    forecaster="last", action="switch", chosen=True, reason="moved",
+                    forecast_rps={}, observed={}, load_s={}, steps=[], switch_cost={},
+                )
+            )  # fmt: skip
+
+    def switches_counted(window_start: int, at_s: int) -> int:
+        with transaction(session_factory(engine), write=True) as session:
+            job = replanner.pending_job(session, cluster)
+            assert job is not None
+            job.options = {"window_start": window_start, "at_s": at_s}
+            inputs = replanner_jobs.load_inputs(session, job)
+        assert inputs.live is not None, inputs.skip
+        return inputs.live.switches_last_hour
+
+    # the check 2 s into the window counts from window + 2 - 3600: the later switch only;
+    # the check 4 s in, from window + 4 - 3600: neither (both were in the window start's hour)
+    assert switches_counted(window, 2) == 1
+    assert switches_counted(window, 4) == 0
+
+
 def test_decisions_are_paged_and_need_a_cluster(
     client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any]
 ) -> None:
