@@ -56,7 +56,7 @@ import numpy.typing as npt
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement, Workload
 from planner.replan.forecast import Forecast, forecast_window, make_forecaster
 from planner.replan.loop import check_drift, decide_window
-from planner.replan.options import ReplanOptions, check_integer, check_seconds
+from planner.replan.options import ReplanOptions, check_integer, check_number, check_seconds
 from planner.replan.solvecache import SolveCache
 from planner.replan.transition import SwitchCost, TransitionJudge, swap_in, switch_cost
 from planner.sim import Instance, SimOptions
@@ -178,23 +178,15 @@ class LiveSettings:
     def __post_init__(self) -> None:
         check_seconds("window_s", self.window_s)
         make_forecaster(self.forecaster)
-        for name in ("min_gain", "revert_margin"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name}: must be in [0, 1], got {value!r}")
-        if self.max_switches_per_hour < 0:
-            raise ValueError(
-                f"max_switches_per_hour: must be >= 0, got {self.max_switches_per_hour}"
-            )
+        check_number("min_gain", self.min_gain, 0.0, 1.0)
+        check_number("revert_margin", self.revert_margin, 0.0, 1.0)
+        check_integer("max_switches_per_hour", self.max_switches_per_hour, 0)
         check_integer("trust_windows", self.trust_windows, 0, MAX_TRUST_WINDOWS)
         if not 0 <= self.nowcast_s < self.window_s:
             raise ValueError(
                 f"nowcast_s: must be in [0, window_s {self.window_s:g}), got {self.nowcast_s!r}"
             )
-        if not 0 <= self.react_drift <= MAX_REACT_DRIFT:
-            raise ValueError(
-                f"react_drift: must be in [0, {MAX_REACT_DRIFT:g}], got {self.react_drift!r}"
-            )
+        check_number("react_drift", self.react_drift, 0.0, MAX_REACT_DRIFT)
         if self.react_drift and not self.nowcast_s:
             raise ValueError("react_drift: watching the mix inside a window needs nowcast_s > 0")
 

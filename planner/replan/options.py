@@ -44,7 +44,7 @@ def _bounds(low: float, high: float) -> str:
     return f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
 
 
-def _check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
+def check_number(name: str, value: float, low: float, high: float = math.inf) -> None:
     """ValueError naming ``name`` unless ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"{name}: must be a number {_bounds(low, high)}, got {value!r}")
@@ -143,18 +143,18 @@ class ReplanOptions:
         check_choice("trigger", self.trigger, TRIGGERS)
         check_choice("solver", self.solver, SOLVERS)
         check_integer("horizon_windows", self.horizon_windows, 1)
-        _check_number("drift_threshold", self.drift_threshold, 0.0)
-        _check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
-        _check_number("min_gain", self.min_gain, 0.0, 1.0)
-        _check_number("headroom", self.headroom, 0.0)
-        _check_number("forecast_floor", self.forecast_floor, 0.0)
+        check_number("drift_threshold", self.drift_threshold, 0.0)
+        check_number("trigger_attainment", self.trigger_attainment, 0.0, 1.0)
+        check_number("min_gain", self.min_gain, 0.0, 1.0)
+        check_number("headroom", self.headroom, 0.0)
+        check_number("forecast_floor", self.forecast_floor, 0.0)
         check_seconds("time_limit_s", self.time_limit_s)
         if not isinstance(self.hedge, bool):
             raise ValueError(f"hedge: must be a bool, got {self.hedge!r}")
         react = self.react_after
         if isinstance(react, bool) or not isinstance(react, int) or react == 1 or react < 0:
             raise ValueError(f"react_after: must be 0 or an integer >= 2, got {react!r}")
-        _check_number("nowcast_s", self.nowcast_s, 0.0)
+        check_number("nowcast_s", self.nowcast_s, 0.0)
         if not isinstance(self.react_replan, bool):
             raise ValueError(f"react_replan: must be a bool, got {self.react_replan!r}")
         if not isinstance(self.fill_spare, bool):
@@ -164,7 +164,7 @@ class ReplanOptions:
             raise ValueError(
                 "trust_windows: weighing the forecast against history needs forecast mode and hedge"
             )
-        _check_number("react_drift", self.react_drift, 0.0)
+        check_number("react_drift", self.react_drift, 0.0)
         if self.react_drift and (self.information != "forecast" or not self.nowcast_s):
             raise ValueError(
                 "react_drift: watching the mix inside a window needs forecast mode and nowcast_s > 0"

@@ -195,8 +195,13 @@ def test_the_switch_cap_holds() -> None:
 def test_settings_name_the_bad_field() -> None:
     with pytest.raises(ValueError, match=r"^forecast: unknown forecaster"):
         LiveSettings(forecaster="crystal-ball")
-    with pytest.raises(ValueError, match=r"^revert_margin"):
+    with pytest.raises(ValueError, match=r"^revert_margin: must be a number in \[0, 1\], got 2.0"):
         LiveSettings(revert_margin=2.0)
+    with pytest.raises(ValueError, match=r"^min_gain: must be a number in \[0, 1\], got True"):
+        LiveSettings(min_gain=True)
+    for bad in (-1, 2.5, False):
+        with pytest.raises(ValueError, match=r"^max_switches_per_hour: must be an integer >= 0"):
+            LiveSettings(max_switches_per_hour=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^window_s"):
         LiveSettings(window_s=0.0)
     for bad in (-1, 12, True, 1.5):  # 11 at most: 12 windows of history
@@ -273,7 +278,7 @@ def test_watch_settings_are_checked_and_give_the_check_instants() -> None:
         LiveSettings(react_drift=0.25)
     with pytest.raises(ValueError, match=r"^nowcast_s: must be in \[0, window_s 60\)"):
         LiveSettings(nowcast_s=60.0)
-    with pytest.raises(ValueError, match=r"^react_drift: must be in \[0, 10\]"):
+    with pytest.raises(ValueError, match=r"^react_drift: must be a number in \[0, 10\]"):
         LiveSettings(react_drift=-0.1, nowcast_s=10.0)
     assert WATCHING.check_offsets_s() == (10.0, 20.0, 30.0, 40.0, 50.0)
     assert dataclasses.replace(WATCHING, nowcast_s=25.0).check_offsets_s() == (25.0, 50.0)
