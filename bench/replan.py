@@ -32,11 +32,12 @@ the trace's rate (8; 2 keeps the sweep at 1x and 2x, the cheapest, about 8
 minutes on two cores). About an hour on two cores; with ``--quick`` S1 on
 4 and S2 on 8 on two families.
 
-``--react-drift X`` sets how far the mix must drift inside a window before
+``--forecaster SPEC`` forecasts with another forecaster (``holt`` is the
+memory-bound run before ``best``), ``--react-drift X`` sets how far the mix must drift inside a window before
 the forecast re-planners re-solve (0 turns it off: the baseline of the
 watch), ``--seed N`` draws other traces and forecasts.
 
-Run: ``python -m bench.replan [--quick] [--memory-bound] [--react-drift X] [--seed N]
+Run: ``python -m bench.replan [--quick] [--memory-bound] [--forecaster SPEC] [--react-drift X] [--seed N]
 [--output FILE] [--azure2019 FILE]``.
 """
 
@@ -61,6 +62,7 @@ from planner.evaluation.experiment import (
     run_experiment,
     table_rows,
 )
+from planner.replan.forecast import FORECASTER_SPECS
 from planner.workloads.shifts import FAMILY_DEFAULTS
 
 TARGETS = {"s1": 1.2, "s2": 1.0}
@@ -238,6 +240,11 @@ def main(argv: list[str] | None = None) -> None:
         help="the forecast re-planners re-solve inside a window past this drift of the mix "
         "(default: the config's, 0.25 for --memory-bound; 0 never)",
     )
+    parser.add_argument(
+        "--forecaster",
+        help=f"the forecast re-planners' forecaster: {FORECASTER_SPECS} "
+        "(default: the config's, best for --memory-bound)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds traces and forecast draws")
     parser.add_argument("--output", type=Path, help="write the JSON data here")
     parser.add_argument(
@@ -253,6 +260,11 @@ def main(argv: list[str] | None = None) -> None:
     config = dataclasses.replace(config, azure2019_path=str(args.azure2019), seed=args.seed)
     if args.react_drift is not None:
         config = dataclasses.replace(config, react_drift=args.react_drift)
+    if args.forecaster is not None:
+        try:
+            config = dataclasses.replace(config, forecaster=args.forecaster)
+        except ValueError as error:
+            parser.error(f"--forecaster: {error}")
     if args.max_rate_factor is not None:
         config = dataclasses.replace(config, goodput_max_rate_factor=args.max_rate_factor)
     if args.memory_bound:

@@ -34,6 +34,7 @@ from planner.evaluation.experiment import (
 from planner.fanout import ADDRESS_ENV, BACKENDS, check_backend
 from planner.placement.options import split_options
 from planner.profiles import MODEL_SETS
+from planner.replan.forecast import FORECASTER_SPECS
 
 
 @click.group("experiment")
@@ -126,7 +127,7 @@ def _where(
 @click.option("--strategies", default=None, help="Strategy names, comma-separated, static first.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Trace seconds.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Re-plan window (s).")
-@click.option("--forecaster", default=None, help="last, ewma[:alpha], seasonal:N.")
+@click.option("--forecaster", default=None, help=f"{FORECASTER_SPECS}.")
 @click.option(
     "--react-drift",
     type=click.FloatRange(min=0),

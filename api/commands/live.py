@@ -15,6 +15,7 @@ import click
 from api.commands.executor import api_option, cluster_option
 from api.commands.secrets import api_key_options
 from executor.api_client import ApiClient, ApiError, ApiUnavailable
+from planner.replan.forecast import FORECASTER_SPECS
 from planner.replan.live import MAX_REACT_DRIFT, MAX_TRUST_WINDOWS
 
 
@@ -105,7 +106,7 @@ def _fraction(value: float | None) -> str:
     type=click.IntRange(1, 86400),
     help="Decide every window of this many s.",
 )
-@click.option("--forecaster", help="last, ewma[:alpha], holt[:alpha] or seasonal:N.")
+@click.option("--forecaster", help=f"{FORECASTER_SPECS}.")
 @click.option("--min-gain", type=click.FloatRange(0, 1), help="Judged gain a switch needs.")
 @click.option("--max-switches-per-hour", type=click.IntRange(0, 3600), help="Switch cap.")
 @click.option("--revert-margin", type=click.FloatRange(0, 1), help="Replayed loss that reverts.")

@@ -23,7 +23,7 @@ from planner import files
 from planner.codec import encode
 from planner.placement.solution import SolveTimeoutError
 from planner.placement.solve import SOLVERS
-from planner.replan.forecast import make_forecaster
+from planner.replan.forecast import FORECASTER_SPECS, make_forecaster
 from planner.replan.loop import check_windows, replan
 from planner.replan.options import INFORMATION, TRIGGERS, ReplanOptions, ReplanResult
 from planner.sim import POLICIES, Instance, SimOptions
@@ -82,7 +82,7 @@ def _print_summary(result: ReplanResult) -> None:
     "--forecaster",
     default="ewma",
     show_default=True,
-    help="last, ewma[:alpha], holt[:alpha], seasonal:N.",
+    help=f"{FORECASTER_SPECS}.",
 )
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="periodic", show_default=True)
 @click.option(

@@ -31,6 +31,7 @@ from planner import files
 from planner.domain import Cluster
 from planner.evaluation.reports.names import DEFAULT_STRATEGIES, SOLVER_CHOICES, STRATEGIES
 from planner.placement.solve import SOLVERS
+from planner.replan.forecast import FORECASTER_SPECS
 
 if TYPE_CHECKING:
     from planner.evaluation.reports import CompareReport, ReplanCase, Report
@@ -408,9 +409,7 @@ def _case(cluster: Cluster, models_path: str, workload_path: str) -> ReplanCase:
     show_default=True,
     help="Search each strategy's max rate scale (off with --experiment).",
 )
-@click.option(
-    "--forecaster", default="ewma", show_default=True, help="last, ewma[:alpha], seasonal:period."
-)
+@click.option("--forecaster", default="ewma", show_default=True, help=f"{FORECASTER_SPECS}.")
 @click.option("--quick", is_flag=True, help="Shorter solves and a coarser capacity search.")
 @click.option("--title", default="Static vs re-placement", show_default=True)
 @run_options

@@ -21,6 +21,7 @@ from api.errors import invalid
 from api.fields import INTEGRAL, Text
 from api.routing import Body, Out, PageQuery, found, operation, reply
 from api.views import page_limit, paged
+from planner.replan.forecast import FORECASTER_SPECS
 from planner.replan.live import MAX_REACT_DRIFT, MAX_TRUST_WINDOWS
 from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, ReplanDecision
@@ -43,7 +44,7 @@ class ReplannerIn(Body):
         DEFAULTS["forecaster"],
         min_length=1,
         max_length=64,
-        description="last, ewma[:alpha], holt[:alpha] or seasonal:<period in windows>",
+        description=FORECASTER_SPECS,
     )
     min_gain: float = Field(
         DEFAULTS["min_gain"], ge=0, le=1, description="judged attainment a switch must gain"

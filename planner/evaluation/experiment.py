@@ -331,8 +331,10 @@ class ExperimentConfig:
         """The memory-bound cases (S1 on 4 and 8 devices, S3 on 4, S2 on 8)
         in goodput on the shifting families, 60 s windows over 600 s, at
         the trace's rate and twice it (S1 on 4 and S2 on 8 on two families
-        with ``quick``); the forecast re-planners re-solve inside a window
-        when the mix drifts by more than 0.25. The whole-trace static and
+        with ``quick``); the forecast re-planners forecast with whichever
+        of Holt, EWMA and the last window forecast the last three windows
+        best (``best``), and re-solve inside a window when the mix drifts
+        by more than 0.25. The whole-trace static and
         the re-placement strategies also run with SLO-aware preemption:
         the headroom bound holds for any queue order, and on S3 with 4
         devices the queue order alone closes much of its headroom over
@@ -346,6 +348,7 @@ class ExperimentConfig:
             "metric": "goodput",
             "goodput_rates": (1.0, 2.0),
             "react_drift": 0.25,
+            "forecaster": "best",
         }
         if quick:
             return cls(

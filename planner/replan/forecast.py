@@ -23,6 +23,10 @@ Forecasters (pluggable: anything with ``name`` and ``predict(series)``):
   windows (a day, typically): window ``k`` looks like window
   ``k - period_windows``; with less than one period of history it falls
   back to an :class:`Ewma`.
+- :class:`BestRecent`: whichever of its candidates (Holt, EWMA, last
+  window) forecast the last ``lookback`` windows best, each from the
+  windows before it: a trend is extrapolated while it holds, a hot set
+  that keeps moving is smoothed.
 
 :func:`forecast_window` reads only the arrivals before window ``k``'s start
 (the workload is cut there before fitting), so a forecast cannot see the
@@ -158,6 +162,54 @@ class Seasonal:
         return values[:, -self.period_windows].copy()
 
 
+@dataclass(frozen=True)
+class BestRecent:
+    """The forecast of the one of ``candidates`` whose one-window-ahead
+    forecasts of the last ``lookback`` windows (each made from the windows
+    before it) were closest to what came, in absolute error summed over
+    every row; ties go to the earlier candidate, and with under two windows
+    of history the first forecasts. A trend that held is extrapolated
+    (Holt), a mix that keeps reverting is smoothed (EWMA)."""
+
+    candidates: tuple[Forecaster, ...] = (Holt(), Ewma(), LastWindow())
+    lookback: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lookback, bool) or not isinstance(self.lookback, int):
+            raise ValueError(f"lookback: must be an integer, got {self.lookback!r}")
+        if self.lookback < 1:
+            raise ValueError(f"lookback: must be >= 1, got {self.lookback}")
+        if not self.candidates:
+            raise ValueError("candidates: must name at least one forecaster")
+
+    @property
+    def name(self) -> str:
+        names = ", ".join(c.name for c in self.candidates)
+        return f"best of {names} over {self.lookback} windows"
+
+    def errors(self, series: FloatArray) -> FloatArray:
+        """Each candidate's absolute error summed over the rows and the
+        backtested windows."""
+        values = _series(series)
+        k = values.shape[1]
+        errors = np.zeros(len(self.candidates))
+        for end in range(max(1, k - self.lookback), k):
+            for i, candidate in enumerate(self.candidates):
+                errors[i] += np.abs(candidate.predict(values[:, :end]) - values[:, end]).sum()
+        return errors
+
+    def predict(self, series: FloatArray) -> FloatArray:
+        values = _series(series)
+        return self.candidates[int(np.argmin(self.errors(values)))].predict(values)
+
+
+def _whole_windows(name: str, what: str, value: float | None) -> int:
+    """``value`` as a whole number of windows, else a ``forecast:`` error."""
+    if value is None or value != int(value):
+        raise ValueError(f"forecast: {name} needs a whole {what} in windows, got {value!r}")
+    return int(value)
+
+
 def _last(value: float | None) -> Forecaster:
     if value is not None:
         raise ValueError(f"forecast: last takes no argument, got {value!r}")
@@ -173,9 +225,13 @@ def _holt(value: float | None) -> Forecaster:
 
 
 def _seasonal(value: float | None) -> Forecaster:
-    if value is None or value != int(value):
-        raise ValueError(f"forecast: seasonal needs a whole period in windows, got {value!r}")
-    return Seasonal(int(value))
+    return Seasonal(_whole_windows("seasonal", "period", value))
+
+
+def _best(value: float | None) -> Forecaster:
+    if value is None:
+        return BestRecent()
+    return BestRecent(lookback=_whole_windows("best", "lookback", value))
 
 
 FORECASTERS: dict[str, Callable[[float | None], Forecaster]] = {
@@ -183,10 +239,15 @@ FORECASTERS: dict[str, Callable[[float | None], Forecaster]] = {
     "ewma": _ewma,
     "holt": _holt,
     "seasonal": _seasonal,
+    "best": _best,
 }
 """Forecaster by name; the argument is the one number after ``:`` in a spec
 (EWMA's ``alpha``, Holt's ``alpha`` = ``beta``, the seasonal period in
-windows), None when absent. Add an entry to plug in another forecaster."""
+windows, the best-recent lookback in windows), None when absent. Add an
+entry to plug in another forecaster."""
+
+FORECASTER_SPECS = "last, ewma[:alpha], holt[:alpha], seasonal:N or best[:N] (N in windows)"
+"""The forecaster specs :func:`make_forecaster` reads, in words for help texts."""
 
 
 def make_forecaster(spec: str) -> Forecaster:

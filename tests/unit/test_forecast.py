@@ -9,6 +9,7 @@ import pytest
 
 from planner.domain import Workload
 from planner.replan.forecast import (
+    BestRecent,
     Ewma,
     Holt,
     LastWindow,
@@ -63,6 +64,27 @@ def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:
     assert Seasonal(4, Ewma(0.5)).predict(SERIES).tolist() == [2.75, 2.0]
 
 
+def test_best_recent_picks_the_candidate_that_forecast_the_last_windows_best() -> None:
+    pick = BestRecent((LastWindow(), Ewma(0.5)), lookback=2)
+    # a mix that keeps flipping, 0 4 0 4: forecasting window 2 (0) from 0 4, last says 4
+    # (error 4) and EWMA 2 (error 2); window 3 (4) from 0 4 0, last 0 (4) and EWMA 1 (3):
+    # 8 against 5, so EWMA forecasts window 4: 0.5 x 4 + 0.5 x 1 = 2.5
+    flipping = np.array([[0.0, 4.0, 0.0, 4.0]])
+    assert pick.errors(flipping).tolist() == [8.0, 5.0]
+    assert pick.predict(flipping).tolist() == [2.5]
+    # a ramp, 0 1 2 3: last errs 1 and 1, EWMA 1.5 (0.5 for 2) and 1.75 (1.25 for 3)
+    ramp = np.array([[0.0, 1.0, 2.0, 3.0]])
+    assert pick.errors(ramp).tolist() == [2.0, 3.25]
+    assert pick.predict(ramp).tolist() == [3.0]
+    # errors are summed over every row: both series together pick EWMA (8 + 2 against
+    # 5 + 3.25), whose ramp forecast is 0.5 x 3 + 0.5 x 1.25 = 2.125
+    assert pick.predict(np.vstack([flipping, ramp])).tolist() == [2.5, 2.125]
+    # lookback 1 judges window 3 alone; one window of history backtests nothing: the first
+    assert BestRecent((LastWindow(), Ewma(0.5)), lookback=1).errors(ramp).tolist() == [1.0, 1.75]
+    assert pick.predict(np.array([[7.0]])).tolist() == [7.0]
+    assert pick.errors(np.array([[7.0]])).tolist() == [0.0, 0.0]
+
+
 @pytest.mark.parametrize(
     ("spec", "name"),
     [
@@ -72,6 +94,8 @@ def test_seasonal_takes_the_value_one_period_back_else_falls_back() -> None:
         ("seasonal:24", "seasonal(24, else ewma(0.5))"),
         ("holt", "holt(0.5, 0.5)"),
         ("holt:0.25", "holt(0.25, 0.25)"),
+        ("best", "best of holt(0.5, 0.5), ewma(0.5), last over 3 windows"),
+        ("best:5", "best of holt(0.5, 0.5), ewma(0.5), last over 5 windows"),
     ],
 )
 def test_make_forecaster(spec: str, name: str) -> None:
@@ -90,6 +114,8 @@ def test_make_forecaster(spec: str, name: str) -> None:
         ("seasonal:0", "forecast: period_windows: must be >= 1, got 0"),
         ("last:3", "forecast: last takes no argument, got 3.0"),
         ("holt:2", r"forecast: alpha: must be in \(0, 1\], got 2.0"),
+        ("best:2.5", "forecast: best needs a whole lookback in windows, got 2.5"),
+        ("best:0", "forecast: lookback: must be >= 1, got 0"),
     ],
 )
 def test_make_forecaster_errors(spec: str, message: str) -> None:

@@ -20,6 +20,7 @@ from planner.evaluation.experiment import (
 )
 from planner.evaluation.goodput import goodput_rps, share_captured, widening_sweep
 from planner.profiles import model_set
+from planner.replan.forecast import BestRecent, make_forecaster
 from planner.replan.transition import SwitchCost
 
 
@@ -70,6 +71,8 @@ def test_memory_bound_cases() -> None:
     # with and without SLO-aware preemption: the bound holds for any queue order
     names = [strategy.name for strategy in config.strategies]
     assert {"static", "static+slack", "periodic/forecast", "periodic/forecast+slack"} <= set(names)
+    # forecasting with whichever forecaster did best on the last three windows
+    assert make_forecaster(config.forecaster) == BestRecent(lookback=3)
     with pytest.raises(ValueError, match=r"^metric: must be one of auto, capacity, goodput"):
         ExperimentConfig(metric="rate")
     with pytest.raises(ValueError, match=r"^goodput_max_rate_factor: must be at least the largest"):
