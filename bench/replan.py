@@ -33,12 +33,13 @@ minutes on two cores). About an hour on two cores; with ``--quick`` S1 on
 4 and S2 on 8 on two families.
 
 ``--forecaster SPEC`` forecasts with another forecaster (``holt`` is the
-memory-bound run before ``best``), ``--react-drift X`` sets how far the mix must drift inside a window before
-the forecast re-planners re-solve (0 turns it off: the baseline of the
-watch), ``--seed N`` draws other traces and forecasts.
+memory-bound run before ``best``), ``--react-drift X`` sets how far the
+mix must drift inside a window before the forecast re-planners re-solve (0
+turns it off: the baseline of the watch), ``--seed N`` draws other traces
+and forecasts.
 
-Run: ``python -m bench.replan [--quick] [--memory-bound] [--forecaster SPEC] [--react-drift X] [--seed N]
-[--output FILE] [--azure2019 FILE]``.
+Run: ``python -m bench.replan [--quick] [--memory-bound] [--forecaster SPEC]
+[--react-drift X] [--seed N] [--output FILE] [--azure2019 FILE]``.
 """
 
 from __future__ import annotations
