@@ -42,9 +42,11 @@ def test_a_popularity_flip_is_re_placed_live_and_reported(tmp_path: Path) -> Non
     data = run.to_json()
 
     assert len(run.decisions) >= 3  # one per window of the replay, from window 0 on
-    switches = [d for d in run.decisions if d["chosen"]]
-    assert switches, [d["reason"] for d in run.decisions]
-    assert all(d["action"] == "switch" for d in switches)
+    switches = [d for d in run.decisions if d["chosen"]]  # every move: switches and reverts
+    assert any(d["action"] == "switch" for d in switches), [d["reason"] for d in run.decisions]
+    # a switch made at a check on a few seconds of traffic may be reverted at the next
+    # window's start when it served the requests after it worse than keeping would have
+    assert {d["action"] for d in switches} <= {"switch", "revert"}
     # the watch saw the flip inside window 2 and re-solved there, before its end (a
     # check stores a decision only then; whether moving paid depends on the few
     # seconds of traffic it saw)
