@@ -334,11 +334,10 @@ class ExperimentConfig:
         with ``quick``); the forecast re-planners forecast with whichever
         of Holt, EWMA and the last window forecast the last three windows
         best (``best``), and re-solve inside a window when the mix drifts
-        by more than 0.25. The whole-trace static and
-        the re-placement strategies also run with SLO-aware preemption:
-        the headroom bound holds for any queue order, and on S3 with 4
-        devices the queue order alone closes much of its headroom over
-        first-come-first-served."""
+        by more than 0.25. The whole-trace static and the re-placement
+        strategies also run with SLO-aware preemption: the headroom bound
+        holds for any queue order, and on S3 with 4 devices the queue order
+        alone closes much of its headroom over first-come-first-served."""
         common: dict[str, Any] = {
             "duration_s": 600.0,
             "window_s": 60.0,

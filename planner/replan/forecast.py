@@ -73,6 +73,15 @@ def _series(series: FloatArray) -> FloatArray:
     return values
 
 
+def _check_windows(name: str, value: int) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer (not a
+    bool) of at least one window."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: must be >= 1, got {value}")
+
+
 @dataclass(frozen=True)
 class LastWindow:
     """The forecast is the last value."""
@@ -146,10 +155,7 @@ class Seasonal:
     fallback: Ewma = Ewma()
 
     def __post_init__(self) -> None:
-        if isinstance(self.period_windows, bool) or not isinstance(self.period_windows, int):
-            raise ValueError(f"period_windows: must be an integer, got {self.period_windows!r}")
-        if self.period_windows < 1:
-            raise ValueError(f"period_windows: must be >= 1, got {self.period_windows}")
+        _check_windows("period_windows", self.period_windows)
 
     @property
     def name(self) -> str:
@@ -175,10 +181,7 @@ class BestRecent:
     lookback: int = 3
 
     def __post_init__(self) -> None:
-        if isinstance(self.lookback, bool) or not isinstance(self.lookback, int):
-            raise ValueError(f"lookback: must be an integer, got {self.lookback!r}")
-        if self.lookback < 1:
-            raise ValueError(f"lookback: must be >= 1, got {self.lookback}")
+        _check_windows("lookback", self.lookback)
         if not self.candidates:
             raise ValueError("candidates: must name at least one forecaster")
 
