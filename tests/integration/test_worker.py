@@ -172,21 +172,30 @@ def test_failures_are_recorded_and_store_no_plan(
 
 
 def test_a_late_result_from_a_worker_that_lost_its_lease_is_dropped(
-    client: FlaskClient, admin: dict[str, str], seeded: dict[str, Any], engine: Engine
+    client: FlaskClient,
+    admin: dict[str, str],
+    seeded: dict[str, Any],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     job_id = post_job(client, admin, seeded)
     slow = Gate("slow")
-    # The first worker renews only every 30 s: no renewal can slip in
-    # between its lease running out and the second worker's claim.
+    # The first worker writes its first progress report at once, then
+    # renews only every 30 s (heartbeats and relayed reports alike): once
+    # that report is stored, no renewal can slip in between its lease
+    # running out and the second worker's claim.
+    monkeypatch.setattr("api.worker.RELAY_S", 30.0)
     stalling = dataclasses.replace(FAST, lease_s=60.0, heartbeat_s=30.0)
     first = Running(Worker(session_factory(engine), name="first", settings=stalling, solve=slow))
     assert slow.started.wait(15)
+    wait_for(lambda: job(client, admin, job_id)["progress"] == 0.5)
     with session_factory(engine).begin() as session:
         # The first worker stalls: its lease runs out.
         session.execute(update(PlanJob).values(lease_expires_at=func.now()))
     second = Gate("second")
     second.open()
     assert make_worker(engine, second, "second").run_once()
+    slow.open()  # the first worker's result comes in late
     first.join()
     ended = job(client, admin, job_id)
     assert ended["status"] == "succeeded"
