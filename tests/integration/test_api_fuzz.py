@@ -58,7 +58,7 @@ CHECKS = [
     "response_schema_conformance",
     "refuses_only_by_rule",
 ]
-MAX_EXAMPLES = 150
+MAX_EXAMPLES = 100
 SEED = 20261206
 
 

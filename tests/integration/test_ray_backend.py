@@ -130,21 +130,21 @@ def without_timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_experiment_cases_on_ray_give_the_local_rows(ray_address: str) -> None:
     config = ExperimentConfig(
-        model_sets=("s1",),
-        devices={"s1": 4},
+        model_sets=("s3",),
+        devices={"s3": 4},
         workloads=("synthetic",),
         duration_s=240.0,
         window_s=60.0,
         shift_every_s=120.0,
         strategies=(Strategy("static"),),
         sweeps={"devices": (2,), "cv": (4.0,)},
-        sweep_set="s1",
+        sweep_set="s3",
         sweep_strategies=(Strategy("static"),),
         bound=False,
         time_limit_s=20.0,  # ample: rows compare equal only when no solve is cut short
         rel_tol=0.3,
         target_attainment=0.6,
-        metric="capacity",  # S1 on 4 devices is memory-bound: auto would pick goodput
+        metric="capacity",
     )
     local = run_experiment(config)
     options = {**config.solver_options, "backend": "ray", "ray_address": ray_address}
