@@ -37,7 +37,7 @@ from planner.codec import decode, encode
 from planner.domain import Placement
 from planner.replan.live import (
     HISTORY_WINDOWS,
-    LastSwitch,
+    AppliedSwitch,
     LiveDecision,
     LiveInputs,
     LiveSettings,
@@ -132,7 +132,7 @@ class ReplanInputs:
     skip: str = ""
     from_version: int | None = None
     from_plan_id: int | None = None
-    revert_plan_id: int | None = None
+    revert_plan_ids: Mapping[Placement, int] = dataclasses.field(default_factory=dict)
 
     @property
     def settings(self) -> LiveSettings:
@@ -201,9 +201,10 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     specs = tuple(catalog.model_values(session, [rows[name] for name in names]))
     current = decode(Placement, plan.placement, "placement")
     measured = loads.latest_seconds(session, cluster_id)
-    last_switch, revert_plan_id = None, None
+    switches: tuple[AppliedSwitch, ...] = ()
+    revert_plan_ids: dict[Placement, int] = {}
     if not base.at_s:
-        last_switch, revert_plan_id = _last_switch(session, base, version, current)
+        switches, revert_plan_ids = _window_switches(session, base, version, current)
     live = LiveInputs(
         cluster=catalog.cluster_value(session.get_one(Cluster, cluster_id)),
         models=specs,
@@ -211,7 +212,7 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
         counts={name: observed.get(name, [0] * n) for name in names},
         load_s={name: seconds for name, seconds in measured.items() if name in rows},
         switches_last_hour=replanner.moves_since(session, cluster_id, start + base.at_s - 3600),
-        last_switch=last_switch,
+        window_switches=switches,
     )
     if not base.at_s:
         return dataclasses.replace(
@@ -219,7 +220,7 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
             live=live,
             from_version=version,
             from_plan_id=plan.id,
-            revert_plan_id=revert_plan_id,
+            revert_plan_ids=revert_plan_ids,
         )
     latest = replanner.latest_in_window(session, cluster_id, start)
     mix = dict(latest.forecast_rps) if latest is not None and latest.forecast_rps else None
@@ -228,30 +229,46 @@ def _inputs(session: Session, base: ReplanInputs, version: int, plan: Plan) -> R
     )
 
 
-def _last_switch(
+def _window_switches(
     session: Session, base: ReplanInputs, version: int, current: Placement
-) -> tuple[LastSwitch | None, int | None]:
-    """For a window's start: the last switch applied in the window before,
-    when the served version is still its (with the requests after it when
-    it was made at a drift check), and the plan it switched from; else
-    ``(None, None)``."""
+) -> tuple[tuple[AppliedSwitch, ...], dict[Placement, int]]:
+    """For a window's start: the switches applied in the window before, in
+    order, that led to the served version (the last run of switches, back
+    to a revert or a break in the chain; those at drift checks with the
+    requests after them), and the plan id of each one's ``before``; empty
+    when the served version is not the last applied switch's."""
     window_s = int(base.values["window_s"])
     previous_start = base.window_start - window_s
-    previous = replanner.latest_in_window(session, base.cluster_id, previous_start, applied=True)
-    if (
-        previous is None
-        or previous.action != DecisionAction.SWITCH
-        or previous.version != version
-        or previous.from_plan_id is None
-    ):
-        return None, None
-    before = session.get_one(Plan, previous.from_plan_id)
-    after = None
-    if previous.at_s:  # a switch at a drift check: the window's requests after it
-        since = previous_start + previous.at_s
-        after = _requests_in(session, base.cluster_id, since, window_s - previous.at_s)
-    placement = decode(Placement, before.placement, "placement")
-    return LastSwitch(placement, current, previous.at_s, after), before.id
+    applied = replanner.applied_in_window(session, base.cluster_id, previous_start)
+    chain: list[ReplanDecision] = []
+    leads_to: int | None = version
+    for decision in reversed(applied):
+        if (
+            decision.action != DecisionAction.SWITCH
+            or decision.version != leads_to
+            or decision.from_plan_id is None
+            or decision.plan_id is None
+        ):
+            break
+        chain.insert(0, decision)
+        leads_to = decision.from_version
+    switches: list[AppliedSwitch] = []
+    revert_plan_ids: dict[Placement, int] = {}
+    for k, decision in enumerate(chain):
+        assert decision.from_plan_id is not None and decision.plan_id is not None
+        before = _placement_of(session, decision.from_plan_id)
+        after = current if k == len(chain) - 1 else _placement_of(session, decision.plan_id)
+        after_counts = None
+        if decision.at_s:  # a switch at a drift check: the window's requests after it
+            since = previous_start + decision.at_s
+            after_counts = _requests_in(session, base.cluster_id, since, window_s - decision.at_s)
+        switches.append(AppliedSwitch(before, after, decision.at_s, after_counts))
+        revert_plan_ids[before] = decision.from_plan_id
+    return tuple(switches), revert_plan_ids
+
+
+def _placement_of(session: Session, plan_id: int) -> Placement:
+    return decode(Placement, session.get_one(Plan, plan_id).placement, "placement")
 
 
 def _requests_in(session: Session, cluster_id: int, since_s: int, span_s: int) -> dict[str, int]:
@@ -286,8 +303,9 @@ def _activate(session: Session, inputs: ReplanInputs, decision: LiveDecision) ->
     """The plan the decision moves to, activated with its transition; and
     the new version."""
     assert inputs.live is not None
-    if decision.action == DecisionAction.REVERT and inputs.revert_plan_id is not None:
-        plan = session.get_one(Plan, inputs.revert_plan_id)
+    reverted_to = inputs.revert_plan_ids.get(decision.placement)
+    if decision.action == DecisionAction.REVERT and reverted_to is not None:
+        plan = session.get_one(Plan, reverted_to)
     else:
         # every model decided over, placed or not, as a solve's plan does: a
         # model the switch leaves out stays known to the router, which then

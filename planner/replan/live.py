@@ -10,15 +10,18 @@ seconds, the ``n`` before it observed):
    (:func:`observed_workload`): each window's requests of a model drawn
    uniformly over the window (a Poisson process conditioned on the count),
    seeded, so the same counts always give the same arrivals.
-2. **Revert.** When the window just observed was the first after a switch
-   from ``before`` to ``after`` (``last_switch``; a switch at a drift check
-   inside that window counts from its instant), its observed arrivals
-   after the switch are replayed through the simulator on the switch (the
-   load time included) and on ``before`` kept; if the switch's replayed
+2. **Revert.** When switches were applied in the window just observed
+   (``window_switches``: at its start, or at drift checks inside it, each
+   from the placement the one before it switched to), its observed
+   arrivals after the first of them are replayed through the simulator on
+   those switches, each at its instant with its load time, and on the
+   placement before the first one kept; if the switches' replayed
    attainment is below the kept plan's by more than ``revert_margin``, the
-   decision is a revert to ``before``. (The simulator's replay of the
-   observed arrivals, not the agents' measured latencies, is the measured
-   attainment.)
+   decision is a revert to that placement. Otherwise the last switch alone
+   is judged the same way on the arrivals after it (a drift check may have
+   moved on from a good switch to a bad one), and reverted when it lost.
+   (The simulator's replay of the observed arrivals, not the agents'
+   measured latencies, is the measured attainment.)
 3. **Cap.** With ``max_switches_per_hour`` switches already made in the
    last hour, the decision is ``hold`` (nothing is solved).
 4. **Decide.** :func:`planner.replan.loop.decide_window` forecasts the
@@ -221,7 +224,7 @@ class LiveSettings:
 
 
 @dataclass(frozen=True)
-class LastSwitch:
+class AppliedSwitch:
     """A switch applied in the window just observed: at its start, or
     ``at_s`` seconds into it (a drift check), with ``counts``, the requests
     per model (by name) in the rest of that window after it."""
@@ -235,6 +238,11 @@ class LastSwitch:
         if self.at_s and self.counts is None:
             raise ValueError("counts: a switch inside a window needs the requests after it")
 
+    def requests_after(self, last_window: Mapping[str, int]) -> dict[str, int]:
+        """Requests per model after the switch: ``counts``, or for a switch
+        at the window's start the window's (``last_window``)."""
+        return dict(last_window if self.counts is None else self.counts)
+
 
 @dataclass(frozen=True)
 class LiveInputs:
@@ -242,8 +250,9 @@ class LiveInputs:
     plan, the serving placement, per-window request counts of the ``n``
     windows before the decided one (by model name, oldest first, every
     list of length ``n >= 1``), measured load seconds per model, switches
-    made in the last hour, and the switch applied at the start of the last
-    window, if any."""
+    made in the last hour, and the switches applied in the last window, in
+    order (each from the placement the one before it switched to, the last
+    to the serving one; only the first may be at the window's start)."""
 
     cluster: Cluster
     models: tuple[ModelSpec, ...]
@@ -251,7 +260,7 @@ class LiveInputs:
     counts: Mapping[str, Sequence[int]]
     load_s: Mapping[str, float]
     switches_last_hour: int = 0
-    last_switch: LastSwitch | None = None
+    window_switches: tuple[AppliedSwitch, ...] = ()
 
     def __post_init__(self) -> None:
         names = {spec.name for spec in self.models}
@@ -263,6 +272,34 @@ class LiveInputs:
         for name in self.counts:
             if name not in names:
                 raise ValueError(f"counts.{name}: not a model of the plan")
+        self._check_switches()
+
+    def _check_switches(self) -> None:
+        """ValueError naming ``window_switches`` unless they chain in order
+        to the serving placement, none with more requests after it than
+        after the one before it."""
+        switches = self.window_switches
+        window = self.last_window()
+        for k, switch in enumerate(switches):
+            where = f"window_switches[{k}]"
+            following = switches[k + 1].before if k + 1 < len(switches) else self.current
+            if switch.after != following:
+                raise ValueError(
+                    f"{where}.after: must be the placement the next switch left"
+                    " (for the last, the serving one)"
+                )
+            if not k:
+                continue
+            earlier = switches[k - 1]
+            if switch.at_s <= earlier.at_s:
+                raise ValueError(f"{where}.at_s: must be after the switch before it")
+            before_it = earlier.requests_after(window)
+            for name, count in switch.requests_after(window).items():
+                if count > before_it.get(name, 0):
+                    raise ValueError(
+                        f"{where}.counts.{name}: {count} requests after it,"
+                        " more than after the switch before it"
+                    )
 
     @property
     def windows(self) -> int:
@@ -321,37 +358,74 @@ def _complete(inputs: LiveInputs) -> dict[str, Sequence[int]]:
 def _revert_check(
     inputs: LiveInputs, cluster: Cluster, settings: LiveSettings, seed: int
 ) -> LiveDecision | None:
-    """A revert decision when the last window's replay says the switch did
-    worse than keeping by more than the margin (module docstring, step 2)."""
-    last = inputs.last_switch
-    if last is None:
+    """A revert decision when the last window's replay says its switches,
+    or else its last switch alone, did worse than keeping by more than the
+    margin (module docstring, step 2)."""
+    switches = inputs.window_switches
+    if not switches:
         return None
-    if last.counts is None:
-        counts = {name: [series[-1]] for name, series in _complete(inputs).items()}
-    else:
-        counts = {spec.name: [int(last.counts.get(spec.name, 0))] for spec in inputs.models}
-    if sum(series[0] for series in counts.values()) == 0:
+    what = "the switch" if len(switches) == 1 else f"its {len(switches)} switches"
+    reverted = _revert_of(inputs, cluster, settings, seed, switches, what)
+    if reverted is None and len(switches) > 1:
+        reverted = _revert_of(inputs, cluster, settings, seed, switches[-1:], "its last switch")
+    return reverted
+
+
+def _revert_of(
+    inputs: LiveInputs,
+    cluster: Cluster,
+    settings: LiveSettings,
+    seed: int,
+    switches: tuple[AppliedSwitch, ...],
+    what: str,
+) -> LiveDecision | None:
+    """A revert to the placement before ``switches[0]`` when the replay of
+    the arrivals after it on ``switches`` (``what``, in words) is below
+    keeping that placement by more than the margin; else None."""
+    replay = _arrivals_after(inputs, switches, settings.window_s, seed)
+    if not replay.model_ids.size:
         return None
-    span_s = settings.window_s - last.at_s
-    replay = observed_workload(counts, span_s, span_s, seed)
     judge = TransitionJudge(_instance(inputs, cluster, replay))
-    switched = judge.attainment(last.before, last.after)
-    kept = judge.attainment(last.before, last.before)
+    before, first_s = switches[0].before, switches[0].at_s
+    switched = judge.replay(before, [(switch.at_s - first_s, switch.after) for switch in switches])
+    kept = judge.attainment(before, before)
     if switched >= kept - settings.revert_margin:
         return None
     return LiveDecision(
         action="revert",
         reason=(
-            f"the last window replayed at {switched:.4f} after the switch, "
+            f"the last window replayed at {switched:.4f} after {what}, "
             f"{kept - switched:.4f} below keeping ({kept:.4f}) > revert_margin "
             f"{settings.revert_margin:g}; back to the placement before it"
         ),
-        placement=last.before,
-        steps=transition_steps(cluster, inputs.models, inputs.current, last.before),
+        placement=before,
+        steps=transition_steps(cluster, inputs.models, inputs.current, before),
         replayed_switch=switched,
         replayed_keep=kept,
-        cost=switch_cost(cluster, inputs.models, inputs.current, last.before),
+        cost=switch_cost(cluster, inputs.models, inputs.current, before),
     )
+
+
+def _arrivals_after(
+    inputs: LiveInputs, switches: tuple[AppliedSwitch, ...], window_s: float, seed: int
+) -> Workload:
+    """The last window's requests after ``switches[0]``, times (s) from its
+    instant: each stretch's (from one switch to the next, the last to the
+    window's end) drawn uniformly inside it (:func:`observed_workload`)."""
+    window = inputs.last_window()
+    names = [spec.name for spec in inputs.models]
+    after = [switch.requests_after(window) for switch in switches]
+    bounds = [switch.at_s for switch in switches] + [window_s]
+    times: list[FloatArray] = []
+    ids: list[npt.NDArray[np.int32]] = []
+    for k, counts in enumerate(after):
+        later = after[k + 1] if k + 1 < len(after) else {}
+        span_s = bounds[k + 1] - bounds[k]
+        stretch = {name: [counts.get(name, 0) - later.get(name, 0)] for name in names}
+        drawn = observed_workload(stretch, span_s, span_s, seed + k)
+        times.append(drawn.arrivals_s + (bounds[k] - bounds[0]))
+        ids.append(drawn.model_ids)
+    return Workload(np.concatenate(times), np.concatenate(ids), tuple(names), window_s - bounds[0])
 
 
 def _rates(forecast: Forecast) -> dict[str, float]:

@@ -279,10 +279,19 @@ class TransitionJudge:
     def attainment(self, before: Placement, after: Placement) -> float:
         """Attainment of the judged requests when switching from ``before``
         to ``after`` at their start (no switch when equal)."""
-        self.simulations += 1
         if after == before:
+            self.simulations += 1
             return self.case.attainment(before)
-        return self.case.attainment(TimedPlan(((0.0, before), (LEAD_S, after))))
+        return self.replay(before, ((0.0, after),))
+
+    def replay(self, before: Placement, moves: Sequence[tuple[float, Placement]]) -> float:
+        """Attainment of the judged requests when ``before`` serves until
+        the first move and each move ``(at_s, placement)`` (seconds from the
+        judged traffic's start, increasing, the first at 0) switches to its
+        placement, with the replicas it loads unavailable while they load."""
+        self.simulations += 1
+        steps = ((0.0, before), *((LEAD_S + at_s, placement) for at_s, placement in moves))
+        return self.case.attainment(TimedPlan(steps))
 
 
 @dataclass(frozen=True)

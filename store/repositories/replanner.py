@@ -113,17 +113,23 @@ def decision_for(
     ).first()
 
 
-def latest_in_window(
-    session: Session, cluster_id: int, window_start: int, *, applied: bool = False
-) -> ReplanDecision | None:
-    """The last decision stored in the cluster's window from
-    ``window_start`` (with ``applied``: the last applied switch or revert)."""
+def latest_in_window(session: Session, cluster_id: int, window_start: int) -> ReplanDecision | None:
+    """The last decision stored in the cluster's window from ``window_start``."""
     query = select(ReplanDecision).where(
         ReplanDecision.cluster_id == cluster_id, ReplanDecision.window_start == window_start
     )
-    if applied:
-        query = query.where(ReplanDecision.chosen.is_(True))
     return session.scalars(query.order_by(ReplanDecision.at_s.desc())).first()
+
+
+def applied_in_window(session: Session, cluster_id: int, window_start: int) -> list[ReplanDecision]:
+    """The switches and reverts applied in the cluster's window from
+    ``window_start``, in the order they were made."""
+    query = select(ReplanDecision).where(
+        ReplanDecision.cluster_id == cluster_id,
+        ReplanDecision.window_start == window_start,
+        ReplanDecision.chosen.is_(True),
+    )
+    return list(session.scalars(query.order_by(ReplanDecision.at_s)))
 
 
 def moves_since(session: Session, cluster_id: int, since_s: int) -> int:

@@ -22,7 +22,7 @@ from store.db import session_factory, transaction
 from store.enums import JobKind, JobStatus
 from store.models import PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
 from store.repositories import jobs, loads, replanner
-from tests.integration.builders import seed_api
+from tests.integration.builders import GIB, model_json, profile_json, seed_api
 
 WINDOW_S = 10
 
@@ -416,6 +416,16 @@ def run_check(engine: Engine, window: int, at_s: int) -> str:
         return done.message
 
 
+def next_window_inputs(engine: Engine, cluster: int, window: int) -> replanner_jobs.ReplanInputs:
+    """The inputs of the decision at the start of the window after ``window``
+    (the queued job turned into it)."""
+    with transaction(session_factory(engine), write=True) as session:
+        job = replanner.pending_job(session, cluster)
+        assert job is not None
+        job.options = {"window_start": window + WINDOW_S, "at_s": 0}
+        return replanner_jobs.load_inputs(session, job)
+
+
 def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast(
     client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
 ) -> None:
@@ -468,21 +478,62 @@ def test_the_drift_watch_switches_inside_a_window_and_checks_against_its_nowcast
         )
         assert replanner.at_of(pending) in (0, 2, 4, 6, 8)
     # the next window's start checks that switch against keeping, on the requests after it
-    with transaction(session_factory(engine), write=True) as session:
-        job = replanner.pending_job(session, cluster)
-        assert job is not None
-        job.options = {"window_start": window + WINDOW_S, "at_s": 0}
-        inputs = replanner_jobs.load_inputs(session, job)
-    assert inputs.live is not None and inputs.live.last_switch is not None, inputs.skip
-    assert inputs.live.last_switch.at_s == 4
-    assert inputs.live.last_switch.counts == {"m0": 0, "m1": 400}  # bins 4-7 s
-    assert inputs.revert_plan_id == first["from_plan_id"]  # the plan before the switch
+    inputs = next_window_inputs(engine, cluster, window)
+    assert inputs.live is not None, inputs.skip
+    (switch,) = inputs.live.window_switches
+    assert switch.at_s == 4
+    assert switch.counts == {"m0": 0, "m1": 400}  # bins 4-7 s
+    assert switch.after == inputs.live.current
+    # the plan before the switch
+    assert inputs.revert_plan_ids == {switch.before: first["from_plan_id"]}
     # a check of a window not decided at its start decides nothing, nor one the settings
     # no longer have (checks every 2 s: none at 5 s)
     message = run_check(engine, window + 5 * WINDOW_S, 4)
     assert message == f"skipped: window {window + 5 * WINDOW_S} was not decided at its start"
     message = run_check(engine, window, 5)
     assert message == "skipped: 5 s is not a check instant of the settings (changed since)"
+
+
+def test_a_window_start_reads_every_switch_of_the_window_before(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    # m2 (7.5 GiB) fits only as two 3.75 GiB stages: hosting it evicts m0 from both devices
+    big = model_json("m2", profile=profile_json(weight_bytes=int(7.5 * GIB)))
+    assert client.post("/v1/models", json=big, headers=admin).status_code == 201
+    serve_only_m0(client, admin, cluster)
+    window = aligned_now() - WINDOW_S
+    history = {"m0": [500, 500, 500], "m2": [0, 0, 0]}
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=WINDOW_S, start=window - 3 * WINDOW_S,
+        counts=history,
+    )  # fmt: skip
+    assert answer.status_code == 201
+    # m2 takes over for 4 s (it is loaded at 4 s), then m0 comes back at 2000 req/s (at 6 s)
+    so_far = {"m0": [0] * 4 + [2000] * 6, "m2": [100] * 4 + [0] * 6}
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=1, start=window, counts=so_far
+    )
+    assert answer.status_code == 201
+    watch(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()
+    assert run_check(engine, window, 4).startswith("switch at 4 s")
+    message = run_check(engine, window, 6)
+    assert message.startswith("switch at 6 s"), message
+    first, second = decisions(client, auth["reader"], cluster)[-2:]
+    assert (first["version"], second["from_version"], second["version"]) == (2, 2, 3)
+    inputs = next_window_inputs(engine, cluster, window)
+    assert inputs.live is not None, inputs.skip
+    early, late = inputs.live.window_switches
+    assert (early.at_s, late.at_s) == (4, 6)
+    assert early.counts == {"m0": 12000, "m2": 0}  # bins 4-9 s
+    assert late.counts == {"m0": 8000, "m2": 0}  # bins 6-9 s
+    assert early.after == late.before and late.after == inputs.live.current
+    assert inputs.revert_plan_ids == {
+        early.before: first["from_plan_id"],
+        late.before: second["from_plan_id"],
+    }
+    assert second["from_plan_id"] == first["plan_id"]
 
 
 def test_the_switch_cap_counts_the_hour_before_each_instant(
@@ -528,33 +579,44 @@ def test_decisions_are_paged_and_need_a_cluster(
     assert client.get(f"/v1/clusters/{cluster}/decisions").status_code == 401
 
 
+def activate_everywhere(
+    client: FlaskClient, admin: dict[str, str], cluster: int, models: list[str]
+) -> int:
+    """Activate ``models`` on each of the four devices; the plan's id."""
+    groups = [{"devices": [d], "config": {"op": 1, "pp": 1}, "models": models} for d in range(4)]
+    body = {"cluster_id": cluster, "placement": {"groups": groups}, "activate": True}
+    answer = client.post("/v1/plans", json=body, headers=admin)
+    assert answer.status_code == 201
+    plan_id: int = answer.get_json()["id"]
+    return plan_id
+
+
+def store_switch(
+    engine: Engine, cluster: int, window_start: int, at_s: int, version: int, plans: tuple[int, int]
+) -> None:
+    """An applied switch ``at_s`` into the window from ``window_start``, from
+    plan ``plans[0]`` (version ``version - 1``) to ``plans[1]`` (``version``)."""
+    with transaction(session_factory(engine), write=True) as session:
+        session.add(
+            ReplanDecision(
+                cluster_id=cluster, window_start=window_start, at_s=at_s, window_s=WINDOW_S,
+                forecaster="last", action="switch", chosen=True, reason="a switch",
+                forecast_rps={}, observed={}, load_s={}, steps=[],
+                switch_cost={"replicas_loaded": 0, "load_s": 0.0, "lost_replica_s": 0.0},
+                from_version=version - 1, from_plan_id=plans[0], version=version,
+                plan_id=plans[1],
+            )
+        )  # fmt: skip
+
+
 def test_a_switch_that_served_worse_is_reverted_to_its_plan(
     client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
 ) -> None:
     admin, cluster = auth["admin"], seeded["cluster_id"]
-
-    def activate(models: list[str]) -> int:
-        groups = [
-            {"devices": [d], "config": {"op": 1, "pp": 1}, "models": models} for d in range(4)
-        ]
-        body = {"cluster_id": cluster, "placement": {"groups": groups}, "activate": True}
-        answer = client.post("/v1/plans", json=body, headers=admin)
-        assert answer.status_code == 201
-        plan_id: int = answer.get_json()["id"]
-        return plan_id
-
-    both, only_m0 = activate(["m0", "m1"]), activate(["m0"])  # versions 1 and 2
+    both = activate_everywhere(client, admin, cluster, ["m0", "m1"])  # version 1
+    only_m0 = activate_everywhere(client, admin, cluster, ["m0"])  # version 2
     window = aligned_now()
-    with transaction(session_factory(engine), write=True) as session:  # the switch 1 -> 2
-        session.add(
-            ReplanDecision(
-                cluster_id=cluster, window_start=window - WINDOW_S, window_s=WINDOW_S,
-                forecaster="last", action="switch", chosen=True, reason="dropped m1",
-                forecast_rps={}, observed={}, load_s={}, steps=[],
-                switch_cost={"replicas_loaded": 0, "load_s": 0.0, "lost_replica_s": 0.0},
-                from_version=1, from_plan_id=both, version=2, plan_id=only_m0,
-            )
-        )  # fmt: skip
+    store_switch(engine, cluster, window - WINDOW_S, 0, 2, (both, only_m0))
     counts = {"m0": [100], "m1": [300]}  # then m1 came back: its requests found no replica
     answer = post_traffic(
         client, admin, cluster, source="router", bin_s=WINDOW_S, start=window - WINDOW_S,
@@ -574,3 +636,35 @@ def test_a_switch_that_served_worse_is_reverted_to_its_plan(
         "from_version": 2,
         "steps": [{"group": g, "action": "load", "model": "m1"} for g in range(4)],
     }
+
+
+def test_a_window_of_switches_that_served_worse_is_reverted_to_the_plan_before_them(
+    client: FlaskClient, auth: dict[str, dict[str, str]], seeded: dict[str, Any], engine: Engine
+) -> None:
+    """m0 and m1 everywhere, then m0 alone at the window's start and m1
+    alone 5 s in. m1 had 100 req/s in the first 5 s (none served) and 20
+    after: the last switch paid, the two did not."""
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    both = activate_everywhere(client, admin, cluster, ["m0", "m1"])  # version 1
+    only_m0 = activate_everywhere(client, admin, cluster, ["m0"])  # version 2
+    only_m1 = activate_everywhere(client, admin, cluster, ["m1"])  # version 3
+    window = aligned_now()
+    store_switch(engine, cluster, window - WINDOW_S, 0, 2, (both, only_m0))
+    store_switch(engine, cluster, window - WINDOW_S, 5, 3, (only_m0, only_m1))
+    counts = {"m0": [0] * 10, "m1": [100] * 5 + [20] * 5}
+    answer = post_traffic(
+        client, admin, cluster, source="router", bin_s=1, start=window - WINDOW_S, counts=counts
+    )
+    assert answer.status_code == 201
+    enable(engine, cluster, window)
+    assert Worker(session_factory(engine), name="w1").run_once()
+    decision = decisions(client, auth["reader"], cluster)[-1]
+    assert decision["action"] == "revert" and decision["chosen"], decision["reason"]
+    assert "after its 2 switches" in decision["reason"]
+    # m1's 500 of the 600 requests found no replica before the last switch, and its
+    # 20 req/s none while it loaded (1 GiB at 1 GB/s) after it
+    assert decision["replayed_switch"] == pytest.approx((100 - 20 * GIB / 1e9) / 600, abs=0.01)
+    assert decision["replayed_keep"] == pytest.approx(1.0, abs=0.01)
+    assert decision["version"] == 4 and decision["plan_id"] == both
+    served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
+    assert served["plan_id"] == both and served["transition"]["from_version"] == 3

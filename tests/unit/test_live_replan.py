@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from planner.domain import Cluster, Group, ModelSpec, ParallelConfig, Placement
 from planner.replan.live import (
-    LastSwitch,
+    AppliedSwitch,
     LiveInputs,
     LiveSettings,
     MeasuredLoadCluster,
@@ -144,7 +144,7 @@ A_AND_B = placement(group([0], "a"), group([1], "b"))
 def after_switch_to_both_a(counts: dict[str, list[int]]) -> LiveInputs:
     """The window after a switch from a and b to a on both devices."""
     return LiveInputs(
-        CLUSTER, MODELS, BOTH_A, counts, {}, 1, last_switch=LastSwitch(A_AND_B, BOTH_A)
+        CLUSTER, MODELS, BOTH_A, counts, {}, 1, window_switches=(AppliedSwitch(A_AND_B, BOTH_A),)
     )
 
 
@@ -165,17 +165,97 @@ def test_a_switch_at_a_drift_check_is_judged_on_the_requests_after_it() -> None:
     after it, and a 570 in the window, 150 after it."""
     counts = {"a": [300, 570], "b": [300, 24]}
     whole = dataclasses.replace(
-        after_switch_to_both_a(counts), last_switch=LastSwitch(A_AND_B, BOTH_A)
+        after_switch_to_both_a(counts), window_switches=(AppliedSwitch(A_AND_B, BOTH_A),)
     )
     assert decide_live(whole, SETTINGS).action != "revert"  # 24 of 594 lost: within the margin
-    checked = LastSwitch(A_AND_B, BOTH_A, at_s=30.0, counts={"a": 150, "b": 24})
-    decision = decide_live(dataclasses.replace(whole, last_switch=checked), SETTINGS)
+    checked = AppliedSwitch(A_AND_B, BOTH_A, at_s=30.0, counts={"a": 150, "b": 24})
+    decision = decide_live(dataclasses.replace(whole, window_switches=(checked,)), SETTINGS)
     assert decision.action == "revert", decision.reason
     # the 174 requests of the last 30 s replayed: b's 24 lost after the switch
     assert decision.replayed_switch == pytest.approx(150 / 174, abs=0.01)
     assert decision.replayed_keep is not None and decision.replayed_keep > 0.95
     with pytest.raises(ValueError, match=r"^counts: a switch inside a window needs"):
-        LastSwitch(A_AND_B, BOTH_A, at_s=30.0)
+        AppliedSwitch(A_AND_B, BOTH_A, at_s=30.0)
+
+
+A_AND_C = placement(group([0], "a"), group([1], "c"))
+
+
+def two_switches(
+    counts: dict[str, list[int]],
+    placements: tuple[Placement, Placement, Placement],
+    after_check: dict[str, int],
+) -> LiveInputs:
+    """Two windows observed; in the last, a switch from ``placements[0]`` to
+    ``placements[1]`` at its start and one to ``placements[2]`` (serving
+    now) 30 s in, with ``after_check`` requests after it."""
+    first, second, serving = placements
+    switches = (
+        AppliedSwitch(first, second),
+        AppliedSwitch(second, serving, at_s=30.0, counts=after_check),
+    )
+    return LiveInputs(CLUSTER, MODELS, serving, counts, {}, 2, window_switches=switches)
+
+
+def test_a_window_of_switches_that_did_worse_than_keeping_is_reverted_whole() -> None:
+    """At the last window's start a and b were switched to a on both devices,
+    then 30 s in to a and c. In the first 30 s b had 120 requests, none after;
+    c had 60, all after. The last switch alone paid (c served), the two did not
+    (b's 120 lost), so the revert goes back to a and b."""
+    counts = {"a": [300, 300], "b": [300, 120], "c": [0, 60]}
+    inputs = two_switches(counts, (A_AND_B, BOTH_A, A_AND_C), {"a": 150, "b": 0, "c": 60})
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "revert", decision.reason
+    assert decision.placement == A_AND_B
+    assert "after its 2 switches" in decision.reason
+    # 480 requests replayed: the switches lose b's 120 and c's first ones while c loads
+    # (2 s at 2 req/s); keeping a and b loses c's 60
+    assert decision.replayed_switch == pytest.approx(356 / 480, abs=0.01)
+    assert decision.replayed_keep == pytest.approx(420 / 480, abs=0.01)
+    # judged alone, the last switch is no revert
+    last = dataclasses.replace(inputs, window_switches=inputs.window_switches[1:])
+    assert decide_live(last, SETTINGS).action != "revert"
+
+
+def test_the_last_switch_of_a_window_is_reverted_alone_when_only_it_lost() -> None:
+    """a and c were switched to a and b at the window's start (b turned hot),
+    then 30 s in to a on both devices; b kept its 5 req/s. The two switches
+    together beat keeping a and c, the last alone lost b's last 150."""
+    counts = {"a": [300, 300], "b": [0, 300], "c": [300, 0]}
+    inputs = two_switches(counts, (A_AND_C, A_AND_B, BOTH_A), {"a": 150, "b": 150, "c": 0})
+    decision = decide_live(inputs, SETTINGS)
+    assert decision.action == "revert", decision.reason
+    assert decision.placement == A_AND_B
+    assert "after its last switch" in decision.reason
+    assert decision.replayed_switch == pytest.approx(150 / 300, abs=0.01)
+    assert decision.replayed_keep == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("switches", "error"),
+    [
+        (
+            (AppliedSwitch(A_AND_B, A_AND_C), AppliedSwitch(A_AND_B, BOTH_A, 30.0, {})),
+            r"window_switches\[0\]\.after: must be the placement the next switch left",
+        ),
+        ((AppliedSwitch(A_AND_B, A_AND_C),), r"window_switches\[0\]\.after: .*the serving one"),
+        (
+            (AppliedSwitch(A_AND_B, A_AND_C, 30.0, {}), AppliedSwitch(A_AND_C, BOTH_A, 30.0, {})),
+            r"window_switches\[1\]\.at_s: must be after the switch before it",
+        ),
+        (
+            (AppliedSwitch(A_AND_B, A_AND_C), AppliedSwitch(A_AND_C, BOTH_A, 30.0, {"a": 301})),
+            r"window_switches\[1\]\.counts\.a: 301 requests after it, more than after",
+        ),
+    ],
+    ids=["broken-chain", "not-to-current", "same-instant", "more-requests"],
+)
+def test_window_switches_must_chain_to_the_serving_placement(
+    switches: tuple[AppliedSwitch, ...], error: str
+) -> None:
+    counts = {"a": [300], "b": [0], "c": [0]}
+    with pytest.raises(ValueError, match=error):
+        LiveInputs(CLUSTER, MODELS, BOTH_A, counts, {}, window_switches=switches)
 
 
 def test_a_switch_that_did_as_predicted_is_not_reverted() -> None:
