@@ -22,15 +22,17 @@ What the simulator does not model, each measured apart:
 - contention between the processes sharing the machine's cores: the
   agent's compute per request under load against the profile's latency;
 - a plan's propagation: a switch takes effect when the agent (polling the
-  API) has applied it and the router (polling too) routes by it, not when
-  it is activated; the live prediction is shown both ways.
+  API every ``--poll`` s, 0.25 by default) has applied it and the router
+  (polling as often) routes by it, not when it is activated; the live
+  prediction is shown both ways. ``--poll 1`` is the agents' and the
+  router's own default, the run before the demo polled faster.
 
 The re-planner watches the mix inside each window (``--react-drift``
 0.25 every ``--nowcast`` 3 s, the demo's); ``--react-drift 0`` is the run
 that decides at window starts only.
 
 Run ``python -m bench.live_fidelity [--quick] [--slo-ms MS] [--react-drift X --nowcast S]
-[--seed N]``.
+[--poll S] [--seed N]``.
 """
 
 from __future__ import annotations
@@ -187,12 +189,21 @@ def main(argv: list[str]) -> None:
         default=LiveScenario.nowcast_s,
         help=f"check the mix every this many s [{LiveScenario.nowcast_s}]",
     )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=LiveScenario.poll_s,
+        help=f"the agent's and the router's poll period in s [{LiveScenario.poll_s:g}]",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the trace's seed [0]")
     args = parser.parse_args(argv)
+    if not args.poll > 0:
+        parser.error(f"--poll: must be > 0, got {args.poll:g}")
     scenario = LiveScenario(
         slo_s=args.slo_ms / 1e3,
         react_drift=args.react_drift,
         nowcast_s=args.nowcast,
+        poll_s=args.poll,
         seed=args.seed,
     )
     if args.quick:
@@ -208,7 +219,8 @@ def main(argv: list[str]) -> None:
         f"trace: {data['requests']} requests over {shift.duration_s:g} s in {scenario.phases} "
         f"phases (hot {scenario.hot_rps:g} req/s, cold {scenario.cold_rps:g}); "
         f"{scenario.models} models, {scenario.devices} devices of one replica; window "
-        f"{scenario.window_s} s; SLO {1e3 * data['slo_s']:.0f} ms; "
+        f"{scenario.window_s} s; SLO {1e3 * data['slo_s']:.0f} ms; polls every "
+        f"{scenario.poll_s:g} s; "
         f"{len(data['decisions'])} decisions, {len(data['switches'])} switches"
     )
     print_windows(data)

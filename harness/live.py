@@ -311,9 +311,10 @@ class LiveDemo:
             f"  {len(specs)} models (SLO {1e3 * specs[0].slo_s:.0f} ms), {cluster.num_devices} "
             f"devices holding {len(first.model_names)} of them; first plan {served['plan_id']}"
         )
-        self.deployment.start_agent(cluster_id, 0, s.devices, "tiny")
+        poll = ("--interval-s", f"{s.poll_s:g}")
+        self.deployment.start_agent(cluster_id, 0, s.devices, "tiny", *poll)
         wait_for(lambda: agents_applied(api, cluster_id, 1), AGENT_TIMEOUT_S, "agent")
-        router = self.deployment.start_router(cluster_id, "--traffic-every-s", "1")
+        router = self.deployment.start_router(cluster_id, "--traffic-every-s", "1", *poll)
         self.phase("start")
         return Fleet(
             api,

@@ -47,7 +47,11 @@ class LiveScenario:
     mix every ``nowcast_s`` seconds inside each window and re-solves when
     it drifted more than ``react_drift`` (0: it decides at window starts
     only): a phase that starts with a window is then followed a few
-    seconds in, not a window later, as the last window's forecast would."""
+    seconds in, not a window later, as the last window's forecast would.
+    The agent polls the API for plan changes, and the router refreshes
+    its view of the agents, every ``poll_s`` seconds: a switch serves from
+    when both have it, which the simulated replay (from the activation)
+    does not see."""
 
     models: int = 12
     background: int = 6
@@ -67,6 +71,7 @@ class LiveScenario:
     nowcast_s: int = 3
     seed: int = 0
     static: bool = True
+    poll_s: float = 0.25
 
     @property
     def names(self) -> tuple[str, ...]:

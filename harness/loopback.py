@@ -170,10 +170,13 @@ class Deployment:
         self.keys = {"admin": admin, "executor": executor["key"]}
         return client
 
-    def start_agent(self, cluster_id: int, first: int, count: int, scale: str) -> None:
+    def start_agent(
+        self, cluster_id: int, first: int, count: int, scale: str, *options: str
+    ) -> None:
         """An agent driving global devices ``first .. first + count - 1`` on
         ``count`` emulated CPU devices of its own (logging at info level:
-        its log says how long each plan took to load)."""
+        its log says how long each plan took to load), with extra
+        command-line ``options`` (e.g. ``--interval-s 0.25``)."""
         devices = f"{first}-{first + count - 1}"
         args = [
             "-v",
@@ -187,7 +190,7 @@ class Deployment:
             "--name",
             f"agent-{devices}",
         ]
-        args += ["--scale", scale, "--port", str(self.next_port())]
+        args += ["--scale", scale, "--port", str(self.next_port()), *options]
         self._spawn(f"agent-{devices}", args, self.keyed(self.jax_env(count), "executor"))
 
     def start_router(self, cluster_id: int, *options: str) -> str:

@@ -117,6 +117,13 @@ def watch_words(scenario: Row) -> str:
     return f"re-solved inside a window when the mix drifts by > {drift:g} (checked every {scenario['nowcast_s']} s)"
 
 
+def poll_words(scenario: Row) -> str:
+    """How often the agent and the router poll, in words (nothing in data
+    made before the scenario said)."""
+    poll = scenario.get("poll_s")
+    return "" if poll is None else f"; the agent and the router poll every {poll:g} s"
+
+
 def summary_lines(data: Row) -> list[tuple[str, str]]:
     """The section's header: the scenario and the totals, in words."""
     s = data["scenario"]
@@ -130,7 +137,8 @@ def summary_lines(data: Row) -> list[tuple[str, str]]:
             f"req/s per model (none outside their phase), {s['background']} background "
             f"models at {s['cold_rps']:g}; SLO {1e3 * data['slo_s']:.0f} ms; re-planner window "
             f"{s['window_s']} s, forecaster {s['forecaster']}, minimum gain {s['min_gain']:g}, "
-            + watch_words(s),
+            + watch_words(s)
+            + poll_words(s),
         )
     ]
     for replay in REPLAYS:

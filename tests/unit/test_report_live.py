@@ -144,3 +144,7 @@ def test_the_terminal_tables_carry_the_same_rows() -> None:
     assert summary_lines(watching)[0][1].endswith(
         "re-solved inside a window when the mix drifts by > 0.25 (checked every 3 s)"
     )
+    polling = {**watching, "scenario": {**watching["scenario"], "poll_s": 0.25}}
+    assert summary_lines(polling)[0][1].endswith(
+        "(checked every 3 s); the agent and the router poll every 0.25 s"
+    )
