@@ -240,30 +240,26 @@ def _window_switches(
     window_s = int(base.values["window_s"])
     previous_start = base.window_start - window_s
     applied = replanner.applied_in_window(session, base.cluster_id, previous_start)
-    chain: list[ReplanDecision] = []
+    chain: list[tuple[ReplanDecision, int]] = []  # each with the id of the plan it left
     leads_to: int | None = version
     for decision in reversed(applied):
-        if (
-            decision.action != DecisionAction.SWITCH
-            or decision.version != leads_to
-            or decision.from_plan_id is None
-            or decision.plan_id is None
-        ):
+        left = decision.from_plan_id
+        if decision.action != DecisionAction.SWITCH or decision.version != leads_to or left is None:
             break
-        chain.insert(0, decision)
+        chain.insert(0, (decision, left))
         leads_to = decision.from_version
+    if not chain:
+        return (), {}
+    # each switch led to the version the next one left: its after is the next one's before
+    befores = [_placement_of(session, left) for _, left in chain]
     switches: list[AppliedSwitch] = []
-    revert_plan_ids: dict[Placement, int] = {}
-    for k, decision in enumerate(chain):
-        assert decision.from_plan_id is not None and decision.plan_id is not None
-        before = _placement_of(session, decision.from_plan_id)
-        after = current if k == len(chain) - 1 else _placement_of(session, decision.plan_id)
+    for (decision, _), before, after in zip(chain, befores, [*befores[1:], current], strict=True):
         after_counts = None
         if decision.at_s:  # a switch at a drift check: the window's requests after it
             since = previous_start + decision.at_s
             after_counts = _requests_in(session, base.cluster_id, since, window_s - decision.at_s)
         switches.append(AppliedSwitch(before, after, decision.at_s, after_counts))
-        revert_plan_ids[before] = decision.from_plan_id
+    revert_plan_ids = {before: left for (_, left), before in zip(chain, befores, strict=True)}
     return tuple(switches), revert_plan_ids
 
 
