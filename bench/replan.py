@@ -36,10 +36,16 @@ minutes on two cores). About an hour on two cores; with ``--quick`` S1 on
 memory-bound run before ``best``), ``--react-drift X`` sets how far the
 mix must drift inside a window before the forecast re-planners re-solve (0
 turns it off: the baseline of the watch), ``--seed N`` draws other traces
-and forecasts.
+and forecasts. ``--seeds K`` (memory-bound) runs every case on seeds
+``N .. N + K - 1`` and adds a table over the seeds: per row the mean ratio
+to static with its range, and the share of the headroom that the mean gain
+is of the mean headroom; the verdicts are then on those (S2's on its worst
+seed). ``--max-rate-factor 1`` drops the sweep: goodput at the trace's rate
+only.
 
 Run: ``python -m bench.replan [--quick] [--memory-bound] [--forecaster SPEC]
-[--react-drift X] [--seed N] [--output FILE] [--azure2019 FILE]``.
+[--react-drift X] [--seed N] [--seeds K] [--max-rate-factor F] [--output FILE]
+[--azure2019 FILE]``.
 """
 
 from __future__ import annotations
@@ -58,11 +64,13 @@ from planner.codec import encode
 from planner.evaluation.experiment import (
     GOODPUT_COLUMNS,
     TABLE_COLUMNS,
+    TABLES,
     ExperimentConfig,
     goodput_table_rows,
     run_experiment,
     table_rows,
 )
+from planner.evaluation.goodput import share_captured
 from planner.replan.forecast import FORECASTER_SPECS
 from planner.workloads.shifts import FAMILY_DEFAULTS
 
@@ -117,8 +125,9 @@ def memory_bound_verdicts(rows: list[dict[str, Any]]) -> list[str]:
         if headroom is not None and headroom >= HEADROOM_FOR_GAIN:
             met = ratio is not None and ratio >= GAIN_TARGET
             checks.append(f">= {GAIN_TARGET}x {'met' if met else 'NOT met'}")
-        if row["model_set"] == "s2":
-            checks.append(f">= 1.0x {'met' if ratio is not None and ratio >= 1.0 else 'NOT met'}")
+        if row["model_set"] == "s2":  # never below: over seeds, the worst
+            worst = row.get("x_static_min", ratio)
+            checks.append(f">= 1.0x {'met' if worst is not None and worst >= 1.0 else 'NOT met'}")
         lines.append(
             f"{row['model_set']} ({row['devices']} devices)/{row['workload']} {row['strategy']}: "
             f"{_ratio(ratio)} static, headroom {_ratio(headroom)}; " + ("; ".join(checks) or "-")
@@ -139,6 +148,97 @@ def split_cases(config: ExperimentConfig) -> list[ExperimentConfig]:
     ]
 
 
+def seed_cases(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
+    """:func:`split_cases` on each of ``seeds`` seeds from ``config.seed``
+    on, seed by seed."""
+    cases = split_cases(config)
+    return [dataclasses.replace(case, seed=config.seed + k) for k in range(seeds) for case in cases]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return sum(known) / len(known) if known and len(known) == len(values) else None
+
+
+def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Goodput ``rows`` (each with its ``seed``) per model set x devices x
+    workload x strategy, in first-seen order: ``seeds``, the mean
+    ``x_static``, ``headroom`` and ``reached_headroom`` (None where a seed
+    has none), the range ``x_static_min``/``_max``, and the shares of the
+    mean gain over static in the mean headroom (``share_captured``, of the
+    bound; ``share_of_reached``, of the reached; None for the bound's own
+    row), so that a seed with almost no headroom does not swing them."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        key = (row["model_set"], row["devices"], row["workload"], row["strategy"])
+        groups.setdefault(key, []).append(row)
+    summary = []
+    for members in groups.values():
+        first = members[0]
+        ratios = [row["x_static"] for row in members]
+        ratio, headroom = _mean(ratios), _mean([row["headroom"] for row in members])
+        reached = _mean([row.get("reached_headroom") for row in members])
+        own = all(row.get("share_of_reached") is not None for row in members)
+        known = [value for value in ratios if value is not None]
+        summary.append(
+            {
+                **{key: first[key] for key in ("model_set", "devices", "workload", "strategy")},
+                **{key: first[key] for key in ("kind", "information")},
+                "seeds": len(members),
+                "x_static": ratio,
+                "x_static_min": min(known, default=None),
+                "x_static_max": max(known, default=None),
+                "headroom": headroom,
+                "reached_headroom": reached,
+                "share_captured": None
+                if ratio is None or headroom is None
+                else share_captured(ratio, 1.0, headroom),
+                "share_of_reached": share_captured(ratio, 1.0, reached)
+                if own and ratio is not None and reached is not None
+                else None,
+            }
+        )
+    return summary
+
+
+SEED_COLUMNS = (
+    "set",
+    "devices",
+    "workload",
+    "strategy",
+    "seeds",
+    "x static: mean [min, max]",
+    "headroom",
+    "share",
+    "reached",
+    "share of reached",
+)
+
+
+def seed_table_rows(summary: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """:func:`over_seeds` as the rows of :data:`SEED_COLUMNS`."""
+
+    def fixed(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return [
+        (
+            row["model_set"],
+            row["devices"],
+            row["workload"],
+            row["strategy"],
+            row["seeds"],
+            f"{fixed(row['x_static'], 3)} [{fixed(row['x_static_min'], 3)},"
+            f" {fixed(row['x_static_max'], 3)}]",
+            fixed(row["headroom"], 3),
+            fixed(row["share_captured"], 2),
+            fixed(row["reached_headroom"], 3),
+            fixed(row["share_of_reached"], 2),
+        )
+        for row in summary
+    ]
+
+
 def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
     """One case in a worker process, printing its progress."""
 
@@ -150,18 +250,23 @@ def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
 
 def run_cases(
     config: ExperimentConfig,
+    cases: list[ExperimentConfig],
     jobs: int,
     started: float,
     checkpoint: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
-    """The experiment's cases (:func:`split_cases`) on ``jobs`` processes,
-    merged in order into one result; ``checkpoint`` gets the merged data
-    after every case."""
-    cases = split_cases(config)
+    """``config``'s ``cases`` (:func:`seed_cases`) on ``jobs`` processes,
+    merged in order into one result, every row with its case's ``seed``;
+    ``checkpoint`` gets the merged data after every case."""
     done: list[dict[str, Any] | None] = [None] * len(cases)
 
     def merged(partial: bool) -> dict[str, Any]:
-        parts = [part for part in done if part is not None]
+        parts = [
+            {table: [{**row, "seed": case.seed} for row in part[table]] for table in TABLES}
+            | {"solves": part["solves"], "solve_s": part["solve_s"]}
+            for case, part in zip(cases, done, strict=True)
+            if part is not None
+        ]
         return {
             "kind": "replan-experiment",
             "partial": partial,
@@ -247,6 +352,12 @@ def main(argv: list[str] | None = None) -> None:
         "(default: the config's, best for --memory-bound)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seeds traces and forecast draws")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="with --memory-bound, run seeds --seed .. --seed + K - 1 and summarise over them",
+    )
     parser.add_argument("--output", type=Path, help="write the JSON data here")
     parser.add_argument(
         "--azure2019",
@@ -266,8 +377,19 @@ def main(argv: list[str] | None = None) -> None:
             config = dataclasses.replace(config, forecaster=args.forecaster)
         except ValueError as error:
             parser.error(f"--forecaster: {error}")
+    if args.seeds < 1 or (args.seeds > 1 and not args.memory_bound):
+        parser.error(
+            f"--seeds: must be >= 1, and above 1 only with --memory-bound, got {args.seeds}"
+        )
     if args.max_rate_factor is not None:
-        config = dataclasses.replace(config, goodput_max_rate_factor=args.max_rate_factor)
+        factor = args.max_rate_factor
+        if not factor >= 1:
+            parser.error(f"--max-rate-factor: must be >= 1 (the trace's own rate), got {factor:g}")
+        config = dataclasses.replace(  # the sweep's rates above the factor go with it
+            config,
+            goodput_rates=tuple(f for f in config.goodput_rates if f <= factor),
+            goodput_max_rate_factor=factor,
+        )
     if args.memory_bound:
         for family, params in FAMILY_DEFAULTS.items():
             print(f"family {family}: " + ", ".join(f"{k}={v:g}" for k, v in params.items()))
@@ -288,15 +410,26 @@ def main(argv: list[str] | None = None) -> None:
             files.write_json(args.output, partial, indent=1)
 
     if args.memory_bound:
-        result = run_cases(config, max(1, args.jobs), started, checkpoint)
+        cases = seed_cases(config, args.seeds)
+        result = run_cases(config, cases, max(1, args.jobs), started, checkpoint)
     else:
         result = run_experiment(config, progress, checkpoint, files.open_lines)
     if result["rows"]:
         _print_table(TABLE_COLUMNS, table_rows(result))
     if result.get("goodput_rows"):
-        _print_table(GOODPUT_COLUMNS, goodput_table_rows(result))
-        print("\n".join(memory_bound_verdicts(result["goodput_rows"])))
-        print("\n".join(losing_windows(result["goodput_rows"])))
+        first = [
+            row for row in result["goodput_rows"] if row.get("seed", config.seed) == config.seed
+        ]
+        if args.seeds > 1:
+            print(f"seed {config.seed}:")
+        _print_table(GOODPUT_COLUMNS, goodput_table_rows({"goodput_rows": first}))
+        print("\n".join(memory_bound_verdicts(first)))
+        print("\n".join(losing_windows(first)))
+        if args.seeds > 1:
+            summary = over_seeds(result["goodput_rows"])
+            print(f"over seeds {config.seed} .. {config.seed + args.seeds - 1}:")
+            _print_table(SEED_COLUMNS, seed_table_rows(summary))
+            print("\n".join(memory_bound_verdicts(summary)))
     for row in result["sweeps"]:
         ratio = row["ratio_to_static"]
         print(

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from bench.replan import best_ratios, losing_windows, memory_bound_verdicts, split_cases
+import pytest
+
+from bench.replan import (
+    best_ratios,
+    losing_windows,
+    main,
+    memory_bound_verdicts,
+    over_seeds,
+    seed_cases,
+    seed_table_rows,
+    split_cases,
+)
 from planner.evaluation.experiment import ExperimentConfig
 
 
@@ -98,3 +110,87 @@ def test_losing_windows_name_where_forecast_falls_under_static() -> None:
     assert losing_windows([static, forecast, winning]) == [
         "s3 (4 devices)/rotating-2019 periodic/forecast loses to static in windows 1: 0.850 vs 0.900"
     ]
+
+
+def test_seed_cases_repeat_every_case_seed_by_seed() -> None:
+    config = dataclasses.replace(ExperimentConfig.memory_bound(quick=True), seed=5)
+    cases = seed_cases(config, 2)
+    assert [(c.seed, c.model_sets, c.workloads) for c in cases] == [
+        (5, ("s1",), ("rotating-2019",)),
+        (5, ("s1",), ("onoff-2021",)),
+        (5, ("s2",), ("rotating-2019",)),
+        (5, ("s2",), ("onoff-2021",)),
+        (6, ("s1",), ("rotating-2019",)),
+        (6, ("s1",), ("onoff-2021",)),
+        (6, ("s2",), ("rotating-2019",)),
+        (6, ("s2",), ("onoff-2021",)),
+    ]
+
+
+def seeded(
+    set_name: str, seed: int, ratio: float, headroom: float, reached: float
+) -> dict[str, Any]:
+    return {
+        **goodput_row(set_name, None, ratio, headroom),
+        "seed": seed,
+        "reached_headroom": reached,
+        "share_of_reached": 0.0,
+    }
+
+
+def test_over_seeds_shares_the_mean_gain_in_the_mean_headroom() -> None:
+    rows = [
+        seeded("s3", 0, 0.98, 1.02, 1.01),
+        seeded("s3", 1, 1.06, 1.18, 1.09),
+        seeded("s2", 0, 1.0, 1.0, 1.0),
+        seeded("s2", 1, 0.99, 1.0, 1.0),
+    ]
+    s3, s2 = over_seeds(rows)
+    # gains -0.02 and 0.06: mean 0.02; headroom 0.02 and 0.18: mean 0.10; reached 0.05
+    assert (s3["seeds"], s3["x_static_min"], s3["x_static_max"]) == (2, 0.98, 1.06)
+    assert s3["x_static"] == pytest.approx(1.02)
+    assert s3["headroom"] == pytest.approx(1.10)
+    assert s3["share_captured"] == pytest.approx(0.2)
+    assert s3["share_of_reached"] == pytest.approx(0.4)
+    assert seed_table_rows([s3])[0][4:] == (
+        2,
+        "1.020 [0.980, 1.060]",
+        "1.100",
+        "0.20",
+        "1.050",
+        "0.40",
+    )
+    # the seeds' mean one is 0.995 x static, but S2 must never fall below
+    assert s2["share_captured"] is None
+    assert memory_bound_verdicts([s2]) == [
+        "s2 (4 devices)/rotating-2019 periodic/forecast: 0.995x static, headroom 1.000x; "
+        ">= 1.0x NOT met"
+    ]
+    assert "share 0.20 NOT met" in memory_bound_verdicts([s3])[0]
+
+
+def test_the_bound_row_has_no_share_of_what_strategies_reached() -> None:
+    bound = [{**seeded("s1", seed, 1.5, 1.5, 1.4), "share_of_reached": None} for seed in (0, 1)]
+    (summary,) = over_seeds(bound)
+    assert summary["share_captured"] == pytest.approx(1.0)
+    assert summary["share_of_reached"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--memory-bound", "--seeds", "0"], "--seeds: must be >= 1"),
+        (["--seeds", "2"], "above 1 only with --memory-bound"),
+        (
+            ["--memory-bound", "--max-rate-factor", "0.5"],
+            "--max-rate-factor: must be >= 1 (the trace's own rate), got 0.5",
+        ),
+    ],
+)
+def test_bad_seed_counts_and_rate_factors_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
