@@ -313,6 +313,24 @@ def test_goodput_rows_of_the_experiment() -> None:
     assert parse_report(json.loads(json.dumps(encode(merged)))) == merged
 
 
+def test_goodput_rows_of_several_seeds_name_their_seed() -> None:
+    data = json.loads(json.dumps(MEMORY_BOUND_EXPERIMENT))
+    rows = data["goodput_rows"]
+    data["goodput_rows"] = [{**row, "seed": 0} for row in rows] + [
+        {**row, "seed": 1} for row in rows
+    ]
+    report = from_experiment(data)
+    assert [row.workload for row in report.goodput] == ["rotating-2019 (seed 0)"] * len(rows) + [
+        "rotating-2019 (seed 1)"
+    ] * len(rows)
+    # one seed throughout: the rows read as before
+    one = {**data, "goodput_rows": [{**row, "seed": 3} for row in rows]}
+    assert [row.workload for row in from_experiment(one).goodput] == ["rotating-2019"] * len(rows)
+    data["goodput_rows"][1]["seed"] = "one"
+    with pytest.raises(ValueError, match=r"goodput_rows\[1\]\.seed: must be an integer, got 'one'"):
+        from_experiment(data)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -97,10 +97,11 @@ def capacity_row(row: Any, where: str) -> CapacityRow:
     )
 
 
-def goodput_row(row: Any, where: str) -> GoodputRow:
+def goodput_row(row: Any, where: str, seeded: bool = False) -> GoodputRow:
     """One row of the experiment's goodput table (rates in requests per
     second); ``best_at_cap`` is false in data written before it was
-    recorded."""
+    recorded. With ``seeded`` (rows of several seeds) the workload names
+    the row's ``seed``."""
 
     def number(key: str) -> float:
         value = _number(row, key, where)
@@ -110,9 +111,15 @@ def goodput_row(row: Any, where: str) -> GoodputRow:
     _field(row, "kind", where)
     for key in ("information", "switching", "forecaster"):
         _field(row, key, where)
+    workload = str(_field(row, "workload", where))
+    if seeded:
+        seed = _field(row, "seed", where)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"{where}.seed: must be an integer, got {seed!r}")
+        workload += f" (seed {seed})"
     return GoodputRow(
         model_set=f"{_field(row, 'model_set', where)} ({_field(row, 'devices', where)} dev)",
-        workload=str(_field(row, "workload", where)),
+        workload=workload,
         strategy=str(_field(row, "strategy", where)),
         information=information_text(row),
         switching=switching_text(row),
@@ -165,8 +172,10 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
     goodput_data = data.get("goodput_rows", [])
     if not isinstance(goodput_data, list):
         raise ValueError(f"{where}.goodput_rows: must be a list, got {type(goodput_data).__name__}")
+    seeds = {row.get("seed") for row in goodput_data if isinstance(row, Mapping)}
     goodput = tuple(
-        goodput_row(row, f"{where}.goodput_rows[{i}]") for i, row in enumerate(goodput_data)
+        goodput_row(row, f"{where}.goodput_rows[{i}]", len(seeds) > 1)
+        for i, row in enumerate(goodput_data)
     )
     return ReplanReport(
         title="Re-placement experiment",
