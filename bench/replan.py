@@ -64,13 +64,12 @@ from planner.codec import encode
 from planner.evaluation.experiment import (
     GOODPUT_COLUMNS,
     TABLE_COLUMNS,
-    TABLES,
     ExperimentConfig,
     goodput_table_rows,
     run_experiment,
     table_rows,
 )
-from planner.evaluation.goodput import share_captured
+from planner.evaluation.seeds import SEED_COLUMNS, over_seeds, seed_table_rows, with_seed
 from planner.replan.forecast import FORECASTER_SPECS
 from planner.workloads.shifts import FAMILY_DEFAULTS
 
@@ -155,90 +154,6 @@ def seed_cases(config: ExperimentConfig, seeds: int) -> list[ExperimentConfig]:
     return [dataclasses.replace(case, seed=config.seed + k) for k in range(seeds) for case in cases]
 
 
-def _mean(values: list[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return sum(known) / len(known) if known and len(known) == len(values) else None
-
-
-def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Goodput ``rows`` (each with its ``seed``) per model set x devices x
-    workload x strategy, in first-seen order: ``seeds``, the mean
-    ``x_static``, ``headroom`` and ``reached_headroom`` (None where a seed
-    has none), the range ``x_static_min``/``_max``, and the shares of the
-    mean gain over static in the mean headroom (``share_captured``, of the
-    bound; ``share_of_reached``, of the reached; None for the bound's own
-    row), so that a seed with almost no headroom does not swing them."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        key = (row["model_set"], row["devices"], row["workload"], row["strategy"])
-        groups.setdefault(key, []).append(row)
-    summary = []
-    for members in groups.values():
-        first = members[0]
-        ratios = [row["x_static"] for row in members]
-        ratio, headroom = _mean(ratios), _mean([row["headroom"] for row in members])
-        reached = _mean([row.get("reached_headroom") for row in members])
-        own = all(row.get("share_of_reached") is not None for row in members)
-        known = [value for value in ratios if value is not None]
-        summary.append(
-            {
-                **{key: first[key] for key in ("model_set", "devices", "workload", "strategy")},
-                **{key: first[key] for key in ("kind", "information")},
-                "seeds": len(members),
-                "x_static": ratio,
-                "x_static_min": min(known, default=None),
-                "x_static_max": max(known, default=None),
-                "headroom": headroom,
-                "reached_headroom": reached,
-                "share_captured": None
-                if ratio is None or headroom is None
-                else share_captured(ratio, 1.0, headroom),
-                "share_of_reached": share_captured(ratio, 1.0, reached)
-                if own and ratio is not None and reached is not None
-                else None,
-            }
-        )
-    return summary
-
-
-SEED_COLUMNS = (
-    "set",
-    "devices",
-    "workload",
-    "strategy",
-    "seeds",
-    "x static: mean [min, max]",
-    "headroom",
-    "share",
-    "reached",
-    "share of reached",
-)
-
-
-def seed_table_rows(summary: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """:func:`over_seeds` as the rows of :data:`SEED_COLUMNS`."""
-
-    def fixed(value: float | None, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
-
-    return [
-        (
-            row["model_set"],
-            row["devices"],
-            row["workload"],
-            row["strategy"],
-            row["seeds"],
-            f"{fixed(row['x_static'], 3)} [{fixed(row['x_static_min'], 3)},"
-            f" {fixed(row['x_static_max'], 3)}]",
-            fixed(row["headroom"], 3),
-            fixed(row["share_captured"], 2),
-            fixed(row["reached_headroom"], 3),
-            fixed(row["share_of_reached"], 2),
-        )
-        for row in summary
-    ]
-
-
 def _run_case(config: ExperimentConfig, started: float) -> dict[str, Any]:
     """One case in a worker process, printing its progress."""
 
@@ -262,8 +177,7 @@ def run_cases(
 
     def merged(partial: bool) -> dict[str, Any]:
         parts = [
-            {table: [{**row, "seed": case.seed} for row in part[table]] for table in TABLES}
-            | {"solves": part["solves"], "solve_s": part["solve_s"]}
+            with_seed(part, case.seed)
             for case, part in zip(cases, done, strict=True)
             if part is not None
         ]

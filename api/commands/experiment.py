@@ -31,6 +31,13 @@ from planner.evaluation.experiment import (
     run_experiment,
     table_rows,
 )
+from planner.evaluation.seeds import (
+    SEED_COLUMNS,
+    merge_seeds,
+    over_seeds,
+    seed_table_rows,
+    with_seed,
+)
 from planner.fanout import ADDRESS_ENV, BACKENDS, check_backend
 from planner.placement.options import split_options
 from planner.profiles import MODEL_SETS
@@ -145,6 +152,14 @@ def _where(
 @click.option("--no-sweeps", is_flag=True, help="Skip the devices/SLO/CV sweeps.")
 @click.option("--seed", type=int, default=None, help="Seed of the traffic draws.")
 @click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run on this many seeds from --seed on; adds a goodput table over them "
+    "(mean ratio to static and its range, the shares of the mean gain in the mean headroom).",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default=None,
@@ -178,6 +193,7 @@ def replan_command(
     azure2019_path: str | None,
     no_sweeps: bool,
     seed: int | None,
+    seeds: int,
     backend: str | None,
     ray_address: str | None,
     output: str | None,
@@ -226,12 +242,35 @@ def replan_command(
         raise click.UsageError(str(error)) from None
     console = Console(stderr=True)
 
+    parts: list[dict[str, Any]] = []
+
     def checkpoint(partial: dict[str, Any]) -> None:
         if output is not None:
-            write_json(partial, output)
+            write_json(merge_seeds([*parts, with_seed(partial, partial_seed)]), output)
 
     with _progress(console) as update:
-        result = run_experiment(config, update, checkpoint, files.open_lines)
+        for partial_seed in range(config.seed, config.seed + seeds):
+            run = dataclasses.replace(config, seed=partial_seed)
+            parts.append(
+                with_seed(run_experiment(run, update, checkpoint, files.open_lines), run.seed)
+            )
+    result = merge_seeds(parts)
+    if seeds > 1:
+        click.echo(f"seed {config.seed} (every seed's rows are in the JSON data):")
+    _print_tables(config, parts[0])
+    if seeds > 1 and result["goodput_rows"]:
+        print_table(
+            f"Goodput over seeds {config.seed}..{config.seed + seeds - 1}",
+            SEED_COLUMNS,
+            seed_table_rows(over_seeds(result["goodput_rows"])),
+        )
+    if output is not None:
+        write_json(result, output)
+        console.print(f"wrote {output}")
+
+
+def _print_tables(config: ExperimentConfig, result: Mapping[str, Any]) -> None:
+    """The capacity, goodput and sweep tables of one run."""
     if result["rows"]:
         print_table(
             f"Max rate at attainment >= {config.target_attainment:g}",
@@ -259,6 +298,3 @@ def replan_command(
                 for row in result["sweeps"]
             ],
         )
-    if output is not None:
-        write_json(result, output)
-        console.print(f"wrote {output}")

@@ -19,6 +19,7 @@ from planner.evaluation.experiment import (
     hosts_every_model,
 )
 from planner.evaluation.goodput import goodput_rps, share_captured, widening_sweep
+from planner.evaluation.seeds import over_seeds
 from planner.profiles import model_set
 from planner.replan.forecast import BestRecent, make_forecaster
 from planner.replan.transition import SwitchCost
@@ -77,6 +78,33 @@ def test_memory_bound_cases() -> None:
         ExperimentConfig(metric="rate")
     with pytest.raises(ValueError, match=r"^goodput_max_rate_factor: must be at least the largest"):
         ExperimentConfig(goodput_rates=(1.0, 4.0), goodput_max_rate_factor=2.0)
+
+
+def test_cli_runs_seeds_and_summarises_over_them(tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    args = ["experiment", "replan", "--sets", "s3", "--devices", "s3=4", "--quick"]
+    args += ["--metric", "goodput", "--workloads", "rotating-2019", "--duration", "120"]
+    args += ["--window", "60", "--strategies", "static,periodic/oracle", "--seed", "3"]
+    args += ["--no-sweeps"]
+    args += ["--seeds", "2", "-o", str(output)]
+    printed = CliRunner(env={"COLUMNS": "300"}).invoke(main, args)
+    assert printed.exit_code == 0, printed.output
+    rows = json.loads(output.read_text())["goodput_rows"]
+    assert [(row["seed"], row["strategy"]) for row in rows] == [
+        (seed, strategy)
+        for seed in (3, 4)
+        for strategy in ("static", "periodic/oracle", "headroom bound")
+    ]
+    # each seed draws its own trace
+    static = [row["goodput_rps"] for row in rows if row["strategy"] == "static"]
+    assert static[0] != static[1]
+    oracle = [row["x_static"] for row in rows if row["strategy"] == "periodic/oracle"]
+    summary = over_seeds(rows)
+    assert summary[1]["x_static"] == pytest.approx(sum(oracle) / 2)
+    assert "Goodput over seeds 3..4" in printed.output
+    assert summary[1]["x_static_min"] == min(oracle)  # the table's cells: test_experiment_seeds
+    refused = CliRunner().invoke(main, ["experiment", "replan", "--seeds", "0"])
+    assert refused.exit_code == 2 and "--seeds" in refused.output
 
 
 def test_cli_reports_goodput_on_four_devices(tmp_path: Path) -> None:
