@@ -82,7 +82,7 @@ def test_memory_bound_cases() -> None:
 
 def test_cli_runs_seeds_and_summarises_over_them(tmp_path: Path) -> None:
     output = tmp_path / "out.json"
-    args = ["experiment", "replan", "--sets", "s3", "--devices", "s3=4", "--quick"]
+    args = ["experiment", "replan", "--sets", "s2", "--devices", "s2=8", "--quick"]
     args += ["--metric", "goodput", "--workloads", "rotating-2019", "--duration", "120"]
     args += ["--window", "60", "--strategies", "static,periodic/oracle", "--seed", "3"]
     args += ["--no-sweeps"]
