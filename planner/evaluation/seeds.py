@@ -45,7 +45,7 @@ def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     has none), the range ``x_static_min``/``_max``, and the shares of the
     mean gain over static in the mean headroom (``share_captured``, of the
     bound; ``share_of_reached``, of the reached; None for the bound's own
-    row), so that a seed with almost no headroom does not swing them."""
+    row, of kind ``bound``), so that a seed with almost no headroom does not swing them."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
         key = (row["model_set"], row["devices"], row["workload"], row["strategy"])
@@ -56,7 +56,6 @@ def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratios = [row["x_static"] for row in members]
         ratio, headroom = _mean(ratios), _mean([row["headroom"] for row in members])
         reached = _mean([row.get("reached_headroom") for row in members])
-        own = all(row.get("share_of_reached") is not None for row in members)
         known = [value for value in ratios if value is not None]
         summary.append(
             {
@@ -72,7 +71,7 @@ def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if ratio is None or headroom is None
                 else share_captured(ratio, 1.0, headroom),
                 "share_of_reached": share_captured(ratio, 1.0, reached)
-                if own and ratio is not None and reached is not None
+                if first["kind"] != "bound" and ratio is not None and reached is not None
                 else None,
             }
         )

@@ -82,10 +82,13 @@ def test_no_headroom_and_the_bound_row_have_no_share() -> None:
         None,
     )
     # the bound is no strategy: it has no share of what they reached
-    bound = [row(seed, 1.5, 1.5, 1.4, share_of_reached=None) for seed in (0, 1)]
+    bound = [row(seed, 1.5, 1.5, 1.4, kind="bound", share_of_reached=None) for seed in (0, 1)]
     (summary,) = over_seeds(bound)
     assert summary["share_captured"] == pytest.approx(1.0)
     assert summary["share_of_reached"] is None
+    # a seed with nothing to capture has no share of its own, yet the pooled one is known
+    gains = [row(0, 1.0, 1.1, 1.0, share_of_reached=None), row(1, 1.06, 1.1, 1.1)]
+    assert over_seeds(gains)[0]["share_of_reached"] == pytest.approx(0.03 / 0.05)
     # a seed whose static served nothing has no ratio: no mean, the range of the rest
     (partial,) = over_seeds([row(0, 1.1, 1.2, 1.1), row(1, None, None, None)])
     assert (partial["x_static"], partial["x_static_max"], partial["share_captured"]) == (
