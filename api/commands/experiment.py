@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import click
@@ -244,16 +245,16 @@ def replan_command(
 
     parts: list[dict[str, Any]] = []
 
-    def checkpoint(partial: dict[str, Any]) -> None:
+    def checkpoint(seed: int, so_far: dict[str, Any]) -> None:
+        """Write the seeds done and this seed's rows so far."""
         if output is not None:
-            write_json(merge_seeds([*parts, with_seed(partial, partial_seed)]), output)
+            write_json(merge_seeds([*parts, with_seed(so_far, seed)]), output)
 
     with _progress(console) as update:
-        for partial_seed in range(config.seed, config.seed + seeds):
-            run = dataclasses.replace(config, seed=partial_seed)
-            parts.append(
-                with_seed(run_experiment(run, update, checkpoint, files.open_lines), run.seed)
-            )
+        for seed_now in range(config.seed, config.seed + seeds):
+            run = dataclasses.replace(config, seed=seed_now)
+            done = run_experiment(run, update, partial(checkpoint, seed_now), files.open_lines)
+            parts.append(with_seed(done, seed_now))
     result = merge_seeds(parts)
     if seeds > 1:
         click.echo(f"seed {config.seed} (every seed's rows are in the JSON data):")

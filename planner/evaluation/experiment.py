@@ -958,7 +958,8 @@ GOODPUT_COLUMNS = (
 )
 
 
-def _fixed(value: float | None, digits: int) -> str:
+def fixed_text(value: float | None, digits: int) -> str:
+    """``value`` with ``digits`` decimals, ``-`` for None (the tables' cells)."""
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -975,14 +976,14 @@ def goodput_table_rows(result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             switching_text(row),
             f"{row['rate_rps']:.1f}",
             f"{row['goodput_rps']:.1f}",
-            _fixed(row["x_static"], 3),
+            fixed_text(row["x_static"], 3),
             f"{row['best_goodput_rps']:.1f} @ {row['best_rate_rps']:.0f}"
             + (" (cap)" if row.get("best_at_cap") else ""),
             "none reached" if row["max_rate_rps"] is None else f"{row['max_rate_rps']:.1f}",
-            _fixed(row["headroom"], 3),
-            _fixed(row["share_captured"], 2),
-            _fixed(row.get("reached_headroom"), 3),
-            _fixed(row.get("share_of_reached"), 2),
+            fixed_text(row["headroom"], 3),
+            fixed_text(row["share_captured"], 2),
+            fixed_text(row.get("reached_headroom"), 3),
+            fixed_text(row.get("share_of_reached"), 2),
             row["switches"],
             f"{row['lost_replica_s']:.1f}",
         )

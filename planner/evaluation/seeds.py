@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from planner.evaluation.experiment import TABLES
+from planner.evaluation.experiment import TABLES, fixed_text
 from planner.evaluation.goodput import share_captured
 
 
@@ -94,10 +94,6 @@ SEED_COLUMNS = (
 
 def seed_table_rows(summary: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """:func:`over_seeds` as the rows of :data:`SEED_COLUMNS`."""
-
-    def fixed(value: float | None, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
-
     return [
         (
             row["model_set"],
@@ -105,12 +101,12 @@ def seed_table_rows(summary: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             row["workload"],
             row["strategy"],
             row["seeds"],
-            f"{fixed(row['x_static'], 3)} [{fixed(row['x_static_min'], 3)},"
-            f" {fixed(row['x_static_max'], 3)}]",
-            fixed(row["headroom"], 3),
-            fixed(row["share_captured"], 2),
-            fixed(row["reached_headroom"], 3),
-            fixed(row["share_of_reached"], 2),
+            f"{fixed_text(row['x_static'], 3)} [{fixed_text(row['x_static_min'], 3)},"
+            f" {fixed_text(row['x_static_max'], 3)}]",
+            fixed_text(row["headroom"], 3),
+            fixed_text(row["share_captured"], 2),
+            fixed_text(row["reached_headroom"], 3),
+            fixed_text(row["share_of_reached"], 2),
         )
         for row in summary
     ]
