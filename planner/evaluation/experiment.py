@@ -337,12 +337,18 @@ class ExperimentConfig:
         by more than 0.25. The whole-trace static and the re-placement
         strategies also run with SLO-aware preemption: the headroom bound
         holds for any queue order, and on S3 with 4 devices the queue order
-        alone closes much of its headroom over first-come-first-served."""
+        alone closes much of its headroom over first-come-first-served.
+        Oracle re-placement placed at will (:data:`AT_WILL`), with and
+        without preemption, measures the headroom's reached end."""
         common: dict[str, Any] = {
             "duration_s": 600.0,
             "window_s": 60.0,
             "time_limit_s": 20.0,
-            "strategies": (*default_strategies(), AT_WILL),
+            "strategies": (
+                *default_strategies(),
+                AT_WILL,
+                dataclasses.replace(AT_WILL, policy=PREEMPTION_POLICY),
+            ),
             "sweeps": {},
             "metric": "goodput",
             "goodput_rates": (1.0, 2.0),

@@ -12,6 +12,7 @@ from bench.replan import (
     losing_windows,
     main,
     memory_bound_verdicts,
+    oracle_of,
     over_seeds,
     seed_cases,
     split_cases,
@@ -81,6 +82,29 @@ def test_memory_bound_verdicts_against_the_targets() -> None:
         "share 0.70 NOT met; >= 1.2x NOT met",
         "s2 (4 devices)/rotating-2019 periodic/forecast: 0.998x static, headroom 1.000x; "
         ">= 1.0x NOT met",
+    ]
+
+
+def test_verdicts_set_the_share_beside_the_oracles() -> None:
+    def named(strategy: str, share: float, information: str = "forecast") -> dict[str, Any]:
+        row = goodput_row("s1", share, 1.1, 1.2)
+        return {**row, "strategy": strategy, "information": information, "seed": 0}
+
+    rows = [
+        named("periodic/oracle", 0.67, "oracle"),
+        named("periodic/oracle+slack", 0.9, "oracle"),
+        named("periodic/forecast", 0.57),
+        named("triggered/forecast", 0.61),
+        named("periodic/forecast+slack", 0.85),
+        {**named("periodic/forecast", 0.3), "seed": 1},  # another seed: no oracle row
+    ]
+    assert oracle_of("triggered/forecast+slack") == "periodic/oracle+slack"
+    shares = [line.split(": ", 1)[1].split("; ")[1:] for line in memory_bound_verdicts(rows)]
+    assert shares == [
+        ["share 0.57 NOT met", "the oracle's share 0.67 (out of its reach too)"],
+        ["share 0.61 NOT met", "the oracle's share 0.67 (out of its reach too)"],
+        ["share 0.85 met", "the oracle's share 0.90"],
+        ["share 0.30 NOT met"],
     ]
 
 

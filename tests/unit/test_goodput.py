@@ -72,6 +72,8 @@ def test_memory_bound_cases() -> None:
     # with and without SLO-aware preemption: the bound holds for any queue order
     names = [strategy.name for strategy in config.strategies]
     assert {"static", "static+slack", "periodic/forecast", "periodic/forecast+slack"} <= set(names)
+    # the headroom's measured end: placed at will, with either queue order
+    assert {"periodic/oracle (free)", "periodic/oracle (free)+slack"} <= set(names)
     # forecasting with whichever forecaster did best on the last three windows
     assert make_forecaster(config.forecaster) == BestRecent(lookback=3)
     with pytest.raises(ValueError, match=r"^metric: must be one of auto, capacity, goodput"):
