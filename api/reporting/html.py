@@ -17,6 +17,7 @@ from api.reporting.tables import (
     CAPACITY_COLUMNS,
     COMPARE_COLUMNS,
     GOODPUT_COLUMNS,
+    GOODPUT_SEED_COLUMNS,
     STRATEGY_COLUMNS,
     SWITCH_COLUMNS,
     Column,
@@ -348,6 +349,14 @@ def replan_html(report: ReplanReport) -> str:
             "re-placed at will with free switches) over static, the share of that headroom "
             "each strategy captures, and its switches with their lost service.</p>",
             table("goodput", GOODPUT_COLUMNS, report.goodput),
+        ]
+    if report.over_seeds:
+        body += [
+            '<h2 id="goodput-seeds-heading">Goodput over seeds</h2>',
+            "<p>The goodput table over the seeds the experiment ran (each draws other "
+            "traces and forecasts): the mean ratio to static with its range, and the "
+            "share of the mean gain over static in the mean headroom.</p>",
+            table("goodput-seeds", GOODPUT_SEED_COLUMNS, report.over_seeds),
         ]
     if report.sweeps:
         body += ['<h2 id="knobs-heading">Capacity sweeps</h2>', '<div class="figures">']

@@ -16,6 +16,7 @@ from planner.evaluation.reports import (
     CompareReport,
     GoodputRow,
     ReplanReport,
+    SeedRow,
     SolverRow,
     StrategyTimeline,
     SwitchLoss,
@@ -202,6 +203,22 @@ GOODPUT_COLUMNS: tuple[Column[GoodputRow], ...] = (
 """The goodput table of memory-bound cases: one row per model set,
 workload and strategy, the headroom bound's last."""
 
+GOODPUT_SEED_COLUMNS: tuple[Column[SeedRow], ...] = (
+    Column("model_set", lambda r: r.model_set),
+    Column("workload", lambda r: r.workload),
+    Column("strategy", lambda r: r.strategy),
+    Column("seeds", lambda r: r.seeds),
+    Column("x_static", lambda r: r.x_static, fixed(3)),
+    Column("x_static_min", lambda r: r.x_static_min, fixed(3)),
+    Column("x_static_max", lambda r: r.x_static_max, fixed(3)),
+    Column("headroom", lambda r: r.headroom, fixed(3)),
+    Column("share_captured", lambda r: r.share_captured, fixed(2)),
+    Column("reached_headroom", lambda r: r.reached_headroom, fixed(3)),
+    Column("share_of_reached", lambda r: r.share_of_reached, fixed(2)),
+)
+"""The goodput table over seeds: per model set, workload and strategy, the
+mean ratio to static with its range and the pooled shares."""
+
 LOWEST_TRIED: Column[CapacityRow] = Column("lowest_rate_tried", lambda r: r.lowest_rate_tried)
 """The capacity CSV's last column: where ``max_rate`` is empty, the
 capacity lies below it."""
@@ -251,6 +268,8 @@ def replan_csv_files(report: ReplanReport) -> dict[str, str]:
         for i, value in enumerate(sweep.values)
     ]
     goodput = {"goodput.csv": raw_csv(GOODPUT_COLUMNS, report.goodput)} if report.goodput else {}
+    if report.over_seeds:
+        goodput["goodput_over_seeds.csv"] = raw_csv(GOODPUT_SEED_COLUMNS, report.over_seeds)
     return {
         **goodput,
         "capacity.csv": raw_csv((*CAPACITY_COLUMNS, LOWEST_TRIED), report.capacity),

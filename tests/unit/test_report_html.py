@@ -39,6 +39,7 @@ from tests.unit.report_cases import (
     SETTINGS,
     WORK,
     result_of,
+    two_seeds,
 )
 
 
@@ -388,4 +389,21 @@ def test_goodput_rows_on_the_replan_page(tmp_path: Path) -> None:
         ("static", "10.0", "0.0", ""),
         ("periodic/forecast", "14.5", "0.75", "0.9"),
         ("headroom bound", "16.0", "1.0", ""),
+    ]
+    assert "goodput_over_seeds.csv" not in paths  # one seed: no table over seeds
+
+
+def test_goodput_over_seeds_on_the_replan_page(tmp_path: Path) -> None:
+    report = from_experiment(two_seeds())
+    text = render_html(report)
+    assert 'id="goodput-seeds"' in text and "Goodput over seeds" in text
+    paths = write_report(report, tmp_path)
+    rows = list(csv.DictReader(io.StringIO(paths["goodput_over_seeds.csv"].read_text())))
+    assert [
+        (r["strategy"], r["seeds"], r["x_static_min"], r["x_static_max"], r["share_of_reached"])
+        for r in rows
+    ] == [
+        ("static", "2", "1.0", "1.0", ""),
+        ("periodic/forecast", "2", "1.3", "1.45", "0.75"),
+        ("headroom bound", "2", "1.6", "1.6", ""),
     ]

@@ -48,6 +48,7 @@ from tests.unit.report_cases import (
     P12,
     PLACEMENT,
     WORK,
+    two_seeds,
 )
 
 SLOW_LOADS = dataclasses.replace(CLUSTER, load_bw_bytes_per_s=1e9)
@@ -313,6 +314,31 @@ def test_goodput_rows_of_the_experiment() -> None:
     assert parse_report(json.loads(json.dumps(encode(merged)))) == merged
 
 
+def test_goodput_over_seeds_in_the_report() -> None:
+    report = from_experiment(two_seeds())
+    static, forecast, bound = report.over_seeds
+    assert (forecast.model_set, forecast.workload, forecast.strategy, forecast.seeds) == (
+        "s1 (4 dev)",
+        "rotating-2019",
+        "periodic/forecast",
+        2,
+    )
+    # mean 1.375x in a headroom of 1.6x: 0.375 / 0.6; of the reached 1.5x: 0.375 / 0.5
+    assert (forecast.x_static_min, forecast.x_static_max) == (1.3, 1.45)
+    assert forecast.x_static == pytest.approx(1.375)
+    assert forecast.share_captured == pytest.approx(0.625)
+    assert forecast.share_of_reached == pytest.approx(0.75)
+    assert (static.x_static, static.share_captured, static.share_of_reached) == (1.0, 0.0, None)
+    assert (bound.share_captured, bound.share_of_reached) == (pytest.approx(1.0), None)
+    assert parse_report(json.loads(json.dumps(encode(report)))) == report
+    assert with_timelines(report, report).over_seeds == report.over_seeds * 2
+    # a key field of any JSON value groups as its text
+    data = two_seeds()
+    for row in data["goodput_rows"]:
+        row["devices"] = [4]
+    assert [row.model_set for row in from_experiment(data).over_seeds] == ["s1 ([4] dev)"] * 3
+
+
 def test_goodput_rows_of_several_seeds_name_their_seed() -> None:
     data = json.loads(json.dumps(MEMORY_BOUND_EXPERIMENT))
     rows = data["goodput_rows"]
@@ -323,9 +349,10 @@ def test_goodput_rows_of_several_seeds_name_their_seed() -> None:
     assert [row.workload for row in report.goodput] == ["rotating-2019 (seed 0)"] * len(rows) + [
         "rotating-2019 (seed 1)"
     ] * len(rows)
-    # one seed throughout: the rows read as before
+    # one seed throughout: the rows read as before, with no table over seeds
     one = {**data, "goodput_rows": [{**row, "seed": 3} for row in rows]}
     assert [row.workload for row in from_experiment(one).goodput] == ["rotating-2019"] * len(rows)
+    assert from_experiment(one).over_seeds == ()
     data["goodput_rows"][1]["seed"] = "one"
     with pytest.raises(ValueError, match=r"goodput_rows\[1\]\.seed: must be an integer, got 'one'"):
         from_experiment(data)

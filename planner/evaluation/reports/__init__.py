@@ -39,6 +39,7 @@ from planner.evaluation.reports.replan_data import (
     GoodputRow,
     KnobSweep,
     ReplanReport,
+    SeedRow,
     StrategyTimeline,
     SwitchLoss,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "ReplanReport",
     "ReplanSettings",
     "Report",
+    "SeedRow",
     "SolveFacts",
     "SolverRow",
     "StoredPlan",

@@ -2,8 +2,9 @@
 (:func:`planner.evaluation.experiment.run_experiment`, ``"kind":
 "replan-experiment"``) into a :class:`ReplanReport`: its ``rows`` become the
 capacity table (rates in requests per second), its ``goodput_rows`` the
-goodput table of the memory-bound cases, its ``sweeps`` one
-:class:`KnobSweep` per knob (ratio to static per strategy)."""
+goodput table of the memory-bound cases (with rows of several seeds, also
+that table over the seeds, :func:`planner.evaluation.seeds.over_seeds`), its
+``sweeps`` one :class:`KnobSweep` per knob (ratio to static per strategy)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from planner.evaluation.reports.replan_data import (
     GoodputRow,
     KnobSweep,
     ReplanReport,
+    SeedRow,
 )
+from planner.evaluation.seeds import over_seeds
 
 EXPERIMENT_KIND = "replan-experiment"
 
@@ -177,6 +180,11 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
         goodput_row(row, f"{where}.goodput_rows[{i}]", len(seeds) > 1)
         for i, row in enumerate(goodput_data)
     )
+    keyed = [  # over_seeds groups by these: as text, whatever JSON value they hold
+        {**row, **{key: str(row[key]) for key in ("model_set", "devices", "workload", "strategy")}}
+        for row in goodput_data
+    ]
+    summary = over_seeds(keyed) if len(seeds) > 1 else []
     return ReplanReport(
         title="Re-placement experiment",
         inputs={"experiment": data.get("config", {})},
@@ -185,7 +193,30 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
         timelines=(),
         sweeps=knob_sweeps(list(data.get("sweeps", [])), f"{where}.sweeps"),
         goodput=goodput,
+        over_seeds=tuple(seed_row(row) for row in summary),
     )
+
+
+def seed_row(row: Mapping[str, Any]) -> SeedRow:
+    """One row of :func:`planner.evaluation.seeds.over_seeds` (of rows
+    :func:`goodput_row` accepted) as a :class:`SeedRow`."""
+    return SeedRow(
+        model_set=f"{row['model_set']} ({row['devices']} dev)",
+        **{key: row[key] for key in ("workload", "strategy", "seeds")},
+        **{key: row[key] for key in SEED_NUMBERS},
+    )
+
+
+SEED_NUMBERS = (
+    "x_static",
+    "x_static_min",
+    "x_static_max",
+    "headroom",
+    "share_captured",
+    "reached_headroom",
+    "share_of_reached",
+)
+"""The numbers of a :class:`SeedRow`, keyed as in the summary's rows."""
 
 
 def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
@@ -205,4 +236,5 @@ def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport
         timelines=runs.timelines,
         sweeps=experiment.sweeps + runs.sweeps,
         goodput=experiment.goodput + runs.goodput,
+        over_seeds=experiment.over_seeds + runs.over_seeds,
     )

@@ -9,6 +9,8 @@ against periodic and forecast-triggered re-placement.
 - :class:`GoodputRow`: a strategy's goodput on a memory-bound case, with
   the headroom bound and the share of it captured (the experiment's
   goodput table, :mod:`planner.evaluation.goodput`).
+- :class:`SeedRow`: one strategy on one memory-bound case over the seeds
+  the experiment ran (:mod:`planner.evaluation.seeds`).
 
 Attainments are fractions in [0, 1], times in seconds. JSON forms come from
 :mod:`planner.codec`.
@@ -114,6 +116,27 @@ class GoodputRow:
 
 
 @dataclass(frozen=True)
+class SeedRow:
+    """One strategy on one memory-bound case over ``seeds`` seeds: the mean
+    ratio to the static plan's goodput ``x_static`` with its range
+    (``x_static_min``/``_max``), the mean headroom and reached headroom,
+    and the shares of the mean gain over static in them (None for the
+    bound's own row, or where a seed lacks the number)."""
+
+    model_set: str
+    workload: str
+    strategy: str
+    seeds: int
+    x_static: float | None
+    x_static_min: float | None
+    x_static_max: float | None
+    headroom: float | None
+    share_captured: float | None
+    reached_headroom: float | None
+    share_of_reached: float | None
+
+
+@dataclass(frozen=True)
 class SwitchLoss:
     """One switch: at ``start_s`` (the start of window ``window``),
     ``replicas_loaded`` replicas were loaded for ``load_s`` seconds in all,
@@ -155,9 +178,9 @@ class StrategyTimeline:
 class ReplanReport:
     """Static against re-placement: the capacity table at
     ``target_attainment``, the timelines, the capacity sweeps and the
-    goodput table of memory-bound cases, with
-    ``inputs`` describing what was compared (JSON data for the report's
-    header)."""
+    goodput table of memory-bound cases (and, from several seeds, that
+    table over them: ``over_seeds``), with ``inputs`` describing what was
+    compared (JSON data for the report's header)."""
 
     title: str
     inputs: Mapping[str, Any]
@@ -167,6 +190,7 @@ class ReplanReport:
     sweeps: tuple[KnobSweep, ...] = ()
     kind: str = "replan"
     goodput: tuple[GoodputRow, ...] = ()
+    over_seeds: tuple[SeedRow, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind != "replan":
