@@ -24,6 +24,7 @@ a job that finds it off ends without scheduling another."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ from store.enums import DecisionAction, JobStatus
 from store.models import Cluster, Plan, PlanJob, ReplanDecision, TrafficBin
 from store.repositories import catalog, jobs, loads, plans, replanner, traffic
 from store.repositories.jobs import Lease
+
+log = logging.getLogger(__name__)
 
 JOB_MARGIN_S = 60.0
 """A replan job's time limit past its solves' (s)."""
@@ -179,7 +182,8 @@ def load_inputs(session: Session, job: PlanJob) -> ReplanInputs:
         return _skip(base, f"window {window_start} was not decided at its start")
     try:
         return _inputs(session, base, active.version, active.plan)
-    except ValueError as error:
+    except ValueError as error:  # stored rows that make no inputs: logged with the traceback
+        log.warning("cluster %d: skipping a decision: %s", cluster_id, error, exc_info=True)
         return _skip(base, f"cannot load the inputs: {error}")
 
 

@@ -6,6 +6,7 @@ window is decided exactly once."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -20,7 +21,7 @@ from api import replanner_jobs
 from api.worker import Worker, WorkerSettings
 from store.db import session_factory, transaction
 from store.enums import JobKind, JobStatus
-from store.models import PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
+from store.models import Model, PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
 from store.repositories import jobs, loads, replanner
 from tests.integration.builders import GIB, model_json, profile_json, seed_api
 
@@ -668,3 +669,24 @@ def test_a_window_of_switches_that_served_worse_is_reverted_to_the_plan_before_t
     assert decision["version"] == 4 and decision["plan_id"] == both
     served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
     assert served["plan_id"] == both and served["transition"]["from_version"] == 3
+
+
+def test_inputs_that_cannot_be_loaded_skip_the_decision_and_log_why(
+    client: FlaskClient,
+    auth: dict[str, dict[str, str]],
+    seeded: dict[str, Any],
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin, cluster = auth["admin"], seeded["cluster_id"]
+    serve_only_m0(client, admin, cluster)
+    window = aligned_now() - WINDOW_S
+    watch(engine, cluster, window)
+    with transaction(session_factory(engine), write=True) as session:
+        session.delete(session.scalars(select(Model).where(Model.name == "m0")).one())
+    with caplog.at_level(logging.WARNING, logger="api.replanner_jobs"):
+        inputs = next_window_inputs(engine, cluster, window)
+    assert inputs.live is None
+    assert inputs.skip == "cannot load the inputs: models: the served plan's m0 left the catalog"
+    (record,) = [r for r in caplog.records if r.name == "api.replanner_jobs"]
+    assert f"cluster {cluster}" in record.getMessage() and record.exc_info is not None
