@@ -8,6 +8,7 @@ that table over the seeds, :func:`planner.evaluation.seeds.over_seeds`), its
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -180,11 +181,10 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
         goodput_row(row, f"{where}.goodput_rows[{i}]", len(seeds) > 1)
         for i, row in enumerate(goodput_data)
     )
-    keyed = [  # over_seeds groups by these: as text, whatever JSON value they hold
-        {**row, **{key: str(row[key]) for key in ("model_set", "devices", "workload", "strategy")}}
-        for row in goodput_data
-    ]
-    summary = over_seeds(keyed) if len(seeds) > 1 else []
+    summary: list[dict[str, Any]] = []
+    if len(seeds) > 1:  # over_seeds groups by these: as text, whatever JSON value they hold
+        keys = ("model_set", "devices", "workload", "strategy")
+        summary = over_seeds([{**row, **{k: str(row[k]) for k in keys}} for row in goodput_data])
     return ReplanReport(
         title="Re-placement experiment",
         inputs={"experiment": data.get("config", {})},
@@ -200,23 +200,8 @@ def from_experiment(data: Any, where: str = "experiment") -> ReplanReport:
 def seed_row(row: Mapping[str, Any]) -> SeedRow:
     """One row of :func:`planner.evaluation.seeds.over_seeds` (of rows
     :func:`goodput_row` accepted) as a :class:`SeedRow`."""
-    return SeedRow(
-        model_set=f"{row['model_set']} ({row['devices']} dev)",
-        **{key: row[key] for key in ("workload", "strategy", "seeds")},
-        **{key: row[key] for key in SEED_NUMBERS},
-    )
-
-
-SEED_NUMBERS = (
-    "x_static",
-    "x_static_min",
-    "x_static_max",
-    "headroom",
-    "share_captured",
-    "reached_headroom",
-    "share_of_reached",
-)
-"""The numbers of a :class:`SeedRow`, keyed as in the summary's rows."""
+    fields = {f.name: row[f.name] for f in dataclasses.fields(SeedRow) if f.name != "model_set"}
+    return SeedRow(model_set=f"{row['model_set']} ({row['devices']} dev)", **fields)
 
 
 def with_timelines(experiment: ReplanReport, runs: ReplanReport) -> ReplanReport:
