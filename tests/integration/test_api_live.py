@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from api import replanner_jobs
 from api.worker import Worker, WorkerSettings
+from planner.replan.live import observed_workload
 from store.db import session_factory, transaction
 from store.enums import JobKind, JobStatus
 from store.models import Model, PlanJob, ReplanDecision, ReplicaLoad, TrafficBin
@@ -662,9 +663,14 @@ def test_a_window_of_switches_that_served_worse_is_reverted_to_the_plan_before_t
     decision = decisions(client, auth["reader"], cluster)[-1]
     assert decision["action"] == "revert" and decision["chosen"], decision["reason"]
     assert "after its 2 switches" in decision["reason"]
-    # m1's 500 of the 600 requests found no replica before the last switch, and its
-    # 20 req/s none while it loaded (1 GiB at 1 GB/s) after it
-    assert decision["replayed_switch"] == pytest.approx((100 - 20 * GIB / 1e9) / 600, abs=0.01)
+    # m1's 500 of the 600 requests found no replica before the last switch, and those
+    # after it none while it loaded (1 GiB at 1 GB/s): the replay draws the last stretch's
+    # 100 uniformly over its 5 s, seeded by the window's start plus the stretch's index, so
+    # about 20 x 1.07 of them, exactly those drawn before the load ends
+    drawn = observed_workload({"m1": [100]}, 5, 5, window + 1).arrivals_s
+    served_after = 100 - int((drawn < GIB / 1e9).sum())
+    assert served_after == pytest.approx(100 - 20 * GIB / 1e9, abs=15)
+    assert decision["replayed_switch"] == pytest.approx(served_after / 600, abs=0.01)
     assert decision["replayed_keep"] == pytest.approx(1.0, abs=0.01)
     assert decision["version"] == 4 and decision["plan_id"] == both
     served = client.get(f"/v1/clusters/{cluster}/plan", headers=admin).get_json()
